@@ -1,0 +1,238 @@
+"""Bundle storage: one small interface, a local-folder backend and an S3 backend.
+
+Keys are POSIX-style paths relative to the storage root, for example
+``builds/<build-id>/index.html`` or ``wheels/<sha256>/<file>.whl`` (see DESIGN.md,
+"Bundle"). Content types never come from user file names: ``content_type_for``
+maps a key's role in the bundle to a fixed type.
+
+Errors: ``StorageError`` for faults of the store itself (disk full, S3 outage);
+callers retry those. ``MissingKey`` (a ``KeyError``) when a key does not exist.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Protocol
+
+#: Role of a file in the bundle, by suffix -> Content-Type. Anything else is
+#: served as opaque bytes.
+CONTENT_TYPES: dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".py": "text/x-python; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".zip": "application/zip",
+    ".whl": "application/zip",
+    ".db": "application/vnd.sqlite3",
+}
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+class StorageError(Exception):
+    """The store failed (I/O error, network fault, outage). Transient: retry later."""
+
+
+class MissingKey(KeyError):
+    """The key does not exist in the store."""
+
+
+def content_type_for(key: str) -> str:
+    """Return the fixed Content-Type for a bundle key, chosen by its suffix.
+
+    The suffix is set by the builder (``data/<name>.db``, ``sw.js``...), never
+    taken from an uploaded file name.
+    """
+    return CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), DEFAULT_CONTENT_TYPE)
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a safe relative key; raise ``ValueError`` otherwise."""
+    parts = PurePosixPath(key).parts
+    if not parts or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+        raise ValueError(f"unsafe storage key: {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    """What the builder and the content origin need from a store."""
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key`` with ``content_type_for(key)``."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key`` with ``content_type_for(key)``."""
+
+    def exists(self, key: str) -> bool:
+        """Return whether ``key`` exists."""
+
+    def size(self, key: str) -> int:
+        """Return the size of ``key`` in bytes; raise ``MissingKey`` if absent."""
+
+    def open(self, key: str) -> BinaryIO:
+        """Open ``key`` for reading; raise ``MissingKey`` if absent."""
+
+    def local_path(self, key: str) -> Path | None:
+        """Return a filesystem path for ``key`` if the store is local, else ``None``."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix`` (ending in ``/``); return how many."""
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        """Yield every key under ``prefix``."""
+
+
+class LocalStorage:
+    """Store keys as files under ``root``. Writes are atomic (temp file + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*PurePosixPath(check_key(key)).parts)
+
+    def put_file(self, key: str, path: Path) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.close(fd)
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise StorageError(f"could not write {key}: {exc}") from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as exc:
+            raise MissingKey(key) from exc
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError as exc:
+            raise MissingKey(key) from exc
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for p in folder.rglob("*") if p.is_file())
+        shutil.rmtree(folder)
+        return count
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        folder = self._path(prefix.rstrip("/"))
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                if p.is_file() and not p.name.startswith(".tmp-"):
+                    yield p.relative_to(self.root).as_posix()
+
+
+class S3Storage:
+    """Store keys as objects in an S3 bucket through boto3.
+
+    ``endpoint_url`` points at any S3 API (AWS, MinIO, moto's server); credentials
+    come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` ...). Every botocore
+    error becomes ``StorageError``, except a missing key, which is ``MissingKey``.
+    """
+
+    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+        )
+
+    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return fn(*args, **kwargs)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise MissingKey(what) from exc
+            raise StorageError(f"S3 {what}: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 {what}: {exc}") from exc
+
+    def put_file(self, key: str, path: Path) -> None:
+        self._call(
+            key,
+            self.client.upload_file,
+            str(path),
+            self.bucket,
+            check_key(key),
+            ExtraArgs={"ContentType": content_type_for(key)},
+        )
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        self._call(
+            key,
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=check_key(key),
+            Body=data,
+            ContentType=content_type_for(key),
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except MissingKey:
+            return False
+        return True
+
+    def size(self, key: str) -> int:
+        head = self._call(key, self.client.head_object, Bucket=self.bucket, Key=check_key(key))
+        return int(head["ContentLength"])
+
+    def open(self, key: str) -> BinaryIO:
+        obj = self._call(key, self.client.get_object, Bucket=self.bucket, Key=check_key(key))
+        return obj["Body"]
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+    def keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = self._call(prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix)))
+        for page in pages:
+            for obj in page.get("Contents", []):
+                yield obj["Key"]
+
+    def delete_prefix(self, prefix: str) -> int:
+        keys = list(self.keys(prefix))
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            self._call(prefix, self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch})
+        return len(keys)
