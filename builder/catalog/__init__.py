@@ -73,9 +73,10 @@ def lock_path(datasette_version: str) -> Path:
 def load_lock(datasette_version: str) -> dict:
     """Return the parsed lock for ``datasette_version``.
 
-    Shape: ``{"datasette_version": str, "python": "3.14", "packages": {name:
-    {"version", "filename", "sha256", "requires": [names], "source": "wheel" |
-    "pure-sdist", "sdist_filename"?, "sdist_sha256"?}}}``. Raises
+    Shape: ``{"datasette_version": str, "python": "3.14", "roots": {root:
+    [names of its closure]}, "packages": {name: {"version", "filename",
+    "sha256", "source": "wheel" | "pure-sdist", "sdist_filename"?,
+    "sdist_sha256"?}}}``; roots are ``datasette`` and each catalog plugin. Raises
     ``FileNotFoundError`` if no lock was generated for that version.
     """
     if datasette_version not in DATASETTE_VERSIONS:

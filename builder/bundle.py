@@ -1,0 +1,265 @@
+"""Write a gallery bundle and store it: the build pipeline as plain functions.
+
+Layout written (DESIGN.md, "Bundle")::
+
+    runtime/pyodide-<version>/<file>       shared, written once
+    wheels/<sha256>/<file>.whl             shared, written once
+    builds/<build-id>/data/<name>.db       canonical copy of the upload
+    builds/<build-id>/pyodide-lock.json    this build's wheels with sha256
+    builds/<build-id>/glasshouse_runtime.py
+    builds/<build-id>/manifest.json
+    builds/<build-id>/sw.js                written last but one
+    builds/<build-id>/index.html           written last
+
+The same build id always writes the same keys, so a retried build overwrites
+itself harmlessly.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import sqlite3
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.catalog import UnknownPlugin, check_plugins, load_lock
+from builder.sqlite_check import InvalidDatabase, check_database
+from builder.storage import Storage
+from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
+
+RUNTIME_TEMPLATES = Path(__file__).parent / "runtime"
+#: Files of the Pyodide npm package that a bundle needs, in the order the browser wants them.
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+#: Datasette settings of every bundle: SQL runs on Pyodide's event loop, 1 s per query.
+DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000}
+
+
+class BuildError(Exception):
+    """The build cannot succeed as submitted; ``args[0]`` tells the publisher what to do. Not retried."""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """Everything one build needs, as plain values.
+
+    ``database_path`` is a local copy of the upload; ``database_name`` the slug
+    Datasette shows in URLs (``[a-z0-9_-]+``); ``pyodide_version`` matches
+    ``runtime_dir``.
+    """
+
+    build_id: str
+    database_path: Path
+    database_name: str
+    title: str
+    description: str
+    plugins: tuple[str, ...]
+    datasette_version: str
+    source_sha256: str
+    pyodide_version: str = "314.0.7"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content."""
+
+    manifest: dict
+    bundle_bytes: int
+
+
+StateCallback = Callable[[str], None]
+Log = Callable[[str], None]
+
+
+def sri(path: Path) -> str:
+    """Return the Subresource Integrity string (``sha256-<base64>``) of the file at ``path``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return "sha256-" + base64.b64encode(digest.digest()).decode()
+
+
+def canonical_copy(source: Path, target: Path) -> None:
+    """Write a compact copy of ``source`` to ``target`` in rollback-journal mode.
+
+    ``VACUUM INTO`` drops free pages and any WAL state; the source is opened
+    read-only and immutable, so it is never modified. Raises ``BuildError`` if
+    SQLite fails.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{source.resolve()}?mode=ro&immutable=1", uri=True)
+        try:
+            conn.execute("VACUUM INTO ?", (str(target),))
+        finally:
+            conn.close()
+        conn = sqlite3.connect(target)
+        try:
+            conn.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise BuildError(f"SQLite could not copy the database ({exc}). Upload an intact SQLite file.") from exc
+
+
+def _render(template: str, replacements: dict[str, str]) -> str:
+    text = (RUNTIME_TEMPLATES / template).read_text()
+    for placeholder, value in replacements.items():
+        if placeholder not in text:
+            raise AssertionError(f"{template} lacks {placeholder}")
+        text = text.replace(placeholder, value)
+    return text
+
+
+def _script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element or a JS module (no ``</script>``, no U+2028)."""
+    return (
+        json.dumps(value, sort_keys=True)
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+
+
+def build_bundle(
+    request: BuildRequest,
+    *,
+    storage: Storage,
+    runtime_dir: Path,
+    cache_dir: Path,
+    on_state: StateCallback,
+    log: Log,
+) -> BuildResult:
+    """Validate, resolve, write and store the bundle of one build.
+
+    Calls ``on_state`` with ``validating``, ``resolving``, ``bundling`` and
+    ``uploading`` as it goes, and ``log`` with lines for the build log. Raises
+    ``BuildError`` for problems the publisher must fix (bad database, unknown
+    plugin), ``builder.storage.StorageError`` and ``builder.wheels.WheelError``
+    for transient faults, and ``FileNotFoundError`` if ``runtime_dir`` lacks the
+    Pyodide files (run ``make setup``).
+    """
+    on_state("validating")
+    try:
+        info = check_database(request.database_path)
+    except InvalidDatabase as exc:
+        raise BuildError(exc.args[0]) from exc
+    log(f"Database is valid SQLite: {len(info.tables)} tables, {len(info.views)} views, {info.size_bytes:,} bytes.")
+
+    on_state("resolving")
+    try:
+        plugins = check_plugins(list(request.plugins))
+        lock = load_lock(request.datasette_version)
+    except (UnknownPlugin, ValueError) as exc:
+        raise BuildError(exc.args[0]) from exc
+    wheels = closure(lock, ["datasette", *plugins])
+    log(f"Datasette {request.datasette_version} with {', '.join(plugins) or 'no plugins'}: {len(wheels)} pinned wheels.")
+    wheel_paths = fetch_wheels(wheels, cache_dir, log)
+    missing_runtime = [name for name in PYODIDE_FILES if not (runtime_dir / name).is_file()]
+    if missing_runtime:
+        raise FileNotFoundError(f"Pyodide runtime incomplete in {runtime_dir}: missing {missing_runtime}; run `make setup`.")
+
+    on_state("bundling")
+    runtime_prefix = f"runtime/pyodide-{request.pyodide_version}/"
+    build_prefix = f"builds/{request.build_id}/"
+    with tempfile.TemporaryDirectory(prefix="glasshouse-bundle-") as tmp:
+        work = Path(tmp)
+        db_file = work / f"{request.database_name}.db"
+        canonical_copy(request.database_path, db_file)
+        log(f"Wrote the canonical database copy: {db_file.stat().st_size:,} bytes.")
+        lock_file = work / "pyodide-lock.json"
+        write_pyodide_lock(runtime_dir / "pyodide-lock.json", cache_dir, list(wheel_paths.values()), lock_file)
+        runtime_module = work / "glasshouse_runtime.py"
+        runtime_module.write_bytes((RUNTIME_TEMPLATES / "glasshouse_runtime.py").read_bytes())
+
+        # (storage key, local file, URL on the content origin) of everything the reader downloads.
+        files: list[tuple[str, Path, str]] = [
+            (f"{runtime_prefix}{name}", runtime_dir / name, f"/_runtime/pyodide-{request.pyodide_version}/{name}")
+            for name in PYODIDE_FILES
+        ]
+        files += [
+            (f"wheels/{path.parent.name}/{path.name}", path, f"/_wheels/{path.parent.name}/{path.name}")
+            for path in wheel_paths.values()
+        ]
+        files += [
+            (f"{build_prefix}{rel}", local, f"/_build/{request.build_id}/{rel}")
+            for rel, local in (
+                ("pyodide-lock.json", lock_file),
+                ("glasshouse_runtime.py", runtime_module),
+                (f"data/{db_file.name}", db_file),
+            )
+        ]
+        precache = [{"url": url, "size": local.stat().st_size, "integrity": sri(local)} for _, local, url in files]
+        total_bytes = sum(f["size"] for f in precache)
+        metadata = {"title": request.title, "description": request.description}
+        sw_config = {
+            "buildId": request.build_id,
+            "runtimeURL": f"/_runtime/pyodide-{request.pyodide_version}/",
+            "wheelsURL": "/_wheels/",
+            "lockFileURL": f"/_build/{request.build_id}/pyodide-lock.json",
+            "runtimeModuleURL": f"/_build/{request.build_id}/glasshouse_runtime.py",
+            "packages": ["datasette", *plugins],
+            "database": {"url": f"/_build/{request.build_id}/data/{db_file.name}", "path": f"/data/{db_file.name}"},
+            "precache": precache,
+            "totalBytes": total_bytes,
+            "settings": DATASETTE_SETTINGS,
+            "metadata": metadata,
+        }
+        sw_js = work / "sw.js"
+        sw_js.write_text(
+            _render(
+                "sw.js",
+                {
+                    "__RUNTIME_URL__": f"/_runtime/pyodide-{request.pyodide_version}/",
+                    "/*__GLASSHOUSE_CONFIG__*/ {}": _script_json(sw_config),
+                },
+            )
+        )
+        index_html = work / "index.html"
+        index_html.write_text(
+            _render(
+                "index.html",
+                {
+                    "__TITLE__": html.escape(request.title),
+                    "/*__BOOT_CONFIG__*/ {}": _script_json({"title": request.title, "totalBytes": total_bytes}),
+                },
+            )
+        )
+        manifest = {
+            "build_id": request.build_id,
+            "pyodide_version": request.pyodide_version,
+            "datasette_version": request.datasette_version,
+            "plugins": plugins,
+            "database": {"name": request.database_name, "key": f"{build_prefix}data/{db_file.name}",
+                         "tables": list(info.tables), "views": list(info.views)},
+            "source_sha256": request.source_sha256,
+            "datasette_settings": DATASETTE_SETTINGS,
+            "metadata": metadata,
+            "files": [
+                {"key": key, "size": local.stat().st_size, "sha256": sha256_file(local)}
+                for key, local, _ in files + [(f"{build_prefix}sw.js", sw_js, ""), (f"{build_prefix}index.html", index_html, "")]
+            ],
+            "first_visit_bytes": total_bytes,
+        }
+        manifest_file = work / "manifest.json"
+        manifest_file.write_text(json.dumps(manifest, indent=1))
+        log(f"Bundle written: {len(files) + 3} files, {total_bytes:,} bytes for a first visit.")
+
+        on_state("uploading")
+        uploaded = 0
+        for key, local, _ in files:
+            # Shared runtime files and wheels are immutable: store each once.
+            if key.startswith(build_prefix) or not storage.exists(key):
+                storage.put_file(key, local)
+                uploaded += 1
+        for name, local in (("manifest.json", manifest_file), ("sw.js", sw_js), ("index.html", index_html)):
+            storage.put_file(f"{build_prefix}{name}", local)
+            uploaded += 1
+        log(f"Stored {uploaded} files ({len(files) + 3 - uploaded} shared files were already stored).")
+    return BuildResult(manifest=manifest, bundle_bytes=total_bytes)

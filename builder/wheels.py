@@ -1,0 +1,184 @@
+"""Resolve and fetch the pinned wheel set of a bundle, and write its Pyodide lock file.
+
+The catalog lock (``builder/catalog/lock-datasette-<version>.json``) pins every
+package. A build takes the dependency closure of Datasette plus the chosen
+plugins from it, fetches those files from PyPI with pip (hash-checked), keeps
+them in a content-addressed cache (``<cache>/<sha256>/<file>``), and writes a
+``pyodide-lock.json`` whose entries carry each wheel's sha256 so Pyodide checks
+integrity when it installs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from builder.pure_wheels import build_pure_wheel, normalise
+
+#: pip flags that select wheels installable in Pyodide: pure-Python only.
+PYODIDE_PIP_TARGET = [
+    "--only-binary=:all:",
+    "--platform", "any",
+    "--python-version", "3.14",
+    "--implementation", "py",
+    "--abi", "none",
+]
+
+Log = Callable[[str], None]
+
+
+class WheelError(Exception):
+    """A pinned file could not be fetched or did not match its sha256 (transient or lock problem)."""
+
+
+@dataclass(frozen=True)
+class LockedWheel:
+    """One pinned wheel: ``name`` normalised, ``sha256`` hex of the wheel file itself."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    source: str  # "wheel" (from PyPI as is) or "pure-sdist" (built by pure_wheels)
+    sdist_filename: str = ""
+    sdist_sha256: str = ""
+
+
+def closure(lock: dict, roots: Iterable[str]) -> list[LockedWheel]:
+    """Return the pinned wheels that ``roots`` need (their dependency closures), sorted by name.
+
+    ``lock`` has the shape documented in ``builder.catalog.load_lock``; its
+    ``roots`` map Datasette and each catalog plugin to their closures. Raises
+    ``KeyError`` naming a root the lock does not pin.
+    """
+    names: set[str] = set()
+    for root in roots:
+        if normalise(root) not in lock["roots"]:
+            raise KeyError(f"{root} is not pinned in the lock for Datasette {lock['datasette_version']}")
+        names.update(lock["roots"][normalise(root)])
+    packages = lock["packages"]
+    return [
+        LockedWheel(
+            name=name,
+            version=packages[name]["version"],
+            filename=packages[name]["filename"],
+            sha256=packages[name]["sha256"],
+            source=packages[name]["source"],
+            sdist_filename=packages[name].get("sdist_filename", ""),
+            sdist_sha256=packages[name].get("sdist_sha256", ""),
+        )
+        for name in sorted(names)
+    ]
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex sha256 of the file at ``path``, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pip(args: list[str], log: Log) -> None:
+    cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise WheelError(f"pip failed ({' '.join(args[:2])}): {tail}")
+
+
+def _cache_path(cache_dir: Path, sha256: str, filename: str) -> Path:
+    return cache_dir / sha256 / filename
+
+
+def _store_in_cache(cache_dir: Path, path: Path, sha256: str, filename: str) -> Path:
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise WheelError(f"{filename}: sha256 is {actual}, the lock pins {sha256}")
+    target = _cache_path(cache_dir, sha256, filename)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{filename}")
+    shutil.copyfile(path, tmp)
+    tmp.replace(target)
+    return target
+
+
+def fetch_wheels(wheels: list[LockedWheel], cache_dir: Path, log: Log = print) -> dict[str, Path]:
+    """Make sure every wheel in ``wheels`` is in ``cache_dir``; return ``{name: path}``.
+
+    Missing wheels are downloaded by pip with ``--require-hashes``; pure-sdist
+    entries are downloaded as sdists (hash-checked) and built into pure wheels,
+    whose sha256 must match the lock. Raises ``WheelError`` on any failure.
+    """
+    result: dict[str, Path] = {}
+    missing = []
+    for wheel in wheels:
+        path = _cache_path(cache_dir, wheel.sha256, wheel.filename)
+        if path.is_file():
+            result[wheel.name] = path
+        else:
+            missing.append(wheel)
+    if not missing:
+        log(f"All {len(wheels)} wheels are in the cache.")
+        return result
+    log(f"Fetching {len(missing)} of {len(wheels)} wheels from PyPI.")
+    with tempfile.TemporaryDirectory(prefix="glasshouse-wheels-") as tmp:
+        tmp_dir = Path(tmp)
+        binary = [w for w in missing if w.source == "wheel"]
+        sdists = [w for w in missing if w.source == "pure-sdist"]
+        if binary:
+            reqs = tmp_dir / "wheels.txt"
+            reqs.write_text("".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in binary))
+            _pip(["download", "--no-deps", "--quiet", *PYODIDE_PIP_TARGET, "-d", str(tmp_dir / "w"), "-r", str(reqs)], log)
+            for w in binary:
+                result[w.name] = _store_in_cache(cache_dir, tmp_dir / "w" / w.filename, w.sha256, w.filename)
+                log(f"  {w.filename}")
+        if sdists:
+            reqs = tmp_dir / "sdists.txt"
+            reqs.write_text("".join(f"{w.name}=={w.version} --hash=sha256:{w.sdist_sha256}\n" for w in sdists))
+            _pip(["download", "--no-deps", "--quiet", "--no-binary=:all:", "-d", str(tmp_dir / "s"), "-r", str(reqs)], log)
+            for w in sdists:
+                sdist = tmp_dir / "s" / w.sdist_filename
+                if sha256_file(sdist) != w.sdist_sha256:
+                    raise WheelError(f"{w.sdist_filename}: sha256 does not match the lock")
+                built = build_pure_wheel(sdist, tmp_dir / "pure")
+                result[w.name] = _store_in_cache(cache_dir, built, w.sha256, w.filename)
+                log(f"  {w.filename} (pure-Python build of {w.sdist_filename})")
+    return result
+
+
+def write_pyodide_lock(base_lock: Path, cache_dir: Path, wheel_paths: list[Path], out: Path) -> dict:
+    """Write ``out``: Pyodide's lock info from ``base_lock`` plus exactly ``wheel_paths``.
+
+    ``wheel_paths`` all lie in ``cache_dir`` as ``<sha256>/<file>.whl``; each
+    package's ``file_name`` is that relative path, which the runtime resolves
+    against the ``/_wheels/`` store (its ``packageBaseUrl``). Pyodide's own CDN
+    packages are dropped, so nothing can be fetched from outside the bundle.
+    Load order comes from each wheel's metadata (pyodide-lock); an incompatible
+    wheel raises ``ValueError``. Returns the lock as a dict.
+    """
+    from pyodide_lock import PyodideLockSpec
+    from pyodide_lock.utils import add_wheels_to_spec
+
+    spec = PyodideLockSpec.from_json(base_lock)
+    spec.packages = {}
+    try:
+        spec = add_wheels_to_spec(
+            spec, wheel_paths, base_path=cache_dir, base_url="", ignore_missing_dependencies=True
+        )
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from exc
+    # The closure comes from pip's resolution; a declared dependency outside it
+    # is one Datasette never imports (see builder.lock.NOT_NEEDED_IN_BROWSER).
+    for package in spec.packages.values():
+        package.depends = [d for d in package.depends if d in spec.packages]
+    spec.to_json(out, indent=1)
+    return json.loads(out.read_text())
