@@ -1,0 +1,362 @@
+"""Django settings for Glasshouse, read from the environment.
+
+A bare checkout runs with no variables set: everything lives under the data
+folder (``GLASSHOUSE_DATA_DIR``, default ``<repo>/var``), with a SQLite database,
+a filesystem Celery broker and local-folder storage. Production sets
+``DATABASE_URL``, ``REDIS_URL``, ``S3_BUCKET`` and friends (see DESIGN.md,
+"Configuration"). Every variable is read through the small typed helpers below;
+a value that does not parse raises ``ImproperlyConfigured`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str) -> str:
+    """Return the variable ``name`` stripped of surrounding blanks, or ``default`` if unset."""
+    value = os.environ.get(name)
+    return default if value is None else value.strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the variable ``name`` as a boolean (1/true/yes/on, 0/false/no/off/empty).
+
+    Raises ``ImproperlyConfigured`` for anything else.
+    """
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}"
+    )
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    """Return the variable ``name`` as an integer of at least ``minimum``.
+
+    Raises ``ImproperlyConfigured`` if it is not an integer or is below ``minimum``.
+    """
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be an integer, not {value!r}"
+        ) from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
+
+
+def env_path(name: str, default: Path) -> Path:
+    """Return the variable ``name`` as an absolute path (``~`` expanded), or ``default`` if unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser().resolve() if value else default
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    """Return the comma-separated variable ``name`` as a list of non-empty, stripped items."""
+    value = os.environ.get(name)
+    if value is None:
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_port(name: str, default: str) -> str:
+    """Return the variable ``name`` as a TCP port string, or ``""`` (meaning: no port).
+
+    Raises ``ImproperlyConfigured`` unless it is empty or an integer in 1..65535.
+    """
+    value = env_str(name, default)
+    if value and not (value.isdigit() and 1 <= int(value) <= 65535):
+        raise ImproperlyConfigured(
+            f"{name} must be a TCP port (1-65535) or empty, not {value!r}"
+        )
+    return value
+
+
+def env_url(name: str, default: str) -> str:
+    """Return the variable ``name`` as an http(s) URL without a trailing slash.
+
+    Raises ``ImproperlyConfigured`` if the scheme is not http/https or the host is missing.
+    """
+    value = env_str(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(
+            f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}"
+        )
+    return value
+
+
+def _secret_key(data_dir: Path) -> str:
+    """Return ``SECRET_KEY`` from the environment, or from ``<data>/secret_key`` (created once, mode 0600)."""
+    from_env = env_str("SECRET_KEY", "")
+    if from_env:
+        return from_env
+    path = data_dir / "secret_key"
+    try:
+        # O_EXCL: when several processes start at once, exactly one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = path.read_text().strip()
+        if not key:
+            raise ImproperlyConfigured(
+                f"{path} is empty: delete it to generate a new SECRET_KEY"
+            ) from None
+        return key
+    key = secrets.token_urlsafe(50)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+# --- Data folder --------------------------------------------------------------
+
+DATA_DIR = env_path("GLASSHOUSE_DATA_DIR", BASE_DIR / "var")
+BROKER_QUEUE_DIR = DATA_DIR / "broker" / "queue"
+BROKER_PROCESSED_DIR = DATA_DIR / "broker" / "processed"
+BROKER_CONTROL_DIR = DATA_DIR / "broker" / "control"
+#: Where Django spools uploads while they arrive; on the data disk, not a small /tmp.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+STATIC_ROOT = DATA_DIR / "static"
+for _folder in (
+    DATA_DIR,
+    BROKER_QUEUE_DIR,
+    BROKER_PROCESSED_DIR,
+    BROKER_CONTROL_DIR,
+    Path(FILE_UPLOAD_TEMP_DIR),
+    STATIC_ROOT,
+):
+    _folder.mkdir(parents=True, exist_ok=True)
+
+# --- Core ---------------------------------------------------------------------
+
+SECRET_KEY = _secret_key(DATA_DIR)
+DEBUG = env_bool("DEBUG", False)
+
+PORT = env_port("PORT", "8000")
+CONTENT_DOMAIN = env_str("CONTENT_DOMAIN", "localhost").lower().strip(".")
+if not CONTENT_DOMAIN:
+    raise ImproperlyConfigured(
+        "CONTENT_DOMAIN must be a domain name such as glasshouse-content.example"
+    )
+CONTENT_SCHEME = env_str("CONTENT_SCHEME", "http")
+if CONTENT_SCHEME not in ("http", "https"):
+    raise ImproperlyConfigured(
+        f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}"
+    )
+#: Port shown in gallery URLs; "" means none (standard port behind nginx).
+CONTENT_PORT = env_port("CONTENT_PORT", PORT)
+APP_URL = env_url("APP_URL", f"http://127.0.0.1:{PORT or '8000'}")
+APP_HOSTS = env_list("APP_HOSTS")
+
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", f".{CONTENT_DOMAIN}", *APP_HOSTS]
+_app_host = urlsplit(APP_URL).hostname
+if _app_host and _app_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(_app_host)
+CSRF_TRUSTED_ORIGINS = [APP_URL]
+
+if APP_URL.startswith("https://"):
+    # Behind nginx, which terminates TLS and sets X-Forwarded-Proto (deploy/).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "gallery.apps.GalleryConfig",
+]
+
+MIDDLEWARE = [
+    # First: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
+    # reach the app's URLs, sessions, CSRF or X-Frame-Options (galleries are embeddable).
+    "gallery.content.ContentOriginMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+ROOT_URLCONF = "gallery.urls"
+WSGI_APPLICATION = "gallery.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------
+
+_database_url = env_str("DATABASE_URL", "")
+try:
+    _database = dj_database_url.parse(
+        _database_url or f"sqlite:///{DATA_DIR / 'glasshouse.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        conn_health_checks=True,
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {exc}") from exc
+if _database["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker write the same file: wait for locks, take
+    # the write lock up front, and let readers proceed during writes (WAL).
+    _database["CONN_MAX_AGE"] = 0
+    _database.setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
+    )
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits) --------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+else:
+    # Per process: good enough for one machine; production sets REDIS_URL.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery (producer side here; worker_shell reads the same settings) ----------
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_QUEUE_DIR),
+        "data_folder_out": str(BROKER_QUEUE_DIR),
+        "processed_folder": str(BROKER_PROCESSED_DIR),
+        "store_processed": False,
+        # Exchange tables; kombu's default is "control" relative to the working directory.
+        "control_folder": str(BROKER_CONTROL_DIR),
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Storage (see gallery.storage.get_storage) -----------------------------------
+
+S3_BUCKET = env_str("S3_BUCKET", "")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
+S3_REGION = env_str("S3_REGION", "")
+LOCAL_STORAGE_ROOT = DATA_DIR / "storage"
+
+# --- Uploads --------------------------------------------------------------------
+
+UPLOAD_HARD_CAP_BYTES = 1024 * 1024 * 1024
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+if UPLOAD_MAX_BYTES > UPLOAD_HARD_CAP_BYTES:
+    raise ImproperlyConfigured(
+        f"UPLOAD_MAX_BYTES ({UPLOAD_MAX_BYTES}) may not exceed the hard cap of {UPLOAD_HARD_CAP_BYTES} bytes "
+        "(1 GiB, a browser's wasm32 heap is the ceiling)"
+    )
+#: Form fields other than files; the file itself is not counted by this limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+#: 0: every uploaded file is spooled to FILE_UPLOAD_TEMP_DIR, never held in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+FILE_UPLOAD_PERMISSIONS = 0o600
+#: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
+UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
+#: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
+RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+
+# --- Builds ---------------------------------------------------------------------
+
+BUILD_SOFT_TIME_LIMIT = env_int("BUILD_SOFT_TIME_LIMIT", 600, minimum=1)
+BUILD_HARD_TIME_LIMIT = env_int("BUILD_HARD_TIME_LIMIT", 720, minimum=1)
+if BUILD_HARD_TIME_LIMIT <= BUILD_SOFT_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"BUILD_HARD_TIME_LIMIT ({BUILD_HARD_TIME_LIMIT}) must be greater than "
+        f"BUILD_SOFT_TIME_LIMIT ({BUILD_SOFT_TIME_LIMIT})"
+    )
+PYODIDE_VERSION = "314.0.7"
+PYODIDE_RUNTIME_DIR = env_path(
+    "PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}"
+)
+WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
+GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
+
+# --- Static files (admin CSS), served by WhiteNoise under gunicorn ----------------
+
+STATIC_URL = "/static/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+# A bare checkout serves the admin's CSS without `collectstatic`.
+WHITENOISE_USE_FINDERS = True
+
+# --- Misc -----------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+LOGIN_URL = "admin:login"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
+    )
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {"gallery": {"level": LOG_LEVEL, "propagate": True}},
+}

@@ -1,0 +1,25 @@
+"""Root URLs of the app origin. App views are namespaced ``gallery:``.
+
+Gallery content origins (``<gallery-id>.<CONTENT_DOMAIN>``) never reach these:
+``gallery.content.ContentOriginMiddleware`` answers them first.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from gallery import views
+
+app_patterns = [
+    path("", views.index, name="index"),
+    path("publish/", views.publish, name="publish"),
+    path("builds/<str:build_id>/", views.build_detail, name="build"),
+    path("builds/<str:build_id>/status.json", views.build_status, name="build-status"),
+    path("healthz", views.healthz, name="healthz"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include((app_patterns, "gallery"))),
+]

@@ -1,0 +1,184 @@
+"""Fixtures for the gallery app: storage in tmp_path, a recorded queue, SQLite files,
+and a chain gallery -> build -> bundle with fake bundle files.
+
+Every test gets a fresh ``LocalStorage`` under ``tmp_path`` and a queue that only
+records build ids (``gallery.queue.send_build`` is the boundary to the worker).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from builder.storage import LocalStorage, StorageError
+from gallery import queue
+from gallery.models import Build, BuildState, Gallery
+from gallery.storage import get_storage
+
+WHEEL_SHA = "ab" * 32
+RUNTIME = "runtime/pyodide-314.0.7"
+
+
+@pytest.fixture(autouse=True)
+def storage(settings, tmp_path: Path) -> LocalStorage:
+    """A local store under ``tmp_path/storage``, returned by ``get_storage()`` everywhere."""
+    settings.S3_BUCKET = ""
+    settings.LOCAL_STORAGE_ROOT = tmp_path / "storage"
+    (tmp_path / "spool").mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "spool")
+    store = get_storage()
+    assert isinstance(store, LocalStorage)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def sent_builds(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Build ids handed to the queue, in order; nothing reaches a broker."""
+    sent: list[str] = []
+    monkeypatch.setattr(queue, "send_build", sent.append)
+    return sent
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> None:
+    """django-ratelimit counts live in the cache; start every test at zero."""
+    cache.clear()
+
+
+class OutageStorage(LocalStorage):
+    """A store in an outage: every write and read raises ``StorageError``."""
+
+    def _fail(self, *args: object, **kwargs: object) -> None:
+        raise StorageError("simulated outage: connection refused")
+
+    put_file = put_bytes = size = open = _fail  # type: ignore[assignment]
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+
+class RemoteStorage(LocalStorage):
+    """A local store that answers like S3: no local paths, so content is streamed."""
+
+    def local_path(self, key: str) -> Path | None:
+        return None
+
+
+@pytest.fixture
+def storage_outage(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> OutageStorage:
+    """Make ``get_storage()`` return a store whose every call fails."""
+    broken = OutageStorage(tmp_path / "broken")
+    monkeypatch.setattr("gallery.storage._storage", broken)
+    return broken
+
+
+@pytest.fixture
+def remote_storage(
+    monkeypatch: pytest.MonkeyPatch, storage: LocalStorage
+) -> RemoteStorage:
+    """Serve the same files as ``storage``, but through ``open()`` as for S3."""
+    remote = RemoteStorage(storage.root)
+    monkeypatch.setattr("gallery.storage._storage", remote)
+    return remote
+
+
+@pytest.fixture
+def make_sqlite(tmp_path: Path) -> Callable[[str], Path]:
+    """Return a function writing a small valid SQLite database named ``name`` in ``tmp_path``."""
+
+    def make(name: str = "chinook.db") -> Path:
+        path = tmp_path / name
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT)")
+        conn.executemany(
+            "INSERT INTO album (title) VALUES (?)", [("Blue",), ("Kind of Blue",)]
+        )
+        conn.commit()
+        conn.close()
+        return path
+
+    return make
+
+
+@pytest.fixture
+def sqlite_bytes(make_sqlite: Callable[[str], Path]) -> bytes:
+    """The bytes of a small valid SQLite database."""
+    return make_sqlite("fixture.db").read_bytes()
+
+
+@pytest.fixture
+def upload_data(sqlite_bytes: bytes) -> Callable[..., dict[str, object]]:
+    """Return a function building valid publish-form POST data; keyword arguments override fields."""
+
+    def make(**overrides: object) -> dict[str, object]:
+        data: dict[str, object] = {
+            "file": SimpleUploadedFile("Chinook Sample.sqlite", sqlite_bytes),
+            "title": "Chinook",
+            "description": "Music store sample",
+            "plugins": ["datasette-pretty-json"],
+            "visibility": "listed",
+            "datasette_version": "0.65.5",
+        }
+        data.update(overrides)
+        return data
+
+    return make
+
+
+@pytest.fixture
+def gallery(db) -> Gallery:
+    """An approved gallery with no build yet."""
+    return Gallery.objects.create(
+        title="Chinook",
+        description="Music store",
+        moderation_state=Gallery.ModerationState.APPROVED,
+        database_name="chinook",
+        plugins=["datasette-pretty-json"],
+    )
+
+
+@pytest.fixture
+def build(gallery: Gallery) -> Build:
+    """A ready build of ``gallery``, made its live build."""
+    build = Build.objects.create(
+        gallery=gallery,
+        state=BuildState.READY,
+        source_key="uploads/x/source.db",
+        source_sha256="0" * 64,
+        source_bytes=2048,
+        log="Validated.\nBundled.\n",
+    )
+    gallery.live_build = build
+    gallery.save()
+    return build
+
+
+@pytest.fixture
+def bundle(build: Build, storage: LocalStorage) -> dict[str, bytes]:
+    """Fake bundle files of ``build`` plus shared runtime and wheel files; returns ``{key: bytes}``."""
+    files = {
+        f"builds/{build.id}/index.html": b"<!doctype html><title>booting</title>",
+        f"builds/{build.id}/sw.js": b"// service worker of the build\n",
+        f"builds/{build.id}/pyodide-lock.json": b'{"packages": {}}',
+        f"builds/{build.id}/data/chinook.db": b"SQLite format 3\x00" + b"\x00" * 100,
+        f"{RUNTIME}/pyodide.asm.wasm": b"\x00asm\x01\x00\x00\x00",
+        f"{RUNTIME}/pyodide.mjs": b"export const loadPyodide = 1;\n",
+        f"{RUNTIME}/python_stdlib.zip": b"PK\x03\x04",
+        f"wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl": b"PK\x03\x04wheel",
+        "uploads/x/source.db": b"SQLite format 3\x00private",
+    }
+    for key, data in files.items():
+        storage.put_bytes(key, data)
+    return files
+
+
+@pytest.fixture
+def content_client(client, gallery: Gallery):
+    """A test client whose requests go to ``gallery``'s content origin."""
+    client.defaults["HTTP_HOST"] = f"{gallery.id}.localhost:8000"
+    return client

@@ -1,0 +1,133 @@
+"""The build page, its status JSON, the public list and the health check."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from gallery.models import Build, BuildState, Gallery
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queued(gallery: Gallery) -> Build:
+    Gallery.objects.filter(pk=gallery.pk).update(
+        moderation_state=Gallery.ModerationState.PENDING
+    )
+    return Build.objects.create(
+        gallery=gallery,
+        source_key="uploads/q/source.db",
+        source_sha256="1" * 64,
+        source_bytes=10,
+        log="Checking the SQLite header.\n",
+    )
+
+
+def status(client, build: Build) -> dict:
+    response = client.get(reverse("gallery:build-status", args=[build.id]))
+    assert response.status_code == 200
+    assert "no-cache" in response["Cache-Control"]
+    return response.json()
+
+
+def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(
+    client, queued
+):
+    assert status(client, queued) == {
+        "state": "queued",
+        "state_label": "Queued",
+        "log": "Checking the SQLite header.\n",
+        "failure_reason": "",
+        "gallery_url": None,
+        "is_public": False,
+        "moderation_state": "pending",
+        "finished": False,
+    }
+
+
+def test_a_ready_build_of_an_approved_gallery_shows_the_gallery_url(
+    client, build, gallery
+):
+    data = status(client, build)
+    assert data["finished"] is True
+    assert data["is_public"] is True
+    assert data["gallery_url"] == f"http://{gallery.id}.localhost:8000/"
+    page = client.get(build.get_absolute_url()).content.decode()
+    assert "Your gallery is live at" in page
+    assert gallery.url in page
+
+
+def test_a_ready_build_waiting_for_moderation_says_so(client, build, gallery):
+    Gallery.objects.filter(pk=gallery.pk).update(
+        moderation_state=Gallery.ModerationState.PENDING
+    )
+    assert status(client, build)["gallery_url"] is None
+    page = client.get(build.get_absolute_url()).content.decode()
+    assert "Built; waiting for a moderator to approve it" in page
+    assert gallery.url not in page
+
+
+def test_a_failed_build_shows_the_reason_and_what_to_do(client, queued):
+    queued.append_log("quick_check: page 3 is damaged")
+    queued.set_state(BuildState.FAILED, "SQLite reports the database is damaged.")
+    response = client.get(queued.get_absolute_url())
+    page = response.content.decode()
+    assert "The build failed." in page
+    assert "SQLite reports the database is damaged." in page
+    assert "publish the file again" in page
+    assert "quick_check: page 3 is damaged" in page
+    assert status(client, queued)["finished"] is True
+
+
+def test_the_build_page_lists_the_steps_and_marks_the_current_one(client, queued):
+    queued.set_state(BuildState.RESOLVING)
+    page = client.get(queued.get_absolute_url()).content.decode()
+    for label in (
+        "Queued",
+        "Validating the database",
+        "Resolving Datasette and plugins",
+        "Writing the bundle",
+        "Uploading the bundle",
+        "Ready",
+    ):
+        assert label in page
+    assert 'data-state="validating" class="done"' in page
+    assert 'data-state="resolving" class="current"' in page
+    assert 'data-state="bundling" class="todo"' in page
+    assert reverse("gallery:build-status", args=[queued.id]) in page
+
+
+@pytest.mark.parametrize("name", ["gallery:build", "gallery:build-status"])
+def test_an_unknown_build_is_404(client, name):
+    assert client.get(reverse(name, args=["nosuchbuild00000"])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("visibility", "moderation_state", "live", "listed"),
+    [
+        ("listed", "approved", True, True),
+        ("unlisted", "approved", True, False),
+        ("listed", "pending", True, False),
+        ("listed", "rejected", True, False),
+        ("listed", "taken_down", True, False),
+        ("listed", "approved", False, False),
+    ],
+)
+def test_the_front_page_lists_only_listed_approved_galleries_with_a_live_build(
+    client, build, gallery, visibility, moderation_state, live, listed
+):
+    Gallery.objects.filter(pk=gallery.pk).update(
+        visibility=visibility,
+        moderation_state=moderation_state,
+        live_build=build if live else None,
+    )
+    page = client.get(reverse("gallery:index")).content.decode()
+    assert (gallery.url in page) is listed
+    assert ("Chinook" in page) is listed
+
+
+def test_the_health_check_says_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.content == b"ok"

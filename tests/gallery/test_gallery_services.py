@@ -1,0 +1,138 @@
+"""Publishing, moderation and rebuilds through gallery.services, seen from the content origin."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from gallery import services
+from gallery.models import Build, BuildState, Gallery
+
+pytestmark = pytest.mark.django_db
+
+
+def test_publishing_a_build_flips_the_live_pointer(gallery, build):
+    newer = Build.objects.create(
+        gallery=gallery,
+        state=BuildState.UPLOADING,
+        source_key=build.source_key,
+        source_sha256=build.source_sha256,
+        source_bytes=build.source_bytes,
+    )
+    services.publish_build(newer)
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == newer.id
+
+
+@pytest.mark.parametrize("state", [BuildState.FAILED, BuildState.CANCELLED])
+def test_a_failed_or_cancelled_build_cannot_go_live(gallery, build, state):
+    broken = Build.objects.create(
+        gallery=gallery, source_key="k", source_sha256="0" * 64, source_bytes=1
+    )
+    Build.objects.filter(pk=broken.pk).update(
+        state=state
+    )  # the worker's copy still says queued
+    with pytest.raises(ValueError, match="only a complete build can go live"):
+        services.publish_build(broken)
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == build.id
+
+
+@pytest.mark.parametrize(("before", "status"), [("pending", 404), ("taken_down", 410)])
+def test_approving_a_gallery_serves_its_live_build(
+    content_client, bundle, gallery, before, status
+):
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=before)
+    assert content_client.get("/").status_code == status
+    services.approve(gallery)
+    assert content_client.get("/").status_code == 200
+
+
+def test_rejecting_keeps_the_reason_and_stops_serving(content_client, bundle, gallery):
+    services.reject(gallery, "  Contains personal data.  ")
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == Gallery.ModerationState.REJECTED
+    assert gallery.moderation_reason == "Contains personal data."
+    assert content_client.get("/").status_code == 404
+
+
+def test_a_takedown_keeps_the_live_build_for_the_record_but_serves_410(
+    content_client, bundle, gallery, build
+):
+    services.take_down(gallery)
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == Gallery.ModerationState.TAKEN_DOWN
+    assert gallery.live_build_id == build.id
+    assert not gallery.is_public
+    assert content_client.get(f"/_build/{build.id}/data/chinook.db").status_code == 410
+
+
+def test_a_rebuild_queues_a_new_build_from_the_same_upload(
+    gallery, build, sent_builds, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        new = services.rebuild(gallery)
+    assert new.id != build.id
+    assert new.state == BuildState.QUEUED
+    assert (new.source_key, new.source_sha256, new.source_bytes) == (
+        build.source_key,
+        build.source_sha256,
+        build.source_bytes,
+    )
+    assert sent_builds == [new.id]
+    gallery.refresh_from_db()
+    assert (
+        gallery.live_build_id == build.id
+    )  # the old bundle stays live until the new one is complete
+
+
+def test_a_gallery_without_an_upload_cannot_be_rebuilt(gallery):
+    with pytest.raises(ValueError, match="no upload to rebuild from"):
+        services.rebuild(gallery)
+
+
+def test_an_unreachable_queue_is_written_in_the_build_log(
+    upload_data, monkeypatch, django_capture_on_commit_callbacks
+):
+    def broker_down(build_id: str) -> None:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr("gallery.queue.send_build", broker_down)
+    data = upload_data()
+    with django_capture_on_commit_callbacks(execute=True):
+        build = services.accept_upload(
+            upload=data["file"], filename="x.db", title="T", plugins=[]
+        )
+    build.refresh_from_db()
+    assert build.state == BuildState.QUEUED
+    assert "Could not reach the build queue" in build.log
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"visibility": "secret"}, "Visibility must be one of listed, unlisted."),
+        ({"datasette_version": "0.1"}, "Datasette 0.1 is not offered"),
+        ({"title": " "}, "Give the gallery a title."),
+        ({"filename": "x.txt"}, "upload a SQLite database ending in .db"),
+    ],
+)
+def test_accept_upload_checks_everything_again(sqlite_bytes, storage, kwargs, message):
+    arguments = {
+        "upload": SimpleUploadedFile("x.db", sqlite_bytes),
+        "filename": "x.db",
+        "title": "T",
+        "plugins": [],
+        **kwargs,
+    }
+    with pytest.raises(services.UploadRejected, match=message):
+        services.accept_upload(**arguments)
+    assert Gallery.objects.count() == 0
+    assert list(storage.keys("uploads/")) == []
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(100 * 1024 * 1024, "100 MB"), (1536 * 1024, "1.5 MB")]
+)
+def test_sizes_are_shown_in_megabytes(size, text):
+    assert services.format_megabytes(size) == text

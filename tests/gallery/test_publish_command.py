@@ -1,0 +1,165 @@
+"""``manage.py publish``: the same checks as the form, and --wait following the build."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from gallery.models import Build, BuildState, Gallery
+
+
+def publish(*args: str) -> str:
+    out = StringIO()
+    call_command("publish", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("content", "name", "extra", "message"),
+    [
+        (None, "missing.db", [], "No such file: "),
+        (
+            b"just some text, not a database",
+            "notes.db",
+            [],
+            "This is not a SQLite database",
+        ),
+        (b"", "empty.db", [], "The file is empty"),
+        ("sqlite", "data.csv", [], "ending in .db, .sqlite or .sqlite3"),
+        (
+            "sqlite",
+            "data.db",
+            ["--plugin", "datasette-nope"],
+            "Unknown plugin datasette-nope: choose from the catalog",
+        ),
+    ],
+    ids=["bad path", "non-sqlite", "empty", "wrong extension", "unknown plugin"],
+)
+def test_the_command_refuses_a_bad_upload_with_the_same_clear_message(
+    tmp_path, sqlite_bytes, storage, sent_builds, content, name, extra, message
+):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(sqlite_bytes if content == "sqlite" else content)
+    with pytest.raises(CommandError, match=message):
+        publish(str(path), *extra)
+    assert Build.objects.count() == 0
+    assert list(storage.keys("uploads/")) == []
+
+
+@pytest.mark.django_db
+def test_the_command_refuses_an_unknown_datasette_version(make_sqlite):
+    with pytest.raises(CommandError, match="invalid choice"):
+        publish(str(make_sqlite()), "--datasette-version", "0.1")
+
+
+@pytest.mark.django_db
+def test_a_storage_outage_fails_the_command_with_a_clear_message(
+    make_sqlite, storage_outage
+):
+    with pytest.raises(
+        CommandError, match="Storage is unavailable; your file was not saved"
+    ):
+        publish(str(make_sqlite()))
+    assert Gallery.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_command_publishes_and_prints_the_build_page_and_gallery_url(
+    make_sqlite, storage, sent_builds, django_capture_on_commit_callbacks
+):
+    path = make_sqlite("fixtures.sqlite")
+    with django_capture_on_commit_callbacks(execute=True):
+        out = publish(
+            str(path),
+            "--title",
+            "Fixtures",
+            "--plugin",
+            "datasette-pretty-json",
+            "--unlisted",
+            "--approve",
+        )
+    build = Build.objects.select_related("gallery").get()
+    gallery = build.gallery
+    assert f"Build page:  http://127.0.0.1:8000/builds/{build.id}/" in out
+    assert f"Gallery URL: {gallery.url}" in out
+    assert (gallery.title, gallery.visibility, gallery.moderation_state) == (
+        "Fixtures",
+        "unlisted",
+        "approved",
+    )
+    assert gallery.plugins == ["datasette-pretty-json"]
+    assert gallery.database_name == "fixtures"
+    assert storage.open(build.source_key).read() == path.read_bytes()
+    assert sent_builds == [build.id]
+
+
+def fake_worker(
+    monkeypatch: pytest.MonkeyPatch, outcome: str, reason: str = ""
+) -> None:
+    """Replace the queue with a worker that finishes the build at once, as the real one would later."""
+
+    def run(build_id: str) -> None:
+        build = Build.objects.get(pk=build_id)
+        build.append_log("Validating chinook.db")
+        build.set_state(BuildState.VALIDATING)
+        if outcome:
+            build.append_log("Done." if outcome == BuildState.READY else "Stopped.")
+            build.set_state(outcome, reason)
+
+    monkeypatch.setattr("gallery.queue.send_build", run)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiting_prints_the_log_and_succeeds_when_the_build_is_ready(
+    make_sqlite, monkeypatch
+):
+    fake_worker(monkeypatch, BuildState.READY)
+    out = publish(str(make_sqlite()), "--wait", "--timeout", "10")
+    assert "Validating chinook.db\nDone.\n" in out
+    assert "Built; waiting for a moderator to approve it" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiting_fails_with_the_reason_when_the_build_fails(make_sqlite, monkeypatch):
+    fake_worker(monkeypatch, BuildState.FAILED, "The database has no tables or views.")
+    with pytest.raises(
+        CommandError, match=r"failed: The database has no tables or views\."
+    ):
+        publish(str(make_sqlite()), "--wait", "--timeout", "10")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiting_gives_up_after_the_timeout(make_sqlite, monkeypatch):
+    fake_worker(monkeypatch, "")
+    with pytest.raises(
+        CommandError, match=r"Timed out after 0.3 s; build \w+ is still validating"
+    ):
+        publish(str(make_sqlite()), "--wait", "--timeout", "0.3")
+
+
+def test_the_command_has_help_for_every_option(capsys):
+    with pytest.raises(SystemExit):
+        call_command("publish", "--help")
+    text = capsys.readouterr().out
+    for option in (
+        "--title",
+        "--description",
+        "--plugin",
+        "--unlisted",
+        "--datasette-version",
+        "--approve",
+        "--wait",
+        "--timeout",
+    ):
+        assert option in text
+
+
+def test_the_sqlite_fixture_is_a_real_database(make_sqlite):
+    assert make_sqlite().read_bytes().startswith(b"SQLite format 3\x00")
+    assert isinstance(make_sqlite("other.db"), Path)

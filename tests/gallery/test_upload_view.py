@@ -1,0 +1,293 @@
+"""The publish form and view: what a publisher sees for each mistake, and what a good upload creates."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from builder.storage import LocalStorage
+from gallery.forms import PublishForm
+from gallery.models import Build, BuildState, Gallery
+
+PUBLISH = reverse("gallery:publish")
+JSON = {"HTTP_ACCEPT": "application/json"}
+
+# Overrides are built per test: an uploaded file can be read only once.
+BAD_UPLOADS = [
+    pytest.param(
+        lambda: {"file": SimpleUploadedFile("data.db", b"id,title\n1,Blue\n" * 4)},
+        "file",
+        "This is not a SQLite database",
+        id="non-sqlite file",
+    ),
+    pytest.param(
+        lambda: {"file": SimpleUploadedFile("data.db", b"")},
+        "file",
+        "The file is empty",
+        id="empty file",
+    ),
+    pytest.param(
+        lambda: {
+            "file": SimpleUploadedFile(
+                "data.csv", b"SQLite format 3\x00" + b"\x00" * 200
+            )
+        },
+        "file",
+        "upload a SQLite database ending in .db, .sqlite or .sqlite3",
+        id="wrong extension",
+    ),
+    pytest.param(
+        lambda: {
+            "file": SimpleUploadedFile(
+                "data.db", b"SQLite format 3\x00" + b"\x00" * (1024 * 1024)
+            )
+        },
+        "file",
+        "larger than the 1 MB limit",
+        id="too large",
+    ),
+    pytest.param(
+        lambda: {"title": ""}, "title", "Give the gallery a title.", id="missing title"
+    ),
+    pytest.param(
+        lambda: {"title": "   "}, "title", "Give the gallery a title.", id="blank title"
+    ),
+    pytest.param(
+        lambda: {"plugins": ["datasette-cluster-map", "datasette-made-up"]},
+        "plugins",
+        "Unknown plugin datasette-made-up: choose from the catalog",
+        id="unknown plugin",
+    ),
+    pytest.param(
+        lambda: {"file": ""},
+        "file",
+        "Choose a SQLite database file to upload.",
+        id="no file",
+    ),
+]
+
+
+def assert_nothing_created(storage: LocalStorage, sent_builds: list[str]) -> None:
+    assert Gallery.objects.count() == 0
+    assert Build.objects.count() == 0
+    assert list(storage.keys("uploads/")) == []
+    assert sent_builds == []
+
+
+@pytest.fixture(autouse=True)
+def one_megabyte_limit(settings) -> None:
+    settings.UPLOAD_MAX_BYTES = 1024 * 1024
+
+
+@pytest.mark.django_db
+def test_the_form_page_offers_every_catalog_plugin_and_the_size_limit(client):
+    response = client.get(PUBLISH)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert 'value="datasette-cluster-map"' in page
+    assert 'value="datasette-pretty-json"' in page
+    assert "up to 1 MB" in page
+    assert "<progress" in page
+    assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("overrides", "field", "message"), BAD_UPLOADS)
+def test_a_bad_upload_shows_a_clear_error_and_stores_nothing(
+    client,
+    upload_data,
+    storage,
+    sent_builds,
+    django_capture_on_commit_callbacks,
+    overrides,
+    field,
+    message,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PUBLISH, upload_data(**overrides()))
+    assert response.status_code == 400
+    assert message in response.context["form"].errors[field][0]
+    assert message.split(":")[0] in response.content.decode().replace(
+        "&#x27;", "'"
+    ).replace("&quot;", '"')
+    assert_nothing_created(storage, sent_builds)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("overrides", "field", "message"), BAD_UPLOADS)
+def test_a_bad_upload_from_the_script_gets_json_errors_by_field(
+    client,
+    upload_data,
+    storage,
+    sent_builds,
+    django_capture_on_commit_callbacks,
+    overrides,
+    field,
+    message,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PUBLISH, upload_data(**overrides()), **JSON)
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert message in errors[field][0]
+    assert_nothing_created(storage, sent_builds)
+
+
+@pytest.mark.django_db
+def test_a_good_upload_creates_a_gallery_and_a_queued_build_and_stores_the_file(
+    client,
+    upload_data,
+    storage,
+    sent_builds,
+    sqlite_bytes,
+    django_capture_on_commit_callbacks,
+):
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = client.post(
+            PUBLISH,
+            upload_data(plugins=["datasette-pretty-json", "datasette-cluster-map"]),
+        )
+
+    build = Build.objects.select_related("gallery").get()
+    assert response.status_code == 302
+    assert response["Location"] == f"/builds/{build.id}/"
+    assert build.state == BuildState.QUEUED
+    assert build.source_key == f"uploads/{build.id}/source.db"
+    assert build.source_bytes == len(sqlite_bytes)
+    assert build.source_sha256 == hashlib.sha256(sqlite_bytes).hexdigest()
+    assert storage.open(build.source_key).read() == sqlite_bytes
+    gallery = build.gallery
+    assert gallery.title == "Chinook"
+    assert gallery.database_name == "chinook-sample"
+    assert gallery.plugins == ["datasette-cluster-map", "datasette-pretty-json"]
+    assert gallery.moderation_state == Gallery.ModerationState.PENDING
+    assert gallery.live_build is None
+    assert len(callbacks) == 1
+    assert sent_builds == [build.id]
+
+
+@pytest.mark.django_db
+def test_the_build_is_enqueued_only_after_the_transaction_commits(
+    client, upload_data, sent_builds, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(PUBLISH, upload_data())
+    assert sent_builds == []
+    callbacks[0]()
+    assert sent_builds == [Build.objects.get().id]
+
+
+@pytest.mark.django_db
+def test_a_good_upload_from_the_script_answers_with_the_build_page(
+    client, upload_data, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PUBLISH, upload_data(), **JSON)
+    assert response.status_code == 200
+    assert response.json() == {"redirect": f"/builds/{Build.objects.get().id}/"}
+
+
+@pytest.mark.django_db
+def test_galleries_start_approved_when_auto_approve_is_on(
+    client, upload_data, settings
+):
+    settings.GALLERY_AUTO_APPROVE = True
+    client.post(PUBLISH, upload_data())
+    assert Gallery.objects.get().moderation_state == Gallery.ModerationState.APPROVED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", [{}, JSON], ids=["form", "script"])
+def test_a_storage_outage_during_upload_says_so_and_creates_nothing(
+    client,
+    upload_data,
+    storage,
+    storage_outage,
+    sent_builds,
+    django_capture_on_commit_callbacks,
+    accept,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(PUBLISH, upload_data(), **accept)
+    assert response.status_code == 503
+    assert (
+        "Storage is unavailable; your file was not saved. Try again in a few minutes."
+        in response.content.decode()
+    )
+    assert_nothing_created(storage, sent_builds)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", [{}, JSON], ids=["form", "script"])
+def test_anonymous_uploads_are_rate_limited_per_address(
+    client, upload_data, settings, accept
+):
+    settings.UPLOAD_RATE_LIMIT = "2/h"
+    for _ in range(2):
+        assert client.post(PUBLISH, upload_data()).status_code == 302
+    response = client.post(PUBLISH, upload_data(), **accept)
+    assert response.status_code == 429
+    assert (
+        "Too many uploads from your address: the limit is 2 per hour."
+        in response.content.decode()
+    )
+    assert Build.objects.count() == 2
+    other_address = client.post(PUBLISH, upload_data(), REMOTE_ADDR="10.1.2.3")
+    assert other_address.status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_body_declared_far_over_the_limit_is_refused_before_it_is_read(
+    client, upload_data, settings, storage
+):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    huge = SimpleUploadedFile(
+        "big.db", b"SQLite format 3\x00" + b"\x00" * (2 * 1024 * 1024)
+    )
+    response = client.post(PUBLISH, upload_data(file=huge), **JSON)
+    assert response.status_code == 413
+    assert "larger than the 1 MB limit" in response.json()["errors"]["file"][0]
+    assert list(storage.keys("uploads/")) == []
+
+
+@pytest.mark.django_db
+def test_uploads_need_the_csrf_token(upload_data):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post(PUBLISH, upload_data())
+    assert response.status_code == 403
+    assert Build.objects.count() == 0
+
+
+def test_the_form_sorts_plugins_and_reports_unknown_ones_in_catalog_words(sqlite_bytes):
+    files = {"file": SimpleUploadedFile("x.db", sqlite_bytes)}
+    good = PublishForm(
+        {
+            "title": "T",
+            "plugins": ["datasette-pretty-json", "datasette-cluster-map"],
+            "visibility": "listed",
+            "datasette_version": "0.65.5",
+        },
+        files,
+    )
+    assert good.is_valid(), good.errors
+    assert good.cleaned_data["plugins"] == [
+        "datasette-cluster-map",
+        "datasette-pretty-json",
+    ]
+    bad = PublishForm(
+        {
+            "title": "T",
+            "plugins": ["nope"],
+            "visibility": "listed",
+            "datasette_version": "0.65.5",
+        },
+        files,
+    )
+    assert not bad.is_valid()
+    assert bad.errors["plugins"][0].startswith(
+        "Unknown plugin nope: choose from the catalog"
+    )

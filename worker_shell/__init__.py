@@ -1,0 +1,1 @@
+"""Celery shell around ``builder``: the app and thin tasks (DESIGN.md, "Parts")."""

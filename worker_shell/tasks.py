@@ -1,0 +1,137 @@
+"""Build tasks: load rows by id, call ``builder``, record state and log on the row.
+
+A task is idempotent: the same build id always writes the same storage keys,
+and a build already in a final state returns at once, so ``acks_late`` and
+redelivery after a lost worker are safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import traceback
+from pathlib import Path
+
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from builder.bundle import BuildError, BuildRequest, build_bundle
+from builder.storage import MissingKey, StorageError
+from builder.wheels import WheelError
+from gallery import services
+from gallery.models import Build, BuildState
+from gallery.storage import get_storage
+from worker_shell.celery import app
+
+logger = logging.getLogger(__name__)
+
+#: Faults of the store or of PyPI that a later attempt may not meet.
+TRANSIENT_FAULTS = (StorageError, WheelError)
+
+
+class BuildTask(Task):
+    """Marks the build failed once retries of a transient fault are used up."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # type: ignore[no-untyped-def]
+        build = Build.objects.filter(pk=args[0]).first() if args else None
+        if build is not None and not build.is_final:
+            build.append_log(f"Gave up after {self.request.retries} retries: {exc}")
+            build.set_state(
+                BuildState.FAILED,
+                "Storage or the package index was unavailable during the build. "
+                "Nothing was published; start the build again later (Rebuild).",
+            )
+
+
+@app.task(
+    name="worker_shell.tasks.build_gallery",
+    base=BuildTask,
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT_FAULTS,
+    retry_backoff=5,
+    retry_backoff_max=120,
+    max_retries=3,
+    soft_time_limit=settings.BUILD_SOFT_TIME_LIMIT,
+    time_limit=settings.BUILD_HARD_TIME_LIMIT,
+)
+def build_gallery(self: Task, build_id: str) -> str:
+    """Build and publish the bundle of ``Build`` ``build_id``; return its final state.
+
+    User errors (bad database, unknown plugin) fail the build at once with the
+    builder's reason. ``StorageError``/``WheelError`` are retried with backoff.
+    """
+    build = Build.objects.select_related("gallery").get(pk=build_id)
+    if build.is_final:
+        return build.state
+    gallery = build.gallery
+    if self.request.retries:
+        build.append_log(f"Attempt {self.request.retries + 1}.")
+
+    def on_state(state: str) -> None:
+        if not build.set_state(state):
+            raise BuildError("The build was cancelled.")
+        build.append_log(f"== {BuildState(state).label}")
+
+    storage = get_storage()
+    try:
+        with tempfile.TemporaryDirectory(prefix="glasshouse-upload-") as tmp:
+            source = Path(tmp) / "source.db"
+            with storage.open(build.source_key) as src, source.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            result = build_bundle(
+                BuildRequest(
+                    build_id=build.id,
+                    database_path=source,
+                    database_name=gallery.database_name,
+                    title=gallery.title,
+                    description=gallery.description,
+                    plugins=tuple(gallery.plugins),
+                    datasette_version=gallery.datasette_version,
+                    source_sha256=build.source_sha256,
+                    pyodide_version=settings.PYODIDE_VERSION,
+                ),
+                storage=storage,
+                runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),
+                cache_dir=Path(settings.WHEEL_CACHE_DIR),
+                on_state=on_state,
+                log=build.append_log,
+            )
+    except BuildError as exc:
+        build.append_log(f"Failed: {exc.args[0]}")
+        build.set_state(BuildState.FAILED, exc.args[0])
+        return BuildState.FAILED
+    except MissingKey:
+        reason = "The uploaded file is no longer in storage. Upload the database again."
+        build.append_log(f"Failed: {reason}")
+        build.set_state(BuildState.FAILED, reason)
+        return BuildState.FAILED
+    except SoftTimeLimitExceeded:
+        minutes = settings.BUILD_SOFT_TIME_LIMIT // 60
+        reason = f"The build took longer than {minutes} minutes and was stopped. Try a smaller database or fewer plugins."
+        build.append_log(f"Failed: {reason}")
+        build.set_state(BuildState.FAILED, reason)
+        return BuildState.FAILED
+    except TRANSIENT_FAULTS as exc:
+        build.append_log(f"Transient fault, will retry: {exc}")
+        raise
+    except Exception:
+        build.append_log(traceback.format_exc())
+        logger.exception("build %s crashed", build_id)
+        build.set_state(
+            BuildState.FAILED,
+            "The build crashed on our side; the log has the details. Nothing was published. Try again later.",
+        )
+        return BuildState.FAILED
+
+    Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes)
+    try:
+        services.publish_build(build)
+    except ValueError as exc:
+        build.append_log(f"Not published: {exc}")
+        return Build.objects.get(pk=build.pk).state
+    build.set_state(BuildState.READY)
+    build.append_log(f"== Ready: {gallery.url}")
+    return BuildState.READY
