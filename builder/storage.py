@@ -53,8 +53,8 @@ def content_type_for(key: str) -> str:
 
 def check_key(key: str) -> str:
     """Return ``key`` if it is a safe relative key; raise ``ValueError`` otherwise."""
-    parts = PurePosixPath(key).parts
-    if not parts or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key:
+    parts = key.split("/")
+    if any(p in ("", ".", "..") for p in parts) or "\\" in key or "\x00" in key:
         raise ValueError(f"unsafe storage key: {key!r}")
     return key
 

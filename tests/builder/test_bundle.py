@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from builder.bundle import BuildError, BuildRequest, BuildResult, build_bundle
+from builder.storage import LocalStorage
+
+
+def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tuple[str, ...] = ()) -> BuildRequest:
+    return BuildRequest(
+        build_id=build_id,
+        database_path=database,
+        database_name="chinook",
+        title="Chinook </script><b>",
+        description="A music store",
+        plugins=plugins,
+        datasette_version="0.65.5",
+        source_sha256="0" * 64,
+    )
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.states: list[str] = []
+        self.lines: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, chinook: Path, pyodide_runtime: Path, wheel_cache: Path):
+    root = tmp_path_factory.mktemp("store")
+    storage = LocalStorage(root)
+    recorder = Recorder()
+    result = build_bundle(
+        request_for(chinook, plugins=("datasette-pretty-json",)),
+        storage=storage,
+        runtime_dir=pyodide_runtime,
+        cache_dir=wheel_cache,
+        on_state=recorder.states.append,
+        log=recorder.lines.append,
+    )
+    return storage, result, recorder
+
+
+def test_it_reports_each_state_in_order(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    _, _, recorder = built
+    assert recorder.states == ["validating", "resolving", "bundling", "uploading"]
+
+
+def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, _, _ = built
+    build_keys = set(storage.keys("builds/b0000000000000001/"))
+    prefix = "builds/b0000000000000001/"
+    assert {
+        f"{prefix}{name}"
+        for name in ("index.html", "sw.js", "pyodide-lock.json", "manifest.json", "glasshouse_runtime.py", "data/chinook.db")
+    } == build_keys
+    runtime = set(storage.keys("runtime/"))
+    assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")} == runtime
+    for key in storage.keys("wheels/"):
+        assert re.fullmatch(r"wheels/[0-9a-f]{64}/[A-Za-z0-9_.+-]+\.whl", key), key
+
+
+def test_every_lock_file_entry_matches_the_stored_wheel(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, _, _ = built
+    lock = json.loads(storage.open("builds/b0000000000000001/pyodide-lock.json").read())
+    assert lock["info"]["python"].startswith("3.14")
+    names = set(lock["packages"])
+    assert {"datasette", "datasette-pretty-json", "jinja2", "markupsafe", "pyyaml"} <= names
+    assert not {"pip", "setuptools", "numpy"} & names, "only the bundle's own wheels belong in the lock"
+    for package in lock["packages"].values():
+        digest, filename = package["file_name"].split("/")
+        assert digest == package["sha256"]
+        data = storage.open(f"wheels/{digest}/{filename}").read()
+        assert sha256(data) == package["sha256"], filename
+        assert set(package["depends"]) <= names
+    for pure in ("markupsafe", "pyyaml"):
+        assert lock["packages"][pure]["file_name"].endswith("-py3-none-any.whl")
+
+
+def test_the_manifest_lists_every_file_with_its_size_and_hash(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, result, _ = built
+    manifest = json.loads(storage.open("builds/b0000000000000001/manifest.json").read())
+    assert manifest == result.manifest
+    assert manifest["plugins"] == ["datasette-pretty-json"]
+    assert manifest["datasette_settings"]["sql_time_limit_ms"] == 1000
+    assert manifest["source_sha256"] == "0" * 64
+    for entry in manifest["files"]:
+        data = storage.open(entry["key"]).read()
+        assert len(data) == entry["size"], entry["key"]
+        assert sha256(data) == entry["sha256"], entry["key"]
+
+
+def test_the_service_worker_precaches_every_file_with_its_integrity(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, result, _ = built
+    sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
+    assert 'import { loadPyodide } from "/_runtime/pyodide-314.0.7/pyodide.mjs";' in sw
+    config = json.loads(re.search(r"const CONFIG = (\{.*?\});\n", sw).group(1))
+    assert config["packages"] == ["datasette", "datasette-pretty-json"]
+    assert sum(f["size"] for f in config["precache"]) == config["totalBytes"] == result.bundle_bytes
+    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/"}
+    for entry in config["precache"]:
+        prefix = next(p for p in url_to_key if entry["url"].startswith(p))
+        data = storage.open(url_to_key[prefix] + entry["url"][len(prefix):]).read()
+        assert entry["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_the_title_cannot_break_out_of_the_bootstrap_page(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, _, _ = built
+    page = storage.open("builds/b0000000000000001/index.html").read().decode()
+    assert "Chinook &lt;/script&gt;&lt;b&gt;" in page
+    assert "Chinook </script>" not in page
+
+
+def test_the_database_copy_is_canonical_and_complete(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, _, _ = built
+    path = storage.local_path("builds/b0000000000000001/data/chinook.db")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    assert conn.execute("select count(*) from Album").fetchone() == (347,)
+    assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    conn.close()
+
+
+def test_a_second_build_stores_shared_files_once(
+    built: tuple[LocalStorage, BuildResult, Recorder], chinook: Path, pyodide_runtime: Path, wheel_cache: Path
+) -> None:
+    storage, _, _ = built
+    lines: list[str] = []
+    build_bundle(
+        request_for(chinook, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
+        storage=storage,
+        runtime_dir=pyodide_runtime,
+        cache_dir=wheel_cache,
+        on_state=lambda state: None,
+        log=lines.append,
+    )
+    assert "Stored 6 files" in lines[-1], lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("plugins", "content", "message"),
+    [
+        (("datasette-does-not-exist",), None, "Unknown plugin datasette-does-not-exist"),
+        ((), b"definitely not sqlite", "not a SQLite database"),
+    ],
+)
+def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
+    tmp_path: Path, chinook: Path, pyodide_runtime: Path, wheel_cache: Path, plugins: tuple[str, ...], content: bytes | None, message: str
+) -> None:
+    database = chinook
+    if content is not None:
+        database = tmp_path / "bad.db"
+        database.write_bytes(content)
+    storage = LocalStorage(tmp_path / "store")
+    with pytest.raises(BuildError, match=message):
+        build_bundle(
+            request_for(database, plugins=plugins),
+            storage=storage,
+            runtime_dir=pyodide_runtime,
+            cache_dir=wheel_cache,
+            on_state=lambda state: None,
+            log=lambda line: None,
+        )
+    assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from builder.bundle import BuildRequest, build_bundle
+from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, content_type_for
+
+
+@pytest.mark.parametrize(
+    ("key", "content_type"),
+    [
+        ("builds/b/index.html", "text/html; charset=utf-8"),
+        ("builds/b/sw.js", "text/javascript; charset=utf-8"),
+        ("runtime/pyodide-314.0.7/pyodide.asm.mjs", "text/javascript; charset=utf-8"),
+        ("runtime/pyodide-314.0.7/pyodide.asm.wasm", "application/wasm"),
+        ("runtime/pyodide-314.0.7/python_stdlib.zip", "application/zip"),
+        ("builds/b/pyodide-lock.json", "application/json"),
+        ("builds/b/data/chinook.db", "application/vnd.sqlite3"),
+        ("uploads/b/source.exe", "application/octet-stream"),
+        ("uploads/b/evil.svg", "application/octet-stream"),
+    ],
+)
+def test_content_types_come_from_the_fixed_map(key: str, content_type: str) -> None:
+    assert content_type_for(key) == content_type
+
+
+@pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a//b", "a/./b", "a\\b", ""])
+def test_unsafe_keys_are_refused(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ValueError, match="unsafe storage key"):
+        LocalStorage(tmp_path).put_bytes(key, b"x")
+
+
+def test_local_storage_round_trip(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    storage.put_bytes("builds/x/a.json", b"{}")
+    assert storage.exists("builds/x/a.json")
+    assert storage.size("builds/x/a.json") == 2
+    assert list(storage.keys("builds/")) == ["builds/x/a.json"]
+    assert storage.delete_prefix("builds/x/") == 1
+    with pytest.raises(MissingKey):
+        storage.open("builds/x/a.json")
+
+
+def test_local_storage_that_cannot_write_raises_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "root"
+    blocker.write_text("a file where the storage folder should be")
+    with pytest.raises(StorageError, match="could not write"):
+        LocalStorage(blocker).put_bytes("builds/x/a.json", b"{}")
+
+
+def test_s3_storage_round_trip_over_http(s3_bucket) -> None:  # noqa: ANN001 - fixture from tests/conftest.py
+    storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
+    storage.put_bytes("builds/x/index.html", b"<!doctype html>")
+    assert storage.exists("builds/x/index.html")
+    assert not storage.exists("builds/x/missing.html")
+    assert storage.size("builds/x/index.html") == 15
+    assert storage.open("builds/x/index.html").read() == b"<!doctype html>"
+    with pytest.raises(MissingKey):
+        storage.open("builds/x/missing.html")
+    assert storage.delete_prefix("builds/x/") == 1
+    assert list(storage.keys("builds/")) == []
+
+
+def test_s3_storage_outage_raises_a_storage_error(moto_s3: str) -> None:
+    with socket.socket() as sock:  # a port on loopback where nothing listens
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    storage = S3Storage("bucket", endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1")
+    with pytest.raises(StorageError):
+        storage.put_bytes("builds/x/index.html", b"x")
+
+
+def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
+    s3_bucket, chinook: Path, pyodide_runtime: Path, wheel_cache: Path  # noqa: ANN001
+) -> None:
+    storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
+    result = build_bundle(
+        BuildRequest(
+            build_id="s3build000000001",
+            database_path=chinook,
+            database_name="chinook",
+            title="Chinook",
+            description="",
+            plugins=("datasette-cluster-map",),
+            datasette_version="0.65.5",
+            source_sha256="1" * 64,
+        ),
+        storage=storage,
+        runtime_dir=pyodide_runtime,
+        cache_dir=wheel_cache,
+        on_state=lambda state: None,
+        log=lambda line: None,
+    )
+    client = s3_bucket.client()
+    listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
+    assert {entry["key"] for entry in result.manifest["files"]} | {"builds/s3build000000001/manifest.json"} == listed
+    expected = {
+        "builds/s3build000000001/index.html": "text/html; charset=utf-8",
+        "builds/s3build000000001/sw.js": "text/javascript; charset=utf-8",
+        "builds/s3build000000001/data/chinook.db": "application/vnd.sqlite3",
+        "builds/s3build000000001/pyodide-lock.json": "application/json",
+        "runtime/pyodide-314.0.7/pyodide.asm.wasm": "application/wasm",
+    }
+    for key, content_type in expected.items():
+        assert client.head_object(Bucket=s3_bucket.name, Key=key)["ContentType"] == content_type, key
+    wheel_keys = [k for k in listed if k.startswith("wheels/")]
+    assert wheel_keys and all(
+        client.head_object(Bucket=s3_bucket.name, Key=k)["ContentType"] == "application/zip" for k in wheel_keys
+    )
