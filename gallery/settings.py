@@ -317,6 +317,9 @@ RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
 
 BUILD_SOFT_TIME_LIMIT = env_int("BUILD_SOFT_TIME_LIMIT", 600, minimum=1)
 BUILD_HARD_TIME_LIMIT = env_int("BUILD_HARD_TIME_LIMIT", 720, minimum=1)
+#: Retries of a build after a storage or package-index fault, and the first backoff (s, doubling).
+BUILD_MAX_RETRIES = env_int("BUILD_MAX_RETRIES", 3, minimum=0)
+BUILD_RETRY_BACKOFF = env_int("BUILD_RETRY_BACKOFF", 5, minimum=1)
 if BUILD_HARD_TIME_LIMIT <= BUILD_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"BUILD_HARD_TIME_LIMIT ({BUILD_HARD_TIME_LIMIT}) must be greater than "

@@ -51,9 +51,9 @@ class BuildTask(Task):
     bind=True,
     acks_late=True,
     autoretry_for=TRANSIENT_FAULTS,
-    retry_backoff=5,
+    retry_backoff=settings.BUILD_RETRY_BACKOFF,
     retry_backoff_max=120,
-    max_retries=3,
+    max_retries=settings.BUILD_MAX_RETRIES,
     soft_time_limit=settings.BUILD_SOFT_TIME_LIMIT,
     time_limit=settings.BUILD_HARD_TIME_LIMIT,
 )
@@ -133,5 +133,7 @@ def build_gallery(self: Task, build_id: str) -> str:
         build.append_log(f"Not published: {exc}")
         return Build.objects.get(pk=build.pk).state
     build.set_state(BuildState.READY)
-    build.append_log(f"== Ready: {gallery.url}")
+    gallery.refresh_from_db(fields=["moderation_state", "live_build"])
+    waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+    build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
     return BuildState.READY

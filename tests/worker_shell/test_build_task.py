@@ -1,0 +1,92 @@
+"""The build task in a real Celery worker process, consuming from Redis, writing to PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.core.files import File
+
+from gallery import services
+from gallery.models import Build, BuildState, Gallery
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+
+def wait_until_final(build: Build, timeout: float = 180.0) -> Build:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        build.refresh_from_db()
+        if build.is_final:
+            return build
+        time.sleep(0.5)
+    raise AssertionError(f"build still {build.state} after {timeout:.0f} s; log:\n{build.log}")
+
+
+def publish(path: Path, plugins: list[str] | None = None) -> Build:
+    with path.open("rb") as fh:
+        return services.accept_upload(
+            upload=File(fh, name=path.name),
+            filename=path.name,
+            title=path.stem,
+            description="",
+            plugins=plugins or [],
+            visibility=Gallery.Visibility.LISTED,
+        )
+
+
+def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared_data: Path, settings) -> None:  # noqa: ANN001
+    build = wait_until_final(publish(shared_data / "chinook.sqlite", ["datasette-pretty-json"]))
+    assert build.state == BuildState.READY, build.log
+    for label in ("Validating the database", "Resolving Datasette and plugins", "Writing the bundle", "Uploading the bundle"):
+        assert f"== {label}" in build.log
+    assert build.bundle_bytes and build.bundle_bytes > 10_000_000
+    assert build.started_at and build.finished_at and build.started_at <= build.finished_at
+    gallery = Gallery.objects.get(pk=build.gallery_id)
+    assert gallery.live_build_id == build.id
+    assert not gallery.is_public, "nothing is public before a moderator approves it"
+    from gallery.storage import get_storage
+
+    assert get_storage().exists(f"builds/{build.id}/index.html")
+
+
+def test_a_damaged_database_fails_the_build_with_a_reason(celery_worker, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes((shared_data / "chinook.sqlite").read_bytes()[:300_000])  # real header, truncated body
+    build = wait_until_final(publish(damaged))
+    assert build.state == BuildState.FAILED
+    assert "SQLite" in build.failure_reason
+    assert Gallery.objects.get(pk=build.gallery_id).live_build_id is None
+
+
+def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path) -> None:  # noqa: ANN001
+    from gallery import queue
+
+    build = wait_until_final(publish(shared_data / "chinook.sqlite"))
+    assert build.state == BuildState.READY
+    log_before = build.log
+    queue.send_build(build.id)
+    celery_worker.wait_for_log(rf"build_gallery\[.*\] succeeded in .*: 'ready'", timeout=60)
+    time.sleep(1)
+    build.refresh_from_db()
+    assert build.log == log_before
+
+
+def test_a_storage_outage_is_retried_then_fails_with_a_clear_reason(
+    celery_worker_factory, moto_s3: str, shared_data: Path, settings  # noqa: ANN001
+) -> None:
+    build = publish(shared_data / "chinook.sqlite")  # stored in the local folder
+    # The worker's store is an S3 endpoint on a loopback port where nothing listens: a real outage.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    celery_worker_factory(
+        env={"S3_BUCKET": "outage", "S3_ENDPOINT_URL": dead, "S3_REGION": "us-east-1", "BUILD_RETRY_BACKOFF": "1", "BUILD_MAX_RETRIES": "2"}
+    )
+    build = wait_until_final(build, timeout=120)
+    assert build.state == BuildState.FAILED
+    assert "Storage" in build.failure_reason and "Rebuild" in build.failure_reason
+    assert "Transient fault, will retry" in build.log
