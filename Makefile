@@ -1,0 +1,109 @@
+# Glasshouse: set-up, run and test on one machine.
+#   make run    set up, then start web + worker (no database server, broker or S3 needed)
+#   make test   set up, start PostgreSQL + Redis if down, run pytest (needs root for apt on first run)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+DATA_DIR    := $(or $(GLASSHOUSE_DATA_DIR),var)
+PORT        ?= 8000
+
+# Pyodide's core runtime comes from the npm registry; the tarball must match this
+# integrity (from `npm view pyodide@314.0.7 dist.integrity`). Bump both together.
+PYODIDE_VERSION   := 314.0.7
+PYODIDE_INTEGRITY := sha512-0YvXxEhfEdpLfb/XkM2BFAeMROq0iMUX2bzzH9pOttyMcWkwq+HbE5uyuGD82LN7y2q+SNvi/6V5JEsOlD2R1A==
+
+# `make test` talks to the real servers on this machine. Redis db 15 is the test
+# suite's own: the celery_worker fixture flushes it at the start of a session.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/glasshouse
+TEST_REDIS_URL    ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS       ?=
+# .ci/run sets ALLOW_NO_TESTS=1: pytest's exit 5 (no tests collected) then counts as success.
+ALLOW_NO_TESTS    ?=
+
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: help venv runtime setup run test lint lock bench services chromium clean
+
+help:
+	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
+	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium)"
+	@echo "make lint    ruff"
+	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
+	@echo "make bench   cold-start benchmark (bench/cold_start.py)"
+	@echo "make setup   venv + Pyodide runtime + migrate + collectstatic"
+
+# --- set-up -------------------------------------------------------------------
+
+venv: $(STAMP)
+
+# Re-run only when requirements.txt changes (or the venv's interpreter is gone).
+$(STAMP): requirements.txt
+	@if ! $(PY) -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null; then \
+	    python=$$(bash deploy/find-python.sh); \
+	    echo "Creating $(VENV) with $$python ($$($$python --version))"; \
+	    rm -rf $(VENV); \
+	    $$python -m venv $(VENV); \
+	fi
+	@echo "Installing requirements.txt into $(VENV) (about a minute on a fresh machine) ..."
+	@# -qq: the machine-wide pip config names extra indexes that lack most projects; pip warns per project.
+	$(VENV)/bin/pip install -qq --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+runtime:
+	@PYODIDE_VERSION=$(PYODIDE_VERSION) PYODIDE_INTEGRITY=$(PYODIDE_INTEGRITY) bash deploy/fetch-pyodide.sh
+
+setup: venv runtime
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+
+# --- run ----------------------------------------------------------------------
+
+# honcho gives the worker PORT+100; these keep its gallery URLs on the web port.
+run: export PORT := $(PORT)
+run: export CONTENT_PORT ?= $(PORT)
+run: export APP_URL ?= http://127.0.0.1:$(PORT)
+run: setup
+	@DATA_DIR=$(DATA_DIR) bash deploy/ensure-admin.sh $(PY)
+	@echo
+	@echo "Glasshouse is starting (web + build worker; Ctrl-C stops both):"
+	@echo "  app            $(APP_URL)/"
+	@echo "  publish form   $(APP_URL)/publish/"
+	@echo "  admin          $(APP_URL)/admin/   user admin, password in $(DATA_DIR)/admin-password.txt"
+	@echo "  galleries      http://<gallery-id>.$(or $(CONTENT_DOMAIN),localhost):$(CONTENT_PORT)/"
+	@echo "  data folder    $(DATA_DIR)/ (SQLite database, uploads, bundles, broker queue)"
+	@echo
+	exec $(VENV)/bin/honcho start -f deploy/Procfile -d . -p $(PORT)
+
+# --- tests --------------------------------------------------------------------
+
+chromium:
+	@bash deploy/install-chromium.sh
+
+services:
+	@bash deploy/services.sh
+
+test: setup chromium services
+	@rc=0; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+	    DJANGO_SETTINGS_MODULE=gallery.settings \
+	    $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ] && [ -n "$(ALLOW_NO_TESTS)" ]; then \
+	    echo "pytest collected no tests (exit 5); ALLOW_NO_TESTS is set, so that counts as success"; rc=0; \
+	fi; \
+	exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+lock: venv
+	$(PY) -m builder.lock
+
+bench: setup chromium
+	$(PY) bench/cold_start.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
+	@echo "Left $(DATA_DIR)/ alone (database, uploads, bundles): remove it yourself if you mean to."

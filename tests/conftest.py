@@ -1,0 +1,515 @@
+"""Fixtures shared by every Glasshouse test: real browser, real S3 API, real Celery worker.
+
+The suite talks to real servers wherever a user would (DESIGN.md, "Configuration"):
+
+- Debian's Chromium, driven by Playwright (``chromium_path``, ``browser``, ``page``);
+- moto's S3 server as a separate process, reached by boto3 over HTTP (``moto_s3``, ``s3_bucket``);
+- a real ``celery worker`` process (``celery_worker_factory``, ``celery_worker``), with
+  PostgreSQL (``DATABASE_URL``) and Redis (``REDIS_URL``) as ``make test`` sets them;
+- pytest-django's ``live_server`` as the app origin and, through ``<id>.localhost``,
+  every gallery's content origin (``live_gallery_server``).
+
+``make test`` installs Chromium, starts PostgreSQL and Redis, and sets the variables.
+Fixtures that need something missing fail with a message saying what to run; none skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Chromium flags for these machines: as root it needs --no-sandbox, and without the
+#: background-networking flags it keeps dialling Google's hosts on a closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+#: Seconds a Celery worker may take to print its "ready." line.
+WORKER_READY_TIMEOUT = 60.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: drives Debian's Chromium against a live server")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    # Keep each phase's report on the item, so fixtures can tell at teardown
+    # whether their test failed (and print a worker's log only then).
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _test_failed(request: pytest.FixtureRequest) -> bool:
+    return any(
+        getattr(getattr(request.node, f"rep_{when}", None), "failed", False) for when in ("setup", "call")
+    )
+
+
+def _free_port() -> int:
+    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- Paths --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository's root folder (where ``manage.py`` is)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``<repo>/../shared/data``: sample SQLite databases shared by the team (chinook, fixtures).
+
+    Fails (never skips) when the folder is missing: CI clones the repo with
+    ``shared/`` beside it, so a missing folder is a broken checkout.
+    """
+    path = (REPO_ROOT.parent / "shared" / "data").resolve()
+    if not path.is_dir():
+        pytest.fail(f"shared data folder {path} is missing: check out shared/ beside the repository")
+    return path
+
+
+@pytest.fixture
+def glasshouse_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Path:
+    """A fresh data folder for this test, used by the test process and by workers it starts.
+
+    Sets ``GLASSHOUSE_DATA_DIR`` in the environment (``celery_worker_factory``
+    passes it on) and overrides the settings that ``gallery.settings`` derived from
+    it at import: ``DATA_DIR``, ``LOCAL_STORAGE_ROOT`` (local bundle store; the
+    cached store is rebuilt through ``setting_changed``) and ``FILE_UPLOAD_TEMP_DIR``.
+    ``PYODIDE_RUNTIME_DIR`` and ``WHEEL_CACHE_DIR`` keep pointing at the
+    repository's shared copies (``make runtime`` fills the first), so no test
+    downloads them again.
+    """
+    data_dir = tmp_path / "data"
+    (data_dir / "tmp").mkdir(parents=True)
+    monkeypatch.setenv("GLASSHOUSE_DATA_DIR", str(data_dir))
+    settings.DATA_DIR = data_dir
+    settings.LOCAL_STORAGE_ROOT = data_dir / "storage"
+    settings.FILE_UPLOAD_TEMP_DIR = str(data_dir / "tmp")
+    return data_dir
+
+
+# --- Browser -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Absolute path of Debian's Chromium (``shutil.which("chromium")``); fails if it is absent."""
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(
+            "Chromium is not installed: run `make test` (it installs Debian's chromium) "
+            "or, as root, `apt-get install chromium`. Never `playwright install`."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """A headless Chromium (Playwright sync API ``Browser``), shared by the whole session.
+
+    Launched from ``chromium_path`` with ``CHROMIUM_ARGS``. While it runs,
+    ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set: Playwright's sync API keeps an asyncio
+    loop on the test thread, and Django would otherwise refuse ORM calls made by
+    the test itself (the live server runs in its own thread and is unaffected).
+    """
+    from playwright.sync_api import sync_playwright
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A Playwright ``Page`` in a fresh browser context (own cookies, storage, Service Workers).
+
+    The context is closed after the test. Default timeout: 30 s.
+    """
+    context = browser.new_context()
+    context.set_default_timeout(30_000)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+# --- Live server -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveGalleryServer:
+    """The live server as both origins: ``url`` is the app origin, ``gallery_url(id)`` a content origin."""
+
+    url: str
+    port: int
+
+    def gallery_url(self, gallery_id: str, path: str = "/") -> str:
+        """``http://<gallery_id>.localhost:<port><path>``: what the app itself links to."""
+        return f"http://{gallery_id}.localhost:{self.port}{path}"
+
+
+@pytest.fixture
+def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
+    """pytest-django's ``live_server``, with gallery URLs pointing at it.
+
+    Sets ``CONTENT_DOMAIN = "localhost"``, ``CONTENT_SCHEME = "http"`` and
+    ``CONTENT_PORT`` = the live server's port, so ``http://<id>.localhost:<port>/``
+    reaches the same server, whose ``ContentOriginMiddleware`` serves the gallery.
+    Chromium resolves ``*.localhost`` to loopback by itself. Implies transactional
+    database access (through ``live_server``).
+    """
+    port = urlsplit(live_server.url).port
+    assert port is not None, live_server.url
+    settings.CONTENT_DOMAIN = "localhost"
+    settings.CONTENT_SCHEME = "http"
+    settings.CONTENT_PORT = str(port)
+    return LiveGalleryServer(url=live_server.url, port=port)
+
+
+# --- S3 (moto server) --------------------------------------------------------------------------
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited with {process.returncode} before answering:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, if only with an error status
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"{what} did not answer at {url} within {timeout:.0f} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="session")
+def moto_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Endpoint URL (``http://127.0.0.1:<port>``) of moto's S3 server, one process per session.
+
+    Started as ``python -m moto.server -H 127.0.0.1 -p <free port>`` and waited for
+    over HTTP (30 s at most, else the test fails with the server's log). Prefer
+    ``moto_s3``, which also sets dummy AWS credentials for the test.
+    """
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{endpoint}/moto-api/", process, 30, "moto server", log_path)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def moto_s3(moto_s3_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Endpoint URL of moto's S3 server, with dummy AWS credentials set for this test.
+
+    Sets ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` = ``testing``,
+    ``AWS_DEFAULT_REGION`` = ``us-east-1``, and points the AWS config files at
+    ``/dev/null`` so no real profile is read. Workers started during the test
+    inherit them. Buckets persist for the session: use unique names (``s3_bucket``).
+    """
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    return moto_s3_server
+
+
+@dataclass(frozen=True)
+class S3Bucket:
+    """A bucket on the moto server; ``env`` holds the variables a worker needs to use it."""
+
+    name: str
+    endpoint_url: str
+    region: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"S3_BUCKET": self.name, "S3_ENDPOINT_URL": self.endpoint_url, "S3_REGION": self.region}
+
+    def client(self) -> Any:
+        """A boto3 S3 client for this endpoint, to look at what a build wrote."""
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+
+
+@pytest.fixture
+def s3_bucket(moto_s3: str, settings: Any) -> S3Bucket:
+    """A new, empty bucket on moto's server, made the store of this test.
+
+    Overrides ``S3_BUCKET``, ``S3_ENDPOINT_URL`` and ``S3_REGION`` (``gallery.storage``
+    rebuilds its cached store), and ``celery_worker_factory`` passes them to workers.
+    """
+    bucket = S3Bucket(name=f"glasshouse-test-{secrets.token_hex(6)}", endpoint_url=moto_s3, region="us-east-1")
+    bucket.client().create_bucket(Bucket=bucket.name)
+    settings.S3_BUCKET = bucket.name
+    settings.S3_ENDPOINT_URL = bucket.endpoint_url
+    settings.S3_REGION = bucket.region
+    return bucket
+
+
+# --- Celery worker --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def celery_broker_url() -> str:
+    """``REDIS_URL``, the broker shared by the test process and its workers; flushed once per session.
+
+    ``make test`` sets it to Redis database 15, the suite's own, so flushing it at
+    the start drops stale messages from an earlier, interrupted run. Fails when
+    ``REDIS_URL`` is unset: the embedded filesystem broker lives in the data folder,
+    which the test process fixed at import.
+    """
+    url = os.environ.get("REDIS_URL", "")
+    if not url:
+        pytest.fail("REDIS_URL is not set: run the suite with `make test` (Redis database 15)")
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {url} is not reachable ({exc}): run deploy/services.sh")
+    finally:
+        client.close()
+    return url
+
+
+def _database_url(db: dict[str, Any]) -> str:
+    """A ``DATABASE_URL`` for the (test) database described by a Django ``settings_dict``."""
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail(
+            f"a Celery worker needs a database it can share with the tests, not {db['ENGINE']}: "
+            "run the suite with `make test` (DATABASE_URL=postgres://...)"
+        )
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(db.get("PASSWORD") or "", safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+@dataclass
+class CeleryWorker:
+    """A running ``celery worker`` process and its output (stdout and stderr, merged)."""
+
+    process: subprocess.Popen[str]
+    env: dict[str, str]
+    lines: list[str] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+    _reader_alive: bool = True
+
+    @property
+    def log(self) -> str:
+        """Everything the worker printed so far."""
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
+        """Wait until a line matches the regex ``pattern``; return the match.
+
+        E.g. ``worker.wait_for_log(r"Task worker_shell.tasks.build_gallery\\[.*\\] succeeded")``.
+        Raises ``AssertionError`` with the log on timeout or if the worker exits.
+        """
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._changed:
+            while True:
+                for line in self.lines[seen:]:
+                    if match := regex.search(line):
+                        return match
+                seen = len(self.lines)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no line matching {pattern!r} within {timeout:.0f} s; log:\n{self.log}")
+                if self.process.poll() is not None and not self._reader_alive:
+                    raise AssertionError(f"worker exited with {self.process.returncode}; log:\n{self.log}")
+                self._changed.wait(min(remaining, 0.5))
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._reader_alive = False
+            self._changed.notify_all()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM (Celery's warm shutdown), then SIGKILL after ``timeout`` seconds."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture
+def celery_worker_factory(
+    request: pytest.FixtureRequest,
+    django_db_setup: None,
+    transactional_db: None,
+    celery_broker_url: str,
+    glasshouse_data_dir: Path,
+    settings: Any,
+) -> Iterator[Callable[..., CeleryWorker]]:
+    """Start real Celery worker processes: ``celery_worker_factory(env=None) -> CeleryWorker``.
+
+    Each runs ``python -m celery -A worker_shell.celery:app worker --pool=solo
+    --concurrency=1 --loglevel=INFO`` from the repository root, with this
+    process's environment plus:
+
+    - ``DATABASE_URL``: pytest-django's *test* database (PostgreSQL only);
+    - ``REDIS_URL``: ``celery_broker_url``;
+    - ``GLASSHOUSE_DATA_DIR``: ``glasshouse_data_dir``; ``PYODIDE_RUNTIME_DIR`` and
+      ``WHEEL_CACHE_DIR`` as in this process's settings;
+    - ``S3_BUCKET``/``S3_ENDPOINT_URL``/``S3_REGION`` when the settings name a bucket
+      (``s3_bucket``), ``CONTENT_*`` and ``GALLERY_AUTO_APPROVE`` from the settings;
+    - then ``env``, the test's own additions, which win.
+
+    Returns once the worker printed its "ready." line (at most 60 s; else the test
+    fails with the worker's log). Requests ``transactional_db``: rows the test
+    writes are committed, so the worker sees them. Every worker is stopped after
+    the test, and its log printed if the test failed.
+    """
+    from django.db import connection
+
+    workers: list[CeleryWorker] = []
+
+    def start(env: dict[str, str] | None = None) -> CeleryWorker:
+        full_env = dict(os.environ)
+        full_env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "gallery.settings"),
+                "DATABASE_URL": _database_url(connection.settings_dict),
+                "REDIS_URL": celery_broker_url,
+                "GLASSHOUSE_DATA_DIR": str(glasshouse_data_dir),
+                "PYODIDE_RUNTIME_DIR": str(settings.PYODIDE_RUNTIME_DIR),
+                "WHEEL_CACHE_DIR": str(settings.WHEEL_CACHE_DIR),
+                "CONTENT_DOMAIN": settings.CONTENT_DOMAIN,
+                "CONTENT_SCHEME": settings.CONTENT_SCHEME,
+                "CONTENT_PORT": str(settings.CONTENT_PORT),
+                "GALLERY_AUTO_APPROVE": "true" if settings.GALLERY_AUTO_APPROVE else "false",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if settings.S3_BUCKET:
+            full_env.update(
+                {
+                    "S3_BUCKET": settings.S3_BUCKET,
+                    "S3_ENDPOINT_URL": settings.S3_ENDPOINT_URL,
+                    "S3_REGION": settings.S3_REGION,
+                }
+            )
+        full_env.update(env or {})
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "worker_shell.celery:app", "worker",
+                "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+                f"--hostname=test{len(workers) + 1}-{os.getpid()}@%h",
+                "--without-gossip", "--without-mingle", "--without-heartbeat",
+            ],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )  # fmt: skip
+        worker = CeleryWorker(process=process, env=full_env)
+        workers.append(worker)
+        threading.Thread(target=worker._read, name="celery-worker-log", daemon=True).start()
+        try:
+            worker.wait_for_log(r"\bready\.\s*$", timeout=WORKER_READY_TIMEOUT)
+        except AssertionError as exc:
+            worker.stop()
+            pytest.fail(f"Celery worker did not become ready: {exc}")
+        return worker
+
+    yield start
+
+    for number, worker in enumerate(workers, 1):
+        worker.stop()
+        if _test_failed(request):
+            print(f"\n----- Celery worker {number} log (exit {worker.process.returncode}) -----\n{worker.log}")
+
+
+@pytest.fixture
+def celery_worker(request: pytest.FixtureRequest, celery_worker_factory: Callable[..., CeleryWorker]) -> CeleryWorker:
+    """One real Celery worker with the default environment (see ``celery_worker_factory``).
+
+    Fixtures that change what the worker must be told (``s3_bucket``,
+    ``live_gallery_server``) are set up first when the test uses them, whatever
+    the order of the test's arguments.
+    """
+    for name in ("s3_bucket", "live_gallery_server"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name)
+    return celery_worker_factory()
