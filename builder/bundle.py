@@ -24,10 +24,11 @@ import json
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
+from builder.compat import CompatError, check_bundle
 from builder.sqlite_check import InvalidDatabase, check_database
 from builder.storage import Storage
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
@@ -61,6 +62,8 @@ class BuildRequest:
     datasette_version: str
     source_sha256: str
     pyodide_version: str = "314.0.7"
+    #: Publisher metadata and plugin settings (``builder.metadata.parse_metadata``); its keys win.
+    metadata: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,9 @@ def build_bundle(
     ``BuildError`` for problems the publisher must fix (bad database, unknown
     plugin), ``builder.storage.StorageError`` and ``builder.wheels.WheelError``
     for transient faults, and ``FileNotFoundError`` if ``runtime_dir`` lacks the
-    Pyodide files (run ``make setup``).
+    Pyodide files (run ``make setup``) or Node.js is not on PATH. Before
+    uploading, ``builder.compat.check_bundle`` boots the bundle in Node; if it
+    fails, the traceback goes to ``log`` and ``BuildError`` is raised.
     """
     on_state("validating")
     try:
@@ -154,7 +159,7 @@ def build_bundle(
 
     on_state("resolving")
     try:
-        plugins = check_plugins(list(request.plugins))
+        plugins = check_plugins(list(request.plugins), request.datasette_version)
         lock = load_lock(request.datasette_version)
     except (UnknownPlugin, ValueError) as exc:
         raise BuildError(exc.args[0]) from exc
@@ -197,7 +202,7 @@ def build_bundle(
         ]
         precache = [{"url": url, "size": local.stat().st_size, "integrity": sri(local)} for _, local, url in files]
         total_bytes = sum(f["size"] for f in precache)
-        metadata = {"title": request.title, "description": request.description}
+        metadata = {"title": request.title, "description": request.description, **request.metadata}
         sw_config = {
             "buildId": request.build_id,
             "runtimeURL": f"/_runtime/pyodide-{request.pyodide_version}/",
@@ -250,6 +255,15 @@ def build_bundle(
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         log(f"Bundle written: {len(files) + 3} files, {total_bytes:,} bytes for a first visit.")
+        try:
+            report = check_bundle(
+                runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=sw_config["packages"],
+                database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
+            )
+        except CompatError as exc:
+            log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
+            raise BuildError(f"The bundle did not start in Pyodide: {exc.args[0]}. The build log has the traceback.") from exc
+        log(f"Compatibility check: {report.summary()}")
 
         on_state("uploading")
         uploaded = 0

@@ -1,12 +1,19 @@
 """Regenerate the catalog locks: ``python -m builder.lock`` (or ``make lock``).
 
-For each offered Datasette version, resolves Datasette plus every catalog plugin
-together with pip's resolver, for Pyodide's Python (3.14, pure-Python wheels
-only), and writes ``builder/catalog/lock-datasette-<version>.json``. PyYAML and
-MarkupSafe have no pure wheel on PyPI, so their sdists are pinned and built into
-pure wheels (``builder.pure_wheels``); the lock pins both hashes.
+For each offered Datasette version, resolves Datasette plus the catalog plugins
+offered with that version (their ``verified_with`` names it) with pip's
+resolver, for Pyodide's Python (3.14: pure-Python wheels, or wheels compiled for
+Pyodide's own ABI), and writes ``builder/catalog/lock-datasette-<version>.json``.
+PyYAML and MarkupSafe have no pure wheel on PyPI, so their sdists are pinned and
+built into pure wheels (``builder.pure_wheels``); the lock pins both hashes.
 
-Needs PyPI through pip; takes about a minute.
+pip evaluates environment markers for the machine it runs on (Linux), not for
+Pyodide (``sys_platform == "emscripten"``), so the closures are walked here
+with Pyodide's marker values: a dependency only Linux needs (httpx2's httpcore2)
+is left out, one only Pyodide needs (httpx2's httpx2-jsfetch) is added to the
+resolution and the walk repeats until nothing is missing.
+
+Needs PyPI through pip; takes a minute or two.
 """
 
 from __future__ import annotations
@@ -18,7 +25,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from builder.catalog import DATASETTE_VERSIONS, load_catalog, lock_path
+from packaging.requirements import Requirement
+
+from builder.catalog import (
+    DATASETTE_VERSIONS,
+    load_catalog,
+    lock_path,
+    plugins_for_version,
+)
 from builder.pure_wheels import PURE_PYTHON_SDISTS, build_pure_wheel, normalise
 from builder.wheels import PYODIDE_PIP_TARGET, sha256_file
 
@@ -27,26 +41,98 @@ from builder.wheels import PYODIDE_PIP_TARGET, sha256_file
 #: them out saves about 2.8 MB per cold start.
 NOT_NEEDED_IN_BROWSER = {"pip", "setuptools"}
 
+#: PEP 508 marker values inside Pyodide 314.0.7 (Python 3.14.2, Emscripten 5.0.3, wasm32).
+PYODIDE_MARKER_ENVIRONMENT = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.14.2",
+    "os_name": "posix",
+    "platform_machine": "wasm32",
+    "platform_python_implementation": "CPython",
+    "platform_release": "5.0.3",
+    "platform_system": "Emscripten",
+    "platform_version": "#1",
+    "python_full_version": "3.14.2",
+    "python_version": "3.14",
+    "sys_platform": "emscripten",
+}
+
+#: Upper bounds the resolution must respect, each with the reason (found by the
+#: Node check, ``builder.compat``); pip would otherwise pick the newest release.
+CONSTRAINTS = {
+    "tatsu<5.17": "ics 0.7.2 (datasette-ics) fails at import with TatSu 5.17 and later",
+}
+
+#: Rounds of "resolve, walk, add what Pyodide alone needs" before giving up.
+MAX_ROUNDS = 5
 
 
-def _resolve(pip: list[str], work: Path, name: str, requirements: list[str], extra: list[str]) -> list[dict]:
+class LockError(Exception):
+    """The catalog cannot be resolved for Pyodide (a conflict pip did not see)."""
+
+
+def _resolve(pip: list[str], work: Path, name: str, requirements: list[str]) -> list[dict]:
     report = work / f"report-{name}.json"
     subprocess.run(
         [
             *pip, "install", "--quiet", "--dry-run", "--ignore-installed", "--report", str(report),
-            *PYODIDE_PIP_TARGET, "--find-links", str(work / "pure"), *extra, *requirements,
+            *PYODIDE_PIP_TARGET, "--find-links", str(work / "pure"), "-c", str(work / "constraints.txt"),
+            *requirements,
         ],
         check=True,
     )
     return json.loads(report.read_text())["install"]
 
 
-def generate(datasette_version: str, work: Path) -> dict:
-    """Resolve Datasette ``datasette_version`` plus the whole catalog; return the lock dict.
+def _applies(requirement: Requirement, extras: set[str]) -> bool:
+    """Whether ``requirement`` holds in Pyodide for a package installed with ``extras``."""
+    if requirement.marker is None:
+        return True
+    return any(
+        requirement.marker.evaluate({**PYODIDE_MARKER_ENVIRONMENT, "extra": extra})
+        for extra in ["", *sorted(extras)]
+    )
 
-    One resolution of everything together fixes the versions; then one
-    resolution per root (Datasette, each plugin), constrained to those versions,
-    gives that root's exact closure, extras and markers included.
+
+def pyodide_closure(requirement: str, resolved: dict[str, dict], missing: dict[str, Requirement]) -> set[str]:
+    """Return the normalised names ``requirement`` needs in Pyodide, itself included.
+
+    ``resolved`` maps normalised names to pip report items (``metadata`` with
+    ``version`` and ``requires_dist``). A needed name pip did not resolve is
+    recorded in ``missing`` and not followed. Raises ``LockError`` if a resolved
+    version does not satisfy a requirement that only applies in Pyodide.
+    """
+    needed: dict[str, set[str]] = {}
+    queue = [Requirement(requirement)]
+    while queue:
+        req = queue.pop()
+        name = normalise(req.name)
+        if name in NOT_NEEDED_IN_BROWSER:
+            continue
+        item = resolved.get(name)
+        if item is None:
+            missing.setdefault(name, req)
+            continue
+        version = item["metadata"]["version"]
+        if not req.specifier.contains(version, prereleases=True):
+            raise LockError(f"{name} {version} was resolved, but Pyodide needs {req}")
+        extras = {normalise(e) for e in req.extras}
+        seen = needed.get(name)
+        if seen is not None and extras <= seen:
+            continue
+        needed[name] = (seen or set()) | extras
+        for dep in item["metadata"].get("requires_dist") or []:
+            dep_req = Requirement(dep)
+            if _applies(dep_req, needed[name]):
+                queue.append(dep_req)
+    return set(needed)
+
+
+def generate(datasette_version: str, work: Path) -> dict:
+    """Resolve Datasette ``datasette_version`` plus its catalog plugins; return the lock dict.
+
+    One pip resolution of everything together fixes the versions; each root's
+    closure (Datasette's, and each plugin's together with Datasette's) is then
+    walked with Pyodide's markers.
     """
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
     sdist_dir, pure_dir = work / "sdists", work / "pure"
@@ -58,17 +144,35 @@ def generate(datasette_version: str, work: Path) -> dict:
     for sdist in sorted(sdist_dir.glob("*.tar.gz")):
         wheel = build_pure_wheel(sdist, pure_dir)
         sdists[wheel.name] = sdist
+    (work / "constraints.txt").write_text("".join(f"{c}\n" for c in CONSTRAINTS))
     datasette = f"datasette=={datasette_version}"
-    everything = _resolve(pip, work, "all", [datasette, *load_catalog()], [])
+    catalog = load_catalog()
+    requirements = {
+        "datasette": datasette,
+        **{name: catalog[name].requirement_for(datasette_version) for name in plugins_for_version(datasette_version)},
+    }
+    extra: list[str] = []
+    for round_ in range(MAX_ROUNDS):
+        items = _resolve(pip, work, f"all-{round_}", [*requirements.values(), *extra])
+        resolved = {normalise(i["metadata"]["name"]): i for i in items}
+        missing: dict[str, Requirement] = {}
+        base = pyodide_closure(datasette, resolved, missing)
+        roots = {
+            root: sorted(base if root == "datasette" else base | pyodide_closure(req, resolved, missing))
+            for root, req in requirements.items()
+        }
+        if not missing:
+            break
+        extra += sorted(f"{r.name}{'[' + ','.join(sorted(r.extras)) + ']' if r.extras else ''}{r.specifier}"
+                        for r in missing.values())
+    else:
+        raise LockError(f"Pyodide-only dependencies kept appearing after {MAX_ROUNDS} rounds: {extra}")
     packages = {}
-    for item in everything:
-        meta = item["metadata"]
-        name = normalise(meta["name"])
-        if name in NOT_NEEDED_IN_BROWSER:
-            continue
+    for name in sorted(set().union(*roots.values())):
+        item = resolved[name]
         filename = item["download_info"]["url"].rsplit("/", 1)[-1]
         entry = {
-            "version": meta["version"],
+            "version": item["metadata"]["version"],
             "filename": filename,
             "sha256": item["download_info"]["archive_info"]["hashes"]["sha256"],
             "source": "wheel",
@@ -81,31 +185,35 @@ def generate(datasette_version: str, work: Path) -> dict:
                 sdist_sha256=sha256_file(sdists[filename]),
             )
         packages[name] = entry
-    constraints = work / "constraints.txt"
-    constraints.write_text("".join(f"{n}=={e['version']}\n" for n, e in packages.items()))
-    roots = {}
-    for root in ["datasette", *load_catalog()]:
-        requirement = datasette if root == "datasette" else root
-        items = _resolve(pip, work, root, [datasette, requirement], ["-c", str(constraints)])
-        roots[root] = sorted({normalise(i["metadata"]["name"]) for i in items} - NOT_NEEDED_IN_BROWSER)
     return {
         "datasette_version": datasette_version,
         "python": "3.14",
         "roots": roots,
-        "packages": dict(sorted(packages.items())),
+        "packages": packages,
     }
 
 
+def render(lock: dict) -> str:
+    """The lock file's text: indented JSON, keys in a fixed order, newline at the end."""
+    return json.dumps(lock, indent=1, sort_keys=False) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point; writes one lock per Datasette version and prints its path."""
+    """Command-line entry point; writes one lock per Datasette version and prints its path.
+
+    ``--out DIR`` writes the locks there instead of into the catalog (the
+    reproducibility test compares them with the committed ones).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasette-version", action="append", choices=DATASETTE_VERSIONS)
+    parser.add_argument("--out", type=Path, help="folder to write the locks to (default: the catalog)")
     args = parser.parse_args(argv)
     for version in args.datasette_version or DATASETTE_VERSIONS:
         with tempfile.TemporaryDirectory(prefix="glasshouse-lock-") as tmp:
             lock = generate(version, Path(tmp))
-        lock_path(version).write_text(json.dumps(lock, indent=1, sort_keys=False) + "\n")
-        print(f"{lock_path(version)}: {len(lock['packages'])} packages")
+        target = args.out / lock_path(version).name if args.out else lock_path(version)
+        target.write_text(render(lock))
+        print(f"{target}: {len(lock['packages'])} packages, plugins: {', '.join(r for r in lock['roots'] if r != 'datasette')}")
     return 0
 
 

@@ -22,13 +22,21 @@ from pathlib import Path
 
 from builder.pure_wheels import build_pure_wheel, normalise
 
-#: pip flags that select wheels installable in Pyodide: pure-Python only.
+#: Platform tag of wheels compiled for Pyodide 314's ABI (2026_0). PyPI carries a few
+#: (pydantic-core, which Datasette 1.0a needs); Pyodide loads them like pure wheels.
+PYODIDE_WHEEL_PLATFORM = "pyemscripten_2026_0_wasm32"
+
+#: pip flags that select wheels installable in Pyodide: pure-Python ones, plus wheels
+#: compiled for Pyodide's own ABI (the lock records which).
 PYODIDE_PIP_TARGET = [
     "--only-binary=:all:",
     "--platform", "any",
+    "--platform", PYODIDE_WHEEL_PLATFORM,
     "--python-version", "3.14",
-    "--implementation", "py",
+    "--implementation", "cp",
     "--abi", "none",
+    "--abi", "abi3",
+    "--abi", "cp314",
 ]
 
 Log = Callable[[str], None]
@@ -165,15 +173,31 @@ def write_pyodide_lock(base_lock: Path, cache_dir: Path, wheel_paths: list[Path]
     Load order comes from each wheel's metadata (pyodide-lock); an incompatible
     wheel raises ``ValueError``. Returns the lock as a dict.
     """
+    from unittest import mock
+
+    import pyodide_lock.utils
+    from packaging.utils import parse_wheel_filename
     from pyodide_lock import PyodideLockSpec
     from pyodide_lock.utils import add_wheels_to_spec
 
     spec = PyodideLockSpec.from_json(base_lock)
     spec.packages = {}
+    # pyodide-lock 0.2.1 predates the "pyemscripten_<abi>_<arch>" wheel tag (the tag of
+    # Pyodide's own compiled wheels, e.g. pydantic-core); accept it when the ABI matches.
+    check_compatible = pyodide_lock.utils._check_wheel_compatible
+    abi_platform = f"pyemscripten_{spec.info.abi_version}_{spec.info.arch}"
+    interpreter = "cp" + "".join(spec.info.python.split(".")[:2])
+
+    def _check_wheel_compatible(path: Path, info: object) -> None:
+        tags = parse_wheel_filename(path.name)[3]
+        if not any(t.platform == abi_platform and t.interpreter == interpreter for t in tags):
+            check_compatible(path, info)
+
     try:
-        spec = add_wheels_to_spec(
-            spec, wheel_paths, base_path=cache_dir, base_url="", ignore_missing_dependencies=True
-        )
+        with mock.patch.object(pyodide_lock.utils, "_check_wheel_compatible", _check_wheel_compatible):
+            spec = add_wheels_to_spec(
+                spec, wheel_paths, base_path=cache_dir, base_url="", ignore_missing_dependencies=True
+            )
     except RuntimeError as exc:
         raise ValueError(str(exc)) from exc
     # The closure comes from pip's resolution; a declared dependency outside it

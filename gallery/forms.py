@@ -17,9 +17,11 @@ from builder.catalog import (
     UnknownPlugin,
     check_plugins,
     load_catalog,
+    load_lock,
 )
+from builder.metadata import InvalidMetadata, parse_metadata
 from gallery import services
-from gallery.models import Gallery
+from gallery.models import Gallery, database_name_for
 
 
 class CatalogPluginsField(forms.MultipleChoiceField):
@@ -63,6 +65,17 @@ class PublishForm(forms.Form):
         initial=DEFAULT_DATASETTE_VERSION,
     )
 
+    metadata = forms.CharField(
+        label="Datasette metadata and plugin settings",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
+        help_text=(
+            "Optional, YAML or JSON: title, description, license, source, canned queries "
+            "(under databases: <name>: queries:) and per-plugin settings (under plugins:). "
+            "The database is named after the file, e.g. chinook for chinook.sqlite."
+        ),
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["plugins"].choices = [
@@ -81,13 +94,27 @@ class PublishForm(forms.Form):
     def clean_plugins(self) -> list[str]:
         """Return the chosen plugins sorted; an unknown name fails with the catalog's message."""
         try:
-            return check_plugins(self.cleaned_data["plugins"])
-        except UnknownPlugin as exc:
+            return check_plugins(self.cleaned_data["plugins"], self.data.get("datasette_version") or DEFAULT_DATASETTE_VERSION)
+        except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
+    def clean(self) -> dict[str, Any]:
+        """Check ``metadata`` against the database name (from the file) and the chosen plugins."""
+        data = super().clean()
+        upload = data.get("file")
+        if upload is not None and "plugins" in data and data.get("metadata"):
+            try:
+                parse_metadata(
+                    data["metadata"], database_name=database_name_for(upload.name or ""), plugins=data["plugins"]
+                )
+            except InvalidMetadata as exc:
+                self.add_error("metadata", forms.ValidationError(exc.args[0], code="invalid_metadata"))
+        return data
+
     def plugin_rows(self) -> list[dict[str, Any]]:
-        """Catalog entries with their checkbox state, for the template: name, description, docs, configuration."""
+        """Catalog entries with their checkbox state, for the template: name, description, docs, configuration, pinned version."""
         chosen = set(self["plugins"].value() or [])
+        pinned = load_lock(DEFAULT_DATASETTE_VERSION)["packages"]
         return [
             {
                 "name": p.name,
@@ -95,6 +122,8 @@ class PublishForm(forms.Form):
                 "docs": p.docs,
                 "configuration": p.configuration,
                 "checked": p.name in chosen,
+                "version": pinned[p.name]["version"] if p.name in pinned else "",
+                "verified_with": ", ".join(p.verified_with),
             }
             for p in load_catalog().values()
         ]

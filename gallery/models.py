@@ -86,6 +86,9 @@ class Gallery(models.Model):
     moderation_reason = models.TextField(blank=True)
     database_name = models.CharField(max_length=60, default="data")
     plugins = models.JSONField(default=list, blank=True)
+    #: Datasette metadata and plugin settings from the publisher, checked by
+    #: ``builder.metadata.parse_metadata``; handed to Datasette in the bundle.
+    metadata = models.JSONField(default=dict, blank=True)
     datasette_version = models.CharField(
         max_length=20, default=DEFAULT_DATASETTE_VERSION
     )

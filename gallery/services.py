@@ -26,6 +26,7 @@ from builder.catalog import (
     UnknownPlugin,
     check_plugins,
 )
+from builder.metadata import InvalidMetadata, parse_metadata
 from builder.sqlite_check import InvalidDatabase, check_header
 from builder.storage import StorageError
 from gallery import queue
@@ -128,11 +129,13 @@ def accept_upload(
     plugins: list[str],
     visibility: str = Gallery.Visibility.LISTED,
     datasette_version: str = DEFAULT_DATASETTE_VERSION,
+    metadata_text: str = "",
 ) -> Build:
     """Store an uploaded SQLite database privately and queue its first build.
 
     Validates everything again (the form already did; the command did not):
-    name, size, SQLite header, title, plugins, visibility, Datasette version.
+    name, size, SQLite header, title, plugins, visibility, Datasette version,
+    and ``metadata_text`` (YAML or JSON, see ``builder.metadata``).
     Streams ``upload`` to storage key ``uploads/<build-id>/source.db`` while
     hashing it (sha256), then creates the ``Gallery`` and its queued ``Build`` in
     one transaction and enqueues the build after commit. The gallery starts
@@ -146,8 +149,8 @@ def accept_upload(
     if not title:
         raise UploadRejected("Give the gallery a title.")
     try:
-        plugins = check_plugins(list(plugins))
-    except UnknownPlugin as exc:
+        plugins = check_plugins(list(plugins), datasette_version)
+    except (UnknownPlugin, ValueError) as exc:
         raise UploadRejected(exc.args[0]) from exc
     if visibility not in Gallery.Visibility.values:
         raise UploadRejected(
@@ -157,6 +160,10 @@ def accept_upload(
         raise UploadRejected(
             f"Datasette {datasette_version} is not offered; choose one of {', '.join(DATASETTE_VERSIONS)}."
         )
+    try:
+        metadata = parse_metadata(metadata_text, database_name=database_name_for(filename), plugins=plugins)
+    except InvalidMetadata as exc:
+        raise UploadRejected(exc.args[0]) from exc
     check_upload(upload, filename)
 
     build_id = new_build_id()
@@ -175,6 +182,7 @@ def accept_upload(
                 ),
                 database_name=database_name_for(filename),
                 plugins=plugins,
+                metadata=metadata,
                 datasette_version=datasette_version,
             )
             build = Build.objects.create(

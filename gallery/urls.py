@@ -14,6 +14,7 @@ from gallery import views
 app_patterns = [
     path("", views.index, name="index"),
     path("publish/", views.publish, name="publish"),
+    path("plugins/", views.plugins, name="plugins"),
     path("builds/<str:build_id>/", views.build_detail, name="build"),
     path("builds/<str:build_id>/status.json", views.build_status, name="build-status"),
     path("healthz", views.healthz, name="healthz"),

@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
+from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import services
 from gallery.forms import PublishForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery
@@ -34,6 +35,29 @@ def index(request: HttpRequest) -> HttpResponse:
     ).order_by("-updated_at")
     page = Paginator(galleries, 24).get_page(request.GET.get("page"))
     return render(request, "gallery/index.html", {"page": page})
+
+
+@require_GET
+def plugins(request: HttpRequest) -> HttpResponse:
+    """The plugin catalog: what each plugin does, its pinned version per Datasette version, what it needs."""
+    rows = []
+    for plugin in load_catalog().values():
+        versions = []
+        for datasette_version in DATASETTE_VERSIONS:
+            pinned = load_lock(datasette_version)["packages"].get(plugin.name) if plugin.offered_with(datasette_version) else None
+            versions.append(
+                {
+                    "datasette": datasette_version,
+                    "pinned": pinned["version"] if pinned else "",
+                    "why_not": "" if pinned else dict(plugin.not_offered).get(datasette_version, "not verified with this version"),
+                }
+            )
+        rows.append({"plugin": plugin, "versions": versions})
+    return render(
+        request,
+        "gallery/plugins.html",
+        {"rows": rows, "datasette_versions": DATASETTE_VERSIONS, "default_version": DEFAULT_DATASETTE_VERSION},
+    )
 
 
 def describe_rate(rate: str) -> str:
@@ -146,6 +170,7 @@ def _publish(request: HttpRequest) -> HttpResponse:
             plugins=data["plugins"],
             visibility=data["visibility"],
             datasette_version=data["datasette_version"],
+            metadata_text=data["metadata"],
         )
     except services.StorageUnavailable as exc:
         form.add_error(None, exc.args[0])

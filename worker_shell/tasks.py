@@ -89,6 +89,7 @@ def build_gallery(self: Task, build_id: str) -> str:
                     title=gallery.title,
                     description=gallery.description,
                     plugins=tuple(gallery.plugins),
+                    metadata=gallery.metadata,
                     datasette_version=gallery.datasette_version,
                     source_sha256=build.source_sha256,
                     pyodide_version=settings.PYODIDE_VERSION,

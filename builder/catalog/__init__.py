@@ -16,24 +16,43 @@ from pathlib import Path
 
 CATALOG_DIR = Path(__file__).parent
 
-#: Datasette versions a publisher may choose; the first is the default.
-DATASETTE_VERSIONS: tuple[str, ...] = ("0.65.5",)
+#: Datasette versions a publisher may choose; the first is the default. 1.0a41 is an
+#: alpha; it is offered with the plugins verified against it (``verified_with``).
+DATASETTE_VERSIONS: tuple[str, ...] = ("0.65.5", "1.0a41")
 DEFAULT_DATASETTE_VERSION = DATASETTE_VERSIONS[0]
 
 
 class UnknownPlugin(ValueError):
-    """A plugin name that is not in the catalog. ``args[0]`` is the user-facing message."""
+    """A plugin not in the catalog, or not offered with the chosen Datasette. ``args[0]`` is the user-facing message."""
 
 
 @dataclass(frozen=True)
 class Plugin:
-    """One catalog entry: ``name`` is the PyPI project name, ``docs`` a URL."""
+    """One catalog entry: ``name`` is the PyPI project name, ``docs`` a URL.
+
+    ``verified_with`` lists the Datasette versions the plugin was verified with
+    (resolved for Pyodide and checked in Node, ``builder.compat``); it is offered
+    with exactly those. ``not_offered`` gives ``(version, reason)`` pairs for the
+    offered Datasette versions it does not work with. ``requirement`` gives
+    ``(version, pip requirement)`` pairs where the lock must not simply take the
+    newest release (e.g. a pre-release that supports Datasette 1.0a).
+    """
 
     name: str
     description: str
     docs: str
     configuration: str
     verified_with: tuple[str, ...]
+    not_offered: tuple[tuple[str, str], ...] = ()
+    requirement: tuple[tuple[str, str], ...] = ()
+
+    def offered_with(self, datasette_version: str) -> bool:
+        """Whether a publisher may choose this plugin with ``datasette_version``."""
+        return datasette_version in self.verified_with
+
+    def requirement_for(self, datasette_version: str) -> str:
+        """The pip requirement the lock for ``datasette_version`` resolves (the name, unless overridden)."""
+        return dict(self.requirement).get(datasette_version, self.name)
 
 
 @cache
@@ -48,19 +67,47 @@ def load_catalog() -> dict[str, Plugin]:
             docs=entry["docs"],
             configuration=entry.get("configuration", ""),
             verified_with=tuple(entry.get("verified_with", ())),
+            not_offered=tuple(sorted(entry.get("not_offered", {}).items())),
+            requirement=tuple(sorted(entry.get("requirement", {}).items())),
         )
         for name, entry in raw.items()
     }
 
 
-def check_plugins(names: list[str]) -> list[str]:
-    """Return ``names`` de-duplicated and sorted; raise ``UnknownPlugin`` for any name not in the catalog."""
+def plugins_for_version(datasette_version: str) -> list[str]:
+    """Names of the catalog plugins offered with ``datasette_version``, in the catalog's order."""
+    return [p.name for p in load_catalog().values() if p.offered_with(datasette_version)]
+
+
+def check_plugins(names: list[str], datasette_version: str | None = None) -> list[str]:
+    """Return ``names`` de-duplicated and sorted, or raise ``UnknownPlugin``.
+
+    Any name not in the catalog is refused; with ``datasette_version``, so is a
+    plugin not offered with that version (the message says why and which
+    versions it works with). An unknown ``datasette_version`` raises
+    ``ValueError``.
+    """
     catalog = load_catalog()
     unknown = sorted({n for n in names if n not in catalog})
     if unknown:
         raise UnknownPlugin(
             f"Unknown plugin {', '.join(unknown)}: choose from the catalog ({', '.join(catalog)})."
         )
+    if datasette_version is not None:
+        if datasette_version not in DATASETTE_VERSIONS:
+            raise ValueError(f"Datasette {datasette_version} is not offered; choose one of {', '.join(DATASETTE_VERSIONS)}.")
+        refused = sorted({n for n in names if not catalog[n].offered_with(datasette_version)})
+        if refused:
+            reasons = []
+            for name in refused:
+                plugin = catalog[name]
+                why = dict(plugin.not_offered).get(datasette_version, "it was not verified with that version")
+                works = ", ".join(plugin.verified_with) or "no offered version"
+                reasons.append(f"{name} ({why}; it works with Datasette {works})")
+            raise UnknownPlugin(
+                f"Not offered with Datasette {datasette_version}: {'; '.join(reasons)}. "
+                "Choose another Datasette version or leave the plugin out."
+            )
     return sorted(set(names))
 
 
@@ -76,7 +123,8 @@ def load_lock(datasette_version: str) -> dict:
     Shape: ``{"datasette_version": str, "python": "3.14", "roots": {root:
     [names of its closure]}, "packages": {name: {"version", "filename",
     "sha256", "source": "wheel" | "pure-sdist", "sdist_filename"?,
-    "sdist_sha256"?}}}``; roots are ``datasette`` and each catalog plugin. Raises
+    "sdist_sha256"?}}}``; roots are ``datasette`` and each catalog plugin
+    offered with that version (``plugins_for_version``). Raises
     ``FileNotFoundError`` if no lock was generated for that version.
     """
     if datasette_version not in DATASETTE_VERSIONS:

@@ -40,6 +40,8 @@ class Case:
     json_first: dict[str, Any]
     csv_url: str
     csv_header: str
+    metadata: str = ""  # typed into the form's metadata box
+    canned_query: tuple[str, str] = ("", "")  # (path, text the page shows)
 
 
 CASES = [
@@ -59,6 +61,16 @@ CASES = [
         json_first={"AlbumId": 1, "Title": "For Those About To Rock We Salute You", "ArtistId": 1},
         csv_url="/chinook/Album.csv?_size=2",
         csv_header="AlbumId,Title,ArtistId",
+        metadata=(
+            "license: CC BY 4.0\n"
+            "databases:\n"
+            "  chinook:\n"
+            "    queries:\n"
+            "      longest_tracks:\n"
+            "        title: The ten longest tracks\n"
+            "        sql: select Name, Milliseconds from Track order by Milliseconds desc limit 10\n"
+        ),
+        canned_query=("chinook/longest_tracks", "Occupation / Precipice\t5286953"),
     ),
     Case(
         file="datasette-fixtures.db",
@@ -99,15 +111,27 @@ class ServerHits:
             return [p for p in self.paths[start:] if p != "/sw.js"]
 
 
-def publish_through_the_form(page: Any, app_url: str, path: Path, title: str) -> str:
-    """Fill and submit /publish/ like a publisher; return the build page URL."""
+def publish_through_the_form(page: Any, app_url: str, path: Path, title: str, metadata: str = "") -> str:
+    """Fill and submit /publish/ like a publisher; return the build page URL.
+
+    Also checks that the upload progress bar was shown while the file was sent.
+    """
     page.goto(f"{app_url}/publish/")
+    # sessionStorage outlives the navigation to the build page, so the observer's note survives.
+    page.evaluate(
+        """() => { sessionStorage.removeItem('progressSeen');
+        new MutationObserver(() => { if (!document.getElementById('upload-progress').hidden) sessionStorage.setItem('progressSeen', '1'); })
+          .observe(document.getElementById('upload-progress'), {attributes: true}); }"""
+    )
     page.set_input_files("input[name=file]", str(path))
     page.fill("input[name=title]", title)
     page.fill("textarea[name=description]", f"{title}, published by the end-to-end test")
     page.check("input[name=plugins][value=datasette-pretty-json]")
+    if metadata:
+        page.fill("textarea[name=metadata]", metadata)
     page.click("#publish-button")
     page.wait_for_url(re.compile(r"/builds/[a-z0-9]{16}/$"), timeout=30_000)
+    assert page.evaluate("sessionStorage.getItem('progressSeen')") == "1", "the upload progress bar was not shown"
     return page.url
 
 
@@ -116,7 +140,9 @@ def test_a_published_database_works_in_the_readers_browser(
     case: Case, page: Any, browser: Any, live_gallery_server: Any, celery_worker: Any, shared_data: Path
 ) -> None:
     # --- The publisher uploads through the form and watches the build page update by itself.
-    build_url = publish_through_the_form(page, live_gallery_server.url, shared_data / case.file, f"E2E {case.file}")
+    build_url = publish_through_the_form(
+        page, live_gallery_server.url, shared_data / case.file, f"E2E {case.file}", case.metadata
+    )
     page.wait_for_selector("#outcome :text('waiting for a moderator')", timeout=180_000)
     log = page.inner_text("#log")
     for step in ("== Validating the database", "== Resolving Datasette and plugins", "== Writing the bundle", "== Uploading the bundle"):
@@ -176,6 +202,11 @@ def test_a_published_database_works_in_the_readers_browser(
         if case.database == "datasette-fixtures":
             reader.goto(gallery.url + "datasette-fixtures/facetable")
             assert '[\n    "tag1",\n    "tag2"\n]' in reader.locator("td.col-tags pre").first.inner_text()
+
+        # The publisher's metadata: a canned query.
+        if case.canned_query[0]:
+            reader.goto(gallery.url + case.canned_query[0])
+            assert case.canned_query[1] in reader.inner_text("table.rows-and-columns")
 
         # Later navigations download nothing new: every file came with the first visit.
         assert hits.since(first_visit) == [], hits.since(first_visit)

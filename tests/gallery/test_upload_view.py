@@ -67,6 +67,18 @@ BAD_UPLOADS = [
         "Choose a SQLite database file to upload.",
         id="no file",
     ),
+    pytest.param(
+        lambda: {"metadata": "title: [unclosed"},
+        "metadata",
+        "not valid YAML or JSON",
+        id="broken metadata",
+    ),
+    pytest.param(
+        lambda: {"metadata": "databases:\n  chinook:\n    title: x"},
+        "metadata",
+        "this gallery's database is called",
+        id="metadata for another database",
+    ),
 ]
 
 
@@ -291,3 +303,51 @@ def test_the_form_sorts_plugins_and_reports_unknown_ones_in_catalog_words(sqlite
     assert bad.errors["plugins"][0].startswith(
         "Unknown plugin nope: choose from the catalog"
     )
+
+
+@pytest.mark.django_db
+def test_metadata_and_plugin_settings_are_kept_on_the_gallery(client, upload_data, sent_builds, django_capture_on_commit_callbacks):
+    metadata = (
+        "license: CC BY 4.0\n"
+        "databases:\n  chinook-sample:\n    queries:\n      albums: select * from Album\n"
+        "plugins:\n  datasette-cluster-map:\n    latitude_column: lat\n"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            PUBLISH, upload_data(plugins=["datasette-cluster-map"], metadata=metadata)
+        )
+    assert response.status_code == 302
+    gallery = Gallery.objects.get()
+    assert gallery.metadata["license"] == "CC BY 4.0"
+    assert gallery.metadata["databases"]["chinook-sample"]["queries"]["albums"] == "select * from Album"
+    assert gallery.metadata["plugins"]["datasette-cluster-map"] == {"latitude_column": "lat"}
+
+
+@pytest.mark.django_db
+def test_the_plugins_page_lists_the_catalog_with_pinned_versions(client):
+    from django.utils.html import escape
+
+    from builder.catalog import load_catalog, load_lock
+
+    page = client.get(reverse("gallery:plugins")).content.decode()
+    pinned = load_lock("0.65.5")["packages"]
+    for plugin in load_catalog().values():
+        assert f'id="{plugin.name}"' in page
+        assert escape(plugin.description) in page
+        if "0.65.5" in plugin.verified_with:
+            assert f"pinned {pinned[plugin.name]['version']}" in page
+
+
+@pytest.mark.django_db
+def test_a_plugin_not_offered_with_the_chosen_datasette_is_refused(client, upload_data, storage, sent_builds):
+    from builder.catalog import DATASETTE_VERSIONS, load_catalog
+
+    for version in DATASETTE_VERSIONS:
+        refused = [p.name for p in load_catalog().values() if not p.offered_with(version)]
+        if refused:
+            response = client.post(PUBLISH, upload_data(plugins=refused[:1], datasette_version=version), **JSON)
+            assert response.status_code == 400
+            assert f"Not offered with Datasette {version}" in response.json()["errors"]["plugins"][0]
+            assert_nothing_created(storage, sent_builds)
+            return
+    pytest.skip("every catalog plugin is offered with every Datasette version")

@@ -51,6 +51,12 @@ class Command(BaseCommand):
             help=f"Datasette version (default {DEFAULT_DATASETTE_VERSION})",
         )
         parser.add_argument(
+            "--metadata",
+            type=Path,
+            metavar="FILE",
+            help="Datasette metadata and plugin settings, YAML or JSON",
+        )
+        parser.add_argument(
             "--approve",
             action="store_true",
             help="approve the gallery at once (moderator)",
@@ -73,6 +79,10 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
+            metadata_text = options["metadata"].read_text() if options["metadata"] else ""
+        except OSError as exc:
+            raise CommandError(f"Could not read {options['metadata']}: {exc.strerror or exc}") from exc
+        try:
             with path.open("rb") as fh:
                 build = services.accept_upload(
                     upload=File(fh, name=path.name),
@@ -84,6 +94,7 @@ class Command(BaseCommand):
                     if options["unlisted"]
                     else Gallery.Visibility.LISTED,
                     datasette_version=options["datasette_version"],
+                    metadata_text=metadata_text,
                 )
         except (services.UploadRejected, services.StorageUnavailable) as exc:
             raise CommandError(exc.args[0]) from exc

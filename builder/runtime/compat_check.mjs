@@ -1,0 +1,132 @@
+// Build-time compatibility check: boot a bundle's Pyodide + Datasette in Node and render pages.
+//
+// Run by builder/compat.py as `node compat_check.mjs '<json config>'` (or `@config.json`). Config keys:
+//   runtimeDir     folder of the Pyodide npm package (pyodide.mjs, pyodide.asm.wasm, python_stdlib.zip)
+//   lockFile       this build's pyodide-lock.json (file_name entries are "<sha256>/<file>.whl")
+//   packageBaseUrl the wheel cache folder the file_name entries are relative to (ends with "/")
+//   packages       names to loadPackage (Datasette and the chosen plugins)
+//   database       local path of the database file; databasePath: where it goes in Pyodide's FS
+//   runtimeModule  local path of glasshouse_runtime.py
+//   settings, metadata   passed to glasshouse_runtime.start() as the Service Worker does
+//   pages          [{path, query, contains: [marker, ...], lacks: [marker, ...]}]: each must answer
+//                  HTTP 200, contain no "Traceback", contain every "contains" marker and none of "lacks"
+//
+// It does what builder/runtime/sw.js does in the reader's browser (loadPyodide with the build's
+// lock, loadPackage, write the database, import glasshouse_runtime, start, handle) and prints one
+// line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout: {ok, timings, pages, reason?, log}. The exit
+// code is 0 when ok, 1 when not; the Python side reads the JSON line either way.
+import fs from "node:fs";
+import path from "node:path";
+
+const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
+// The config is inline JSON, or "@<path>" of a JSON file (compat.py uses a file for configs too
+// long for one command-line argument).
+const arg = process.argv[2];
+const config = JSON.parse(arg.startsWith("@") ? fs.readFileSync(arg.slice(1), "utf8") : arg);
+const log = []; // Python's stdout/stderr and Pyodide's messages, in order
+const timings = {};
+const pages = [];
+const t0 = performance.now();
+const since = () => Math.round(performance.now() - t0);
+
+function finish(ok, reason) {
+  const result = { ok, reason: reason || "", timings, pages, log: log.join("\n") };
+  process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + "\n", () => process.exit(ok ? 0 : 1));
+}
+
+// The exception line of a Python traceback ("ModuleNotFoundError: No module named 'x'"): the first
+// unindented line after the last "Traceback" header (Pyodide may append hints after it); else the
+// last line of a JS error's message.
+function shortReason(error) {
+  const text = String(error && error.message ? error.message : error).trim();
+  const lines = text.split("\n");
+  const header = lines.lastIndexOf("Traceback (most recent call last):");
+  if (header !== -1) {
+    const line = lines.slice(header + 1).find((l) => l.trim() && !/^\s/.test(l));
+    if (line) return line.trim();
+  }
+  const nonEmpty = lines.map((l) => l.trim()).filter(Boolean);
+  return nonEmpty.length ? nonEmpty[nonEmpty.length - 1] : "unknown error";
+}
+
+async function main() {
+  const { loadPyodide } = await import(path.join(config.runtimeDir, "pyodide.mjs"));
+  const pyodide = await loadPyodide({
+    indexURL: config.runtimeDir.endsWith("/") ? config.runtimeDir : config.runtimeDir + "/",
+    lockFileURL: config.lockFile,
+    packageBaseUrl: config.packageBaseUrl,
+    stdout: (line) => log.push(line),
+    stderr: (line) => log.push(line),
+  });
+  timings.pyodide_ms = since();
+
+  const loadErrors = [];
+  await pyodide.loadPackage(config.packages, {
+    messageCallback: (m) => log.push(m),
+    errorCallback: (m) => {
+      log.push(m);
+      loadErrors.push(m);
+    },
+  });
+  const missing = config.packages.filter((name) => !(name in pyodide.loadedPackages));
+  if (loadErrors.length || missing.length) {
+    throw new Error(`loading packages failed${missing.length ? ` (not loaded: ${missing.join(", ")})` : ""}: ${loadErrors.join("; ")}`);
+  }
+  timings.packages_ms = since() - timings.pyodide_ms;
+
+  pyodide.FS.mkdirTree(path.posix.dirname(config.databasePath));
+  pyodide.FS.writeFile(config.databasePath, fs.readFileSync(config.database));
+  pyodide.FS.writeFile("/home/pyodide/glasshouse_runtime.py", fs.readFileSync(config.runtimeModule, "utf8"));
+  const runtime = pyodide.pyimport("glasshouse_runtime");
+  const startAt = since();
+  await runtime.start(
+    pyodide.toPy({ database_path: config.databasePath, settings: config.settings, metadata: config.metadata }),
+  );
+  timings.start_ms = since() - startAt;
+
+  const decoder = new TextDecoder();
+  for (const page of config.pages) {
+    const pageAt = performance.now();
+    const result = await runtime.handle("GET", page.path, page.query || "", [["accept", "text/html,*/*"]], undefined, "localhost", "http");
+    const ms = Math.round(performance.now() - pageAt);
+    const status = result.status;
+    const bodyBytes = result.body;
+    const body = decoder.decode(bodyBytes);
+    const headers = Object.fromEntries(result.headers.map(([k, v]) => [k.toLowerCase(), v]));
+    const problems = [];
+    if (status !== 200) problems.push(`answered HTTP ${status}`);
+    if (body.includes("Traceback")) problems.push("contains a Traceback");
+    const missingMarkers = (page.contains || []).filter((marker) => !body.includes(marker));
+    if (missingMarkers.length) problems.push(`lacks ${missingMarkers.map((m) => JSON.stringify(m)).join(", ")}`);
+    const unwanted = (page.lacks || []).filter((marker) => body.includes(marker));
+    if (unwanted.length) problems.push(`contains ${unwanted.map((m) => JSON.stringify(m)).join(", ")}`);
+    pages.push({
+      path: page.path,
+      query: page.query || "",
+      status,
+      ms,
+      bytes: bodyBytes.length,
+      content_type: headers["content-type"] || "",
+      problems,
+    });
+    if (problems.length) {
+      log.push(`--- GET ${page.path}${page.query ? "?" + page.query : ""} ${problems.join("; ")}; body starts:`);
+      log.push(body.slice(0, 4000));
+    }
+  }
+  timings.total_ms = since();
+  const failed = pages.filter((p) => p.problems.length);
+  if (failed.length) {
+    const first = failed[0];
+    finish(false, `GET ${first.path}${first.query ? "?" + first.query : ""} ${first.problems.join("; ")}`);
+  } else {
+    finish(true);
+  }
+}
+
+main().catch((error) => {
+  timings.total_ms = since();
+  log.push(String(error && error.stack ? error.stack : error));
+  if (error && error.message && error.stack && !error.stack.includes(error.message)) log.push(error.message);
+  finish(false, shortReason(error));
+});

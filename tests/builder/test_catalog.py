@@ -1,0 +1,405 @@
+"""The plugin catalog: its entries, its locks, the checks on a publisher's choice, and each
+plugin really working in Pyodide.
+
+The slow tests boot Pyodide in Node (``builder.compat.check_bundle``) with a database
+made to exercise every plugin, render the pages where each plugin acts, and check its
+output. They are the evidence behind each entry's ``verified_with``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import gzip
+import json
+import re
+import sqlite3
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from builder.catalog import (
+    DATASETTE_VERSIONS,
+    DEFAULT_DATASETTE_VERSION,
+    UnknownPlugin,
+    check_plugins,
+    load_catalog,
+    load_lock,
+    plugins_for_version,
+)
+from builder.compat import CompatError, check_bundle
+from builder.wheels import closure, fetch_wheels, write_pyodide_lock
+
+CATALOG = load_catalog()
+
+#: Plugin settings the checks need (in a build they come from the publisher's metadata).
+PLUGIN_SETTINGS = {
+    "datasette-render-html": {"columns": ["html"]},
+    "datasette-dashboards": {
+        "overview": {
+            "title": "Glasshouse overview",
+            "description": "Notes and places",
+            "charts": {
+                "intro": {
+                    "title": "About",
+                    "library": "markdown",
+                    "display": "## Dashboard notes\n\nSome *emphasis*.",
+                },
+                "note-count": {
+                    "title": "Notes",
+                    "db": "plugins",
+                    "query": "select count(*) as count from notes",
+                    "library": "metric",
+                    "display": {"field": "count", "prefix": "", "suffix": " notes"},
+                },
+            },
+        }
+    },
+}
+
+#: A timestamp about a day ago: datasette-render-timestamps only renders values within five years of now.
+TIMESTAMP = int(time.time()) - 86400
+TIMESTAMP_TEXT = datetime.datetime.fromtimestamp(TIMESTAMP, datetime.UTC).strftime("%B %d, %Y - %H:%M:%S UTC")
+
+
+def _png() -> bytes:
+    """A real 2x2 red PNG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def make_plugin_database(path: Path) -> Path:
+    """Write a SQLite database with something for every catalog plugin to act on."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        create table places (id integer primary key, name text, latitude real, longitude real, geometry text);
+        create table notes (
+            id integer primary key, title text, body_markdown text, payload text, link text,
+            html text, created integer, n integer
+        );
+        create virtual table notes_fts using fts5(title, body_markdown, content="notes", content_rowid="id");
+        create table events (id integer primary key, event_name text, event_dtstart text, event_dtend text);
+        create table images (id integer primary key, image blob);
+        create table blobs (id integer primary key, data blob);
+        """
+    )
+    conn.executemany(
+        "insert into places values (?, ?, ?, ?, ?)",
+        [
+            (1, "London", 51.5074, -0.1278, json.dumps({"type": "Point", "coordinates": [-0.1278, 51.5074]})),
+            (2, "Paris", 48.8566, 2.3522, json.dumps({"type": "Point", "coordinates": [2.3522, 48.8566]})),
+        ],
+    )
+    conn.executemany(
+        "insert into notes values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                1, "Tomato soup", "## Tomato soup\n\nSimmer *slowly*.",
+                json.dumps({"serves": 4, "ingredients": ["tomato", "basil"]}),
+                json.dumps({"href": "https://example.com/soup", "label": "Soup recipe"}),
+                "<mark>highlighted</mark>", TIMESTAMP, 3,
+            ),
+            (2, "Bread", "Knead **well**.", json.dumps({"serves": 8}), None, "<em>plain</em>", TIMESTAMP, 5),
+            (3, "Pesto", "Basil and pine nuts.", None, None, None, TIMESTAMP, 10),
+        ],
+    )
+    conn.execute("insert into notes_fts (rowid, title, body_markdown) select id, title, body_markdown from notes")
+    conn.execute("insert into events values (1, 'Launch party', '2030-05-01T18:00:00', '2030-05-01T21:00:00')")
+    conn.execute("insert into images values (1, ?)", (_png(),))
+    conn.execute("insert into blobs values (1, ?)", (gzip.compress(b"hello glasshouse", mtime=0),))
+    conn.commit()
+    conn.close()
+    return path
+
+
+def _static(path: str, marker: str) -> dict:
+    return {"path": path, "contains": [marker]}
+
+
+#: For each plugin: the pages where it acts and what its output must contain (plugins.db).
+PLUGIN_CHECKS: dict[str, list[dict]] = {
+    "datasette-cluster-map": [
+        {"path": "/plugins/places", "contains": ["datasette-cluster-map.js", 'DATASETTE_CLUSTER_MAP_LATITUDE_COLUMN = "latitude"']},
+        _static("/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js", "DATASETTE_CLUSTER_MAP"),
+    ],
+    "datasette-leaflet-geojson": [
+        {"path": "/plugins/places", "contains": ["datasette-leaflet-geojson.js"]},
+        _static("/-/static-plugins/datasette-leaflet-geojson/datasette-leaflet-geojson.js", "leaflet"),
+    ],
+    "datasette-geojson": [
+        {"path": "/plugins/places.geojson", "contains": ['"FeatureCollection"', '"London"', "-0.1278"]},
+    ],
+    "datasette-haversine": [
+        {"path": "{query}", "query": "sql=select+round(haversine(51.5074,-0.1278,48.8566,2.3522))+as+km&_shape=array",
+         "contains": ['"km": 344.0']},
+    ],
+    "datasette-vega": [
+        {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette_vega/main."]},
+        _static("/-/static-plugins/datasette_vega/main.08f5d3d8.js", "vega"),
+    ],
+    "datasette-plot": [
+        {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette-plot/main.min.js"]},
+        _static("/-/static-plugins/datasette-plot/main.min.js", "function"),
+    ],
+    "datasette-statistics": [
+        {"path": "{query}", "query": "sql=select+statistics_median(n)+as+median+from+notes&_shape=array",
+         "contains": ['"median": 5.0']},
+    ],
+    "datasette-pretty-json": [
+        {"path": "/plugins/notes", "contains": ['<pre style="white-space: pre-wrap">{\n    &#34;serves&#34;: 4,']},
+    ],
+    "datasette-render-markdown": [
+        {"path": "/plugins/notes", "contains": ['<div style="white-space: normal"><h2>Tomato soup</h2>', "<em>slowly</em>"]},
+    ],
+    "datasette-render-images": [
+        {"path": "/plugins/images", "contains": ['<img src="data:image/png;base64,iVBORw0KGgo']},
+    ],
+    "datasette-render-binary": [
+        {"path": "/plugins/blobs", "contains": ["Suggestion: gz (application/gzip)"]},
+    ],
+    "datasette-render-html": [
+        {"path": "/plugins/notes", "contains": ["<mark>highlighted</mark>"]},
+    ],
+    "datasette-json-html": [
+        {"path": "/plugins/notes", "contains": ['<a href="https://example.com/soup">Soup recipe</a>']},
+    ],
+    "datasette-render-timestamps": [
+        {"path": "/plugins/notes", "contains": [TIMESTAMP_TEXT]},
+    ],
+    "datasette-search-all": [
+        {"path": "/-/search", "query": "q=tomato", "contains": ['data-searchable-url="/plugins/notes"']},
+        # What the search page's script fetches for each searchable table:
+        {"path": "/plugins/notes.json", "query": "_shape=objects&_search=tomato", "contains": ['"Tomato soup"'],
+         "lacks": ['"Bread"']},
+    ],
+    "datasette-copyable": [
+        {"path": "/plugins/notes.copyable", "contains": ['class="copyable"', "Tomato soup"]},
+        {"path": "/plugins/notes.copyable", "query": "_table_format=github&_raw=1", "contains": ["|------|", "| Tomato soup |"]},
+    ],
+    "datasette-export-notebook": [
+        {"path": "/plugins/notes.Notebook", "contains": ["Export 3 rows to a notebook", "pandas.read_json("]},
+    ],
+    "datasette-ics": [
+        {"path": "/plugins/events.ics", "contains": ["BEGIN:VCALENDAR", "SUMMARY:Launch party", "DTSTART:20300501T180000Z"]},
+    ],
+    "datasette-dashboards": [
+        {"path": "/-/dashboards", "contains": ["Glasshouse overview"]},
+        {"path": "/-/dashboards/overview", "contains": ["<h2>Dashboard notes</h2>", "Notes"]},
+    ],
+    "datasette-block-robots": [
+        {"path": "/robots.txt", "contains": ["User-agent: *\nDisallow: /"]},
+    ],
+}
+
+
+#: Where each Datasette version answers arbitrary SQL as JSON (1.0 redirects the 0.65 URL there).
+QUERY_PATHS = {"0.65.5": "/plugins.json", "1.0a41": "/plugins/-/query.json"}
+
+
+def pages_for(name: str, version: str) -> list[dict]:
+    """``PLUGIN_CHECKS[name]`` with ``{query}`` replaced by ``version``'s SQL JSON path."""
+    return [{**page, "path": page["path"].replace("{query}", QUERY_PATHS[version])} for page in PLUGIN_CHECKS[name]]
+
+
+def offered_pairs() -> list[tuple[str, str]]:
+    return [(name, version) for name, plugin in CATALOG.items() for version in plugin.verified_with]
+
+
+# --- the catalog file --------------------------------------------------------------------------
+
+
+def test_the_catalog_offers_at_least_15_plugins_with_the_default_datasette() -> None:
+    assert len(CATALOG) >= 15
+    assert len(plugins_for_version(DEFAULT_DATASETTE_VERSION)) >= 15
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_entry_is_complete(name: str) -> None:
+    plugin = CATALOG[name]
+    assert re.fullmatch(r"datasette-[a-z0-9-]+", name)
+    assert plugin.description and "\n" not in plugin.description and plugin.description.endswith(".")
+    assert plugin.docs.startswith("https://")
+    assert "\n" not in plugin.configuration
+    assert plugin.verified_with, "a plugin verified with no Datasette version is offered with none"
+    assert set(plugin.verified_with) <= set(DATASETTE_VERSIONS)
+    for version, reason in plugin.not_offered:
+        assert version in DATASETTE_VERSIONS and version not in plugin.verified_with and reason
+
+
+def test_the_catalog_covers_the_kinds_of_plugin_publishers_ask_for() -> None:
+    wanted = {
+        "datasette-cluster-map", "datasette-leaflet-geojson", "datasette-pretty-json", "datasette-render-markdown",
+        "datasette-render-images", "datasette-json-html", "datasette-render-timestamps", "datasette-search-all",
+        "datasette-copyable", "datasette-export-notebook", "datasette-dashboards", "datasette-block-robots",
+    }
+    assert wanted <= set(CATALOG)
+    assert {"datasette-vega", "datasette-plot"} & set(CATALOG)
+    assert {"datasette-atom", "datasette-ics"} & set(CATALOG)
+
+
+def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
+    text = (Path(__file__).resolve().parents[2] / "builder" / "catalog" / "plugins.toml").read_text()
+    left_out = text.split("# --- Left out ---", 1)[1]
+    for name in ("datasette-atom", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs"):
+        line = next(line for line in left_out.splitlines() if line.startswith(f"# {name}"))
+        assert len(line.split(":", 1)[1].strip()) > 20
+        assert name not in CATALOG
+
+
+def test_every_plugin_has_a_browser_check() -> None:
+    assert set(PLUGIN_CHECKS) == set(CATALOG)
+    assert set(QUERY_PATHS) == set(DATASETTE_VERSIONS)
+
+
+# --- the locks -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_the_lock_pins_exactly_the_plugins_offered_with_its_version(version: str) -> None:
+    lock = load_lock(version)
+    assert lock["datasette_version"] == version
+    assert set(lock["roots"]) == {"datasette", *plugins_for_version(version)}
+
+
+@pytest.mark.parametrize(("name", "version"), offered_pairs())
+def test_every_offered_plugin_is_pinned_with_sha256(name: str, version: str) -> None:
+    lock = load_lock(version)
+    assert name in lock["roots"][name]
+    assert set(lock["roots"]["datasette"]) <= set(lock["roots"][name])
+    for package in lock["roots"][name]:
+        entry = lock["packages"][package]
+        assert re.fullmatch(r"[0-9a-f]{64}", entry["sha256"]), package
+        assert entry["filename"].endswith(".whl")
+        if entry["source"] == "pure-sdist":
+            assert re.fullmatch(r"[0-9a-f]{64}", entry["sdist_sha256"]), package
+
+
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_every_closure_in_the_lock_is_complete(version: str) -> None:
+    lock = load_lock(version)
+    named = {name for names in lock["roots"].values() for name in names}
+    assert named == set(lock["packages"]), "every root's names are pinned, and nothing else is"
+    assert not {"pip", "setuptools"} & named
+
+
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_only_wheels_pyodide_can_load_are_pinned(version: str) -> None:
+    for name, entry in load_lock(version)["packages"].items():
+        tags = entry["filename"][:-4].split("-")[-3:]
+        assert tags[2] in ("any", "pyemscripten_2026_0_wasm32"), (name, entry["filename"])
+
+
+# --- checking a publisher's choice ---------------------------------------------------------
+
+
+def test_an_unknown_plugin_is_refused_with_the_catalog_in_the_message() -> None:
+    with pytest.raises(UnknownPlugin) as info:
+        check_plugins(["datasette-cluster-map", "datasette-nope"])
+    message = info.value.args[0]
+    assert message.startswith("Unknown plugin datasette-nope: choose from the catalog (")
+    assert "datasette-render-markdown" in message
+
+
+def test_a_choice_is_deduplicated_and_sorted_with_or_without_a_version() -> None:
+    chosen = ["datasette-pretty-json", "datasette-cluster-map", "datasette-pretty-json"]
+    assert check_plugins(chosen) == ["datasette-cluster-map", "datasette-pretty-json"]
+    assert check_plugins(chosen, DEFAULT_DATASETTE_VERSION) == ["datasette-cluster-map", "datasette-pretty-json"]
+
+
+def test_a_plugin_not_offered_with_the_chosen_datasette_is_refused_with_the_reason() -> None:
+    with pytest.raises(UnknownPlugin) as info:
+        check_plugins(["datasette-plot", "datasette-pretty-json"], "0.65.5")
+    message = info.value.args[0]
+    assert message.startswith("Not offered with Datasette 0.65.5: datasette-plot (it requires Datasette 1.0a6 or later;")
+    assert "it works with Datasette 1.0a41" in message
+    assert "datasette-pretty-json" not in message
+
+
+def test_an_unknown_datasette_version_is_refused() -> None:
+    with pytest.raises(ValueError, match="Datasette 0.1 is not offered; choose one of 0.65.5, 1.0a41"):
+        check_plugins(["datasette-pretty-json"], "0.1")
+
+
+# --- each plugin in Pyodide (Node) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_plugin_database(tmp_path_factory.mktemp("plugins") / "plugins.db")
+
+
+def boot(version: str, plugins: list[str], tmp: Path, database: Path, runtime: Path, cache: Path):
+    """Fetch the pinned closure, write the Pyodide lock and run the Node check with every plugin's pages."""
+    wheels = closure(load_lock(version), ["datasette", *plugins])
+    paths = fetch_wheels(wheels, cache, log=lambda line: None)
+    lock_file = tmp / "pyodide-lock.json"
+    write_pyodide_lock(runtime / "pyodide-lock.json", cache, list(paths.values()), lock_file)
+    settings = {name: PLUGIN_SETTINGS[name] for name in plugins if name in PLUGIN_SETTINGS}
+    return check_bundle(
+        runtime_dir=runtime,
+        cache_dir=cache,
+        lock_file=lock_file,
+        packages=["datasette", *plugins],
+        database=database,
+        database_name="plugins",
+        metadata={"title": "Plugin check", "plugins": settings},
+        extra_pages=[page for name in plugins for page in pages_for(name, version)],
+        timeout=240,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "version"), offered_pairs())
+def test_each_plugin_works_in_pyodide(
+    name: str, version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
+) -> None:
+    report = boot(version, [name], tmp_path, plugin_database, pyodide_runtime, wheel_cache)
+    assert all(page.status == 200 for page in report.pages)
+    assert len(report.pages) == 3 + len(PLUGIN_CHECKS[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_all_plugins_of_a_version_work_together(
+    version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
+) -> None:
+    plugins = plugins_for_version(version)
+    report = boot(version, plugins, tmp_path, plugin_database, pyodide_runtime, wheel_cache)
+    assert all(page.status == 200 for page in report.pages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_no_check_passes_without_its_plugin(
+    version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
+) -> None:
+    """The markers are the plugins' own output: Datasette alone fails at least one page of every check."""
+    wheels = closure(load_lock(version), ["datasette"])
+    paths = fetch_wheels(wheels, wheel_cache, log=lambda line: None)
+    lock_file = tmp_path / "pyodide-lock.json"
+    write_pyodide_lock(pyodide_runtime / "pyodide-lock.json", wheel_cache, list(paths.values()), lock_file)
+    pages = {name: pages_for(name, version) for name in CATALOG}
+    with pytest.raises(CompatError) as info:
+        check_bundle(
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=lock_file, packages=["datasette"],
+            database=plugin_database, database_name="plugins", metadata={"plugins": PLUGIN_SETTINGS},
+            extra_pages=[page for name in CATALOG for page in pages[name]], timeout=240,
+        )
+    results = info.value.pages[3:]
+    assert [r.path for r in info.value.pages[:3]] == ["/", "/plugins", "/plugins/places"]
+    assert not any(r.problems for r in info.value.pages[:3])
+    for name in CATALOG:
+        mine, results = results[: len(pages[name])], results[len(pages[name]):]
+        assert any(r.problems for r in mine), f"{name}'s check passes without {name}"
