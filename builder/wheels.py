@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -113,9 +114,11 @@ def _store_in_cache(cache_dir: Path, path: Path, sha256: str, filename: str) -> 
         raise WheelError(f"{filename}: sha256 is {actual}, the lock pins {sha256}")
     target = _cache_path(cache_dir, sha256, filename)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".tmp-{filename}")
+    # A unique temporary name: builds in other processes may store the same wheel at once.
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    os.close(fd)
     shutil.copyfile(path, tmp)
-    tmp.replace(target)
+    os.replace(tmp, target)
     return target
 
 

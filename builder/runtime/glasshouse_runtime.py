@@ -12,6 +12,40 @@ from urllib.parse import unquote
 from pyodide.ffi import to_js
 
 _app = None
+#: Keys that Datasette 1.0 reads from its configuration rather than its metadata
+#: (docs.datasette.io/en/latest/configuration.html); 0.65 reads everything from metadata.
+_CONFIG_KEYS = {"plugins", "queries"}
+_TABLE_CONFIG_KEYS = {
+    "sort", "sort_desc", "size", "sortable_columns", "label_column", "facets",
+    "fts_table", "fts_pk", "searchmode", "hidden", "plugins",
+}  # fmt: skip
+
+
+def split_for_datasette_1(metadata: dict) -> tuple[dict, dict]:
+    """Split 0.65-style metadata into Datasette 1.0's ``(config, metadata)`` pair.
+
+    Plugin settings, canned queries and table options go to the configuration;
+    titles, descriptions, licenses and sources stay metadata.
+    """
+    config: dict = {}
+    meta = {k: v for k, v in metadata.items() if k not in ("plugins", "databases")}
+    if "plugins" in metadata:
+        config["plugins"] = metadata["plugins"]
+    for db_name, db in metadata.get("databases", {}).items():
+        db_config = {k: v for k, v in db.items() if k in _CONFIG_KEYS}
+        db_meta = {k: v for k, v in db.items() if k not in _CONFIG_KEYS and k != "tables"}
+        for table_name, table in db.get("tables", {}).items():
+            table_config = {k: v for k, v in table.items() if k in _TABLE_CONFIG_KEYS}
+            table_meta = {k: v for k, v in table.items() if k not in _TABLE_CONFIG_KEYS}
+            if table_config:
+                db_config.setdefault("tables", {})[table_name] = table_config
+            if table_meta:
+                db_meta.setdefault("tables", {})[table_name] = table_meta
+        if db_config:
+            config.setdefault("databases", {})[db_name] = db_config
+        if db_meta:
+            meta.setdefault("databases", {})[db_name] = db_meta
+    return config, meta
 #: Response headers a Service Worker may not or should not pass on.
 _DROP_HEADERS = {b"set-cookie", b"content-length", b"transfer-encoding", b"connection"}
 
@@ -22,13 +56,13 @@ async def start(config: dict) -> None:
     ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict}``.
     """
     global _app
+    import datasette
     from datasette.app import Datasette
 
-    ds = Datasette(
-        immutables=[config["database_path"]],
-        settings=config["settings"],
-        metadata=config["metadata"],
-    )
+    options: dict = {"metadata": config["metadata"]}
+    if not datasette.__version__.startswith("0."):
+        options["config"], options["metadata"] = split_for_datasette_1(config["metadata"])
+    ds = Datasette(immutables=[config["database_path"]], settings=config["settings"], **options)
     await ds.invoke_startup()
     # Render one page so templates compile and plugins load before the first reader request.
     await ds.client.get("/-/versions.json")

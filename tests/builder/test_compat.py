@@ -248,3 +248,68 @@ def test_a_bundle_that_does_not_start_fails_the_build_before_uploading(
     failure = next(line for line in lines if line.startswith("Compatibility check failed:"))
     assert "Traceback (most recent call last):" in failure and "Datasette refused to start" in failure
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*")), "nothing is uploaded"
+
+
+# --- publisher metadata reaches Datasette, in both configuration styles --------------------
+
+METADATA = {
+    "license": "CC BY 4.0",
+    "databases": {
+        "chinook": {
+            "description": "A music store",
+            "queries": {"longest": {"title": "Longest tracks", "sql": "select Name from Track order by Milliseconds desc limit 3"}},
+            "tables": {"Album": {"sort_desc": "AlbumId", "description": "Albums of the store"}},
+        }
+    },
+}
+
+
+def test_metadata_is_split_into_datasette_1_configuration_and_metadata() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("runtime_split", builder.compat.RUNTIME_MODULE)
+    # The runtime module imports pyodide.ffi, which only exists inside Pyodide; stub it for this pure function.
+    import sys
+    import types
+
+    sys.modules.setdefault("pyodide", types.ModuleType("pyodide"))
+    ffi = sys.modules.setdefault("pyodide.ffi", types.ModuleType("pyodide.ffi"))
+    ffi.to_js = lambda value, **kwargs: value  # type: ignore[attr-defined]
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config, metadata = module.split_for_datasette_1({**METADATA, "plugins": {"datasette-x": {"a": 1}}})
+    assert config == {
+        "plugins": {"datasette-x": {"a": 1}},
+        "databases": {"chinook": {"queries": METADATA["databases"]["chinook"]["queries"], "tables": {"Album": {"sort_desc": "AlbumId"}}}},
+    }
+    assert metadata == {
+        "license": "CC BY 4.0",
+        "databases": {"chinook": {"description": "A music store", "tables": {"Album": {"description": "Albums of the store"}}}},
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["0.65.5", "1.0a41"])
+def test_canned_queries_license_and_table_options_work_with_each_datasette(
+    version: str, tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    build_bundle(
+        BuildRequest(
+            build_id="meta", database_path=chinook, database_name="chinook", title="T", description="",
+            plugins=(), datasette_version=version, source_sha256="0" * 64, metadata=METADATA,
+        ),
+        storage=storage, runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
+        on_state=lambda state: None, log=lambda line: None,
+    )  # fmt: skip
+    check_bundle(
+        runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
+        lock_file=tmp_path / "store" / "builds" / "meta" / "pyodide-lock.json",
+        packages=["datasette"], database=tmp_path / "store" / "builds" / "meta" / "data" / "chinook.db",
+        database_name="chinook", metadata={"title": "T", **METADATA},
+        extra_pages=[
+            {"path": "/chinook/longest", "contains": ["Longest tracks", "Occupation / Precipice"]},
+            {"path": "/", "contains": ["CC BY 4.0"]},
+            {"path": "/chinook/Album", "contains": ["Albums of the store", "Koyaanisqatsi"], "lacks": ["Facelift"]},
+        ],
+    )  # fmt: skip
