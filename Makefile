@@ -54,6 +54,7 @@ $(STAMP): requirements.txt
 	@touch $@
 
 runtime:
+	@bash deploy/install-node.sh
 	@PYODIDE_VERSION=$(PYODIDE_VERSION) PYODIDE_INTEGRITY=$(PYODIDE_INTEGRITY) bash deploy/fetch-pyodide.sh
 
 setup: venv runtime

@@ -104,12 +104,15 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         return _no_gallery()
     row = (
         Gallery.objects.filter(pk=label)
-        .values_list("moderation_state", "live_build_id")
+        .values_list("moderation_state", "live_build_id", "visibility", "plugins")
         .first()
     )
     if row is None:
         return _no_gallery()
-    moderation_state, live = row
+    moderation_state, live, visibility, plugins = row
+    # Crawlers run no Service Worker, so the server answers for them: unlisted galleries and
+    # those with datasette-block-robots ask not to be indexed.
+    hidden = visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in plugins
     path = request.path_info
 
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
@@ -119,6 +122,10 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")
 
+    if path == "/robots.txt":
+        rules = "Disallow: /" if hidden else "Allow: /"
+        response = HttpResponse(f"User-agent: *\n{rules}\n", content_type="text/plain; charset=utf-8")
+        return _with_headers(response, {"Cache-Control": NO_CACHE})
     if path == "/sw.js":
         return _serve_key(
             request, f"builds/{live}/sw.js", NO_CACHE, {"Service-Worker-Allowed": "/"}
@@ -139,7 +146,10 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         return _serve_key(request, f"builds/{live}/{rest}", IMMUTABLE)
     # Every other path is a page of the Datasette app: the bootstrap page boots
     # the Service Worker, which then answers the same URL inside the browser.
-    return _serve_key(request, f"builds/{live}/index.html", NO_CACHE)
+    response = _serve_key(request, f"builds/{live}/index.html", NO_CACHE)
+    if hidden:
+        response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 def _serve_key(

@@ -274,3 +274,22 @@ def test_the_app_host_keeps_its_frame_protection(client, db):
     response = client.get("/", HTTP_HOST="127.0.0.1:8000")
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("visibility", "plugins", "rule", "noindex"),
+    [
+        ("listed", ["datasette-pretty-json"], "Allow: /", False),
+        ("unlisted", [], "Disallow: /", True),
+        ("listed", ["datasette-block-robots"], "Disallow: /", True),
+    ],
+)
+def test_crawlers_get_robots_txt_from_the_server(content_client, bundle, gallery, visibility, plugins, rule, noindex):
+    # Crawlers run no Service Worker, so the server itself must say what may be indexed.
+    Gallery.objects.filter(pk=gallery.pk).update(visibility=visibility, plugins=plugins)
+    response = content_client.get("/robots.txt")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == f"User-agent: *\n{rule}\n"
+    page = content_client.get("/chinook/Album")
+    assert (page.get("X-Robots-Tag") == "noindex") is noindex
