@@ -182,6 +182,21 @@ def build_bundle(
         write_pyodide_lock(runtime_dir / "pyodide-lock.json", cache_dir, list(wheel_paths.values()), lock_file)
         runtime_module = work / "glasshouse_runtime.py"
         runtime_module.write_bytes((RUNTIME_TEMPLATES / "glasshouse_runtime.py").read_bytes())
+        metadata = {"title": request.title, "description": request.description, **request.metadata}
+
+        # Boot the bundle once in Node before anything is published; the same run leaves the
+        # bytecode of every module Datasette imported, which readers then need not compile.
+        bytecode = work / "bytecode.zip"
+        try:
+            report = check_bundle(
+                runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=["datasette", *plugins],
+                database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
+                bytecode_out=bytecode,
+            )
+        except CompatError as exc:
+            log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
+            raise BuildError(f"The bundle did not start in Pyodide: {exc.args[0]}. The build log has the traceback.") from exc
+        log(f"Compatibility check: {report.summary()}")
 
         # (storage key, local file, URL on the content origin) of everything the reader downloads.
         files: list[tuple[str, Path, str]] = [
@@ -197,18 +212,19 @@ def build_bundle(
             for rel, local in (
                 ("pyodide-lock.json", lock_file),
                 ("glasshouse_runtime.py", runtime_module),
+                ("bytecode.zip", bytecode),
                 (f"data/{db_file.name}", db_file),
             )
         ]
         precache = [{"url": url, "size": local.stat().st_size, "integrity": sri(local)} for _, local, url in files]
         total_bytes = sum(f["size"] for f in precache)
-        metadata = {"title": request.title, "description": request.description, **request.metadata}
         sw_config = {
             "buildId": request.build_id,
             "runtimeURL": f"/_runtime/pyodide-{request.pyodide_version}/",
             "wheelsURL": "/_wheels/",
             "lockFileURL": f"/_build/{request.build_id}/pyodide-lock.json",
             "runtimeModuleURL": f"/_build/{request.build_id}/glasshouse_runtime.py",
+            "bytecodeURL": f"/_build/{request.build_id}/bytecode.zip",
             "packages": ["datasette", *plugins],
             "database": {"url": f"/_build/{request.build_id}/data/{db_file.name}", "path": f"/data/{db_file.name}"},
             "precache": precache,
@@ -255,15 +271,6 @@ def build_bundle(
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         log(f"Bundle written: {len(files) + 3} files, {total_bytes:,} bytes for a first visit.")
-        try:
-            report = check_bundle(
-                runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=sw_config["packages"],
-                database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
-            )
-        except CompatError as exc:
-            log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
-            raise BuildError(f"The bundle did not start in Pyodide: {exc.args[0]}. The build log has the traceback.") from exc
-        log(f"Compatibility check: {report.summary()}")
 
         on_state("uploading")
         uploaded = 0

@@ -133,6 +133,7 @@ def check_bundle(
     settings: dict | None = None,
     metadata: dict | None = None,
     extra_pages: list[dict] | None = None,
+    bytecode_out: Path | None = None,
 ) -> CompatReport:
     """Boot the bundle in Node and render its pages; return the report or raise ``CompatError``.
 
@@ -142,6 +143,11 @@ def check_bundle(
     [markers], "lacks"?: [markers]}`` rendered after the default pages. Raises ``FileNotFoundError``
     if ``node`` is not on PATH or a runtime file is missing, ``CompatError`` if
     the bundle fails (including a timeout after ``timeout`` seconds).
+
+    With ``bytecode_out``, a passing check also writes there a zip of Python 3.14
+    bytecode (``__pycache__/*.pyc``, unchecked-hash) of every site-packages module
+    the pages imported, paths relative to site-packages; the Service Worker
+    unpacks it so a reader's Pyodide imports Datasette without compiling it.
     """
     node_path = shutil.which(node)
     if node_path is None:
@@ -162,6 +168,7 @@ def check_bundle(
         "settings": DEFAULT_SETTINGS if settings is None else settings,
         "metadata": metadata or {},
         "pages": default_pages(database, database_name) + list(extra_pages or []),
+        "bytecodeOut": str(bytecode_out.resolve()) if bytecode_out else "",
     }
     config_text = json.dumps(config)
     try:

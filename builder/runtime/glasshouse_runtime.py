@@ -64,8 +64,6 @@ async def start(config: dict) -> None:
         options["config"], options["metadata"] = split_for_datasette_1(config["metadata"])
     ds = Datasette(immutables=[config["database_path"]], settings=config["settings"], **options)
     await ds.invoke_startup()
-    # Render one page so templates compile and plugins load before the first reader request.
-    await ds.client.get("/-/versions.json")
     _app = ds.app()
 
 

@@ -88,6 +88,8 @@ function boot() {
 }
 
 async function doBoot() {
+  const started = performance.now();
+  const lap = {};
   const cache = await caches.open(CACHE);
   const missing = [];
   for (const file of CONFIG.precache) if (!(await caches.match(file.url))) missing.push(file);
@@ -99,8 +101,14 @@ async function doBoot() {
     lockFileURL: CONFIG.lockFileURL,
     packageBaseUrl: new URL(CONFIG.wheelsURL, self.location.origin).href,
   });
+  lap.pyodide = performance.now() - started;
   report({ phase: "Installing Datasette and plugins" }, true);
   await pyodide.loadPackage(CONFIG.packages, { messageCallback: () => {}, errorCallback: (m) => console.warn(m) });
+  // Bytecode the build compiled in the same Pyodide (builder/compat.py): imports skip compiling.
+  const bytecode = await (await self.fetch(CONFIG.bytecodeURL)).arrayBuffer();
+  const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+  pyodide.unpackArchive(bytecode, "zip", { extractDir: sitePackages });
+  lap.packages = performance.now() - started - lap.pyodide;
   report({ phase: "Opening the database" }, true);
   const db = await (await self.fetch(CONFIG.database.url)).arrayBuffer();
   pyodide.FS.mkdirTree("/data");
@@ -111,6 +119,11 @@ async function doBoot() {
   report({ phase: "Starting Datasette" }, true);
   await runtime.start(
     pyodide.toPy({ database_path: CONFIG.database.path, settings: CONFIG.settings, metadata: CONFIG.metadata }),
+  );
+  lap.datasette = performance.now() - started - lap.pyodide - lap.packages;
+  console.info(
+    `Glasshouse: started in ${Math.round(performance.now() - started)} ms ` +
+      `(Pyodide ${Math.round(lap.pyodide)}, packages ${Math.round(lap.packages)}, Datasette ${Math.round(lap.datasette)})`,
   );
   report({ phase: "Ready" }, true);
   await broadcast({ type: "ready" });

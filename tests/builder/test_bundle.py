@@ -63,7 +63,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
     prefix = "builds/b0000000000000001/"
     assert {
         f"{prefix}{name}"
-        for name in ("index.html", "sw.js", "pyodide-lock.json", "manifest.json", "glasshouse_runtime.py", "data/chinook.db")
+        for name in ("index.html", "sw.js", "pyodide-lock.json", "manifest.json", "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db")
     } == build_keys
     runtime = set(storage.keys("runtime/"))
     assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")} == runtime
@@ -144,7 +144,7 @@ def test_a_second_build_stores_shared_files_once(
         on_state=lambda state: None,
         log=lines.append,
     )
-    assert "Stored 6 files" in lines[-1], lines[-1]
+    assert "Stored 7 files" in lines[-1], lines[-1]
 
 
 @pytest.mark.parametrize(
@@ -172,3 +172,17 @@ def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
             log=lambda line: None,
         )
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
+
+
+def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    import io
+    import zipfile
+
+    storage, _, _ = built
+    archive = zipfile.ZipFile(io.BytesIO(storage.open("builds/b0000000000000001/bytecode.zip").read()))
+    names = set(archive.namelist())
+    assert "datasette/__pycache__/app.cpython-314.pyc" in names
+    assert "datasette_pretty_json/__pycache__/__init__.cpython-314.pyc" in names
+    header = archive.read("datasette/__pycache__/app.cpython-314.pyc")[:16]
+    flags = int.from_bytes(header[4:8], "little")
+    assert flags == 0b01, "unchecked-hash pyc: valid whatever the source timestamps in the browser"
