@@ -79,8 +79,8 @@ def build_pure_wheel(sdist: Path, out_dir: Path) -> Path:
     info = f"{dist}.dist-info"
     files[f"{info}/METADATA"] = metadata_text.encode("utf-8")
     files[f"{info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: glasshouse-builder\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    ).encode()
+        b"Wheel-Version: 1.0\nGenerator: glasshouse-builder\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
     files[f"{info}/top_level.txt"] = f"{package_name}\n".encode()
     record = io.StringIO()
     for path in sorted(files):

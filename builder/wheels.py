@@ -98,7 +98,7 @@ def sha256_file(path: Path) -> str:
 
 def _pip(args: list[str], log: Log) -> None:
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise WheelError(f"pip failed ({' '.join(args[:2])}): {tail}")

@@ -51,7 +51,7 @@ def test_local_storage_that_cannot_write_raises_a_storage_error(tmp_path: Path) 
         LocalStorage(blocker).put_bytes("builds/x/a.json", b"{}")
 
 
-def test_s3_storage_round_trip_over_http(s3_bucket) -> None:  # noqa: ANN001 - fixture from tests/conftest.py
+def test_s3_storage_round_trip_over_http(s3_bucket) -> None:
     storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
     storage.put_bytes("builds/x/index.html", b"<!doctype html>")
     assert storage.exists("builds/x/index.html")
@@ -74,7 +74,7 @@ def test_s3_storage_outage_raises_a_storage_error(moto_s3: str) -> None:
 
 
 def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
-    s3_bucket, chinook: Path, pyodide_runtime: Path, wheel_cache: Path  # noqa: ANN001
+    s3_bucket, chinook: Path, pyodide_runtime: Path, wheel_cache: Path
 ) -> None:
     storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
     result = build_bundle(

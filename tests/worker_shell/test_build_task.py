@@ -36,7 +36,7 @@ def publish(path: Path, plugins: list[str] | None = None) -> Build:
         )
 
 
-def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared_data: Path, settings) -> None:  # noqa: ANN001
+def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared_data: Path, settings) -> None:
     build = wait_until_final(publish(shared_data / "chinook.sqlite", ["datasette-pretty-json"]))
     assert build.state == BuildState.READY, build.log
     for label in ("Validating the database", "Resolving Datasette and plugins", "Writing the bundle", "Uploading the bundle"):
@@ -51,7 +51,7 @@ def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared
     assert get_storage().exists(f"builds/{build.id}/index.html")
 
 
-def test_a_damaged_database_fails_the_build_with_a_reason(celery_worker, tmp_path: Path, shared_data: Path) -> None:  # noqa: ANN001
+def test_a_damaged_database_fails_the_build_with_a_reason(celery_worker, tmp_path: Path, shared_data: Path) -> None:
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes((shared_data / "chinook.sqlite").read_bytes()[:300_000])  # real header, truncated body
     build = wait_until_final(publish(damaged))
@@ -60,21 +60,21 @@ def test_a_damaged_database_fails_the_build_with_a_reason(celery_worker, tmp_pat
     assert Gallery.objects.get(pk=build.gallery_id).live_build_id is None
 
 
-def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path) -> None:  # noqa: ANN001
+def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path) -> None:
     from gallery import queue
 
     build = wait_until_final(publish(shared_data / "chinook.sqlite"))
     assert build.state == BuildState.READY
     log_before = build.log
     queue.send_build(build.id)
-    celery_worker.wait_for_log(rf"build_gallery\[.*\] succeeded in .*: 'ready'", timeout=60)
+    celery_worker.wait_for_log(r"build_gallery\[.*\] succeeded in .*: 'ready'", timeout=60)
     time.sleep(1)
     build.refresh_from_db()
     assert build.log == log_before
 
 
 def test_a_storage_outage_is_retried_then_fails_with_a_clear_reason(
-    celery_worker_factory, moto_s3: str, shared_data: Path, settings  # noqa: ANN001
+    celery_worker_factory, moto_s3: str, shared_data: Path, settings
 ) -> None:
     build = publish(shared_data / "chinook.sqlite")  # stored in the local folder
     # The worker's store is an S3 endpoint on a loopback port where nothing listens: a real outage.
