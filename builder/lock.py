@@ -74,8 +74,9 @@ def _resolve(pip: list[str], work: Path, name: str, requirements: list[str]) -> 
     report = work / f"report-{name}.json"
     subprocess.run(
         [
+            # --target: older pips refuse platform options without it; with --dry-run nothing is written.
             *pip, "install", "--quiet", "--dry-run", "--ignore-installed", "--report", str(report),
-            *PYODIDE_PIP_TARGET, "--find-links", str(work / "pure"), "-c", str(work / "constraints.txt"),
+            "--target", str(work / "target"), *PYODIDE_PIP_TARGET, "--find-links", str(work / "pure"), "-c", str(work / "constraints.txt"),
             *requirements,
         ],
         check=True,

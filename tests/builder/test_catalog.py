@@ -8,17 +8,11 @@ output. They are the evidence behind each entry's ``verified_with``.
 
 from __future__ import annotations
 
-import datetime
-import gzip
-import json
 import re
-import sqlite3
-import struct
-import time
-import zlib
 from pathlib import Path
 
 import pytest
+from plugin_data import PLUGIN_SETTINGS, TIMESTAMP_TEXT, make_plugin_database
 
 from builder.catalog import (
     DATASETTE_VERSIONS,
@@ -33,95 +27,6 @@ from builder.compat import CompatError, check_bundle
 from builder.wheels import closure, fetch_wheels, write_pyodide_lock
 
 CATALOG = load_catalog()
-
-#: Plugin settings the checks need (in a build they come from the publisher's metadata).
-PLUGIN_SETTINGS = {
-    "datasette-render-html": {"columns": ["html"]},
-    "datasette-dashboards": {
-        "overview": {
-            "title": "Glasshouse overview",
-            "description": "Notes and places",
-            "charts": {
-                "intro": {
-                    "title": "About",
-                    "library": "markdown",
-                    "display": "## Dashboard notes\n\nSome *emphasis*.",
-                },
-                "note-count": {
-                    "title": "Notes",
-                    "db": "plugins",
-                    "query": "select count(*) as count from notes",
-                    "library": "metric",
-                    "display": {"field": "count", "prefix": "", "suffix": " notes"},
-                },
-            },
-        }
-    },
-}
-
-#: A timestamp about a day ago: datasette-render-timestamps only renders values within five years of now.
-TIMESTAMP = int(time.time()) - 86400
-TIMESTAMP_TEXT = datetime.datetime.fromtimestamp(TIMESTAMP, datetime.UTC).strftime("%B %d, %Y - %H:%M:%S UTC")
-
-
-def _png() -> bytes:
-    """A real 2x2 red PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
-
-
-def make_plugin_database(path: Path) -> Path:
-    """Write a SQLite database with something for every catalog plugin to act on."""
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        """
-        create table places (id integer primary key, name text, latitude real, longitude real, geometry text);
-        create table notes (
-            id integer primary key, title text, body_markdown text, payload text, link text,
-            html text, created integer, n integer
-        );
-        create virtual table notes_fts using fts5(title, body_markdown, content="notes", content_rowid="id");
-        create table events (id integer primary key, event_name text, event_dtstart text, event_dtend text);
-        create table images (id integer primary key, image blob);
-        create table blobs (id integer primary key, data blob);
-        """
-    )
-    conn.executemany(
-        "insert into places values (?, ?, ?, ?, ?)",
-        [
-            (1, "London", 51.5074, -0.1278, json.dumps({"type": "Point", "coordinates": [-0.1278, 51.5074]})),
-            (2, "Paris", 48.8566, 2.3522, json.dumps({"type": "Point", "coordinates": [2.3522, 48.8566]})),
-        ],
-    )
-    conn.executemany(
-        "insert into notes values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                1, "Tomato soup", "## Tomato soup\n\nSimmer *slowly*.",
-                json.dumps({"serves": 4, "ingredients": ["tomato", "basil"]}),
-                json.dumps({"href": "https://example.com/soup", "label": "Soup recipe"}),
-                "<mark>highlighted</mark>", TIMESTAMP, 3,
-            ),
-            (2, "Bread", "Knead **well**.", json.dumps({"serves": 8}), None, "<em>plain</em>", TIMESTAMP, 5),
-            (3, "Pesto", "Basil and pine nuts.", None, None, None, TIMESTAMP, 10),
-        ],
-    )
-    conn.execute("insert into notes_fts (rowid, title, body_markdown) select id, title, body_markdown from notes")
-    conn.execute("insert into events values (1, 'Launch party', '2030-05-01T18:00:00', '2030-05-01T21:00:00')")
-    conn.execute("insert into images values (1, ?)", (_png(),))
-    conn.execute("insert into blobs values (1, ?)", (gzip.compress(b"hello glasshouse", mtime=0),))
-    conn.commit()
-    conn.close()
-    return path
 
 
 def _static(path: str, marker: str) -> dict:

@@ -1,0 +1,490 @@
+"""Every catalog plugin, with every Datasette version it is offered with, doing its visible work in Chromium.
+
+For each (plugin, version) pair the catalog offers, the real builder bundles a
+database made to exercise the plugin (``plugin_data``), the gallery goes live
+(``services.publish_build``, no Celery: that path is covered elsewhere), and a
+reader opens it in a fresh browser context. The Service Worker boots Datasette in
+Pyodide and answers every request; the page's own JavaScript runs. Each check in
+``BROWSER_CHECKS`` looks at what the plugin shows a reader (a map with markers,
+an indented JSON cell, a chart, search results drawn by the plugin's script, ...),
+and every test fails on an uncaught JavaScript error.
+
+Map tiles come from the internet, which these machines do not reach: tiles fail
+to load and the checks do not look at them.
+
+Set ``GLASSHOUSE_E2E_SCREENSHOTS`` to a folder to keep a screenshot of the last
+page of every check; a failing check always leaves one in its ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+import pytest
+from django.conf import settings
+from plugin_data import PLUGIN_SETTINGS, TIMESTAMP_TEXT, make_plugin_database
+
+from builder.bundle import BuildRequest, build_bundle
+from builder.catalog import DATASETTE_VERSIONS, load_catalog
+from builder.metadata import parse_metadata
+from gallery import services
+from gallery.models import Build, BuildState, Gallery, new_build_id
+from gallery.storage import get_storage
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+#: The database's name in the gallery's URLs.
+DATABASE = "plugins"
+#: Milliseconds the first page may take: download, Pyodide and Datasette boot, reload.
+BOOT_TIMEOUT = 120_000
+#: A selector only Datasette's pages have (the loading page has no footer).
+DATASETTE_PAGE = "footer"
+
+
+# --- the reader's browser ------------------------------------------------------------------
+
+
+class Reader:
+    """A reader's tab on one gallery: navigations, fetches through the Service Worker, and what went wrong.
+
+    Collects uncaught page errors, console errors and failed answers of the
+    gallery's own origin, so a failing check can say what the browser saw.
+    """
+
+    def __init__(self, page: Any, gallery_url: str) -> None:
+        self.page = page
+        self.base = gallery_url  # ends with "/"
+        self.origin = gallery_url.rstrip("/")
+        self.booted = False
+        self.page_errors: list[str] = []
+        self.console: list[str] = []
+        self.bad_responses: list[str] = []
+        page.on("pageerror", lambda error: self.page_errors.append(f"{page.url}: {error}"))
+        page.on("console", self._on_console)
+        page.on("response", self._on_response)
+
+    def _on_console(self, message: Any) -> None:
+        if message.type in ("error", "warning"):
+            self.console.append(f"[{message.type}] {message.text}")
+
+    def _on_response(self, response: Any) -> None:
+        if response.url.startswith(self.origin) and response.status >= 400:
+            self.bad_responses.append(f"{response.status} {response.url}")
+
+    def open(self, path: str, selector: str = DATASETTE_PAGE) -> None:
+        """Go to ``path`` (relative to the gallery) and wait for ``selector``.
+
+        The first navigation lands on the loading page, which reloads once the
+        Service Worker has booted Datasette: it may take up to ``BOOT_TIMEOUT``.
+        """
+        self.page.goto(self.base + path.lstrip("/"))
+        self.page.wait_for_selector(selector, timeout=None if self.booted else BOOT_TIMEOUT)
+        self.booted = True
+
+    def fetch(self, path: str) -> dict[str, Any]:
+        """Fetch ``path`` from the page's own JavaScript (so through the Service Worker)."""
+        return self.page.evaluate(
+            """async (path) => {
+                const response = await fetch(path);
+                return {status: response.status, type: response.headers.get('content-type') || '',
+                        text: await response.text(), url: response.url};
+            }""",
+            path,
+        )
+
+    def report(self) -> str:
+        lines = ["What the browser saw:", f"  page: {self.page.url}"]
+        for title, items in (
+            ("uncaught page errors", self.page_errors),
+            ("failed answers of the gallery", self.bad_responses),
+            ("console errors and warnings", [c for c in self.console if "ERR_NAME_NOT_RESOLVED" not in c]),
+        ):
+            lines.append(f"  {title}: {len(items)}")
+            lines += [f"    {item}" for item in items[:20]]
+        return "\n".join(lines)
+
+
+def _cell(reader: Reader, column: str, row: int = 1) -> Any:
+    """The ``column`` cell of table row ``row`` (1-based) on the current table page."""
+    return reader.page.locator(f"table.rows-and-columns tbody tr:nth-child({row}) td.col-{column}")
+
+
+def _export_link(reader: Reader, label: str) -> Any:
+    """The link ``label`` in the table page's "This data as ..." list, which must be visible."""
+    link = reader.page.locator(".export-links a", has_text=re.compile(rf"^{re.escape(label)}$"))
+    assert link.count() == 1 and link.is_visible(), reader.page.inner_text(".export-links")
+    return link
+
+
+def _sql(reader: Reader, sql: str, column: str) -> str:
+    """Run ``sql`` on the database's query page (0.65 URL; 1.0 redirects it) and return ``column``'s first cell."""
+    reader.open(f"{DATABASE}?sql={quote_plus(sql)}", f"td.col-{column}")
+    return reader.page.inner_text(f"td.col-{column}").strip()
+
+
+# --- what each plugin visibly does ------------------------------------------------------------
+
+
+def check_cluster_map(reader: Reader, version: str) -> None:
+    # The plugin's script fetches the rows as JSON and clusters them on a Leaflet map above the table.
+    reader.open(f"{DATABASE}/places", ".leaflet-container")
+    the_map = reader.page.locator("section.content > .leaflet-container")
+    assert the_map.count() == 1 and the_map.is_visible()
+    box = the_map.bounding_box()
+    assert box["width"] > 300 and box["height"] > 200, box
+    reader.page.wait_for_selector(
+        "section.content > .leaflet-container :is(.leaflet-marker-icon, .marker-cluster)", timeout=30_000
+    )
+    markers = the_map.locator("img.leaflet-marker-icon:not(.marker-cluster)")
+    clusters = the_map.locator(".marker-cluster")
+    in_clusters = sum(int(text) for text in clusters.all_inner_texts())
+    assert markers.count() + in_clusters == 2, (markers.count(), clusters.all_inner_texts())
+    assert markers.first.is_visible() if markers.count() else clusters.first.is_visible()
+
+
+def check_leaflet_geojson(reader: Reader, version: str) -> None:
+    # Each point cell becomes a small Leaflet map with one marker.
+    reader.open(f"{DATABASE}/places", "td.col-geometry .leaflet-container .leaflet-marker-icon")
+    reader.page.wait_for_function(
+        "() => document.querySelectorAll('td.col-geometry .leaflet-container .leaflet-marker-icon').length === 2"
+    )
+    assert _cell(reader, "geometry", 2).locator(".leaflet-marker-icon").is_visible()
+    # A polygon cell gets a map with the shape drawn as an SVG path.
+    reader.open(f"{DATABASE}/areas", "td.col-geometry .leaflet-container path.leaflet-interactive")
+    shape = _cell(reader, "geometry").locator(".leaflet-container path.leaflet-interactive")
+    assert shape.count() == 1 and shape.is_visible()
+    box = shape.bounding_box()
+    assert box["width"] > 20 and box["height"] > 20, box
+
+
+def check_geojson(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/places", ".export-links")
+    href = _export_link(reader, "geojson").get_attribute("href")
+    answer = reader.fetch(href)
+    assert answer["status"] == 200, answer
+    data = json.loads(answer["text"])
+    assert data["type"] == "FeatureCollection"
+    assert [f["properties"]["name"] for f in data["features"]] == ["London", "Paris"]
+    assert data["features"][0]["geometry"] == {"type": "Point", "coordinates": [-0.1278, 51.5074]}
+
+
+def check_haversine(reader: Reader, version: str) -> None:
+    assert _sql(reader, "select round(haversine(51.5074, -0.1278, 48.8566, 2.3522)) as km", "km") == "344.0"
+
+
+def check_vega(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "text=Show charting options")
+    reader.page.click("text=Show charting options")
+    form = reader.page.locator("form#graphForm.datasette-vega")
+    assert form.is_visible()
+    form.locator("input[name=mark][value=bar]").check()
+    form.locator("select[name=x_column]").select_option("title")
+    form.locator("select[name=x_type]").select_option("nominal")
+    form.locator("select[name=y_column]").select_option("n")
+    form.locator("select[name=y_type]").select_option("quantitative")
+    # Vega draws the bars on a canvas: count pixels of its default bar colour (#4c78a8).
+    bar_pixels = reader.page.wait_for_function(
+        """() => {
+            const canvas = document.querySelector('.vega-embed canvas');
+            if (!canvas || !canvas.width) return false;
+            const d = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4)
+                if (Math.abs(d[i] - 76) < 8 && Math.abs(d[i + 1] - 120) < 8 && Math.abs(d[i + 2] - 168) < 8) n++;
+            return n > 500 && n;
+        }""",
+        timeout=30_000,
+    ).json_value()
+    assert bar_pixels > 500
+    assert reader.page.locator(".vega-embed canvas").is_visible()
+
+
+def check_plot(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "button:text-is('Show Plot')")
+    reader.page.click("button:text-is('Show Plot')")
+    # Observable Plot draws one dot per row.
+    dots = reader.page.locator(".datasette-plot svg g[aria-label=dot] circle")
+    dots.first.wait_for(timeout=30_000)
+    assert dots.count() == 3
+    assert reader.page.locator(".datasette-plot svg").first.is_visible()
+
+
+def check_statistics(reader: Reader, version: str) -> None:
+    assert _sql(reader, "select statistics_median(n) as median from notes", "median") == "5.0"
+    assert _sql(reader, "select statistics_mean(n) as mean from notes", "mean") == "6.0"
+
+
+def check_pretty_json(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "td.col-payload pre")
+    cell = _cell(reader, "payload").locator("pre")
+    assert cell.is_visible()
+    assert cell.inner_text() == '{\n    "serves": 4,\n    "ingredients": [\n        "tomato",\n        "basil"\n    ]\n}'
+
+
+def check_render_markdown(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "td.col-body_markdown h2")
+    cell = _cell(reader, "body_markdown")
+    assert cell.locator("h2").inner_text() == "Tomato soup"
+    assert cell.locator("em").inner_text() == "slowly"
+    assert "#" not in cell.inner_text() and "*" not in cell.inner_text()
+    assert _cell(reader, "body_markdown", 2).locator("strong").inner_text() == "well"
+
+
+def check_render_images(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/images", "td.col-image img")
+    image = _cell(reader, "image").locator("img")
+    image.wait_for()
+    reader.page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    assert image.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [2, 2]
+    assert image.is_visible()
+
+
+def check_render_binary(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/blobs", "td.col-data")
+    text = _cell(reader, "data").inner_text()
+    assert text.startswith("Suggestion: gz (application/gzip)"), text
+    assert "1F 8B 08" in text
+
+
+def check_render_html(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "td.col-html mark")
+    assert _cell(reader, "html").locator("mark").inner_text() == "highlighted"
+    assert _cell(reader, "html").inner_text().strip() == "highlighted"  # no escaped tags shown
+    assert _cell(reader, "html", 2).locator("em").inner_text() == "plain"
+
+
+def check_json_html(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "td.col-link a")
+    link = _cell(reader, "link").locator("a")
+    assert link.get_attribute("href") == "https://example.com/soup"
+    assert link.inner_text() == "Soup recipe"
+    assert link.is_visible()
+
+
+def check_render_timestamps(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", "td.col-created")
+    assert [c.strip() for c in reader.page.locator("td.col-created").all_inner_texts()] == [TIMESTAMP_TEXT] * 3
+
+
+def check_search_all(reader: Reader, version: str) -> None:
+    reader.open("-/search", "#search-all-q")
+    reader.page.fill("#search-all-q", "london")
+    reader.page.press("#search-all-q", "Enter")
+    reader.page.wait_for_url(re.compile(r"/-/search\?q=london$"))
+    # The page's script searches every full-text-indexed table and draws a section per table with hits.
+    results = reader.page.locator("#search-all-results")
+    reader.page.wait_for_function(
+        "() => document.querySelectorAll('#search-all-results h2').length === 2", timeout=30_000
+    )
+    headings = sorted(h.strip() for h in results.locator("h2").all_inner_texts())
+    assert headings == ["1 result in plugins: areas", "1 result in plugins: places"], headings
+    text = results.inner_text()
+    assert "Central London" in text and "London" in text
+    assert "Paris" not in text and "Tomato" not in text
+    # It searched the third indexed table too, and says it found nothing there.
+    assert reader.page.inner_text("#search-all-no-results").strip() == "No results in plugins: notes"
+    assert results.locator("table").first.is_visible()
+
+
+def check_copyable(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", ".export-links")
+    _export_link(reader, "copyable").click()
+    reader.page.wait_for_selector("textarea.copyable")
+    for name in ("tsv", "github", "latex", "html", "jira", "mediawiki", "rst"):
+        assert reader.page.locator(f"a:text-is('{name}')").is_visible(), name
+    assert reader.page.input_value("textarea.copyable").startswith("id\ttitle\tbody_markdown")
+    reader.page.click("a:text-is('github')")
+    reader.page.wait_for_url(re.compile(r"_table_format=github"))
+    table = reader.page.input_value("textarea.copyable")
+    assert "|------|" in table and "| Tomato soup |" in table, table
+    # The copy button is added by the page's script; clicking it says so.
+    button = reader.page.locator("button.copyable-copy-button")
+    button.click()
+    assert button.inner_text() == "Copied!"
+
+
+def check_export_notebook(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", ".export-links")
+    _export_link(reader, "Notebook").click()
+    reader.page.wait_for_selector("h1:has-text('Export 3 rows to a notebook')")
+    code = reader.page.inner_text("section.content")
+    url = f"{reader.origin}/{DATABASE}/notes.json?_shape=array"
+    assert f'pandas.read_json(\n    "{url}"\n)' in code, code
+    # The URL it gives a notebook answers with the rows.
+    answer = reader.fetch(url)
+    assert answer["status"] == 200
+    assert [row["title"] for row in json.loads(answer["text"])] == ["Tomato soup", "Bread", "Pesto"]
+
+
+def check_ics(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/events", ".export-links")
+    answer = reader.fetch(_export_link(reader, "ics").get_attribute("href"))
+    assert answer["status"] == 200
+    assert answer["type"].startswith("text/calendar")
+    for line in ("BEGIN:VCALENDAR", "SUMMARY:Launch party", "DTSTART:20300501T180000Z", "DTEND:20300501T210000Z"):
+        assert line in answer["text"].splitlines(), answer["text"]
+
+
+def check_dashboards(reader: Reader, version: str) -> None:
+    reader.open("-/dashboards", "a:text-is('Glasshouse overview')")
+    reader.page.click("a:text-is('Glasshouse overview')")
+    reader.page.wait_for_url(re.compile(r"/-/dashboards/overview$"))
+    assert reader.page.inner_text("h1").strip() == "Glasshouse overview"
+    assert reader.page.locator("#chart-intro h2").inner_text() == "Dashboard notes"
+    assert reader.page.locator("#card-note-count .dashboard-card-title").inner_text().strip() == "Notes"
+    # The metric is drawn by the dashboard's script from its SQL query.
+    metric = reader.page.locator("#chart-note-count")
+    metric.locator("text=3 notes").wait_for(timeout=30_000)
+    assert metric.is_visible()
+
+
+def check_block_robots(reader: Reader, version: str) -> None:
+    reader.open("", DATASETTE_PAGE)
+    answer = reader.fetch("/robots.txt")
+    assert answer["status"] == 200
+    assert answer["type"].startswith("text/plain")
+    assert answer["text"].strip() == "User-agent: *\nDisallow: /"
+
+
+#: For each catalog plugin: what it visibly does in a reader's browser.
+BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
+    "datasette-cluster-map": check_cluster_map,
+    "datasette-leaflet-geojson": check_leaflet_geojson,
+    "datasette-geojson": check_geojson,
+    "datasette-haversine": check_haversine,
+    "datasette-vega": check_vega,
+    "datasette-plot": check_plot,
+    "datasette-statistics": check_statistics,
+    "datasette-pretty-json": check_pretty_json,
+    "datasette-render-markdown": check_render_markdown,
+    "datasette-render-images": check_render_images,
+    "datasette-render-binary": check_render_binary,
+    "datasette-render-html": check_render_html,
+    "datasette-json-html": check_json_html,
+    "datasette-render-timestamps": check_render_timestamps,
+    "datasette-search-all": check_search_all,
+    "datasette-copyable": check_copyable,
+    "datasette-export-notebook": check_export_notebook,
+    "datasette-ics": check_ics,
+    "datasette-dashboards": check_dashboards,
+    "datasette-block-robots": check_block_robots,
+}
+
+#: Every (plugin, Datasette version) pair a publisher may choose.
+PAIRS = [
+    (name, version)
+    for name, plugin in load_catalog().items()
+    for version in DATASETTE_VERSIONS
+    if plugin.offered_with(version)
+]
+
+
+def test_every_catalog_plugin_has_a_browser_check() -> None:
+    assert set(BROWSER_CHECKS) == set(load_catalog())
+
+
+# --- building and publishing ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_plugin_database(tmp_path_factory.mktemp("plugins") / f"{DATABASE}.db")
+
+
+def publish_gallery(name: str, version: str, database: Path) -> Gallery:
+    """Build a gallery of ``database`` with plugin ``name`` on Datasette ``version`` and make it live.
+
+    The real builder (with its Node compatibility check) writes the bundle to
+    this process's store; the gallery is approved and its build published as a
+    worker would.
+    """
+    metadata = {}
+    if name in PLUGIN_SETTINGS:
+        # As a publisher would type it into the form, checked the same way.
+        metadata = parse_metadata(
+            json.dumps({"plugins": {name: PLUGIN_SETTINGS[name]}}), database_name=DATABASE, plugins=[name]
+        )
+    title = f"{name} with Datasette {version}"
+    build_id = new_build_id()
+    source_key = f"uploads/{build_id}/source.db"
+    storage = get_storage()
+    storage.put_file(source_key, database)
+    sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
+    log: list[str] = []
+    result = build_bundle(
+        BuildRequest(
+            build_id=build_id,
+            database_path=database,
+            database_name=DATABASE,
+            title=title,
+            description=f"Exercises {name}.",
+            plugins=(name,),
+            datasette_version=version,
+            source_sha256=sha256,
+            pyodide_version=settings.PYODIDE_VERSION,
+            metadata=metadata,
+        ),
+        storage=storage,
+        runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),
+        cache_dir=Path(settings.WHEEL_CACHE_DIR),
+        on_state=lambda state: None,
+        log=log.append,
+    )
+    assert result.manifest["plugins"] == [name]
+    gallery = Gallery.objects.create(
+        title=title,
+        moderation_state=Gallery.ModerationState.APPROVED,
+        database_name=DATABASE,
+        plugins=[name],
+        metadata=metadata,
+        datasette_version=version,
+    )
+    build = Build.objects.create(
+        id=build_id,
+        gallery=gallery,
+        state=BuildState.READY,
+        log="\n".join(log) + "\n",
+        source_key=source_key,
+        source_sha256=sha256,
+        source_bytes=database.stat().st_size,
+        bundle_bytes=result.bundle_bytes,
+    )
+    services.publish_build(build)
+    gallery.refresh_from_db()
+    assert gallery.is_public
+    return gallery
+
+
+# --- the tests ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "version"), PAIRS, ids=[f"{name}-{version}" for name, version in PAIRS])
+def test_the_plugin_works_in_the_readers_browser(
+    name: str,
+    version: str,
+    page: Any,
+    live_gallery_server: Any,
+    glasshouse_data_dir: Path,
+    plugin_database: Path,
+    tmp_path: Path,
+) -> None:
+    gallery = publish_gallery(name, version, plugin_database)
+    reader = Reader(page, gallery.url)
+    try:
+        BROWSER_CHECKS[name](reader, version)
+        assert not reader.page_errors, "the page's JavaScript failed"
+    except Exception as exc:
+        shot = tmp_path / f"{name}-{version}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        raise AssertionError(f"{name} with Datasette {version}: {exc}\nScreenshot: {shot}\n{reader.report()}") from exc
+    finally:
+        if folder := os.environ.get("GLASSHOUSE_E2E_SCREENSHOTS"):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(folder) / f"{name}-{version}.png"), full_page=True)
