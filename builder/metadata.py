@@ -62,9 +62,14 @@ def _load(text: str) -> Any:
         raise InvalidMetadata(f"The metadata is not valid YAML or JSON: {problem}{at}.") from exc
 
 
-def _check_keys(value: Any, allowed: set[str], where: str) -> dict:
+def _mapping(value: Any, where: str) -> dict:
     if not isinstance(value, dict):
         raise InvalidMetadata(f"{where} must be a mapping of keys to values.")
+    return value
+
+
+def _check_keys(value: Any, allowed: set[str], where: str) -> dict:
+    _mapping(value, where)
     forbidden = PERMISSION_KEYS & set(value)
     if forbidden:
         raise InvalidMetadata(
@@ -120,9 +125,7 @@ def parse_metadata(text: str, *, database_name: str, plugins: list[str]) -> dict
     _check_no_secrets(data, "metadata")
     if "plugins" in data:
         _check_plugins(data["plugins"], plugins, "plugins")
-    databases = data.get("databases", {})
-    _check_keys(databases, set(databases) if isinstance(databases, dict) else set(), "databases")
-    for name, database in databases.items():
+    for name, database in _mapping(data.get("databases", {}), "databases").items():
         if name != database_name:
             raise InvalidMetadata(
                 f"databases names {name!r}, but this gallery's database is called {database_name!r} (from the file name)."
@@ -130,15 +133,11 @@ def parse_metadata(text: str, *, database_name: str, plugins: list[str]) -> dict
         _check_keys(database, DATABASE_KEYS, f"databases.{name}")
         if "plugins" in database:
             _check_plugins(database["plugins"], plugins, f"databases.{name}.plugins")
-        tables = database.get("tables", {})
-        _check_keys(tables, set(tables) if isinstance(tables, dict) else set(), f"databases.{name}.tables")
-        for table, table_meta in tables.items():
+        for table, table_meta in _mapping(database.get("tables", {}), f"databases.{name}.tables").items():
             _check_keys(table_meta, TABLE_KEYS, f"databases.{name}.tables.{table}")
             if "plugins" in table_meta:
                 _check_plugins(table_meta["plugins"], plugins, f"databases.{name}.tables.{table}.plugins")
-        queries = database.get("queries", {})
-        _check_keys(queries, set(queries) if isinstance(queries, dict) else set(), f"databases.{name}.queries")
-        for query_name, query in queries.items():
+        for query_name, query in _mapping(database.get("queries", {}), f"databases.{name}.queries").items():
             where = f"databases.{name}.queries.{query_name}"
             if isinstance(query, str):
                 continue
