@@ -259,3 +259,14 @@ def test_a_taken_down_gallery_stops_being_served(page: Any, live_gallery_server:
     reader.goto(gallery.url + "chinook/Album")
     reader.wait_for_function("() => document.body.innerText.includes('taken down')", timeout=30_000)
     assert reader.evaluate("caches.keys()") == []
+
+
+def test_the_form_offers_only_plugins_verified_with_the_chosen_datasette(page: Any, live_gallery_server: Any) -> None:
+    from builder.catalog import DATASETTE_VERSIONS, load_catalog
+
+    page.goto(f"{live_gallery_server.url}/publish/")
+    for version in DATASETTE_VERSIONS:
+        page.select_option("select[name=datasette_version]", version)
+        for plugin in load_catalog().values():
+            box = page.locator(f"input[name=plugins][value={plugin.name}]")
+            assert box.is_enabled() is plugin.offered_with(version), (plugin.name, version)
