@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
-from pyodide.ffi import to_js
-
 _app = None
 #: Keys that Datasette 1.0 reads from its configuration rather than its metadata
 #: (docs.datasette.io/en/latest/configuration.html); 0.65 reads everything from metadata.
@@ -114,6 +112,8 @@ async def handle(method: str, path: str, query_string: str, headers: list, body:
             chunks.append(message.get("body", b""))
 
     await _app(scope, receive, send)
+    from pyodide.ffi import to_js  # only inside Pyodide; keeps this module importable elsewhere
+
     return to_js(
         {"status": status, "headers": response_headers, "body": b"".join(chunks)},
         dict_converter=__import__("js").Object.fromEntries,
