@@ -90,10 +90,13 @@ function boot() {
 async function doBoot() {
   const started = performance.now();
   const lap = {};
-  const cache = await caches.open(CACHE);
-  const missing = [];
-  for (const file of CONFIG.precache) if (!(await caches.match(file.url))) missing.push(file);
-  if (missing.length) await precache();
+  // A worker restarted after its caches were evicted downloads the bundle again.
+  for (const file of CONFIG.precache) {
+    if (!(await caches.match(file.url))) {
+      await precache();
+      break;
+    }
+  }
   report({ phase: "Starting Python" }, true);
   const pyodide = await loadPyodide({
     indexURL: CONFIG.runtimeURL,
@@ -127,7 +130,6 @@ async function doBoot() {
   );
   report({ phase: "Ready" }, true);
   await broadcast({ type: "ready" });
-  void cache;
   return runtime;
 }
 
