@@ -18,7 +18,6 @@ itself harmlessly.
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import sqlite3
@@ -78,13 +77,9 @@ StateCallback = Callable[[str], None]
 Log = Callable[[str], None]
 
 
-def sri(path: Path) -> str:
-    """Return the Subresource Integrity string (``sha256-<base64>``) of the file at ``path``."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return "sha256-" + base64.b64encode(digest.digest()).decode()
+def sri(sha256_hex: str) -> str:
+    """Return the Subresource Integrity string (``sha256-<base64>``) for a hex sha256 digest."""
+    return "sha256-" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
 
 
 def canonical_copy(source: Path, target: Path) -> None:
@@ -216,7 +211,11 @@ def build_bundle(
                 (f"data/{db_file.name}", db_file),
             )
         ]
-        precache = [{"url": url, "size": local.stat().st_size, "integrity": sri(local)} for _, local, url in files]
+        # Hash each file once: the precache list wants SRI, the manifest hex (the database may be 1 GB).
+        digests = {local: sha256_file(local) for _, local, _ in files}
+        precache = [
+            {"url": url, "size": local.stat().st_size, "integrity": sri(digests[local])} for _, local, url in files
+        ]
         total_bytes = sum(f["size"] for f in precache)
         sw_config = {
             "buildId": request.build_id,
@@ -263,7 +262,7 @@ def build_bundle(
             "datasette_settings": DATASETTE_SETTINGS,
             "metadata": metadata,
             "files": [
-                {"key": key, "size": local.stat().st_size, "sha256": sha256_file(local)}
+                {"key": key, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
                 for key, local, _ in files + [(f"{build_prefix}sw.js", sw_js, ""), (f"{build_prefix}index.html", index_html, "")]
             ],
             "first_visit_bytes": total_bytes,
