@@ -26,13 +26,14 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test lint lock bench services chromium clean
+.PHONY: help venv runtime setup run test lint lock lock-check bench services chromium clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
 	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium)"
 	@echo "make lint    ruff"
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
+	@echo "make lock-check  regenerate the locks from PyPI and compare with the committed ones (needs PyPI)"
 	@echo "make bench   cold-start benchmark (bench/cold_start.py)"
 	@echo "make setup   venv + Pyodide runtime + migrate + collectstatic"
 
@@ -101,6 +102,11 @@ lint: venv
 
 lock: venv
 	$(PY) -m builder.lock
+
+# Not part of `make test`: it fails whenever PyPI publishes a newer dependency, which says
+# nothing about our code. Run it when updating the catalog.
+lock-check: venv
+	$(VENV)/bin/pytest -m network tests/builder/test_lock.py
 
 bench: setup chromium
 	$(PY) bench/cold_start.py
