@@ -261,9 +261,12 @@ def build_bundle(
             "source_sha256": request.source_sha256,
             "datasette_settings": DATASETTE_SETTINGS,
             "metadata": metadata,
+            # Every file with its storage key and its path on the content origin (what a self-host
+            # copy of the bundle lays out as folders).
             "files": [
-                {"key": key, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
-                for key, local, _ in files + [(f"{build_prefix}sw.js", sw_js, ""), (f"{build_prefix}index.html", index_html, "")]
+                {"key": key, "url": url, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
+                for key, local, url in files
+                + [(f"{build_prefix}sw.js", sw_js, "/sw.js"), (f"{build_prefix}index.html", index_html, "/index.html")]
             ],
             "first_visit_bytes": total_bytes,
         }

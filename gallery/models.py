@@ -29,6 +29,28 @@ _ALPHANUMERIC = string.ascii_lowercase + string.digits
 GALLERY_ID_RE = re.compile(r"[a-z][a-z0-9]{11}")
 #: A build id: 16 characters of ``[a-z0-9]``.
 BUILD_ID_RE = re.compile(r"[a-z0-9]{16}")
+#: The first label of a content-origin host: ``<gallery-id>`` serves the live build,
+#: ``<gallery-id>--<build-id>`` always serves that one build (a pinned version).
+CONTENT_LABEL_RE = re.compile(r"(?P<gallery>[a-z][a-z0-9]{11})(?:--(?P<build>[a-z0-9]{16}))?")
+
+
+def parse_content_label(label: str) -> tuple[str, str | None] | None:
+    """Split a content-origin host label into ``(gallery_id, build_id or None)``.
+
+    ``"abc123def456"`` -> ``("abc123def456", None)``;
+    ``"abc123def456--0123456789abcdef"`` -> ``("abc123def456", "0123456789abcdef")``;
+    anything else -> ``None``.
+    """
+    match = CONTENT_LABEL_RE.fullmatch(label)
+    if match is None:
+        return None
+    return match["gallery"], match["build"]
+
+
+def content_origin(label: str) -> str:
+    """The origin ``"{CONTENT_SCHEME}://{label}.{CONTENT_DOMAIN}[:{CONTENT_PORT}]"`` (no trailing slash)."""
+    port = f":{settings.CONTENT_PORT}" if settings.CONTENT_PORT else ""
+    return f"{settings.CONTENT_SCHEME}://{label}.{settings.CONTENT_DOMAIN}{port}"
 
 
 def new_gallery_id() -> str:
@@ -107,9 +129,12 @@ class Gallery(models.Model):
 
     @property
     def url(self) -> str:
-        """The gallery's content origin, ``"{scheme}://{id}.{CONTENT_DOMAIN}[:port]/"``."""
-        port = f":{settings.CONTENT_PORT}" if settings.CONTENT_PORT else ""
-        return f"{settings.CONTENT_SCHEME}://{self.id}.{settings.CONTENT_DOMAIN}{port}/"
+        """The gallery's content origin, ``"{scheme}://{id}.{CONTENT_DOMAIN}[:port]/"``; follows the live build."""
+        return content_origin(self.id) + "/"
+
+    def pinned_url(self, build_id: str) -> str:
+        """The origin that always serves build ``build_id``: ``"{scheme}://{id}--{build_id}.{CONTENT_DOMAIN}[:port]/"``."""
+        return content_origin(f"{self.id}--{build_id}") + "/"
 
     @property
     def is_public(self) -> bool:

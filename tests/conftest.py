@@ -513,3 +513,151 @@ def celery_worker(request: pytest.FixtureRequest, celery_worker_factory: Callabl
         if name in request.fixturenames:
             request.getfixturevalue(name)
     return celery_worker_factory()
+
+
+# --- Shared galleries: one real build per (database, plugins, Datasette version) per session ---
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """A bundle the real builder wrote once this session, ready to be attached to Gallery rows."""
+
+    build_id: str
+    database: Path
+    database_name: str
+    plugins: tuple[str, ...]
+    datasette_version: str
+    metadata: dict[str, Any]
+    source_key: str
+    source_sha256: str
+    bundle_bytes: int
+    manifest: dict[str, Any]
+    log: str
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A local bundle store that lives for the whole session (``LocalStorage`` root)."""
+    return tmp_path_factory.mktemp("shared-store")
+
+
+@pytest.fixture(scope="session")
+def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
+    """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None) -> Prebuilt``.
+
+    Runs ``builder.bundle.build_bundle`` (with its Node check) into ``shared_store``
+    the first time a combination is asked for, and returns the same ``Prebuilt``
+    after that, so browser tests share builds instead of repeating them. The
+    database name in URLs comes from the file name (``database_name_for``).
+    """
+    import hashlib
+
+    from django.conf import settings as django_settings
+
+    from builder.bundle import BuildRequest, build_bundle
+    from builder.catalog import DEFAULT_DATASETTE_VERSION
+    from builder.storage import LocalStorage
+    from gallery.models import database_name_for, new_build_id
+
+    store = LocalStorage(shared_store)
+    built: dict[tuple[Any, ...], Prebuilt] = {}
+
+    def get(
+        database: Path,
+        plugins: tuple[str, ...] = (),
+        datasette_version: str = DEFAULT_DATASETTE_VERSION,
+        metadata: dict[str, Any] | None = None,
+    ) -> Prebuilt:
+        import json
+
+        key = (str(database), tuple(plugins), datasette_version, json.dumps(metadata or {}, sort_keys=True))
+        if key in built:
+            return built[key]
+        build_id = new_build_id()
+        name = database_name_for(database.name)
+        source_key = f"uploads/{build_id}/source.db"
+        store.put_file(source_key, database)
+        sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
+        log: list[str] = []
+        result = build_bundle(
+            BuildRequest(
+                build_id=build_id,
+                database_path=database,
+                database_name=name,
+                title=f"Shared {database.name}",
+                description=f"{database.name}, built once for the test session",
+                plugins=tuple(plugins),
+                datasette_version=datasette_version,
+                source_sha256=sha256,
+                pyodide_version=django_settings.PYODIDE_VERSION,
+                metadata=metadata or {},
+            ),
+            storage=store,
+            runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
+            cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
+            on_state=lambda state: None,
+            log=log.append,
+        )
+        built[key] = Prebuilt(
+            build_id=build_id, database=database, database_name=name, plugins=tuple(plugins),
+            datasette_version=datasette_version, metadata=metadata or {}, source_key=source_key,
+            source_sha256=sha256, bundle_bytes=result.bundle_bytes, manifest=result.manifest,
+            log="\n".join(log) + "\n",
+        )  # fmt: skip
+        return built[key]
+
+    return get
+
+
+@pytest.fixture
+def published_gallery(
+    prebuilt_bundle: Callable[..., Prebuilt], shared_store: Path, settings: Any, transactional_db: None
+) -> Callable[..., Any]:
+    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=...) -> Gallery``.
+
+    An approved, public ``Gallery`` whose live build is the session's shared
+    bundle of that combination (``prebuilt_bundle``): the rows are made for this
+    test (the database is flushed between tests), the bundle files are not. Points
+    ``LOCAL_STORAGE_ROOT`` at the shared store and clears ``S3_BUCKET`` for the test.
+    Use it with ``live_gallery_server`` to open the gallery in Chromium.
+    """
+    from gallery import services
+    from gallery.models import Build, BuildState, Gallery
+
+    settings.S3_BUCKET = ""
+    settings.LOCAL_STORAGE_ROOT = shared_store
+
+    def make(
+        database: Path,
+        plugins: tuple[str, ...] = (),
+        datasette_version: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> Gallery:
+        options = {"datasette_version": datasette_version} if datasette_version else {}
+        bundle = prebuilt_bundle(database, tuple(plugins), metadata=metadata, **options)
+        gallery = Gallery.objects.create(
+            title=title or f"Shared {database.name}",
+            description=f"{database.name}, built once for the test session",
+            moderation_state=Gallery.ModerationState.APPROVED,
+            database_name=bundle.database_name,
+            plugins=list(bundle.plugins),
+            metadata=bundle.metadata,
+            datasette_version=bundle.datasette_version,
+        )
+        build = Build.objects.create(
+            id=bundle.build_id,
+            gallery=gallery,
+            state=BuildState.READY,
+            log=bundle.log,
+            source_key=bundle.source_key,
+            source_sha256=bundle.source_sha256,
+            source_bytes=bundle.database.stat().st_size,
+            bundle_bytes=bundle.bundle_bytes,
+        )
+        services.publish_build(build)
+        gallery.refresh_from_db()
+        assert gallery.is_public
+        return gallery
+
+    return make
