@@ -151,7 +151,7 @@ def test_the_self_host_download_runs_in_chromium_from_a_plain_static_server(
     context = browser.new_context()
     context.set_default_timeout(30_000)
     requests: list[Any] = []
-    context.on("request", requests.append)
+    context.on("request", lambda request: requests.append(request))
     try:
         reader = context.new_page()
         reader.goto(origin + "/")
