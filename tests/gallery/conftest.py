@@ -159,6 +159,26 @@ def build(gallery: Gallery) -> Build:
     return build
 
 
+@pytest.fixture
+def make_build(gallery: Gallery) -> Callable[..., Build]:
+    """``make_build(state=READY, of=gallery) -> Build``: another build (not live) of ``of``."""
+
+    def make(state: str = BuildState.READY, of: Gallery | None = None) -> Build:
+        return Build.objects.create(
+            gallery=of or gallery, state=state, source_key="uploads/y/source.db", source_sha256="1" * 64, source_bytes=1
+        )
+
+    return make
+
+
+@pytest.fixture
+def other_gallery(db) -> Gallery:
+    """A second approved gallery, with no build yet."""
+    return Gallery.objects.create(
+        title="Other", moderation_state=Gallery.ModerationState.APPROVED, database_name="other"
+    )
+
+
 def _bundle_url(key: str, build_id: str) -> str:
     """Where the content origin serves bundle file ``key`` (as ``builder.bundle`` lists it in the manifest)."""
     if key.startswith(f"builds/{build_id}/") and key.endswith(("/index.html", "/sw.js")):

@@ -269,12 +269,14 @@ def test_an_unknown_gallery_address_says_there_is_no_gallery(client, host):
 @pytest.mark.parametrize(
     "state", [Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED]
 )
+@pytest.mark.parametrize("origin", ["live", "pinned"])
 def test_a_gallery_not_approved_is_not_published(
-    content_client, bundle, gallery, state
+    client, bundle, gallery, older_build, state, origin
 ):
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
+    host = f"{gallery.id}.localhost:8000" if origin == "live" else pinned_host(gallery.id, older_build.id)
     for path in ("/", "/sw.js", "/_runtime/pyodide-314.0.7/pyodide.mjs"):
-        response = content_client.get(path)
+        response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 404
         assert b"This gallery is not published (yet)" in response.content
         assert_hardened(response)
@@ -370,15 +372,9 @@ def test_crawlers_get_robots_txt_from_the_server(content_client, bundle, gallery
 
 
 @pytest.fixture
-def older_build(gallery: Gallery, build: Build, make_bundle) -> Build:
+def older_build(build: Build, make_build, make_bundle) -> Build:
     """A second ready build of ``gallery`` with its own bundle files; ``build`` stays live."""
-    older = Build.objects.create(
-        gallery=gallery,
-        state=BuildState.READY,
-        source_key="uploads/x/source.db",
-        source_sha256="1" * 64,
-        source_bytes=1024,
-    )
+    older = make_build()
     make_bundle(older)
     return older
 
@@ -431,46 +427,23 @@ def test_the_discovery_link_on_a_pinned_origin_names_the_pinned_url(
     assert discovery_tag(f"https://glasshouse.example/oembed?url={target}&amp;format=json") in body(response)
 
 
-def _other_gallery_build() -> Build:
-    other = Gallery.objects.create(
-        title="Other", moderation_state=Gallery.ModerationState.APPROVED, database_name="other"
-    )
-    return Build.objects.create(
-        gallery=other, state=BuildState.READY, source_key="k", source_sha256="2" * 64, source_bytes=1
-    )
-
-
 @pytest.mark.parametrize(
     "case", ["another galleries build", "unknown build", BuildState.FAILED, BuildState.QUEUED, BuildState.CANCELLED]
 )
 def test_a_pinned_origin_without_a_ready_build_of_the_gallery_is_not_found(
-    client, bundle, build, gallery, case
+    client, bundle, build, gallery, other_gallery, make_build, case
 ):
     if case == "another galleries build":
-        build_id = _other_gallery_build().id
+        build_id = make_build(of=other_gallery).id
     elif case == "unknown build":
         build_id = "0123456789abcdef"
     else:
-        build_id = Build.objects.create(
-            gallery=gallery, state=case, source_key="k", source_sha256="3" * 64, source_bytes=1
-        ).id
+        build_id = make_build(case).id
     for path in ("/", "/sw.js", f"/_build/{build_id}/data/chinook.db", f"/_build/{build.id}/data/chinook.db"):
         response = client.get(path, HTTP_HOST=pinned_host(gallery.id, build_id))
         assert response.status_code == 404
         assert b"This gallery has no published version at this address" in response.content
         assert_hardened(response)
-
-
-@pytest.mark.parametrize(
-    "state", [Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED]
-)
-def test_a_pinned_origin_of_a_gallery_not_approved_is_not_published(
-    client, bundle, older_build, gallery, state
-):
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
-    response = client.get("/", HTTP_HOST=pinned_host(gallery.id, older_build.id))
-    assert response.status_code == 404
-    assert b"This gallery is not published (yet)" in response.content
 
 
 @pytest.mark.parametrize("origin", ["live", "pinned live build", "pinned older build"])

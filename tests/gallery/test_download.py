@@ -106,10 +106,8 @@ def test_a_large_file_is_streamed_in_pieces_never_whole(client, gallery, build, 
     assert archive.read(f"_build/{build.id}/data/chinook.db") == database
 
 
-def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, build, bundle, make_bundle):
-    older = Build.objects.create(
-        gallery=gallery, state=BuildState.READY, source_key="k", source_sha256="1" * 64, source_bytes=1
-    )
+def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, build, bundle, make_build, make_bundle):
+    older = make_build()
     make_bundle(older)
     response, data = download(client, pinned_host(gallery, older.id), older.id)
     assert response.status_code == 200
@@ -122,20 +120,14 @@ def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, buil
 
 
 @pytest.mark.parametrize("case", ["failed build", "another galleries build", "unknown build", "not a zip name"])
-def test_only_a_ready_build_of_the_gallery_can_be_downloaded(client, gallery, build, bundle, make_bundle, case):
-    if case == "failed build":
-        failed = Build.objects.create(
-            gallery=gallery, state=BuildState.FAILED, source_key="k", source_sha256="1" * 64, source_bytes=1
-        )
-        make_bundle(failed)
-        path = f"/_download/{failed.id}.zip"
-    elif case == "another galleries build":
-        other = Gallery.objects.create(title="Other", moderation_state=Gallery.ModerationState.APPROVED)
-        foreign = Build.objects.create(
-            gallery=other, state=BuildState.READY, source_key="k", source_sha256="2" * 64, source_bytes=1
-        )
-        make_bundle(foreign)
-        path = f"/_download/{foreign.id}.zip"
+def test_only_a_ready_build_of_the_gallery_can_be_downloaded(
+    client, gallery, other_gallery, build, bundle, make_build, make_bundle, case
+):
+    if case in ("failed build", "another galleries build"):
+        # Its files are all there: only the build's state or gallery stands in the way.
+        refused = make_build(BuildState.FAILED) if case == "failed build" else make_build(of=other_gallery)
+        make_bundle(refused)
+        path = f"/_download/{refused.id}.zip"
     elif case == "unknown build":
         path = "/_download/0123456789abcdef.zip"
     else:
