@@ -149,7 +149,7 @@ def readme_text(manifest: dict, files: list[BundleFile]) -> str:
         "  index.html                 the loading page: starts the Service Worker, shows progress",
         "  sw.js                      the Service Worker that answers every page with Datasette",
         f"  _runtime/pyodide-{pyodide}/  Pyodide {pyodide}",
-        f"  _wheels/                   Datasette {manifest.get('datasette_version', '?')} and plugins: {plugins}",
+        f"  _wheels/                   Datasette {manifest.get('datasette_version', '?')} with its dependencies; plugins: {plugins}",
         f"  _build/{build_id}/pyodide-lock.json  the lock file: every package with its sha256",
     ]
     if database is not None:

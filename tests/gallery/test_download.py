@@ -10,6 +10,7 @@ import zipfile
 import pytest
 
 from gallery.models import Build, BuildState, Gallery
+from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +75,7 @@ def test_the_download_is_the_bundle_laid_out_as_a_static_site_with_a_readme(
     assert "python3 -m http.server 8000" in readme
     assert "http://localhost:8000/" in readme
     assert "Pyodide 314.0.7" in readme
-    assert "Datasette 0.65.5 and plugins: datasette-pretty-json" in readme
+    assert "Datasette 0.65.5 with its dependencies; plugins: datasette-pretty-json" in readme
     assert f"_build/{build.id}/pyodide-lock.json" in readme
     assert f"_build/{build.id}/data/chinook.db  the database (" in readme
     assert "Licence: CC BY 4.0 <https://creativecommons.org/licenses/by/4.0/>" in readme
@@ -181,3 +182,15 @@ def test_a_storage_outage_answers_503(client, gallery, build, bundle, storage_ou
     response = client.get(f"/_download/{build.id}.zip", HTTP_HOST=live_host(gallery))
     assert response.status_code == 503
     assert b"Storage is unavailable, try again shortly" in response.content
+
+
+def test_the_download_streams_from_s3_as_from_a_local_folder(client, gallery, build, bundle, s3_bucket):
+    store = get_storage()
+    for key, content in bundle.items():
+        store.put_bytes(key, content)
+    assert store.local_path(f"builds/{build.id}/manifest.json") is None
+    response, data = download(client, live_host(gallery), build.id)
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.read(f"_build/{build.id}/data/chinook.db") == bundle[f"builds/{build.id}/data/chinook.db"]
+    assert "README.txt" in archive.namelist()
