@@ -1,6 +1,7 @@
 # Glasshouse: set-up, run and test on one machine.
 #   make run    set up, then start web + worker (no database server, broker or S3 needed)
 #   make test   set up, start PostgreSQL + Redis if down, run pytest (needs root for apt on first run)
+#   make test-fast  the same without the heavy tests (browser, Node boots, workers)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -26,11 +27,12 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test lint lock lock-check bench services chromium clean
+.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench services chromium clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
 	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium)"
+	@echo "make test-fast  the unit tests only (no browser, no Node boots, no workers): under 2 minutes"
 	@echo "make lint    ruff"
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
 	@echo "make lock-check  regenerate the locks from PyPI and compare with the committed ones (needs PyPI)"
@@ -88,14 +90,27 @@ chromium:
 services:
 	@bash deploy/services.sh
 
-test: setup chromium services
+# $(call run_pytest,<extra pytest arguments>): pytest against the test servers; PYTEST_ARGS come last and win.
+define run_pytest
 	@rc=0; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	    DJANGO_SETTINGS_MODULE=gallery.settings \
-	    $(VENV)/bin/pytest $(PYTEST_ARGS) || rc=$$?; \
+	    $(VENV)/bin/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(ALLOW_NO_TESTS)" ]; then \
 	    echo "pytest collected no tests (exit 5); ALLOW_NO_TESTS is set, so that counts as success"; rc=0; \
 	fi; \
 	exit $$rc
+endef
+
+# The heavy tests: Chromium (e2e), a Pyodide boot in Node or a full build (slow), a Celery worker
+# or moto (integration), PyPI (network). tests/conftest.py marks tests by the fixtures they use.
+FAST_MARKERS := not slow and not e2e and not integration and not network
+
+test: setup chromium services
+	$(call run_pytest,)
+
+# Units only: no browser, no Node boot, no worker process; under 2 minutes.
+test-fast: setup services
+	$(call run_pytest,-m "$(FAST_MARKERS)")
 
 lint: venv
 	$(VENV)/bin/ruff check .

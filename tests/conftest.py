@@ -613,7 +613,7 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
 def published_gallery(
     prebuilt_bundle: Callable[..., Prebuilt], shared_store: Path, settings: Any, transactional_db: None
 ) -> Callable[..., Any]:
-    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=..., gallery=None) -> Gallery``.
+    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=..., gallery=None, gallery_id=None) -> Gallery``.
 
     An approved, public ``Gallery`` whose live build is the session's shared
     bundle of that combination (``prebuilt_bundle``): the rows are made for this
@@ -627,6 +627,9 @@ def published_gallery(
     earlier build stays ready (reachable at ``gallery.pinned_url(build_id)``). The
     combination must differ from the gallery's earlier builds (same combination,
     same build id). ``title`` is ignored then.
+
+    With ``gallery_id``, the new gallery gets that id (so that content origin)
+    instead of a random one: ``lasting_gallery`` uses it to serve one origin across tests.
     """
     from gallery import services
     from gallery.models import Build, BuildState, Gallery
@@ -641,6 +644,7 @@ def published_gallery(
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
         gallery: Gallery | None = None,
+        gallery_id: str | None = None,
     ) -> Gallery:
         options = {"datasette_version": datasette_version} if datasette_version else {}
         bundle = prebuilt_bundle(database, tuple(plugins), metadata=metadata, **options)
@@ -652,6 +656,7 @@ def published_gallery(
         }
         if gallery is None:
             gallery = Gallery.objects.create(
+                **({"id": gallery_id} if gallery_id else {}),
                 title=title or f"Shared {database.name}",
                 description=f"{database.name}, built once for the test session",
                 moderation_state=Gallery.ModerationState.APPROVED,
@@ -673,5 +678,79 @@ def published_gallery(
         gallery.refresh_from_db()
         assert gallery.is_public
         return gallery
+
+    return make
+
+
+# --- Heavy tests, and galleries kept across tests (plugin checks; `make test-fast`) ------------
+
+#: Fixtures that make a test heavy, whoever writes it: Chromium (``e2e`` and ``slow``), or a
+#: Pyodide boot in Node, a full build or a Celery worker process (``slow``). ``make test-fast``
+#: leaves out ``slow``, ``e2e``, ``integration`` and ``network``.
+BROWSER_FIXTURES = frozenset({"browser", "page"})
+NODE_OR_WORKER_FIXTURES = frozenset(
+    {"pyodide_runtime", "prebuilt_bundle", "published_gallery", "celery_worker_factory", "celery_worker"}
+)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked at collection, before `-m` deselects: a new browser test is kept out of
+    # `make test-fast` without its author remembering the marker.
+    used = set(getattr(item, "fixturenames", ()))
+    if used & BROWSER_FIXTURES:
+        item.add_marker(pytest.mark.e2e)
+    if used & (BROWSER_FIXTURES | NODE_OR_WORKER_FIXTURES):
+        item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``plugins.db`` from ``plugin_data.make_plugin_database``, written once per session.
+
+    One path for the catalog's Node checks and the browser checks, so both ask
+    ``prebuilt_bundle`` for the same combinations and share each build.
+    """
+    from plugin_data import make_plugin_database
+
+    return make_plugin_database(tmp_path_factory.mktemp("plugin-database") / "plugins.db")
+
+
+@pytest.fixture(scope="session")
+def lasting_gallery_ids() -> dict[tuple[Any, ...], str]:
+    """The gallery id ``lasting_gallery`` gave each combination this session (filled as tests ask)."""
+    return {}
+
+
+@pytest.fixture
+def lasting_gallery(
+    published_gallery: Callable[..., Any],
+    lasting_gallery_ids: dict[tuple[Any, ...], str],
+    live_gallery_server: LiveGalleryServer,
+) -> Callable[..., Any]:
+    """``lasting_gallery(database, plugins=(), datasette_version=None, metadata=None) -> Gallery``.
+
+    ``published_gallery`` with the same gallery id, so the same content origin
+    (``http://<id>.localhost:<port>/``), for a combination in every test of the
+    session. The rows are made again in each test (the transactional database is
+    flushed after each one) and the bundle is the session's shared build, so a
+    browser context kept open across tests (its Service Worker, Cache Storage and
+    booted Datasette) finds its gallery served by the session's one live server
+    whenever a test runs. Between tests nothing serves it: keep navigations inside tests.
+    """
+    import json
+
+    from gallery.models import new_gallery_id
+
+    def make(
+        database: Path,
+        plugins: tuple[str, ...] = (),
+        datasette_version: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        key = (str(database), tuple(plugins), datasette_version, json.dumps(metadata or {}, sort_keys=True))
+        gallery_id = lasting_gallery_ids.setdefault(key, new_gallery_id())
+        return published_gallery(
+            database, plugins, datasette_version=datasette_version, metadata=metadata, gallery_id=gallery_id
+        )
 
     return make

@@ -1,9 +1,11 @@
-"""A SQLite database that gives every catalog plugin something to act on, and the settings it needs.
+"""A SQLite database that gives every catalog plugin something to act on, the settings it needs,
+and the groups of plugins that share one gallery in the checks.
 
 Shared by the Node checks of the catalog (``tests/builder/test_catalog.py``) and the
 browser checks (``tests/e2e/test_plugins_in_browser.py``). ``tests/`` is on
 ``sys.path`` (pytest inserts the rootdir conftest's folder), so both import it as
-``plugin_data``.
+``plugin_data``. Both ask ``prebuilt_bundle`` for ``(plugin_database, group,
+version, group_metadata(group))``, so each group is built once per session.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import struct
 import time
 import zlib
 from pathlib import Path
+
+from builder.catalog import plugins_for_version
+from builder.metadata import parse_metadata
+
+#: The database's name in the gallery's URLs (the file is ``plugins.db``).
+DATABASE = "plugins"
 
 #: Plugin settings the checks need (in a build they come from the publisher's metadata).
 PLUGIN_SETTINGS = {
@@ -41,6 +49,39 @@ PLUGIN_SETTINGS = {
         }
     },
 }
+
+#: Plugins that get a gallery of their own in the checks instead of sharing their version's, each
+#: with the reason (its output would disturb another plugin's check). Empty: with every plugin of
+#: a version in one gallery, each plugin's own output is still there and checks pass in Node and Chromium.
+SEPARATE: dict[str, str] = {}
+
+
+def plugin_groups(version: str) -> list[tuple[str, ...]]:
+    """The plugin sets whose galleries the checks of Datasette ``version`` share, in catalog order.
+
+    One set of every plugin offered with ``version`` except those in ``SEPARATE``,
+    then one set per plugin in ``SEPARATE``; none for a version the catalog does not offer.
+    """
+    offered = plugins_for_version(version)
+    shared = tuple(name for name in offered if name not in SEPARATE)
+    return ([shared] if shared else []) + [(name,) for name in offered if name in SEPARATE]
+
+
+def group_of(name: str, version: str) -> tuple[str, ...]:
+    """The plugin set (``plugin_groups(version)``) whose gallery checks ``name``; ``KeyError`` if not offered."""
+    for group in plugin_groups(version):
+        if name in group:
+            return group
+    raise KeyError(f"{name} is not offered with Datasette {version}")
+
+
+def group_metadata(plugins: tuple[str, ...]) -> dict:
+    """The metadata a publisher would type for ``plugins``: their ``PLUGIN_SETTINGS``, checked as the form does."""
+    chosen = {name: PLUGIN_SETTINGS[name] for name in plugins if name in PLUGIN_SETTINGS}
+    if not chosen:
+        return {}
+    return parse_metadata(json.dumps({"plugins": chosen}), database_name=DATABASE, plugins=list(plugins))
+
 
 #: A timestamp about a day ago: datasette-render-timestamps only renders values within five years of now.
 TIMESTAMP = int(time.time()) - 86400

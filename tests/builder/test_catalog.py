@@ -3,16 +3,21 @@ plugin really working in Pyodide.
 
 The slow tests boot Pyodide in Node (``builder.compat.check_bundle``) with a database
 made to exercise every plugin, render the pages where each plugin acts, and check its
-output. They are the evidence behind each entry's ``verified_with``.
+output. They are the evidence behind each entry's ``verified_with``. They boot the
+bundles the real builder wrote for the browser checks (one per plugin set, see
+``plugin_data.plugin_groups``), so the two files share their builds in one session.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-from plugin_data import PLUGIN_SETTINGS, TIMESTAMP_TEXT, make_plugin_database
+from plugin_data import TIMESTAMP_TEXT, group_metadata, group_of
 
 from builder.catalog import (
     DATASETTE_VERSIONS,
@@ -23,8 +28,7 @@ from builder.catalog import (
     load_lock,
     plugins_for_version,
 )
-from builder.compat import CompatError, check_bundle
-from builder.wheels import closure, fetch_wheels, write_pyodide_lock
+from builder.compat import CompatError, PageResult, check_bundle
 
 CATALOG = load_catalog()
 
@@ -238,73 +242,108 @@ def test_an_unknown_datasette_version_is_refused() -> None:
 
 
 # --- each plugin in Pyodide (Node) ---------------------------------------------------------
+#
+# The plugins of a Datasette version share galleries (``plugin_data.plugin_groups``: one set
+# of all of them unless some must stand apart). The real builder writes each set's bundle
+# once per session (``prebuilt_bundle``, the same builds the browser checks open), and that
+# bundle (its lock file, canonical database, metadata and settings) is booted once more in
+# Node, rendering every catalog plugin's pages. Each plugin's test reads its own pages of
+# its set's boot; the control reads them of the boot of the bundle with Datasette alone.
+
+
+@dataclass(frozen=True)
+class NodeBoot:
+    """One Node boot of a built bundle: its default pages, then every catalog plugin's (``pages_for``).
+
+    ``pages`` holds what rendered (all of them if Datasette started); ``reason``
+    is ``CompatError``'s short reason, or ``""`` if every page passed; ``log`` the
+    full text of the check.
+    """
+
+    plugins: tuple[str, ...]
+    version: str
+    pages: list[PageResult]
+    reason: str
+    log: str
+
+    @property
+    def defaults(self) -> list[PageResult]:
+        """``/``, ``/plugins`` and ``/plugins/places``: what every bundle must render."""
+        return self.pages[:3]
+
+    def pages_of(self, name: str) -> list[PageResult]:
+        """The results of ``pages_for(name, version)``, in order (fewer if the boot stopped early)."""
+        start = 3 + sum(len(PLUGIN_CHECKS[other]) for other in CATALOG_ORDER[: CATALOG_ORDER.index(name)])
+        return self.pages[start : start + len(PLUGIN_CHECKS[name])]
+
+    def explain(self, pages: list[PageResult]) -> str:
+        """What went wrong on ``pages``, with the boot's reason and the end of its log."""
+        failed = [f"{p.path}?{p.query} -> {p.status}: {'; '.join(p.problems)}" for p in pages if p.problems]
+        return (
+            f"Datasette {self.version} with {', '.join(self.plugins) or 'no plugins'} in Node: "
+            f"{self.reason or 'every page passed'}\n" + "\n".join(failed) + f"\n--- log (end):\n{self.log[-3000:]}"
+        )
+
+
+#: Catalog order of the plugins whose pages every boot renders.
+CATALOG_ORDER = list(CATALOG)
 
 
 @pytest.fixture(scope="module")
-def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_plugin_database(tmp_path_factory.mktemp("plugins") / "plugins.db")
+def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_database: Path) -> Callable[..., NodeBoot]:
+    """``node_boot(version, plugins) -> NodeBoot``: the session's bundle of ``plugins`` booted in Node, once per module."""
+    from django.conf import settings
 
+    boots: dict[tuple[str, tuple[str, ...]], NodeBoot] = {}
 
-def boot(version: str, plugins: list[str], tmp: Path, database: Path, runtime: Path, cache: Path):
-    """Fetch the pinned closure, write the Pyodide lock and run the Node check with every plugin's pages."""
-    wheels = closure(load_lock(version), ["datasette", *plugins])
-    paths = fetch_wheels(wheels, cache, log=lambda line: None)
-    lock_file = tmp / "pyodide-lock.json"
-    write_pyodide_lock(runtime / "pyodide-lock.json", cache, list(paths.values()), lock_file)
-    settings = {name: PLUGIN_SETTINGS[name] for name in plugins if name in PLUGIN_SETTINGS}
-    return check_bundle(
-        runtime_dir=runtime,
-        cache_dir=cache,
-        lock_file=lock_file,
-        packages=["datasette", *plugins],
-        database=database,
-        database_name="plugins",
-        metadata={"title": "Plugin check", "plugins": settings},
-        extra_pages=[page for name in plugins for page in pages_for(name, version)],
-        timeout=240,
-    )
+    def get(version: str, plugins: tuple[str, ...]) -> NodeBoot:
+        if (version, plugins) in boots:
+            return boots[version, plugins]
+        manifest = prebuilt_bundle(plugin_database, plugins, version, group_metadata(plugins)).manifest
+        lock_key = next(f["key"] for f in manifest["files"] if f["url"].endswith("/pyodide-lock.json"))
+        try:
+            report = check_bundle(
+                runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR), cache_dir=Path(settings.WHEEL_CACHE_DIR),
+                lock_file=shared_store / lock_key, packages=["datasette", *manifest["plugins"]],
+                database=shared_store / manifest["database"]["key"], database_name=manifest["database"]["name"],
+                settings=manifest["datasette_settings"], metadata=manifest["metadata"],
+                extra_pages=[page for name in CATALOG_ORDER for page in pages_for(name, version)], timeout=240,
+            )  # fmt: skip
+            boots[version, plugins] = NodeBoot(plugins, version, report.pages, "", report.log)
+        except CompatError as exc:
+            boots[version, plugins] = NodeBoot(plugins, version, exc.pages, exc.args[0], exc.log)
+        return boots[version, plugins]
+
+    return get
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "version"), offered_pairs())
-def test_each_plugin_works_in_pyodide(
-    name: str, version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
-) -> None:
-    report = boot(version, [name], tmp_path, plugin_database, pyodide_runtime, wheel_cache)
-    assert all(page.status == 200 for page in report.pages)
-    assert len(report.pages) == 3 + len(PLUGIN_CHECKS[name])
+def test_each_plugin_works_in_pyodide(name: str, version: str, node_boot: Callable[..., NodeBoot]) -> None:
+    boot = node_boot(version, group_of(name, version))
+    mine = boot.pages_of(name)
+    assert len(mine) == len(PLUGIN_CHECKS[name]), boot.explain(boot.pages)
+    assert all(page.status == 200 and not page.problems for page in boot.defaults + mine), boot.explain(boot.defaults + mine)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("version", DATASETTE_VERSIONS)
-def test_all_plugins_of_a_version_work_together(
-    version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
-) -> None:
+def test_all_plugins_of_a_version_work_together(version: str, node_boot: Callable[..., NodeBoot]) -> None:
     plugins = plugins_for_version(version)
-    report = boot(version, plugins, tmp_path, plugin_database, pyodide_runtime, wheel_cache)
-    assert all(page.status == 200 for page in report.pages)
+    boot = node_boot(version, tuple(plugins))
+    pages = boot.defaults + [page for name in plugins for page in boot.pages_of(name)]
+    assert len(pages) == 3 + sum(len(PLUGIN_CHECKS[name]) for name in plugins), boot.explain(boot.pages)
+    assert all(page.status == 200 and not page.problems for page in pages), boot.explain(pages)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("version", DATASETTE_VERSIONS)
-def test_no_check_passes_without_its_plugin(
-    version: str, tmp_path: Path, plugin_database: Path, pyodide_runtime: Path, wheel_cache: Path
-) -> None:
+def test_no_check_passes_without_its_plugin(version: str, node_boot: Callable[..., NodeBoot]) -> None:
     """The markers are the plugins' own output: Datasette alone fails at least one page of every check."""
-    wheels = closure(load_lock(version), ["datasette"])
-    paths = fetch_wheels(wheels, wheel_cache, log=lambda line: None)
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(pyodide_runtime / "pyodide-lock.json", wheel_cache, list(paths.values()), lock_file)
-    pages = {name: pages_for(name, version) for name in CATALOG}
-    with pytest.raises(CompatError) as info:
-        check_bundle(
-            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=lock_file, packages=["datasette"],
-            database=plugin_database, database_name="plugins", metadata={"plugins": PLUGIN_SETTINGS},
-            extra_pages=[page for name in CATALOG for page in pages[name]], timeout=240,
-        )
-    results = info.value.pages[3:]
-    assert [r.path for r in info.value.pages[:3]] == ["/", "/plugins", "/plugins/places"]
-    assert not any(r.problems for r in info.value.pages[:3])
+    boot = node_boot(version, ())
+    assert [r.path for r in boot.defaults] == ["/", "/plugins", "/plugins/places"], boot.explain(boot.pages)
+    assert not any(r.problems for r in boot.defaults), boot.explain(boot.defaults)
     for name in CATALOG:
-        mine, results = results[: len(pages[name])], results[len(pages[name]):]
+        mine = boot.pages_of(name)
+        assert len(mine) == len(PLUGIN_CHECKS[name]), boot.explain(boot.pages)
         assert any(r.problems for r in mine), f"{name}'s check passes without {name}"

@@ -1,13 +1,20 @@
 """Every catalog plugin, with every Datasette version it is offered with, doing its visible work in Chromium.
 
-For each (plugin, version) pair the catalog offers, the real builder bundles a
-database made to exercise the plugin (``plugin_data``), the gallery goes live
-(``services.publish_build``, no Celery: that path is covered elsewhere), and a
-reader opens it in a fresh browser context. The Service Worker boots Datasette in
-Pyodide and answers every request; the page's own JavaScript runs. Each check in
-``BROWSER_CHECKS`` looks at what the plugin shows a reader (a map with markers,
-an indented JSON cell, a chart, search results drawn by the plugin's script, ...),
-and every test fails on an uncaught JavaScript error.
+The plugins of a Datasette version share one gallery (``plugin_data.plugin_groups``:
+one set of all of them, unless some must stand apart): the real builder bundles a
+database made to exercise every plugin (``plugin_data``) once per session
+(``prebuilt_bundle``, the same build the catalog's Node checks boot), and the gallery
+is live at the same content origin in every test (``lasting_gallery``). A reader opens
+it in one browser tab kept for the module (``readers``): the Service Worker boots
+Datasette in Pyodide once, then answers every later navigation, and the page's own
+JavaScript runs. Each (plugin, version) pair is still its own test: its check in
+``BROWSER_CHECKS`` navigates afresh and looks at what that plugin shows a reader (a
+map with markers, an indented JSON cell, a chart, search results drawn by the plugin's
+script, ...), and fails on an uncaught JavaScript error raised while it ran. Checks only
+read (galleries are read-only), so one check's failure cannot make another pass.
+
+The control: every check also runs on the gallery of Datasette alone (same version,
+same database) and must fail there, so no check passes on Datasette's own output.
 
 Map tiles come from the internet, which these machines do not reach: tiles fail
 to load and the checks do not look at them.
@@ -18,32 +25,27 @@ page of every check; a failing check always leaves one in its ``tmp_path``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from django.conf import settings
-from plugin_data import PLUGIN_SETTINGS, TIMESTAMP_TEXT, make_plugin_database
+from playwright.sync_api import Error as PlaywrightError
+from plugin_data import DATABASE, TIMESTAMP_TEXT, group_metadata, group_of
 
-from builder.bundle import BuildRequest, build_bundle
 from builder.catalog import DATASETTE_VERSIONS, load_catalog
-from builder.metadata import parse_metadata
-from gallery import services
-from gallery.models import Build, BuildState, Gallery, new_build_id
-from gallery.storage import get_storage
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-#: The database's name in the gallery's URLs.
-DATABASE = "plugins"
 #: Milliseconds the first page may take: download, Pyodide and Datasette boot, reload.
 BOOT_TIMEOUT = 120_000
+#: Milliseconds a check waits for a plugin's output (and any element) on a booted gallery.
+OUTPUT_TIMEOUT = 30_000
+#: The same in the control, on a warm gallery of Datasette alone, where the output never comes:
+#: a warm navigation takes about 0.2 s here, so this is ample for Datasette's own pages.
+CONTROL_TIMEOUT = 5_000
 #: A selector only Datasette's pages have (the loading page has no footer).
 DATASETTE_PAGE = "footer"
 
@@ -56,12 +58,16 @@ class Reader:
 
     Collects uncaught page errors, console errors and failed answers of the
     gallery's own origin, so a failing check can say what the browser saw.
+    ``start_check()`` opens a new record: ``page_errors``, ``console`` and
+    ``bad_responses`` then hold only what happened since. ``timeout`` is the
+    milliseconds a check waits for a plugin's output.
     """
 
     def __init__(self, page: Any, gallery_url: str) -> None:
         self.page = page
         self.base = gallery_url  # ends with "/"
         self.origin = gallery_url.rstrip("/")
+        self.timeout = OUTPUT_TIMEOUT
         self.booted = False
         self.page_errors: list[str] = []
         self.console: list[str] = []
@@ -78,14 +84,22 @@ class Reader:
         if response.url.startswith(self.origin) and response.status >= 400:
             self.bad_responses.append(f"{response.status} {response.url}")
 
-    def open(self, path: str, selector: str = DATASETTE_PAGE) -> None:
-        """Go to ``path`` (relative to the gallery) and wait for ``selector``.
+    def start_check(self) -> None:
+        """Forget what earlier checks in this tab saw."""
+        self.page_errors.clear()
+        self.console.clear()
+        self.bad_responses.clear()
+
+    def open(self, path: str, selector: str = DATASETTE_PAGE, timeout: int | None = None) -> None:
+        """Go to ``path`` (relative to the gallery) and wait for ``selector``, each within ``timeout`` ms.
 
         The first navigation lands on the loading page, which reloads once the
-        Service Worker has booted Datasette: it may take up to ``BOOT_TIMEOUT``.
+        Service Worker has booted Datasette: by default it may take up to
+        ``BOOT_TIMEOUT``, later ones ``self.timeout``.
         """
-        self.page.goto(self.base + path.lstrip("/"))
-        self.page.wait_for_selector(selector, timeout=None if self.booted else BOOT_TIMEOUT)
+        wait = timeout or (self.timeout if self.booted else BOOT_TIMEOUT)
+        self.page.goto(self.base + path.lstrip("/"), timeout=wait)
+        self.page.wait_for_selector(selector, timeout=wait)
         self.booted = True
 
     def fetch(self, path: str) -> dict[str, Any]:
@@ -100,6 +114,7 @@ class Reader:
         )
 
     def report(self) -> str:
+        """What the browser saw since ``start_check()``, for a failing check's message."""
         lines = ["What the browser saw:", f"  page: {self.page.url}"]
         for title, items in (
             ("uncaught page errors", self.page_errors),
@@ -140,7 +155,7 @@ def check_cluster_map(reader: Reader, version: str) -> None:
     box = the_map.bounding_box()
     assert box["width"] > 300 and box["height"] > 200, box
     reader.page.wait_for_selector(
-        "section.content > .leaflet-container :is(.leaflet-marker-icon, .marker-cluster)", timeout=30_000
+        "section.content > .leaflet-container :is(.leaflet-marker-icon, .marker-cluster)", timeout=reader.timeout
     )
     markers = the_map.locator("img.leaflet-marker-icon:not(.marker-cluster)")
     clusters = the_map.locator(".marker-cluster")
@@ -200,7 +215,7 @@ def check_vega(reader: Reader, version: str) -> None:
                 if (Math.abs(d[i] - 76) < 8 && Math.abs(d[i + 1] - 120) < 8 && Math.abs(d[i + 2] - 168) < 8) n++;
             return n > 500 && n;
         }""",
-        timeout=30_000,
+        timeout=reader.timeout,
     ).json_value()
     assert bar_pixels > 500
     assert reader.page.locator(".vega-embed canvas").is_visible()
@@ -211,7 +226,7 @@ def check_plot(reader: Reader, version: str) -> None:
     reader.page.click("button:text-is('Show Plot')")
     # Observable Plot draws one dot per row.
     dots = reader.page.locator(".datasette-plot svg g[aria-label=dot] circle")
-    dots.first.wait_for(timeout=30_000)
+    dots.first.wait_for(timeout=reader.timeout)
     assert dots.count() == 3
     assert reader.page.locator(".datasette-plot svg").first.is_visible()
 
@@ -281,7 +296,7 @@ def check_search_all(reader: Reader, version: str) -> None:
     # The page's script searches every full-text-indexed table and draws a section per table with hits.
     results = reader.page.locator("#search-all-results")
     reader.page.wait_for_function(
-        "() => document.querySelectorAll('#search-all-results h2').length === 2", timeout=30_000
+        "() => document.querySelectorAll('#search-all-results h2').length === 2", timeout=reader.timeout
     )
     headings = sorted(h.strip() for h in results.locator("h2").all_inner_texts())
     assert headings == ["1 result in plugins: areas", "1 result in plugins: places"], headings
@@ -341,7 +356,7 @@ def check_dashboards(reader: Reader, version: str) -> None:
     assert reader.page.locator("#card-note-count .dashboard-card-title").inner_text().strip() == "Notes"
     # The metric is drawn by the dashboard's script from its SQL query.
     metric = reader.page.locator("#chart-note-count")
-    metric.locator("text=3 notes").wait_for(timeout=30_000)
+    metric.locator("text=3 notes").wait_for(timeout=reader.timeout)
     assert metric.is_visible()
 
 
@@ -377,114 +392,112 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-block-robots": check_block_robots,
 }
 
-#: Every (plugin, Datasette version) pair a publisher may choose.
+#: Every (plugin, Datasette version) pair a publisher may choose, version by version, so the
+#: tests of one gallery run one after another in its tab.
 PAIRS = [
     (name, version)
-    for name, plugin in load_catalog().items()
     for version in DATASETTE_VERSIONS
+    for name, plugin in load_catalog().items()
     if plugin.offered_with(version)
 ]
+PAIR_IDS = [f"{name}-{version}" for name, version in PAIRS]
 
 
 def test_every_catalog_plugin_has_a_browser_check() -> None:
     assert set(BROWSER_CHECKS) == set(load_catalog())
 
 
-# --- building and publishing ------------------------------------------------------------------
+# --- one tab per gallery, kept across tests -------------------------------------------------------
+
+
+class Readers:
+    """Browser tabs kept across the module's tests, one gallery at a time.
+
+    ``reader_for(url, timeout)`` returns the open tab if it shows that gallery, else closes
+    it (its browser context: Service Worker, caches) and opens a fresh context on
+    the new gallery, so at most one booted Pyodide holds memory. Tests of one
+    gallery that run in a row boot it once. ``timeout`` (ms) becomes the tab's
+    default and its ``Reader.timeout``.
+    """
+
+    def __init__(self, browser: Any) -> None:
+        self.browser = browser
+        self.context: Any = None
+        self.current: Reader | None = None
+
+    def reader_for(self, gallery_url: str, timeout: int = OUTPUT_TIMEOUT) -> Reader:
+        if self.current is None or self.current.base != gallery_url or self.current.page.is_closed():
+            self.close()
+            self.context = self.browser.new_context()
+            self.current = Reader(self.context.new_page(), gallery_url)
+        self.current.timeout = timeout
+        self.current.page.set_default_timeout(timeout)
+        self.current.start_check()
+        return self.current
+
+    def close(self) -> None:
+        if self.context is not None:
+            self.context.close()
+        self.context, self.current = None, None
 
 
 @pytest.fixture(scope="module")
-def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_plugin_database(tmp_path_factory.mktemp("plugins") / f"{DATABASE}.db")
+def readers(browser: Any) -> Iterator[Readers]:
+    """The module's ``Readers``; the last tab is closed after the module."""
+    tabs = Readers(browser)
+    try:
+        yield tabs
+    finally:
+        tabs.close()
 
 
-def publish_gallery(name: str, version: str, database: Path) -> Gallery:
-    """Build a gallery of ``database`` with plugin ``name`` on Datasette ``version`` and make it live.
-
-    The real builder (with its Node compatibility check) writes the bundle to
-    this process's store; the gallery is approved and its build published as a
-    worker would.
-    """
-    metadata = {}
-    if name in PLUGIN_SETTINGS:
-        # As a publisher would type it into the form, checked the same way.
-        metadata = parse_metadata(
-            json.dumps({"plugins": {name: PLUGIN_SETTINGS[name]}}), database_name=DATABASE, plugins=[name]
-        )
-    title = f"{name} with Datasette {version}"
-    build_id = new_build_id()
-    source_key = f"uploads/{build_id}/source.db"
-    storage = get_storage()
-    storage.put_file(source_key, database)
-    sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
-    log: list[str] = []
-    result = build_bundle(
-        BuildRequest(
-            build_id=build_id,
-            database_path=database,
-            database_name=DATABASE,
-            title=title,
-            description=f"Exercises {name}.",
-            plugins=(name,),
-            datasette_version=version,
-            source_sha256=sha256,
-            pyodide_version=settings.PYODIDE_VERSION,
-            metadata=metadata,
-        ),
-        storage=storage,
-        runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),
-        cache_dir=Path(settings.WHEEL_CACHE_DIR),
-        on_state=lambda state: None,
-        log=log.append,
-    )
-    assert result.manifest["plugins"] == [name]
-    gallery = Gallery.objects.create(
-        title=title,
-        moderation_state=Gallery.ModerationState.APPROVED,
-        database_name=DATABASE,
-        plugins=[name],
-        metadata=metadata,
-        datasette_version=version,
-    )
-    build = Build.objects.create(
-        id=build_id,
-        gallery=gallery,
-        state=BuildState.READY,
-        log="\n".join(log) + "\n",
-        source_key=source_key,
-        source_sha256=sha256,
-        source_bytes=database.stat().st_size,
-        bundle_bytes=result.bundle_bytes,
-    )
-    services.publish_build(build)
-    gallery.refresh_from_db()
-    assert gallery.is_public
-    return gallery
+def screenshot(reader: Reader, name: str, folder: Path) -> Path:
+    """Save a full-page screenshot of the tab as ``folder/<name>.png`` and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / f"{name}.png"
+    reader.page.screenshot(path=str(shot), full_page=True)
+    return shot
 
 
 # --- the tests ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "version"), PAIRS, ids=[f"{name}-{version}" for name, version in PAIRS])
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "version"), PAIRS, ids=PAIR_IDS)
 def test_the_plugin_works_in_the_readers_browser(
-    name: str,
-    version: str,
-    page: Any,
-    live_gallery_server: Any,
-    glasshouse_data_dir: Path,
-    plugin_database: Path,
-    tmp_path: Path,
+    name: str, version: str, lasting_gallery: Callable[..., Any], plugin_database: Path, readers: Readers, tmp_path: Path
 ) -> None:
-    gallery = publish_gallery(name, version, plugin_database)
-    reader = Reader(page, gallery.url)
+    group = group_of(name, version)
+    gallery = lasting_gallery(plugin_database, group, version, group_metadata(group))
+    assert name in gallery.plugins and gallery.datasette_version == version
+    reader = readers.reader_for(gallery.url)
     try:
         BROWSER_CHECKS[name](reader, version)
         assert not reader.page_errors, "the page's JavaScript failed"
     except Exception as exc:
-        shot = tmp_path / f"{name}-{version}.png"
-        page.screenshot(path=str(shot), full_page=True)
+        shot = screenshot(reader, f"{name}-{version}", tmp_path)
         raise AssertionError(f"{name} with Datasette {version}: {exc}\nScreenshot: {shot}\n{reader.report()}") from exc
     finally:
         if folder := os.environ.get("GLASSHOUSE_E2E_SCREENSHOTS"):
-            Path(folder).mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(Path(folder) / f"{name}-{version}.png"), full_page=True)
+            screenshot(reader, f"{name}-{version}", Path(folder))
+
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "version"), PAIRS, ids=PAIR_IDS)
+def test_the_check_fails_without_its_plugin(
+    name: str, version: str, lasting_gallery: Callable[..., Any], plugin_database: Path, readers: Readers
+) -> None:
+    """The same check on the gallery of Datasette alone (same version and database) fails.
+
+    The tab first opens the home page with a boot's patience, so Datasette is
+    booted and warm; the check then waits only ``CONTROL_TIMEOUT`` for the output
+    that never comes.
+    """
+    gallery = lasting_gallery(plugin_database, (), version)
+    assert gallery.plugins == [] and gallery.datasette_version == version
+    reader = readers.reader_for(gallery.url, timeout=CONTROL_TIMEOUT)
+    reader.open("", DATASETTE_PAGE, timeout=BOOT_TIMEOUT)  # a cold boot, or a stopped worker's restart
+    with pytest.raises((AssertionError, PlaywrightError)):
+        BROWSER_CHECKS[name](reader, version)
