@@ -4,8 +4,8 @@ plugin really working in Pyodide.
 The slow tests boot Pyodide in Node (``builder.compat.check_bundle``) with a database
 made to exercise every plugin, render the pages where each plugin acts, and check its
 output. They are the evidence behind each entry's ``verified_with``. They boot the
-bundles the real builder wrote for the browser checks (one per plugin set, see
-``plugin_data.plugin_groups``), so the two files share their builds in one session.
+bundles the real builder wrote once per session (``prebuilt_bundle``): one per Datasette
+version with all its plugins, which the browser checks share, and one of Datasette alone.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_data import TIMESTAMP_TEXT, group_metadata, group_of
+from plugin_data import TIMESTAMP_TEXT, group_metadata
 
 from builder.catalog import (
     DATASETTE_VERSIONS,
@@ -243,12 +243,12 @@ def test_an_unknown_datasette_version_is_refused() -> None:
 
 # --- each plugin in Pyodide (Node) ---------------------------------------------------------
 #
-# The plugins of a Datasette version share galleries (``plugin_data.plugin_groups``: one set
-# of all of them unless some must stand apart). The real builder writes each set's bundle
-# once per session (``prebuilt_bundle``, the same builds the browser checks open), and that
-# bundle (its lock file, canonical database, metadata and settings) is booted once more in
-# Node, rendering every catalog plugin's pages. Each plugin's test reads its own pages of
-# its set's boot; the control reads them of the boot of the bundle with Datasette alone.
+# The real builder writes the bundle of every plugin offered with a Datasette version once per
+# session (``prebuilt_bundle``; the browser checks open the same build unless some plugin must
+# stand apart there, see ``plugin_data.SEPARATE``), and that bundle (its lock file, canonical
+# database, metadata and settings) is booted once more in Node, rendering every catalog
+# plugin's pages. Each plugin's test reads its own pages of that boot, so each is checked with
+# all the others loaded; the control reads them of the boot of the bundle of Datasette alone.
 
 
 @dataclass(frozen=True)
@@ -320,7 +320,7 @@ def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_da
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "version"), offered_pairs())
 def test_each_plugin_works_in_pyodide(name: str, version: str, node_boot: Callable[..., NodeBoot]) -> None:
-    boot = node_boot(version, group_of(name, version))
+    boot = node_boot(version, tuple(plugins_for_version(version)))
     mine = boot.pages_of(name)
     assert len(mine) == len(PLUGIN_CHECKS[name]), boot.explain(boot.pages)
     assert all(page.status == 200 and not page.problems for page in boot.defaults + mine), boot.explain(boot.defaults + mine)
