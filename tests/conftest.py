@@ -687,7 +687,7 @@ def published_gallery(
 #: Fixtures that make a test heavy, whoever writes it: Chromium (``e2e`` and ``slow``), or a
 #: Pyodide boot in Node, a full build or a Celery worker process (``slow``). ``make test-fast``
 #: leaves out ``slow``, ``e2e``, ``integration`` and ``network``.
-BROWSER_FIXTURES = frozenset({"browser", "page"})
+BROWSER_FIXTURES = frozenset({"chromium_path", "browser", "page"})
 NODE_OR_WORKER_FIXTURES = frozenset(
     {"pyodide_runtime", "prebuilt_bundle", "published_gallery", "celery_worker_factory", "celery_worker"}
 )
