@@ -30,6 +30,21 @@ CONTENT_TYPES: dict[str, str] = {
     ".zip": "application/zip",
     ".whl": "application/zip",
     ".db": "application/vnd.sqlite3",
+    # Datasette's and the plugins' static files (/-/static/..., /-/static-plugins/...).
+    ".css": "text/css; charset=utf-8",
+    ".map": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".ico": "image/vnd.microsoft.icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
 }
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 

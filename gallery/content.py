@@ -15,13 +15,16 @@ request path                       storage key                                 C
 ``/_runtime/<rest>``               ``runtime/<rest>``                          immutable
 ``/_wheels/<sha256>/<file>``       ``wheels/<sha256>/<file>``                  immutable
 ``/_build/<live>/<rest>``          ``builds/<live>/<rest>``                    immutable
+``/-/static/<rest>``               ``builds/<live>/-/static/<rest>``           no-cache
+``/-/static-plugins/<rest>``       ``builds/<live>/-/static-plugins/<rest>``   no-cache
 anything else (app deep links)     ``builds/<live>/index.html``                no-cache
 =================================  ==========================================  ============
 
 Unknown gallery: 404. Not approved or no live build: 404. Taken down: 410,
 except ``/sw.js``, which is the kill-switch worker. Only GET and HEAD (else
 405). Content types come from ``builder.storage.content_type_for(key)``, never
-from the request. Every answer carries ``X-Content-Type-Options: nosniff`` and
+from the request. Every answer carries ``X-Content-Type-Options: nosniff``,
+``Content-Security-Policy: frame-ancestors *`` (galleries are embeddable) and
 no cookies.
 """
 
@@ -51,6 +54,8 @@ logger = logging.getLogger(__name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+#: Datasette's and the plugins' static files (builder/runtime/js/routes.mjs, STATIC_PREFIXES).
+STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
 _CHUNK = 64 * 1024
 
 
@@ -144,6 +149,10 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         if build_id != live or not rest:
             return _not_found()
         return _serve_key(request, f"builds/{live}/{rest}", IMMUTABLE)
+    if path.startswith(STATIC_PREFIXES):
+        # Datasette's static files, written into the bundle at their URL paths; the URL is not
+        # versioned, so a new live build must be revalidated (the ETag names the build's key).
+        return _serve_key(request, f"builds/{live}{path}", NO_CACHE)
     # Every other path is a page of the Datasette app: the bootstrap page boots
     # the Service Worker, which then answers the same URL inside the browser.
     response = _serve_key(request, f"builds/{live}/index.html", NO_CACHE)
@@ -253,8 +262,9 @@ def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpRespon
 
 
 def _harden(response: HttpResponse) -> HttpResponse:
-    """Headers on every content-origin answer; no X-Frame-Options, since galleries are embeddable."""
+    """Headers on every content-origin answer: any site may frame a gallery (no X-Frame-Options)."""
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "frame-ancestors *"
     response["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return response
 
