@@ -237,9 +237,9 @@ def build_bundle(
                 *((f"js/{module.name}", module) for module in sorted(RUNTIME_MODULES.glob("*.mjs"))),
             )
         ]
-        # Datasette's static files: real files at Datasette's own URLs, the same bytes in both modes;
-        # fetched from the network (and cached) when a page asks for them, so not precached.
-        static_files = [
+        # Datasette's static files: real files at Datasette's own URLs, the same bytes in both modes.
+        # Precached like the rest, so Service Worker mode works offline and downloads nothing later.
+        files += [
             (f"{build_prefix}{url.removeprefix('/')}", work / "static" / url.removeprefix("/"), url)
             for url in report.static_files
         ]
@@ -289,7 +289,6 @@ def build_bundle(
             "files": [
                 {"key": key, "url": url, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
                 for key, local, url in files
-                + static_files
                 + generated
                 + [(f"{build_prefix}index.html", index_html, "/index.html")]
             ],
@@ -298,9 +297,9 @@ def build_bundle(
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         # sw.js and index.html go last: once they are in place, readers may start on this build.
-        ordered = [*files, *static_files, *generated[:-1], (f"{build_prefix}manifest.json", manifest_file, ""),
+        ordered = [*files, *generated[:-1], (f"{build_prefix}manifest.json", manifest_file, ""),
                    generated[-1], (f"{build_prefix}index.html", index_html, "/index.html")]  # fmt: skip
-        log(f"Bundle written: {len(ordered)} files ({len(static_files)} static), {total_bytes:,} bytes for a first visit.")
+        log(f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), {total_bytes:,} bytes for a first visit.")
 
         on_state("uploading")
         uploaded = 0

@@ -146,7 +146,8 @@ def test_the_service_worker_precaches_every_file_with_its_integrity(built: tuple
     config = build_config(storage)
     assert config["packages"] == ["datasette", "datasette-pretty-json"]
     assert sum(f["size"] for f in config["precache"]) == config["totalBytes"] == result.bundle_bytes
-    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/"}
+    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/", "/-/": "builds/b0000000000000001/-/"}
+    assert any(entry["url"] == "/-/static/app.css" for entry in config["precache"])
     for entry in config["precache"]:
         prefix = next(p for p in url_to_key if entry["url"].startswith(p))
         data = storage.open(url_to_key[prefix] + entry["url"][len(prefix):]).read()

@@ -54,3 +54,17 @@ test("files already stored are counted and not fetched again; a failed download 
   const failing = async () => new Response("", { status: 404 });
   await assert.rejects(downloadAll(memoryStore(), files, { fetchFn: failing }), /\/_runtime\/a\.wasm answered HTTP 404/);
 });
+
+test("another build's cached copy is reused for immutable files only, never for static files", async () => {
+  const other = new Map([["/_runtime/a.wasm", "old-runtime"], ["/-/static/app.css", "old-css"]]);
+  const own = new Map();
+  const fakeCache = (map) => ({
+    match: async (url) => (map.has(new URL(url, "http://x/").pathname) ? new Response(map.get(new URL(url, "http://x/").pathname)) : undefined),
+    put: async (url, response) => map.set(new URL(url, "http://x/").pathname, await response.text()),
+  });
+  const cachesAPI = { open: async () => fakeCache(own), match: fakeCache(other).match };
+  const store = await openStore("glasshouse-new", cachesAPI);
+  assert.equal(store.kind, "cache");
+  assert.equal(await (await store.match("/_runtime/a.wasm")).text(), "old-runtime");
+  assert.equal(await store.match("/-/static/app.css"), undefined);
+});

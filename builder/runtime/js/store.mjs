@@ -1,11 +1,15 @@
 // Download the bundle's files with progress into Cache Storage, or into memory where the browser
 // gives this origin no storage (Cache Storage throws: blocked third-party storage, some private
 // windows). Used by the Service Worker and the Worker alike.
+import { STORE_PREFIXES } from "./routes.mjs";
+
+/** Whether `url`'s bytes never change (versioned or content-addressed), so any build's cached copy will do. */
+const immutable = (url) => STORE_PREFIXES.some((prefix) => new URL(url, "http://x/").pathname.startsWith(prefix));
 
 /**
  * Open the place bundle files are kept: `{kind: "cache" | "memory", match(url), put(url, response)}`.
- * `match` looks in every cache of this origin first (runtime files and wheels are shared by builds,
- * their URLs immutable). Falls back to memory when `cachesAPI` is missing or `open` throws.
+ * `match` also looks in the other caches of this origin for immutable URLs (runtime files and
+ * wheels are shared by builds), never for Datasette's static files, whose URLs every build reuses. Falls back to memory when `cachesAPI` is missing or `open` throws.
  */
 export async function openStore(cacheName, cachesAPI = globalThis.caches) {
   if (cachesAPI) {
@@ -24,7 +28,7 @@ function cacheStore(cache, cachesAPI) {
   return {
     kind: "cache",
     async match(url) {
-      return (await cache.match(url)) || (await cachesAPI.match(url)) || memory.match(url);
+      return (await cache.match(url)) || (immutable(url) && (await cachesAPI.match(url))) || memory.match(url);
     },
     async put(url, response) {
       try {

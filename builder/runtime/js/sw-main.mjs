@@ -5,7 +5,7 @@ import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
 import { MODE_PARAM, requestKind, withSecurityHeaders } from "./routes.mjs";
 
-const CACHE = `glasshouse-${config.buildId}`;
+const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
 
 async function broadcast(message) {
   for (const client of await self.clients.matchAll({ includeUncontrolled: true, type: "window" })) client.postMessage(message);
@@ -30,20 +30,14 @@ async function answer(request) {
   return new Response(noBody ? null : result.body, { status: result.status, headers });
 }
 
-// Datasette's static files are real files on the server: the network first (so a new build's
-// bytes win), this build's cache when offline; a file the bundle lacks is asked of Datasette.
+// Datasette's static files are real files on the server, precached with the bundle (this build's
+// cache, so a new build's bytes never mix with an old one's); a file the bundle lacks is asked of
+// the network, and then of Datasette.
 async function staticFile(request) {
-  const cache = await caches.open(CACHE).catch(() => null);
-  try {
-    const response = await core.networkFetch(request);
-    if (response.status === 404) return answer(request);
-    if (response.ok && cache) await cache.put(request, response.clone()).catch(() => {});
-    return response;
-  } catch (error) {
-    const hit = cache && (await cache.match(request));
-    if (hit) return hit;
-    throw error;
-  }
+  const hit = await (await core.store()).match(request.url);
+  if (hit) return hit;
+  const response = await core.networkFetch(request);
+  return response.status === 404 ? answer(request) : response;
 }
 
 async function storeFile(request) {
