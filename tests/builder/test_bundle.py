@@ -110,7 +110,7 @@ def test_the_manifest_lists_every_file_with_its_size_and_hash(built: tuple[Local
 def build_config(storage: LocalStorage) -> dict:
     """The build's generated config.mjs (``export default {...};``) as a dict."""
     source = storage.open("builds/b0000000000000001/config.mjs").read().decode()
-    return json.loads(re.search(r"^export default (\{.*\});$", source, re.M).group(1))
+    return json.loads(re.search(r"^export default (\{.*\});$", source, re.MULTILINE).group(1))
 
 
 def test_the_service_worker_is_a_static_import_of_the_shared_runtime(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:

@@ -28,6 +28,7 @@ def assert_hardened(response) -> None:
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert "X-Frame-Options" not in response
+    assert response["Content-Security-Policy"] == "frame-ancestors *", "any site may embed a gallery"
     assert not response.cookies
 
 
@@ -293,3 +294,34 @@ def test_crawlers_get_robots_txt_from_the_server(content_client, bundle, gallery
     assert response.content.decode() == f"User-agent: *\n{rule}\n"
     page = content_client.get("/chinook/Album")
     assert (page.get("X-Robots-Tag") == "noindex") is noindex
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/-/static/app.css", "text/css; charset=utf-8"),
+        ("/-/static/codemirror-5.57.0.min.js", "text/javascript; charset=utf-8"),
+        ("/-/static-plugins/datasette-cluster-map/images/marker-icon.png", "image/png"),
+        ("/-/static-plugins/datasette_vega/logo.svg", "image/svg+xml"),
+        ("/-/static-plugins/some-plugin/font.woff2", "font/woff2"),
+        ("/-/static-plugins/some-plugin/unknown.xyz", "application/octet-stream"),
+    ],
+)
+def test_datasettes_static_files_are_the_live_builds_files_with_a_fixed_content_type(
+    content_client, bundle, build, storage, path, content_type
+):
+    key = f"builds/{build.id}{path}"
+    storage.put_bytes(key, b"static bytes")
+    response = content_client.get(path + "?abc123")
+    assert response.status_code == 200
+    assert body(response) == b"static bytes"
+    assert response["Content-Type"] == content_type
+    # Datasette's static URLs are the same in every build: revalidate when the live build changes.
+    assert response["Cache-Control"] == "no-cache"
+    assert_hardened(response)
+
+
+def test_a_static_file_the_bundle_lacks_is_not_found_rather_than_the_bootstrap_page(content_client, bundle, build):
+    response = content_client.get("/-/static/not-in-this-bundle.js")
+    assert response.status_code == 404
+    assert_hardened(response)
