@@ -30,7 +30,11 @@ CONTENT_TYPES: dict[str, str] = {
     ".zip": "application/zip",
     ".whl": "application/zip",
     ".db": "application/vnd.sqlite3",
-    # Datasette's and the plugins' static files (/-/static/..., /-/static-plugins/...).
+}
+#: Datasette's and the plugins' static files (``builds/<id>/-/static/...``,
+#: ``builds/<id>/-/static-plugins/...``), by suffix; these types apply in that role only,
+#: so an uploaded ``.svg`` or ``.css`` stays opaque bytes.
+STATIC_CONTENT_TYPES: dict[str, str] = {
     ".css": "text/css; charset=utf-8",
     ".map": "application/json",
     ".txt": "text/plain; charset=utf-8",
@@ -61,9 +65,16 @@ def content_type_for(key: str) -> str:
     """Return the fixed Content-Type for a bundle key, chosen by its suffix.
 
     The suffix is set by the builder (``data/<name>.db``, ``sw.js``...), never
-    taken from an uploaded file name.
+    taken from an uploaded file name. Images, fonts and CSS get their types only
+    as Datasette's static files (``STATIC_CONTENT_TYPES``).
     """
-    return CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), DEFAULT_CONTENT_TYPE)
+    suffix = PurePosixPath(key).suffix.lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    parts = key.split("/")
+    if len(parts) > 4 and parts[0] == "builds" and parts[2] == "-" and parts[3] in ("static", "static-plugins"):
+        return STATIC_CONTENT_TYPES.get(suffix, DEFAULT_CONTENT_TYPE)
+    return DEFAULT_CONTENT_TYPE
 
 
 def check_key(key: str) -> str:

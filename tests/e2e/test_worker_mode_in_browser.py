@@ -26,7 +26,19 @@ def open_in_worker_mode(page: Any, url: str) -> Any:
     page.goto(url + ("&" if "?" in url else "?") + "_glasshouse_mode=worker")
     page.wait_for_selector("html[data-glasshouse-mode=worker]")
     assert "Running without a Service Worker" in page.inner_text("#mode")
-    return page.frame_locator(APP_FRAME)
+    frame = page.frame_locator(APP_FRAME)
+    frame.locator("body").wait_for(timeout=BOOT_MS)
+    # The loading page showed the Worker's download progress before the first page replaced it.
+    assert re.search(r"[0-9.]+ MB of [0-9.]+ MB downloaded", page.text_content("#detail")), page.text_content("#detail")
+    return frame
+
+
+def open_table_in_worker_mode(page: Any, base: str, database: str, link_text: str, table_path: str) -> tuple[Any, str]:
+    """Open ``database``'s page in worker mode, click the table link; return the frame and the row count line."""
+    frame = open_in_worker_mode(page, base + database)
+    frame.locator(f"a:text-is('{link_text}')").click(timeout=BOOT_MS)
+    page.wait_for_url(base + table_path)
+    return frame, frame.locator("h3").first.inner_text().strip()
 
 
 def click_link(frame: Any, href: str) -> None:
@@ -43,10 +55,8 @@ def test_worker_mode_runs_the_chinook_gallery_like_service_worker_mode(
 ) -> None:
     gallery = published_gallery(shared_data / "chinook.sqlite")
     base = live_gallery_server.gallery_url(gallery.pk)
-    frame = open_in_worker_mode(page, base + "chinook")
-    frame.locator("a:text-is('Album')").click(timeout=BOOT_MS)
-    page.wait_for_url(base + "chinook/Album")
-    assert frame.locator("h3").first.inner_text().strip().startswith("347 rows")
+    frame, count = open_table_in_worker_mode(page, base, "chinook", "Album", "chinook/Album")
+    assert count.startswith("347 rows")
     assert page.evaluate("navigator.serviceWorker.controller") is None
     assert page.title().startswith("chinook: Album"), "the shell shows the page's title"
 
@@ -106,10 +116,10 @@ def test_worker_mode_handles_awkward_table_names_row_pages_and_json(
 ) -> None:
     gallery = published_gallery(shared_data / "datasette-fixtures.db")
     base = live_gallery_server.gallery_url(gallery.pk)
-    frame = open_in_worker_mode(page, base + "datasette-fixtures")
-    frame.locator("a:text-is('table/with/slashes.csv')").click(timeout=BOOT_MS)
-    page.wait_for_url(re.compile(r"/datasette-fixtures/table~2Fwith~2Fslashes~2Ecsv$"))
-    assert frame.locator("h3").first.inner_text().strip().startswith("1 row")
+    frame, count = open_table_in_worker_mode(
+        page, base, "datasette-fixtures", "table/with/slashes.csv", "datasette-fixtures/table~2Fwith~2Fslashes~2Ecsv"
+    )
+    assert count.startswith("1 row")
     frame.locator("td.type-pk a").first.click()
     frame.locator("h1:has-text('table/with/slashes.csv: 3')").wait_for()
     page.goto(base + "datasette-fixtures/compound_three_primary_keys/a,a,a")

@@ -42,7 +42,11 @@ test("without Cache Storage the bundle downloads into memory with progress", asy
   assert.equal(progress.at(-1), 5);
   assert.ok(await hasAll(store, files));
   assert.equal(await (await store.match("http://g.localhost/_runtime/a.wasm")).text(), "abc");
-  assert.equal(await (await store.match("/_runtime/a.wasm")).text(), "abc", "each match is a fresh response");
+  const again = await store.match("/_runtime/a.wasm");
+  assert.equal(await again.text(), "abc", "each match is a fresh response");
+  assert.equal(again.headers.get("content-type"), "application/wasm");
+  assert.equal(again.headers.get("content-security-policy"), "frame-ancestors *");
+  assert.equal(again.headers.get("x-content-type-options"), "nosniff");
 });
 
 test("files already stored are counted and not fetched again; a failed download names the file", async () => {

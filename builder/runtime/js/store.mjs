@@ -1,7 +1,7 @@
 // Download the bundle's files with progress into Cache Storage, or into memory where the browser
 // gives this origin no storage (Cache Storage throws: blocked third-party storage, some private
 // windows). Used by the Service Worker and the Worker alike.
-import { STORE_PREFIXES } from "./routes.mjs";
+import { STORE_PREFIXES, withSecurityHeaders } from "./routes.mjs";
 
 /** Whether `url`'s bytes never change (versioned or content-addressed), so any build's cached copy will do. */
 const immutable = (url) => STORE_PREFIXES.some((prefix) => new URL(url, "http://x/").pathname.startsWith(prefix));
@@ -48,11 +48,10 @@ export function memoryStore() {
     kind: "memory",
     async match(url) {
       const entry = files.get(new URL(url, "http://x/").pathname);
-      return entry && new Response(entry.bytes, { status: 200, headers: { "Content-Type": entry.type } });
+      return entry && new Response(entry.bytes, { status: 200, headers: entry.headers });
     },
     async put(url, response) {
-      const type = response.headers.get("Content-Type") || "application/octet-stream";
-      files.set(new URL(url, "http://x/").pathname, { bytes: await response.arrayBuffer(), type });
+      files.set(new URL(url, "http://x/").pathname, { bytes: await response.arrayBuffer(), headers: [...response.headers] });
     },
   };
 }
@@ -86,8 +85,9 @@ export async function downloadAll(store, files, { fetchFn = globalThis.fetch, on
       chunks.push(value);
       advance(value.byteLength);
     }
-    const type = response.headers.get("Content-Type") || "application/octet-stream";
-    await store.put(file.url, new Response(new Blob(chunks), { status: 200, headers: { "Content-Type": type } }));
+    // Stored with the headers of every response the runtime builds (frame-ancestors *, nosniff).
+    const headers = withSecurityHeaders([["Content-Type", response.headers.get("Content-Type") || "application/octet-stream"]]);
+    await store.put(file.url, new Response(new Blob(chunks), { status: 200, headers }));
   };
   await Promise.all(
     Array.from({ length: concurrency }, async () => {

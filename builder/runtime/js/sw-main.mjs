@@ -3,7 +3,7 @@
 import config from "../config.mjs";
 import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
-import { MODE_PARAM, requestKind, withSecurityHeaders } from "./routes.mjs";
+import { MODE_PARAM, requestKind } from "./routes.mjs";
 
 const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
 
@@ -41,8 +41,7 @@ async function staticFile(request) {
 }
 
 async function storeFile(request) {
-  const hit = await (await core.store()).match(request.url);
-  return hit ? new Response(hit.body, { status: 200, headers: withSecurityHeaders([...hit.headers]) }) : core.networkFetch(request);
+  return (await (await core.store()).match(request.url)) || core.networkFetch(request);
 }
 
 self.addEventListener("install", (event) => {
