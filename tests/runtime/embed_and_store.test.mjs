@@ -63,7 +63,11 @@ test("another build's cached copy is reused for immutable files only, never for 
   const other = new Map([["/_runtime/a.wasm", "old-runtime"], ["/-/static/app.css", "old-css"]]);
   const own = new Map();
   const fakeCache = (map) => ({
-    match: async (url) => (map.has(new URL(url, "http://x/").pathname) ? new Response(map.get(new URL(url, "http://x/").pathname)) : undefined),
+    match: async (url, options) => {
+      const parsed = new URL(url, "http://x/");
+      const key = options && options.ignoreSearch ? parsed.pathname : parsed.pathname + parsed.search;
+      return map.has(key) ? new Response(map.get(key)) : undefined;
+    },
     put: async (url, response) => map.set(new URL(url, "http://x/").pathname, await response.text()),
   });
   const cachesAPI = { open: async () => fakeCache(own), match: fakeCache(other).match };
@@ -71,4 +75,6 @@ test("another build's cached copy is reused for immutable files only, never for 
   assert.equal(store.kind, "cache");
   assert.equal(await (await store.match("/_runtime/a.wasm")).text(), "old-runtime");
   assert.equal(await store.match("/-/static/app.css"), undefined);
+  await store.put("/-/static/app.css", new Response("new-css"));
+  assert.equal(await (await store.match("/-/static/app.css?cead5a")).text(), "new-css", "Datasette's ?<hash> is ignored");
 });

@@ -28,7 +28,9 @@ function cacheStore(cache, cachesAPI) {
   return {
     kind: "cache",
     async match(url) {
-      return (await cache.match(url)) || (immutable(url) && (await cachesAPI.match(url))) || memory.match(url);
+      // Bundle URLs are paths: a query (Datasette's `app.css?<hash>`) does not name other bytes.
+      const options = { ignoreSearch: true };
+      return (await cache.match(url, options)) || (immutable(url) && (await cachesAPI.match(url, options))) || memory.match(url);
     },
     async put(url, response) {
       try {
