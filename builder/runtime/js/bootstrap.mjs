@@ -139,6 +139,7 @@ async function start() {
   const worker = registration.installing || registration.waiting || registration.active;
   worker.addEventListener("statechange", () => {
     if (worker.state === "redundant" && !navigator.serviceWorker.controller) state.workerRedundant = true;
+    else progressSeen = true; // installed or activating: a sign of life as good as progress
   });
   // A worker that is already running (for example after a hard reload) is asked whether it is ready.
   if (registration.active) registration.active.postMessage({ type: "status" });
