@@ -180,9 +180,12 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
         title=title,
         build_id=pinned_id or live,
         pinned=pinned_id is not None,
-        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries and
-        # those with datasette-block-robots ask not to be indexed.
-        hidden=visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in plugins,
+        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries,
+        # those with datasette-block-robots, and pinned copies (the live origin is the one to
+        # index) ask not to be indexed.
+        hidden=visibility == Gallery.Visibility.UNLISTED
+        or "datasette-block-robots" in plugins
+        or pinned_id is not None,
     )
 
 

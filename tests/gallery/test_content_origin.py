@@ -407,6 +407,11 @@ def test_a_pinned_origin_serves_its_build_while_the_gallery_origin_follows_the_l
     assert f"booting {build.id}".encode() in body(live_page)
     assert body(content_client.get("/sw.js")) == bundle[f"builds/{build.id}/sw.js"]
 
+    # Search engines index the live origin; a pinned copy asks not to be indexed.
+    assert "X-Robots-Tag" not in live_page
+    assert pinned_page["X-Robots-Tag"] == "noindex"
+    assert body(client.get("/robots.txt", HTTP_HOST=host)) == b"User-agent: *\nDisallow: /\n"
+
 
 def test_a_pinned_origin_does_not_serve_another_builds_files(
     client, bundle, build, older_build, gallery
