@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
@@ -89,6 +90,37 @@ def _canned_queries(gallery: Gallery) -> list[dict[str, Any]]:
     return queries
 
 
+#: Shown to readers and link previews when a gallery has no description.
+DEFAULT_SUMMARY = "A SQLite database you can explore, query and embed; it runs in your browser."
+
+
+def share_tags(gallery: Gallery, page_url: str, summary: str, card_url: str) -> list[tuple[str, str, str]]:
+    """Open Graph and Twitter card tags of a gallery page: ``[(attribute, key, content)]``.
+
+    ``attribute`` is ``"property"`` (Open Graph) or ``"name"`` (Twitter). With a ``card_url``
+    (absolute URL of the 1200×630 card) the Twitter card is ``summary_large_image``, else ``summary``.
+    """
+    tags = [
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "Glasshouse"),
+        ("property", "og:title", gallery.title),
+        ("property", "og:description", summary),
+        ("property", "og:url", page_url),
+        ("name", "twitter:card", "summary_large_image" if card_url else "summary"),
+        ("name", "twitter:title", gallery.title),
+        ("name", "twitter:description", summary),
+    ]
+    if card_url:
+        tags += [
+            ("property", "og:image", card_url),
+            ("property", "og:image:width", "1200"),
+            ("property", "og:image:height", "630"),
+            ("property", "og:image:alt", f"{gallery.title}: its tables and row counts"),
+            ("name", "twitter:image", card_url),
+        ]
+    return tags
+
+
 def _page_url(gallery: Gallery) -> str:
     return settings.APP_URL + reverse("gallery:detail", args=[gallery.id])
 
@@ -101,6 +133,8 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
     assert build is not None  # public_galleries() has a live build
     target = embed.EmbedTarget(gallery_id=gallery.id)
     page_url = _page_url(gallery)
+    card_url = gallery.url.rstrip("/") + build.card_path if build.has_card else ""
+    summary = Truncator(gallery.description or DEFAULT_SUMMARY).chars(300)
     return render(
         request,
         "gallery/detail.html",
@@ -110,7 +144,9 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
             "tables": build.tables,
             "queries": _canned_queries(gallery),
             "page_url": page_url,
-            "card_url": gallery.url.rstrip("/") + build.card_path if build.has_card else "",
+            "card_url": card_url,
+            "summary": summary,
+            "share_tags": share_tags(gallery, page_url, summary, card_url),
             "download_url": gallery.url.rstrip("/") + build.download_path,
             "pinned_url": gallery.pinned_url(build.id),
             "oembed_url": embed.oembed_url(page_url),
