@@ -60,7 +60,7 @@ def test_the_gallery_page_shows_its_facts_and_panels(client, public: Gallery, bu
     assert "Music store" in page
     assert "Anonymous publisher" in page
     assert "<td>Album</td><td>347</td>" in page
-    assert "<td>Track</td><td>3503</td>" in page
+    assert "<td>Track</td><td>3,503</td>" in page
     assert "datasette-pretty-json" in page
     assert f"Datasette {public.datasette_version}" in page
     assert f'id="open-gallery" href="{public.url}"' in page
@@ -165,7 +165,7 @@ def test_the_front_page_shows_cards_with_image_facts_and_links(client, public: G
     assert f'<img src="{public.url}_build/{build.id}/card.png" alt="Share card of Chinook"' in page
     assert 'loading="lazy"' in page
     assert f'href="/g/{public.id}/"' in page
-    assert "2 tables · 3850 rows" in page and "Album (347)" in page
+    assert "2 tables · 3,850 rows" in page and "Album (347)" in page
     assert "datasette-pretty-json" in page
     assert f'href="{public.url}">Open</a>' in page
 
