@@ -14,7 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.text import Truncator
@@ -145,6 +145,8 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
             "queries": _canned_queries(gallery),
             "page_url": page_url,
             "card_url": card_url,
+            # Crawlers run no Service Worker, so the page itself asks them not to index what is hidden.
+            "noindex": gallery.visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in gallery.plugins,
             "summary": summary,
             "share_tags": share_tags(gallery, page_url, summary, card_url),
             "download_url": gallery.url.rstrip("/") + build.download_path,
@@ -167,7 +169,7 @@ def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
     return render(request, "gallery/report.html", {"gallery": gallery})
 
 
-def _embed_target_from_panel(gallery: Gallery, params: Any) -> embed.EmbedTarget:
+def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.EmbedTarget:
     """The view chosen in the embed panel; raises ``ValueError`` with a message for the reader.
 
     ``show``: ``app`` | ``table`` (with ``table``) | ``query`` (with ``query`` and ``p.<name>``

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT_FAULTS = (StorageError, WheelError)
 
 
-def build_facts(manifest: dict) -> dict[str, object]:
+def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
     """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes"}``.
 
     ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,12 @@ def test_choosing_a_table_and_fit_content_updates_the_snippet_preview_and_clipbo
     page.wait_for_function(
         "([url]) => document.getElementById('embed-preview').src === url", arg=[album_embed]
     )
-    assert any(url == album_embed for url in requested), "the preview iframe did not load the embed URL"
+    # The preview is lazy: it loads once near the viewport, and then the embed URL.
+    page.locator("#embed-preview").scroll_into_view_if_needed()
+    deadline = time.monotonic() + 10
+    while album_embed not in requested and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert album_embed in requested, "the preview iframe did not load the embed URL"
 
     page.click("button[data-copy='embed-snippet']")
     page.wait_for_function("() => document.querySelector('#embed .copy-status').textContent !== ''")

@@ -119,9 +119,12 @@ def test_an_unknown_gallery_has_no_page(client, db) -> None:
     assert client.get(reverse("gallery:detail", args=["zzzzzzzzzzzz"])).status_code == 404
 
 
-def test_an_unlisted_gallery_has_a_page_that_says_so(client, public: Gallery) -> None:
+def test_an_unlisted_gallery_has_a_page_that_says_so_and_asks_not_to_be_indexed(client, public: Gallery) -> None:
+    assert 'name="robots"' not in detail(client, public)
     Gallery.objects.filter(pk=public.pk).update(visibility=Gallery.Visibility.UNLISTED)
-    assert "unlisted: only people with the link see it" in detail(client, public)
+    page = detail(client, public)
+    assert "unlisted: only people with the link see it" in page
+    assert '<meta name="robots" content="noindex">' in page
 
 
 def test_the_report_link_leads_to_a_placeholder_that_says_what_to_do(client, public: Gallery) -> None:
