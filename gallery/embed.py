@@ -50,6 +50,8 @@ DEFAULT_WIDTH = 800
 #: Heights the embed panel accepts for a fixed-height snippet (CSS px).
 MIN_HEIGHT = 100
 MAX_HEIGHT = 5000
+#: Largest content height ``/embed.js`` applies to an iframe (CSS px); anything above is ignored.
+MAX_CONTENT_HEIGHT = 20_000
 #: oEmbed ``cache_age`` in seconds: a live embed follows new builds, a pinned one never changes.
 LIVE_CACHE_AGE = 3600
 PINNED_CACHE_AGE = 7 * 24 * 3600

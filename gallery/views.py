@@ -178,41 +178,38 @@ def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.Embed
     """
     show = params.get("show", "app")
     chrome = params.get("chrome") == "1"
+    pinned = gallery.live_build_id if params.get("version") == "this" else None
     if show == "app":
-        target = embed.EmbedTarget(gallery_id=gallery.id)
+        view = "/"
     elif show == "table":
         names = {str(table.get("name")) for table in gallery.live_build.tables}
         table = params.get("table", "")
         if table not in names:
             raise ValueError(f"This gallery has no table {table!r}: choose one from the list.")
-        target = embed.EmbedTarget(gallery_id=gallery.id, view=embed.table_view(gallery.database_name, table))
+        view = embed.table_view(gallery.database_name, table)
     elif show == "query":
         queries = {query["name"]: query for query in _canned_queries(gallery)}
         name = params.get("query", "")
         if name not in queries:
             raise ValueError(f"This gallery has no canned query {name!r}: choose one from the list.")
         values = {param: params.get(f"p.{param}", "") for param in queries[name]["params"]}
-        target = embed.EmbedTarget(gallery_id=gallery.id, view=embed.query_view(gallery.database_name, name, values))
+        view = embed.query_view(gallery.database_name, name, values)
     elif show == "url":
-        target = embed.parse_gallery_url(params.get("url", ""))
-        if target.gallery_id != gallery.id:
+        pasted = embed.parse_gallery_url(params.get("url", ""))
+        if pasted.gallery_id != gallery.id:
             raise ValueError("That address belongs to another gallery: paste an address of this gallery.")
-        if target.build_id and not _ready_build_exists(gallery, target.build_id):
+        if pasted.build_id and _ready_build(gallery, pasted.build_id) is None:
             raise ValueError("That pinned version of this gallery does not exist (any more).")
-        return embed.EmbedTarget(
-            gallery_id=gallery.id,
-            view=target.view,
-            build_id=target.build_id or (gallery.live_build_id if params.get("version") == "this" else None),
-            chrome=chrome or target.chrome,
-        )
+        # A pasted pinned address keeps its build; its chrome switch counts too.
+        view, pinned, chrome = pasted.view, pasted.build_id or pinned, chrome or pasted.chrome
     else:
         raise ValueError("Choose what to show: the whole app, a table, a canned query, or a pasted address.")
-    build_id = gallery.live_build_id if params.get("version") == "this" else None
-    return embed.EmbedTarget(gallery_id=gallery.id, view=target.view, build_id=build_id, chrome=chrome)
+    return embed.EmbedTarget(gallery_id=gallery.id, view=view, build_id=pinned, chrome=chrome)
 
 
-def _ready_build_exists(gallery: Gallery, build_id: str) -> bool:
-    return Build.objects.filter(pk=build_id, gallery=gallery, state=BuildState.READY).exists()
+def _ready_build(gallery: Gallery, build_id: str) -> Build | None:
+    """Build ``build_id`` of ``gallery`` if it is ready (a version readers may open), else ``None``."""
+    return Build.objects.filter(pk=build_id, gallery=gallery, state=BuildState.READY).first()
 
 
 @require_GET
@@ -279,7 +276,7 @@ def oembed(request: HttpRequest) -> JsonResponse:
         return _oembed_error(404, "No public gallery has this address: it may be unpublished or taken down.")
     build = gallery.live_build
     if target.build_id:
-        build = Build.objects.filter(pk=target.build_id, gallery=gallery, state=BuildState.READY).first()
+        build = _ready_build(gallery, target.build_id)
         if build is None:
             return _oembed_error(404, "This gallery has no such version (build).")
     thumbnail = target.origin + build.card_path if build.has_card else None
@@ -304,7 +301,7 @@ def embed_js(request: HttpRequest) -> HttpResponse:
         {
             "origin_pattern_json": json.dumps(embed.gallery_origin_pattern()),
             "resize_message": embed.RESIZE_MESSAGE,
-            "max_height": embed.MAX_HEIGHT * 4,
+            "max_height": embed.MAX_CONTENT_HEIGHT,
         },
         content_type="text/javascript; charset=utf-8",
     )

@@ -115,8 +115,11 @@ def test_a_gallery_that_is_not_public_has_no_page(client, gallery, build, modera
     assert client.get(reverse(name, args=[gallery.id])).status_code == 404
 
 
-def test_an_unknown_gallery_has_no_page(client, db) -> None:
-    assert client.get(reverse("gallery:detail", args=["zzzzzzzzzzzz"])).status_code == 404
+def test_an_unknown_gallery_has_no_page_and_the_404_says_what_to_do(client, db) -> None:
+    response = client.get(reverse("gallery:detail", args=["zzzzzzzzzzzz"]))
+    assert response.status_code == 404
+    assert "waiting for a moderator" in response.content.decode()
+    assert f'href="{reverse("gallery:index")}">browse the galleries' in response.content.decode()
 
 
 def test_an_unlisted_gallery_has_a_page_that_says_so_and_asks_not_to_be_indexed(client, public: Gallery) -> None:
