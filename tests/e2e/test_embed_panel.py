@@ -63,7 +63,9 @@ def test_choosing_a_table_and_fit_content_updates_the_snippet_preview_and_clipbo
         page.wait_for_timeout(100)
     assert album_embed in requested, "the preview iframe did not load the embed URL"
 
-    page.click("button[data-copy='embed-snippet']")
+    # Pressed from the keyboard: the preview below resizes itself as the gallery boots, and a
+    # mouse click aimed at the button can land in the preview when the page shifts under it.
+    page.locator("button[data-copy='embed-snippet']").press("Enter")
     page.wait_for_function("() => document.querySelector('#embed .copy-status').textContent !== ''")
     status = page.locator("#embed .copy-status").inner_text()
     if status == "Copied.":
