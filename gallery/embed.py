@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.conf import settings
 
+from builder.compat import tilde_encode
 from gallery.models import content_origin, parse_content_label
 
 #: Path prefix of embed mode on a gallery origin.
@@ -59,8 +60,6 @@ PINNED_CACHE_AGE = 7 * 24 * 3600
 RUNTIME_PARAM_PREFIX = "_glasshouse_"
 #: Paths of the app origin that name a gallery: its page, ``/g/<gallery-id>/...``.
 APP_GALLERY_PATH_RE = re.compile(r"/g/(?P<gallery>[a-z][a-z0-9]{11})/")
-#: Bytes Datasette's tilde encoding leaves alone (datasette.utils.tilde_encode).
-_TILDE_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
 class InvalidGalleryURL(ValueError):
@@ -100,17 +99,6 @@ class EmbedTarget:
         if self.chrome:
             query = f"{query}&{CHROME_PARAM}=1" if query else f"{CHROME_PARAM}=1"
         return f"{self.origin}{EMBED_PREFIX}{path.lstrip('/')}" + (f"?{query}" if query else "")
-
-
-def tilde_encode(name: str) -> str:
-    """Datasette's encoding of a database, table or query name in a URL path.
-
-    Bytes of the UTF-8 form outside ``[A-Za-z0-9_-]`` become ``~XX``, a space ``+``:
-    ``"table/with/slashes.csv"`` -> ``"table~2Fwith~2Fslashes~2Ecsv"``.
-    """
-    return "".join(
-        chr(byte) if byte in _TILDE_SAFE else "+" if byte == 0x20 else f"~{byte:02X}" for byte in name.encode()
-    )
 
 
 def table_view(database: str, table: str) -> str:
