@@ -155,7 +155,10 @@ def fetch_wheels(wheels: list[LockedWheel], cache_dir: Path, log: Log = print) -
         if sdists:
             reqs = tmp_dir / "sdists.txt"
             reqs.write_text("".join(f"{w.name}=={w.version} --hash=sha256:{w.sdist_sha256}\n" for w in sdists))
-            _pip(["download", "--no-deps", "--quiet", "--no-binary=:all:", "-d", str(tmp_dir / "s"), "-r", str(reqs)], log)
+            # Only these projects as sources: pip still prepares their metadata in a build
+            # environment, whose build dependencies (Cython...) should come as wheels, not be compiled.
+            no_binary = ",".join(sorted(w.name for w in sdists))
+            _pip(["download", "--no-deps", "--quiet", f"--no-binary={no_binary}", "-d", str(tmp_dir / "s"), "-r", str(reqs)], log)
             for w in sdists:
                 sdist = tmp_dir / "s" / w.sdist_filename
                 if sha256_file(sdist) != w.sdist_sha256:

@@ -5,27 +5,36 @@
 reaches the app's URLs, sessions, CSRF or X-Frame-Options; every other host
 passes through to the app. In production nginx serves the same map from S3.
 
-Map, for a public gallery whose live build is ``<live>`` (storage keys as in
-DESIGN.md, "Bundle"):
+A host label is ``<gallery-id>`` (follows ``Gallery.live_build``) or
+``<gallery-id>--<build-id>`` (a pinned version: always that build, which must be a
+``ready`` build of the gallery). Map, where ``<build>`` is the build the label
+serves (storage keys as in DESIGN.md, "Bundle"):
 
 =================================  ==========================================  ============
 request path                       storage key                                 Cache-Control
 =================================  ==========================================  ============
-``/sw.js``                         ``builds/<live>/sw.js``                     no-cache
+``/sw.js``                         ``builds/<build>/sw.js``                    no-cache
 ``/_runtime/<rest>``               ``runtime/<rest>``                          immutable
 ``/_wheels/<sha256>/<file>``       ``wheels/<sha256>/<file>``                  immutable
-``/_build/<live>/<rest>``          ``builds/<live>/<rest>``                    immutable
-``/-/static/<rest>``               ``builds/<live>/-/static/<rest>``           no-cache
-``/-/static-plugins/<rest>``       ``builds/<live>/-/static-plugins/<rest>``   no-cache
-anything else (app deep links)     ``builds/<live>/index.html``                no-cache
+``/_build/<build>/<rest>``         ``builds/<build>/<rest>``                   immutable
+``/-/static/<rest>``               ``builds/<build>/-/static/<rest>``          no-cache
+``/-/static-plugins/<rest>``       ``builds/<build>/-/static-plugins/<rest>``  no-cache
+``/_download/<id>.zip``            zip of ``builds/<id>/manifest.json`` files  no-store
+anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    no-cache
 =================================  ==========================================  ============
 
-Unknown gallery: 404. Not approved or no live build: 404. Taken down: 410,
-except ``/sw.js``, which is the kill-switch worker. Only GET and HEAD (else
-405). Content types come from ``builder.storage.content_type_for(key)``, never
-from the request. Every answer carries ``X-Content-Type-Options: nosniff``,
-``Content-Security-Policy: frame-ancestors *`` (galleries are embeddable) and
-no cookies.
+The bootstrap page gets an oEmbed discovery ``<link>`` for the requested URL
+after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` serves
+the origin's own build on a pinned origin and any ready build of the gallery on
+its live origin (``gallery.download``).
+
+Unknown gallery, unknown or unready pinned build, a ``/_build/`` of another
+build: 404. Not approved or no live build: 404. Taken down: 410 on the live
+origin and on every pinned origin, except ``/sw.js``, which is the kill-switch
+worker. Only GET and HEAD (else 405). Content types come from
+``builder.storage.content_type_for(key)``, never from the request. Every answer
+carries ``X-Content-Type-Options: nosniff``, ``Content-Security-Policy:
+frame-ancestors *`` (any site may embed a gallery) and no cookies.
 """
 
 from __future__ import annotations
@@ -36,17 +45,23 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from typing import BinaryIO
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.request import split_domain_port
 from django.utils.http import parse_etags
 
 from builder.storage import MissingKey, StorageError, check_key, content_type_for
-from gallery.models import GALLERY_ID_RE, Gallery
+from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
+from gallery.embed import oembed_url
+from gallery.models import BUILD_ID_RE, Build, BuildState, Gallery, content_origin, parse_content_label
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -56,6 +71,10 @@ NO_CACHE = "no-cache"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 #: Datasette's and the plugins' static files (builder/runtime/js/routes.mjs, STATIC_PREFIXES).
 STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
+#: Path prefix of the self-host download: ``/_download/<build-id>.zip``.
+DOWNLOAD_PREFIX = "/_download/"
+#: Media type of oEmbed discovery links (oEmbed 1.0, section 4).
+OEMBED_TYPE = "application/json+oembed"
 _CHUNK = 64 * 1024
 
 
@@ -95,8 +114,29 @@ class ContentOriginMiddleware:
         return _harden(serve_content(request, label))
 
 
+@dataclass(frozen=True)
+class ServedBuild:
+    """The build a content-origin request is answered from.
+
+    ``label`` is the host's first label; ``build_id`` is the live build on a gallery's
+    own origin, or the pinned build on ``<gallery-id>--<build-id>``; ``hidden`` asks
+    crawlers not to index it.
+    """
+
+    label: str
+    gallery_id: str
+    title: str
+    build_id: str
+    pinned: bool
+    hidden: bool
+
+
 def serve_content(request: HttpRequest, label: str) -> HttpResponse:
-    """Answer ``request`` for the content origin of gallery ``label`` (see the module's map)."""
+    """Answer ``request`` for the content origin ``label`` (see the module's map).
+
+    ``label`` is ``<gallery-id>`` (follows the live build) or ``<gallery-id>--<build-id>``
+    (a pinned version). Moderation is checked before anything else, for every build.
+    """
     if request.method not in ("GET", "HEAD"):
         response = _page(
             405,
@@ -105,35 +145,75 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         )
         response["Allow"] = "GET, HEAD"
         return response
-    if not GALLERY_ID_RE.fullmatch(label):
+    served = _resolve(request, label)
+    if isinstance(served, HttpResponse):
+        return served
+    return _route(request, served)
+
+
+def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
+    """Find the build ``label`` serves, or the answer when there is none (404, or 410 after a takedown)."""
+    parsed = parse_content_label(label)
+    if parsed is None:
         return _no_gallery()
+    gallery_id, pinned_id = parsed
     row = (
-        Gallery.objects.filter(pk=label)
-        .values_list("moderation_state", "live_build_id", "visibility", "plugins")
+        Gallery.objects.filter(pk=gallery_id)
+        .values_list("moderation_state", "live_build_id", "visibility", "plugins", "title")
         .first()
     )
     if row is None:
         return _no_gallery()
-    moderation_state, live, visibility, plugins = row
-    # Crawlers run no Service Worker, so the server answers for them: unlisted galleries and
-    # those with datasette-block-robots ask not to be indexed.
-    hidden = visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in plugins
-    path = request.path_info
-
+    moderation_state, live, visibility, plugins, title = row
+    # A takedown covers the live origin and every pinned one, whatever build the label names.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
-        if path == "/sw.js":
+        if request.path_info == "/sw.js":
             return _killswitch(request)
         return _page(410, "Gone", "This gallery was taken down.")
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")
+    if pinned_id is not None and _ready_build_date(gallery_id, pinned_id) is None:
+        return _page(
+            404,
+            "No such version",
+            "This gallery has no published version at this address. "
+            "Open the gallery's own address for its latest version.",
+        )
+    return ServedBuild(
+        label=label,
+        gallery_id=gallery_id,
+        title=title,
+        build_id=pinned_id or live,
+        pinned=pinned_id is not None,
+        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries,
+        # those with datasette-block-robots, and pinned copies (the live origin is the one to
+        # index) ask not to be indexed.
+        hidden=visibility == Gallery.Visibility.UNLISTED
+        or "datasette-block-robots" in plugins
+        or pinned_id is not None,
+    )
 
+
+def _ready_build_date(gallery_id: str, build_id: str) -> datetime | None:
+    """When build ``build_id`` of gallery ``gallery_id`` finished, or ``None`` unless it is such a ready build."""
+    return (
+        Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY)
+        .values_list(Coalesce("finished_at", "created_at"), flat=True)
+        .first()
+    )
+
+
+def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+    """Map ``request``'s path to a file of ``served.build`` (see the module's map)."""
+    path = request.path_info
+    build = served.build_id
     if path == "/robots.txt":
-        rules = "Disallow: /" if hidden else "Allow: /"
+        rules = "Disallow: /" if served.hidden else "Allow: /"
         response = HttpResponse(f"User-agent: *\n{rules}\n", content_type="text/plain; charset=utf-8")
         return _with_headers(response, {"Cache-Control": NO_CACHE})
     if path == "/sw.js":
         return _serve_key(
-            request, f"builds/{live}/sw.js", NO_CACHE, {"Service-Worker-Allowed": "/"}
+            request, f"builds/{build}/sw.js", NO_CACHE, {"Service-Worker-Allowed": "/"}
         )
     if path.startswith("/_runtime/"):
         return _serve_key(
@@ -146,19 +226,121 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         return _serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE)
     if path.startswith("/_build/"):
         build_id, _, rest = path.removeprefix("/_build/").partition("/")
-        if build_id != live or not rest:
+        if build_id != build or not rest:
             return _not_found()
-        return _serve_key(request, f"builds/{live}/{rest}", IMMUTABLE)
+        return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE)
     if path.startswith(STATIC_PREFIXES):
         # Datasette's static files, written into the bundle at their URL paths; the URL is not
         # versioned, so a new live build must be revalidated (the ETag names the build's key).
-        return _serve_key(request, f"builds/{live}{path}", NO_CACHE)
+        return _serve_key(request, f"builds/{build}{path}", NO_CACHE)
+    if path.startswith(DOWNLOAD_PREFIX):
+        return _serve_download(request, served, path.removeprefix(DOWNLOAD_PREFIX))
     # Every other path is a page of the Datasette app: the bootstrap page boots
     # the Service Worker, which then answers the same URL inside the browser.
-    response = _serve_key(request, f"builds/{live}/index.html", NO_CACHE)
-    if hidden:
+    response = _serve_bootstrap(request, served)
+    if served.hidden:
         response["X-Robots-Tag"] = "noindex"
     return response
+
+
+# --- oEmbed discovery on the bootstrap page -------------------------------------------------
+
+
+def _serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+    """The build's ``index.html`` with an oEmbed discovery ``<link>`` for the requested URL, plus the same as ``Link``.
+
+    The page is small (a few KiB), so it is read whole and changed here; its ETag
+    covers the requested URL, since the inserted link differs per URL.
+    """
+    key = f"builds/{served.build_id}/index.html"
+    page_url = content_origin(served.label) + request.get_full_path()
+    discovery = oembed_url(page_url)
+    headers = {
+        "Cache-Control": NO_CACHE,
+        "ETag": _etag(f"{key}\n{page_url}"),
+        "Link": oembed_link_header(discovery, served.title),
+    }
+    if headers["ETag"] in parse_etags(request.headers.get("If-None-Match", "")):
+        return _with_headers(HttpResponse(status=304), headers)
+    try:
+        with get_storage().open(key) as fh:
+            page = fh.read()
+    except MissingKey:
+        return _not_found()
+    except StorageError as exc:
+        return _storage_unavailable(key, exc)
+    body = insert_discovery_link(page, discovery, served.title)
+    response = HttpResponse(
+        b"" if request.method == "HEAD" else body, content_type=content_type_for(key)
+    )
+    response["Content-Length"] = str(len(body))
+    return _with_headers(response, headers)
+
+
+_HEAD_TAG_RE = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
+
+
+def insert_discovery_link(page: bytes, oembed: str, title: str) -> bytes:
+    """Return ``page`` (UTF-8 HTML) with ``<link rel="alternate" type="application/json+oembed" …>`` after ``<head>``.
+
+    ``oembed`` is the oEmbed endpoint URL, ``title`` the gallery's title; both are
+    HTML-escaped. A page without a ``<head>`` element is returned unchanged (and
+    logged): the ``Link`` header still carries the discovery.
+    """
+    match = _HEAD_TAG_RE.search(page)
+    if match is None:
+        logger.warning("bootstrap page has no <head>: oEmbed discovery only in the Link header")
+        return page
+    tag = (
+        f'<link rel="alternate" type="{OEMBED_TYPE}" '
+        f'href="{html.escape(oembed, quote=True)}" title="{html.escape(title, quote=True)}">'
+    ).encode()
+    return page[: match.end()] + tag + page[match.end() :]
+
+
+def oembed_link_header(oembed: str, title: str) -> str:
+    """The HTTP ``Link`` value for oEmbed discovery (RFC 8288; the title as RFC 8187 ``title*``, so any text fits)."""
+    return f"<{oembed}>; rel=\"alternate\"; type=\"{OEMBED_TYPE}\"; title*=UTF-8''{quote(title, safe='')}"
+
+
+# --- Self-host download ---------------------------------------------------------------------
+
+
+def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> HttpResponse:
+    """Stream ``/_download/<build-id>.zip``: a pinned origin offers its own build, a gallery's origin any ready build."""
+    build_id = name.removesuffix(".zip")
+    if (
+        not name.endswith(".zip")
+        or not BUILD_ID_RE.fullmatch(build_id)
+        or (served.pinned and build_id != served.build_id)
+    ):
+        return _not_found()
+    finished_at = _ready_build_date(served.gallery_id, build_id)
+    if finished_at is None:
+        return _not_found()
+    storage = get_storage()
+    try:
+        listing = load_bundle_listing(storage, build_id)
+    except (MissingKey, InvalidManifest) as exc:
+        logger.error("build %s cannot be downloaded: %s", build_id, exc)
+        return _page(
+            404,
+            "Download unavailable",
+            "This version's files are incomplete on the server, so it cannot be downloaded. "
+            "Download the gallery's latest version, or report the problem to the moderators.",
+        )
+    except StorageError as exc:
+        return _storage_unavailable(f"builds/{build_id}/manifest.json", exc)
+    headers = {
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{listing.filename}"',
+    }
+    if request.method == "HEAD":
+        return _with_headers(HttpResponse(content_type=ZIP_CONTENT_TYPE), headers)
+    response = StreamingHttpResponse(
+        stream_bundle_zip(storage, listing, finished_at), content_type=ZIP_CONTENT_TYPE
+    )
+    return _with_headers(response, headers)
 
 
 def _serve_key(
@@ -206,10 +388,7 @@ def _serve_key(
     except MissingKey:
         return _not_found()
     except StorageError as exc:
-        logger.error("storage failed serving %s: %s", key, exc)
-        return _page(
-            503, "Storage unavailable", "Storage is unavailable, try again shortly."
-        )
+        return _storage_unavailable(key, exc)
     response["Content-Length"] = str(size)
     return _with_headers(response, headers)
 
@@ -235,6 +414,11 @@ def _stream(body: BinaryIO) -> Iterator[bytes]:
 
 def _etag(key: str) -> str:
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+def _storage_unavailable(key: str, exc: StorageError) -> HttpResponse:
+    logger.error("storage failed serving %s: %s", key, exc)
+    return _page(503, "Storage unavailable", "Storage is unavailable, try again shortly.")
 
 
 def _killswitch(request: HttpRequest) -> HttpResponse:

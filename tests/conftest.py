@@ -659,13 +659,20 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
 def published_gallery(
     prebuilt_bundle: Callable[..., Prebuilt], shared_store: Path, settings: Any, transactional_db: None
 ) -> Callable[..., Any]:
-    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=...) -> Gallery``.
+    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=..., gallery=None) -> Gallery``.
 
     An approved, public ``Gallery`` whose live build is the session's shared
     bundle of that combination (``prebuilt_bundle``): the rows are made for this
     test (the database is flushed between tests), the bundle files are not. Points
     ``LOCAL_STORAGE_ROOT`` at the shared store and clears ``S3_BUCKET`` for the test.
     Use it with ``live_gallery_server`` to open the gallery in Chromium.
+
+    With ``gallery`` (one this fixture returned), that gallery gets the bundle as a
+    new live build instead, as when its publisher publishes again: its database
+    name, plugins, metadata and Datasette version follow the new build, and the
+    earlier build stays ready (reachable at ``gallery.pinned_url(build_id)``). The
+    combination must differ from the gallery's earlier builds (same combination,
+    same build id). ``title`` is ignored then.
     """
     from gallery import services
     from gallery.models import Build, BuildState, Gallery
@@ -679,18 +686,25 @@ def published_gallery(
         datasette_version: str | None = None,
         metadata: dict[str, Any] | None = None,
         title: str | None = None,
+        gallery: Gallery | None = None,
     ) -> Gallery:
         options = {"datasette_version": datasette_version} if datasette_version else {}
         bundle = prebuilt_bundle(database, tuple(plugins), metadata=metadata, **options)
-        gallery = Gallery.objects.create(
-            title=title or f"Shared {database.name}",
-            description=f"{database.name}, built once for the test session",
-            moderation_state=Gallery.ModerationState.APPROVED,
-            database_name=bundle.database_name,
-            plugins=list(bundle.plugins),
-            metadata=bundle.metadata,
-            datasette_version=bundle.datasette_version,
-        )
+        described = {
+            "database_name": bundle.database_name,
+            "plugins": list(bundle.plugins),
+            "metadata": bundle.metadata,
+            "datasette_version": bundle.datasette_version,
+        }
+        if gallery is None:
+            gallery = Gallery.objects.create(
+                title=title or f"Shared {database.name}",
+                description=f"{database.name}, built once for the test session",
+                moderation_state=Gallery.ModerationState.APPROVED,
+                **described,
+            )
+        else:
+            Gallery.objects.filter(pk=gallery.pk).update(**described)
         build = Build.objects.create(
             id=bundle.build_id,
             gallery=gallery,

@@ -7,6 +7,7 @@ records build ids (``gallery.queue.send_build`` is the boundary to the worker).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -159,22 +160,85 @@ def build(gallery: Gallery) -> Build:
 
 
 @pytest.fixture
-def bundle(build: Build, storage: LocalStorage) -> dict[str, bytes]:
-    """Fake bundle files of ``build`` plus shared runtime and wheel files; returns ``{key: bytes}``."""
-    files = {
-        f"builds/{build.id}/index.html": b"<!doctype html><title>booting</title>",
-        f"builds/{build.id}/sw.js": b"// service worker of the build\n",
-        f"builds/{build.id}/pyodide-lock.json": b'{"packages": {}}',
-        f"builds/{build.id}/data/chinook.db": b"SQLite format 3\x00" + b"\x00" * 100,
-        f"{RUNTIME}/pyodide.asm.wasm": b"\x00asm\x01\x00\x00\x00",
-        f"{RUNTIME}/pyodide.mjs": b"export const loadPyodide = 1;\n",
-        f"{RUNTIME}/python_stdlib.zip": b"PK\x03\x04",
-        f"wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl": b"PK\x03\x04wheel",
-        "uploads/x/source.db": b"SQLite format 3\x00private",
-    }
-    for key, data in files.items():
-        storage.put_bytes(key, data)
-    return files
+def make_build(gallery: Gallery) -> Callable[..., Build]:
+    """``make_build(state=READY, of=gallery) -> Build``: another build (not live) of ``of``."""
+
+    def make(state: str = BuildState.READY, of: Gallery | None = None) -> Build:
+        return Build.objects.create(
+            gallery=of or gallery, state=state, source_key="uploads/y/source.db", source_sha256="1" * 64, source_bytes=1
+        )
+
+    return make
+
+
+@pytest.fixture
+def other_gallery(db) -> Gallery:
+    """A second approved gallery, with no build yet."""
+    return Gallery.objects.create(
+        title="Other", moderation_state=Gallery.ModerationState.APPROVED, database_name="other"
+    )
+
+
+def _bundle_url(key: str, build_id: str) -> str:
+    """Where the content origin serves bundle file ``key`` (as ``builder.bundle`` lists it in the manifest)."""
+    if key.startswith(f"builds/{build_id}/") and key.endswith(("/index.html", "/sw.js")):
+        return "/" + key.rsplit("/", 1)[1]
+    if key.startswith(f"builds/{build_id}/"):
+        return f"/_build/{key.removeprefix('builds/')}"
+    return "/_" + key
+
+
+@pytest.fixture
+def make_bundle(storage: LocalStorage) -> Callable[..., dict[str, bytes]]:
+    """``make_bundle(build, metadata=None) -> {key: bytes}``: store fake bundle files of ``build``.
+
+    The build's own files name the build (so tests can tell builds apart); the
+    shared runtime and wheel files are the same for every build; the private
+    upload ``uploads/x/source.db`` is stored too, to prove it is never served. A
+    ``manifest.json`` lists every bundle file with its key, URL and size, as
+    ``builder.bundle`` writes it, with ``metadata`` as the Datasette metadata.
+    """
+
+    def make(build: Build, metadata: dict[str, object] | None = None) -> dict[str, bytes]:
+        prefix = f"builds/{build.id}/"
+        files = {
+            f"{prefix}index.html": (
+                f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>booting {build.id}</title>'
+                "</head><body></body></html>"
+            ).encode(),
+            f"{prefix}sw.js": f"// service worker of build {build.id}\n".encode(),
+            f"{prefix}pyodide-lock.json": b'{"packages": {}}',
+            f"{prefix}data/chinook.db": b"SQLite format 3\x00" + build.id.encode() + b"\x00" * 100,
+            f"{RUNTIME}/pyodide.asm.wasm": b"\x00asm\x01\x00\x00\x00",
+            f"{RUNTIME}/pyodide.mjs": b"export const loadPyodide = 1;\n",
+            f"{RUNTIME}/python_stdlib.zip": b"PK\x03\x04",
+            f"wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl": b"PK\x03\x04wheel",
+        }
+        manifest = {
+            "build_id": build.id,
+            "pyodide_version": "314.0.7",
+            "datasette_version": "0.65.5",
+            "plugins": ["datasette-pretty-json"],
+            "database": {"name": "chinook", "key": f"{prefix}data/chinook.db", "tables": ["album"], "views": []},
+            "metadata": {"title": "Chinook", **(metadata or {})},
+            "files": [
+                {"key": key, "url": _bundle_url(key, build.id), "size": len(data), "sha256": "0" * 64}
+                for key, data in files.items()
+            ],
+        }
+        files[f"{prefix}manifest.json"] = json.dumps(manifest).encode()
+        files["uploads/x/source.db"] = b"SQLite format 3\x00private"
+        for key, data in files.items():
+            storage.put_bytes(key, data)
+        return files
+
+    return make
+
+
+@pytest.fixture
+def bundle(build: Build, make_bundle: Callable[..., dict[str, bytes]]) -> dict[str, bytes]:
+    """Fake bundle files of ``build`` (``make_bundle``); returns ``{key: bytes}``."""
+    return make_bundle(build)
 
 
 @pytest.fixture

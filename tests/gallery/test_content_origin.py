@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
 from gallery.models import Build, BuildState, Gallery
 
@@ -38,17 +39,88 @@ def body(response) -> bytes:
     )
 
 
+def discovery_tag(href: str, title: str = "Chinook") -> bytes:
+    return f'<link rel="alternate" type="application/json+oembed" href="{href}" title="{title}">'.encode()
+
+
+@pytest.fixture
+def app_url(settings) -> str:
+    """The app origin oEmbed discovery points at, and a content origin on port 8000."""
+    settings.APP_URL = "https://glasshouse.example"
+    settings.CONTENT_DOMAIN = "localhost"
+    settings.CONTENT_SCHEME = "http"
+    settings.CONTENT_PORT = "8000"
+    return settings.APP_URL
+
+
 @pytest.mark.parametrize("path", DEEP_LINKS)
 def test_every_app_path_gets_the_bootstrap_page_of_the_live_build(
     content_client, bundle, build, path
 ):
     response = content_client.get(path)
     assert response.status_code == 200
-    assert body(response) == bundle[f"builds/{build.id}/index.html"]
+    page = bundle[f"builds/{build.id}/index.html"]
+    # The build's page, with one discovery <link> inserted after <head>.
+    before, _, after = page.partition(b"<head>")
+    served = body(response)
+    assert served.startswith(before + b"<head><link rel=\"alternate\" type=\"application/json+oembed\"")
+    assert served.endswith(after)
+    assert response["Content-Length"] == str(len(served))
     assert response["Content-Type"] == "text/html; charset=utf-8"
     assert response["Cache-Control"] == "no-cache"
     assert "Content-Disposition" not in response
     assert_hardened(response)
+
+
+def test_the_bootstrap_page_points_oembed_discovery_at_the_requested_url(
+    content_client, bundle, build, gallery, app_url
+):
+    response = content_client.get("/chinook/album?_sort=title&_size=5")
+    target = f"http%3A%2F%2F{gallery.id}.localhost%3A8000%2Fchinook%2Falbum%3F_sort%3Dtitle%26_size%3D5"
+    href = f"https://glasshouse.example/oembed?url={target}&format=json"
+    assert discovery_tag(href.replace("&", "&amp;")) in body(response)
+    assert response["Link"] == (
+        f"<{href}>; rel=\"alternate\"; type=\"application/json+oembed\"; title*=UTF-8''Chinook"
+    )
+
+
+def test_discovery_escapes_a_hostile_path_and_title(content_client, bundle, build, gallery, app_url):
+    Gallery.objects.filter(pk=gallery.pk).update(title='Tom & "Jerry" <b>\u00e9t\u00e9</b>')
+    response = content_client.get('/"><script>alert(1)</script>?q=\'"><img src=x onerror=alert(2)>')
+    assert response.status_code == 200
+    served = body(response).decode()
+    assert "<script>" not in served
+    assert "<img" not in served
+    assert "<b>" not in served
+    tag = served[served.index("<link") : served.index(">", served.index("<link")) + 1]
+    assert tag.count('"') == 8  # four attributes, no quote breaks out of one
+    assert 'title="Tom &amp; &quot;Jerry&quot; &lt;b&gt;\u00e9t\u00e9&lt;/b&gt;"' in tag
+    # The target URL keeps the path percent-encoded (%22%3E%3Cscript...), and oEmbed's url= encodes it again.
+    assert "%2F%2522%253E%253Cscript%253Ealert%281%29%253C%2Fscript%253E" in tag
+    link = response["Link"]
+    assert "<script>" not in link and '"Jerry"' not in link
+    assert link.endswith("title*=UTF-8''Tom%20%26%20%22Jerry%22%20%3Cb%3E%C3%A9t%C3%A9%3C%2Fb%3E")
+
+
+def test_a_bootstrap_page_without_a_head_is_served_unchanged_with_the_link_header(
+    content_client, bundle, build, storage
+):
+    page = b"<!doctype html><title>booting</title><p>no head element"
+    storage.put_bytes(f"builds/{build.id}/index.html", page)
+    response = content_client.get("/chinook")
+    assert response.status_code == 200
+    assert body(response) == page
+    assert 'rel="alternate"' in response["Link"]
+
+
+def test_the_bootstrap_page_of_another_url_is_not_revalidated_with_the_first_urls_etag(
+    content_client, bundle, build
+):
+    first = content_client.get("/chinook")
+    assert content_client.get("/chinook", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
+    other = content_client.get("/chinook/album", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert other.status_code == 200
+    assert b"album" in body(other)
 
 
 def test_the_service_worker_is_the_live_builds_and_may_control_the_whole_origin(
@@ -126,9 +198,8 @@ def test_a_head_request_gets_headers_and_no_body(content_client, bundle, build):
     response = content_client.head("/chinook/album")
     assert response.status_code == 200
     assert response.content == b""
-    assert response["Content-Length"] == str(
-        len(bundle[f"builds/{build.id}/index.html"])
-    )
+    assert response["Content-Length"] == str(len(body(content_client.get("/chinook/album"))))
+    assert int(response["Content-Length"]) > len(bundle[f"builds/{build.id}/index.html"])
 
 
 def test_an_unchanged_file_is_revalidated_with_304(content_client, bundle, build):
@@ -199,12 +270,14 @@ def test_an_unknown_gallery_address_says_there_is_no_gallery(client, host):
 @pytest.mark.parametrize(
     "state", [Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED]
 )
+@pytest.mark.parametrize("origin", ["live", "pinned"])
 def test_a_gallery_not_approved_is_not_published(
-    content_client, bundle, gallery, state
+    client, bundle, gallery, older_build, state, origin
 ):
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
+    host = f"{gallery.id}.localhost:8000" if origin == "live" else pinned_host(gallery.id, older_build.id)
     for path in ("/", "/sw.js", "/_runtime/pyodide-314.0.7/pyodide.mjs"):
-        response = content_client.get(path)
+        response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 404
         assert b"This gallery is not published (yet)" in response.content
         assert_hardened(response)
@@ -325,3 +398,118 @@ def test_a_static_file_the_bundle_lacks_is_not_found_rather_than_the_bootstrap_p
     response = content_client.get("/-/static/not-in-this-bundle.js")
     assert response.status_code == 404
     assert_hardened(response)
+
+
+# --- Pinned versions: <gallery-id>--<build-id> always serves that build --------------------
+
+
+@pytest.fixture
+def older_build(build: Build, make_build, make_bundle) -> Build:
+    """A second ready build of ``gallery`` with its own bundle files; ``build`` stays live."""
+    older = make_build()
+    make_bundle(older)
+    return older
+
+
+def pinned_host(gallery_id: str, build_id: str) -> str:
+    return f"{gallery_id}--{build_id}.localhost:8000"
+
+
+def test_a_pinned_origin_serves_its_build_while_the_gallery_origin_follows_the_live_one(
+    client, content_client, bundle, build, older_build, gallery
+):
+    host = pinned_host(gallery.id, older_build.id)
+    pinned_page = client.get("/chinook/album", HTTP_HOST=host)
+    assert pinned_page.status_code == 200
+    assert f"booting {older_build.id}".encode() in body(pinned_page)
+    assert_hardened(pinned_page)
+    worker = client.get("/sw.js", HTTP_HOST=host)
+    assert body(worker) == f"// service worker of build {older_build.id}\n".encode()
+    assert worker["Service-Worker-Allowed"] == "/"
+    database = client.get(f"/_build/{older_build.id}/data/chinook.db", HTTP_HOST=host)
+    assert body(database) == bundle["builds/" + build.id + "/data/chinook.db"].replace(
+        build.id.encode(), older_build.id.encode()
+    )
+    assert database["Content-Type"] == "application/vnd.sqlite3"
+    assert database["Cache-Control"] == IMMUTABLE
+    runtime = client.get("/_runtime/pyodide-314.0.7/pyodide.mjs", HTTP_HOST=host)
+    assert body(runtime) == bundle[f"{RUNTIME}/pyodide.mjs"]
+
+    live_page = content_client.get("/chinook/album")
+    assert f"booting {build.id}".encode() in body(live_page)
+    assert body(content_client.get("/sw.js")) == bundle[f"builds/{build.id}/sw.js"]
+
+    # Search engines index the live origin; a pinned copy asks not to be indexed.
+    assert "X-Robots-Tag" not in live_page
+    assert pinned_page["X-Robots-Tag"] == "noindex"
+    assert body(client.get("/robots.txt", HTTP_HOST=host)) == b"User-agent: *\nDisallow: /\n"
+
+
+def test_a_pinned_origin_does_not_serve_another_builds_files(
+    client, bundle, build, older_build, gallery
+):
+    response = client.get(
+        f"/_build/{build.id}/data/chinook.db", HTTP_HOST=pinned_host(gallery.id, older_build.id)
+    )
+    assert response.status_code == 404
+    assert b"No file at this address" in response.content
+    assert_hardened(response)
+
+
+def test_a_pinned_origin_serves_its_own_builds_static_files(client, content_client, bundle, build, older_build, gallery, storage):
+    for served in (build, older_build):
+        storage.put_bytes(f"builds/{served.id}/-/static/app.css", f"css of {served.id}".encode())
+    pinned = client.get("/-/static/app.css", HTTP_HOST=pinned_host(gallery.id, older_build.id))
+    assert body(pinned) == f"css of {older_build.id}".encode()
+    assert body(content_client.get("/-/static/app.css")) == f"css of {build.id}".encode()
+
+
+def test_the_discovery_link_on_a_pinned_origin_names_the_pinned_url(
+    client, bundle, older_build, gallery, app_url
+):
+    response = client.get("/chinook", HTTP_HOST=pinned_host(gallery.id, older_build.id))
+    target = f"http%3A%2F%2F{gallery.id}--{older_build.id}.localhost%3A8000%2Fchinook"
+    assert discovery_tag(f"https://glasshouse.example/oembed?url={target}&amp;format=json") in body(response)
+
+
+@pytest.mark.parametrize(
+    "case", ["another galleries build", "unknown build", BuildState.FAILED, BuildState.QUEUED, BuildState.CANCELLED]
+)
+def test_a_pinned_origin_without_a_ready_build_of_the_gallery_is_not_found(
+    client, bundle, build, gallery, other_gallery, make_build, case
+):
+    if case == "another galleries build":
+        build_id = make_build(of=other_gallery).id
+    elif case == "unknown build":
+        build_id = "0123456789abcdef"
+    else:
+        build_id = make_build(case).id
+    for path in ("/", "/sw.js", f"/_build/{build_id}/data/chinook.db", f"/_build/{build.id}/data/chinook.db"):
+        response = client.get(path, HTTP_HOST=pinned_host(gallery.id, build_id))
+        assert response.status_code == 404
+        assert b"This gallery has no published version at this address" in response.content
+        assert_hardened(response)
+
+
+@pytest.mark.parametrize("origin", ["live", "pinned live build", "pinned older build"])
+def test_a_takedown_answers_410_and_the_kill_switch_on_the_live_and_every_pinned_origin(
+    client, bundle, build, older_build, gallery, origin
+):
+    host = {
+        "live": f"{gallery.id}.localhost:8000",
+        "pinned live build": pinned_host(gallery.id, build.id),
+        "pinned older build": pinned_host(gallery.id, older_build.id),
+    }[origin]
+    assert client.get("/", HTTP_HOST=host).status_code == 200
+    services.take_down(gallery, "copyright notice")
+    for path in ("/", "/chinook/album", f"/_build/{older_build.id}/data/chinook.db", f"/_download/{build.id}.zip"):
+        gone = client.get(path, HTTP_HOST=host)
+        assert gone.status_code == 410
+        assert b"This gallery was taken down" in gone.content
+        assert_hardened(gone)
+    worker = client.get("/sw.js", HTTP_HOST=host)
+    assert worker.status_code == 200
+    assert worker.content == killswitch_source()
+    assert worker["Cache-Control"] == "no-cache"
+    assert worker["Service-Worker-Allowed"] == "/"
+    assert_hardened(worker)
