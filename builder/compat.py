@@ -1,8 +1,8 @@
 """Build-time compatibility check: does the bundle start in Pyodide and render pages?
 
 ``check_bundle`` runs ``node builder/runtime/compat_check.mjs`` in a subprocess.
-The script does what the reader's Service Worker does (``builder/runtime/sw.js``):
-it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
+The script does what the reader's browser does, with the same runtime core
+(``builder/runtime/js/core.mjs``): it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
 loads Datasette and the plugins from the wheel cache, writes the database,
 imports ``glasshouse_runtime.py`` and calls its ``start`` and ``handle``. It
 renders the home page, the database page and the first table's page; each must
@@ -77,6 +77,8 @@ class CompatReport:
     start_ms: int
     total_ms: int
     log: str = field(default="", repr=False)
+    #: URL paths of the static files written to ``static_out`` (``/-/static/app.css``, ...).
+    static_files: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One build-log line, e.g. ``booted Pyodide in Node, rendered /, /db, /db/t in 9123 ms``."""
@@ -134,6 +136,7 @@ def check_bundle(
     metadata: dict | None = None,
     extra_pages: list[dict] | None = None,
     bytecode_out: Path | None = None,
+    static_out: Path | None = None,
 ) -> CompatReport:
     """Boot the bundle in Node and render its pages; return the report or raise ``CompatError``.
 
@@ -148,6 +151,11 @@ def check_bundle(
     bytecode (``__pycache__/*.pyc``, unchecked-hash) of every site-packages module
     the pages imported, paths relative to site-packages; the Service Worker
     unpacks it so a reader's Pyodide imports Datasette without compiling it.
+
+    With ``static_out``, a passing check also writes there every static file
+    Datasette and the plugins serve, each at its URL path (``static_out /
+    "-/static/app.css"``), with the bytes Datasette answers; their URL paths are
+    ``CompatReport.static_files``.
     """
     node_path = shutil.which(node)
     if node_path is None:
@@ -169,6 +177,7 @@ def check_bundle(
         "metadata": metadata or {},
         "pages": default_pages(database, database_name) + list(extra_pages or []),
         "bytecodeOut": str(bytecode_out.resolve()) if bytecode_out else "",
+        "staticOut": str(static_out.resolve()) if static_out else "",
     }
     config_text = json.dumps(config)
     try:
@@ -220,4 +229,5 @@ def check_bundle(
         start_ms=timings["start_ms"],
         total_ms=timings["total_ms"],
         log=log,
+        static_files=list(result.get("static", [])),
     )

@@ -31,6 +31,25 @@ CONTENT_TYPES: dict[str, str] = {
     ".whl": "application/zip",
     ".db": "application/vnd.sqlite3",
 }
+#: Datasette's and the plugins' static files (``builds/<id>/-/static/...``,
+#: ``builds/<id>/-/static-plugins/...``), by suffix; these types apply in that role only,
+#: so an uploaded ``.svg`` or ``.css`` stays opaque bytes.
+STATIC_CONTENT_TYPES: dict[str, str] = {
+    ".css": "text/css; charset=utf-8",
+    ".map": "application/json",
+    ".txt": "text/plain; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".ico": "image/vnd.microsoft.icon",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
@@ -46,9 +65,16 @@ def content_type_for(key: str) -> str:
     """Return the fixed Content-Type for a bundle key, chosen by its suffix.
 
     The suffix is set by the builder (``data/<name>.db``, ``sw.js``...), never
-    taken from an uploaded file name.
+    taken from an uploaded file name. Images, fonts and CSS get their types only
+    as Datasette's static files (``STATIC_CONTENT_TYPES``).
     """
-    return CONTENT_TYPES.get(PurePosixPath(key).suffix.lower(), DEFAULT_CONTENT_TYPE)
+    suffix = PurePosixPath(key).suffix.lower()
+    if suffix in CONTENT_TYPES:
+        return CONTENT_TYPES[suffix]
+    parts = key.split("/")
+    if len(parts) > 4 and parts[0] == "builds" and parts[2] == "-" and parts[3] in ("static", "static-plugins"):
+        return STATIC_CONTENT_TYPES.get(suffix, DEFAULT_CONTENT_TYPE)
+    return DEFAULT_CONTENT_TYPE
 
 
 def check_key(key: str) -> str:

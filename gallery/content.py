@@ -17,6 +17,8 @@ request path                       storage key                                 C
 ``/_runtime/<rest>``               ``runtime/<rest>``                          immutable
 ``/_wheels/<sha256>/<file>``       ``wheels/<sha256>/<file>``                  immutable
 ``/_build/<build>/<rest>``         ``builds/<build>/<rest>``                   immutable
+``/-/static/<rest>``               ``builds/<build>/-/static/<rest>``          no-cache
+``/-/static-plugins/<rest>``       ``builds/<build>/-/static-plugins/<rest>``  no-cache
 ``/_download/<id>.zip``            zip of ``builds/<id>/manifest.json`` files  no-store
 anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    no-cache
 =================================  ==========================================  ============
@@ -31,7 +33,8 @@ build: 404. Not approved or no live build: 404. Taken down: 410 on the live
 origin and on every pinned origin, except ``/sw.js``, which is the kill-switch
 worker. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. Every answer
-carries ``X-Content-Type-Options: nosniff`` and no cookies.
+carries ``X-Content-Type-Options: nosniff``, ``Content-Security-Policy:
+frame-ancestors *`` (any site may embed a gallery) and no cookies.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ logger = logging.getLogger(__name__)
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+#: Datasette's and the plugins' static files (builder/runtime/js/routes.mjs, STATIC_PREFIXES).
+STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
 #: Path prefix of the self-host download: ``/_download/<build-id>.zip``.
 DOWNLOAD_PREFIX = "/_download/"
 #: Media type of oEmbed discovery links (oEmbed 1.0, section 4).
@@ -180,9 +185,12 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
         title=title,
         build_id=pinned_id or live,
         pinned=pinned_id is not None,
-        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries and
-        # those with datasette-block-robots ask not to be indexed.
-        hidden=visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in plugins,
+        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries,
+        # those with datasette-block-robots, and pinned copies (the live origin is the one to
+        # index) ask not to be indexed.
+        hidden=visibility == Gallery.Visibility.UNLISTED
+        or "datasette-block-robots" in plugins
+        or pinned_id is not None,
     )
 
 
@@ -221,6 +229,10 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         if build_id != build or not rest:
             return _not_found()
         return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE)
+    if path.startswith(STATIC_PREFIXES):
+        # Datasette's static files, written into the bundle at their URL paths; the URL is not
+        # versioned, so a new live build must be revalidated (the ETag names the build's key).
+        return _serve_key(request, f"builds/{build}{path}", NO_CACHE)
     if path.startswith(DOWNLOAD_PREFIX):
         return _serve_download(request, served, path.removeprefix(DOWNLOAD_PREFIX))
     # Every other path is a page of the Datasette app: the bootstrap page boots
@@ -434,8 +446,9 @@ def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpRespon
 
 
 def _harden(response: HttpResponse) -> HttpResponse:
-    """Headers on every content-origin answer; no X-Frame-Options, since galleries are embeddable."""
+    """Headers on every content-origin answer: any site may frame a gallery (no X-Frame-Options)."""
     response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "frame-ancestors *"
     response["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return response
 

@@ -200,6 +200,13 @@ class Build(models.Model):
     source_sha256 = models.CharField(max_length=64)
     source_bytes = models.BigIntegerField()
     bundle_bytes = models.BigIntegerField(null=True, blank=True)
+    #: The database's tables as the build found them: ``[{"name": str, "rows": int,
+    #: "columns": [str]}]`` (``builder.tables.describe_tables``); empty for older builds.
+    tables = models.JSONField(default=list, blank=True)
+    #: Whether the build stored a share card at ``builds/<build-id>/card.png``.
+    has_card = models.BooleanField(default=False)
+    #: Size in bytes of the self-host zip (``/_download/<build-id>.zip``), when the build reports it.
+    download_bytes = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +220,21 @@ class Build(models.Model):
     def get_absolute_url(self) -> str:
         """Path of the build page on the app origin."""
         return reverse("gallery:build", args=[self.id])
+
+    @property
+    def card_path(self) -> str:
+        """Path of the share card on the gallery origin: ``"/_build/<build-id>/card.png"``."""
+        return f"/_build/{self.id}/card.png"
+
+    @property
+    def download_path(self) -> str:
+        """Path of the self-host zip on the gallery origin: ``"/_download/<build-id>.zip"``."""
+        return f"/_download/{self.id}.zip"
+
+    @property
+    def total_rows(self) -> int:
+        """Rows in all of ``tables`` together."""
+        return sum(int(table.get("rows", 0)) for table in self.tables)
 
     @property
     def is_final(self) -> bool:

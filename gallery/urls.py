@@ -13,6 +13,11 @@ from gallery import views
 
 app_patterns = [
     path("", views.index, name="index"),
+    path("g/<str:gallery_id>/", views.gallery_detail, name="detail"),
+    path("g/<str:gallery_id>/report/", views.gallery_report, name="report"),
+    path("g/<str:gallery_id>/embed.json", views.embed_code, name="embed-code"),
+    path("oembed", views.oembed, name="oembed"),
+    path("embed.js", views.embed_js, name="embed-js"),
     path("publish/", views.publish, name="publish"),
     path("plugins/", views.plugins, name="plugins"),
     path("builds/<str:build_id>/", views.build_detail, name="build"),

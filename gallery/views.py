@@ -1,4 +1,5 @@
-"""Views of the app origin: the gallery list, the publish form, build pages, health.
+"""Views of the app origin: the gallery list, gallery pages (embed, share, download), oEmbed,
+``/embed.js``, the publish form, build pages, health.
 
 Nothing here serves uploaded bytes or bundle files; ``gallery.content`` does,
 on each gallery's own origin.
@@ -6,35 +7,306 @@ on each gallery's own origin.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import services
+from gallery import embed, services
 from gallery.forms import PublishForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery
 
 _PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
 
+#: Galleries per page of the front page.
+GALLERIES_PER_PAGE = 12
+
+
+def public_galleries() -> QuerySet[Gallery]:
+    """Galleries readers may open: approved, with a live build (listed or not), live build joined."""
+    return Gallery.objects.filter(
+        moderation_state=Gallery.ModerationState.APPROVED, live_build__isnull=False
+    ).select_related("live_build")
+
+
+def search_galleries(galleries: QuerySet[Gallery], query: str) -> QuerySet[Gallery]:
+    """Narrow ``galleries`` to those whose title, description or a table name contains ``query``.
+
+    Case-insensitive substring match. Table names live in ``Build.tables`` (JSON), so they
+    are matched in Python over the given galleries' live builds.
+    """
+    query = query.strip()
+    if not query:
+        return galleries
+    needle = query.casefold()
+    by_table = [
+        gallery_id
+        for gallery_id, tables in galleries.values_list("id", "live_build__tables")
+        if any(needle in str(table.get("name", "")).casefold() for table in tables or [])
+    ]
+    return galleries.filter(Q(title__icontains=query) | Q(description__icontains=query) | Q(id__in=by_table))
+
+
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """The public list: listed, approved galleries with a live build, newest first, 24 a page."""
-    galleries = Gallery.objects.filter(
-        visibility=Gallery.Visibility.LISTED,
-        moderation_state=Gallery.ModerationState.APPROVED,
-        live_build__isnull=False,
-    ).order_by("-updated_at")
-    page = Paginator(galleries, 24).get_page(request.GET.get("page"))
-    return render(request, "gallery/index.html", {"page": page})
+    """The front page: listed public galleries as cards, newest first, searchable (``?q=``), 12 a page."""
+    query = request.GET.get("q", "").strip()
+    galleries = search_galleries(
+        public_galleries().filter(visibility=Gallery.Visibility.LISTED), query
+    ).order_by("-updated_at", "id")
+    page = Paginator(galleries, GALLERIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "gallery/index.html", {"page": page, "q": query})
+
+
+def _public_gallery(gallery_id: str) -> Gallery:
+    """The public gallery ``gallery_id``; raises ``Http404`` if unknown, not approved or not built."""
+    gallery = public_galleries().filter(pk=gallery_id).first()
+    if gallery is None:
+        raise Http404("No public gallery has this address.")
+    return gallery
+
+
+def _canned_queries(gallery: Gallery) -> list[dict[str, Any]]:
+    """The gallery's canned queries from its metadata: ``[{"name", "title", "params": [str]}]``."""
+    database = (gallery.metadata.get("databases") or {}).get(gallery.database_name) or {}
+    queries = []
+    for name, query in (database.get("queries") or {}).items():
+        query = query if isinstance(query, dict) else {"sql": str(query)}
+        params = query.get("params") or embed.named_parameters(str(query.get("sql", "")))
+        queries.append({"name": name, "title": query.get("title") or name, "params": list(params)})
+    return queries
+
+
+#: Shown to readers and link previews when a gallery has no description.
+DEFAULT_SUMMARY = "A SQLite database you can explore, query and embed; it runs in your browser."
+
+
+def share_tags(gallery: Gallery, page_url: str, summary: str, card_url: str) -> list[tuple[str, str, str]]:
+    """Open Graph and Twitter card tags of a gallery page: ``[(attribute, key, content)]``.
+
+    ``attribute`` is ``"property"`` (Open Graph) or ``"name"`` (Twitter). With a ``card_url``
+    (absolute URL of the 1200×630 card) the Twitter card is ``summary_large_image``, else ``summary``.
+    """
+    tags = [
+        ("property", "og:type", "website"),
+        ("property", "og:site_name", "Glasshouse"),
+        ("property", "og:title", gallery.title),
+        ("property", "og:description", summary),
+        ("property", "og:url", page_url),
+        ("name", "twitter:card", "summary_large_image" if card_url else "summary"),
+        ("name", "twitter:title", gallery.title),
+        ("name", "twitter:description", summary),
+    ]
+    if card_url:
+        tags += [
+            ("property", "og:image", card_url),
+            ("property", "og:image:width", "1200"),
+            ("property", "og:image:height", "630"),
+            ("property", "og:image:alt", f"{gallery.title}: its tables and row counts"),
+            ("name", "twitter:image", card_url),
+        ]
+    return tags
+
+
+def _page_url(gallery: Gallery) -> str:
+    return settings.APP_URL + reverse("gallery:detail", args=[gallery.id])
+
+
+@require_GET
+def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """A public gallery's page: facts, Open, Embed, Share, Download and Report. 404 unless public."""
+    gallery = _public_gallery(gallery_id)
+    build = gallery.live_build
+    assert build is not None  # public_galleries() has a live build
+    target = embed.EmbedTarget(gallery_id=gallery.id)
+    page_url = _page_url(gallery)
+    card_url = gallery.url.rstrip("/") + build.card_path if build.has_card else ""
+    summary = Truncator(gallery.description or DEFAULT_SUMMARY).chars(300)
+    return render(
+        request,
+        "gallery/detail.html",
+        {
+            "gallery": gallery,
+            "build": build,
+            "tables": build.tables,
+            "queries": _canned_queries(gallery),
+            "page_url": page_url,
+            "card_url": card_url,
+            # Crawlers run no Service Worker, so the page itself asks them not to index what is hidden.
+            "noindex": gallery.visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in gallery.plugins,
+            "summary": summary,
+            "share_tags": share_tags(gallery, page_url, summary, card_url),
+            "download_url": gallery.url.rstrip("/") + build.download_path,
+            "pinned_url": gallery.pinned_url(build.id),
+            "oembed_url": embed.oembed_url(page_url),
+            "snippet": embed.embed_snippet(target, title=gallery.title, height=embed.DEFAULT_HEIGHT, fit_content=False),
+            "embed_url": target.embed_url,
+            "sandbox": embed.SANDBOX,
+            "default_height": embed.DEFAULT_HEIGHT,
+            "min_height": embed.MIN_HEIGHT,
+            "max_height": embed.MAX_HEIGHT,
+        },
+    )
+
+
+@require_GET
+def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """Placeholder for reporting a gallery: the report form belongs to the moderation issue."""
+    gallery = _public_gallery(gallery_id)
+    return render(request, "gallery/report.html", {"gallery": gallery})
+
+
+def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.EmbedTarget:
+    """The view chosen in the embed panel; raises ``ValueError`` with a message for the reader.
+
+    ``show``: ``app`` | ``table`` (with ``table``) | ``query`` (with ``query`` and ``p.<name>``
+    parameters) | ``url`` (with ``url``, any address of this gallery); ``chrome=1`` keeps
+    Datasette's header and footer; ``version=this`` pins the live build.
+    """
+    show = params.get("show", "app")
+    chrome = params.get("chrome") == "1"
+    pinned = gallery.live_build_id if params.get("version") == "this" else None
+    if show == "app":
+        view = "/"
+    elif show == "table":
+        names = {str(table.get("name")) for table in gallery.live_build.tables}
+        table = params.get("table", "")
+        if table not in names:
+            raise ValueError(f"This gallery has no table {table!r}: choose one from the list.")
+        view = embed.table_view(gallery.database_name, table)
+    elif show == "query":
+        queries = {query["name"]: query for query in _canned_queries(gallery)}
+        name = params.get("query", "")
+        if name not in queries:
+            raise ValueError(f"This gallery has no canned query {name!r}: choose one from the list.")
+        values = {param: params.get(f"p.{param}", "") for param in queries[name]["params"]}
+        view = embed.query_view(gallery.database_name, name, values)
+    elif show == "url":
+        pasted = embed.parse_gallery_url(params.get("url", ""))
+        if pasted.gallery_id != gallery.id:
+            raise ValueError("That address belongs to another gallery: paste an address of this gallery.")
+        if pasted.build_id and _ready_build(gallery, pasted.build_id) is None:
+            raise ValueError("That pinned version of this gallery does not exist (any more).")
+        # A pasted pinned address keeps its build; its chrome switch counts too.
+        view, pinned, chrome = pasted.view, pasted.build_id or pinned, chrome or pasted.chrome
+    else:
+        raise ValueError("Choose what to show: the whole app, a table, a canned query, or a pasted address.")
+    return embed.EmbedTarget(gallery_id=gallery.id, view=view, build_id=pinned, chrome=chrome)
+
+
+def _ready_build(gallery: Gallery, build_id: str) -> Build | None:
+    """Build ``build_id`` of ``gallery`` if it is ready (a version readers may open), else ``None``."""
+    return Build.objects.filter(pk=build_id, gallery=gallery, state=BuildState.READY).first()
+
+
+@require_GET
+def embed_code(request: HttpRequest, gallery_id: str) -> JsonResponse:
+    """The embed panel's snippet as JSON, made by ``embed.embed_snippet``.
+
+    Query: see ``_embed_target_from_panel``, plus ``fit=1`` (fit content) and ``height``
+    (px, ``MIN_HEIGHT``..``MAX_HEIGHT``). Answers ``{"snippet": str, "embed_url": str,
+    "view_url": str, "height": int, "fit": bool}``, or 400 ``{"error": str}``; 404 unless public.
+    """
+    gallery = _public_gallery(gallery_id)
+    try:
+        target = _embed_target_from_panel(gallery, request.GET)
+        height = embed.clean_height(request.GET.get("height"))
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    fit = request.GET.get("fit") == "1"
+    return JsonResponse(
+        {
+            "snippet": embed.embed_snippet(target, title=gallery.title, height=height, fit_content=fit),
+            "embed_url": target.embed_url,
+            "view_url": target.view_url,
+            "height": height,
+            "fit": fit,
+        }
+    )
+
+
+def _positive_int(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name} must be a positive whole number of pixels, not {value!r}.")
+    return int(value)
+
+
+def _oembed_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def oembed(request: HttpRequest) -> JsonResponse:
+    """oEmbed 1.0 for any gallery URL: ``/oembed?url=...&maxwidth=...&maxheight=...&format=json``.
+
+    200 with ``embed.oembed_response``; 400 for a missing or unparseable ``url`` or bad
+    maxima; 404 for galleries that are unknown, pending, rejected or taken down, and for
+    unknown builds; 501 for any format but JSON. Errors are ``{"error": str}``.
+    """
+    response_format = request.GET.get("format", "json").strip().lower() or "json"
+    if response_format != "json":
+        return _oembed_error(501, f"Only format=json is implemented, not {response_format!r}.")
+    url = request.GET.get("url", "").strip()
+    if not url:
+        return _oembed_error(400, "The url parameter is required: /oembed?url=<address of a gallery view>&format=json")
+    try:
+        target = embed.parse_gallery_url(url)
+        maxwidth = _positive_int(request, "maxwidth")
+        maxheight = _positive_int(request, "maxheight")
+    except ValueError as exc:
+        return _oembed_error(400, str(exc))
+    gallery = public_galleries().filter(pk=target.gallery_id).first()
+    if gallery is None:
+        return _oembed_error(404, "No public gallery has this address: it may be unpublished or taken down.")
+    build = gallery.live_build
+    if target.build_id:
+        build = _ready_build(gallery, target.build_id)
+        if build is None:
+            return _oembed_error(404, "This gallery has no such version (build).")
+    thumbnail = target.origin + build.card_path if build.has_card else None
+    data = embed.oembed_response(
+        target, title=gallery.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail
+    )
+    response = JsonResponse(data)
+    response["Cache-Control"] = f"public, max-age={data['cache_age']}"
+    return response
+
+
+#: How long browsers may keep ``/embed.js`` (s): short, so fixes reach articles quickly.
+EMBED_JS_MAX_AGE = 300
+
+
+@require_GET
+def embed_js(request: HttpRequest) -> HttpResponse:
+    """``/embed.js``: sizes ``iframe[data-glasshouse-embed]`` from gallery origins' height messages."""
+    response = render(
+        request,
+        "gallery/embed.js",
+        {
+            "origin_pattern_json": json.dumps(embed.gallery_origin_pattern()),
+            "resize_message": embed.RESIZE_MESSAGE,
+            "max_height": embed.MAX_CONTENT_HEIGHT,
+        },
+        content_type="text/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = f"public, max-age={EMBED_JS_MAX_AGE}"
+    return response
 
 
 @require_GET
@@ -187,7 +459,8 @@ def build_status_data(build: Build) -> dict[str, object]:
     """The build page's live data.
 
     Shape: ``{"state": str, "state_label": str, "log": str, "failure_reason": str,
-    "gallery_url": str | None (only when the gallery is public), "is_public": bool,
+    "gallery_url": str | None (only when the gallery is public), "gallery_page": str | None
+    (path of its page on the app origin, only when public), "is_public": bool,
     "moderation_state": str, "finished": bool}``.
     """
     gallery = build.gallery
@@ -197,6 +470,7 @@ def build_status_data(build: Build) -> dict[str, object]:
         "log": build.log,
         "failure_reason": build.failure_reason,
         "gallery_url": gallery.url if gallery.is_public else None,
+        "gallery_page": reverse("gallery:detail", args=[gallery.id]) if gallery.is_public else None,
         "is_public": gallery.is_public,
         "moderation_state": gallery.moderation_state,
         "finished": build.state in FINAL_STATES,

@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import traceback
 from pathlib import Path
+from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -29,6 +30,22 @@ logger = logging.getLogger(__name__)
 
 #: Faults of the store or of PyPI that a later attempt may not meet.
 TRANSIENT_FAULTS = (StorageError, WheelError)
+
+
+def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
+    """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes"}``.
+
+    ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
+    is present (any true value) when ``builds/<build-id>/card.png`` was stored, and
+    ``manifest["download_bytes"]`` is the self-host zip's size. Each is optional: a
+    bundle that lacks one leaves the default (no tables, no card, size unknown).
+    """
+    download_bytes = manifest.get("download_bytes")
+    return {
+        "tables": list(manifest.get("tables", [])),
+        "has_card": bool(manifest.get("card")),
+        "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
+    }
 
 
 class BuildTask(Task):
@@ -127,7 +144,7 @@ def build_gallery(self: Task, build_id: str) -> str:
         )
         return BuildState.FAILED
 
-    Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes)
+    Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes, **build_facts(result.manifest))
     try:
         services.publish_build(build)
     except ValueError as exc:

@@ -12,15 +12,20 @@
 //                  HTTP 200, contain no "Traceback", contain every "contains" marker and none of "lacks"
 //   bytecodeOut    optional path: when every page passed, write there a zip of the bytecode of every
 //                  site-packages module imported so far (see BYTECODE below)
+//   staticOut      optional folder: when every page passed, write there every static file Datasette
+//                  and the plugins serve (/-/static/..., /-/static-plugins/<plugin>/...), each at its
+//                  URL path, as Datasette answers it
 //
-// It does what builder/runtime/sw.js does in the reader's browser (loadPyodide with the build's
-// lock, loadPackage, write the database, import glasshouse_runtime, start, handle) and prints one
-// line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout: {ok, timings, pages, reason?, log}. The exit
-// code is 0 when ok, 1 when not; the Python side reads the JSON line either way.
+// It boots the bundle as the reader's browser does, with the same runtime core (js/core.mjs:
+// startDatasette, callDatasette) and prints one line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout:
+// {ok, timings, pages, static: [url, ...], reason?, log}. The exit code is 0 when ok, 1 when not;
+// the Python side reads the JSON line either way.
 import fs from "node:fs";
 import path from "node:path";
+import { callDatasette, startDatasette } from "./js/core.mjs";
 
 const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
+const ORIGIN = "http://localhost";
 // Compile every site-packages module imported so far to unchecked-hash .pyc files (valid whatever
 // the source files' timestamps in the reader's browser) and zip them with fixed timestamps, so the
 // same bundle always gives the same bytes. Pyodide's Python is the reader's, so the bytecode fits.
@@ -40,6 +45,23 @@ with zipfile.ZipFile("/tmp/glasshouse-bytecode.zip", "w", zipfile.ZIP_DEFLATED) 
         with open(cached, "rb") as fh:
             archive.writestr(entry, fh.read())
 `;
+// URL paths of every static file Datasette and the plugins serve, as Datasette routes them
+// (datasette/app.py: /-/static/ and /-/static-plugins/<name>/, the name also with "_" for "-").
+const STATIC_FILES = `
+import json, os, datasette
+from datasette.plugins import get_plugins
+def walk(root, prefix):
+    for folder, _dirs, names in os.walk(root):
+        for name in sorted(names):
+            rel = os.path.relpath(os.path.join(folder, name), root).replace(os.sep, "/")
+            yield prefix + rel
+urls = list(walk(os.path.join(os.path.dirname(datasette.__file__), "static"), "/-/static/"))
+for plugin in get_plugins():
+    if plugin.get("static_path"):
+        for name in sorted({plugin["name"], plugin["name"].replace("-", "_")}):
+            urls += walk(plugin["static_path"], f"/-/static-plugins/{name}/")
+json.dumps(sorted(set(urls)))
+`;
 // The config is inline JSON, or "@<path>" of a JSON file (compat.py uses a file for configs too
 // long for one command-line argument).
 const arg = process.argv[2];
@@ -47,11 +69,12 @@ const config = JSON.parse(arg.startsWith("@") ? fs.readFileSync(arg.slice(1), "u
 const log = []; // Python's stdout/stderr and Pyodide's messages, in order
 const timings = {};
 const pages = [];
+const staticFiles = []; // URL paths written under config.staticOut
 const t0 = performance.now();
 const since = () => Math.round(performance.now() - t0);
 
 function finish(ok, reason) {
-  const result = { ok, reason: reason || "", timings, pages, log: log.join("\n") };
+  const result = { ok, reason: reason || "", timings, pages, static: staticFiles, log: log.join("\n") };
   process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + "\n", () => process.exit(ok ? 0 : 1));
 }
 
@@ -68,6 +91,20 @@ function shortReason(error) {
   }
   const nonEmpty = lines.map((l) => l.trim()).filter(Boolean);
   return nonEmpty.length ? nonEmpty[nonEmpty.length - 1] : "unknown error";
+}
+
+// Ask the running Datasette for each static file and write its bytes at its URL path.
+async function dumpStaticFiles(get, pyodide) {
+  const urls = JSON.parse(pyodide.runPython(STATIC_FILES));
+  for (const url of urls) {
+    const encoded = url.split("/").map(encodeURIComponent).join("/");
+    const answer = await get(encoded);
+    if (answer.status !== 200) throw new Error(`Datasette answered HTTP ${answer.status} for its static file ${url}`);
+    const target = path.join(config.staticOut, ...url.split("/").filter(Boolean));
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.writeFileSync(target, answer.body);
+    staticFiles.push(url);
+  }
 }
 
 async function main() {
@@ -95,20 +132,24 @@ async function main() {
   }
   timings.packages_ms = since() - timings.pyodide_ms;
 
-  pyodide.FS.mkdirTree(path.posix.dirname(config.databasePath));
-  pyodide.FS.writeFile(config.databasePath, fs.readFileSync(config.database));
-  pyodide.FS.writeFile("/home/pyodide/glasshouse_runtime.py", fs.readFileSync(config.runtimeModule, "utf8"));
-  const runtime = pyodide.pyimport("glasshouse_runtime");
   const startAt = since();
-  await runtime.start(
-    pyodide.toPy({ database_path: config.databasePath, settings: config.settings, metadata: config.metadata }),
-  );
+  const runtime = await startDatasette(pyodide, {
+    databasePath: config.databasePath,
+    databaseBytes: fs.readFileSync(config.database),
+    runtimeSource: fs.readFileSync(config.runtimeModule, "utf8"),
+    settings: config.settings,
+    metadata: config.metadata,
+  });
   timings.start_ms = since() - startAt;
+  const get = (pathAndQuery) =>
+    callDatasette(runtime, { method: "GET", url: ORIGIN + pathAndQuery, headers: [["accept", "text/html,*/*"]], body: null }, {
+      clientURL: "/embed-client.mjs",
+    });
 
   const decoder = new TextDecoder();
   for (const page of config.pages) {
     const pageAt = performance.now();
-    const result = await runtime.handle("GET", page.path, page.query || "", [["accept", "text/html,*/*"]], undefined, "localhost", "http");
+    const result = await get(page.path + (page.query ? "?" + page.query : ""));
     const ms = Math.round(performance.now() - pageAt);
     const status = result.status;
     const bodyBytes = result.body;
@@ -142,6 +183,7 @@ async function main() {
     fs.writeFileSync(config.bytecodeOut, pyodide.FS.readFile("/tmp/glasshouse-bytecode.zip"));
     timings.bytecode_ms = since() - bytecodeAt;
   }
+  if (!failed.length && config.staticOut) await dumpStaticFiles(get, pyodide);
   timings.total_ms = since();
   if (failed.length) {
     const first = failed[0];

@@ -1,6 +1,6 @@
-"""Runs inside Pyodide, in the reader's Service Worker: Datasette as an ASGI app.
+"""Runs inside Pyodide, in the reader's Service Worker or worker mode's Worker: Datasette as an ASGI app.
 
-The Service Worker calls ``start(config)`` once per worker lifetime and then
+The runtime core (js/core.mjs) calls ``start(config)`` once per worker lifetime and then
 ``handle(method, url_path, query_string, headers, body)`` for every request. No
 sockets and no threads: SQL runs on Pyodide's event loop (``num_sql_threads=0``).
 """

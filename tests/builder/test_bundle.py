@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle import BuildError, BuildRequest, BuildResult, build_bundle
+from builder.bundle import RUNTIME_MODULES, BuildError, BuildRequest, BuildResult, build_bundle
 from builder.storage import LocalStorage
 
 
@@ -61,10 +61,16 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
     storage, _, _ = built
     build_keys = set(storage.keys("builds/b0000000000000001/"))
     prefix = "builds/b0000000000000001/"
+    modules = {f"js/{path.name}" for path in RUNTIME_MODULES.glob("*.mjs")}
+    assert {"js/core.mjs", "js/sw-main.mjs", "js/worker-main.mjs", "js/shell.mjs", "js/bootstrap.mjs"} <= modules
+    static = {key for key in build_keys if key.startswith(f"{prefix}-/")}
     assert {
         f"{prefix}{name}"
-        for name in ("index.html", "sw.js", "pyodide-lock.json", "manifest.json", "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db")
-    } == build_keys
+        for name in (
+            "index.html", "sw.js", "config.mjs", "pyodide.mjs", "pyodide-lock.json", "manifest.json",
+            "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db", *modules,
+        )
+    } == build_keys - static
     runtime = set(storage.keys("runtime/"))
     assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")} == runtime
     for key in storage.keys("wheels/"):
@@ -101,14 +107,47 @@ def test_the_manifest_lists_every_file_with_its_size_and_hash(built: tuple[Local
         assert sha256(data) == entry["sha256"], entry["key"]
 
 
+def build_config(storage: LocalStorage) -> dict:
+    """The build's generated config.mjs (``export default {...};``) as a dict."""
+    source = storage.open("builds/b0000000000000001/config.mjs").read().decode()
+    return json.loads(re.search(r"^export default (\{.*\});$", source, re.MULTILINE).group(1))
+
+
+def test_the_service_worker_is_a_static_import_of_the_shared_runtime(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, _, _ = built
+    sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
+    assert 'import "/_build/b0000000000000001/js/sw-main.mjs";' in sw
+    pyodide = storage.open("builds/b0000000000000001/pyodide.mjs").read().decode()
+    assert 'export { loadPyodide } from "/_runtime/pyodide-314.0.7/pyodide.mjs";' in pyodide
+    assert 'export { default as createPyodideModule } from "/_runtime/pyodide-314.0.7/pyodide.asm.mjs";' in pyodide
+    page = storage.open("builds/b0000000000000001/index.html").read().decode()
+    assert '<script type="module" src="/_build/b0000000000000001/js/bootstrap.mjs"></script>' in page
+    for path in RUNTIME_MODULES.glob("*.mjs"):
+        assert storage.open(f"builds/b0000000000000001/js/{path.name}").read() == path.read_bytes(), path.name
+        assert "__" not in re.sub(r"__glasshouseShell", "", path.read_text()), f"{path.name} has a placeholder"
+
+
+def test_datasettes_and_the_plugins_static_files_are_bundle_files_at_their_urls(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
+    storage, result, _ = built
+    static = {f["url"]: f for f in result.manifest["files"] if f["url"].startswith("/-/")}
+    assert "/-/static/app.css" in static
+    assert any(url.startswith("/-/static/codemirror-") for url in static)
+    # datasette-pretty-json has no static files; Datasette's own must all be there.
+    assert all(url.startswith(("/-/static/", "/-/static-plugins/")) for url in static)
+    entry = static["/-/static/app.css"]
+    assert entry["key"] == "builds/b0000000000000001/-/static/app.css"
+    assert b"font-family" in storage.open(entry["key"]).read()
+
+
 def test_the_service_worker_precaches_every_file_with_its_integrity(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     storage, result, _ = built
-    sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
-    assert 'import { loadPyodide } from "/_runtime/pyodide-314.0.7/pyodide.mjs";' in sw
-    config = json.loads(re.search(r"const CONFIG = (\{.*?\});\n", sw).group(1))
+    config = build_config(storage)
     assert config["packages"] == ["datasette", "datasette-pretty-json"]
     assert sum(f["size"] for f in config["precache"]) == config["totalBytes"] == result.bundle_bytes
-    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/"}
+    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/", "/-/": "builds/b0000000000000001/-/"}
+    assert any(entry["url"] == "/-/static/app.css" for entry in config["precache"])
     for entry in config["precache"]:
         prefix = next(p for p in url_to_key if entry["url"].startswith(p))
         data = storage.open(url_to_key[prefix] + entry["url"][len(prefix):]).read()
@@ -144,7 +183,9 @@ def test_a_second_build_stores_shared_files_once(
         on_state=lambda state: None,
         log=lines.append,
     )
-    assert "Stored 7 files" in lines[-1], lines[-1]
+    # Only the second build's own files were stored: the runtime and the wheels were there already.
+    own = list(storage.keys("builds/b0000000000000002/"))
+    assert f"Stored {len(own)} files (" in lines[-1], lines[-1]
 
 
 @pytest.mark.parametrize(

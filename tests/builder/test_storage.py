@@ -21,6 +21,15 @@ from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, c
         ("builds/b/data/chinook.db", "application/vnd.sqlite3"),
         ("uploads/b/source.exe", "application/octet-stream"),
         ("uploads/b/evil.svg", "application/octet-stream"),
+        ("uploads/b/evil.css", "application/octet-stream"),
+        ("builds/b/data/evil.svg", "application/octet-stream"),
+        ("builds/b/-/static/app.css", "text/css; charset=utf-8"),
+        ("builds/b/-/static/codemirror-5.57.0.min.js", "text/javascript; charset=utf-8"),
+        ("builds/b/-/static-plugins/datasette-cluster-map/images/marker-icon.png", "image/png"),
+        ("builds/b/-/static-plugins/datasette_vega/logo.svg", "image/svg+xml"),
+        ("builds/b/-/static-plugins/p/font.woff2", "font/woff2"),
+        ("builds/b/-/static-plugins/p/unknown.xyz", "application/octet-stream"),
+        ("builds/b/js/core.mjs", "text/javascript; charset=utf-8"),
     ],
 )
 def test_content_types_come_from_the_fixed_map(key: str, content_type: str) -> None:

@@ -40,6 +40,7 @@ def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(
         "log": "Checking the SQLite header.\n",
         "failure_reason": "",
         "gallery_url": None,
+        "gallery_page": None,
         "is_public": False,
         "moderation_state": "pending",
         "finished": False,
@@ -53,6 +54,7 @@ def test_a_ready_build_of_an_approved_gallery_shows_the_gallery_url(
     assert data["finished"] is True
     assert data["is_public"] is True
     assert data["gallery_url"] == f"http://{gallery.id}.localhost:8000/"
+    assert data["gallery_page"] == f"/g/{gallery.id}/"
     page = client.get(build.get_absolute_url()).content.decode()
     assert "Your gallery is live at" in page
     assert gallery.url in page

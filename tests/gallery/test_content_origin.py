@@ -29,6 +29,7 @@ def assert_hardened(response) -> None:
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert "X-Frame-Options" not in response
+    assert response["Content-Security-Policy"] == "frame-ancestors *", "any site may embed a gallery"
     assert not response.cookies
 
 
@@ -368,6 +369,37 @@ def test_crawlers_get_robots_txt_from_the_server(content_client, bundle, gallery
     assert (page.get("X-Robots-Tag") == "noindex") is noindex
 
 
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/-/static/app.css", "text/css; charset=utf-8"),
+        ("/-/static/codemirror-5.57.0.min.js", "text/javascript; charset=utf-8"),
+        ("/-/static-plugins/datasette-cluster-map/images/marker-icon.png", "image/png"),
+        ("/-/static-plugins/datasette_vega/logo.svg", "image/svg+xml"),
+        ("/-/static-plugins/some-plugin/font.woff2", "font/woff2"),
+        ("/-/static-plugins/some-plugin/unknown.xyz", "application/octet-stream"),
+    ],
+)
+def test_datasettes_static_files_are_the_live_builds_files_with_a_fixed_content_type(
+    content_client, bundle, build, storage, path, content_type
+):
+    key = f"builds/{build.id}{path}"
+    storage.put_bytes(key, b"static bytes")
+    response = content_client.get(path + "?abc123")
+    assert response.status_code == 200
+    assert body(response) == b"static bytes"
+    assert response["Content-Type"] == content_type
+    # Datasette's static URLs are the same in every build: revalidate when the live build changes.
+    assert response["Cache-Control"] == "no-cache"
+    assert_hardened(response)
+
+
+def test_a_static_file_the_bundle_lacks_is_not_found_rather_than_the_bootstrap_page(content_client, bundle, build):
+    response = content_client.get("/-/static/not-in-this-bundle.js")
+    assert response.status_code == 404
+    assert_hardened(response)
+
+
 # --- Pinned versions: <gallery-id>--<build-id> always serves that build --------------------
 
 
@@ -407,6 +439,11 @@ def test_a_pinned_origin_serves_its_build_while_the_gallery_origin_follows_the_l
     assert f"booting {build.id}".encode() in body(live_page)
     assert body(content_client.get("/sw.js")) == bundle[f"builds/{build.id}/sw.js"]
 
+    # Search engines index the live origin; a pinned copy asks not to be indexed.
+    assert "X-Robots-Tag" not in live_page
+    assert pinned_page["X-Robots-Tag"] == "noindex"
+    assert body(client.get("/robots.txt", HTTP_HOST=host)) == b"User-agent: *\nDisallow: /\n"
+
 
 def test_a_pinned_origin_does_not_serve_another_builds_files(
     client, bundle, build, older_build, gallery
@@ -417,6 +454,14 @@ def test_a_pinned_origin_does_not_serve_another_builds_files(
     assert response.status_code == 404
     assert b"No file at this address" in response.content
     assert_hardened(response)
+
+
+def test_a_pinned_origin_serves_its_own_builds_static_files(client, content_client, bundle, build, older_build, gallery, storage):
+    for served in (build, older_build):
+        storage.put_bytes(f"builds/{served.id}/-/static/app.css", f"css of {served.id}".encode())
+    pinned = client.get("/-/static/app.css", HTTP_HOST=pinned_host(gallery.id, older_build.id))
+    assert body(pinned) == f"css of {older_build.id}".encode()
+    assert body(content_client.get("/-/static/app.css")) == f"css of {build.id}".encode()
 
 
 def test_the_discovery_link_on_a_pinned_origin_names_the_pinned_url(

@@ -1,0 +1,44 @@
+// Runs in every embedded page (added by embed.mjs): links and forms stay in embed mode, and the
+// page posts {type: "glasshouse:resize", height} to its parent whenever its content height changes.
+// In worker mode the parent is the page shell, which sizes its frame and passes the message on.
+import { RESIZE_MESSAGE, toEmbedURL } from "./routes.mjs";
+
+const chrome = new URL(location.href).searchParams.get("_glasshouse_chrome") === "1";
+
+function rewrite(root) {
+  for (const link of root.querySelectorAll("a[href]:not([data-glasshouse-full-view])")) {
+    if (link.target && link.target !== "_self") continue;
+    const embedded = toEmbedURL(link.getAttribute("href"), location.href, { chrome });
+    if (embedded) link.href = embedded;
+  }
+  for (const form of root.querySelectorAll("form")) {
+    const embedded = toEmbedURL(form.getAttribute("action") || location.href, location.href, { chrome });
+    if (embedded) form.action = embedded;
+    if (chrome && (form.method || "get").toLowerCase() === "get" && !form.querySelector("[name=_glasshouse_chrome]")) {
+      form.insertAdjacentHTML("beforeend", '<input type="hidden" name="_glasshouse_chrome" value="1">');
+    }
+  }
+}
+
+function contentHeight() {
+  const body = document.body;
+  const margin = parseFloat(getComputedStyle(body).marginBottom) || 0;
+  return Math.ceil(body.getBoundingClientRect().bottom + window.scrollY + margin);
+}
+
+let lastHeight = -1;
+function postHeight() {
+  const height = contentHeight();
+  if (height === lastHeight || window.parent === window) return;
+  lastHeight = height;
+  window.parent.postMessage({ type: RESIZE_MESSAGE, height }, "*");
+}
+
+rewrite(document);
+// Scripts add links and rows later (column menus, plugins): keep rewriting what appears.
+new MutationObserver((records) => {
+  for (const record of records) for (const node of record.addedNodes) if (node.querySelectorAll) rewrite(node.parentNode || node);
+}).observe(document.body, { childList: true, subtree: true });
+new ResizeObserver(postHeight).observe(document.body);
+window.addEventListener("load", postHeight);
+postHeight();

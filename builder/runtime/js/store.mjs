@@ -1,0 +1,106 @@
+// Download the bundle's files with progress into Cache Storage, or into memory where the browser
+// gives this origin no storage (Cache Storage throws: blocked third-party storage, some private
+// windows). Used by the Service Worker and the Worker alike.
+import { STORE_PREFIXES, withSecurityHeaders } from "./routes.mjs";
+
+/** Whether `url`'s bytes never change (versioned or content-addressed), so any build's cached copy will do. */
+const immutable = (url) => STORE_PREFIXES.some((prefix) => new URL(url, "http://x/").pathname.startsWith(prefix));
+
+/**
+ * Open the place bundle files are kept: `{kind: "cache" | "memory", match(url), put(url, response)}`.
+ * `match` also looks in the other caches of this origin for immutable URLs (runtime files and
+ * wheels are shared by builds), never for Datasette's static files, whose URLs every build reuses. Falls back to memory when `cachesAPI` is missing or `open` throws.
+ */
+export async function openStore(cacheName, cachesAPI = globalThis.caches) {
+  if (cachesAPI) {
+    try {
+      const cache = await cachesAPI.open(cacheName);
+      return cacheStore(cache, cachesAPI);
+    } catch (error) {
+      console.info(`Glasshouse: no Cache Storage here (${error && error.message}); keeping the bundle in memory.`);
+    }
+  }
+  return memoryStore();
+}
+
+function cacheStore(cache, cachesAPI) {
+  const memory = memoryStore();
+  return {
+    kind: "cache",
+    async match(url) {
+      // Bundle URLs are paths: a query (Datasette's `app.css?<hash>`) does not name other bytes.
+      const options = { ignoreSearch: true };
+      return (await cache.match(url, options)) || (immutable(url) && (await cachesAPI.match(url, options))) || memory.match(url);
+    },
+    async put(url, response) {
+      try {
+        await cache.put(url, response.clone());
+      } catch (error) {
+        // Quota exceeded or storage revoked mid-way: keep this file in memory instead.
+        await memory.put(url, response);
+      }
+    },
+  };
+}
+
+/** A store in memory (bytes per URL); each `match` returns a fresh `Response`. */
+export function memoryStore() {
+  const files = new Map();
+  return {
+    kind: "memory",
+    async match(url) {
+      const entry = files.get(new URL(url, "http://x/").pathname);
+      return entry && new Response(entry.bytes, { status: 200, headers: entry.headers });
+    },
+    async put(url, response) {
+      files.set(new URL(url, "http://x/").pathname, { bytes: await response.arrayBuffer(), headers: [...response.headers] });
+    },
+  };
+}
+
+/**
+ * Put every file of `files` (`[{url, size, integrity}]`) into `store`, `concurrency` at a time.
+ * `onProgress(loadedBytes)` is called as bytes arrive (files found in the store count at once).
+ * Throws `Error("<url> answered HTTP <status>")` for a failed download.
+ */
+export async function downloadAll(store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4 } = {}) {
+  let loaded = 0;
+  const advance = (bytes) => {
+    loaded += bytes;
+    onProgress(loaded);
+  };
+  const queue = [...files];
+  const fetchOne = async (file) => {
+    const existing = await store.match(file.url);
+    if (existing) {
+      advance(file.size);
+      await store.put(file.url, existing);
+      return;
+    }
+    const response = await fetchFn(file.url, { integrity: file.integrity, cache: "no-cache" });
+    if (!response.ok) throw new Error(`${file.url} answered HTTP ${response.status}`);
+    const chunks = [];
+    const reader = response.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      advance(value.byteLength);
+    }
+    // Stored with the headers of every response the runtime builds (frame-ancestors *, nosniff).
+    const headers = withSecurityHeaders([["Content-Type", response.headers.get("Content-Type") || "application/octet-stream"]]);
+    await store.put(file.url, new Response(new Blob(chunks), { status: 200, headers }));
+  };
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (queue.length) await fetchOne(queue.shift());
+    }),
+  );
+  return loaded;
+}
+
+/** Whether every file of `files` is in `store` (a restarted Service Worker whose caches were evicted is not). */
+export async function hasAll(store, files) {
+  for (const file of files) if (!(await store.match(file.url))) return false;
+  return true;
+}

@@ -1,0 +1,84 @@
+// Service Worker mode: the transport that hands `fetch` events to the runtime core.
+// Imported statically by the build's generated /sw.js (module Service Workers cannot `import()`).
+import config from "../config.mjs";
+import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
+import { createRuntimeCore, progressReporter } from "./core.mjs";
+import { MODE_PARAM, requestKind } from "./routes.mjs";
+
+const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
+
+async function broadcast(message) {
+  for (const client of await self.clients.matchAll({ includeUncontrolled: true, type: "window" })) client.postMessage(message);
+}
+
+const report = progressReporter(broadcast, config.totalBytes);
+const core = createRuntimeCore({ config, loadPyodide, createPyodideModule, scope: self, report });
+const boot = () =>
+  core.boot().catch((error) => {
+    broadcast({ type: "error", message: String(error && error.message ? error.message : error) });
+    throw error;
+  });
+
+async function answer(request) {
+  const body = ["GET", "HEAD"].includes(request.method) ? null : new Uint8Array(await request.arrayBuffer());
+  const result = await core.handle({ method: request.method, url: request.url, headers: [...request.headers], body });
+  const headers = new Headers(result.headers);
+  if (result.status >= 300 && result.status < 400 && headers.has("location")) {
+    return Response.redirect(headers.get("location"), result.status);
+  }
+  const noBody = request.method === "HEAD" || [204, 304].includes(result.status);
+  return new Response(noBody ? null : result.body, { status: result.status, headers });
+}
+
+// Datasette's static files are real files on the server, precached with the bundle (this build's
+// cache, so a new build's bytes never mix with an old one's); a file the bundle lacks is asked of
+// the network, and then of Datasette.
+async function staticFile(request) {
+  const hit = await (await core.store()).match(request.url);
+  if (hit) return hit;
+  const response = await core.networkFetch(request);
+  return response.status === 404 ? answer(request) : response;
+}
+
+async function storeFile(request) {
+  return (await (await core.store()).match(request.url)) || core.networkFetch(request);
+}
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    core
+      .download()
+      .then(() => self.skipWaiting())
+      .catch((error) => {
+        broadcast({ type: "error", message: `Downloading the gallery failed: ${error.message}` });
+        throw error;
+      }),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const key of await caches.keys()) if (key.startsWith("glasshouse-") && key !== CACHE) await caches.delete(key);
+      await self.clients.claim();
+      await boot().then(() => broadcast({ type: "ready" }), () => {});
+    })(),
+  );
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "status") {
+    event.waitUntil(boot().then(() => event.source.postMessage({ type: "ready" }), () => {}));
+  }
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  const kind = requestKind(url, self.location.origin);
+  if (kind === "foreign" || kind === "worker-script") return;
+  // `?_glasshouse_mode=worker` asks for worker mode: let the server send the bootstrap page.
+  if (event.request.mode === "navigate" && url.searchParams.get(MODE_PARAM) === "worker") return;
+  if (kind === "store") event.respondWith(storeFile(event.request));
+  else if (kind === "static") event.respondWith(staticFile(event.request));
+  else event.respondWith(answer(event.request));
+});

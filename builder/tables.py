@@ -1,0 +1,69 @@
+"""Build-time facts about a gallery's database: its tables, their row counts and columns.
+
+Plain Python (no Django): the build calls ``describe_tables`` on the canonical copy and
+puts the result in ``manifest.json`` under ``"tables"``; the app origin shows it on the
+gallery page, the front page and the share card.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+#: Suffixes of the shadow tables SQLite's FTS3/4/5 modules create for a virtual table.
+_FTS_SHADOW_SUFFIXES = ("_content", "_segments", "_segdir", "_docsize", "_stat", "_data", "_idx", "_config")
+
+
+class DescribeError(Exception):
+    """The database could not be read; ``args[0]`` says why, for the publisher."""
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
+    """Names of FTS shadow tables: ``<fts table><suffix>`` for every FTS virtual table."""
+    fts_tables = [
+        name
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+        if sql and "VIRTUAL TABLE" in sql.upper() and "USING FTS" in sql.upper()
+    ]
+    return {f"{fts}{suffix}" for fts in fts_tables for suffix in _FTS_SHADOW_SUFFIXES}
+
+
+def describe_tables(db_path: Path) -> list[dict[str, object]]:
+    """Describe every user table of the SQLite database at ``db_path``, in name order.
+
+    Returns ``[{"name": str, "rows": int, "columns": [str, ...]}, ...]``. Views and
+    SQLite's own tables (``sqlite_*``) are left out, and so are the shadow tables of
+    full-text indexes (``<fts>_content``, ``_segments``, ``_segdir``, ``_docsize``,
+    ``_stat``, ``_data``, ``_idx``, ``_config``), which Datasette hides too; the FTS
+    virtual table itself is listed. The file is opened read-only and immutable, so
+    it is never changed and needs no write access. Raises ``DescribeError`` if it is
+    not a readable SQLite database.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise DescribeError(f"Could not open the database: {exc}") from exc
+    try:
+        shadow = _fts_shadow_tables(conn)
+        names = [
+            name
+            for (name,) in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "ORDER BY name"
+            )
+            if name not in shadow
+        ]
+        tables: list[dict[str, object]] = []
+        for name in names:
+            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(name)})")]
+            (rows,) = conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()
+            tables.append({"name": name, "rows": int(rows), "columns": columns})
+        return tables
+    except sqlite3.Error as exc:
+        raise DescribeError(f"Could not read the database's tables: {exc}") from exc
+    finally:
+        conn.close()

@@ -1,0 +1,48 @@
+"""``builder.tables.describe_tables``: the tables, row counts and columns a gallery page shows."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from builder.tables import DescribeError, describe_tables
+
+
+def test_it_describes_the_eleven_tables_of_chinook(shared_data: Path) -> None:
+    tables = describe_tables(shared_data / "chinook.sqlite")
+    assert len(tables) == 11
+    album = next(table for table in tables if table["name"] == "Album")
+    assert album == {"name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"]}
+
+
+def test_it_keeps_awkward_table_names_and_skips_views_and_fts_shadow_tables(shared_data: Path) -> None:
+    names = {table["name"]: table["rows"] for table in describe_tables(shared_data / "datasette-fixtures.db")}
+    assert names["table/with/slashes.csv"] == 1
+    assert names["Table With Space In Name"] == 0
+    assert names["123_starts_with_digits"] == 0
+    assert names["select"] == 1
+    assert "searchable_fts" in names  # the full-text table itself is listed...
+    assert not {"searchable_fts_data", "searchable_fts_idx", "searchable_fts_docsize", "searchable_fts_config"} & set(names)
+    assert not {"simple_view", "paginated_view"} & set(names)  # ...views are not
+
+
+def test_it_reads_the_file_without_changing_it(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    conn = sqlite3.connect(path)
+    conn.execute('CREATE TABLE "a ""quoted"" name" (x)')
+    conn.executemany('INSERT INTO "a ""quoted"" name" VALUES (?)', [(1,), (2,)])
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    path.chmod(0o444)
+    assert describe_tables(path) == [{"name": 'a "quoted" name', "rows": 2, "columns": ["x"]}]
+    assert path.read_bytes() == before
+
+
+def test_a_file_that_is_not_sqlite_raises_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database at all, just some text " * 20)
+    with pytest.raises(DescribeError, match="Could not"):
+        describe_tables(path)

@@ -1,0 +1,126 @@
+"""A gallery embedded in a third-party article, in Chromium: Service Worker mode where the browser
+partitions storage (as current browsers do), worker mode where it gives the frame no storage.
+
+The article is a tiny page on ``http://127.0.0.1:<port>`` (cross-site to ``*.localhost``) served
+by a thread-based ``http.server``, with the embed snippet and an inline listener that records
+``glasshouse:resize`` messages and applies them (the app origin's ``/embed.js`` does that for real).
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gallery.embed import RESIZE_MESSAGE, SANDBOX
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BOOT_MS = 120_000
+EMBED = "iframe[data-glasshouse-embed]"
+
+
+def article_html(embed_url: str) -> str:
+    """The article page: some text, the embed snippet, and a listener recording height messages."""
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>An article</title></head>
+<body><h1>Albums in the Chinook store</h1><p>The table below is a live gallery.</p>
+<iframe src="{html.escape(embed_url)}" title="Chinook albums" sandbox="{SANDBOX}" loading="lazy"
+  style="border:0;width:100%;height:400px" data-glasshouse-embed></iframe>
+<script>
+window.resizes = [];
+window.addEventListener("message", (event) => {{
+  const frame = document.querySelector("iframe[data-glasshouse-embed]");
+  if (event.source !== frame.contentWindow || !event.data || event.data.type !== "{RESIZE_MESSAGE}") return;
+  window.resizes.push({{origin: event.origin, height: event.data.height}});
+  frame.style.height = event.data.height + "px";
+}});
+</script></body></html>"""
+
+
+@pytest.fixture
+def article_server() -> Iterator[Callable[[str], str]]:
+    """``publish(embed_url) -> article URL`` on ``http://127.0.0.1:<free port>/article.html``."""
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, name="article-server", daemon=True)
+    thread.start()
+
+    def publish(embed_url: str) -> str:
+        pages["/article.html"] = article_html(embed_url).encode()
+        return f"http://127.0.0.1:{server.server_port}/article.html"
+
+    try:
+        yield publish
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("browser_fixture", "mode"),
+    [("partitioned_browser", "service-worker"), ("browser", "worker")],
+    ids=["storage-partitioned-service-worker-mode", "playwright-defaults-worker-mode"],
+)
+def test_an_embedded_gallery_runs_sizes_itself_and_opens_the_full_view(
+    request: pytest.FixtureRequest, browser_fixture: str, mode: str, published_gallery: Any,
+    live_gallery_server: Any, shared_data: Path, article_server: Callable[[str], str],
+) -> None:  # fmt: skip
+    gallery = published_gallery(shared_data / "chinook.sqlite")
+    base = live_gallery_server.gallery_url(gallery.pk)
+    context = request.getfixturevalue(browser_fixture).new_context()
+    context.set_default_timeout(30_000)
+    try:
+        page = context.new_page()
+        page.goto(article_server(base + "-/embed/chinook/Album"))
+        embed = page.frame_locator(EMBED)
+        # In worker mode the shell renders each page into a frame of its own inside the embed.
+        view = embed.frame_locator("iframe.glasshouse-page") if mode == "worker" else embed
+        heading = view.locator("h3").first
+        heading.wait_for(timeout=BOOT_MS)
+        assert heading.inner_text().strip().startswith("347 rows")
+        assert view.locator("td.col-Title").first.inner_text() == "For Those About To Rock We Salute You"
+        assert not view.locator(".not-footer > header").is_visible(), "Datasette's header is hidden in an embed"
+
+        gallery_frame = next(f for f in page.frames if f.parent_frame == page.main_frame)
+        controlled = gallery_frame.evaluate("() => Boolean(navigator.serviceWorker && navigator.serviceWorker.controller)")
+        assert controlled is (mode == "service-worker")
+        if mode == "worker":
+            assert gallery_frame.evaluate("document.documentElement.dataset.glasshouseMode") == "worker"
+
+        # The article receives the height, from the gallery's origin, and it follows the view.
+        page.wait_for_function("() => window.resizes.length > 0")
+        table_height = page.evaluate("window.resizes.at(-1)")
+        assert table_height["origin"] == base.rstrip("/")
+        assert table_height["height"] > 1000, table_height
+        view.locator("td.col-ArtistId a").first.click()
+        view.locator("h1:has-text('Artist')").wait_for()
+        assert "/-/embed/chinook/Artist/1" in gallery_frame.evaluate("location.href"), "navigation stays in embed mode"
+        page.wait_for_function(f"() => window.resizes.at(-1).height < {table_height['height']}")
+        assert abs(page.locator(EMBED).bounding_box()["height"] - page.evaluate("window.resizes.at(-1).height")) <= 1
+
+        # "Open full view" opens the normal gallery URL of the view in a new tab.
+        with context.expect_page() as opened:
+            view.locator("a[data-glasshouse-full-view]").click()
+        tab = opened.value
+        tab.wait_for_load_state()
+        assert tab.url == base + "chinook/Artist/1"
+        assert tab.evaluate("window.opener") is None
+    finally:
+        context.close()

@@ -1,0 +1,141 @@
+"""Worker mode in Chromium: with no Service Worker, the page shell runs Datasette in a dedicated Worker.
+
+Forced at top level with ``?_glasshouse_mode=worker`` (the same code path a browser without
+Service Workers takes), on bundles built once per session by ``published_gallery``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from plugin_data import make_plugin_database
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+#: A cold boot in Chromium here takes 7-20 s; the first page waits longer.
+BOOT_MS = 120_000
+APP_FRAME = "iframe.glasshouse-page"
+
+
+def open_in_worker_mode(page: Any, url: str) -> Any:
+    """Open ``url`` forced into worker mode; return the frame locator of the shell's page frame."""
+    page.goto(url + ("&" if "?" in url else "?") + "_glasshouse_mode=worker")
+    page.wait_for_selector("html[data-glasshouse-mode=worker]")
+    assert "Running without a Service Worker" in page.inner_text("#mode")
+    frame = page.frame_locator(APP_FRAME)
+    frame.locator("body").wait_for(timeout=BOOT_MS)
+    # The loading page showed the Worker's download progress before the first page replaced it.
+    assert re.search(r"[0-9.]+ MB of [0-9.]+ MB downloaded", page.text_content("#detail")), page.text_content("#detail")
+    return frame
+
+
+def open_table_in_worker_mode(page: Any, base: str, database: str, link_text: str, table_path: str) -> tuple[Any, str]:
+    """Open ``database``'s page in worker mode, click the table link; return the frame and the row count line."""
+    frame = open_in_worker_mode(page, base + database)
+    frame.locator(f"a:text-is('{link_text}')").click(timeout=BOOT_MS)
+    page.wait_for_url(base + table_path)
+    return frame, frame.locator("h3").first.inner_text().strip()
+
+
+def click_link(frame: Any, href: str) -> None:
+    """Add a link to ``href`` to the page in ``frame`` and click it, as a reader would."""
+    frame.locator("body").evaluate(
+        "(body, href) => { const a = document.createElement('a'); a.href = href; a.textContent = href;"
+        " body.append(a); a.click(); }",
+        href,
+    )
+
+
+def test_worker_mode_runs_the_chinook_gallery_like_service_worker_mode(
+    page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path
+) -> None:
+    gallery = published_gallery(shared_data / "chinook.sqlite")
+    base = live_gallery_server.gallery_url(gallery.pk)
+    frame, count = open_table_in_worker_mode(page, base, "chinook", "Album", "chinook/Album")
+    assert count.startswith("347 rows")
+    assert page.evaluate("navigator.serviceWorker.controller") is None
+    assert page.title().startswith("chinook: Album"), "the shell shows the page's title"
+
+    # Page scripts run in the frame (loaded from the bundle's static files): the column cog menu opens.
+    frame.locator("th .dropdown-menu-icon").first.click()
+    assert frame.locator(".dropdown-menu").first.is_visible()
+    assert "Sort" in frame.locator(".dropdown-menu").first.inner_text()
+
+    # A SQL query through the form (a GET submission the shell answers through the Worker).
+    page.goto(base + "chinook")  # reload on a copied link: worker mode again (the session asked for it)
+    frame = page.frame_locator(APP_FRAME)
+    editor = frame.locator(".CodeMirror")  # Datasette's SQL editor script ran
+    editor.wait_for(timeout=BOOT_MS)
+    editor.evaluate("(el, sql) => el.CodeMirror.setValue(sql)", "select count(*) as n from Track where GenreId = 1")
+    frame.locator("form.sql input[type=submit]").first.click()
+    assert frame.locator("td.col-n").inner_text().strip() == "1297"
+    assert "sql=select" in page.url
+
+    # Back and forward follow the shell's history.
+    page.go_back()
+    frame.locator(".CodeMirror").wait_for()
+    assert page.url == base + "chinook"
+    page.go_forward()
+    assert frame.locator("td.col-n").inner_text().strip() == "1297"
+
+    # The frame's fetch reaches the Worker: JSON and CSV exports.
+    rows = frame.locator("body").evaluate("() => fetch('/chinook/Album.json?_shape=array&_size=2').then(r => r.json())")
+    assert rows[0] == {"AlbumId": 1, "Title": "For Those About To Rock We Salute You", "ArtistId": 1}
+    xhr = frame.locator("body").evaluate(
+        """() => new Promise((resolve) => { const x = new XMLHttpRequest(); x.open('GET', '/chinook/Album.csv?_size=2');
+             x.onload = () => resolve([x.status, x.responseText]); x.send(); })"""
+    )
+    assert xhr[0] == 200 and xhr[1].splitlines()[0] == "AlbumId,Title,ArtistId"
+
+    # A CSV link with ?_dl=1 downloads a file; a .json link shows the JSON.
+    with page.expect_download() as download:
+        click_link(frame, "/chinook/Album.csv?_dl=1&_size=2")
+    assert download.value.suggested_filename == "Album.csv"
+    assert Path(download.value.path()).read_text().splitlines()[0] == "AlbumId,Title,ArtistId"
+    click_link(frame, "/chinook/Album.json?_shape=array&_size=1")
+    page.wait_for_url(base + "chinook/Album.json?_shape=array&_size=1")
+    assert json.loads(frame.locator("pre").inner_text())[0]["AlbumId"] == 1
+
+    # A page script that sets location inside the frame hands the URL to the shell.
+    frame.locator("body").evaluate("() => { location.href = '/chinook/Artist'; }")
+    page.wait_for_url(base + "chinook/Artist", timeout=BOOT_MS)
+    assert frame.locator("h1").inner_text(timeout=BOOT_MS).startswith("Artist")
+
+    # A deep link opened in a new tab works on its own.
+    tab = page.context.new_page()
+    tab.goto(base + "chinook/Track/1?_glasshouse_mode=worker")
+    assert "Track: 1" in tab.frame_locator(APP_FRAME).locator("h1").inner_text(timeout=BOOT_MS)
+
+
+def test_worker_mode_handles_awkward_table_names_row_pages_and_json(
+    page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path
+) -> None:
+    gallery = published_gallery(shared_data / "datasette-fixtures.db")
+    base = live_gallery_server.gallery_url(gallery.pk)
+    frame, count = open_table_in_worker_mode(
+        page, base, "datasette-fixtures", "table/with/slashes.csv", "datasette-fixtures/table~2Fwith~2Fslashes~2Ecsv"
+    )
+    assert count.startswith("1 row")
+    frame.locator("td.type-pk a").first.click()
+    frame.locator("h1:has-text('table/with/slashes.csv: 3')").wait_for()
+    page.goto(base + "datasette-fixtures/compound_three_primary_keys/a,a,a")
+    assert "compound_three_primary_keys: a, a, a" in frame.locator("h1").inner_text(timeout=BOOT_MS)
+    rows = frame.locator("body").evaluate(
+        "() => fetch('/datasette-fixtures/table~2Fwith~2Fslashes~2Ecsv.json?_shape=array').then(r => r.json())"
+    )
+    assert rows == [{"pk": "3", "content": "hey"}]
+
+
+def test_a_plugins_script_runs_in_worker_mode(
+    page: Any, published_gallery: Any, live_gallery_server: Any, tmp_path: Path
+) -> None:
+    gallery = published_gallery(make_plugin_database(tmp_path / "plugins.db"), plugins=("datasette-cluster-map",))
+    base = live_gallery_server.gallery_url(gallery.pk)
+    # The plugin's script comes from /-/static-plugins/ and fetches the rows as JSON through the Worker.
+    frame = open_in_worker_mode(page, base + "plugins/places")
+    markers = frame.locator("section.content > .leaflet-container :is(.leaflet-marker-icon, .marker-cluster)")
+    markers.first.wait_for(timeout=BOOT_MS)

@@ -1,0 +1,80 @@
+// Unit tests of embed mode's page changes (embed.mjs) and of the bundle store's fallback (store.mjs).
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { embedHTML } from "../../builder/runtime/js/embed.mjs";
+import { downloadAll, hasAll, memoryStore, openStore } from "../../builder/runtime/js/store.mjs";
+
+const PAGE = '<!DOCTYPE html><html><head><title>Album</title></head><body class="table"><div class="not-footer"><header>h</header></div><footer class="ft">f</footer></body></html>';
+
+test("an embedded page hides Datasette's header and footer and links to the full view in a new tab", () => {
+  const html = embedHTML(PAGE, { fullView: "http://g.localhost/chinook/Album?a=1&b=2", chrome: false, clientURL: "/_build/b/js/embed-client.mjs" });
+  assert.match(html, /<head><style id="glasshouse-embed-style">[^<]*\.not-footer > header, footer\.ft \{ display: none/);
+  assert.match(html, /<script type="module" src="\/_build\/b\/js\/embed-client\.mjs"><\/script><title>/);
+  assert.match(html, /<body class="table"><div class="glasshouse-embed-bar"><a href="http:\/\/g\.localhost\/chinook\/Album\?a=1&#38;b=2" target="_blank" rel="noopener"/);
+});
+
+test("with the chrome switch the header and footer stay", () => {
+  const html = embedHTML(PAGE, { fullView: "/", chrome: true, clientURL: "/c.mjs" });
+  assert.doesNotMatch(html, /display: none/);
+  assert.match(html, /Open full view/);
+});
+
+test("a page without head or body still gets the embed parts", () => {
+  const html = embedHTML("<p>hi</p>", { fullView: "/", chrome: false, clientURL: "/c.mjs" });
+  assert.ok(html.startsWith('<div class="glasshouse-embed-bar">'));
+  assert.match(html, /<p>hi<\/p>$/);
+});
+
+const files = [
+  { url: "/_runtime/a.wasm", size: 3, integrity: "sha256-x" },
+  { url: "/_build/b/data/d.db", size: 2, integrity: "sha256-y" },
+];
+const fakeFetch = async (url) => new Response(url.endsWith(".wasm") ? "abc" : "de", { headers: { "Content-Type": "application/wasm" } });
+
+test("without Cache Storage the bundle downloads into memory with progress", async () => {
+  const refusing = { open: async () => { throw new DOMException("The user denied permission", "SecurityError"); } };
+  const store = await openStore("glasshouse-b", refusing);
+  assert.equal(store.kind, "memory");
+  const progress = [];
+  const loaded = await downloadAll(store, files, { fetchFn: fakeFetch, onProgress: (n) => progress.push(n) });
+  assert.equal(loaded, 5);
+  assert.equal(progress.at(-1), 5);
+  assert.ok(await hasAll(store, files));
+  assert.equal(await (await store.match("http://g.localhost/_runtime/a.wasm")).text(), "abc");
+  const again = await store.match("/_runtime/a.wasm");
+  assert.equal(await again.text(), "abc", "each match is a fresh response");
+  assert.equal(again.headers.get("content-type"), "application/wasm");
+  assert.equal(again.headers.get("content-security-policy"), "frame-ancestors *");
+  assert.equal(again.headers.get("x-content-type-options"), "nosniff");
+});
+
+test("files already stored are counted and not fetched again; a failed download names the file", async () => {
+  const store = memoryStore();
+  await store.put("/_runtime/a.wasm", new Response("abc"));
+  const fetched = [];
+  await downloadAll(store, files, { fetchFn: async (url) => (fetched.push(url), fakeFetch(url)) });
+  assert.deepEqual(fetched, ["/_build/b/data/d.db"]);
+  const failing = async () => new Response("", { status: 404 });
+  await assert.rejects(downloadAll(memoryStore(), files, { fetchFn: failing }), /\/_runtime\/a\.wasm answered HTTP 404/);
+});
+
+test("another build's cached copy is reused for immutable files only, never for static files", async () => {
+  const other = new Map([["/_runtime/a.wasm", "old-runtime"], ["/-/static/app.css", "old-css"]]);
+  const own = new Map();
+  const fakeCache = (map) => ({
+    match: async (url, options) => {
+      const parsed = new URL(url, "http://x/");
+      const key = options && options.ignoreSearch ? parsed.pathname : parsed.pathname + parsed.search;
+      return map.has(key) ? new Response(map.get(key)) : undefined;
+    },
+    put: async (url, response) => map.set(new URL(url, "http://x/").pathname, await response.text()),
+  });
+  const cachesAPI = { open: async () => fakeCache(own), match: fakeCache(other).match };
+  const store = await openStore("glasshouse-new", cachesAPI);
+  assert.equal(store.kind, "cache");
+  assert.equal(await (await store.match("/_runtime/a.wasm")).text(), "old-runtime");
+  assert.equal(await store.match("/-/static/app.css"), undefined);
+  await store.put("/-/static/app.css", new Response("new-css"));
+  assert.equal(await (await store.match("/-/static/app.css?cead5a")).text(), "new-css", "Datasette's ?<hash> is ignored");
+});
