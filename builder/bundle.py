@@ -32,10 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import CompatError, check_bundle
 from builder.sqlite_check import InvalidDatabase, check_database
 from builder.storage import Storage
+from builder.tables import describe_tables
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
 
 RUNTIME_TEMPLATES = Path(__file__).parent / "runtime"
@@ -198,6 +200,15 @@ def build_bundle(
         db_file = work / f"{request.database_name}.db"
         canonical_copy(request.database_path, db_file)
         log(f"Wrote the canonical database copy: {db_file.stat().st_size:,} bytes.")
+        tables = describe_tables(db_file)
+        log(f"Tables: {', '.join(f'{t['name']} ({t['rows']:,} rows)' for t in tables) or 'none'}.")
+        # The share card is for pages that link to the gallery; a build without one still works.
+        card: Path | None = work / "card.png"
+        try:
+            render_card(request.title, tables, card)
+        except (OSError, ValueError) as exc:
+            log(f"Share card not drawn ({exc}); the gallery page shows none.")
+            card = None
         lock_file = work / "pyodide-lock.json"
         write_pyodide_lock(runtime_dir / "pyodide-lock.json", cache_dir, list(wheel_paths.values()), lock_file)
         runtime_module = work / "glasshouse_runtime.py"
@@ -274,6 +285,8 @@ def build_bundle(
         index_html.write_text(
             _render("index.html", {"__TITLE__": html.escape(request.title), "__BUILD_ID__": request.build_id})
         )
+        # Files for pages about the gallery, not for the reader's runtime: not precached.
+        extras = [(f"{build_prefix}card.png", card, f"/_build/{request.build_id}/card.png")] if card else []
         manifest = {
             "build_id": request.build_id,
             "pyodide_version": request.pyodide_version,
@@ -284,11 +297,15 @@ def build_bundle(
             "source_sha256": request.source_sha256,
             "datasette_settings": DATASETTE_SETTINGS,
             "metadata": metadata,
+            # builder.tables.describe_tables: [{"name", "rows", "columns"}], for the gallery page.
+            "tables": tables,
+            "card": {"key": extras[0][0], "url": extras[0][2]} if extras else None,
             # Every file with its storage key and its path on the content origin (what a self-host
             # copy of the bundle lays out as folders).
             "files": [
                 {"key": key, "url": url, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
                 for key, local, url in files
+                + extras
                 + generated
                 + [(f"{build_prefix}index.html", index_html, "/index.html")]
             ],
@@ -297,7 +314,7 @@ def build_bundle(
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         # sw.js and index.html go last: once they are in place, readers may start on this build.
-        ordered = [*files, *generated[:-1], (f"{build_prefix}manifest.json", manifest_file, ""),
+        ordered = [*files, *extras, *generated[:-1], (f"{build_prefix}manifest.json", manifest_file, ""),
                    generated[-1], (f"{build_prefix}index.html", index_html, "/index.html")]  # fmt: skip
         log(f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), {total_bytes:,} bytes for a first visit.")
 

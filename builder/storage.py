@@ -50,6 +50,8 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
     ".ttf": "font/ttf",
     ".otf": "font/otf",
 }
+#: Files the builder draws itself, by their name directly under ``builds/<id>/``.
+BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
 
@@ -66,7 +68,8 @@ def content_type_for(key: str) -> str:
 
     The suffix is set by the builder (``data/<name>.db``, ``sw.js``...), never
     taken from an uploaded file name. Images, fonts and CSS get their types only
-    as Datasette's static files (``STATIC_CONTENT_TYPES``).
+    as Datasette's static files (``STATIC_CONTENT_TYPES``) or as files the builder
+    draws (``BUILD_FILE_TYPES``, e.g. ``builds/<id>/card.png``).
     """
     suffix = PurePosixPath(key).suffix.lower()
     if suffix in CONTENT_TYPES:
@@ -74,6 +77,8 @@ def content_type_for(key: str) -> str:
     parts = key.split("/")
     if len(parts) > 4 and parts[0] == "builds" and parts[2] == "-" and parts[3] in ("static", "static-plugins"):
         return STATIC_CONTENT_TYPES.get(suffix, DEFAULT_CONTENT_TYPE)
+    if len(parts) == 3 and parts[0] == "builds" and parts[2] in BUILD_FILE_TYPES:
+        return BUILD_FILE_TYPES[parts[2]]
     return DEFAULT_CONTENT_TYPE
 
 

@@ -12,6 +12,8 @@ The contract between the app origin, the gallery origins and the readers' browse
   CSS pixels of its content>}`` to ``window.parent`` (target origin ``"*"``) whenever its
   height changes. The app origin's ``/embed.js`` applies it to the ``iframe[data-glasshouse-embed]``
   whose ``contentWindow`` sent it, after checking the message's origin against the gallery origins.
+  When ``/embed.js`` starts, it posts ``{"type": "glasshouse:measure"}`` to each embed, which
+  answers with its height (it may have posted before the script arrived).
 - **oEmbed 1.0** (oembed.com): ``<APP_URL>/oembed?url=<any gallery URL>&format=json``.
 """
 
@@ -33,6 +35,8 @@ EMBED_PREFIX = "/-/embed/"
 CHROME_PARAM = "_glasshouse_chrome"
 #: ``type`` of the height message an embedded gallery posts to its parent.
 RESIZE_MESSAGE = "glasshouse:resize"
+#: ``type`` of the message ``/embed.js`` sends an embed to ask for its height again.
+MEASURE_MESSAGE = "glasshouse:measure"
 #: ``sandbox`` of every embed snippet: never ``allow-top-navigation``.
 SANDBOX = (
     "allow-scripts allow-same-origin allow-forms allow-popups "

@@ -301,6 +301,7 @@ def embed_js(request: HttpRequest) -> HttpResponse:
         {
             "origin_pattern_json": json.dumps(embed.gallery_origin_pattern()),
             "resize_message": embed.RESIZE_MESSAGE,
+            "measure_message": embed.MEASURE_MESSAGE,
             "max_height": embed.MAX_CONTENT_HEIGHT,
         },
         content_type="text/javascript; charset=utf-8",

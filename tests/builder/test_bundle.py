@@ -68,7 +68,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
         f"{prefix}{name}"
         for name in (
             "index.html", "sw.js", "config.mjs", "pyodide.mjs", "pyodide-lock.json", "manifest.json",
-            "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db", *modules,
+            "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db", "card.png", *modules,
         )
     } == build_keys - static
     runtime = set(storage.keys("runtime/"))
@@ -227,3 +227,17 @@ def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(built: tu
     header = archive.read("datasette/__pycache__/app.cpython-314.pyc")[:16]
     flags = int.from_bytes(header[4:8], "little")
     assert flags == 0b01, "unchecked-hash pyc: valid whatever the source timestamps in the browser"
+
+
+def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    storage, result, _ = built
+    tables = {table["name"]: table for table in result.manifest["tables"]}
+    assert len(tables) == 11
+    assert tables["Album"] == {"name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"]}
+    card_key = "builds/b0000000000000001/card.png"
+    assert result.manifest["card"] == {"key": card_key, "url": "/_build/b0000000000000001/card.png"}
+    with storage.open(card_key) as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    # Drawn for pages about the gallery: the reader's first visit does not download it.
+    config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
+    assert "card.png" not in config

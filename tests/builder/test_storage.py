@@ -30,6 +30,9 @@ from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, c
         ("builds/b/-/static-plugins/p/font.woff2", "font/woff2"),
         ("builds/b/-/static-plugins/p/unknown.xyz", "application/octet-stream"),
         ("builds/b/js/core.mjs", "text/javascript; charset=utf-8"),
+        ("builds/b/card.png", "image/png"),
+        ("builds/b/data/card.png", "application/octet-stream"),
+        ("uploads/b/card.png", "application/octet-stream"),
     ],
 )
 def test_content_types_come_from_the_fixed_map(key: str, content_type: str) -> None:

@@ -2,13 +2,14 @@
 partitions storage (as current browsers do), worker mode where it gives the frame no storage.
 
 The article is a tiny page on ``http://127.0.0.1:<port>`` (cross-site to ``*.localhost``) served
-by a thread-based ``http.server``, with the embed snippet and an inline listener that records
-``glasshouse:resize`` messages and applies them (the app origin's ``/embed.js`` does that for real).
+by a thread-based ``http.server``, holding the snippet the embed panel and oEmbed give
+(``gallery.embed.embed_snippet``) and an inline listener that only records ``glasshouse:resize``
+messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
+gallery has drawn itself, as a slow script would arrive: it must still size the iframe.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from gallery.embed import RESIZE_MESSAGE, SANDBOX
+from gallery.embed import RESIZE_MESSAGE, embed_snippet, parse_gallery_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -25,26 +26,24 @@ BOOT_MS = 120_000
 EMBED = "iframe[data-glasshouse-embed]"
 
 
-def article_html(embed_url: str) -> str:
-    """The article page: some text, the embed snippet, and a listener recording height messages."""
+def article_html(snippet: str) -> str:
+    """The article page: some text, the embed ``snippet``, and a listener recording height messages."""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>An article</title></head>
 <body><h1>Albums in the Chinook store</h1><p>The table below is a live gallery.</p>
-<iframe src="{html.escape(embed_url)}" title="Chinook albums" sandbox="{SANDBOX}" loading="lazy"
-  style="border:0;width:100%;height:400px" data-glasshouse-embed></iframe>
+{snippet}
 <script>
 window.resizes = [];
 window.addEventListener("message", (event) => {{
   const frame = document.querySelector("iframe[data-glasshouse-embed]");
   if (event.source !== frame.contentWindow || !event.data || event.data.type !== "{RESIZE_MESSAGE}") return;
   window.resizes.push({{origin: event.origin, height: event.data.height}});
-  frame.style.height = event.data.height + "px";
 }});
 </script></body></html>"""
 
 
 @pytest.fixture
 def article_server() -> Iterator[Callable[[str], str]]:
-    """``publish(embed_url) -> article URL`` on ``http://127.0.0.1:<free port>/article.html``."""
+    """``publish(snippet) -> article URL`` on ``http://127.0.0.1:<free port>/article.html``."""
     pages: dict[str, bytes] = {}
 
     class Handler(BaseHTTPRequestHandler):
@@ -62,8 +61,8 @@ def article_server() -> Iterator[Callable[[str], str]]:
     thread = threading.Thread(target=server.serve_forever, name="article-server", daemon=True)
     thread.start()
 
-    def publish(embed_url: str) -> str:
-        pages["/article.html"] = article_html(embed_url).encode()
+    def publish(snippet: str) -> str:
+        pages["/article.html"] = article_html(snippet).encode()
         return f"http://127.0.0.1:{server.server_port}/article.html"
 
     try:
@@ -80,15 +79,21 @@ def article_server() -> Iterator[Callable[[str], str]]:
 )
 def test_an_embedded_gallery_runs_sizes_itself_and_opens_the_full_view(
     request: pytest.FixtureRequest, browser_fixture: str, mode: str, published_gallery: Any,
-    live_gallery_server: Any, shared_data: Path, article_server: Callable[[str], str],
+    live_gallery_server: Any, shared_data: Path, article_server: Callable[[str], str], settings: Any,
 ) -> None:  # fmt: skip
+    settings.APP_URL = live_gallery_server.url
     gallery = published_gallery(shared_data / "chinook.sqlite")
     base = live_gallery_server.gallery_url(gallery.pk)
+    # The snippet as the embed panel and oEmbed give it for a pasted gallery URL, fitted to content.
+    target = parse_gallery_url(base + "chinook/Album")
+    iframe = embed_snippet(target, title="Chinook albums", height=400, fit_content=False)
+    snippet = embed_snippet(target, title="Chinook albums", height=400, fit_content=True)
+    assert snippet == f'{iframe}\n<script async src="{live_gallery_server.url}/embed.js"></script>'
     context = request.getfixturevalue(browser_fixture).new_context()
     context.set_default_timeout(30_000)
     try:
         page = context.new_page()
-        page.goto(article_server(base + "-/embed/chinook/Album"))
+        page.goto(article_server(iframe))
         embed = page.frame_locator(EMBED)
         # In worker mode the shell renders each page into a frame of its own inside the embed.
         view = embed.frame_locator("iframe.glasshouse-page") if mode == "worker" else embed
@@ -104,11 +109,20 @@ def test_an_embedded_gallery_runs_sizes_itself_and_opens_the_full_view(
         if mode == "worker":
             assert gallery_frame.evaluate("document.documentElement.dataset.glasshouseMode") == "worker"
 
-        # The article receives the height, from the gallery's origin, and it follows the view.
+        # The gallery posts its height from its own origin; without /embed.js nothing applies it.
         page.wait_for_function("() => window.resizes.length > 0")
         table_height = page.evaluate("window.resizes.at(-1)")
         assert table_height["origin"] == base.rstrip("/")
         assert table_height["height"] > 1000, table_height
+        assert page.locator(EMBED).bounding_box()["height"] == 400
+        # The snippet's script arrives late: it asks the embed for its height and sizes the iframe.
+        page.evaluate(
+            "(src) => { const s = document.createElement('script'); s.src = src; document.body.append(s); }",
+            f"{live_gallery_server.url}/embed.js",
+        )
+        page.wait_for_function(
+            f"() => Math.abs(document.querySelector('{EMBED}').getBoundingClientRect().height - {table_height['height']}) <= 1"
+        )
         view.locator("td.col-ArtistId a").first.click()
         view.locator("h1:has-text('Artist')").wait_for()
         assert "/-/embed/chinook/Artist/1" in gallery_frame.evaluate("location.href"), "navigation stays in embed mode"

@@ -1,7 +1,7 @@
 // Runs in every embedded page (added by embed.mjs): links and forms stay in embed mode, and the
 // page posts {type: "glasshouse:resize", height} to its parent whenever its content height changes.
 // In worker mode the parent is the page shell, which sizes its frame and passes the message on.
-import { RESIZE_MESSAGE, toEmbedURL } from "./routes.mjs";
+import { MEASURE_MESSAGE, RESIZE_MESSAGE, toEmbedURL } from "./routes.mjs";
 
 const chrome = new URL(location.href).searchParams.get("_glasshouse_chrome") === "1";
 
@@ -41,4 +41,10 @@ new MutationObserver((records) => {
 }).observe(document.body, { childList: true, subtree: true });
 new ResizeObserver(postHeight).observe(document.body);
 window.addEventListener("load", postHeight);
+// An article page whose /embed.js arrived after our last message asks again.
+window.addEventListener("message", (event) => {
+  if (event.source !== window.parent || !event.data || event.data.type !== MEASURE_MESSAGE) return;
+  lastHeight = -1;
+  postHeight();
+});
 postHeight();

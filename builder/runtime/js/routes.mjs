@@ -3,6 +3,9 @@
 
 /** Paths served from the bundle's stores (runtime, wheels, this build's files): never Datasette. */
 export const STORE_PREFIXES = ["/_runtime/", "/_wheels/", "/_build/"];
+/** Paths only the server answers, never Datasette: the Service Worker itself, robots rules, self-host zips. */
+export const SERVER_PATHS = ["/sw.js", "/robots.txt"];
+export const SERVER_PREFIXES = ["/_download/"];
 /** Datasette's and the plugins' static files, written into the bundle at build time. */
 export const STATIC_PREFIXES = ["/-/static/", "/-/static-plugins/"];
 /** Embed mode: `/-/embed/<view path>?<view query>` shows `<view path>` compact (gallery/embed.py). */
@@ -12,6 +15,8 @@ export const PARAM_PREFIX = "_glasshouse_";
 export const CHROME_PARAM = "_glasshouse_chrome";
 export const MODE_PARAM = "_glasshouse_mode";
 export const RESIZE_MESSAGE = "glasshouse:resize";
+/** Sent by the article page's /embed.js when it starts late: the embed answers with its height. */
+export const MEASURE_MESSAGE = "glasshouse:measure";
 /** Headers on every response the Service Worker or the Worker builds. */
 export const SECURITY_HEADERS = [
   ["Content-Security-Policy", "frame-ancestors *"],
@@ -22,14 +27,14 @@ const startsWithAny = (path, prefixes) => prefixes.some((prefix) => path.startsW
 
 /**
  * What a request for `url` (a URL or string) is, seen from the gallery origin `origin`:
- * "foreign" (another origin), "worker-script" (/sw.js: always the network), "store" (immutable
+ * "foreign" (another origin), "server" (`SERVER_PATHS`, `SERVER_PREFIXES`: always the network), "store" (immutable
  * bundle files), "static" (Datasette's static files, real files on the server), or "app"
  * (a Datasette page or API answered inside the browser).
  */
 export function requestKind(url, origin) {
   const parsed = new URL(url, origin);
   if (parsed.origin !== new URL(origin).origin) return "foreign";
-  if (parsed.pathname === "/sw.js") return "worker-script";
+  if (SERVER_PATHS.includes(parsed.pathname) || startsWithAny(parsed.pathname, SERVER_PREFIXES)) return "server";
   if (startsWithAny(parsed.pathname, STORE_PREFIXES)) return "store";
   if (startsWithAny(parsed.pathname, STATIC_PREFIXES)) return "static";
   return "app";

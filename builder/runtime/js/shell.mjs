@@ -5,7 +5,7 @@
 // one page never meet the next page's), and answers that frame's fetch and XMLHttpRequest for app
 // paths through the Worker.
 import {
-  EMBED_PREFIX, RESIZE_MESSAGE, downloadName, formRequest, linkNavigation, requestKind, responseDisposition,
+  EMBED_PREFIX, MEASURE_MESSAGE, RESIZE_MESSAGE, downloadName, formRequest, linkNavigation, requestKind, responseDisposition,
 } from "./routes.mjs";
 
 const MAX_REDIRECTS = 10;
@@ -158,6 +158,10 @@ export function startShell(client, { onFirstPage = () => {} } = {}) {
   // the shell passes the message on to the article page.
   window.addEventListener("message", (event) => {
     const data = event.data || {};
+    if (embed && frame && window.parent !== window && event.source === window.parent && data.type === MEASURE_MESSAGE) {
+      frame.contentWindow.postMessage({ type: MEASURE_MESSAGE }, location.origin);
+      return;
+    }
     if (!frame || event.source !== frame.contentWindow || data.type !== RESIZE_MESSAGE || !embed) return;
     const height = Math.max(0, Math.round(Number(data.height) || 0));
     frame.style.height = `${height}px`;

@@ -75,7 +75,7 @@ self.addEventListener("message", (event) => {
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   const kind = requestKind(url, self.location.origin);
-  if (kind === "foreign" || kind === "worker-script") return;
+  if (kind === "foreign" || kind === "server") return;
   // `?_glasshouse_mode=worker` asks for worker mode: let the server send the bootstrap page.
   if (event.request.mode === "navigate" && url.searchParams.get(MODE_PARAM) === "worker") return;
   if (kind === "store") event.respondWith(storeFile(event.request));

@@ -31,4 +31,17 @@
     frame.style.height = height + "px";
     frame.setAttribute("height", String(height));
   });
+
+  // Embeds that posted their height before this script arrived are asked again.
+  for (const frame of document.querySelectorAll("iframe[data-glasshouse-embed]")) {
+    let origin;
+    try {
+      origin = new URL(frame.src, location.href).origin;
+    } catch {
+      continue;
+    }
+    if (galleryOrigin.test(origin) && frame.contentWindow) {
+      frame.contentWindow.postMessage({ type: "{{ measure_message }}" }, origin);
+    }
+  }
 })();
