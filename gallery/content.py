@@ -30,8 +30,9 @@ its live origin (``gallery.download``).
 
 Unknown gallery, unknown or unready pinned build, a ``/_build/`` of another
 build: 404. Not approved or no live build: 404. Taken down: 410 on the live
-origin and on every pinned origin, except ``/sw.js``, which is the kill-switch
-worker. Only GET and HEAD (else 405). Content types come from
+origin and on every pinned origin. Wherever nothing is published (each of those
+404s and 410s), ``/sw.js`` is the kill-switch worker, so a reader's installed
+worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. Every answer
 carries ``X-Content-Type-Options: nosniff``, ``Content-Security-Policy:
 frame-ancestors *`` (any site may embed a gallery) and no cookies.
@@ -147,6 +148,11 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         return response
     served = _resolve(request, label)
     if isinstance(served, HttpResponse):
+        # Nothing is published here (pending, rejected, taken down, deleted, unknown build): a
+        # Service Worker a reader installed earlier is replaced by the kill switch, which empties
+        # its caches and unregisters it. Not on 503: a storage fault is no removal.
+        if request.path_info == "/sw.js" and served.status_code in (404, 410):
+            return _killswitch(request)
         return served
     return _route(request, served)
 
@@ -167,8 +173,6 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
     moderation_state, live, visibility, plugins, title = row
     # A takedown covers the live origin and every pinned one, whatever build the label names.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
-        if request.path_info == "/sw.js":
-            return _killswitch(request)
         return _page(410, "Gone", "This gallery was taken down.")
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")

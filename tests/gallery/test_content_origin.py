@@ -276,11 +276,39 @@ def test_a_gallery_not_approved_is_not_published(
 ):
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
     host = f"{gallery.id}.localhost:8000" if origin == "live" else pinned_host(gallery.id, older_build.id)
-    for path in ("/", "/sw.js", "/_runtime/pyodide-314.0.7/pyodide.mjs"):
+    for path in ("/", "/_runtime/pyodide-314.0.7/pyodide.mjs"):
         response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 404
         assert b"This gallery is not published (yet)" in response.content
         assert_hardened(response)
+    # A reader who cached the gallery before it was rejected keeps none of it.
+    assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
+
+
+def assert_killswitch(worker) -> None:
+    """``worker`` is the kill-switch Service Worker, served so that browsers install it."""
+    assert worker.status_code == 200
+    assert worker.content == killswitch_source()
+    assert worker["Content-Type"] == "text/javascript; charset=utf-8"
+    assert worker["Cache-Control"] == "no-cache"
+    assert worker["Service-Worker-Allowed"] == "/"
+    assert_hardened(worker)
+
+
+def test_a_deleted_gallery_answers_404_and_the_kill_switch(client, bundle, gallery):
+    host = f"{gallery.id}.localhost:8000"
+    Gallery.objects.filter(pk=gallery.pk).delete()
+    response = client.get("/chinook/Album", HTTP_HOST=host)
+    assert response.status_code == 404
+    assert b"SQLite format 3" not in response.content
+    assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
+
+
+def test_a_storage_outage_is_no_removal(content_client, bundle, gallery, storage_outage):
+    # 503 while storage is down: the reader's installed worker stays and serves from its cache.
+    response = content_client.get("/sw.js")
+    assert response.status_code == 503
+    assert response.content != killswitch_source()
 
 
 def test_an_approved_gallery_without_a_live_build_is_not_published(
@@ -484,11 +512,12 @@ def test_a_pinned_origin_without_a_ready_build_of_the_gallery_is_not_found(
         build_id = "0123456789abcdef"
     else:
         build_id = make_build(case).id
-    for path in ("/", "/sw.js", f"/_build/{build_id}/data/chinook.db", f"/_build/{build.id}/data/chinook.db"):
+    for path in ("/", f"/_build/{build_id}/data/chinook.db", f"/_build/{build.id}/data/chinook.db"):
         response = client.get(path, HTTP_HOST=pinned_host(gallery.id, build_id))
         assert response.status_code == 404
         assert b"This gallery has no published version at this address" in response.content
         assert_hardened(response)
+    assert_killswitch(client.get("/sw.js", HTTP_HOST=pinned_host(gallery.id, build_id)))
 
 
 @pytest.mark.parametrize("origin", ["live", "pinned live build", "pinned older build"])
@@ -507,9 +536,4 @@ def test_a_takedown_answers_410_and_the_kill_switch_on_the_live_and_every_pinned
         assert gone.status_code == 410
         assert b"This gallery was taken down" in gone.content
         assert_hardened(gone)
-    worker = client.get("/sw.js", HTTP_HOST=host)
-    assert worker.status_code == 200
-    assert worker.content == killswitch_source()
-    assert worker["Cache-Control"] == "no-cache"
-    assert worker["Service-Worker-Allowed"] == "/"
-    assert_hardened(worker)
+    assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
