@@ -150,8 +150,11 @@ def build_gallery(self: Task, build_id: str) -> str:
     except ValueError as exc:
         build.append_log(f"Not published: {exc}")
         return Build.objects.get(pk=build.pk).state
-    build.set_state(BuildState.READY)
     gallery.refresh_from_db(fields=["moderation_state", "live_build"])
     waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+    # The log is complete before the state is final: whoever sees "ready" sees the whole log.
     build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
-    return BuildState.READY
+    if not build.set_state(BuildState.READY):
+        build.refresh_from_db(fields=["state"])
+        build.append_log(f"The build was {build.state} meanwhile.")
+    return build.state
