@@ -47,14 +47,12 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from typing import BinaryIO
 from urllib.parse import quote
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.request import split_domain_port
 from django.utils.http import parse_etags
@@ -62,7 +60,7 @@ from django.utils.http import parse_etags
 from builder.storage import MissingKey, StorageError, check_key, content_type_for
 from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
-from gallery.models import BUILD_ID_RE, Build, BuildState, Gallery, content_origin, parse_content_label
+from gallery.models import BUILD_ID_RE, Gallery, content_origin, parse_content_label, ready_build
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -176,7 +174,7 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
         return _page(410, "Gone", "This gallery was taken down.")
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")
-    if pinned_id is not None and _ready_build_date(gallery_id, pinned_id) is None:
+    if pinned_id is not None and ready_build(gallery_id, pinned_id) is None:
         return _page(
             404,
             "No such version",
@@ -195,15 +193,6 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
         hidden=visibility == Gallery.Visibility.UNLISTED
         or "datasette-block-robots" in plugins
         or pinned_id is not None,
-    )
-
-
-def _ready_build_date(gallery_id: str, build_id: str) -> datetime | None:
-    """When build ``build_id`` of gallery ``gallery_id`` finished, or ``None`` unless it is such a ready build."""
-    return (
-        Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY)
-        .values_list(Coalesce("finished_at", "created_at"), flat=True)
-        .first()
     )
 
 
@@ -319,9 +308,10 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
         or (served.pinned and build_id != served.build_id)
     ):
         return _not_found()
-    finished_at = _ready_build_date(served.gallery_id, build_id)
-    if finished_at is None:
+    build = ready_build(served.gallery_id, build_id)
+    if build is None:
         return _not_found()
+    finished_at = build.finished_at or build.created_at
     storage = get_storage()
     try:
         listing = load_bundle_listing(storage, build_id)

@@ -282,3 +282,8 @@ class Build(models.Model):
         if updated:
             self.refresh_from_db(fields=list(changes))
         return bool(updated)
+
+
+def ready_build(gallery_id: str, build_id: str) -> Build | None:
+    """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` (a version readers may open), else ``None``."""
+    return Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY).first()

@@ -26,7 +26,7 @@ from django_ratelimit.decorators import ratelimit
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import embed, services
 from gallery.forms import PublishForm
-from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery
+from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
 
 _PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
@@ -198,18 +198,13 @@ def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.Embed
         pasted = embed.parse_gallery_url(params.get("url", ""))
         if pasted.gallery_id != gallery.id:
             raise ValueError("That address belongs to another gallery: paste an address of this gallery.")
-        if pasted.build_id and _ready_build(gallery, pasted.build_id) is None:
+        if pasted.build_id and ready_build(gallery.pk, pasted.build_id) is None:
             raise ValueError("That pinned version of this gallery does not exist (any more).")
         # A pasted pinned address keeps its build; its chrome switch counts too.
         view, pinned, chrome = pasted.view, pasted.build_id or pinned, chrome or pasted.chrome
     else:
         raise ValueError("Choose what to show: the whole app, a table, a canned query, or a pasted address.")
     return embed.EmbedTarget(gallery_id=gallery.id, view=view, build_id=pinned, chrome=chrome)
-
-
-def _ready_build(gallery: Gallery, build_id: str) -> Build | None:
-    """Build ``build_id`` of ``gallery`` if it is ready (a version readers may open), else ``None``."""
-    return Build.objects.filter(pk=build_id, gallery=gallery, state=BuildState.READY).first()
 
 
 @require_GET
@@ -276,7 +271,7 @@ def oembed(request: HttpRequest) -> JsonResponse:
         return _oembed_error(404, "No public gallery has this address: it may be unpublished or taken down.")
     build = gallery.live_build
     if target.build_id:
-        build = _ready_build(gallery, target.build_id)
+        build = ready_build(gallery.pk, target.build_id)
         if build is None:
             return _oembed_error(404, "This gallery has no such version (build).")
     thumbnail = target.origin + build.card_path if build.has_card else None
