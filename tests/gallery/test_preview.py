@@ -28,10 +28,8 @@ RUNTIME_PATH = "/_runtime/pyodide-314.0.7/pyodide.mjs"
 
 
 @pytest.fixture(autouse=True)
-def content_settings(settings) -> None:
-    settings.CONTENT_DOMAIN = "localhost"
-    settings.CONTENT_SCHEME = "http"
-    settings.CONTENT_PORT = "8000"
+def lifetime(settings) -> None:
+    """A day, whatever the environment says; content origins are ``<label>.localhost:8000`` as for ``content_client``."""
     settings.PREVIEW_LIFETIME = 24 * 3600
 
 
