@@ -33,7 +33,7 @@ its build as a pinned origin does, whatever the gallery's moderation state, so a
 publisher and the moderators can see a pending gallery; a forged, malformed or
 expired preview label answers 403 to every path. A preview answers 404 when its
 build is unknown or not ready, and 410 when the gallery was taken down or deleted or
-the build's files were removed. Every preview answer carries ``X-Robots-Tag: noindex``,
+the build's files were removed (``Build.files_deleted``: rejection, takedown, deletion). Every preview answer carries ``X-Robots-Tag: noindex``,
 ``Referrer-Policy: no-referrer`` (the origin is the secret), ``Content-Security-Policy:
 frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (a preview is not for embedding)
 and a ``private`` ``Cache-Control`` (the bootstrap page and ``/sw.js``: ``private,
@@ -239,15 +239,27 @@ def _resolve_preview(label: str) -> ServedBuild | HttpResponse:
         return _page(403, "Preview link not valid", str(denied))
     row = (
         Build.objects.filter(pk=grant.build_id)
-        .values_list("gallery_id", "state", "gallery__moderation_state", "gallery__title")
+        .values_list("gallery_id", "state", "files_deleted", "gallery__moderation_state", "gallery__title")
         .first()
     )
     if row is None:
         return _page(404, "No such version", "This preview's version no longer exists.")
-    gallery_id, state, moderation_state, title = row
-    # A takedown covers every origin of the gallery, previews too, even before its files are removed.
+    gallery_id, state, files_deleted, moderation_state, title = row
+    # A takedown or deletion covers every origin of the gallery, previews too, even while its
+    # files are still being removed (after commit) or could not be. A rejected gallery stays
+    # previewable: its publisher may upload a corrected version for the moderators to see, and
+    # the rejected builds' files are gone (files_deleted) anyway.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
         return _page(410, "Gone", "This gallery was taken down.")
+    if moderation_state == Gallery.ModerationState.DELETED:
+        return _page(410, "Gone", "This gallery was deleted by its publisher.")
+    if files_deleted:
+        return _page(
+            410,
+            "Gone",
+            "This version's files were removed after a moderator's decision. "
+            "Upload a corrected version and preview that one.",
+        )
     if state != BuildState.READY:
         return _page(
             404,

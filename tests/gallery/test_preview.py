@@ -257,21 +257,81 @@ def test_a_preview_of_a_build_that_is_not_ready_is_not_found(client, pending, ma
     assert_preview_headers(response)
 
 
-def test_a_taken_down_gallerys_preview_is_gone_and_its_worker_the_kill_switch(client, pending, build):
-    host = host_of(preview_url(build))
-    services.take_down(pending, "copyright notice")
-    for path in ("/", f"/_build/{build.id}/data/chinook.db", RUNTIME_PATH):
+def assert_gone(client, host: str, build: Build, notice: bytes) -> None:
+    """Every path of the preview ``host`` answers 410 with ``notice``, and /sw.js is the kill switch."""
+    for path in ("/", "/chinook/album", f"/_build/{build.id}/data/chinook.db", RUNTIME_PATH):
         gone = client.get(path, HTTP_HOST=host)
         assert gone.status_code == 410
+        assert notice in gone.content
         assert b"SQLite format 3" not in gone.content
         assert_preview_headers(gone)
-    # A moderator who previewed it keeps nothing of it.
+    # A moderator or publisher who opened the preview keeps nothing of it.
     assert client.get("/sw.js", HTTP_HOST=host).content == killswitch_source()
 
 
-def test_a_deleted_gallerys_preview_serves_nothing_but_the_kill_switch(client, pending, build):
+def reject(gallery: Gallery) -> None:
+    services.reject(gallery, "The licence field is missing; add it and upload again.")
+
+
+def take_down(gallery: Gallery) -> None:
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.APPROVED)
+    gallery.refresh_from_db()
+    services.take_down(gallery, "Reported for publishing personal data; upheld.")
+
+
+def delete(gallery: Gallery) -> None:
+    services.delete_gallery(gallery)
+
+
+@pytest.mark.parametrize(
+    ("remove", "notice"),
+    [
+        (reject, b"files were removed after a moderator"),
+        (take_down, b"This gallery was taken down"),
+        (delete, b"This gallery was deleted"),
+    ],
+    ids=["rejected", "taken-down", "deleted"],
+)
+def test_a_removed_gallerys_preview_is_gone_with_its_files(
+    client, pending, build, storage, django_capture_on_commit_callbacks, remove, notice
+):
     host = host_of(preview_url(build))
-    Gallery.objects.filter(pk=pending.pk).delete()
+    assert client.get("/", HTTP_HOST=host).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        remove(pending)
+    build.refresh_from_db()
+    assert build.files_deleted
+    assert not storage.exists(f"builds/{build.id}/index.html")
+    assert_gone(client, host, build, notice)
+
+
+@pytest.mark.parametrize(("remove", "notice"), [(take_down, b"taken down"), (delete, b"deleted")], ids=["taken-down", "deleted"])
+def test_a_takedown_or_deletion_closes_the_preview_before_the_files_are_removed(
+    client, pending, build, bundle, remove, notice
+):
+    # Removal runs after commit and may fail (storage outage): the state alone closes the preview.
+    host = host_of(preview_url(build))
+    remove(pending)
+    assert not Build.objects.get(pk=build.pk).files_deleted
+    assert_gone(client, host, build, notice)
+
+
+def test_a_rejected_gallerys_corrected_version_can_be_previewed_but_not_the_rejected_one(
+    client, pending, build, make_build, make_bundle, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        reject(pending)
+    corrected = make_build()
+    make_bundle(corrected)
+    response = client.get("/", HTTP_HOST=host_of(preview_url(corrected)))
+    assert response.status_code == 200
+    assert f"booting {corrected.id}".encode() in response.getvalue()
+    assert_gone(client, host_of(preview_url(build)), build, b"Upload a corrected version")
+
+
+def test_a_preview_of_a_build_no_longer_in_the_database_serves_nothing_but_the_kill_switch(client, pending, build):
+    host = host_of(preview_url(build))
+    Build.objects.filter(pk=build.pk).delete()
     response = client.get(f"/_build/{build.id}/data/chinook.db", HTTP_HOST=host)
     assert response.status_code == 404
     assert b"SQLite format 3" not in response.content
