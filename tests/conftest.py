@@ -597,6 +597,7 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     database name in URLs comes from the file name (``database_name_for``).
     """
     import hashlib
+    import shutil
 
     from django.conf import settings as django_settings
 
@@ -604,8 +605,6 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     from builder.catalog import DEFAULT_DATASETTE_VERSION
     from builder.storage import LocalStorage
     from gallery.models import database_name_for, new_build_id
-
-    import shutil
 
     store = LocalStorage(shared_store)
     built: dict[tuple[Any, ...], Prebuilt] = {}
