@@ -18,8 +18,17 @@ class DescribeError(Exception):
     """The database could not be read; ``args[0]`` says why, for the publisher."""
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier, safe for any table or column name."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def open_read_only(db_path: Path) -> sqlite3.Connection:
+    """Open the SQLite file at ``db_path`` read-only and immutable: never changed, no write access needed.
+
+    Raises ``sqlite3.Error`` if SQLite cannot open it (reading may still fail later).
+    """
+    return sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
 
 
 def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
@@ -30,6 +39,24 @@ def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
         if sql and "VIRTUAL TABLE" in sql.upper() and "USING FTS" in sql.upper()
     ]
     return {f"{fts}{suffix}" for fts in fts_tables for suffix in _FTS_SHADOW_SUFFIXES}
+
+
+def user_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+    """``[(table name, [column name, ...]), ...]`` of every user table, in name order.
+
+    Views, SQLite's own tables (``sqlite_*``) and the shadow tables of full-text indexes
+    are left out (see ``describe_tables``). Raises ``sqlite3.Error`` if the schema cannot be read.
+    """
+    shadow = _fts_shadow_tables(conn)
+    names = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY name"
+        )
+        if name not in shadow
+    ]
+    return [(name, [row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")]) for name in names]
 
 
 def describe_tables(db_path: Path) -> list[dict[str, object]]:
@@ -44,23 +71,13 @@ def describe_tables(db_path: Path) -> list[dict[str, object]]:
     not a readable SQLite database.
     """
     try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+        conn = open_read_only(db_path)
     except sqlite3.Error as exc:
         raise DescribeError(f"Could not open the database: {exc}") from exc
     try:
-        shadow = _fts_shadow_tables(conn)
-        names = [
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-                "ORDER BY name"
-            )
-            if name not in shadow
-        ]
         tables: list[dict[str, object]] = []
-        for name in names:
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(name)})")]
-            (rows,) = conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()
+        for name, columns in user_tables(conn):
+            (rows,) = conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()
             tables.append({"name": name, "rows": int(rows), "columns": columns})
         return tables
     except sqlite3.Error as exc:
