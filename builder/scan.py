@@ -59,7 +59,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from builder.tables import open_read_only, quote_identifier, user_tables
+from builder.tables import quote_identifier, reading, user_tables
 
 #: Rows read from each table, at most (the first ones in storage order).
 SAMPLE_ROWS = 10_000
@@ -247,12 +247,10 @@ def scan_database(path: Path) -> list[dict[str, object]]:
     ``[]`` when nothing looks personal. Raises ``ScanError`` if the file is not a
     readable SQLite database.
     """
-    try:
-        conn = open_read_only(path)
-    except sqlite3.Error as exc:
-        raise ScanError(f"Could not open the database: {exc}") from exc
-    try:
-        flags: list[dict[str, object]] = []
+    flags: list[dict[str, object]] = []
+    with reading(path, ScanError) as conn:
+        # Text that is not valid UTF-8 is still data Datasette shows; it must not stop the scan.
+        conn.text_factory = lambda data: data.decode("utf-8", "replace")
         for table, columns in user_tables(conn):
             if not columns:
                 continue
@@ -260,8 +258,4 @@ def scan_database(path: Path) -> list[dict[str, object]]:
                 for kind, (count, examples) in scan_values(values).items():
                     flags.append({"table": table, "column": column, "kind": kind, "count": count,
                                   "sampled": len(values), "examples": examples})  # fmt: skip
-    except sqlite3.Error as exc:
-        raise ScanError(f"Could not read the database's tables: {exc}") from exc
-    finally:
-        conn.close()
     return sorted(flags, key=lambda flag: (flag["table"], flag["column"], flag["kind"]))

@@ -8,6 +8,8 @@ gallery page, the front page and the share card.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Suffixes of the shadow tables SQLite's FTS3/4/5 modules create for a virtual table.
@@ -23,12 +25,23 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def open_read_only(db_path: Path) -> sqlite3.Connection:
-    """Open the SQLite file at ``db_path`` read-only and immutable: never changed, no write access needed.
+@contextmanager
+def reading(db_path: Path, error: type[Exception]) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite file at ``db_path``, read-only and immutable, closed on exit.
 
-    Raises ``sqlite3.Error`` if SQLite cannot open it (reading may still fail later).
+    The file is never changed and needs no write access. A ``sqlite3.Error`` while opening
+    or inside the block is raised as ``error(reason)``, the reason saying what failed.
     """
-    return sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise error(f"Could not open the database: {exc}") from exc
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise error(f"Could not read the database's tables: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
@@ -70,17 +83,9 @@ def describe_tables(db_path: Path) -> list[dict[str, object]]:
     it is never changed and needs no write access. Raises ``DescribeError`` if it is
     not a readable SQLite database.
     """
-    try:
-        conn = open_read_only(db_path)
-    except sqlite3.Error as exc:
-        raise DescribeError(f"Could not open the database: {exc}") from exc
-    try:
+    with reading(db_path, DescribeError) as conn:
         tables: list[dict[str, object]] = []
         for name, columns in user_tables(conn):
             (rows,) = conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()
             tables.append({"name": name, "rows": int(rows), "columns": columns})
         return tables
-    except sqlite3.Error as exc:
-        raise DescribeError(f"Could not read the database's tables: {exc}") from exc
-    finally:
-        conn.close()

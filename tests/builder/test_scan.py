@@ -132,17 +132,18 @@ def test_only_the_first_rows_of_a_table_are_read(tmp_path: Path) -> None:
     assert [(f["column"], f["count"], f["sampled"]) for f in scan_database(path)] == [("phone", SAMPLE_ROWS, SAMPLE_ROWS)]
 
 
-def test_awkward_names_and_without_rowid_tables_are_scanned(tmp_path: Path) -> None:
+def test_awkward_names_without_rowid_tables_and_invalid_utf8_are_scanned(tmp_path: Path) -> None:
     path = tmp_path / "awkward.db"
     conn = sqlite3.connect(path)
     conn.execute('CREATE TABLE "a ""quoted"" table" ("e-mail address" TEXT PRIMARY KEY, "select" INT) WITHOUT ROWID')
-    conn.execute("""INSERT INTO "a ""quoted"" table" VALUES ('x@example.net', 1)""")
+    conn.execute("""INSERT INTO "a ""quoted"" table" VALUES ('x@example.net', 1), ('y@example.org', 2)""")
+    conn.execute("""INSERT INTO "a ""quoted"" table" VALUES (CAST(x'ff40' AS TEXT), 3)""")  # not UTF-8
     conn.execute("CREATE VIEW everyone AS SELECT * FROM \"a \"\"quoted\"\" table\"")
     conn.commit()
     conn.close()
     assert scan_database(path) == [
-        {"table": 'a "quoted" table', "column": "e-mail address", "kind": "email", "count": 1, "sampled": 1,
-         "examples": ["x***@e***.net"]},
+        {"table": 'a "quoted" table', "column": "e-mail address", "kind": "email", "count": 2, "sampled": 3,
+         "examples": ["x***@e***.net", "y***@e***.org"]},
     ]  # fmt: skip
 
 
