@@ -691,6 +691,7 @@ def published_gallery(
     """
     from gallery import services
     from gallery.models import Build, BuildState, Gallery
+    from worker_shell.tasks import build_facts
 
     settings.S3_BUCKET = ""
     settings.LOCAL_STORAGE_ROOT = shared_store
@@ -731,6 +732,7 @@ def published_gallery(
             source_sha256=bundle.source_sha256,
             source_bytes=bundle.database.stat().st_size,
             bundle_bytes=bundle.bundle_bytes,
+            **build_facts(bundle.manifest),  # tables, card, scan flags: as the worker records them
         )
         services.publish_build(build)
         gallery.refresh_from_db()
