@@ -535,6 +535,26 @@ def _unpublish(gallery: Gallery) -> None:
     transaction.on_commit(lambda: remove_build_files(build_ids), robust=True)
 
 
+def files_left_behind() -> list[tuple[str, str]]:
+    """``(build id, source_key)`` of builds whose files should be gone but are still marked stored.
+
+    That happens when storage failed during a removal (``remove_build_files`` logs it). They are
+    every build of a taken-down or deleted gallery, and the builds of a rejected gallery made
+    before its latest rejection (a corrected version uploaded since must stay).
+    """
+    stored = Build.objects.filter(files_deleted=False)
+    gone = stored.filter(gallery__moderation_state__in=(State.TAKEN_DOWN, State.DELETED))
+    left = list(gone.values_list("pk", "source_key"))
+    for gallery_id in Gallery.objects.filter(moderation_state=State.REJECTED).values_list("pk", flat=True):
+        rejected_at = (
+            AuditEvent.objects.filter(gallery_id=gallery_id, action=AuditEvent.Action.REJECT)
+            .order_by("-created_at").values_list("created_at", flat=True).first()
+        )  # fmt: skip
+        if rejected_at is not None:
+            left += stored.filter(gallery_id=gallery_id, created_at__lte=rejected_at).values_list("pk", "source_key")
+    return left
+
+
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     """Delete ``builds/<id>/`` and the upload's folder for each ``(build id, source_key)``; return the ids done.
 

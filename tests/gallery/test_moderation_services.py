@@ -194,3 +194,22 @@ def test_the_audit_log_cannot_be_changed_or_deleted(gallery):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             statement()
     assert AuditEvent.objects.get(pk=event.pk).reason == "ok"
+
+
+def test_files_left_by_a_storage_outage_are_removed_later_by_the_command(
+    gallery, build, make_build, make_bundle, storage, storage_outage, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    make_bundle(build)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reject(gallery, "Fix it.")  # storage is down: the files stay
+    corrected = make_build()  # uploaded after the rejection: not to be removed
+    make_bundle(corrected)
+    assert [pk for pk, _ in services.files_left_behind()] == [build.pk]
+    monkeypatch.setattr("gallery.storage._storage", storage)  # storage is back
+    call_command("remove_files")
+    build.refresh_from_db()
+    corrected.refresh_from_db()
+    assert build.files_deleted and list(storage.keys(f"builds/{build.pk}/")) == []
+    assert not corrected.files_deleted and list(storage.keys(f"builds/{corrected.pk}/"))
