@@ -222,3 +222,17 @@ def test_the_audit_log_is_readable_but_not_editable(moderator_client, admin_clie
         assert client.post(reverse("admin:gallery_auditevent_change", args=[event.pk]), {"reason": "x"}).status_code == 403
         assert client.post(reverse("admin:gallery_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).reason == "fine"
+
+
+def test_the_moderator_command_grants_and_removes_the_role(django_user_model, client):
+    from django.core.management import CommandError, call_command
+
+    user = django_user_model.objects.create_user("ann", "ann@example.org", "pw-12345-long")
+    call_command("moderator", "ann@example.org")
+    client.force_login(user)
+    assert client.get(QUEUE).status_code == 200
+    call_command("moderator", "ann@example.org", "--remove")
+    user.refresh_from_db()
+    assert not user.is_staff and not user.groups.exists()
+    with pytest.raises(CommandError, match="signs up first"):
+        call_command("moderator", "nobody@example.org")
