@@ -45,7 +45,7 @@ def preview_link(build: Build | None) -> str:
 
 
 def describe_flags(flags: list[dict[str, Any]]) -> SafeString | str:
-    """Data-scan flags as HTML lines: ``kind: table.column: count of sampled (example, example)``."""
+    """Data-scan flags as HTML lines: ``kind: table.column: count of sampled (example, example)``; "none" without flags."""
     if not flags:
         return "none"
     return format_html_join(
@@ -397,6 +397,11 @@ class ModerationQueueAdmin(GalleryAdmin):
     list_display_links = ("submission",)
     list_filter = ("moderation_state",)
     ordering = ("created_at",)  # oldest first: first come, first served
+    date_hierarchy = None
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        title = "Moderation queue: open a submission's preview, then approve, reject or take it down"
+        return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
         return awaiting_review(super().get_queryset(request)).prefetch_related("builds")
@@ -427,7 +432,7 @@ class ModerationQueueAdmin(GalleryAdmin):
     @admin.display(description="Tables (rows): columns")
     def tables(self, gallery: Gallery) -> SafeString | str:
         build = self._review(gallery)
-        return describe_tables(build.tables if build else [])
+        return describe_tables(build.tables if build else [], columns=4)
 
     @admin.display(description="Plugins")
     def plugin_list(self, gallery: Gallery) -> str:
