@@ -95,6 +95,7 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
         ({"APP_URL": "glasshouse.example"}, "APP_URL"),
         ({"CONTENT_SCHEME": "ftp"}, "CONTENT_SCHEME"),
+        ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):
