@@ -407,7 +407,11 @@ def _report_redirect(request: HttpRequest, served: ServedBuild) -> HttpResponse:
 
     The page becomes an absolute URL on this origin (pinned origins keep their build);
     a ``url`` that is not a path (``/...``) is dropped, so the form just names the gallery.
+    A preview is no published gallery, and its signed address must not end up in a
+    report: 404 there.
     """
+    if served.preview:
+        return _page(404, "Not published", "This is a preview: only published galleries can be reported.")
     page = request.GET.get("url", "")
     page_url = content_origin(served.label) + page if page.startswith("/") else ""
     response = HttpResponseRedirect(report_form_url(served.gallery_id, page_url))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.test import Client
 
 from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
 from gallery.models import Build, BuildState, Gallery
+from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 
@@ -569,3 +572,11 @@ def test_a_gallery_that_is_not_published_has_no_report_link(content_client, bund
     response = content_client.get("/_report?url=%2F")
     assert response.status_code == 404
     assert b"This gallery is not published (yet)" in response.content
+
+
+def test_a_preview_has_no_report_form_and_its_signed_address_is_never_passed_on(client, bundle, build):
+    host = urlsplit(preview_url(build)).netloc
+    response = client.get("/_report?url=%2Fchinook", HTTP_HOST=host)
+    assert response.status_code == 404
+    assert b"only published galleries can be reported" in response.content
+    assert "Location" not in response
