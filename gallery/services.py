@@ -17,6 +17,7 @@ from pathlib import Path, PurePath
 from typing import Protocol
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -451,6 +452,12 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     with transaction.atomic():
         _transition(gallery, State.REJECTED, AuditEvent.Action.REJECT, by=by, reason=reason)
         _unpublish(gallery)
+        _notify_publisher(
+            gallery,
+            f"“{gallery.title}” was not published",
+            f"A moderator rejected your gallery “{gallery.title}”:\n\n{reason}\n\n"
+            "Fix it and upload a corrected version from My galleries; a moderator will look at it again.",
+        )
 
 
 def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
@@ -464,6 +471,12 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
     with transaction.atomic():
         _transition(gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, by=by, reason=reason)
         _unpublish(gallery)
+        _notify_publisher(
+            gallery,
+            f"“{gallery.title}” was taken down",
+            f"A moderator took down your gallery “{gallery.title}”:\n\n{reason}\n\n"
+            "Its addresses no longer serve it and its files were removed. Reply to this email to appeal.",
+        )
 
 
 def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
@@ -487,6 +500,25 @@ def trust_publisher(user: object, *, by: object = None) -> None:
         return
     Publisher.objects.filter(pk=publisher.pk).update(trusted=True, trusted_at=timezone.now())
     audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})  # type: ignore[attr-defined]
+
+
+def _notify_publisher(gallery: Gallery, subject: str, body: str) -> None:
+    """Email the gallery's owner after commit, through Django's email backend; anonymous uploads get none.
+
+    A mail failure is logged, never raised: the moderation decision stands.
+    """
+    owner = gallery.owner
+    if owner is None or not owner.email:
+        return
+    page = settings.APP_URL + "/mine/"
+
+    def send() -> None:
+        try:
+            send_mail(subject, f"{body}\n\nMy galleries: {page}\n", None, [owner.email])
+        except Exception:
+            logger.exception("could not email the publisher of %s", gallery.pk)
+
+    transaction.on_commit(send)
 
 
 def _required_reason(reason: str) -> str:
