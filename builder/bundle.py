@@ -7,6 +7,7 @@ Layout written (DESIGN.md, "Bundle")::
     builds/<build-id>/data/<name>.db       canonical copy of the upload
     builds/<build-id>/pyodide-lock.json    this build's wheels with sha256
     builds/<build-id>/glasshouse_runtime.py
+    builds/<build-id>/plugins/<name>.py    Glasshouse's built-in Datasette plugins (the footer's "Report" link)
     builds/<build-id>/bytecode.zip
     builds/<build-id>/js/*.mjs             the browser runtime (builder/runtime/js/), served at /_build/<id>/js/
     builds/<build-id>/config.mjs           generated: this build's values for the runtime
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
-from builder.compat import CompatError, check_bundle
+from builder.compat import BUILTIN_PLUGINS, CompatError, check_bundle
 from builder.scan import scan_database
 from builder.sqlite_check import InvalidDatabase, check_database
 from builder.storage import Storage
@@ -249,6 +250,7 @@ def build_bundle(
             for rel, local in (
                 ("pyodide-lock.json", lock_file),
                 ("glasshouse_runtime.py", runtime_module),
+                *((f"plugins/{name}.py", source) for name, source in BUILTIN_PLUGINS.items()),
                 ("bytecode.zip", bytecode),
                 (f"data/{db_file.name}", db_file),
                 *((f"js/{module.name}", module) for module in sorted(RUNTIME_MODULES.glob("*.mjs"))),
@@ -273,6 +275,9 @@ def build_bundle(
             "wheelsURL": "/_wheels/",
             "lockFileURL": f"/_build/{request.build_id}/pyodide-lock.json",
             "runtimeModuleURL": f"/_build/{request.build_id}/glasshouse_runtime.py",
+            "pluginModules": [
+                {"name": name, "url": f"/_build/{request.build_id}/plugins/{name}.py"} for name in BUILTIN_PLUGINS
+            ],
             "bytecodeURL": f"/_build/{request.build_id}/bytecode.zip",
             "packages": ["datasette", *plugins],
             "database": {"url": f"/_build/{request.build_id}/data/{db_file.name}", "path": f"/data/{db_file.name}"},

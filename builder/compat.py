@@ -4,10 +4,12 @@
 The script does what the reader's browser does, with the same runtime core
 (``builder/runtime/js/core.mjs``): it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
 loads Datasette and the plugins from the wheel cache, writes the database,
-imports ``glasshouse_runtime.py`` and calls its ``start`` and ``handle``. It
-renders the home page, the database page and the first table's page; each must
-answer HTTP 200 without a Python traceback. Callers may add pages with markers
-their content must contain (the catalog's plugin checks do).
+imports ``glasshouse_runtime.py`` and calls its ``start`` (which registers the
+built-in plugins, ``BUILTIN_PLUGINS``) and ``handle``. It renders the home page,
+the database page and the first table's page; each must answer HTTP 200 without
+a Python traceback, with the page's "Report" link in Datasette's footer. Callers
+may add pages with markers their content must contain (the catalog's plugin
+checks do).
 
 A failure raises ``CompatError``: ``args[0]`` is a short reason (the last line
 of the Python traceback, or the page that failed), ``.log`` the full text
@@ -16,6 +18,7 @@ of the Python traceback, or the page that failed), ``.log`` the full text
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import sqlite3
@@ -23,10 +26,15 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 SCRIPT = RUNTIME_DIR / "compat_check.mjs"
 RUNTIME_MODULE = RUNTIME_DIR / "glasshouse_runtime.py"
+#: Glasshouse's built-in Datasette plugins, in every bundle: module name -> source file.
+BUILTIN_PLUGINS = {"glasshouse_report": RUNTIME_DIR / "glasshouse_report.py"}
+#: Where every page's "Report" link points (builder/runtime/glasshouse_report.py).
+REPORT_PATH = "/_report"
 RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT "
 #: Longest config passed inline as one argument; Linux caps one argument at 128 KiB.
 MAX_INLINE_CONFIG = 64 * 1024
@@ -112,14 +120,26 @@ def first_table(database: Path) -> str | None:
     return row[0] if row else None
 
 
+def report_link(path: str) -> str:
+    """The start of the "Report" link the footer of the page at ``path`` must hold.
+
+    ``'<a href="/_report?url=%2Fdb%2Ft"'`` for ``/db/t``: the page's path, form-encoded.
+    """
+    return f'<a href="{REPORT_PATH}?{html.escape(urlencode({"url": path}))}"'
+
+
 def default_pages(database: Path, database_name: str) -> list[dict]:
-    """The pages every bundle must render: ``/``, ``/<db>`` and ``/<db>/<first table>`` if there is one."""
+    """The pages every bundle must render: ``/``, ``/<db>`` and ``/<db>/<first table>`` if there is one.
+
+    Each must show its "Report" link in Datasette's footer (``footer``: markers that
+    must appear inside ``<footer class="ft">``).
+    """
     db = tilde_encode(database_name)
-    pages = [{"path": "/"}, {"path": f"/{db}"}]
+    paths = ["/", f"/{db}"]
     table = first_table(database)
     if table is not None:
-        pages.append({"path": f"/{db}/{tilde_encode(table)}"})
-    return pages
+        paths.append(f"/{db}/{tilde_encode(table)}")
+    return [{"path": path, "footer": [report_link(path)]} for path in paths]
 
 
 def check_bundle(
@@ -143,7 +163,8 @@ def check_bundle(
     ``lock_file``'s ``file_name`` entries are ``<sha256>/<file>.whl`` relative to
     ``cache_dir``. ``packages`` are loaded with ``loadPackage`` (``datasette``
     and the plugins). ``extra_pages`` are ``{"path", "query"?, "contains"?:
-    [markers], "lacks"?: [markers]}`` rendered after the default pages. Raises ``FileNotFoundError``
+    [markers], "lacks"?: [markers], "footer"?: [markers inside Datasette's footer]}``
+    rendered after the default pages. Raises ``FileNotFoundError``
     if ``node`` is not on PATH or a runtime file is missing, ``CompatError`` if
     the bundle fails (including a timeout after ``timeout`` seconds).
 
@@ -162,7 +183,7 @@ def check_bundle(
         raise FileNotFoundError(
             f"Node.js ({node!r}) is not on PATH; the build's compatibility check needs it (apt-get install nodejs)."
         )
-    for required in (runtime_dir / "pyodide.mjs", lock_file, database, SCRIPT, RUNTIME_MODULE):
+    for required in (runtime_dir / "pyodide.mjs", lock_file, database, SCRIPT, RUNTIME_MODULE, *BUILTIN_PLUGINS.values()):
         if not required.is_file():
             raise FileNotFoundError(f"Compatibility check: {required} is missing.")
     config = {
@@ -173,6 +194,7 @@ def check_bundle(
         "database": str(database.resolve()),
         "databasePath": f"/data/{database_name}.db",
         "runtimeModule": str(RUNTIME_MODULE),
+        "pluginModules": [{"name": name, "path": str(path)} for name, path in BUILTIN_PLUGINS.items()],
         "settings": DEFAULT_SETTINGS if settings is None else settings,
         "metadata": metadata or {},
         "pages": default_pages(database, database_name) + list(extra_pages or []),

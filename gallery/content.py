@@ -20,13 +20,18 @@ request path                       storage key                                 C
 ``/-/static/<rest>``               ``builds/<build>/-/static/<rest>``          no-cache
 ``/-/static-plugins/<rest>``       ``builds/<build>/-/static-plugins/<rest>``  no-cache
 ``/_download/<id>.zip``            zip of ``builds/<id>/manifest.json`` files  no-store
+``/_report?url=<page path>``       302 to the app's report form                no-cache
 anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    no-cache
 =================================  ==========================================  ============
 
 The bootstrap page gets an oEmbed discovery ``<link>`` for the requested URL
 after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` serves
 the origin's own build on a pinned origin and any ready build of the gallery on
-its live origin (``gallery.download``).
+its live origin (``gallery.download``). ``/_report`` is where the "Report" link in
+every page's footer points (the bundle's built-in plugin,
+``builder/runtime/glasshouse_report.py``): the bundle cannot name the app origin, so
+this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page's
+absolute URL on this origin>``.
 
 A preview label ``pv-<build-id>-<expiry>-<signature>`` (``gallery.preview``) serves
 its build as a pinned origin does, whatever the gallery's moderation state, so a
@@ -60,12 +65,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import BinaryIO
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.request import split_domain_port
+from django.urls import reverse
 from django.utils.http import parse_etags
 
 from builder.storage import MissingKey, StorageError, check_key, content_type_for
@@ -94,6 +100,8 @@ SHA256_RE = re.compile(r"[0-9a-f]{64}")
 STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
 #: Path prefix of the self-host download: ``/_download/<build-id>.zip``.
 DOWNLOAD_PREFIX = "/_download/"
+#: Where the footer's "Report" link points (builder/runtime/js/routes.mjs, SERVER_PATHS).
+REPORT_PATH = "/_report"
 #: Media type of oEmbed discovery links (oEmbed 1.0, section 4).
 OEMBED_TYPE = "application/json+oembed"
 _CHUNK = 64 * 1024
@@ -312,6 +320,8 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         return _serve_key(request, f"builds/{build}{path}", NO_CACHE)
     if path.startswith(DOWNLOAD_PREFIX):
         return _serve_download(request, served, path.removeprefix(DOWNLOAD_PREFIX))
+    if path == REPORT_PATH:
+        return _report_redirect(request, served)
     # Every other path is a page of the Datasette app: the bootstrap page boots
     # the Service Worker, which then answers the same URL inside the browser.
     response = _serve_bootstrap(request, served)
@@ -381,6 +391,32 @@ def insert_discovery_link(page: bytes, oembed: str, title: str) -> bytes:
 def oembed_link_header(oembed: str, title: str) -> str:
     """The HTTP ``Link`` value for oEmbed discovery (RFC 8288; the title as RFC 8187 ``title*``, so any text fits)."""
     return f"<{oembed}>; rel=\"alternate\"; type=\"{OEMBED_TYPE}\"; title*=UTF-8''{quote(title, safe='')}"
+
+
+# --- The footer's "Report" link ------------------------------------------------------------
+
+
+def report_form_url(gallery_id: str, page_url: str = "") -> str:
+    """The app's report form for ``gallery_id``: ``<APP_URL>/g/<id>/report/[?url=<page_url>]``."""
+    form = settings.APP_URL + reverse("gallery:report", args=[gallery_id])
+    return form + (f"?{urlencode({'url': page_url})}" if page_url else "")
+
+
+def _report_redirect(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+    """Send ``/_report?url=<path and query of a page>`` to the app's report form for this gallery.
+
+    The page becomes an absolute URL on this origin (pinned origins keep their build);
+    a ``url`` that is not a path (``/...``) is dropped, so the form just names the gallery.
+    A preview is no published gallery, and its signed address must not end up in a
+    report: 404 there.
+    """
+    if served.preview:
+        return _page(404, "Not published", "This is a preview: only published galleries can be reported.")
+    page = request.GET.get("url", "")
+    page_url = content_origin(served.label) + page if page.startswith("/") else ""
+    response = HttpResponseRedirect(report_form_url(served.gallery_id, page_url))
+    response["Cache-Control"] = NO_CACHE
+    return response
 
 
 # --- Self-host download ---------------------------------------------------------------------

@@ -21,7 +21,8 @@ from builder.catalog import (
 )
 from builder.metadata import InvalidMetadata, parse_metadata
 from gallery import services
-from gallery.models import Gallery, database_name_for
+from gallery.embed import InvalidGalleryURL, parse_gallery_url
+from gallery.models import Gallery, Report, database_name_for
 
 
 class CatalogPluginsField(forms.MultipleChoiceField):
@@ -127,3 +128,68 @@ class PublishForm(forms.Form):
             }
             for p in load_catalog().values()
         ]
+
+
+#: Longest report text a reader may send (characters).
+REPORT_DETAILS_MAX = 5000
+
+
+class ReportForm(forms.Form):
+    """A reader's report of one gallery (``gallery``, passed as a keyword).
+
+    Fields: ``reason`` (a ``Report.Reason`` value), ``details`` (up to ``REPORT_DETAILS_MAX``
+    characters; required when the reason is "Something else"), ``email`` (optional) and
+    ``url`` (hidden: the gallery page the reader reported from, filled by the footer's link).
+    ``cleaned_data["url"]`` is that address when it is a page of ``gallery``, else ``""``:
+    the reader did not type it, so a wrong one is dropped rather than shown as an error.
+    """
+
+    reason = forms.ChoiceField(
+        label="What is wrong with this gallery?",
+        choices=Report.Reason.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose what is wrong with this gallery."},
+    )
+    details = forms.CharField(
+        label="Details",
+        required=False,
+        max_length=REPORT_DETAILS_MAX,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="Where is the problem (a table, a row, a column) and what is it? Moderators read this.",
+    )
+    email = forms.EmailField(
+        label="Your email (optional)",
+        required=False,
+        help_text="Only if you want a moderator to be able to write back; the publisher does not see it.",
+        error_messages={"invalid": "Enter an email address such as you@example.com, or leave the field empty."},
+    )
+    url = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, gallery: Gallery, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gallery = gallery
+
+    def clean_url(self) -> str:
+        """The reported page's address if it is one of this gallery's pages (at most 2000 characters), else ``""``."""
+        return self._gallery_page(self.cleaned_data["url"])
+
+    def reported_page(self) -> str:
+        """The address ``clean_url`` keeps, for a bound form or from ``initial``, to show the reader."""
+        return self._gallery_page(str((self.data if self.is_bound else self.initial).get("url", "")))
+
+    def _gallery_page(self, url: str) -> str:
+        url = url.strip()
+        if not url or len(url) > Report._meta.get_field("page_url").max_length:
+            return ""
+        try:
+            target = parse_gallery_url(url)
+        except InvalidGalleryURL:
+            return ""
+        return url if target.gallery_id == self.gallery.pk else ""
+
+    def clean(self) -> dict[str, Any]:
+        """"Something else" needs details: moderators cannot act on a report that says nothing."""
+        data = super().clean()
+        if data.get("reason") == Report.Reason.OTHER and not data.get("details", "").strip():
+            self.add_error("details", "Say what is wrong: you chose “Something else”, so the moderators need details.")
+        return data

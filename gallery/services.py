@@ -38,6 +38,7 @@ from gallery.models import (
     BuildState,
     Gallery,
     Publisher,
+    Report,
     database_name_for,
     hash_ip,
     is_trusted,
@@ -645,3 +646,61 @@ def cancel(build: Build) -> bool:
     if build.state in FINAL_STATES:
         return False
     return build.set_state(BuildState.CANCELLED, "Cancelled by a moderator.")
+
+
+# --- Reports from readers ----------------------------------------------------------------------
+
+
+def reporter_key_for(ip: str, user: object = None) -> str:
+    """The key that tells reporters apart (64 hex): ``hash_ip`` of the client ``ip``, with the
+    user id when ``user`` is signed in; ``""`` with neither. The address is never stored."""
+    user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    return hash_ip(f"{ip} user:{user_id}" if user_id is not None else ip)
+
+
+def record_report(
+    gallery: Gallery,
+    *,
+    reason: str,
+    details: str,
+    email: str,
+    reporter_key: str,
+    page_url: str = "",
+    by: object = None,
+) -> Report:
+    """Record a reader's report of ``gallery`` (a ``Report`` and a ``report`` audit record) and return it.
+
+    ``reason`` is a ``Report.Reason`` value; ``email`` optional (``""``), for the moderators'
+    reply; ``reporter_key`` from ``reporter_key_for``; ``page_url`` the gallery page reported
+    from (``""`` if unknown); ``by`` the signed-in reader or ``None``. Once
+    ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported
+    an approved gallery, it is taken down for review with ``take_down`` (as the system,
+    ``by=None``), which removes its files and, with today's state machine, cannot be undone.
+    Raises ``ValueError`` for an unknown reason.
+    """
+    if reason not in Report.Reason.values:
+        raise ValueError(f"unknown report reason {reason!r}; choose one of {', '.join(Report.Reason.values)}")
+    threshold = settings.REPORTS_TAKEDOWN_THRESHOLD
+    with transaction.atomic():
+        # The gallery row lock serialises its reports, so the report that reaches the threshold
+        # sees every earlier one and exactly one of them takes the gallery down.
+        state = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
+        report = Report.objects.create(
+            gallery=gallery, reason=reason, details=details, email=email, reporter_key=reporter_key, page_url=page_url
+        )
+        user = by if getattr(by, "is_authenticated", False) else None
+        audit(
+            AuditEvent.Action.REPORT, gallery=gallery, by=user,
+            actor_label=describe_actor(user, ip_hash=reporter_key), reason=Report.Reason(reason).label,
+            details={"report": report.pk, "reason": reason, "page_url": page_url},
+        )  # fmt: skip
+        if threshold and state == State.APPROVED:
+            # order_by(): the model's ordering would otherwise join the DISTINCT.
+            reporters = gallery.reports.order_by().values("reporter_key").distinct().count()
+            if reporters >= threshold:
+                take_down(
+                    gallery,
+                    f"Taken down for review automatically: {reporters} readers reported it "
+                    f"(REPORTS_TAKEDOWN_THRESHOLD is {threshold}).",
+                )
+    return report

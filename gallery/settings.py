@@ -11,6 +11,7 @@ a value that does not parse raises ``ImproperlyConfigured`` naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -105,6 +106,20 @@ def env_url(name: str, default: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ImproperlyConfigured(
             f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}"
+        )
+    return value
+
+
+def env_rate(name: str, default: str) -> str:
+    """Return the variable ``name`` as a django-ratelimit rate: ``<count>/<period>``, the period
+    an optional number and s, m, h or d (``"5/h"``, ``"100/10m"``).
+
+    Raises ``ImproperlyConfigured`` for anything else.
+    """
+    value = env_str(name, default)
+    if not re.fullmatch(r"\d+/\d*[smhd]", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 5/h (count per s, m, h or d, e.g. 100/10m), not {value!r}"
         )
     return value
 
@@ -344,6 +359,13 @@ GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 #: so a link only has to outlast one review, and anyone holding it sees the unmoderated
 #: gallery until it expires (a forwarded link, browser history, a Referer header).
 PREVIEW_LIFETIME = env_int("PREVIEW_LIFETIME", 24 * 3600, minimum=60)
+
+# --- Reports from readers (gallery.views.gallery_report, services.record_report) ----
+
+#: django-ratelimit rate for report submissions per client IP, e.g. "5/h".
+REPORT_RATE_LIMIT = env_rate("REPORT_RATE_LIMIT", "5/h")
+#: Distinct reporters after whose reports an approved gallery is taken down for review; 0: never.
+REPORTS_TAKEDOWN_THRESHOLD = env_int("REPORTS_TAKEDOWN_THRESHOLD", 3, minimum=0)
 
 # --- Static files (admin CSS), served by WhiteNoise under gunicorn ----------------
 

@@ -15,6 +15,7 @@ app_patterns = [
     path("", views.index, name="index"),
     path("g/<str:gallery_id>/", views.gallery_detail, name="detail"),
     path("g/<str:gallery_id>/report/", views.gallery_report, name="report"),
+    path("g/<str:gallery_id>/report/thanks/", views.gallery_report_thanks, name="report-thanks"),
     path("g/<str:gallery_id>/embed.json", views.embed_code, name="embed-code"),
     path("oembed", views.oembed, name="oembed"),
     path("embed.js", views.embed_js, name="embed-js"),

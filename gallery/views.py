@@ -25,7 +25,7 @@ from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import embed, services
-from gallery.forms import PublishForm
+from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
 
 _PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
@@ -162,11 +162,67 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
     )
 
 
-@require_GET
+def client_ip(request: HttpRequest) -> str:
+    """The client's IP address as django-ratelimit's ``key="ip"`` reads it (``RATELIMIT_IP_META_KEY``
+    behind a proxy, else ``REMOTE_ADDR``); ``""`` if absent."""
+    return request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "")
+
+
+def _report_rate(group: str, request: HttpRequest) -> str:
+    """Rate for django-ratelimit, read per request so a changed setting applies at once."""
+    return settings.REPORT_RATE_LIMIT
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=_report_rate, method="POST", block=False)
 def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
-    """Placeholder for reporting a gallery: the report form belongs to the moderation issue."""
+    """The report form of a public gallery (404 for any other): reason, details, optional email.
+
+    GET ``?url=<gallery page>`` (from the footer's Report link, via ``/_report`` on the
+    gallery origin) names the page reported. POST (CSRF-checked by the middleware) records
+    the report with ``services.record_report`` and redirects to the thank-you page;
+    invalid input gets the form again with its errors (400); more than
+    ``REPORT_RATE_LIMIT`` reports from one address get it again with the reader's input
+    kept and the limit explained (429).
+    """
     gallery = _public_gallery(gallery_id)
-    return render(request, "gallery/report.html", {"gallery": gallery})
+    if request.method != "POST":
+        form = ReportForm(initial={"url": request.GET.get("url", "")}, gallery=gallery)
+        return _report_page(request, gallery, form)
+    form = ReportForm(request.POST, gallery=gallery)
+    if getattr(request, "limited", False):
+        form.add_error(
+            None,
+            f"Too many reports from your address: the limit is {describe_rate(settings.REPORT_RATE_LIMIT)}. "
+            "Your report was not sent; try again later. What you wrote is still below.",
+        )
+        return _report_page(request, gallery, form, status=429)
+    if not form.is_valid():
+        return _report_page(request, gallery, form, status=400)
+    data = form.cleaned_data
+    services.record_report(
+        gallery,
+        reason=data["reason"],
+        details=data["details"].strip(),
+        email=data["email"],
+        reporter_key=services.reporter_key_for(client_ip(request), request.user),
+        page_url=data["url"],
+        by=request.user,
+    )
+    return redirect("gallery:report-thanks", gallery.id)
+
+
+def _report_page(request: HttpRequest, gallery: Gallery, form: ReportForm, status: int = 200) -> HttpResponse:
+    context = {"gallery": gallery, "form": form, "page_url": form.reported_page()}
+    return render(request, "gallery/report.html", context, status=status)
+
+
+@require_GET
+def gallery_report_thanks(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """The thank-you page after a report. Not limited to public galleries: a report may just have taken this one down."""
+    if not Gallery.objects.filter(pk=gallery_id).exists():
+        raise Http404("No gallery has this address.")
+    return render(request, "gallery/report_thanks.html", {"gallery_id": gallery_id})
 
 
 def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.EmbedTarget:

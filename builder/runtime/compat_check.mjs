@@ -7,9 +7,11 @@
 //   packages       names to loadPackage (Datasette and the chosen plugins)
 //   database       local path of the database file; databasePath: where it goes in Pyodide's FS
 //   runtimeModule  local path of glasshouse_runtime.py
+//   pluginModules  [{name, path}]: Glasshouse's built-in Datasette plugins (module name, local path)
 //   settings, metadata   passed to glasshouse_runtime.start() as the Service Worker does
-//   pages          [{path, query, contains: [marker, ...], lacks: [marker, ...]}]: each must answer
-//                  HTTP 200, contain no "Traceback", contain every "contains" marker and none of "lacks"
+//   pages          [{path, query, contains: [marker, ...], lacks: [marker, ...], footer: [marker, ...]}]:
+//                  each must answer HTTP 200, contain no "Traceback", contain every "contains" marker and
+//                  none of "lacks", and hold every "footer" marker inside Datasette's <footer class="ft">
 //   bytecodeOut    optional path: when every page passed, write there a zip of the bytecode of every
 //                  site-packages module imported so far (see BYTECODE below)
 //   staticOut      optional folder: when every page passed, write there every static file Datasette
@@ -25,6 +27,8 @@ import path from "node:path";
 import { callDatasette, startDatasette } from "./js/core.mjs";
 
 const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
+// Datasette's footer (base.html: <footer class="ft">{% include "_footer.html" %}</footer>).
+const FOOTER = /<footer class="ft">([\s\S]*?)<\/footer>/;
 const ORIGIN = "http://localhost";
 // Compile every site-packages module imported so far to unchecked-hash .pyc files (valid whatever
 // the source files' timestamps in the reader's browser) and zip them with fixed timestamps, so the
@@ -137,6 +141,7 @@ async function main() {
     databasePath: config.databasePath,
     databaseBytes: fs.readFileSync(config.database),
     runtimeSource: fs.readFileSync(config.runtimeModule, "utf8"),
+    pluginSources: Object.fromEntries(config.pluginModules.map(({ name, path: file }) => [name, fs.readFileSync(file, "utf8")])),
     settings: config.settings,
     metadata: config.metadata,
   });
@@ -162,6 +167,11 @@ async function main() {
     if (missingMarkers.length) problems.push(`lacks ${missingMarkers.map((m) => JSON.stringify(m)).join(", ")}`);
     const unwanted = (page.lacks || []).filter((marker) => body.includes(marker));
     if (unwanted.length) problems.push(`contains ${unwanted.map((m) => JSON.stringify(m)).join(", ")}`);
+    if (page.footer && page.footer.length) {
+      const footer = FOOTER.exec(body);
+      const notInFooter = page.footer.filter((marker) => !footer || !footer[1].includes(marker));
+      if (notInFooter.length) problems.push(`footer lacks ${notInFooter.map((m) => JSON.stringify(m)).join(", ")}`);
+    }
     pages.push({
       path: page.path,
       query: page.query || "",

@@ -51,11 +51,21 @@ _DROP_HEADERS = {b"set-cookie", b"content-length", b"transfer-encoding", b"conne
 async def start(config: dict) -> None:
     """Create and start Datasette for the database file at ``config["database_path"]``.
 
-    ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict}``.
+    ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict,
+    "plugins": [module name, ...]}``; ``plugins`` (optional) names Glasshouse's built-in
+    Datasette plugins (``glasshouse_report``), modules beside this one, registered before
+    Datasette starts. Raises ``ImportError`` if one is missing.
     """
     global _app
+    import importlib
+
     import datasette
     from datasette.app import Datasette
+    from datasette.plugins import pm
+
+    for name in config.get("plugins", []):
+        if not pm.has_plugin(name):
+            pm.register(importlib.import_module(name), name=name)
 
     options: dict = {"metadata": config["metadata"]}
     if not datasette.__version__.startswith("0."):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.bundle import RUNTIME_MODULES, BuildError, BuildRequest, BuildResult, build_bundle
+from builder.compat import BUILTIN_PLUGINS
 from builder.storage import LocalStorage
 
 
@@ -68,7 +69,8 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
         f"{prefix}{name}"
         for name in (
             "index.html", "sw.js", "config.mjs", "pyodide.mjs", "pyodide-lock.json", "manifest.json",
-            "glasshouse_runtime.py", "bytecode.zip", "data/chinook.db", "card.png", *modules,
+            "glasshouse_runtime.py", "plugins/glasshouse_report.py", "bytecode.zip", "data/chinook.db", "card.png",
+            *modules,
         )
     } == build_keys - static
     runtime = set(storage.keys("runtime/"))
@@ -152,6 +154,18 @@ def test_the_service_worker_precaches_every_file_with_its_integrity(built: tuple
         prefix = next(p for p in url_to_key if entry["url"].startswith(p))
         data = storage.open(url_to_key[prefix] + entry["url"][len(prefix):]).read()
         assert entry["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def test_every_bundle_ships_and_registers_the_built_in_report_plugin(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
+    storage, _, _ = built
+    config = build_config(storage)
+    url = "/_build/b0000000000000001/plugins/glasshouse_report.py"
+    assert config["pluginModules"] == [{"name": "glasshouse_report", "url": url}]
+    assert url in {entry["url"] for entry in config["precache"]}
+    shipped = storage.open("builds/b0000000000000001/plugins/glasshouse_report.py").read()
+    assert shipped == BUILTIN_PLUGINS["glasshouse_report"].read_bytes()
 
 
 def test_the_title_cannot_break_out_of_the_bootstrap_page(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:

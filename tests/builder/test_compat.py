@@ -80,10 +80,20 @@ def test_the_table_page_is_the_first_table_in_sqlite_master(tmp_path: Path) -> N
     )
     conn.close()
     assert first_table(database) == "zeta one"
-    assert default_pages(database, "t") == [{"path": "/"}, {"path": "/t"}, {"path": "/t/zeta+one"}]
+    assert [page["path"] for page in default_pages(database, "t")] == ["/", "/t", "/t/zeta+one"]
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).execute("create view v as select 1").connection.close()
-    assert default_pages(empty, "empty") == [{"path": "/"}, {"path": "/empty"}]
+    assert [page["path"] for page in default_pages(empty, "empty")] == ["/", "/empty"]
+
+
+def test_every_default_page_must_show_its_report_link_in_the_footer(tmp_path: Path) -> None:
+    database = tmp_path / "t.db"
+    sqlite3.connect(database).execute("create table [zeta one] (id)").connection.close()
+    assert [page["footer"] for page in default_pages(database, "t")] == [
+        ['<a href="/_report?url=%2F"'],
+        ['<a href="/_report?url=%2Ft"'],
+        ['<a href="/_report?url=%2Ft%2Fzeta%2Bone"'],
+    ]
 
 
 def test_a_missing_node_is_a_clear_file_not_found_error(tmp_path: Path, pyodide_runtime: Path, chinook: Path) -> None:
@@ -190,11 +200,12 @@ def test_a_page_without_its_marker_fails_and_names_are_encoded(
             packages=["datasette"], database=database, database_name="odd-db",
             extra_pages=[
                 {"path": "/odd-db/my+table~2F1", "contains": ["only row"]},
-                {"path": "/", "contains": ["no-such-marker"], "lacks": ["odd-db"]},
+                # "odd-db" is on the page, but not in its footer; the footer keeps Datasette's own line.
+                {"path": "/", "contains": ["no-such-marker"], "lacks": ["odd-db"], "footer": ["Powered by", "odd-db"]},
             ],
         )
 
-    assert info.value.args[0] == 'GET / lacks "no-such-marker"; contains "odd-db"'
+    assert info.value.args[0] == 'GET / lacks "no-such-marker"; contains "odd-db"; footer lacks "odd-db"'
     by_path = {(page.path, page.problems) for page in info.value.pages}
     assert ("/odd-db/my+table~2F1", ()) in by_path
     assert [page.status for page in info.value.pages] == [200, 200, 200, 200, 200]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from django.test import Client
 
 from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
 from gallery.models import Build, BuildState, Gallery
+from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 
@@ -537,3 +540,43 @@ def test_a_takedown_answers_410_and_the_kill_switch_on_the_live_and_every_pinned
         assert b"This gallery was taken down" in gone.content
         assert_hardened(gone)
     assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
+
+
+# --- /_report: the footer's "Report" link leads to the app's report form ---------------------
+
+
+@pytest.mark.parametrize("origin", ["live", "pinned"])
+def test_the_report_link_redirects_to_the_apps_report_form_naming_the_page(
+    client, bundle, build, older_build, gallery, app_url, origin
+):
+    label = gallery.id if origin == "live" else f"{gallery.id}--{older_build.id}"
+    response = client.get("/_report?url=%2Fchinook%2Falbum%3F_sort%3Dtitle", HTTP_HOST=f"{label}.localhost:8000")
+    page = f"http%3A%2F%2F{label}.localhost%3A8000%2Fchinook%2Falbum%3F_sort%3Dtitle"
+    assert response.status_code == 302
+    assert response["Location"] == f"https://glasshouse.example/g/{gallery.id}/report/?url={page}"
+    assert response["Cache-Control"] == "no-cache"
+    assert_hardened(response)
+
+
+@pytest.mark.parametrize("query", ["", "?url=", "?url=https%3A%2F%2Fevil.example%2F", "?url=chinook"])
+def test_a_report_link_without_a_page_path_leads_to_the_form_for_the_gallery(
+    content_client, bundle, gallery, app_url, query
+):
+    response = content_client.get(f"/_report{query}")
+    assert response.status_code == 302
+    assert response["Location"] == f"https://glasshouse.example/g/{gallery.id}/report/"
+
+
+def test_a_gallery_that_is_not_published_has_no_report_link(content_client, bundle, gallery):
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
+    response = content_client.get("/_report?url=%2F")
+    assert response.status_code == 404
+    assert b"This gallery is not published (yet)" in response.content
+
+
+def test_a_preview_has_no_report_form_and_its_signed_address_is_never_passed_on(client, bundle, build):
+    host = urlsplit(preview_url(build)).netloc
+    response = client.get("/_report?url=%2Fchinook", HTTP_HOST=host)
+    assert response.status_code == 404
+    assert b"only published galleries can be reported" in response.content
+    assert "Location" not in response

@@ -1,5 +1,5 @@
-"""The gallery page on the app origin, the report placeholder, the front page's cards and search,
-``/embed.js`` and the app origin's framing headers."""
+"""The gallery page on the app origin, the front page's cards and search, ``/embed.js`` and the
+app origin's framing headers. The report form is tested in test_report.py."""
 
 from __future__ import annotations
 
@@ -128,12 +128,6 @@ def test_an_unlisted_gallery_has_a_page_that_says_so_and_asks_not_to_be_indexed(
     page = detail(client, public)
     assert "unlisted: only people with the link see it" in page
     assert '<meta name="robots" content="noindex">' in page
-
-
-def test_the_report_link_leads_to_a_placeholder_that_says_what_to_do(client, public: Gallery) -> None:
-    page = client.get(reverse("gallery:report", args=[public.id])).content.decode()
-    assert "report form is not built yet" in page
-    assert public.id in page
 
 
 def test_the_build_page_links_the_gallery_page_once_public(client, public: Gallery, build: Build) -> None:

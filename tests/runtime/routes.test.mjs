@@ -19,6 +19,8 @@ test("requests are sorted into store files, static files, the worker script, app
     "/sw.js": "server",
     "/robots.txt": "server",
     "/_download/0123456789abcdef.zip": "server",
+    "/_report?url=%2Fchinook%2FAlbum": "server",
+    "/_report/elsewhere": "app",
     "/": "app",
     "/chinook/Album.json?_shape=array": "app",
     "/-/embed/chinook/Album": "app",
@@ -54,6 +56,7 @@ test("links inside an embed stay in embed mode, keeping the chrome switch", () =
   assert.equal(toEmbedURL("?_sort=Title", here), null, "already in embed mode");
   assert.equal(toEmbedURL("/chinook", here, { chrome: true }), `${ORIGIN}/-/embed/chinook?_glasshouse_chrome=1`);
   assert.equal(toEmbedURL("/-/static/app.css", here), null);
+  assert.equal(toEmbedURL("/_report?url=%2Fchinook%2FAlbum", here), null, "the footer's Report link goes to the server");
   assert.equal(toEmbedURL("https://example.com/", here), null);
 });
 
@@ -81,7 +84,7 @@ test("the shell takes over plain same-origin link clicks only", () => {
   for (const change of [
     { ctrlKey: true }, { metaKey: true }, { shiftKey: true }, { altKey: true }, { button: 1 }, { target: "_blank" },
     { download: "" }, { defaultPrevented: true }, { href: "https://example.com/" }, { href: `${ORIGIN}/-/static/app.css` },
-    { href: `${ORIGIN}/chinook#tables` },
+    { href: `${ORIGIN}/chinook#tables` }, { href: `${ORIGIN}/_report?url=%2Fchinook` },
   ]) {
     assert.equal(linkNavigation({ ...click, ...change }, here), null, JSON.stringify(change));
   }

@@ -7,21 +7,33 @@ import { downloadAll, hasAll, openStore } from "./store.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
+/** Where Glasshouse's built-in Datasette plugins (`<name>.py`, e.g. glasshouse_report.py) are written. */
+export const PLUGIN_DIR = "/home/pyodide/";
 
 const message = (error) => String(error && error.message ? error.message : error);
 
 /**
- * Write the database and glasshouse_runtime.py into `pyodide`'s file system, import the module
- * and start Datasette. `options`: `{databasePath, databaseBytes: Uint8Array, runtimeSource: string,
- * settings, metadata}`. Returns the Python module (a PyProxy with `handle`); Python errors throw.
+ * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
+ * system, import the runtime and start Datasette with those plugins registered. `options`:
+ * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
+ * settings, metadata}` (`name` a Python module name). Returns the Python module (a PyProxy with
+ * `handle`); Python errors throw.
  */
-export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, settings, metadata }) {
+export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata }) {
   pyodide.FS.mkdirTree(databasePath.slice(0, databasePath.lastIndexOf("/")) || "/");
   pyodide.FS.writeFile(databasePath, databaseBytes);
   pyodide.FS.writeFile(RUNTIME_MODULE_PATH, runtimeSource);
+  for (const [name, source] of Object.entries(pluginSources)) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
   const runtime = pyodide.pyimport("glasshouse_runtime");
-  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata }));
+  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources) }));
   return runtime;
+}
+
+/** The sources of the build's built-in plugins (`modules`: `[{name, url}]`), fetched with `fetchFn`: `{name: source}`. */
+async function fetchPluginSources(modules, fetchFn) {
+  const sources = {};
+  for (const { name, url } of modules) sources[name] = await (await fetchFn(url)).text();
+  return sources;
 }
 
 /**
@@ -114,6 +126,7 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
       databasePath: config.database.path,
       databaseBytes: new Uint8Array(await (await scope.fetch(config.database.url)).arrayBuffer()),
       runtimeSource: await (await scope.fetch(config.runtimeModuleURL)).text(),
+      pluginSources: await fetchPluginSources(config.pluginModules, scope.fetch),
       settings: config.settings,
       metadata: config.metadata,
     });

@@ -3,8 +3,11 @@
 
 /** Paths served from the bundle's stores (runtime, wheels, this build's files): never Datasette. */
 export const STORE_PREFIXES = ["/_runtime/", "/_wheels/", "/_build/"];
-/** Paths only the server answers, never Datasette: the Service Worker itself, robots rules, self-host zips. */
-export const SERVER_PATHS = ["/sw.js", "/robots.txt"];
+/**
+ * Paths only the server answers, never Datasette: the Service Worker itself, robots rules, the
+ * footer's "Report" link (a redirect to the app's report form; glasshouse_report.py), self-host zips.
+ */
+export const SERVER_PATHS = ["/sw.js", "/robots.txt", "/_report"];
 export const SERVER_PREFIXES = ["/_download/"];
 /** Datasette's and the plugins' static files, written into the bundle at build time. */
 export const STATIC_PREFIXES = ["/-/static/", "/-/static-plugins/"];
