@@ -106,7 +106,7 @@ class ReportInline(admin.TabularInline):
     """Readers' reports on a gallery, newest first, read-only."""
 
     model = Report
-    fields = ("created_at", "reason", "details", "email", "reporter")
+    fields = ("created_at", "reason", "details", "email", "page_url", "reporter")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -354,7 +354,10 @@ class GalleryAdmin(admin.ModelAdmin):
                 review_flags=describe_flags(review.scan_flags if review else []),
                 can_moderate=self.has_moderate_permission(request),
                 can_delete_gallery=self.has_tombstone_permission(request) and not gallery.is_deleted,
-                can_approve=State.APPROVED in targets or bool(review and review.needs_review),
+                can_approve=State.APPROVED in targets
+                or bool(review and review.needs_review)
+                or gallery.held_at is not None
+                or services.has_unreviewed_reports(gallery),
                 can_reject=State.REJECTED in targets,
                 can_take_down=State.TAKEN_DOWN in targets,
                 can_trust=gallery.owner_id is not None and not is_trusted(gallery.owner),
@@ -366,14 +369,20 @@ class GalleryAdmin(admin.ModelAdmin):
 
 def awaiting_review(galleries: QuerySet[Gallery]) -> QuerySet[Gallery]:
     """Galleries a moderator must look at: pending ones, approved ones whose new version waits
-    for review, and rejected ones whose publisher uploaded a corrected version."""
+    for review, that readers reported since the last decision (or that reports held), and rejected ones whose publisher uploaded a corrected version."""
     new_version = Build.objects.filter(
         gallery=OuterRef("pk"), state=BuildState.READY, needs_review=True, files_deleted=False
     )
     corrected = Build.objects.filter(gallery=OuterRef("pk"), state=BuildState.READY, files_deleted=False)
-    return galleries.alias(has_new_version=Exists(new_version), has_corrected_version=Exists(corrected)).filter(
+    return galleries.alias(
+        has_new_version=Exists(new_version),
+        has_corrected_version=Exists(corrected),
+        has_new_reports=services.unreviewed_reports_filter(),
+    ).filter(
         Q(moderation_state=State.PENDING)
         | Q(moderation_state=State.APPROVED, has_new_version=True)
+        | Q(moderation_state=State.APPROVED, held_at__isnull=False)
+        | Q(moderation_state=State.APPROVED, has_new_reports=True)
         | Q(moderation_state=State.REJECTED, has_corrected_version=True)
     )
 

@@ -202,17 +202,19 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
     gallery_id, pinned_id = parsed
     row = (
         Gallery.objects.filter(pk=gallery_id)
-        .values_list("moderation_state", "live_build_id", "visibility", "plugins", "title")
+        .values_list("moderation_state", "live_build_id", "visibility", "plugins", "title", "held_at")
         .first()
     )
     if row is None:
         return _no_gallery()
-    moderation_state, live, visibility, plugins, title = row
+    moderation_state, live, visibility, plugins, title, held_at = row
     # A takedown or deletion covers the live origin and every pinned one, whatever build the label names.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
         return _page(410, "Gone", "This gallery was taken down.")
     if moderation_state == Gallery.ModerationState.DELETED:
         return _page(410, "Gone", "This gallery was deleted by its publisher.")
+    if held_at is not None:
+        return _page(404, "Held for review", "Readers reported this gallery; it is hidden while a moderator reviews it.")
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")
     if pinned_id is not None and ready_build(gallery_id, pinned_id) is None:

@@ -132,6 +132,9 @@ class Gallery(models.Model):
     management_key_hash = models.CharField(max_length=64, blank=True, editable=False)
     #: Salted sha256 hex of the uploader's IP address (``hash_ip``), "" if unknown.
     uploader_ip_hash = models.CharField(max_length=64, blank=True, editable=False)
+    #: When readers' reports held the approved gallery for review (``services.hold_for_review``):
+    #: not served until a moderator approves it again, rejects it or takes it down; files kept.
+    held_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Bootstrap-page loads of the public origin, counted on the server.
     view_count = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -163,9 +166,10 @@ class Gallery(models.Model):
 
     @property
     def is_public(self) -> bool:
-        """Whether readers can open it: approved by a moderator and a build is live."""
+        """Whether readers can open it: approved by a moderator, not held for review, and a build is live."""
         return (
             self.moderation_state == self.ModerationState.APPROVED
+            and self.held_at is None
             and self.live_build_id is not None
         )
 
@@ -426,6 +430,7 @@ class AuditEvent(models.Model):
         REJECT = "reject", "Reject"
         TAKE_DOWN = "take_down", "Take down"
         REPORT = "report", "Report"
+        HOLD = "hold", "Held for review after reports"
         DELETE = "delete", "Delete"
         TRUST = "trust", "Trust publisher"
 

@@ -19,6 +19,7 @@ from typing import Protocol
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from builder.catalog import (
@@ -399,6 +400,31 @@ def _transition(
     return current
 
 
+#: Audit actions that count as a moderator's decision on a gallery: reports older than the
+#: latest one have been looked at.
+DECISIONS = (AuditEvent.Action.APPROVE, AuditEvent.Action.REJECT, AuditEvent.Action.TAKE_DOWN)
+
+
+def unreviewed_reports_filter(gallery_ref: str = "pk") -> Exists:
+    """An ``Exists`` expression: the gallery (``OuterRef(gallery_ref)``) has reports newer than its
+    latest moderator decision (``DECISIONS`` in the audit log), or any report if none was made."""
+    last_decision = (
+        AuditEvent.objects.filter(gallery_id=OuterRef(OuterRef(gallery_ref)), action__in=DECISIONS)
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    return Exists(
+        Report.objects.filter(gallery=OuterRef(gallery_ref)).filter(
+            Q(created_at__gt=Subquery(last_decision)) | Q(~Exists(last_decision))
+        )
+    )
+
+
+def has_unreviewed_reports(gallery: Gallery) -> bool:
+    """Whether ``gallery`` has reports newer than a moderator's latest decision on it."""
+    return Gallery.objects.filter(pk=gallery.pk).filter(unreviewed_reports_filter()).exists()
+
+
 def build_to_review(gallery: Gallery) -> Build | None:
     """The build a moderator is asked to approve: the newest ready build with its files, or ``None``.
 
@@ -412,13 +438,14 @@ def build_to_review(gallery: Gallery) -> Build | None:
 
 
 def approve(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
-    """Approve ``gallery`` (pending or rejected -> approved), or approve its new version.
+    """Approve ``gallery`` (pending or rejected -> approved), its new version, or release a hold.
 
     The newest ready build (``build_to_review``) becomes the live build and every build's
     ``needs_review`` is cleared. An approved gallery with a version waiting for review stays
-    approved and gets that version live. Raises ``InvalidTransition`` from any other state,
-    and for a rejected gallery with no ready build left (its files were removed: the
-    publisher must upload a corrected version first).
+    approved and gets that version live; one held for review after reports is served again; one
+    with reports newer than the last decision stays up, the reports counted as reviewed.
+    Raises ``InvalidTransition`` from any other state, and for a rejected gallery with no ready
+    build left (its files were removed: the publisher must upload a corrected version first).
     """
     with transaction.atomic():
         current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
@@ -429,12 +456,22 @@ def approve(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
                 "The publisher must upload a corrected version first."
             )
         if current == State.APPROVED:
-            if candidate is None or not candidate.needs_review:
-                raise InvalidTransition(f"“{gallery.title}” is already approved and has no new version to review.")
+            held = Gallery.objects.filter(pk=gallery.pk, held_at__isnull=False).exists()
+            new_version = candidate is not None and candidate.needs_review
+            reported = has_unreviewed_reports(gallery)
+            if not held and not new_version and not reported:
+                raise InvalidTransition(
+                    f"“{gallery.title}” is already approved, with no new version or reports to review."
+                )
             audit(AuditEvent.Action.APPROVE, gallery=gallery, build=candidate, by=by, reason=reason,
-                  details={"from": current, "to": current, "version": candidate.pk})  # fmt: skip
+                  details={"from": current, "to": current, "version": candidate.pk if new_version else None,
+                           "released_hold": held, "reports_reviewed": reported})  # fmt: skip
+            if not new_version:
+                candidate = None  # a released hold keeps the live build
         else:
             _transition(gallery, State.APPROVED, AuditEvent.Action.APPROVE, by=by, reason=reason)
+        Gallery.objects.filter(pk=gallery.pk).update(held_at=None)
+        gallery.held_at = None
         gallery.builds.filter(needs_review=True).update(needs_review=False)
         if candidate is not None:
             Gallery.objects.filter(pk=gallery.pk).update(live_build=candidate)
@@ -493,6 +530,33 @@ def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> 
         _unpublish(gallery)
 
 
+def hold_for_review(gallery: Gallery, reason: str, *, by: object = None) -> bool:
+    """Stop serving an approved ``gallery`` until a moderator looks at it; return whether it was held now.
+
+    Readers' reports do this (``record_report``). Unlike a takedown it removes nothing and can be
+    undone: the gallery stays ``approved`` with ``held_at`` set, is not public (its origins answer
+    404 and the kill-switch ``sw.js``), joins the moderation queue, and ``approve`` serves it
+    again; ``reject`` or ``take_down`` end it. The publisher is emailed. Returns ``False`` if the
+    gallery is not approved or already held.
+    """
+    with transaction.atomic():
+        held = Gallery.objects.filter(pk=gallery.pk, moderation_state=State.APPROVED, held_at__isnull=True).update(
+            held_at=timezone.now(), moderation_reason=reason, updated_at=timezone.now()
+        )
+        if not held:
+            return False
+        gallery.refresh_from_db(fields=["held_at", "moderation_reason"])
+        audit(AuditEvent.Action.HOLD, gallery=gallery, by=by, reason=reason)
+        _notify_publisher(
+            gallery,
+            f"“{gallery.title}” is held for review",
+            f"Your gallery “{gallery.title}” is not shown while a moderator reviews it:\n\n{reason}\n\n"
+            "Nothing was deleted. You will hear from us when the review is done.",
+        )
+    logger.info("gallery %s held for review", gallery.pk)
+    return True
+
+
 def trust_publisher(user: object, *, by: object = None) -> None:
     """Mark ``user``'s account trusted: their uploads are approved and new versions go live without review."""
     publisher, _ = Publisher.objects.get_or_create(user=user)
@@ -530,8 +594,9 @@ def _required_reason(reason: str) -> str:
 
 def _unpublish(gallery: Gallery) -> None:
     """Stop serving ``gallery`` and, after commit, remove every build's bundle and upload from storage."""
-    Gallery.objects.filter(pk=gallery.pk).update(live_build=None)
+    Gallery.objects.filter(pk=gallery.pk).update(live_build=None, held_at=None)
     gallery.live_build = None
+    gallery.held_at = None
     build_ids = list(gallery.builds.filter(files_deleted=False).values_list("pk", "source_key"))
     transaction.on_commit(lambda: remove_build_files(build_ids), robust=True)
 
@@ -674,8 +739,8 @@ def record_report(
     reply; ``reporter_key`` from ``reporter_key_for``; ``page_url`` the gallery page reported
     from (``""`` if unknown); ``by`` the signed-in reader or ``None``. Once
     ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported
-    an approved gallery, it is taken down for review with ``take_down`` (as the system,
-    ``by=None``), which removes its files and, with today's state machine, cannot be undone.
+    an approved gallery, it is taken down for review with ``hold_for_review`` (as the system):
+    not served, nothing removed, back in the queue until a moderator decides.
     Raises ``ValueError`` for an unknown reason.
     """
     if reason not in Report.Reason.values:
@@ -698,9 +763,9 @@ def record_report(
             # order_by(): the model's ordering would otherwise join the DISTINCT.
             reporters = gallery.reports.order_by().values("reporter_key").distinct().count()
             if reporters >= threshold:
-                take_down(
+                hold_for_review(
                     gallery,
-                    f"Taken down for review automatically: {reporters} readers reported it "
+                    f"Held for review automatically: {reporters} readers reported it "
                     f"(REPORTS_TAKEDOWN_THRESHOLD is {threshold}).",
                 )
     return report

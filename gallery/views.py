@@ -36,9 +36,9 @@ GALLERIES_PER_PAGE = 12
 
 
 def public_galleries() -> QuerySet[Gallery]:
-    """Galleries readers may open: approved, with a live build (listed or not), live build joined."""
+    """Galleries readers may open: approved, not held for review, with a live build (listed or not), live build joined."""
     return Gallery.objects.filter(
-        moderation_state=Gallery.ModerationState.APPROVED, live_build__isnull=False
+        moderation_state=Gallery.ModerationState.APPROVED, held_at__isnull=True, live_build__isnull=False
     ).select_related("live_build")
 
 

@@ -236,3 +236,16 @@ def test_the_moderator_command_grants_and_removes_the_role(django_user_model, cl
     assert not user.is_staff and not user.groups.exists()
     with pytest.raises(CommandError, match="signs up first"):
         call_command("moderator", "nobody@example.org")
+
+
+def test_a_reported_gallery_joins_the_queue_until_a_moderator_decides(moderator_client, gallery, build):
+    from gallery import services
+
+    assert gallery.title not in moderator_client.get(QUEUE).content.decode()
+    services.record_report(gallery, reason="personal_data", details="Real emails", email="", reporter_key="k1")
+    assert gallery.title in moderator_client.get(QUEUE).content.decode()
+    moderator_client.post(reverse("admin:gallery_gallery_moderate", args=[gallery.pk]), {"do": "approve"})
+    assert gallery.title not in moderator_client.get(QUEUE).content.decode()  # kept up: reports reviewed
+    assert AuditEvent.objects.get(gallery_id=gallery.pk, action="approve").details["reports_reviewed"] is True
+    services.record_report(gallery, reason="spam", details="", email="", reporter_key="k2")
+    assert gallery.title in moderator_client.get(QUEUE).content.decode()  # a newer report

@@ -46,7 +46,7 @@ def test_every_transition_is_allowed_or_refused_as_the_issue_says(gallery, build
         event = AuditEvent.objects.get(gallery_id=gallery.pk, details__to=target)
         assert event.details["from"] == start
     elif start == State.APPROVED and target == State.APPROVED:
-        with pytest.raises(services.InvalidTransition, match="already approved and has no new version"):
+        with pytest.raises(services.InvalidTransition, match="already approved, with no new version or reports"):
             ACTS[target](gallery)
     else:
         with pytest.raises(services.InvalidTransition):
@@ -213,3 +213,27 @@ def test_files_left_by_a_storage_outage_are_removed_later_by_the_command(
     corrected.refresh_from_db()
     assert build.files_deleted and list(storage.keys(f"builds/{build.pk}/")) == []
     assert not corrected.files_deleted and list(storage.keys(f"builds/{corrected.pk}/"))
+
+
+def test_a_hold_hides_the_gallery_keeps_its_files_and_approval_serves_it_again(
+    content_client, gallery, build, bundle, storage, client
+):
+    assert services.hold_for_review(gallery, "Held for review automatically: 3 readers reported it.")
+    assert not services.hold_for_review(gallery, "again")  # already held
+    assert content_client.get("/").status_code == 404
+    assert b"self.registration.unregister()" in content_client.get("/sw.js").content  # the kill switch
+    assert list(storage.keys(f"builds/{build.pk}/"))  # nothing removed
+    gallery.refresh_from_db()
+    assert not gallery.is_public
+    services.approve(gallery)
+    gallery.refresh_from_db()
+    assert gallery.is_public and gallery.live_build_id == build.pk
+    assert content_client.get("/").status_code == 200
+    assert AuditEvent.objects.get(gallery_id=gallery.pk, action="approve").details["released_hold"] is True
+
+
+def test_a_held_gallery_can_be_taken_down(gallery, build):
+    services.hold_for_review(gallery, "Reports.")
+    services.take_down(gallery, "Upheld: personal data.")
+    gallery.refresh_from_db()
+    assert (gallery.moderation_state, gallery.held_at) == (State.TAKEN_DOWN, None)

@@ -174,11 +174,12 @@ def test_enough_distinct_reporters_take_an_approved_gallery_down_for_review(gall
     assert gallery.moderation_state == State.APPROVED, "one reader reporting three times is one reporter"
     report(gallery, "c" * 64)
     gallery.refresh_from_db()
-    assert gallery.moderation_state == State.TAKEN_DOWN
-    takedown = AuditEvent.objects.get(action=AuditEvent.Action.TAKE_DOWN)
-    assert takedown.actor is None and takedown.actor_label == "system"
-    assert takedown.reason == "Taken down for review automatically: 3 readers reported it (REPORTS_TAKEDOWN_THRESHOLD is 3)."
-    assert gallery.moderation_reason == takedown.reason
+    assert gallery.moderation_state == State.APPROVED and gallery.held_at is not None
+    assert not gallery.is_public
+    hold = AuditEvent.objects.get(action=AuditEvent.Action.HOLD)
+    assert hold.actor is None and hold.actor_label == "system"
+    assert hold.reason == "Held for review automatically: 3 readers reported it (REPORTS_TAKEDOWN_THRESHOLD is 3)."
+    assert gallery.moderation_reason == hold.reason
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REPORT).count() == 5
 
 
@@ -191,15 +192,15 @@ def test_a_threshold_of_zero_never_takes_a_gallery_down(gallery, build, settings
     assert Report.objects.count() == 5
 
 
-def test_distinct_addresses_reporting_through_the_form_take_the_gallery_down(client, gallery, report_url, settings):
+def test_distinct_addresses_reporting_through_the_form_hold_the_gallery_for_review(client, gallery, report_url, settings):
     settings.REPORTS_TAKEDOWN_THRESHOLD = 2
     assert post(client, report_url, ip="203.0.113.1").status_code == 302
     assert post(client, report_url, ip="203.0.113.1").status_code == 302
     assert Gallery.objects.get(pk=gallery.pk).moderation_state == State.APPROVED
     last = post(client, report_url, ip="203.0.113.2")
     assert last.status_code == 302
-    assert Gallery.objects.get(pk=gallery.pk).moderation_state == State.TAKEN_DOWN
-    # The reader whose report took it down still gets the thank-you page; the form is gone.
+    assert Gallery.objects.get(pk=gallery.pk).held_at is not None
+    # The reader whose report held it still gets the thank-you page; the form is gone.
     assert client.get(last["Location"]).status_code == 200
     assert client.get(report_url).status_code == 404
 
