@@ -27,5 +27,7 @@ app_patterns = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # django-allauth: sign up, email verification, log in/out, password reset.
+    path("accounts/", include("allauth.urls")),
     path("", include((app_patterns, "gallery"))),
 ]
