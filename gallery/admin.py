@@ -114,50 +114,58 @@ class GalleryAdmin(admin.ModelAdmin):
     def approve_galleries(
         self, request: HttpRequest, queryset: QuerySet[Gallery]
     ) -> None:
+        count = 0
         for gallery in queryset:
-            services.approve(gallery)
-        self.message_user(
-            request, f"Approved {len(queryset)} galleries.", messages.SUCCESS
-        )
+            try:
+                services.approve(gallery, by=request.user)
+            except services.InvalidTransition as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                count += 1
+        self.message_user(request, f"Approved {count} galleries.", messages.SUCCESS)
 
-    @admin.action(description="Reject selected galleries…")
-    def reject_galleries(
-        self, request: HttpRequest, queryset: QuerySet[Gallery]
+    def _act_with_reason(
+        self, request: HttpRequest, queryset: QuerySet[Gallery], action: str, title: str, act, done: str
     ) -> HttpResponse | None:
+        """Ask for a reason on an intermediate page, then call ``act(gallery, reason, by=user)`` for each."""
         form = RejectForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
+            count = 0
             for gallery in queryset:
-                services.reject(gallery, form.cleaned_data["reason"])
-            self.message_user(
-                request, f"Rejected {len(queryset)} galleries.", messages.SUCCESS
-            )
+                try:
+                    act(gallery, form.cleaned_data["reason"], by=request.user)
+                except services.InvalidTransition as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    count += 1
+            self.message_user(request, done.format(count=count), messages.SUCCESS)
             return None
-        # First pass (or no reason given): ask for the reason on an intermediate page.
         return TemplateResponse(
             request,
             "admin/gallery/reject_reason.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Reject galleries",
+                "title": title,
                 "galleries": queryset,
                 "form": form,
-                "action": "reject_galleries",
+                "action": action,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
                 "opts": self.model._meta,
             },
         )
 
-    @admin.action(description="Take down selected galleries")
-    def take_down_galleries(
-        self, request: HttpRequest, queryset: QuerySet[Gallery]
-    ) -> None:
-        for gallery in queryset:
-            services.take_down(gallery)
-        self.message_user(
-            request,
-            f"Took down {len(queryset)} galleries: their addresses now answer 410 and clear readers' caches.",
-            messages.SUCCESS,
+    @admin.action(description="Reject selected galleries…")
+    def reject_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
+        return self._act_with_reason(
+            request, queryset, "reject_galleries", "Reject galleries", services.reject, "Rejected {count} galleries."
         )
+
+    @admin.action(description="Take down selected galleries…")
+    def take_down_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
+        return self._act_with_reason(
+            request, queryset, "take_down_galleries", "Take down galleries", services.take_down,
+            "Took down {count} galleries: their addresses now answer 410 and clear readers' caches.",
+        )  # fmt: skip
 
     @admin.action(description="Rebuild selected galleries")
     def rebuild_galleries(
@@ -165,7 +173,7 @@ class GalleryAdmin(admin.ModelAdmin):
     ) -> None:
         for gallery in queryset:
             try:
-                build = services.rebuild(gallery)
+                build = services.rebuild(gallery, by=request.user)
             except ValueError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:

@@ -29,8 +29,8 @@ the origin's own build on a pinned origin and any ready build of the gallery on
 its live origin (``gallery.download``).
 
 Unknown gallery, unknown or unready pinned build, a ``/_build/`` of another
-build: 404. Not approved or no live build: 404. Taken down: 410 on the live
-origin and on every pinned origin. Wherever nothing is published (each of those
+build: 404. Not approved or no live build: 404. Taken down or deleted (a tombstone): 410 on the
+live origin and on every pinned origin. Wherever nothing is published (each of those
 404s and 410s), ``/sw.js`` is the kill-switch worker, so a reader's installed
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. Every answer
@@ -169,9 +169,11 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
     if row is None:
         return _no_gallery()
     moderation_state, live, visibility, plugins, title = row
-    # A takedown covers the live origin and every pinned one, whatever build the label names.
+    # A takedown or deletion covers the live origin and every pinned one, whatever build the label names.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
         return _page(410, "Gone", "This gallery was taken down.")
+    if moderation_state == Gallery.ModerationState.DELETED:
+        return _page(410, "Gone", "This gallery was deleted by its publisher.")
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
         return _page(404, "Not published", "This gallery is not published (yet).")
     if pinned_id is not None and ready_build(gallery_id, pinned_id) is None:

@@ -19,6 +19,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce, Concat
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from builder.catalog import DEFAULT_DATASETTE_VERSION
 
@@ -89,6 +90,8 @@ class Gallery(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         TAKEN_DOWN = "taken_down", "Taken down"
+        #: A tombstone: the row stays so the id is never reused; its origins answer 410.
+        DELETED = "deleted", "Deleted"
 
     id = models.CharField(
         primary_key=True, max_length=12, default=new_gallery_id, editable=False
@@ -117,12 +120,29 @@ class Gallery(models.Model):
     live_build = models.ForeignKey(
         "Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    #: The publisher's account; ``None`` for an anonymous upload not claimed yet.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="galleries",
+    )
+    #: sha256 hex of the private management token of an anonymous upload ("" if none).
+    management_key_hash = models.CharField(max_length=64, blank=True, editable=False)
+    #: Salted sha256 hex of the uploader's IP address (``hash_ip``), "" if unknown.
+    uploader_ip_hash = models.CharField(max_length=64, blank=True, editable=False)
+    #: Bootstrap-page loads of the public origin, counted on the server.
+    view_count = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ("-created_at",)
         verbose_name_plural = "galleries"
+        permissions = (
+            ("moderate_gallery", "Can approve, reject and take down galleries"),
+        )
 
     def __str__(self) -> str:
         return f"{self.title} ({self.id})"
@@ -135,6 +155,11 @@ class Gallery(models.Model):
     def pinned_url(self, build_id: str) -> str:
         """The origin that always serves build ``build_id``: ``"{scheme}://{id}--{build_id}.{CONTENT_DOMAIN}[:port]/"``."""
         return content_origin(f"{self.id}--{build_id}") + "/"
+
+    @property
+    def is_deleted(self) -> bool:
+        """Whether the gallery is a tombstone (deleted; its id stays taken)."""
+        return self.moderation_state == self.ModerationState.DELETED
 
     @property
     def is_public(self) -> bool:
@@ -207,6 +232,15 @@ class Build(models.Model):
     has_card = models.BooleanField(default=False)
     #: Size in bytes of the self-host zip (``/_download/<build-id>.zip``), when the build reports it.
     download_bytes = models.BigIntegerField(null=True, blank=True)
+    #: Whether, once ready, the build waits for a moderator before it goes live (a new version
+    #: of an approved gallery from a publisher who is not trusted). Cleared on approval.
+    needs_review = models.BooleanField(default=False)
+    #: Data-scan flags found at build time (``builder.scan``): ``[{"table", "column", "kind",
+    #: "count", "sampled", "examples"}]``; empty for builds before the scan existed.
+    scan_flags = models.JSONField(default=list, blank=True)
+    #: Whether the bundle's and the upload's files were removed from storage (after a rejection,
+    #: takedown or deletion). Such a build can no longer be served, downloaded or rebuilt.
+    files_deleted = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -285,5 +319,136 @@ class Build(models.Model):
 
 
 def ready_build(gallery_id: str, build_id: str) -> Build | None:
-    """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` (a version readers may open), else ``None``."""
-    return Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY).first()
+    """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` with its files stored, else ``None``."""
+    return Build.objects.filter(
+        pk=build_id, gallery_id=gallery_id, state=BuildState.READY, files_deleted=False
+    ).first()
+
+
+def hash_ip(address: str) -> str:
+    """A salted sha256 hex digest of an IP address (64 characters), or "" for no address.
+
+    Salted with ``SECRET_KEY`` so the stored value cannot be reversed by hashing every
+    IPv4 address; the same address always gives the same digest on one installation.
+    """
+    if not address:
+        return ""
+    return salted_hmac("glasshouse.ip", address, algorithm="sha256").hexdigest()
+
+
+class Publisher(models.Model):
+    """What Glasshouse knows about a user who publishes: whether a moderator trusts them.
+
+    Trusted publishers (and staff) are approved automatically, and their new versions go
+    live without review.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="publisher"
+    )
+    trusted = models.BooleanField(default=False)
+    trusted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"publisher {self.user}"
+
+
+def is_trusted(user: object) -> bool:
+    """Whether ``user`` (a ``User``, ``AnonymousUser`` or ``None``) publishes without review: staff or trusted."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if getattr(user, "is_staff", False):
+        return True
+    return Publisher.objects.filter(user=user, trusted=True).exists()
+
+
+class Report(models.Model):
+    """A reader's report about a gallery, from the report form on the app origin."""
+
+    class Reason(models.TextChoices):
+        PERSONAL_DATA = "personal_data", "It exposes personal data"
+        ILLEGAL = "illegal", "Illegal content"
+        COPYRIGHT = "copyright", "Copyright or licence infringement"
+        HARMFUL = "harmful", "Hateful, harassing or harmful content"
+        SPAM = "spam", "Spam or malware"
+        BROKEN = "broken", "It does not work"
+        OTHER = "other", "Something else"
+
+    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="reports")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    details = models.TextField(blank=True)
+    #: Optional, for the moderators' reply.
+    email = models.EmailField(blank=True)
+    #: ``hash_ip`` of the reporter's address (with the user id when signed in): counts distinct reporters.
+    reporter_key = models.CharField(max_length=64, blank=True)
+    #: The gallery page the reader reported from, when known.
+    page_url = models.URLField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"report on {self.gallery_id}: {self.get_reason_display()}"
+
+
+class AppendOnly(Exception):
+    """Raised on an attempt to change or delete an ``AuditEvent``."""
+
+
+class AuditEvent(models.Model):
+    """One append-only record of something that happened to a gallery: who, when, what and why.
+
+    Rows are never changed or deleted: ``save`` refuses updates, ``delete`` raises
+    ``AppendOnly``, and a database trigger (migration 0005) refuses ``UPDATE`` and
+    ``DELETE`` from anywhere else (on SQLite ``UPDATE`` only, so ``manage.py flush`` works). ``gallery_id`` and ``actor`` carry no foreign-key
+    constraint, so the record outlives the rows it names.
+    """
+
+    class Action(models.TextChoices):
+        UPLOAD = "upload", "Upload"
+        NEW_VERSION = "new_version", "New version uploaded"
+        REBUILD = "rebuild", "Rebuild"
+        BUILD_READY = "build_ready", "Build ready"
+        BUILD_FAILED = "build_failed", "Build failed"
+        EDIT = "edit", "Edit"
+        CLAIM = "claim", "Claimed by an account"
+        APPROVE = "approve", "Approve"
+        REJECT = "reject", "Reject"
+        TAKE_DOWN = "take_down", "Take down"
+        REPORT = "report", "Report"
+        DELETE = "delete", "Delete"
+        TRUST = "trust", "Trust publisher"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    gallery_id = models.CharField(max_length=12, blank=True, db_index=True)
+    build_id = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    #: Who, in words: ``"alice@example.org (moderator)"``, ``"anonymous 3f2a9c01"``, ``"system"``.
+    actor_label = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.gallery_id} by {self.actor_label}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        """Insert the record; raises ``AppendOnly`` if it is already stored."""
+        if not self._state.adding:
+            raise AppendOnly("audit records cannot be changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        """Always raises ``AppendOnly``."""
+        raise AppendOnly("audit records cannot be deleted")

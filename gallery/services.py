@@ -32,10 +32,14 @@ from builder.storage import StorageError
 from gallery import queue
 from gallery.models import (
     FINAL_STATES,
+    AuditEvent,
     Build,
     BuildState,
     Gallery,
+    Publisher,
     database_name_for,
+    hash_ip,
+    is_trusted,
     new_build_id,
 )
 from gallery.storage import get_storage
@@ -130,6 +134,9 @@ def accept_upload(
     visibility: str = Gallery.Visibility.LISTED,
     datasette_version: str = DEFAULT_DATASETTE_VERSION,
     metadata_text: str = "",
+    owner: object = None,
+    uploader_ip: str = "",
+    by_operator: bool = False,
 ) -> Build:
     """Store an uploaded SQLite database privately and queue its first build.
 
@@ -138,8 +145,12 @@ def accept_upload(
     and ``metadata_text`` (YAML or JSON, see ``builder.metadata``).
     Streams ``upload`` to storage key ``uploads/<build-id>/source.db`` while
     hashing it (sha256), then creates the ``Gallery`` and its queued ``Build`` in
-    one transaction and enqueues the build after commit. The gallery starts
-    approved when ``GALLERY_AUTO_APPROVE`` is set, else pending.
+    one transaction and enqueues the build after commit, and writes the audit record.
+
+    ``owner`` is the signed-in publisher (``None`` or ``AnonymousUser`` for an anonymous
+    upload), ``uploader_ip`` the client address (stored only as ``hash_ip``). The gallery
+    starts approved when ``GALLERY_AUTO_APPROVE`` is set, the owner is staff or trusted
+    (``is_trusted``), or ``by_operator`` (the ``publish`` command); else pending.
 
     Returns the new ``Build`` (``build.gallery`` is set). Raises
     ``UploadRejected`` for a bad upload and ``StorageUnavailable`` if the store
@@ -166,6 +177,9 @@ def accept_upload(
         raise UploadRejected(exc.args[0]) from exc
     check_upload(upload, filename)
 
+    owner = owner if getattr(owner, "is_authenticated", False) else None
+    approved = settings.GALLERY_AUTO_APPROVE or by_operator or is_trusted(owner)
+    ip_hash = hash_ip(uploader_ip)
     build_id = new_build_id()
     source_key = f"uploads/{build_id}/source.db"
     sha256, size = _store_upload(upload, source_key)
@@ -175,10 +189,10 @@ def accept_upload(
                 title=title,
                 description=description.strip(),
                 visibility=visibility,
+                owner=owner,
+                uploader_ip_hash=ip_hash,
                 moderation_state=(
-                    Gallery.ModerationState.APPROVED
-                    if settings.GALLERY_AUTO_APPROVE
-                    else Gallery.ModerationState.PENDING
+                    Gallery.ModerationState.APPROVED if approved else Gallery.ModerationState.PENDING
                 ),
                 database_name=database_name_for(filename),
                 plugins=plugins,
@@ -193,6 +207,12 @@ def accept_upload(
                 source_sha256=sha256,
                 source_bytes=size,
             )
+            audit(
+                AuditEvent.Action.UPLOAD, gallery=gallery, build=build, by=owner,
+                actor_label="operator (publish command)" if by_operator else describe_actor(owner, ip_hash=ip_hash),
+                details={"filename": PurePath(filename).name, "bytes": size, "sha256": sha256,
+                         "plugins": plugins, "state": gallery.moderation_state},
+            )  # fmt: skip
             transaction.on_commit(lambda: _enqueue(build), robust=True)
     except Exception:
         _forget_upload(source_key)
@@ -284,44 +304,253 @@ def publish_build(build: Build) -> None:
     logger.info("gallery %s now serves build %s", build.gallery_id, build.pk)
 
 
-def _moderate(gallery: Gallery, state: str, reason: str = "") -> None:
-    Gallery.objects.filter(pk=gallery.pk).update(
-        moderation_state=state, moderation_reason=reason, updated_at=timezone.now()
-    )
-    gallery.moderation_state = state
-    gallery.moderation_reason = reason
-    logger.info("gallery %s is now %s", gallery.pk, state)
+# --- Moderation: the state machine, the audit log, removing files ------------------------------
+
+State = Gallery.ModerationState
+
+#: Moderation transitions a moderator (or an operator) may make: ``{from: {to, ...}}``. Deletion
+#: (any state but deleted -> deleted) is the publisher's or an admin's, through ``delete_gallery``.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    State.PENDING: frozenset({State.APPROVED, State.REJECTED}),
+    State.APPROVED: frozenset({State.REJECTED, State.TAKEN_DOWN}),
+    State.REJECTED: frozenset({State.APPROVED}),
+    State.TAKEN_DOWN: frozenset(),
+    State.DELETED: frozenset(),
+}
 
 
-def approve(gallery: Gallery) -> None:
-    """Approve ``gallery``: once it has a live build, the content origin serves it."""
-    _moderate(gallery, Gallery.ModerationState.APPROVED)
+class InvalidTransition(ValueError):
+    """The gallery's moderation state does not allow the action. ``args[0]`` says why, for people."""
 
 
-def reject(gallery: Gallery, reason: str) -> None:
-    """Reject ``gallery`` with ``reason`` (shown to the publisher); it is not served."""
-    _moderate(gallery, Gallery.ModerationState.REJECTED, reason.strip())
+def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
+    """Who did something, in words for the audit log.
 
-
-def take_down(gallery: Gallery, reason: str = "") -> None:
-    """Take ``gallery`` down: its origin answers 410 and serves the kill-switch ``sw.js``.
-
-    ``live_build`` is kept for the audit trail; the content origin checks the
-    moderation state before it.
+    A user -> ``"<email or username> (staff)"`` / ``"(moderator)"`` / ``""``; no user but an
+    ``ip_hash`` -> ``"anonymous <first 8 hex>"``; neither -> ``"system"``.
     """
-    _moderate(gallery, Gallery.ModerationState.TAKEN_DOWN, reason.strip())
+    if user is not None and getattr(user, "is_authenticated", False):
+        name = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"  # type: ignore[attr-defined]
+        if getattr(user, "is_superuser", False) or getattr(user, "is_staff", False):
+            is_moderator = user.groups.filter(name=MODERATORS_GROUP).exists()  # type: ignore[attr-defined]
+            return f"{name} ({'moderator' if is_moderator else 'staff'})"
+        return name
+    if ip_hash:
+        return f"anonymous {ip_hash[:8]}"
+    return "system"
 
 
-def rebuild(gallery: Gallery) -> Build:
+#: The group whose staff members moderate (created by migration 0005).
+MODERATORS_GROUP = "Moderators"
+
+
+def audit(
+    action: str,
+    *,
+    gallery: Gallery | str | None = None,
+    build: Build | str | None = None,
+    by: object = None,
+    actor_label: str = "",
+    reason: str = "",
+    details: dict[str, object] | None = None,
+) -> AuditEvent:
+    """Append one record to the audit log and return it.
+
+    ``action`` is an ``AuditEvent.Action``; ``gallery``/``build`` are rows or ids; ``by`` is
+    the acting user (or ``None``); ``actor_label`` overrides the words for who acted
+    (default ``describe_actor(by)``). Raises ``ValueError`` for an unknown action.
+    """
+    if action not in AuditEvent.Action.values:
+        raise ValueError(f"unknown audit action {action!r}")
+    user = by if getattr(by, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        action=action,
+        gallery_id=getattr(gallery, "pk", gallery) or "",
+        build_id=getattr(build, "pk", build) or "",
+        actor=user,
+        actor_label=actor_label or describe_actor(user),
+        reason=reason,
+        details=details or {},
+    )
+
+
+def _transition(
+    gallery: Gallery, to: str, action: str, *, by: object, reason: str = "", allowed_from: Iterable[str] | None = None
+) -> str:
+    """Move ``gallery`` to state ``to`` under a row lock, write the audit record; return the old state.
+
+    Raises ``InvalidTransition`` when ``TRANSITIONS`` (or ``allowed_from``) does not allow it.
+    Must run inside a transaction.
+    """
+    current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
+    allowed = set(allowed_from) if allowed_from is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
+    if current not in allowed:
+        raise InvalidTransition(
+            f"“{gallery.title}” is {State(current).label.lower()}; it cannot be "
+            f"{'deleted' if to == State.DELETED else State(to).label.lower()} from that state."
+        )
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=to, moderation_reason=reason, updated_at=timezone.now())
+    gallery.moderation_state = to
+    gallery.moderation_reason = reason
+    audit(action, gallery=gallery, by=by, reason=reason, details={"from": current, "to": to})
+    logger.info("gallery %s: %s -> %s", gallery.pk, current, to)
+    return current
+
+
+def build_to_review(gallery: Gallery) -> Build | None:
+    """The build a moderator is asked to approve: the newest ready build with its files, or ``None``.
+
+    For a pending gallery it is its live build (or a newer one); for an approved gallery a
+    newer version waiting for review (``needs_review``); for a rejected gallery the
+    corrected version the publisher uploaded since.
+    """
+    return (
+        gallery.builds.filter(state=BuildState.READY, files_deleted=False).order_by("-created_at").first()
+    )
+
+
+def approve(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
+    """Approve ``gallery`` (pending or rejected -> approved), or approve its new version.
+
+    The newest ready build (``build_to_review``) becomes the live build and every build's
+    ``needs_review`` is cleared. An approved gallery with a version waiting for review stays
+    approved and gets that version live. Raises ``InvalidTransition`` from any other state,
+    and for a rejected gallery with no ready build left (its files were removed: the
+    publisher must upload a corrected version first).
+    """
+    with transaction.atomic():
+        current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
+        candidate = build_to_review(gallery)
+        if current == State.REJECTED and candidate is None:
+            raise InvalidTransition(
+                f"“{gallery.title}” has no version to approve: its files were removed when it was rejected. "
+                "The publisher must upload a corrected version first."
+            )
+        if current == State.APPROVED:
+            if candidate is None or not candidate.needs_review:
+                raise InvalidTransition(f"“{gallery.title}” is already approved and has no new version to review.")
+            audit(AuditEvent.Action.APPROVE, gallery=gallery, build=candidate, by=by, reason=reason,
+                  details={"from": current, "to": current, "version": candidate.pk})  # fmt: skip
+        else:
+            _transition(gallery, State.APPROVED, AuditEvent.Action.APPROVE, by=by, reason=reason)
+        gallery.builds.filter(needs_review=True).update(needs_review=False)
+        if candidate is not None:
+            Gallery.objects.filter(pk=gallery.pk).update(live_build=candidate)
+            gallery.live_build = candidate
+
+
+def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
+    """Reject ``gallery`` (pending or approved -> rejected) for a fixable ``reason``, shown to the publisher.
+
+    It stops being served at once (readers' Service Workers are replaced by the kill switch),
+    and its builds' files are removed from storage after commit. The publisher may upload a
+    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason.
+    """
+    reason = _required_reason(reason)
+    with transaction.atomic():
+        _transition(gallery, State.REJECTED, AuditEvent.Action.REJECT, by=by, reason=reason)
+        _unpublish(gallery)
+
+
+def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
+    """Take ``gallery`` down for abuse (approved -> taken_down); its origins answer 410.
+
+    Its builds' files are removed from storage after commit, and readers' Service Workers
+    are replaced by the kill switch. Raises ``InvalidTransition`` from other states and
+    ``ValueError`` without a reason.
+    """
+    reason = _required_reason(reason)
+    with transaction.atomic():
+        _transition(gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, by=by, reason=reason)
+        _unpublish(gallery)
+
+
+def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
+    """Delete ``gallery``: it becomes a tombstone (state ``deleted``) and its files are removed.
+
+    The row stays, so the id is never reused and its origins answer 410; reports and
+    builds stay for the audit trail. Raises ``InvalidTransition`` if already deleted.
+    """
+    with transaction.atomic():
+        _transition(
+            gallery, State.DELETED, AuditEvent.Action.DELETE, by=by, reason=reason,
+            allowed_from=set(State.values) - {State.DELETED},
+        )  # fmt: skip
+        _unpublish(gallery)
+
+
+def trust_publisher(user: object, *, by: object = None) -> None:
+    """Mark ``user``'s account trusted: their uploads are approved and new versions go live without review."""
+    publisher, _ = Publisher.objects.get_or_create(user=user)
+    if publisher.trusted:
+        return
+    Publisher.objects.filter(pk=publisher.pk).update(trusted=True, trusted_at=timezone.now())
+    audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})  # type: ignore[attr-defined]
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Give a reason: the publisher reads it.")
+    return reason
+
+
+def _unpublish(gallery: Gallery) -> None:
+    """Stop serving ``gallery`` and, after commit, remove every build's bundle and upload from storage."""
+    Gallery.objects.filter(pk=gallery.pk).update(live_build=None)
+    gallery.live_build = None
+    build_ids = list(gallery.builds.filter(files_deleted=False).values_list("pk", "source_key"))
+    transaction.on_commit(lambda: remove_build_files(build_ids), robust=True)
+
+
+def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
+    """Delete ``builds/<id>/`` and the upload's folder for each ``(build id, source_key)``; return the ids done.
+
+    Shared ``runtime/`` and ``wheels/`` keys stay. A build whose files could not be removed
+    (storage outage) keeps ``files_deleted = False`` and is logged; it is not served either
+    way, since the gallery is no longer public. Several builds may share one upload (rebuilds).
+    """
+    storage = get_storage()
+    done = []
+    for build_id, source_key in builds:
+        try:
+            storage.delete_prefix(f"builds/{build_id}/")
+            storage.delete_prefix(source_key.rsplit("/", 1)[0] + "/")
+        except (StorageError, OSError) as exc:
+            logger.error("could not remove the files of build %s: %s", build_id, exc)
+            continue
+        done.append(build_id)
+    Build.objects.filter(pk__in=done).update(files_deleted=True)
+    return done
+
+
+def needs_review(gallery: Gallery, by: object) -> bool:
+    """Whether a new build of ``gallery`` started by ``by`` must wait for a moderator before going live.
+
+    Only for an approved gallery (a pending one is reviewed as a whole), and only when a
+    publisher who is not trusted starts it; ``by=None`` is the system or an operator.
+    """
+    return gallery.moderation_state == Gallery.ModerationState.APPROVED and by is not None and not is_trusted(by)
+
+
+def rebuild(gallery: Gallery, *, by: object = None) -> Build:
     """Queue a new build of ``gallery`` from its stored upload; return it.
 
     The new build reads the same ``source_key`` as the gallery's latest build (the
-    upload is stored once). Raises ``ValueError`` if the gallery has no build to
-    take the source from.
+    upload is stored once); ``needs_review`` as ``needs_review(gallery, by)``. Raises
+    ``ValueError`` if the gallery has no build to take the source from or its files were
+    removed (rejection, takedown, deletion), or if it is deleted.
     """
+    if gallery.is_deleted:
+        raise ValueError(f"gallery {gallery.pk} is deleted")
     latest = gallery.builds.order_by("-created_at").first()
     if latest is None:
         raise ValueError(f"gallery {gallery.pk} has no upload to rebuild from")
+    if latest.files_deleted:
+        raise ValueError(
+            f"“{gallery.title}” has no stored upload any more (it was removed with the gallery's files); "
+            "upload the database again."
+        )
     with transaction.atomic():
         build = Build.objects.create(
             gallery=gallery,
@@ -329,10 +558,34 @@ def rebuild(gallery: Gallery) -> Build:
             source_key=latest.source_key,
             source_sha256=latest.source_sha256,
             source_bytes=latest.source_bytes,
+            needs_review=needs_review(gallery, by),
         )
         build.append_log(f"Rebuild of build {latest.id}.")
+        audit(AuditEvent.Action.REBUILD, gallery=gallery, build=build, by=by, details={"from_build": latest.pk})
         transaction.on_commit(lambda: _enqueue(build), robust=True)
     return build
+
+
+def finish_build(build: Build) -> bool:
+    """Put a build whose bundle is complete live, unless it waits for review; return whether it went live.
+
+    Called by the worker once every file is stored. A build with ``needs_review`` of a
+    gallery that is approved stays ready but not live until a moderator approves it
+    (``approve``); any other build becomes the live build (``publish_build``), which
+    readers see only once the gallery is approved. Writes the ``build_ready`` audit record.
+    Raises ``ValueError`` as ``publish_build`` does.
+    """
+    build.refresh_from_db(fields=["needs_review"])
+    gallery_state = Gallery.objects.values_list("moderation_state", flat=True).get(pk=build.gallery_id)
+    if gallery_state in (Gallery.ModerationState.TAKEN_DOWN, Gallery.ModerationState.DELETED):
+        # Removed while this build ran: its files go the way of the others'.
+        remove_build_files([(build.pk, build.source_key)])
+        raise ValueError(f"the gallery was {Gallery.ModerationState(gallery_state).label.lower()} during the build")
+    waits = build.needs_review and gallery_state == Gallery.ModerationState.APPROVED
+    if not waits:
+        publish_build(build)
+    audit(AuditEvent.Action.BUILD_READY, gallery=build.gallery_id, build=build, details={"live": not waits})
+    return not waits
 
 
 def cancel(build: Build) -> bool:

@@ -605,8 +605,18 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     from builder.storage import LocalStorage
     from gallery.models import database_name_for, new_build_id
 
+    import shutil
+
     store = LocalStorage(shared_store)
     built: dict[tuple[Any, ...], Prebuilt] = {}
+    # A pristine copy of each build's own files: a test that rejects, takes down or deletes
+    # its gallery removes them from the shared store (services.remove_build_files).
+    pristine = shared_store.parent / (shared_store.name + "-pristine")
+
+    def restore(bundle: Prebuilt) -> None:
+        for prefix in (f"builds/{bundle.build_id}", f"uploads/{bundle.build_id}"):
+            if not (shared_store / prefix).exists():
+                shutil.copytree(pristine / prefix, shared_store / prefix)
 
     def get(
         database: Path,
@@ -618,6 +628,7 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
 
         key = (str(database), tuple(plugins), datasette_version, json.dumps(metadata or {}, sort_keys=True))
         if key in built:
+            restore(built[key])
             return built[key]
         build_id = new_build_id()
         name = database_name_for(database.name)
@@ -650,6 +661,8 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
             source_sha256=sha256, bundle_bytes=result.bundle_bytes, manifest=result.manifest,
             log="\n".join(log) + "\n",
         )  # fmt: skip
+        for prefix in (f"builds/{build_id}", f"uploads/{build_id}"):
+            shutil.copytree(shared_store / prefix, pristine / prefix)
         return built[key]
 
     return get

@@ -22,7 +22,7 @@ from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import services
-from gallery.models import Build, BuildState
+from gallery.models import AuditEvent, Build, BuildState
 from gallery.storage import get_storage
 from worker_shell.celery import app
 
@@ -55,11 +55,23 @@ class BuildTask(Task):
         build = Build.objects.filter(pk=args[0]).first() if args else None
         if build is not None and not build.is_final:
             build.append_log(f"Gave up after {self.request.retries} retries: {exc}")
-            build.set_state(
-                BuildState.FAILED,
+            fail_build(
+                build,
                 "Storage or the package index was unavailable during the build. "
                 "Nothing was published; start the build again later (Rebuild).",
             )
+
+
+def fail_build(build: Build, reason: str, log_line: str | None = None) -> str:
+    """Mark ``build`` failed with ``reason`` (for the publisher), log ``log_line`` (default
+    ``"Failed: <reason>"``) and write the ``build_failed`` audit record; return ``"failed"``.
+
+    Does nothing but log if the build is already final (cancelled meanwhile).
+    """
+    build.append_log(f"Failed: {reason}" if log_line is None else log_line)
+    if build.set_state(BuildState.FAILED, reason):
+        services.audit(AuditEvent.Action.BUILD_FAILED, gallery=build.gallery_id, build=build, reason=reason)
+    return BuildState.FAILED
 
 
 @app.task(
@@ -118,40 +130,37 @@ def build_gallery(self: Task, build_id: str) -> str:
                 log=build.append_log,
             )
     except BuildError as exc:
-        build.append_log(f"Failed: {exc.args[0]}")
-        build.set_state(BuildState.FAILED, exc.args[0])
-        return BuildState.FAILED
+        return fail_build(build, exc.args[0])
     except MissingKey:
-        reason = "The uploaded file is no longer in storage. Upload the database again."
-        build.append_log(f"Failed: {reason}")
-        build.set_state(BuildState.FAILED, reason)
-        return BuildState.FAILED
+        return fail_build(build, "The uploaded file is no longer in storage. Upload the database again.")
     except SoftTimeLimitExceeded:
         minutes = settings.BUILD_SOFT_TIME_LIMIT // 60
-        reason = f"The build took longer than {minutes} minutes and was stopped. Try a smaller database or fewer plugins."
-        build.append_log(f"Failed: {reason}")
-        build.set_state(BuildState.FAILED, reason)
-        return BuildState.FAILED
+        return fail_build(
+            build,
+            f"The build took longer than {minutes} minutes and was stopped. Try a smaller database or fewer plugins.",
+        )
     except TRANSIENT_FAULTS as exc:
         build.append_log(f"Transient fault, will retry: {exc}")
         raise
     except Exception:
-        build.append_log(traceback.format_exc())
         logger.exception("build %s crashed", build_id)
-        build.set_state(
-            BuildState.FAILED,
+        return fail_build(
+            build,
             "The build crashed on our side; the log has the details. Nothing was published. Try again later.",
+            log_line=traceback.format_exc(),
         )
-        return BuildState.FAILED
 
     Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes, **build_facts(result.manifest))
     try:
-        services.publish_build(build)
+        went_live = services.finish_build(build)
     except ValueError as exc:
-        build.append_log(f"Not published: {exc}")
+        fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
     gallery.refresh_from_db(fields=["moderation_state", "live_build"])
-    waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+    if not went_live:
+        waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
+    else:
+        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
     # The log is complete before the state is final: whoever sees "ready" sees the whole log.
     build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
     if not build.set_state(BuildState.READY):

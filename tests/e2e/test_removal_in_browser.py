@@ -1,9 +1,10 @@
 """A removal reaches readers who had the gallery open and cached, in Chromium.
 
-After a gallery is rejected or deleted, its origin answers ``/sw.js`` with the kill-switch
+After a gallery is rejected, taken down or deleted, its origin answers ``/sw.js`` with the kill-switch
 worker (``gallery.content``): the browser's next update check installs it, it empties the
 gallery's caches, unregisters itself and reloads the page, which then gets the server's notice.
-The takedown case, through the whole publish path, is in ``test_publish_in_browser.py``.
+Each removal also deletes the bundle's files from storage (``services.remove_build_files``);
+the shared prebuilt bundle is put back for later tests by ``prebuilt_bundle``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from gallery import services
 from gallery.models import Gallery
@@ -25,14 +27,22 @@ def reject(gallery: Gallery) -> None:
     services.reject(gallery, "The licence field is missing; add it and upload again.")
 
 
+def take_down(gallery: Gallery) -> None:
+    services.take_down(gallery, "Reported for publishing personal data; upheld.")
+
+
 def delete(gallery: Gallery) -> None:
-    Gallery.objects.filter(pk=gallery.pk).delete()
+    services.delete_gallery(gallery)
 
 
 @pytest.mark.parametrize(
     ("remove", "notice"),
-    [(reject, "This gallery is not published (yet)."), (delete, "No gallery at this address.")],
-    ids=["rejected-after-approval", "deleted"],
+    [
+        (reject, "This gallery is not published (yet)."),
+        (take_down, "This gallery was taken down."),
+        (delete, "This gallery was deleted by its publisher."),
+    ],
+    ids=["rejected-after-approval", "taken-down", "deleted"],
 )
 def test_a_removed_gallery_leaves_nothing_in_the_readers_browser(
     remove: Any, notice: str, page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path
@@ -51,3 +61,4 @@ def test_a_removed_gallery_leaves_nothing_in_the_readers_browser(
     assert page.evaluate("caches.keys()") == []
     assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
     assert page.locator("table.rows-and-columns").count() == 0
+    assert not (Path(settings.LOCAL_STORAGE_ROOT) / "builds" / gallery.builds.get().pk).exists()

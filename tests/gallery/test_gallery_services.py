@@ -38,12 +38,9 @@ def test_a_failed_or_cancelled_build_cannot_go_live(gallery, build, state):
     assert gallery.live_build_id == build.id
 
 
-@pytest.mark.parametrize(("before", "status"), [("pending", 404), ("taken_down", 410)])
-def test_approving_a_gallery_serves_its_live_build(
-    content_client, bundle, gallery, before, status
-):
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=before)
-    assert content_client.get("/").status_code == status
+def test_approving_a_pending_gallery_serves_its_live_build(content_client, bundle, gallery):
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending")
+    assert content_client.get("/").status_code == 404
     services.approve(gallery)
     assert content_client.get("/").status_code == 200
 
@@ -56,15 +53,13 @@ def test_rejecting_keeps_the_reason_and_stops_serving(content_client, bundle, ga
     assert content_client.get("/").status_code == 404
 
 
-def test_a_takedown_keeps_the_live_build_for_the_record_but_serves_410(
-    content_client, bundle, gallery, build
-):
-    services.take_down(gallery)
+def test_a_takedown_serves_410_on_every_path(content_client, bundle, gallery, build):
+    services.take_down(gallery, "Abuse report upheld.")
     gallery.refresh_from_db()
     assert gallery.moderation_state == Gallery.ModerationState.TAKEN_DOWN
-    assert gallery.live_build_id == build.id
     assert not gallery.is_public
     assert content_client.get(f"/_build/{build.id}/data/chinook.db").status_code == 410
+    assert content_client.get("/").status_code == 410
 
 
 def test_a_rebuild_queues_a_new_build_from_the_same_upload(

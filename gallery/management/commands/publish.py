@@ -1,5 +1,8 @@
 """``python manage.py publish PATH``: publish a SQLite file from the command line.
 
+The command acts as an operator: the gallery is approved at once (``--pending`` leaves it
+for a moderator); the audit log records the upload as the operator's.
+
 Same rules as the upload form (``gallery.services.accept_upload``). Prints the
 build page and the gallery URL; with ``--wait``, follows the build's log until
 it finishes and exits non-zero (``CommandError``) unless it is ready.
@@ -56,10 +59,16 @@ class Command(BaseCommand):
             metavar="FILE",
             help="Datasette metadata and plugin settings, YAML or JSON",
         )
-        parser.add_argument(
+        moderation = parser.add_mutually_exclusive_group()
+        moderation.add_argument(
+            "--pending",
+            action="store_true",
+            help="leave the gallery pending for a moderator (by default the operator's upload is approved)",
+        )
+        moderation.add_argument(
             "--approve",
             action="store_true",
-            help="approve the gallery at once (moderator)",
+            help="approve the gallery at once: the default, kept for scripts",
         )
         parser.add_argument(
             "--wait",
@@ -95,14 +104,13 @@ class Command(BaseCommand):
                     else Gallery.Visibility.LISTED,
                     datasette_version=options["datasette_version"],
                     metadata_text=metadata_text,
+                    by_operator=not options["pending"],
                 )
         except (services.UploadRejected, services.StorageUnavailable) as exc:
             raise CommandError(exc.args[0]) from exc
         except OSError as exc:
             raise CommandError(f"Could not read {path}: {exc.strerror or exc}") from exc
         gallery = build.gallery
-        if options["approve"]:
-            services.approve(gallery)
         self.stdout.write(f"Build page:  {settings.APP_URL}{build.get_absolute_url()}")
         self.stdout.write(f"Gallery URL: {gallery.url}")
         if not options["wait"]:
