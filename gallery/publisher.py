@@ -104,22 +104,34 @@ def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any,
             messages.success(request, f"“{gallery.title}” is now in your account.")
 
 
+#: Moderation states in which the gallery's ready builds wait for a moderator (rejected: an appeal
+#: with a corrected version; the rejected builds' own files are gone).
+_AWAITING_STATES = (Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED)
+
+
 def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
-    """The gallery's builds, newest first: ``{"build", "live", "preview_url" (str or None)}``."""
-    from gallery.preview import preview_url
+    """The gallery's builds, newest first: ``{"build", "live", "preview_url" (str or None)}``.
+
+    A preview link for a ready build waiting for a moderator: of a pending or rejected
+    gallery, or a new version with ``needs_review``.
+    """
+    try:
+        from gallery.preview import preview_url
+    except ImportError:  # TODO(merge): gallery/preview.py (the preview helper's) is not on main yet; drop this fallback
+        preview_url = None
 
     rows = []
     for build in gallery.builds.all():
-        awaiting = build.needs_review or (
-            gallery.moderation_state == Gallery.ModerationState.PENDING
-            and build.state == BuildState.READY
+        awaiting = (
+            build.state == BuildState.READY
             and not build.files_deleted
+            and (build.needs_review or gallery.moderation_state in _AWAITING_STATES)
         )
         rows.append(
             {
                 "build": build,
                 "live": build.pk == gallery.live_build_id,
-                "preview_url": preview_url(build) if awaiting else None,
+                "preview_url": preview_url(build) if awaiting and preview_url is not None else None,
             }
         )
     return rows
@@ -215,7 +227,7 @@ def rebuild(request: HttpRequest, gallery_id: str) -> HttpResponse:
     gallery = managed_gallery(request, gallery_id)
     try:
         build = services.rebuild(gallery, by=_actor(request))
-    except (services.QuotaExceeded, ValueError) as exc:
+    except ValueError as exc:  # QuotaExceeded too (an UploadRejected, a ValueError)
         messages.error(request, exc.args[0])
         return redirect("gallery:mine-gallery", gallery.pk)
     return redirect(build)

@@ -321,6 +321,18 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
 #: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+#: Whether people without an account may publish (rate-limited, moderated, with a private
+#: management link); off: the publish form asks them to log in or sign up.
+ANONYMOUS_UPLOADS = env_bool("ANONYMOUS_UPLOADS", True)
+
+# --- Publishers' quotas (signed-in publishers; see gallery.services.check_quota) ----
+
+#: Galleries one publisher may keep (deleted ones do not count).
+PUBLISHER_MAX_GALLERIES = env_int("PUBLISHER_MAX_GALLERIES", 20, minimum=1)
+#: Bytes one publisher's galleries may keep in storage: uploads plus bundles (default 2 GiB).
+PUBLISHER_MAX_STORED_BYTES = env_int("PUBLISHER_MAX_STORED_BYTES", 2 * 1024**3, minimum=1)
+#: Builds of one publisher's galleries that may be queued or running at once.
+PUBLISHER_MAX_CONCURRENT_BUILDS = env_int("PUBLISHER_MAX_CONCURRENT_BUILDS", 2, minimum=1)
 
 # --- Builds ---------------------------------------------------------------------
 
@@ -367,7 +379,7 @@ AUTHENTICATION_BACKENDS = [
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "gallery:index"
+LOGIN_REDIRECT_URL = "gallery:mine"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_UNIQUE_EMAIL = True
