@@ -97,11 +97,11 @@ def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any,
         try:
             services.claim_gallery(gallery, user, _grants(request)[gallery.pk])
         except services.QuotaExceeded as exc:
-            messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}")
+            messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
         except services.ClaimRefused as exc:
             logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
         else:
-            messages.success(request, f"“{gallery.title}” is now in your account.")
+            messages.success(request, f"“{gallery.title}” is now in your account.", fail_silently=True)
 
 
 #: Moderation states in which the gallery's ready builds wait for a moderator (rejected: an appeal
@@ -226,7 +226,7 @@ def rebuild(request: HttpRequest, gallery_id: str) -> HttpResponse:
     """Rebuild the gallery from its stored upload (for example after a catalog update)."""
     gallery = managed_gallery(request, gallery_id)
     try:
-        build = services.rebuild(gallery, by=_actor(request))
+        build = services.rebuild(gallery, by=_actor(request), as_publisher=True)
     except ValueError as exc:  # QuotaExceeded too (an UploadRejected, a ValueError)
         messages.error(request, exc.args[0])
         return redirect("gallery:mine-gallery", gallery.pk)

@@ -19,6 +19,7 @@ from pathlib import Path, PurePath
 from typing import Protocol
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -667,7 +668,7 @@ def check_quota(
     if owner is None or not getattr(owner, "is_authenticated", False):
         return
     if lock:
-        type(owner).objects.select_for_update().filter(pk=owner.pk).first()  # type: ignore[attr-defined]
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # type: ignore[attr-defined]
     if new_gallery:
         count = Gallery.objects.filter(owner=owner).exclude(moderation_state=State.DELETED).count()
         if count >= settings.PUBLISHER_MAX_GALLERIES:
