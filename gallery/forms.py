@@ -85,6 +85,21 @@ class GallerySettingsForm(forms.Form):
         except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
+    def settings_arguments(self) -> dict[str, Any]:
+        """The cleaned settings as ``services.accept_upload``/``update_gallery`` keyword arguments.
+
+        Keys: ``title``, ``description``, ``visibility``, ``plugins``, ``metadata_text``, ``datasette_version``.
+        """
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "description": data["description"],
+            "visibility": data["visibility"],
+            "plugins": data["plugins"],
+            "metadata_text": data["metadata"],
+            "datasette_version": data["datasette_version"],
+        }
+
     def database_name(self) -> str | None:
         """The name the metadata must use for the database, or ``None`` while it is unknown."""
         raise NotImplementedError

@@ -240,18 +240,8 @@ def edit(request: HttpRequest, gallery_id: str) -> HttpResponse:
     gallery = managed_gallery(request, gallery_id)
     form = EditGalleryForm(request.POST or None, gallery=gallery)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            needs_rebuild = services.update_gallery(
-                gallery,
-                title=data["title"],
-                description=data["description"],
-                visibility=data["visibility"],
-                plugins=data["plugins"],
-                metadata_text=data["metadata"],
-                datasette_version=data["datasette_version"],
-                by=_actor(request),
-            )
+            needs_rebuild = services.update_gallery(gallery, **form.settings_arguments(), by=_actor(request))
         except services.UploadRejected as exc:
             form.add_error(None, exc.args[0])
         else:

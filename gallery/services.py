@@ -192,14 +192,7 @@ def accept_upload(
                 metadata=metadata,
                 datasette_version=datasette_version,
             )
-            build = Build.objects.create(
-                id=build_id,
-                gallery=gallery,
-                state=BuildState.QUEUED,
-                source_key=source_key,
-                source_sha256=sha256,
-                source_bytes=size,
-            )
+            build = _queued_build(gallery, build_id, source_key, sha256, size)
             audit(
                 AuditEvent.Action.UPLOAD, gallery=gallery, build=build, by=owner,
                 actor_label="operator (publish command)" if by_operator else describe_actor(owner, ip_hash=ip_hash),
@@ -248,6 +241,21 @@ def clean_settings(
     except InvalidMetadata as exc:
         raise UploadRejected(exc.args[0]) from exc
     return title, plugins, metadata
+
+
+def _queued_build(
+    gallery: Gallery, build_id: str, source_key: str, sha256: str, size: int, *, needs_review: bool = False
+) -> Build:
+    """Create the queued ``Build`` ``build_id`` of ``gallery`` from the upload stored at ``source_key``."""
+    return Build.objects.create(
+        id=build_id,
+        gallery=gallery,
+        state=BuildState.QUEUED,
+        source_key=source_key,
+        source_sha256=sha256,
+        source_bytes=size,
+        needs_review=needs_review,
+    )
 
 
 def _store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
@@ -737,14 +745,8 @@ def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, b
     try:
         with transaction.atomic():
             check_quota(gallery.owner, new_bytes=size, lock=True)
-            build = Build.objects.create(
-                id=build_id,
-                gallery=gallery,
-                state=BuildState.QUEUED,
-                source_key=source_key,
-                source_sha256=sha256,
-                source_bytes=size,
-                needs_review=publisher_needs_review(gallery, by),
+            build = _queued_build(
+                gallery, build_id, source_key, sha256, size, needs_review=publisher_needs_review(gallery, by)
             )
             build.append_log(f"New version of “{gallery.title}” uploaded ({format_megabytes(size)}).")
             audit(

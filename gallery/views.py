@@ -445,12 +445,7 @@ def _publish(request: HttpRequest) -> HttpResponse:
         build = services.accept_upload(
             upload=data["file"],
             filename=data["file"].name,
-            title=data["title"],
-            description=data["description"],
-            plugins=data["plugins"],
-            visibility=data["visibility"],
-            datasette_version=data["datasette_version"],
-            metadata_text=data["metadata"],
+            **form.settings_arguments(),
             owner=request.user,
             uploader_ip=client_ip(request),
         )
