@@ -35,6 +35,7 @@ from pathlib import Path
 from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import CompatError, check_bundle
+from builder.scan import scan_database
 from builder.sqlite_check import InvalidDatabase, check_database
 from builder.storage import Storage
 from builder.tables import describe_tables
@@ -167,10 +168,12 @@ def build_bundle(
     ``uploading`` as it goes, and ``log`` with lines for the build log. Raises
     ``BuildError`` for problems the publisher must fix (bad database, unknown
     plugin), ``builder.storage.StorageError`` and ``builder.wheels.WheelError``
-    for transient faults, and ``FileNotFoundError`` if ``runtime_dir`` lacks the
-    Pyodide files (run ``make setup``) or Node.js is not on PATH. Before
-    uploading, ``builder.compat.check_bundle`` boots the bundle in Node; if it
-    fails, the traceback goes to ``log`` and ``BuildError`` is raised.
+    for transient faults, ``FileNotFoundError`` if ``runtime_dir`` lacks the
+    Pyodide files (run ``make setup``) or Node.js is not on PATH, and
+    ``builder.tables.DescribeError`` or ``builder.scan.ScanError`` if the checked
+    copy cannot be read after all. Before uploading, ``builder.compat.check_bundle``
+    boots the bundle in Node; if it fails, the traceback goes to ``log`` and
+    ``BuildError`` is raised.
     """
     on_state("validating")
     try:
@@ -202,6 +205,9 @@ def build_bundle(
         log(f"Wrote the canonical database copy: {db_file.stat().st_size:,} bytes.")
         tables = describe_tables(db_file)
         log(f"Tables: {', '.join(f'{t['name']} ({t['rows']:,} rows)' for t in tables) or 'none'}.")
+        scan = scan_database(db_file)
+        flagged = ", ".join(f"{flag['kind']}: {flag['table']}.{flag['column']}" for flag in scan)
+        log(f"Data scan: {len(scan)} columns flagged ({flagged})." if scan else "Data scan: no columns flagged.")
         # The share card is for pages that link to the gallery; a build without one still works.
         card: Path | None = work / "card.png"
         try:
@@ -299,6 +305,8 @@ def build_bundle(
             "metadata": metadata,
             # builder.tables.describe_tables: [{"name", "rows", "columns"}], for the gallery page.
             "tables": tables,
+            # builder.scan.scan_database: columns that look like personal data, for moderators.
+            "scan": scan,
             "card": {"key": extras[0][0], "url": extras[0][2]} if extras else None,
             # Every file with its storage key and its path on the content origin (what a self-host
             # copy of the bundle lays out as folders).

@@ -8,6 +8,8 @@ gallery page, the front page and the share card.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Suffixes of the shadow tables SQLite's FTS3/4/5 modules create for a virtual table.
@@ -18,8 +20,28 @@ class DescribeError(Exception):
     """The database could not be read; ``args[0]`` says why, for the publisher."""
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier, safe for any table or column name."""
     return '"' + name.replace('"', '""') + '"'
+
+
+@contextmanager
+def reading(db_path: Path, error: type[Exception]) -> Iterator[sqlite3.Connection]:
+    """A connection to the SQLite file at ``db_path``, read-only and immutable, closed on exit.
+
+    The file is never changed and needs no write access. A ``sqlite3.Error`` while opening
+    or inside the block is raised as ``error(reason)``, the reason saying what failed.
+    """
+    try:
+        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        raise error(f"Could not open the database: {exc}") from exc
+    try:
+        yield conn
+    except sqlite3.Error as exc:
+        raise error(f"Could not read the database's tables: {exc}") from exc
+    finally:
+        conn.close()
 
 
 def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
@@ -30,6 +52,24 @@ def _fts_shadow_tables(conn: sqlite3.Connection) -> set[str]:
         if sql and "VIRTUAL TABLE" in sql.upper() and "USING FTS" in sql.upper()
     ]
     return {f"{fts}{suffix}" for fts in fts_tables for suffix in _FTS_SHADOW_SUFFIXES}
+
+
+def user_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
+    """``[(table name, [column name, ...]), ...]`` of every user table, in name order.
+
+    Views, SQLite's own tables (``sqlite_*``) and the shadow tables of full-text indexes
+    are left out (see ``describe_tables``). Raises ``sqlite3.Error`` if the schema cannot be read.
+    """
+    shadow = _fts_shadow_tables(conn)
+    names = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+            "ORDER BY name"
+        )
+        if name not in shadow
+    ]
+    return [(name, [row[1] for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")]) for name in names]
 
 
 def describe_tables(db_path: Path) -> list[dict[str, object]]:
@@ -43,27 +83,9 @@ def describe_tables(db_path: Path) -> list[dict[str, object]]:
     it is never changed and needs no write access. Raises ``DescribeError`` if it is
     not a readable SQLite database.
     """
-    try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
-    except sqlite3.Error as exc:
-        raise DescribeError(f"Could not open the database: {exc}") from exc
-    try:
-        shadow = _fts_shadow_tables(conn)
-        names = [
-            name
-            for (name,) in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
-                "ORDER BY name"
-            )
-            if name not in shadow
-        ]
+    with reading(db_path, DescribeError) as conn:
         tables: list[dict[str, object]] = []
-        for name in names:
-            columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(name)})")]
-            (rows,) = conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()
+        for name, columns in user_tables(conn):
+            (rows,) = conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()
             tables.append({"name": name, "rows": int(rows), "columns": columns})
         return tables
-    except sqlite3.Error as exc:
-        raise DescribeError(f"Could not read the database's tables: {exc}") from exc
-    finally:
-        conn.close()

@@ -1,82 +1,152 @@
-"""Moderation in the Django admin: approve, reject, take down and rebuild galleries.
+"""Moderation in the Django admin: the queue, galleries, builds, reports, publishers, the audit log.
 
-Every action calls ``gallery.services``; the admin holds no rules of its own.
+Every decision calls ``gallery.services`` (approve, reject, take down, delete, trust,
+rebuild); the admin holds no rules of its own and edits no moderation field directly.
+Galleries are read-only here: their state changes only through the actions, offered on
+the change lists (bulk) and as buttons on each gallery's page.
+
+Moderators are staff users in the "Moderators" group (migration 0005): they can view
+galleries, builds, reports, publishers and the audit log, and act with the
+``gallery.moderate_gallery`` permission. Deleting a gallery (a tombstone) needs
+``gallery.delete_gallery``; the audit log cannot be changed by anyone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator
 
 from gallery import services
-from gallery.models import Build, Gallery
+from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher, Report, Submission, is_trusted
+
+State = Gallery.ModerationState
+MODERATE_PERMISSION = "gallery.moderate_gallery"
+DELETE_PERMISSION = "gallery.delete_gallery"
+
+
+def preview_link(build: Build | None) -> str:
+    """An HTML link to ``build``'s signed preview origin (new tab), or "—" without a build."""
+    if build is None:
+        return "—"
+    from gallery.preview import preview_url
+
+    return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Preview</a>', preview_url(build))
+
+
+def describe_flags(flags: list[dict[str, Any]]) -> SafeString | str:
+    """Data-scan flags as HTML lines: ``kind: table.column: count of sampled (example, example)``."""
+    if not flags:
+        return "none"
+    return format_html_join(
+        "",
+        '<div class="scan-flag"><strong>{}</strong>: {}.{}: {} of {} ({})</div>',
+        (
+            (
+                flag.get("kind", "?"), flag.get("table", "?"), flag.get("column", "?"), flag.get("count", 0),
+                flag.get("sampled", "?"), ", ".join(str(example) for example in flag.get("examples", [])),
+            )
+            for flag in flags
+        ),
+    )
+
+
+def describe_tables(tables: list[dict[str, Any]], *, columns: int = 8) -> SafeString | str:
+    """Tables as HTML lines: ``name (rows rows): col, col, … (+n more)``."""
+    if not tables:
+        return "—"
+
+    def columns_of(table: dict[str, Any]) -> str:
+        names = [str(name) for name in table.get("columns", [])]
+        more = f" (+{len(names) - columns} more)" if len(names) > columns else ""
+        return ", ".join(names[:columns]) + more
+
+    return format_html_join(
+        "",
+        "<div><strong>{}</strong> ({} rows): {}</div>",
+        ((table.get("name"), f"{int(table.get('rows', 0)):,}", columns_of(table)) for table in tables),
+    )
+
+
+class ReasonForm(forms.Form):
+    """The reason a moderator gives for a rejection or takedown; the publisher reads it (and is emailed)."""
+
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000)
 
 
 class BuildInline(admin.TabularInline):
     """A gallery's builds, newest first, read-only."""
 
     model = Build
-    fields = (
-        "id",
-        "state",
-        "created_at",
-        "finished_at",
-        "source_bytes",
-        "bundle_bytes",
-    )
+    fields = ("id", "state", "needs_review", "created_at", "finished_at", "source_bytes", "bundle_bytes", "files_deleted")
     readonly_fields = fields
     extra = 0
     can_delete = False
     show_change_link = True
     ordering = ("-created_at",)
 
-    def has_add_permission(
-        self, request: HttpRequest, obj: Gallery | None = None
-    ) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
         return False
 
 
-class RejectForm(forms.Form):
-    """The reason a moderator gives when rejecting galleries; shown to the publisher."""
+class ReportInline(admin.TabularInline):
+    """Readers' reports on a gallery, newest first, read-only."""
 
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000
-    )
+    model = Report
+    fields = ("created_at", "reason", "details", "email", "reporter")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False
+
+    @admin.display(description="Reporter")
+    def reporter(self, report: Report) -> str:
+        return report.reporter_key[:8] or "—"
 
 
 @admin.register(Gallery)
 class GalleryAdmin(admin.ModelAdmin):
-    """Galleries with their moderation state and live build."""
+    """Every gallery, read-only, with the moderation actions (bulk and per gallery)."""
 
     list_display = (
         "title",
         "id",
         "moderation_state",
         "visibility",
+        "publisher",
         "live_build_state",
         "gallery_link",
+        "report_count",
+        "view_count",
         "created_at",
     )
     list_filter = ("moderation_state", "visibility", "datasette_version")
-    list_select_related = ("live_build",)
-    search_fields = ("id", "title", "description")
-    readonly_fields = (
-        "id",
-        "gallery_link",
-        "live_build",
-        "database_name",
-        "created_at",
-        "updated_at",
-    )
+    list_select_related = ("live_build", "owner")
+    search_fields = ("id", "title", "description", "owner__email")
     fields = (
         "id",
         "title",
         "description",
+        "publisher",
         "visibility",
         "moderation_state",
         "moderation_reason",
@@ -84,18 +154,53 @@ class GalleryAdmin(admin.ModelAdmin):
         "live_build",
         "database_name",
         "plugins",
+        "metadata",
         "datasette_version",
+        "view_count",
         "created_at",
         "updated_at",
     )
-    inlines = (BuildInline,)
+    readonly_fields = fields
+    inlines = (BuildInline, ReportInline)
     actions = (
         "approve_galleries",
         "reject_galleries",
         "take_down_galleries",
+        "trust_publishers",
         "rebuild_galleries",
+        "delete_galleries",
     )
     date_hierarchy = "created_at"
+    change_form_template = "admin/gallery/gallery/moderation_change_form.html"
+
+    # --- permissions: read-only rows; decisions through the actions ---------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
+        return super().get_queryset(request).annotate(report_total=Count("reports", distinct=True))
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # galleries come from uploads
+
+    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False  # no field is edited here: see the actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False  # deletion leaves a tombstone: the delete_galleries action
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
+    def has_tombstone_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(DELETE_PERMISSION)
+
+    # --- columns -------------------------------------------------------------------------------
+
+    @admin.display(description="Publisher", ordering="owner__email")
+    def publisher(self, gallery: Gallery) -> str:
+        if gallery.owner_id:
+            trusted = " (trusted)" if is_trusted(gallery.owner) else ""
+            return f"{gallery.owner.email or gallery.owner.get_username()}{trusted}"
+        return f"anonymous, IP hash {gallery.uploader_ip_hash[:8]}" if gallery.uploader_ip_hash else "operator or unknown"
 
     @admin.display(description="Live build", ordering="live_build__state")
     def live_build_state(self, gallery: Gallery) -> str:
@@ -104,48 +209,49 @@ class GalleryAdmin(admin.ModelAdmin):
 
     @admin.display(description="URL")
     def gallery_link(self, gallery: Gallery) -> str:
-        return format_html(
-            '<a href="{}" target="_blank" rel="noopener">{}</a>',
-            gallery.url,
-            gallery.url,
-        )
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', gallery.url, gallery.url)
 
-    @admin.action(description="Approve selected galleries")
-    def approve_galleries(
-        self, request: HttpRequest, queryset: QuerySet[Gallery]
+    @admin.display(description="Reports", ordering="report_total")
+    def report_count(self, gallery: Gallery) -> int:
+        return getattr(gallery, "report_total", None) or gallery.reports.count()
+
+    # --- actions (bulk) ------------------------------------------------------------------------
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Gallery], act: Callable[[Gallery], object], done: str
     ) -> None:
+        """Call ``act`` on each gallery; report refusals one by one and the count of successes."""
         count = 0
         for gallery in queryset:
             try:
-                services.approve(gallery, by=request.user)
-            except services.InvalidTransition as exc:
+                act(gallery)
+            except (services.InvalidTransition, ValueError) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 count += 1
-        self.message_user(request, f"Approved {count} galleries.", messages.SUCCESS)
+        if count:
+            self.message_user(request, done.format(count=count), messages.SUCCESS)
 
-    def _act_with_reason(
-        self, request: HttpRequest, queryset: QuerySet[Gallery], action: str, title: str, act, done: str
+    @admin.action(description="Approve selected galleries (or their new versions)", permissions=("moderate",))
+    def approve_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
+        self._each(request, queryset, lambda g: services.approve(g, by=request.user), "Approved {count} galleries.")
+
+    def _with_reason(
+        self, request: HttpRequest, queryset: QuerySet[Gallery], action: str, verb: str, act: Callable[..., None], done: str
     ) -> HttpResponse | None:
         """Ask for a reason on an intermediate page, then call ``act(gallery, reason, by=user)`` for each."""
-        form = RejectForm(request.POST if "apply" in request.POST else None)
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            count = 0
-            for gallery in queryset:
-                try:
-                    act(gallery, form.cleaned_data["reason"], by=request.user)
-                except services.InvalidTransition as exc:
-                    self.message_user(request, str(exc), messages.ERROR)
-                else:
-                    count += 1
-            self.message_user(request, done.format(count=count), messages.SUCCESS)
+            reason = form.cleaned_data["reason"]
+            self._each(request, queryset, lambda g: act(g, reason, by=request.user), done)
             return None
         return TemplateResponse(
             request,
             "admin/gallery/reject_reason.html",
             {
                 **self.admin_site.each_context(request),
-                "title": title,
+                "title": f"{verb} galleries",
+                "verb": verb,
                 "galleries": queryset,
                 "form": form,
                 "action": action,
@@ -154,85 +260,236 @@ class GalleryAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Reject selected galleries…")
+    @admin.action(description="Reject selected galleries (with a reason)…", permissions=("moderate",))
     def reject_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
-        return self._act_with_reason(
-            request, queryset, "reject_galleries", "Reject galleries", services.reject, "Rejected {count} galleries."
-        )
+        return self._with_reason(
+            request, queryset, "reject_galleries", "Reject", services.reject,
+            "Rejected {count} galleries; their publishers were emailed.",
+        )  # fmt: skip
 
-    @admin.action(description="Take down selected galleries…")
+    @admin.action(description="Take down selected galleries (with a reason)…", permissions=("moderate",))
     def take_down_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
-        return self._act_with_reason(
-            request, queryset, "take_down_galleries", "Take down galleries", services.take_down,
+        return self._with_reason(
+            request, queryset, "take_down_galleries", "Take down", services.take_down,
             "Took down {count} galleries: their addresses now answer 410 and clear readers' caches.",
         )  # fmt: skip
 
-    @admin.action(description="Rebuild selected galleries")
-    def rebuild_galleries(
-        self, request: HttpRequest, queryset: QuerySet[Gallery]
-    ) -> None:
-        for gallery in queryset:
-            try:
-                build = services.rebuild(gallery, by=request.user)
-            except ValueError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
+    @admin.action(description="Mark the publishers of selected galleries trusted", permissions=("moderate",))
+    def trust_publishers(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
+        def trust(gallery: Gallery) -> None:
+            if gallery.owner is None:
+                raise ValueError(f"“{gallery.title}” was uploaded anonymously: there is no account to trust.")
+            services.trust_publisher(gallery.owner, by=request.user)
+
+        self._each(request, queryset, trust, "Trusted the publishers of {count} galleries.")
+
+    @admin.action(description="Rebuild selected galleries", permissions=("moderate",))
+    def rebuild_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
+        self._each(request, queryset, lambda g: services.rebuild(g, by=None), "Queued a rebuild of {count} galleries.")
+
+    @admin.action(description="Delete selected galleries (leaves a tombstone)", permissions=("tombstone",))
+    def delete_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
+        self._each(
+            request, queryset, lambda g: services.delete_gallery(g, by=request.user),
+            "Deleted {count} galleries: their ids stay taken and their addresses answer 410.",
+        )  # fmt: skip
+
+    # --- the gallery's own page: facts for the decision and one button per allowed action ----
+
+    def get_urls(self) -> list[Any]:
+        name = f"{self.model._meta.app_label}_{self.model._meta.model_name}_moderate"
+        return [
+            path("<str:object_id>/moderate/", self.admin_site.admin_view(self.moderate_view), name=name),
+            *super().get_urls(),
+        ]
+
+    def moderate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST ``do`` = approve | reject | take_down | trust | delete (with ``reason`` where needed)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        gallery = get_object_or_404(Gallery, pk=object_id)
+        do = request.POST.get("do", "")
+        allowed = self.has_tombstone_permission(request) if do == "delete" else self.has_moderate_permission(request)
+        if not allowed:
+            self.message_user(request, "You do not have permission to do that.", messages.ERROR)
+        else:
+            acts: dict[str, tuple[Callable[[], object], str]] = {
+                "approve": (lambda: services.approve(gallery, by=request.user), "Approved."),
+                "reject": (
+                    lambda: services.reject(gallery, request.POST.get("reason", ""), by=request.user),
+                    "Rejected; the publisher was emailed.",
+                ),
+                "take_down": (
+                    lambda: services.take_down(gallery, request.POST.get("reason", ""), by=request.user),
+                    "Taken down.",
+                ),
+                "trust": (lambda: self.trust_publishers(request, Gallery.objects.filter(pk=gallery.pk)), ""),
+                "delete": (lambda: services.delete_gallery(gallery, by=request.user), "Deleted (tombstone)."),
+            }
+            if do not in acts:
+                self.message_user(request, f"Unknown action {do!r}.", messages.ERROR)
             else:
-                self.message_user(
-                    request,
-                    format_html(
-                        'Queued <a href="{}">build {}</a> of “{}”.',
-                        build.get_absolute_url(),
-                        build.id,
-                        gallery.title,
-                    ),
-                    messages.SUCCESS,
-                )
+                act, done = acts[do]
+                try:
+                    act()
+                except (services.InvalidTransition, ValueError) as exc:
+                    self.message_user(request, str(exc), messages.ERROR)
+                else:
+                    if done:
+                        self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:gallery_gallery_change", args=[gallery.pk]))
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        gallery = Gallery.objects.filter(pk=object_id).first()
+        context = dict(extra_context or {})
+        if gallery is not None:
+            review = services.build_to_review(gallery)
+            targets = services.TRANSITIONS.get(gallery.moderation_state, frozenset())
+            context.update(
+                review_build=review,
+                review_preview=preview_link(review) if review and not gallery.is_deleted else "",
+                review_tables=describe_tables(review.tables if review else [], columns=40),
+                review_flags=describe_flags(review.scan_flags if review else []),
+                can_moderate=self.has_moderate_permission(request),
+                can_delete_gallery=self.has_tombstone_permission(request) and not gallery.is_deleted,
+                can_approve=State.APPROVED in targets or bool(review and review.needs_review),
+                can_reject=State.REJECTED in targets,
+                can_take_down=State.TAKEN_DOWN in targets,
+                can_trust=gallery.owner_id is not None and not is_trusted(gallery.owner),
+                audit_events=AuditEvent.objects.filter(gallery_id=gallery.pk)[:50],
+                moderate_url=reverse("admin:gallery_gallery_moderate", args=[gallery.pk]),
+            )
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+
+def awaiting_review(galleries: QuerySet[Gallery]) -> QuerySet[Gallery]:
+    """Galleries a moderator must look at: pending ones, approved ones whose new version waits
+    for review, and rejected ones whose publisher uploaded a corrected version."""
+    new_version = Build.objects.filter(
+        gallery=OuterRef("pk"), state=BuildState.READY, needs_review=True, files_deleted=False
+    )
+    corrected = Build.objects.filter(gallery=OuterRef("pk"), state=BuildState.READY, files_deleted=False)
+    return galleries.alias(has_new_version=Exists(new_version), has_corrected_version=Exists(corrected)).filter(
+        Q(moderation_state=State.PENDING)
+        | Q(moderation_state=State.APPROVED, has_new_version=True)
+        | Q(moderation_state=State.REJECTED, has_corrected_version=True)
+    )
+
+
+@admin.register(Submission)
+class ModerationQueueAdmin(GalleryAdmin):
+    """The queue: what each submission holds, so a moderator can decide from the list."""
+
+    list_display = (
+        "submission",
+        "moderation_state",
+        "publisher",
+        "size",
+        "tables",
+        "plugin_list",
+        "preview",
+        "report_count",
+        "flags",
+        "created_at",
+    )
+    list_display_links = ("submission",)
+    list_filter = ("moderation_state",)
+    ordering = ("created_at",)  # oldest first: first come, first served
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
+        return awaiting_review(super().get_queryset(request)).prefetch_related("builds")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_moderate_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return self.has_moderate_permission(request)
+
+    def _review(self, gallery: Gallery) -> Build | None:
+        ready = [b for b in gallery.builds.all() if b.state == BuildState.READY and not b.files_deleted]
+        return max(ready, key=lambda b: b.created_at, default=None)
+
+    @admin.display(description="Submission", ordering="title")
+    def submission(self, gallery: Gallery) -> str:
+        return format_html(
+            "<strong>{}</strong><br><small>{}</small>",
+            gallery.title,
+            Truncator(gallery.description).chars(200) or "(no description)",
+        )
+
+    @admin.display(description="Size")
+    def size(self, gallery: Gallery) -> str:
+        build = self._review(gallery)
+        return services.format_megabytes(build.source_bytes) if build else "—"
+
+    @admin.display(description="Tables (rows): columns")
+    def tables(self, gallery: Gallery) -> SafeString | str:
+        build = self._review(gallery)
+        return describe_tables(build.tables if build else [])
+
+    @admin.display(description="Plugins")
+    def plugin_list(self, gallery: Gallery) -> str:
+        return ", ".join(gallery.plugins) or "none"
+
+    @admin.display(description="Preview")
+    def preview(self, gallery: Gallery) -> str:
+        build = self._review(gallery)
+        return preview_link(build) if build else "not built yet"
+
+    @admin.display(description="Data scan")
+    def flags(self, gallery: Gallery) -> SafeString | str:
+        build = self._review(gallery)
+        return describe_flags(build.scan_flags) if build else "—"
 
 
 @admin.register(Build)
 class BuildAdmin(admin.ModelAdmin):
     """Builds with their state and log; read-only, since builds are written by the worker."""
 
-    list_display = (
-        "id",
-        "gallery_title",
-        "state",
-        "created_at",
-        "duration",
-        "source_bytes",
-        "bundle_bytes",
-    )
-    list_filter = ("state",)
+    list_display = ("id", "gallery_title", "state", "needs_review", "created_at", "duration", "source_bytes", "bundle_bytes")
+    list_filter = ("state", "needs_review", "files_deleted")
     list_select_related = ("gallery",)
     search_fields = ("id", "gallery__id", "gallery__title")
     readonly_fields = (
         "id",
         "gallery",
         "state",
+        "needs_review",
         "build_page",
         "failure_reason",
         "log_text",
+        "scan",
         "source_key",
         "source_sha256",
         "source_bytes",
         "bundle_bytes",
+        "files_deleted",
         "created_at",
         "started_at",
         "finished_at",
     )
-    exclude = ("log",)
+    exclude = ("log", "tables", "scan_flags")
     actions = ("cancel_builds",)
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Build | None = None) -> bool:
+        return False
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
     @admin.display(description="Gallery", ordering="gallery__title")
     def gallery_title(self, build: Build) -> str:
         return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:gallery_gallery_change", args=[build.gallery_id]),
-            build.gallery.title,
+            '<a href="{}">{}</a>', reverse("admin:gallery_gallery_change", args=[build.gallery_id]), build.gallery.title
         )
 
     @admin.display(description="Duration")
@@ -243,18 +500,87 @@ class BuildAdmin(admin.ModelAdmin):
 
     @admin.display(description="Build page")
     def build_page(self, build: Build) -> str:
-        return format_html(
-            '<a href="{}">{}</a>', build.get_absolute_url(), build.get_absolute_url()
-        )
+        return format_html('<a href="{}">{}</a>', build.get_absolute_url(), build.get_absolute_url())
 
     @admin.display(description="Log")
     def log_text(self, build: Build) -> str:
-        return format_html(
-            '<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>',
-            build.log,
-        )
+        return format_html('<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>', build.log)
 
-    @admin.action(description="Cancel selected builds")
+    @admin.display(description="Data scan")
+    def scan(self, build: Build) -> SafeString | str:
+        return describe_flags(build.scan_flags)
+
+    @admin.action(description="Cancel selected builds", permissions=("moderate",))
     def cancel_builds(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:
         cancelled = sum(1 for build in queryset if services.cancel(build))
         self.message_user(request, f"Cancelled {cancelled} builds.", messages.SUCCESS)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows nobody adds, changes or deletes in the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    """Readers' reports, newest first, each linked to its gallery."""
+
+    list_display = ("created_at", "gallery_link", "reason", "short_details", "email")
+    list_filter = ("reason",)
+    list_select_related = ("gallery",)
+    search_fields = ("gallery__id", "gallery__title", "details", "email")
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Gallery", ordering="gallery__title")
+    def gallery_link(self, report: Report) -> str:
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            reverse("admin:gallery_gallery_change", args=[report.gallery_id]),
+            report.gallery.title,
+            report.gallery.get_moderation_state_display(),
+        )
+
+    @admin.display(description="Details")
+    def short_details(self, report: Report) -> str:
+        return Truncator(report.details).chars(120)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The audit log: readable, never editable (the database refuses changes too)."""
+
+    list_display = ("created_at", "action", "gallery_id", "build_id", "actor_label", "reason")
+    list_filter = ("action",)
+    search_fields = ("gallery_id", "build_id", "actor_label", "reason")
+    date_hierarchy = "created_at"
+
+
+@admin.register(Publisher)
+class PublisherAdmin(ReadOnlyAdmin):
+    """Publishers and whether they are trusted; trust them with the action."""
+
+    list_display = ("user", "trusted", "trusted_at", "gallery_count")
+    list_filter = ("trusted",)
+    search_fields = ("user__email", "user__username")
+    actions = ("trust",)
+
+    def has_moderate_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(MODERATE_PERMISSION)
+
+    @admin.display(description="Galleries")
+    def gallery_count(self, publisher: Publisher) -> int:
+        return publisher.user.galleries.exclude(moderation_state=State.DELETED).count()
+
+    @admin.action(description="Mark selected publishers trusted", permissions=("moderate",))
+    def trust(self, request: HttpRequest, queryset: QuerySet[Publisher]) -> None:
+        for publisher in queryset:
+            services.trust_publisher(publisher.user, by=request.user)
+        self.message_user(request, f"Trusted {len(queryset)} publishers.", messages.SUCCESS)

@@ -28,6 +28,17 @@ after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` ser
 the origin's own build on a pinned origin and any ready build of the gallery on
 its live origin (``gallery.download``).
 
+A preview label ``pv-<build-id>-<expiry>-<signature>`` (``gallery.preview``) serves
+its build as a pinned origin does, whatever the gallery's moderation state, so a
+publisher and the moderators can see a pending gallery; a forged, malformed or
+expired preview label answers 403 to every path. A preview answers 404 when its
+build is unknown or not ready, and 410 when the gallery was taken down or deleted or
+the build's files were removed (``Build.files_deleted``: rejection, takedown, deletion). Every preview answer carries ``X-Robots-Tag: noindex``,
+``Referrer-Policy: no-referrer`` (the origin is the secret), ``Content-Security-Policy:
+frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (a preview is not for embedding)
+and a ``private`` ``Cache-Control`` (the bootstrap page and ``/sw.js``: ``private,
+no-store``); its bootstrap page has no oEmbed discovery.
+
 Unknown gallery, unknown or unready pinned build, a ``/_build/`` of another
 build: 404. Not approved or no live build: 404. Taken down or deleted (a tombstone): 410 on the
 live origin and on every pinned origin. Wherever nothing is published (each of those
@@ -35,7 +46,7 @@ live origin and on every pinned origin. Wherever nothing is published (each of t
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. Every answer
 carries ``X-Content-Type-Options: nosniff``, ``Content-Security-Policy:
-frame-ancestors *`` (any site may embed a gallery) and no cookies.
+frame-ancestors *`` (any site may embed a gallery; previews excepted) and no cookies.
 """
 
 from __future__ import annotations
@@ -61,13 +72,24 @@ from django.utils.http import parse_etags
 from builder.storage import MissingKey, StorageError, check_key, content_type_for
 from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
-from gallery.models import BUILD_ID_RE, Gallery, content_origin, parse_content_label, ready_build
+from gallery.models import (
+    BUILD_ID_RE,
+    Build,
+    BuildState,
+    Gallery,
+    content_origin,
+    parse_content_label,
+    ready_build,
+)
+from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 NO_CACHE = "no-cache"
+#: The bootstrap page and /sw.js of a preview: never stored, so an expired link serves nothing.
+PRIVATE_NO_STORE = "private, no-store"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 #: Datasette's and the plugins' static files (builder/runtime/js/routes.mjs, STATIC_PREFIXES).
 STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
@@ -111,7 +133,8 @@ class ContentOriginMiddleware:
         label = content_origin_label(request)
         if label is None:
             return self.get_response(request)
-        return _harden(serve_content(request, label))
+        response = _harden(serve_content(request, label))
+        return _harden_preview(response) if is_preview_label(label) else response
 
 
 @dataclass(frozen=True)
@@ -119,8 +142,10 @@ class ServedBuild:
     """The build a content-origin request is answered from.
 
     ``label`` is the host's first label; ``build_id`` is the live build on a gallery's
-    own origin, or the pinned build on ``<gallery-id>--<build-id>``; ``hidden`` asks
-    crawlers not to index it.
+    own origin, or the pinned build on ``<gallery-id>--<build-id>`` and on a preview
+    origin; ``hidden`` asks crawlers not to index it; ``preview``: a signed preview
+    origin (``gallery.preview``), whose bootstrap page and worker are never stored and
+    carry no oEmbed discovery.
     """
 
     label: str
@@ -129,13 +154,16 @@ class ServedBuild:
     build_id: str
     pinned: bool
     hidden: bool
+    preview: bool = False
 
 
 def serve_content(request: HttpRequest, label: str) -> HttpResponse:
     """Answer ``request`` for the content origin ``label`` (see the module's map).
 
-    ``label`` is ``<gallery-id>`` (follows the live build) or ``<gallery-id>--<build-id>``
-    (a pinned version). Moderation is checked before anything else, for every build.
+    ``label`` is ``<gallery-id>`` (follows the live build), ``<gallery-id>--<build-id>``
+    (a pinned version) or a preview label (``gallery.preview``). Moderation is checked
+    before anything else, for every build; a preview's signature and expiry stand in
+    for approval.
     """
     if request.method not in ("GET", "HEAD"):
         response = _page(
@@ -145,11 +173,14 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         )
         response["Allow"] = "GET, HEAD"
         return response
-    served = _resolve(request, label)
+    served = _resolve_preview(label) if is_preview_label(label) else _resolve(request, label)
     if isinstance(served, HttpResponse):
         # Nothing is published here (pending, rejected, taken down, deleted, unknown build): a
         # Service Worker a reader installed earlier is replaced by the kill switch, which empties
-        # its caches and unregisters it. Not on 503: a storage fault is no removal.
+        # its caches and unregisters it. Not on 503: a storage fault is no removal. Not on a
+        # preview's 403 either (forged, malformed or expired label): the kill switch is a 200, and
+        # such a label must serve nothing at all; what a reader of a once-valid preview cached
+        # stays on an origin no one can reach again.
         if request.path_info == "/sw.js" and served.status_code in (404, 410):
             return _killswitch(request)
         return served
@@ -199,6 +230,54 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
     )
 
 
+def _resolve_preview(label: str) -> ServedBuild | HttpResponse:
+    """The build a preview label serves (any moderation state), or 403 (bad label), 404 or 410."""
+    try:
+        grant = parse_preview_label(label)
+    except PreviewDenied as denied:
+        # The build id only: the rest of a label may be a capability.
+        logger.info("preview refused (%s): %s…", denied.reason, label[:19])
+        return _page(403, "Preview link not valid", str(denied))
+    row = (
+        Build.objects.filter(pk=grant.build_id)
+        .values_list("gallery_id", "state", "files_deleted", "gallery__moderation_state", "gallery__title")
+        .first()
+    )
+    if row is None:
+        return _page(404, "No such version", "This preview's version no longer exists.")
+    gallery_id, state, files_deleted, moderation_state, title = row
+    # A takedown or deletion covers every origin of the gallery, previews too, even while its
+    # files are still being removed (after commit) or could not be. A rejected gallery stays
+    # previewable: its publisher may upload a corrected version for the moderators to see, and
+    # the rejected builds' files are gone (files_deleted) anyway.
+    if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
+        return _page(410, "Gone", "This gallery was taken down.")
+    if moderation_state == Gallery.ModerationState.DELETED:
+        return _page(410, "Gone", "This gallery was deleted by its publisher.")
+    if files_deleted:
+        return _page(
+            410,
+            "Gone",
+            "This version's files were removed after a moderator's decision. "
+            "Upload a corrected version and preview that one.",
+        )
+    if state != BuildState.READY:
+        return _page(
+            404,
+            "Not ready",
+            "This version has not finished building: open its build page, and the preview once it is ready.",
+        )
+    return ServedBuild(
+        label=grant.label,
+        gallery_id=gallery_id,
+        title=title,
+        build_id=grant.build_id,
+        pinned=True,
+        hidden=True,
+        preview=True,
+    )
+
+
 def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
     """Map ``request``'s path to a file of ``served.build`` (see the module's map)."""
     path = request.path_info
@@ -209,7 +288,10 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         return _with_headers(response, {"Cache-Control": NO_CACHE})
     if path == "/sw.js":
         return _serve_key(
-            request, f"builds/{build}/sw.js", NO_CACHE, {"Service-Worker-Allowed": "/"}
+            request,
+            f"builds/{build}/sw.js",
+            PRIVATE_NO_STORE if served.preview else NO_CACHE,
+            {"Service-Worker-Allowed": "/"},
         )
     if path.startswith("/_runtime/"):
         return _serve_key(
@@ -246,16 +328,19 @@ def _serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
     """The build's ``index.html`` with an oEmbed discovery ``<link>`` for the requested URL, plus the same as ``Link``.
 
     The page is small (a few KiB), so it is read whole and changed here; its ETag
-    covers the requested URL, since the inserted link differs per URL.
+    covers the requested URL, since the inserted link differs per URL. A preview's
+    page is served as stored, never to be stored (previews are not for sharing).
 
     A GET on the gallery's public origin (not a pinned version, not a preview) counts one
     view in ``Gallery.view_count``. Once a reader's Service Worker runs, it answers the
     gallery's pages itself, so the count is of loads that reach the server.
     """
-    if request.method == "GET" and served.label == served.gallery_id:
+    if request.method == "GET" and served.label == served.gallery_id and not served.preview:
         # One UPDATE computed by the database: concurrent loads never lose a count.
         Gallery.objects.filter(pk=served.gallery_id).update(view_count=F("view_count") + 1)
     key = f"builds/{served.build_id}/index.html"
+    if served.preview:
+        return _serve_key(request, key, PRIVATE_NO_STORE)
     page_url = content_origin(served.label) + request.get_full_path()
     discovery = oembed_url(page_url)
     headers = {
@@ -454,6 +539,23 @@ def _harden(response: HttpResponse) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "frame-ancestors *"
     response["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    return response
+
+
+def _harden_preview(response: HttpResponse) -> HttpResponse:
+    """Headers on every preview-origin answer (after ``_harden``): not framed, indexed, shared or told to others.
+
+    ``Referrer-Policy: no-referrer``, since the origin itself is the capability; every
+    ``Cache-Control`` made ``private``, so no shared cache keeps serving a preview after
+    its link expired.
+    """
+    response["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response["X-Frame-Options"] = "DENY"
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
+    cache_control = response.get("Cache-Control", NO_CACHE)
+    if not cache_control.startswith("private"):
+        response["Cache-Control"] = "private, " + cache_control.removeprefix("public, ")
     return response
 
 

@@ -318,6 +318,15 @@ class Build(models.Model):
         return bool(updated)
 
 
+class Submission(Gallery):
+    """A gallery as a row of the moderation queue (a proxy of ``Gallery``; see ``gallery.admin``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "submission awaiting review"
+        verbose_name_plural = "moderation queue"
+
+
 def ready_build(gallery_id: str, build_id: str) -> Build | None:
     """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` with its files stored, else ``None``."""
     return Build.objects.filter(

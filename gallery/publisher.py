@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from gallery import services
 from gallery.forms import DatabaseFileForm, EditGalleryForm
 from gallery.models import Build, BuildState, Gallery
+from gallery.preview import preview_url
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,6 @@ def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
     A preview link for a ready build waiting for a moderator: of a pending or rejected
     gallery, or a new version with ``needs_review``.
     """
-    try:
-        from gallery.preview import preview_url
-    except ImportError:  # TODO(merge): gallery/preview.py (the preview helper's) is not on main yet; drop this fallback
-        preview_url = None
-
     rows = []
     for build in gallery.builds.all():
         awaiting = (
@@ -131,7 +127,7 @@ def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
             {
                 "build": build,
                 "live": build.pk == gallery.live_build_id,
-                "preview_url": preview_url(build) if awaiting and preview_url is not None else None,
+                "preview_url": preview_url(build) if awaiting else None,
             }
         )
     return rows

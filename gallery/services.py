@@ -20,6 +20,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -481,6 +482,12 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     with transaction.atomic():
         _transition(gallery, State.REJECTED, AuditEvent.Action.REJECT, by=by, reason=reason)
         _unpublish(gallery)
+        _notify_publisher(
+            gallery,
+            f"“{gallery.title}” was not published",
+            f"A moderator rejected your gallery “{gallery.title}”:\n\n{reason}\n\n"
+            "Fix it and upload a corrected version from My galleries; a moderator will look at it again.",
+        )
 
 
 def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
@@ -494,6 +501,12 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
     with transaction.atomic():
         _transition(gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, by=by, reason=reason)
         _unpublish(gallery)
+        _notify_publisher(
+            gallery,
+            f"“{gallery.title}” was taken down",
+            f"A moderator took down your gallery “{gallery.title}”:\n\n{reason}\n\n"
+            "Its addresses no longer serve it and its files were removed. Reply to this email to appeal.",
+        )
 
 
 def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
@@ -519,6 +532,25 @@ def trust_publisher(user: object, *, by: object = None) -> None:
     audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})  # type: ignore[attr-defined]
 
 
+def _notify_publisher(gallery: Gallery, subject: str, body: str) -> None:
+    """Email the gallery's owner after commit, through Django's email backend; anonymous uploads get none.
+
+    A mail failure is logged, never raised: the moderation decision stands.
+    """
+    owner = gallery.owner
+    if owner is None or not owner.email:
+        return
+    page = settings.APP_URL + "/mine/"
+
+    def send() -> None:
+        try:
+            send_mail(subject, f"{body}\n\nMy galleries: {page}\n", None, [owner.email])
+        except Exception:
+            logger.exception("could not email the publisher of %s", gallery.pk)
+
+    transaction.on_commit(send)
+
+
 def _required_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
@@ -532,6 +564,26 @@ def _unpublish(gallery: Gallery) -> None:
     gallery.live_build = None
     build_ids = list(gallery.builds.filter(files_deleted=False).values_list("pk", "source_key"))
     transaction.on_commit(lambda: remove_build_files(build_ids), robust=True)
+
+
+def files_left_behind() -> list[tuple[str, str]]:
+    """``(build id, source_key)`` of builds whose files should be gone but are still marked stored.
+
+    That happens when storage failed during a removal (``remove_build_files`` logs it). They are
+    every build of a taken-down or deleted gallery, and the builds of a rejected gallery made
+    before its latest rejection (a corrected version uploaded since must stay).
+    """
+    stored = Build.objects.filter(files_deleted=False)
+    gone = stored.filter(gallery__moderation_state__in=(State.TAKEN_DOWN, State.DELETED))
+    left = list(gone.values_list("pk", "source_key"))
+    for gallery_id in Gallery.objects.filter(moderation_state=State.REJECTED).values_list("pk", flat=True):
+        rejected_at = (
+            AuditEvent.objects.filter(gallery_id=gallery_id, action=AuditEvent.Action.REJECT)
+            .order_by("-created_at").values_list("created_at", flat=True).first()
+        )  # fmt: skip
+        if rejected_at is not None:
+            left += stored.filter(gallery_id=gallery_id, created_at__lte=rejected_at).values_list("pk", "source_key")
+    return left
 
 
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:

@@ -353,6 +353,14 @@ PYODIDE_RUNTIME_DIR = env_path(
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
+# --- Previews (gallery.preview) ----------------------------------------------------
+
+#: Seconds a preview link (``gallery.preview.preview_url``) stays valid, at least (rounded up
+#: to the next hour). A day: the queue and "My galleries" mint a fresh link on every page view,
+#: so a link only has to outlast one review, and anyone holding it sees the unmoderated
+#: gallery until it expires (a forwarded link, browser history, a Referer header).
+PREVIEW_LIFETIME = env_int("PREVIEW_LIFETIME", 24 * 3600, minimum=60)
+
 # --- Static files (admin CSS), served by WhiteNoise under gunicorn ----------------
 
 STATIC_URL = "/static/"

@@ -597,6 +597,7 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     database name in URLs comes from the file name (``database_name_for``).
     """
     import hashlib
+    import shutil
 
     from django.conf import settings as django_settings
 
@@ -604,8 +605,6 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     from builder.catalog import DEFAULT_DATASETTE_VERSION
     from builder.storage import LocalStorage
     from gallery.models import database_name_for, new_build_id
-
-    import shutil
 
     store = LocalStorage(shared_store)
     built: dict[tuple[Any, ...], Prebuilt] = {}
@@ -692,6 +691,7 @@ def published_gallery(
     """
     from gallery import services
     from gallery.models import Build, BuildState, Gallery
+    from worker_shell.tasks import build_facts
 
     settings.S3_BUCKET = ""
     settings.LOCAL_STORAGE_ROOT = shared_store
@@ -732,6 +732,7 @@ def published_gallery(
             source_sha256=bundle.source_sha256,
             source_bytes=bundle.database.stat().st_size,
             bundle_bytes=bundle.bundle_bytes,
+            **build_facts(bundle.manifest),  # tables, card, scan flags: as the worker records them
         )
         services.publish_build(build)
         gallery.refresh_from_db()

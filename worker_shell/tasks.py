@@ -33,18 +33,23 @@ TRANSIENT_FAULTS = (StorageError, WheelError)
 
 
 def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
-    """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes"}``.
+    """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes", "scan_flags"}``.
 
     ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
-    is present (any true value) when ``builds/<build-id>/card.png`` was stored, and
-    ``manifest["download_bytes"]`` is the self-host zip's size. Each is optional: a
-    bundle that lacks one leaves the default (no tables, no card, size unknown).
+    is present (any true value) when ``builds/<build-id>/card.png`` was stored,
+    ``manifest["download_bytes"]`` is the self-host zip's size, and ``manifest["scan"]``
+    is ``builder.scan.scan_database``'s list of flags, stored as ``Build.scan_flags`` for
+    the moderation queue. Each is optional: a bundle that lacks one (or whose size or
+    scan is not of the right type) leaves the default (no tables, no card, size unknown,
+    no flags).
     """
     download_bytes = manifest.get("download_bytes")
+    scan = manifest.get("scan")
     return {
         "tables": list(manifest.get("tables", [])),
         "has_card": bool(manifest.get("card")),
         "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
+        "scan_flags": scan if isinstance(scan, list) else [],
     }
 
 

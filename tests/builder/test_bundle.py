@@ -241,3 +241,17 @@ def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalS
     # Drawn for pages about the gallery: the reader's first visit does not download it.
     config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
     assert "card.png" not in config
+
+
+def test_the_build_scans_the_data_for_moderators(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    _, result, recorder = built
+    flagged = [(flag["table"], flag["column"], flag["kind"]) for flag in result.manifest["scan"]]
+    assert flagged == [
+        ("Customer", "Email", "email"), ("Customer", "Fax", "phone"), ("Customer", "Phone", "phone"),
+        ("Employee", "Email", "email"), ("Employee", "Fax", "phone"), ("Employee", "Phone", "phone"),
+    ]  # fmt: skip
+    assert result.manifest["scan"][0]["examples"] == ["l***@e***.br", "l***@s***.de"]
+    assert (
+        "Data scan: 6 columns flagged (email: Customer.Email, phone: Customer.Fax, phone: Customer.Phone, "
+        "email: Employee.Email, phone: Employee.Fax, phone: Employee.Phone)." in recorder.lines
+    )

@@ -57,7 +57,7 @@ class OutageStorage(LocalStorage):
     def _fail(self, *args: object, **kwargs: object) -> None:
         raise StorageError("simulated outage: connection refused")
 
-    put_file = put_bytes = size = open = _fail  # type: ignore[assignment]
+    put_file = put_bytes = size = open = delete_prefix = _fail  # type: ignore[assignment]
 
     def local_path(self, key: str) -> Path | None:
         return None

@@ -102,6 +102,7 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"CONTENT_SCHEME": "ftp"}, "CONTENT_SCHEME"),
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
         ({"EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"}, "EMAIL_USE_TLS"),
+        ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):

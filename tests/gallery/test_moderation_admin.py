@@ -6,7 +6,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher, Report
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +95,144 @@ def test_cancelling_a_running_build_from_the_admin(admin_client, gallery):
     )
     running.refresh_from_db()
     assert running.state == BuildState.CANCELLED
+
+
+# --- The queue, the gallery page's actions, moderators' permissions, the audit log -----------
+
+QUEUE = reverse("admin:gallery_submission_changelist")
+
+
+@pytest.fixture
+def moderator(django_user_model):
+    """A staff user in the Moderators group (migration 0005), not a superuser."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("mod", "mod@example.org", "pw-12345-long", is_staff=True)
+    user.groups.add(Group.objects.get(name="Moderators"))
+    return user
+
+
+@pytest.fixture
+def moderator_client(client, moderator):
+    client.force_login(moderator)
+    return client
+
+
+@pytest.fixture
+def pending(gallery, build):
+    """``gallery`` pending, its build described as a build describes it (tables, scan flags)."""
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending", uploader_ip_hash="ab12cd34" + "0" * 56)
+    Build.objects.filter(pk=build.pk).update(
+        tables=[{"name": "Customer", "rows": 59, "columns": ["CustomerId", "Email", "Phone"]}],
+        scan_flags=[{"table": "Customer", "column": "Email", "kind": "email", "count": 59, "sampled": 59,
+                     "examples": ["l***@e***.br", "l***@m***.de"]}],
+    )  # fmt: skip
+    gallery.refresh_from_db()
+    return gallery
+
+
+def test_the_queue_shows_what_a_moderator_decides_on(moderator_client, pending, build):
+    Report.objects.create(gallery=pending, reason="personal_data", reporter_key="r1")
+    page = moderator_client.get(QUEUE).content.decode()
+    assert pending.title in page and "Music store" in page
+    assert "anonymous, IP hash ab12cd34" in page
+    assert "Customer" in page and "59 rows" in page and "CustomerId, Email, Phone" in page
+    assert "datasette-pretty-json" in page
+    assert "<strong>email</strong>: Customer.Email: 59 of 59 (l***@e***.br, l***@m***.de)" in page
+    assert 'href="http://pv-' in page  # the signed preview link
+    assert '<td class="field-report_count">1</td>' in page
+
+
+def test_the_queue_holds_only_what_waits_for_a_moderator(moderator_client, pending, other_gallery, make_build):
+    rejected = Gallery.objects.create(title="Rejected, nothing new", moderation_state="rejected")
+    page = moderator_client.get(QUEUE).content.decode()
+    assert pending.title in page
+    assert other_gallery.title not in page  # approved, no new version
+    assert rejected.title not in page
+    newer = make_build(of=other_gallery)
+    Build.objects.filter(pk=newer.pk).update(needs_review=True)
+    assert other_gallery.title in moderator_client.get(QUEUE).content.decode()
+
+
+def test_a_moderator_approves_in_bulk_from_the_queue(moderator_client, pending, other_gallery, make_build):
+    make_build(of=other_gallery)
+    Gallery.objects.filter(pk=other_gallery.pk).update(moderation_state="pending")
+    response = moderator_client.post(QUEUE, {"action": "approve_galleries", ACTION_CHECKBOX_NAME: [pending.pk, other_gallery.pk]})
+    assert response.status_code == 302
+    assert set(Gallery.objects.values_list("moderation_state", flat=True)) == {"approved"}
+    assert AuditEvent.objects.filter(action="approve", actor_label="mod@example.org (moderator)").count() == 2
+
+
+def test_a_moderator_cannot_edit_plugins_metadata_or_the_state(moderator_client, gallery):
+    change = reverse("admin:gallery_gallery_change", args=[gallery.pk])
+    page = moderator_client.get(change).content.decode()
+    for field in ("plugins", "metadata", "moderation_state", "title"):
+        assert f'name="{field}"' not in page
+    response = moderator_client.post(change, {"plugins": '["datasette-cluster-map"]', "moderation_state": "pending"})
+    assert response.status_code == 403
+    gallery.refresh_from_db()
+    assert (gallery.plugins, gallery.moderation_state) == (["datasette-pretty-json"], "approved")
+
+
+def test_even_a_superuser_changes_the_state_only_through_the_actions(admin_client, gallery):
+    page = admin_client.get(reverse("admin:gallery_gallery_change", args=[gallery.pk])).content.decode()
+    assert 'name="moderation_state"' not in page
+    assert 'value="take_down"' in page and 'value="reject"' in page  # the actions instead
+    assert 'value="approve"' not in page  # already approved, nothing new to review
+
+
+def test_the_gallery_page_buttons_call_the_services(moderator_client, pending, build):
+    url = reverse("admin:gallery_gallery_moderate", args=[pending.pk])
+    moderator_client.post(url, {"do": "approve"})
+    pending.refresh_from_db()
+    assert pending.moderation_state == "approved"
+    refused = moderator_client.post(url, {"do": "reject", "reason": ""}, follow=True)
+    assert "Give a reason" in refused.content.decode()
+    moderator_client.post(url, {"do": "take_down", "reason": "Doxxing."})
+    pending.refresh_from_db()
+    assert (pending.moderation_state, pending.moderation_reason) == ("taken_down", "Doxxing.")
+    again = moderator_client.post(url, {"do": "approve"}, follow=True)
+    assert "cannot be approved from that state" in again.content.decode()
+
+
+def test_a_moderator_cannot_delete_but_an_admin_leaves_a_tombstone(moderator_client, admin_client, gallery):
+    url = reverse("admin:gallery_gallery_moderate", args=[gallery.pk])
+    moderator_client.post(url, {"do": "delete"})
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == "approved"
+    admin_client.post(url, {"do": "delete"})
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == "deleted"
+
+
+def test_trusting_the_publisher_from_the_queue(moderator_client, pending, django_user_model):
+    owner = django_user_model.objects.create_user("pub", "pub@example.org", "pw-12345-long")
+    Gallery.objects.filter(pk=pending.pk).update(owner=owner)
+    moderator_client.post(QUEUE, {"action": "trust_publishers", ACTION_CHECKBOX_NAME: [pending.pk]})
+    assert Publisher.objects.get(user=owner).trusted
+
+
+def test_the_audit_log_is_readable_but_not_editable(moderator_client, admin_client, gallery):
+    from gallery import services
+
+    event = services.audit("approve", gallery=gallery, reason="fine")
+    for client in (moderator_client, admin_client):
+        listing = client.get(reverse("admin:gallery_auditevent_changelist"))
+        assert listing.status_code == 200 and gallery.pk in listing.content.decode()
+        assert client.post(reverse("admin:gallery_auditevent_change", args=[event.pk]), {"reason": "x"}).status_code == 403
+        assert client.post(reverse("admin:gallery_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    assert AuditEvent.objects.get(pk=event.pk).reason == "fine"
+
+
+def test_the_moderator_command_grants_and_removes_the_role(django_user_model, client):
+    from django.core.management import CommandError, call_command
+
+    user = django_user_model.objects.create_user("ann", "ann@example.org", "pw-12345-long")
+    call_command("moderator", "ann@example.org")
+    client.force_login(user)
+    assert client.get(QUEUE).status_code == 200
+    call_command("moderator", "ann@example.org", "--remove")
+    user.refresh_from_db()
+    assert not user.is_staff and not user.groups.exists()
+    with pytest.raises(CommandError, match="signs up first"):
+        call_command("moderator", "nobody@example.org")

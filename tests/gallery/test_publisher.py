@@ -410,3 +410,18 @@ def test_bootstrap_loads_of_the_public_origin_count_views(content_client, bundle
     content_client.defaults["HTTP_HOST"] = f"{gallery.id}--{build.id}.localhost:8000"
     assert content_client.get("/").status_code == 200
     assert Gallery.objects.get(pk=gallery.pk).view_count == 2  # a pinned version does not count
+
+
+def test_a_pending_gallerys_ready_build_and_a_version_awaiting_review_have_preview_links(
+    client, owned, build, publisher, make_build
+):
+    client.force_login(publisher)
+    url = reverse("gallery:mine-gallery", args=[owned.pk])
+    assert "pv-" not in client.get(url).content.decode()  # approved and live: nothing to preview
+    waiting = make_build(state=BuildState.READY)
+    Build.objects.filter(pk=waiting.pk).update(needs_review=True)
+    page = client.get(url).content.decode()
+    assert re.search(rf'class="preview" href="http://pv-{waiting.pk}-[^"]+"', page)
+    assert f"pv-{build.pk}" not in page
+    Gallery.objects.filter(pk=owned.pk).update(moderation_state="pending")
+    assert f"pv-{build.pk}" in client.get(url).content.decode()

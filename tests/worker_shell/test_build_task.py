@@ -43,6 +43,10 @@ def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared
         assert f"== {label}" in build.log
     assert build.bundle_bytes and build.bundle_bytes > 10_000_000
     assert build.started_at and build.finished_at and build.started_at <= build.finished_at
+    # The data scan's flags are stored for the moderation queue (builder.scan).
+    assert [(flag["table"], flag["column"], flag["kind"]) for flag in build.scan_flags][:3] == [
+        ("Customer", "Email", "email"), ("Customer", "Fax", "phone"), ("Customer", "Phone", "phone"),
+    ]  # fmt: skip
     gallery = Gallery.objects.get(pk=build.gallery_id)
     assert gallery.live_build_id == build.id
     assert not gallery.is_public, "nothing is public before a moderator approves it"

@@ -1,0 +1,50 @@
+"""A pending gallery opened on its signed preview origin, in Chromium.
+
+The preview (``gallery.preview.preview_url``) boots Datasette on an origin of its own while
+the gallery's public origin still answers "Not published"; a forged preview link gets 403.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from gallery.models import Gallery
+from gallery.preview import preview_url
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+BOOT_MS = 120_000
+
+
+def test_a_pending_gallery_opens_on_its_preview_origin_and_not_on_its_public_one(
+    page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path
+) -> None:
+    gallery = published_gallery(shared_data / "chinook.sqlite", title="Waiting for a moderator")
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
+    preview = preview_url(gallery.live_build)
+    assert urlsplit(preview).hostname.startswith(f"pv-{gallery.live_build_id}-")
+
+    response = page.goto(preview + "chinook/Album")
+    assert response is not None and response.status == 200
+    assert response.headers["cache-control"] == "private, no-store"
+    page.wait_for_selector("table.rows-and-columns", timeout=BOOT_MS)
+    assert page.inner_text("h3").strip().startswith("347 rows")
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 1
+
+    public = page.context.new_page()
+    response = public.goto(gallery.url + "chinook/Album")
+    assert response is not None and response.status == 404
+    assert "Not published" in public.inner_text("h1")
+    assert public.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+
+    parts = urlsplit(preview)
+    label, _, rest = parts.netloc.partition(".")
+    forged = label[:-1] + ("a" if label[-1] != "a" else "b")
+    response = public.goto(f"{parts.scheme}://{forged}.{rest}/chinook/Album")
+    assert response is not None and response.status == 403
+    assert "Preview link not valid" in public.inner_text("h1")
+    assert public.locator("table.rows-and-columns").count() == 0
