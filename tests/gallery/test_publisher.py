@@ -425,3 +425,12 @@ def test_a_pending_gallerys_ready_build_and_a_version_awaiting_review_have_previ
     assert f"pv-{build.pk}" not in page
     Gallery.objects.filter(pk=owned.pk).update(moderation_state="pending")
     assert f"pv-{build.pk}" in client.get(url).content.decode()
+
+
+def test_signing_up_after_an_anonymous_upload_claims_it_once_the_address_is_confirmed(client, upload_data, mailoutbox):
+    build, _ = _anonymous_upload(client, upload_data)
+    client.post(reverse("account_signup"), {"email": "new@example.org", "password1": PASSWORD, "password2": PASSWORD})
+    assert Gallery.objects.get(pk=build.gallery_id).owner is None  # not before the address is confirmed
+    (confirm,) = re.findall(r"http://testserver(/accounts/confirm-email/\S+)", mailoutbox[-1].body)
+    client.post(confirm)
+    assert Gallery.objects.get(pk=build.gallery_id).owner.email == "new@example.org"
