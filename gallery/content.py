@@ -69,6 +69,7 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
+from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.request import split_domain_port
 from django.urls import reverse
@@ -341,7 +342,14 @@ def _serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
     The page is small (a few KiB), so it is read whole and changed here; its ETag
     covers the requested URL, since the inserted link differs per URL. A preview's
     page is served as stored, never to be stored (previews are not for sharing).
+
+    A GET on the gallery's public origin (not a pinned version, not a preview) counts one
+    view in ``Gallery.view_count``. Once a reader's Service Worker runs, it answers the
+    gallery's pages itself, so the count is of loads that reach the server.
     """
+    if request.method == "GET" and served.label == served.gallery_id and not served.preview:
+        # One UPDATE computed by the database: concurrent loads never lose a count.
+        Gallery.objects.filter(pk=served.gallery_id).update(view_count=F("view_count") + 1)
     key = f"builds/{served.build_id}/index.html"
     if served.preview:
         return _serve_key(request, key, PRIVATE_NO_STORE)

@@ -6,6 +6,7 @@ the JSON answer and the ``publish`` command say the same thing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -33,20 +34,15 @@ class CatalogPluginsField(forms.MultipleChoiceField):
         return True
 
 
-class PublishForm(forms.Form):
-    """Fields: ``file`` (SQLite), ``title``, ``description``, ``plugins`` (list of
-    catalog names), ``visibility`` (``Gallery.Visibility``), ``datasette_version``.
+class GallerySettingsForm(forms.Form):
+    """A gallery's settings: ``title``, ``description``, ``plugins`` (list of catalog
+    names), ``visibility`` (``Gallery.Visibility``), ``datasette_version``, ``metadata``
+    (YAML or JSON text).
 
-    ``cleaned_data["plugins"]`` is sorted and de-duplicated.
+    ``cleaned_data["plugins"]`` is sorted and de-duplicated. Shared by the publish form
+    and the publisher's edit form (``gallery.publisher``).
     """
 
-    file = forms.FileField(
-        label="SQLite database",
-        help_text="A .db, .sqlite or .sqlite3 file.",
-        allow_empty_file=True,  # clean_file says it in our words
-        error_messages={"required": "Choose a SQLite database file to upload."},
-        widget=forms.ClearableFileInput(attrs={"accept": ".db,.sqlite,.sqlite3"}),
-    )
     title = forms.CharField(
         max_length=200,
         error_messages={"required": "Give the gallery a title."},
@@ -83,15 +79,6 @@ class PublishForm(forms.Form):
             (p.name, p.name) for p in load_catalog().values()
         ]
 
-    def clean_file(self) -> UploadedFile:
-        """Check extension, size (``UPLOAD_MAX_BYTES``) and the SQLite header."""
-        upload: UploadedFile = self.cleaned_data["file"]
-        try:
-            services.check_upload(upload, upload.name or "")
-        except services.UploadRejected as exc:
-            raise forms.ValidationError(exc.args[0], code="invalid_upload") from exc
-        return upload
-
     def clean_plugins(self) -> list[str]:
         """Return the chosen plugins sorted; an unknown name fails with the catalog's message."""
         try:
@@ -99,15 +86,32 @@ class PublishForm(forms.Form):
         except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
+    def settings_arguments(self) -> dict[str, Any]:
+        """The cleaned settings as ``services.accept_upload``/``update_gallery`` keyword arguments.
+
+        Keys: ``title``, ``description``, ``visibility``, ``plugins``, ``metadata_text``, ``datasette_version``.
+        """
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "description": data["description"],
+            "visibility": data["visibility"],
+            "plugins": data["plugins"],
+            "metadata_text": data["metadata"],
+            "datasette_version": data["datasette_version"],
+        }
+
+    def database_name(self) -> str | None:
+        """The name the metadata must use for the database, or ``None`` while it is unknown."""
+        raise NotImplementedError
+
     def clean(self) -> dict[str, Any]:
-        """Check ``metadata`` against the database name (from the file) and the chosen plugins."""
+        """Check ``metadata`` against the database name (``database_name()``) and the chosen plugins."""
         data = super().clean()
-        upload = data.get("file")
-        if upload is not None and "plugins" in data and data.get("metadata"):
+        database_name = self.database_name()
+        if database_name is not None and "plugins" in data and data.get("metadata"):
             try:
-                parse_metadata(
-                    data["metadata"], database_name=database_name_for(upload.name or ""), plugins=data["plugins"]
-                )
+                parse_metadata(data["metadata"], database_name=database_name, plugins=data["plugins"])
             except InvalidMetadata as exc:
                 self.add_error("metadata", forms.ValidationError(exc.args[0], code="invalid_metadata"))
         return data
@@ -193,3 +197,64 @@ class ReportForm(forms.Form):
         if data.get("reason") == Report.Reason.OTHER and not data.get("details", "").strip():
             self.add_error("details", "Say what is wrong: you chose “Something else”, so the moderators need details.")
         return data
+
+
+class DatabaseFileForm(forms.Form):
+    """One field, ``file``: a SQLite database checked like every upload (``services.check_upload``).
+
+    On its own it is the publisher's "upload a new version" form.
+    """
+
+    file = forms.FileField(
+        label="SQLite database",
+        help_text="A .db, .sqlite or .sqlite3 file.",
+        allow_empty_file=True,  # clean_file says it in our words
+        error_messages={"required": "Choose a SQLite database file to upload."},
+        widget=forms.ClearableFileInput(attrs={"accept": ".db,.sqlite,.sqlite3"}),
+    )
+
+    def clean_file(self) -> UploadedFile:
+        """Check extension, size (``UPLOAD_MAX_BYTES``) and the SQLite header."""
+        upload: UploadedFile = self.cleaned_data["file"]
+        try:
+            services.check_upload(upload, upload.name or "")
+        except services.UploadRejected as exc:
+            raise forms.ValidationError(exc.args[0], code="invalid_upload") from exc
+        return upload
+
+
+class PublishForm(DatabaseFileForm, GallerySettingsForm):
+    """The publish form: ``file`` (``DatabaseFileForm``) and the gallery's settings (``GallerySettingsForm``)."""
+
+    field_order = ("file",)
+
+    def database_name(self) -> str | None:
+        """Named after the uploaded file; ``None`` until a file passed its checks."""
+        upload = self.cleaned_data.get("file")
+        return None if upload is None else database_name_for(upload.name or "")
+
+
+class EditGalleryForm(GallerySettingsForm):
+    """The publisher's edit form: a gallery's settings, the metadata checked against ``gallery.database_name``.
+
+    Its initial values are the gallery's, the metadata shown as JSON (which the YAML parser reads too).
+    """
+
+    def __init__(self, *args: Any, gallery: Gallery, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "title": gallery.title,
+                "description": gallery.description,
+                "plugins": list(gallery.plugins),
+                "visibility": gallery.visibility,
+                "datasette_version": gallery.datasette_version,
+                "metadata": json.dumps(gallery.metadata, indent=2, ensure_ascii=False) if gallery.metadata else "",
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.gallery = gallery
+
+    def database_name(self) -> str:
+        """The gallery's database name, which a new version keeps."""
+        return self.gallery.database_name

@@ -9,14 +9,17 @@ lives in one place. Errors meant for the publisher carry their message in
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import os
+import secrets
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePath
 from typing import Protocol
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -151,7 +154,8 @@ def accept_upload(
     one transaction and enqueues the build after commit, and writes the audit record.
 
     ``owner`` is the signed-in publisher (``None`` or ``AnonymousUser`` for an anonymous
-    upload), ``uploader_ip`` the client address (stored only as ``hash_ip``). The gallery
+    upload), whose quotas apply (``check_quota``: ``QuotaExceeded``, an ``UploadRejected``);
+    ``uploader_ip`` the client address (stored only as ``hash_ip``). The gallery
     starts approved when ``GALLERY_AUTO_APPROVE`` is set, the owner is staff or trusted
     (``is_trusted``), or ``by_operator`` (the ``publish`` command); else pending.
 
@@ -159,28 +163,16 @@ def accept_upload(
     ``UploadRejected`` for a bad upload and ``StorageUnavailable`` if the store
     fails; in both cases no row is created and nothing stays in storage.
     """
-    title = title.strip()
-    if not title:
-        raise UploadRejected("Give the gallery a title.")
-    try:
-        plugins = check_plugins(list(plugins), datasette_version)
-    except (UnknownPlugin, ValueError) as exc:
-        raise UploadRejected(exc.args[0]) from exc
-    if visibility not in Gallery.Visibility.values:
-        raise UploadRejected(
-            f"Visibility must be one of {', '.join(Gallery.Visibility.values)}."
-        )
-    if datasette_version not in DATASETTE_VERSIONS:
-        raise UploadRejected(
-            f"Datasette {datasette_version} is not offered; choose one of {', '.join(DATASETTE_VERSIONS)}."
-        )
-    try:
-        metadata = parse_metadata(metadata_text, database_name=database_name_for(filename), plugins=plugins)
-    except InvalidMetadata as exc:
-        raise UploadRejected(exc.args[0]) from exc
+    title, plugins, metadata = clean_settings(
+        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
+        metadata_text=metadata_text, database_name=database_name_for(filename),
+    )  # fmt: skip
     check_upload(upload, filename)
 
     owner = owner if getattr(owner, "is_authenticated", False) else None
+    # Checked before the file is stored (a clear refusal, nothing to clean up), and again
+    # under the publisher's row lock in the transaction below (two uploads at once).
+    check_quota(owner, new_gallery=True, new_bytes=upload.size or 0)
     approved = settings.GALLERY_AUTO_APPROVE or by_operator or is_trusted(owner)
     ip_hash = hash_ip(uploader_ip)
     build_id = new_build_id()
@@ -188,6 +180,7 @@ def accept_upload(
     sha256, size = _store_upload(upload, source_key)
     try:
         with transaction.atomic():
+            check_quota(owner, new_gallery=True, new_bytes=size, lock=True)
             gallery = Gallery.objects.create(
                 title=title,
                 description=description.strip(),
@@ -202,14 +195,7 @@ def accept_upload(
                 metadata=metadata,
                 datasette_version=datasette_version,
             )
-            build = Build.objects.create(
-                id=build_id,
-                gallery=gallery,
-                state=BuildState.QUEUED,
-                source_key=source_key,
-                source_sha256=sha256,
-                source_bytes=size,
-            )
+            build = _queued_build(gallery, build_id, source_key, sha256, size)
             audit(
                 AuditEvent.Action.UPLOAD, gallery=gallery, build=build, by=owner,
                 actor_label="operator (publish command)" if by_operator else describe_actor(owner, ip_hash=ip_hash),
@@ -228,6 +214,51 @@ def accept_upload(
         build.id,
     )
     return build
+
+
+def clean_settings(
+    *, title: str, plugins: Iterable[str], visibility: str, datasette_version: str, metadata_text: str, database_name: str
+) -> tuple[str, list[str], dict[str, object]]:
+    """Check a gallery's settings; return ``(title stripped, plugins sorted, metadata parsed)``.
+
+    ``metadata_text`` is YAML or JSON (``builder.metadata.parse_metadata``, checked against
+    ``database_name`` and the plugins). Raises ``UploadRejected`` with the first problem.
+    """
+    title = title.strip()
+    if not title:
+        raise UploadRejected("Give the gallery a title.")
+    try:
+        plugins = check_plugins(list(plugins), datasette_version)
+    except (UnknownPlugin, ValueError) as exc:
+        raise UploadRejected(exc.args[0]) from exc
+    if visibility not in Gallery.Visibility.values:
+        raise UploadRejected(
+            f"Visibility must be one of {', '.join(Gallery.Visibility.values)}."
+        )
+    if datasette_version not in DATASETTE_VERSIONS:
+        raise UploadRejected(
+            f"Datasette {datasette_version} is not offered; choose one of {', '.join(DATASETTE_VERSIONS)}."
+        )
+    try:
+        metadata = parse_metadata(metadata_text, database_name=database_name, plugins=plugins)
+    except InvalidMetadata as exc:
+        raise UploadRejected(exc.args[0]) from exc
+    return title, plugins, metadata
+
+
+def _queued_build(
+    gallery: Gallery, build_id: str, source_key: str, sha256: str, size: int, *, needs_review: bool = False
+) -> Build:
+    """Create the queued ``Build`` ``build_id`` of ``gallery`` from the upload stored at ``source_key``."""
+    return Build.objects.create(
+        id=build_id,
+        gallery=gallery,
+        state=BuildState.QUEUED,
+        source_key=source_key,
+        source_sha256=sha256,
+        source_bytes=size,
+        needs_review=needs_review,
+    )
 
 
 def _store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
@@ -642,22 +673,16 @@ def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     return done
 
 
-def needs_review(gallery: Gallery, by: object) -> bool:
-    """Whether a new build of ``gallery`` started by ``by`` must wait for a moderator before going live.
-
-    Only for an approved gallery (a pending one is reviewed as a whole), and only when a
-    publisher who is not trusted starts it; ``by=None`` is the system or an operator.
-    """
-    return gallery.moderation_state == Gallery.ModerationState.APPROVED and by is not None and not is_trusted(by)
-
-
-def rebuild(gallery: Gallery, *, by: object = None) -> Build:
+def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) -> Build:
     """Queue a new build of ``gallery`` from its stored upload; return it.
 
     The new build reads the same ``source_key`` as the gallery's latest build (the
-    upload is stored once); ``needs_review`` as ``needs_review(gallery, by)``. Raises
-    ``ValueError`` if the gallery has no build to take the source from or its files were
-    removed (rejection, takedown, deletion), or if it is deleted.
+    upload is stored once). A moderator's or the system's rebuild goes live when ready. With
+    ``as_publisher`` (the publisher asked, signed in as ``by`` or, with ``by=None``, through
+    the management link) the owner's quotas apply (``QuotaExceeded``) and the build waits
+    for review as ``publisher_needs_review`` says. Raises ``ValueError`` if the gallery has
+    no build to take the source from or its files were removed (rejection, takedown,
+    deletion), or if it is deleted.
     """
     if gallery.is_deleted:
         raise ValueError(f"gallery {gallery.pk} is deleted")
@@ -670,13 +695,15 @@ def rebuild(gallery: Gallery, *, by: object = None) -> Build:
             "upload the database again."
         )
     with transaction.atomic():
+        if as_publisher:
+            check_quota(gallery.owner, lock=True)
         build = Build.objects.create(
             gallery=gallery,
             state=BuildState.QUEUED,
             source_key=latest.source_key,
             source_sha256=latest.source_sha256,
             source_bytes=latest.source_bytes,
-            needs_review=needs_review(gallery, by),
+            needs_review=publisher_needs_review(gallery, by) if as_publisher else False,
         )
         build.append_log(f"Rebuild of build {latest.id}.")
         audit(AuditEvent.Action.REBUILD, gallery=gallery, build=build, by=by, details={"from_build": latest.pk})
@@ -769,3 +796,230 @@ def record_report(
                     f"(REPORTS_TAKEDOWN_THRESHOLD is {threshold}).",
                 )
     return report
+
+
+# --- Publishers: quotas, new versions, settings, management links ---------------------------
+
+
+class QuotaExceeded(UploadRejected):
+    """A publisher's quota (``PUBLISHER_MAX_*`` settings) would be exceeded; ``args[0]`` says which and what to do."""
+
+
+class ClaimRefused(ValueError):
+    """A gallery cannot be claimed: wrong or stale management token, already owned, or deleted."""
+
+
+def stored_bytes(user: object) -> int:
+    """Bytes ``user``'s galleries keep in storage: each stored upload once (rebuilds share it) plus every stored bundle.
+
+    Deleted galleries and builds whose files were removed do not count.
+    """
+    rows = (
+        Build.objects.filter(gallery__owner=user, files_deleted=False)
+        .exclude(gallery__moderation_state=State.DELETED)
+        .values_list("source_key", "source_bytes", "bundle_bytes")
+    )
+    uploads: dict[str, int] = {}
+    bundles = 0
+    for source_key, source_bytes, bundle_bytes in rows:
+        uploads[source_key] = source_bytes
+        bundles += bundle_bytes or 0
+    return sum(uploads.values()) + bundles
+
+
+def check_quota(
+    owner: object, *, new_gallery: bool = False, new_bytes: int = 0, new_build: bool = True, lock: bool = False
+) -> None:
+    """Raise ``QuotaExceeded`` if ``owner`` may not add what is asked.
+
+    With ``new_build`` the concurrent builds (``PUBLISHER_MAX_CONCURRENT_BUILDS``, queued or running),
+    with ``new_gallery`` the number of galleries (``PUBLISHER_MAX_GALLERIES``, deleted ones
+    not counted), and with ``new_bytes`` (an upload's size) the stored bytes
+    (``PUBLISHER_MAX_STORED_BYTES``, ``stored_bytes``). ``owner`` ``None`` or anonymous: no
+    quotas (anonymous uploads are rate-limited per IP instead). ``lock=True`` (inside a
+    transaction) first locks the owner's user row, so two requests at once are counted one
+    after the other.
+    """
+    if owner is None or not getattr(owner, "is_authenticated", False):
+        return
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # type: ignore[attr-defined]
+    if new_gallery:
+        count = Gallery.objects.filter(owner=owner).exclude(moderation_state=State.DELETED).count()
+        if count >= settings.PUBLISHER_MAX_GALLERIES:
+            raise QuotaExceeded(
+                f"You have {count} galleries, the most one publisher may keep ({settings.PUBLISHER_MAX_GALLERIES}). "
+                "Delete one you no longer need on My galleries, or upload a new version of an existing one."
+            )
+    running = Build.objects.filter(gallery__owner=owner).exclude(state__in=FINAL_STATES).count() if new_build else 0
+    if new_build and running >= settings.PUBLISHER_MAX_CONCURRENT_BUILDS:
+        raise QuotaExceeded(
+            f"You already have {running} builds queued or running, the most one publisher may have at once "
+            f"({settings.PUBLISHER_MAX_CONCURRENT_BUILDS}). Wait until one has finished (My galleries shows them), "
+            "then try again."
+        )
+    if new_bytes:
+        stored = stored_bytes(owner)
+        limit = settings.PUBLISHER_MAX_STORED_BYTES
+        if stored + new_bytes > limit:
+            raise QuotaExceeded(
+                f"This file ({format_megabytes(new_bytes)}) would bring the data your galleries keep here to "
+                f"{format_megabytes(stored + new_bytes)}, over your {format_megabytes(limit)} quota. Delete galleries "
+                "you no longer need on My galleries, or upload a smaller file."
+            )
+
+
+def publisher_needs_review(gallery: Gallery, by: object) -> bool:
+    """Whether a build the publisher starts (signed in as ``by``, or ``None`` with the management link) waits for review.
+
+    Only for an approved gallery, and unless ``by`` is trusted (``is_trusted``); an anonymous
+    link holder never is.
+    """
+    return gallery.moderation_state == State.APPROVED and not is_trusted(by)
+
+
+def _changeable(gallery: Gallery) -> None:
+    """Raise ``UploadRejected`` if the publisher may no longer change ``gallery`` (taken down or deleted)."""
+    if gallery.moderation_state == State.TAKEN_DOWN:
+        raise UploadRejected(
+            f"“{gallery.title}” was taken down by a moderator{': ' + gallery.moderation_reason if gallery.moderation_reason else ''}; "
+            "it cannot be changed. Write to the moderators if you think this is a mistake."
+        )
+    if gallery.is_deleted:
+        raise UploadRejected(f"“{gallery.title}” was deleted; publish the database as a new gallery.")
+
+
+def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, by: object = None) -> Build:
+    """Store a new database file for ``gallery`` and queue a build of it; return the build.
+
+    ``by`` is the signed-in publisher, or ``None`` for the holder of the management link.
+    The gallery keeps its database name (its URLs stay the same) and settings. The live
+    build stays live while the new one builds; it replaces it once ready, unless it waits
+    for review (``publisher_needs_review``: an approved gallery of an untrusted publisher),
+    in which case a moderator's approval puts it live (``approve``). A rejected gallery's
+    new version is what a moderator approves on appeal.
+
+    Raises ``UploadRejected`` for a bad file or a gallery taken down or deleted,
+    ``QuotaExceeded`` over the owner's quotas (``check_quota``), ``StorageUnavailable`` if
+    the store fails; then no row is created and nothing stays in storage.
+    """
+    _changeable(gallery)
+    check_upload(upload, filename)
+    check_quota(gallery.owner, new_bytes=upload.size or 0)
+    build_id = new_build_id()
+    source_key = f"uploads/{build_id}/source.db"
+    sha256, size = _store_upload(upload, source_key)
+    try:
+        with transaction.atomic():
+            check_quota(gallery.owner, new_bytes=size, lock=True)
+            build = _queued_build(
+                gallery, build_id, source_key, sha256, size, needs_review=publisher_needs_review(gallery, by)
+            )
+            build.append_log(f"New version of “{gallery.title}” uploaded ({format_megabytes(size)}).")
+            audit(
+                AuditEvent.Action.NEW_VERSION, gallery=gallery, build=build, by=by,
+                actor_label="" if by is not None else "holder of the management link",
+                details={"filename": PurePath(filename).name, "bytes": size, "sha256": sha256,
+                         "needs_review": build.needs_review},
+            )  # fmt: skip
+            transaction.on_commit(lambda: _enqueue(build), robust=True)
+    except Exception:
+        _forget_upload(source_key)
+        raise
+    return build
+
+
+#: Gallery fields the build bakes into the bundle (worker_shell.tasks): changing one needs a rebuild.
+BUNDLED_SETTINGS = ("title", "description", "plugins", "metadata", "datasette_version")
+
+
+def update_gallery(
+    gallery: Gallery,
+    *,
+    title: str,
+    description: str,
+    visibility: str,
+    plugins: Iterable[str],
+    metadata_text: str,
+    datasette_version: str | None = None,
+    by: object = None,
+) -> bool:
+    """Change ``gallery``'s settings; return whether a rebuild is needed to apply them.
+
+    The app-origin pages (title, description, visibility in the list) change at once; the
+    gallery itself keeps running its live build, which has ``BUNDLED_SETTINGS`` baked in,
+    so a change to any of those returns ``True`` (the publisher should rebuild).
+    ``datasette_version`` ``None`` keeps the current one. Raises ``UploadRejected`` for bad
+    values (``clean_settings``) or a gallery taken down or deleted. Writes an ``edit``
+    audit record with the changed fields.
+    """
+    _changeable(gallery)
+    datasette_version = datasette_version or gallery.datasette_version
+    title, plugins_list, metadata = clean_settings(
+        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
+        metadata_text=metadata_text, database_name=gallery.database_name,
+    )  # fmt: skip
+    new = {
+        "title": title,
+        "description": description.strip(),
+        "visibility": visibility,
+        "plugins": plugins_list,
+        "metadata": metadata,
+        "datasette_version": datasette_version,
+    }
+    changed = sorted(field for field, value in new.items() if getattr(gallery, field) != value)
+    if not changed:
+        return False
+    with transaction.atomic():
+        Gallery.objects.filter(pk=gallery.pk).update(**new, updated_at=timezone.now())
+        for field, value in new.items():
+            setattr(gallery, field, value)
+        audit(
+            AuditEvent.Action.EDIT, gallery=gallery, by=by,
+            actor_label="" if by is not None else "holder of the management link",
+            details={"changed": changed},
+        )  # fmt: skip
+    return any(field in BUNDLED_SETTINGS for field in changed)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_management_token(gallery: Gallery) -> str:
+    """Give ``gallery`` a new private management token and return it (43 URL-safe characters).
+
+    Only its sha256 is stored (``Gallery.management_key_hash``); an earlier token stops
+    working. The token is shown to the uploader once, in ``/manage/<gallery-id>/<token>/``.
+    """
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        Gallery.objects.filter(pk=gallery.pk).update(management_key_hash=_token_hash(token))
+        gallery.management_key_hash = _token_hash(token)
+        audit(AuditEvent.Action.EDIT, gallery=gallery, details={"management_link": "issued"})
+    return token
+
+
+def management_token_matches(gallery: Gallery, token: str) -> bool:
+    """Whether ``token`` is ``gallery``'s current management token (constant-time comparison)."""
+    return bool(token and gallery.management_key_hash) and hmac.compare_digest(
+        _token_hash(token), gallery.management_key_hash
+    )
+
+
+def claim_gallery(gallery: Gallery, user: object, token: str) -> None:
+    """Make ``user`` the owner of the anonymously uploaded ``gallery`` whose management token is ``token``.
+
+    The management link stops working (the hash is cleared): from then on the gallery is
+    managed from the account. Raises ``ClaimRefused`` if the token does not match, the
+    gallery has an owner or is deleted, and ``QuotaExceeded`` over the user's gallery quota.
+    """
+    with transaction.atomic():
+        locked = Gallery.objects.select_for_update().get(pk=gallery.pk)
+        if locked.owner_id is not None or locked.is_deleted or not management_token_matches(locked, token):
+            raise ClaimRefused(f"gallery {gallery.pk} cannot be claimed with this link")
+        check_quota(user, new_gallery=True, new_build=False, lock=True)
+        Gallery.objects.filter(pk=gallery.pk).update(owner=user, management_key_hash="", updated_at=timezone.now())
+        gallery.owner = user  # type: ignore[assignment]
+        gallery.management_key_hash = ""
+        audit(AuditEvent.Action.CLAIM, gallery=gallery, by=user)

@@ -206,7 +206,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before allauth, so gallery/templates/allauth/ and account/ override its templates.
     "gallery.apps.GalleryConfig",
+    "allauth",
+    "allauth.account",
 ]
 
 MIDDLEWARE = [
@@ -220,6 +223,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
@@ -332,6 +336,18 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
 #: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
 RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+#: Whether people without an account may publish (rate-limited, moderated, with a private
+#: management link); off: the publish form asks them to log in or sign up.
+ANONYMOUS_UPLOADS = env_bool("ANONYMOUS_UPLOADS", True)
+
+# --- Publishers' quotas (signed-in publishers; see gallery.services.check_quota) ----
+
+#: Galleries one publisher may keep (deleted ones do not count).
+PUBLISHER_MAX_GALLERIES = env_int("PUBLISHER_MAX_GALLERIES", 20, minimum=1)
+#: Bytes one publisher's galleries may keep in storage: uploads plus bundles (default 2 GiB).
+PUBLISHER_MAX_STORED_BYTES = env_int("PUBLISHER_MAX_STORED_BYTES", 2 * 1024**3, minimum=1)
+#: Builds of one publisher's galleries that may be queued or running at once.
+PUBLISHER_MAX_CONCURRENT_BUILDS = env_int("PUBLISHER_MAX_CONCURRENT_BUILDS", 2, minimum=1)
 
 # --- Builds ---------------------------------------------------------------------
 
@@ -383,7 +399,48 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-LOGIN_URL = "admin:login"
+
+# --- Accounts (django-allauth) and email ------------------------------------------
+
+AUTHENTICATION_BACKENDS = [
+    # The admin's username login (operators, moderators).
+    "django.contrib.auth.backends.ModelBackend",
+    # Publishers log in by email.
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "gallery:mine"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+#: No login before the address is confirmed through the link allauth emails.
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+#: Following the link in the browser that signed up logs in there (and claims the galleries
+#: whose management link that browser opened, gallery.publisher.claim_session_galleries).
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Glasshouse] "
+ACCOUNT_LOGOUT_REDIRECT_URL = "gallery:index"
+#: Links in account emails (verification, password reset) use the scheme of APP_URL.
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = urlsplit(APP_URL).scheme
+
+#: With EMAIL_HOST set, mail goes out by SMTP; without it, to the console (development).
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+#: STARTTLS on EMAIL_PORT (587); set EMAIL_USE_SSL instead for implicit TLS (465).
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: set only one of them to true")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", f"Glasshouse <noreply@{_app_host or 'localhost'}>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from gallery import views
+from gallery import publisher, views
 
 app_patterns = [
     path("", views.index, name="index"),
@@ -24,9 +24,18 @@ app_patterns = [
     path("builds/<str:build_id>/", views.build_detail, name="build"),
     path("builds/<str:build_id>/status.json", views.build_status, name="build-status"),
     path("healthz", views.healthz, name="healthz"),
+    path("mine/", publisher.mine, name="mine"),
+    path("mine/<str:gallery_id>/", publisher.manage, name="mine-gallery"),
+    path("mine/<str:gallery_id>/new-version/", publisher.new_version, name="mine-new-version"),
+    path("mine/<str:gallery_id>/rebuild/", publisher.rebuild, name="mine-rebuild"),
+    path("mine/<str:gallery_id>/edit/", publisher.edit, name="mine-edit"),
+    path("mine/<str:gallery_id>/delete/", publisher.delete, name="mine-delete"),
+    path("manage/<str:gallery_id>/<str:token>/", publisher.management_link, name="manage-link"),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # django-allauth: sign up, email verification, log in/out, password reset.
+    path("accounts/", include("allauth.urls")),
     path("", include((app_patterns, "gallery"))),
 ]

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import embed, services
+from gallery import embed, publisher, services
 from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
 
@@ -160,12 +160,6 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
             "max_height": embed.MAX_HEIGHT,
         },
     )
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's IP address as django-ratelimit's ``key="ip"`` reads it (``RATELIMIT_IP_META_KEY``
-    behind a proxy, else ``REMOTE_ADDR``); ``""`` if absent."""
-    return request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR", "")
 
 
 def _report_rate(group: str, request: HttpRequest) -> str:
@@ -395,8 +389,18 @@ def describe_rate(rate: str) -> str:
     return f"{count} per {_PERIODS[unit]}"
 
 
+#: Why the publish form refuses someone signed out when ``ANONYMOUS_UPLOADS`` is off.
+LOG_IN_TO_PUBLISH = "Log in or sign up to publish: this Glasshouse takes uploads from accounts only."
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's IP address as django-ratelimit's ``key="ip"`` reads it (``RATELIMIT_IP_META_KEY``
+    behind a proxy, else ``REMOTE_ADDR``), stripped; ``""`` if unknown."""
+    return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR") or "").strip()
+
+
 def _upload_rate(group: str, request: HttpRequest) -> str | None:
-    """Rate for django-ratelimit: signed-in users (moderators) are not limited."""
+    """Rate for django-ratelimit: signed-in users are not limited (publishers' quotas apply instead)."""
     if request.user.is_authenticated:
         return None
     return settings.UPLOAD_RATE_LIMIT
@@ -442,6 +446,7 @@ def _publish_context(form: PublishForm, refusal: str = "") -> dict[str, object]:
     return {
         "form": form,
         "refusal": refusal,
+        "anonymous_uploads": settings.ANONYMOUS_UPLOADS,
         "max_bytes": settings.UPLOAD_MAX_BYTES,
         "max_size": services.format_megabytes(settings.UPLOAD_MAX_BYTES),
     }
@@ -459,6 +464,8 @@ def publish(request: HttpRequest) -> HttpResponse:
     limited) or 503 (storage down). A plain POST gets a redirect or the form again.
     """
     if request.method == "POST":
+        if not settings.ANONYMOUS_UPLOADS and not request.user.is_authenticated:
+            return _refuse(request, "__all__", LOG_IN_TO_PUBLISH, 403)
         if getattr(request, "limited", False):
             return _refuse(
                 request,
@@ -489,12 +496,9 @@ def _publish(request: HttpRequest) -> HttpResponse:
         build = services.accept_upload(
             upload=data["file"],
             filename=data["file"].name,
-            title=data["title"],
-            description=data["description"],
-            plugins=data["plugins"],
-            visibility=data["visibility"],
-            datasette_version=data["datasette_version"],
-            metadata_text=data["metadata"],
+            **form.settings_arguments(),
+            owner=request.user,
+            uploader_ip=client_ip(request),
         )
     except services.StorageUnavailable as exc:
         form.add_error(None, exc.args[0])
@@ -502,6 +506,8 @@ def _publish(request: HttpRequest) -> HttpResponse:
     except services.UploadRejected as exc:
         form.add_error(None, exc.args[0])
         return _publish_failed(request, form, 400)
+    if not request.user.is_authenticated:
+        publisher.remember_new_link(request, build, services.new_management_token(build.gallery))
     if _wants_json(request):
         return JsonResponse({"redirect": build.get_absolute_url()})
     return redirect(build)
@@ -553,12 +559,16 @@ def _steps(build: Build) -> list[dict[str, str]]:
 @never_cache
 @require_GET
 def build_detail(request: HttpRequest, build_id: str) -> HttpResponse:
-    """The build page: steps, log, failure reason, and the gallery URL once public."""
+    """The build page: steps, log, failure reason, and the gallery URL once public.
+
+    Right after an anonymous upload it shows the gallery's private management link, once.
+    """
     build = get_object_or_404(Build.objects.select_related("gallery"), pk=build_id)
     return render(
         request,
         "gallery/build.html",
         {
+            "management_link": publisher.pop_new_link(request, build),
             "build": build,
             "gallery": build.gallery,
             "steps": _steps(build),

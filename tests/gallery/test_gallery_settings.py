@@ -18,7 +18,7 @@ SHOW = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'broker': s.CELERY_BROKER_URL, 'db': s.DATABASES['default']['ENGINE'], "
     "'storage': type(__import__('gallery.storage').storage.get_storage()).__name__, "
-    "'hosts': s.ALLOWED_HOSTS, 'debug': s.DEBUG, 'max': s.UPLOAD_MAX_BYTES, 'options': "
+    "'hosts': s.ALLOWED_HOSTS, 'email': s.EMAIL_BACKEND, 'from': s.DEFAULT_FROM_EMAIL, 'debug': s.DEBUG, 'max': s.UPLOAD_MAX_BYTES, 'options': "
     "s.__dict__['_wrapped'].__dict__.get('CELERY_BROKER_TRANSPORT_OPTIONS')}))"
 )
 
@@ -55,6 +55,7 @@ def test_a_bare_checkout_runs_on_embedded_defaults(tmp_path):
     assert shown["debug"] is False
     assert shown["max"] == 100 * 1024 * 1024
     assert shown["hosts"][:3] == ["127.0.0.1", "localhost", ".localhost"]
+    assert shown["email"] == "django.core.mail.backends.console.EmailBackend"
     assert (data / "secret_key").read_text().strip()
     assert shown["options"]["control_folder"] == str(data / "broker" / "control")
     assert (data / "broker" / "processed").is_dir()
@@ -72,12 +73,16 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         AWS_SECRET_ACCESS_KEY="s",
         CONTENT_DOMAIN="content.example",
         APP_HOSTS="glasshouse.example, www.glasshouse.example",
+        APP_URL="https://glasshouse.example",
+        EMAIL_HOST="smtp.example",
     )
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
     assert shown["broker"] == "redis://127.0.0.1:6379/0"
     assert shown["db"] == "django.db.backends.postgresql"
     assert shown["storage"] == "S3Storage"
+    assert shown["email"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert shown["from"] == "Glasshouse <noreply@glasshouse.example>"
     assert {".content.example", "glasshouse.example", "www.glasshouse.example"} <= set(
         shown["hosts"]
     )
@@ -95,6 +100,8 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
         ({"APP_URL": "glasshouse.example"}, "APP_URL"),
         ({"CONTENT_SCHEME": "ftp"}, "CONTENT_SCHEME"),
+        ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
+        ({"EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"}, "EMAIL_USE_TLS"),
         ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
     ],
 )

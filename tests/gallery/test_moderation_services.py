@@ -117,7 +117,7 @@ def test_a_rejected_gallery_with_no_files_left_cannot_be_approved(gallery, build
 
 
 def test_a_new_version_from_an_untrusted_publisher_waits_for_review(gallery, build, make_build, publisher):
-    assert services.needs_review(gallery, publisher)
+    assert services.publisher_needs_review(gallery, publisher)
     newer = make_build()
     Build.objects.filter(pk=newer.pk).update(needs_review=True)
     assert services.finish_build(newer) is False
@@ -130,11 +130,10 @@ def test_a_new_version_from_an_untrusted_publisher_waits_for_review(gallery, bui
     assert not gallery.builds.filter(needs_review=True).exists()
 
 
-def test_trusted_publishers_staff_and_operators_skip_review(gallery, publisher):
-    assert not services.needs_review(gallery, None)  # operator or system
+def test_trusted_publishers_and_staff_skip_review(gallery, publisher):
     services.trust_publisher(publisher)
     assert is_trusted(publisher)
-    assert not services.needs_review(gallery, publisher)
+    assert not services.publisher_needs_review(gallery, publisher)
     staff = get_user_model().objects.create_user("staff", "s@example.org", "pw", is_staff=True)
     assert is_trusted(staff)
     assert AuditEvent.objects.filter(action="trust").count() == 1

@@ -1,0 +1,285 @@
+"""Publishers' pages on the app origin: "My galleries" and each gallery's management page.
+
+Who may manage a gallery: its owner (a signed-in publisher), or, for a gallery uploaded
+anonymously and not yet claimed, a browser session that opened the gallery's private
+management link (``/manage/<gallery-id>/<token>/``). Anyone else gets 404, as for a
+gallery that does not exist. Signing up or logging in in such a session claims its
+galleries (``claim_session_galleries``, connected to ``user_logged_in``).
+
+Every change goes through ``gallery.services``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from gallery import services
+from gallery.forms import DatabaseFileForm, EditGalleryForm
+from gallery.models import Build, BuildState, Gallery
+from gallery.preview import preview_url
+
+logger = logging.getLogger(__name__)
+
+#: Session key: ``{gallery_id: management token}`` of the galleries this browser opened the link of.
+#: Sessions live on the server (database); the browser holds only the session id.
+SESSION_GRANTS = "glasshouse_managed_galleries"
+#: Session key: ``{build_id: management URL}`` shown once on the build page after an anonymous upload.
+SESSION_NEW_LINKS = "glasshouse_new_management_links"
+
+
+def _grants(request: HttpRequest) -> dict[str, str]:
+    return dict(request.session.get(SESSION_GRANTS) or {})
+
+
+def grant_session(request: HttpRequest, gallery: Gallery, token: str) -> None:
+    """Let this browser session manage ``gallery`` while ``token`` is its management token."""
+    grants = _grants(request)
+    grants[gallery.pk] = token
+    request.session[SESSION_GRANTS] = grants
+
+
+def _holds_link(request: HttpRequest, gallery: Gallery) -> bool:
+    """Whether the session opened ``gallery``'s current management link (a claimed gallery has none)."""
+    return services.management_token_matches(gallery, _grants(request).get(gallery.pk, ""))
+
+
+def _may_manage(request: HttpRequest, gallery: Gallery) -> bool:
+    user = request.user
+    if user.is_authenticated and gallery.owner_id == user.pk:
+        return True
+    return gallery.owner_id is None and _holds_link(request, gallery)
+
+
+def _not_deleted() -> QuerySet[Gallery]:
+    return Gallery.objects.exclude(moderation_state=Gallery.ModerationState.DELETED)
+
+
+def managed_gallery(request: HttpRequest, gallery_id: str) -> Gallery:
+    """The gallery ``gallery_id`` if this request may manage it; raises ``Http404`` otherwise (also if deleted)."""
+    gallery = _not_deleted().filter(pk=gallery_id).select_related("live_build").first()
+    if gallery is None or not _may_manage(request, gallery):
+        raise Http404("You have no gallery at this address.")
+    return gallery
+
+
+def _actor(request: HttpRequest) -> Any:
+    """The user to record in the audit log, or ``None`` for a holder of a management link."""
+    return request.user if request.user.is_authenticated else None
+
+
+def _session_galleries(request: HttpRequest) -> list[Gallery]:
+    """Unclaimed galleries whose management link this session opened."""
+    grants = _grants(request)
+    if not grants:
+        return []
+    return [g for g in _not_deleted().filter(pk__in=grants, owner__isnull=True) if _holds_link(request, g)]
+
+
+def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in`` receiver: move the galleries this session holds the link of into ``user``'s account.
+
+    A gallery over the publisher's gallery quota stays unclaimed (and manageable through its
+    link); the reason is shown as a message.
+    """
+    if request is None or not hasattr(request, "session"):
+        return
+    for gallery in _session_galleries(request):
+        try:
+            services.claim_gallery(gallery, user, _grants(request)[gallery.pk])
+        except services.QuotaExceeded as exc:
+            messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
+        except services.ClaimRefused as exc:
+            logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
+        else:
+            messages.success(request, f"“{gallery.title}” is now in your account.", fail_silently=True)
+
+
+#: Moderation states in which the gallery's ready builds wait for a moderator (rejected: an appeal
+#: with a corrected version; the rejected builds' own files are gone).
+_AWAITING_STATES = (Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED)
+
+
+def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
+    """The gallery's builds, newest first: ``{"build", "live", "preview_url" (str or None)}``.
+
+    A preview link for a ready build waiting for a moderator: of a pending or rejected
+    gallery, or a new version with ``needs_review``.
+    """
+    rows = []
+    for build in gallery.builds.all():
+        awaiting = (
+            build.state == BuildState.READY
+            and not build.files_deleted
+            and (build.needs_review or gallery.moderation_state in _AWAITING_STATES)
+        )
+        rows.append(
+            {
+                "build": build,
+                "live": build.pk == gallery.live_build_id,
+                "preview_url": preview_url(build) if awaiting else None,
+            }
+        )
+    return rows
+
+
+def _latest_builds() -> Prefetch:
+    return Prefetch("builds", queryset=Build.objects.order_by("-created_at"))
+
+
+@never_cache
+@require_GET
+def mine(request: HttpRequest) -> HttpResponse:
+    """``/mine/``: the signed-in publisher's galleries (not deleted), or those this session holds the link of.
+
+    Each with its moderation state and reason, view count and builds. Anonymous without any
+    link: redirect to the login page.
+    """
+    if request.user.is_authenticated:
+        galleries = list(
+            _not_deleted().filter(owner=request.user).select_related("live_build").prefetch_related(_latest_builds())
+        )
+    else:
+        galleries = _session_galleries(request)
+        if not galleries:
+            return redirect_to_login(request.get_full_path())
+    return render(
+        request,
+        "gallery/mine.html",
+        {"galleries": galleries, "unclaimed": [g for g in galleries if g.owner_id is None]},
+    )
+
+
+def _manage_page(
+    request: HttpRequest, gallery: Gallery, *, upload_form: DatabaseFileForm | None = None, status: int = 200
+) -> HttpResponse:
+    return render(
+        request,
+        "gallery/mine_gallery.html",
+        {
+            "gallery": gallery,
+            "rows": _build_rows(gallery),
+            "upload_form": upload_form or DatabaseFileForm(),
+            "anonymous_holder": not request.user.is_authenticated,
+            "max_size": services.format_megabytes(settings.UPLOAD_MAX_BYTES),
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_GET
+def manage(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """``/mine/<gallery-id>/``: builds with their logs and previews, and the actions."""
+    return _manage_page(request, managed_gallery(request, gallery_id))
+
+
+@require_GET
+def management_link(request: HttpRequest, gallery_id: str, token: str) -> HttpResponse:
+    """``/manage/<gallery-id>/<token>/``: the private link of an anonymous upload.
+
+    A signed-in publisher claims the gallery at once; anyone else's browser session may
+    manage it from now on (and claims it on signing up or logging in). A wrong token, or a
+    gallery already claimed, is 404.
+    """
+    gallery = _not_deleted().filter(pk=gallery_id, owner__isnull=True).first()
+    if gallery is None or not services.management_token_matches(gallery, token):
+        raise Http404("This management link is not valid (any more).")
+    grant_session(request, gallery, token)
+    if request.user.is_authenticated:
+        claim_session_galleries(None, request=request, user=request.user)
+    return redirect("gallery:mine-gallery", gallery.pk)
+
+
+@require_POST
+def new_version(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """Upload a new version: a new build from a new file; redirects to its build page."""
+    gallery = managed_gallery(request, gallery_id)
+    form = DatabaseFileForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            build = services.upload_new_version(gallery, upload=upload, filename=upload.name, by=_actor(request))
+        except (services.UploadRejected, services.StorageUnavailable) as exc:
+            form.add_error("file", exc.args[0])
+        else:
+            return redirect(build)
+    return _manage_page(request, gallery, upload_form=form, status=400)
+
+
+@require_POST
+def rebuild(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """Rebuild the gallery from its stored upload (for example after a catalog update)."""
+    gallery = managed_gallery(request, gallery_id)
+    try:
+        build = services.rebuild(gallery, by=_actor(request), as_publisher=True)
+    except ValueError as exc:  # QuotaExceeded too (an UploadRejected, a ValueError)
+        messages.error(request, exc.args[0])
+        return redirect("gallery:mine-gallery", gallery.pk)
+    return redirect(build)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """Edit title, description, visibility, plugins, Datasette version and metadata."""
+    gallery = managed_gallery(request, gallery_id)
+    form = EditGalleryForm(request.POST or None, gallery=gallery)
+    if request.method == "POST" and form.is_valid():
+        try:
+            needs_rebuild = services.update_gallery(gallery, **form.settings_arguments(), by=_actor(request))
+        except services.UploadRejected as exc:
+            form.add_error(None, exc.args[0])
+        else:
+            if needs_rebuild:
+                messages.warning(
+                    request,
+                    "Saved. The gallery itself still runs its current build: rebuild it (below) to apply the "
+                    "new plugins, metadata, Datasette version, title or description.",
+                )
+            else:
+                messages.success(request, "Saved.")
+            return redirect("gallery:mine-gallery", gallery.pk)
+    return render(
+        request, "gallery/mine_edit.html", {"gallery": gallery, "form": form}, status=400 if form.errors else 200
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """GET: a confirmation page; POST: delete the gallery (a tombstone; its files are removed)."""
+    gallery = managed_gallery(request, gallery_id)
+    if request.method == "POST":
+        services.delete_gallery(gallery, by=_actor(request))
+        messages.success(request, f"“{gallery.title}” was deleted; readers who open it see that it is gone.")
+        if request.user.is_authenticated:
+            return redirect("gallery:mine")
+        return redirect("gallery:index")
+    return render(request, "gallery/mine_delete.html", {"gallery": gallery})
+
+
+def remember_new_link(request: HttpRequest, build: Build, token: str) -> None:
+    """After an anonymous upload: grant this session, and keep the link for the build page to show once."""
+    grant_session(request, build.gallery, token)
+    links = dict(request.session.get(SESSION_NEW_LINKS) or {})
+    links[build.pk] = request.build_absolute_uri(reverse("gallery:manage-link", args=[build.gallery_id, token]))
+    request.session[SESSION_NEW_LINKS] = links
+
+
+def pop_new_link(request: HttpRequest, build: Build) -> str | None:
+    """The management link to show on ``build``'s page, once; ``None`` if there is none (any more)."""
+    links = dict(request.session.get(SESSION_NEW_LINKS) or {})
+    link = links.pop(build.pk, None)
+    if link is not None:
+        request.session[SESSION_NEW_LINKS] = links
+    return link

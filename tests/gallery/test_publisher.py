@@ -1,0 +1,436 @@
+"""Publishers: ownership of galleries, My galleries, management links, quotas, new versions, edits, view counts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from gallery import services
+from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_user(django_user_model) -> Callable[..., object]:
+    def make(name: str, **extra: object) -> object:
+        return django_user_model.objects.create_user(
+            username=name, email=f"{name}@example.org", password=PASSWORD, **extra
+        )
+
+    return make
+
+
+@pytest.fixture
+def publisher(make_user):
+    """A publisher whose email address is verified (allauth lets them log in)."""
+    user = make_user("ada")
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+    return user
+
+
+@pytest.fixture
+def stranger(make_user):
+    return make_user("mallory")
+
+
+@pytest.fixture
+def owned(gallery: Gallery, build: Build, publisher) -> Gallery:
+    """``gallery`` (approved, with a live ready build) owned by ``publisher``."""
+    Gallery.objects.filter(pk=gallery.pk).update(owner=publisher)
+    gallery.refresh_from_db()
+    return gallery
+
+
+@pytest.fixture
+def db_file(sqlite_bytes: bytes) -> Callable[[str], SimpleUploadedFile]:
+    """``db_file(name="v2.db")``: a fresh uploaded-file object of a valid SQLite database."""
+    return lambda name="v2.db": SimpleUploadedFile(name, sqlite_bytes)
+
+
+def _pages(gallery_id: str) -> list[tuple[str, str]]:
+    return [
+        ("get", reverse("gallery:mine-gallery", args=[gallery_id])),
+        ("get", reverse("gallery:mine-edit", args=[gallery_id])),
+        ("post", reverse("gallery:mine-edit", args=[gallery_id])),
+        ("post", reverse("gallery:mine-new-version", args=[gallery_id])),
+        ("post", reverse("gallery:mine-rebuild", args=[gallery_id])),
+        ("get", reverse("gallery:mine-delete", args=[gallery_id])),
+        ("post", reverse("gallery:mine-delete", args=[gallery_id])),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7), ids=[f"{m} {p.split('/')[-2] or 'page'}" for m, p in _pages("g")])
+@pytest.mark.parametrize("who", ["stranger", "anonymous"])
+def test_someone_elses_gallery_is_404_everywhere_and_stays_unchanged(client, owned, stranger, index, who):
+    if who == "stranger":
+        client.force_login(stranger)
+    method, path = _pages(owned.pk)[index]
+    response = getattr(client, method)(path, {"title": "Hijacked", "visibility": "listed"} if method == "post" else {})
+    assert response.status_code == 404
+    owned.refresh_from_db()
+    assert owned.title == "Chinook" and owned.moderation_state == "approved"
+    assert owned.builds.count() == 1
+
+
+def test_my_galleries_lists_only_mine_and_not_deleted_with_state_reason_and_views(
+    client, owned, publisher, stranger, other_gallery
+):
+    Gallery.objects.filter(pk=other_gallery.pk).update(owner=stranger)
+    rejected = Gallery.objects.create(
+        title="Rejected one", owner=publisher, moderation_state="rejected", moderation_reason="Remove the emails"
+    )
+    Gallery.objects.create(title="Gone one", owner=publisher, moderation_state="deleted")
+    Gallery.objects.filter(pk=owned.pk).update(view_count=7)
+    client.force_login(publisher)
+    page = client.get(reverse("gallery:mine")).content.decode()
+    assert "Chinook" in page and rejected.title in page
+    assert "Remove the emails" in page
+    assert "opened 7 times" in page
+    assert "Other" not in page and "Gone one" not in page
+
+
+def test_my_galleries_sends_someone_signed_out_to_log_in(client, db):
+    response = client.get(reverse("gallery:mine"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+def test_the_owner_sees_builds_with_links_to_their_logs(client, owned, build, publisher):
+    client.force_login(publisher)
+    page = client.get(reverse("gallery:mine-gallery", args=[owned.pk])).content.decode()
+    assert build.get_absolute_url() in page
+    assert "live" in page
+
+
+# --- Publishing signed in or anonymously -------------------------------------------------------
+
+
+def test_a_signed_in_upload_belongs_to_the_publisher_and_has_no_management_link(client, publisher, upload_data):
+    client.force_login(publisher)
+    response = client.post(reverse("gallery:publish"), upload_data(), REMOTE_ADDR="203.0.113.9")
+    build = Build.objects.get()
+    assert response.url == build.get_absolute_url()
+    assert build.gallery.owner == publisher
+    assert build.gallery.uploader_ip_hash and "203.0.113.9" not in build.gallery.uploader_ip_hash
+    assert build.gallery.management_key_hash == ""
+    assert "management-link" not in client.get(response.url).content.decode()
+
+
+def _anonymous_upload(client, upload_data) -> tuple[Build, str]:
+    """Publish anonymously; return the build and the management link shown on its page."""
+    response = client.post(reverse("gallery:publish"), upload_data())
+    build = Build.objects.get()
+    page = client.get(response.url).content.decode()
+    (link,) = re.findall(r'href="(http://testserver/manage/[^"]+)"', page)
+    return build, link.removeprefix("http://testserver")
+
+
+def test_an_anonymous_upload_shows_its_management_link_once(client, upload_data):
+    build, link = _anonymous_upload(client, upload_data)
+    assert build.gallery.owner is None
+    assert link.startswith(f"/manage/{build.gallery_id}/")
+    assert "Keep this private link" not in client.get(build.get_absolute_url()).content.decode()
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    assert token not in build.gallery.management_key_hash
+    # The uploader's own browser manages it already.
+    assert client.get(reverse("gallery:mine-gallery", args=[build.gallery_id])).status_code == 200
+
+
+def test_the_management_link_lets_another_browser_manage_and_a_wrong_one_does_not(client, upload_data):
+    build, link = _anonymous_upload(client, upload_data)
+    other = Client()
+    manage = reverse("gallery:mine-gallery", args=[build.gallery_id])
+    assert other.get(manage).status_code == 404
+    assert other.get(f"/manage/{build.gallery_id}/not-the-token/").status_code == 404
+    assert other.get(manage).status_code == 404
+    response = other.get(link)
+    assert response.status_code == 302 and response.url == manage
+    assert other.get(manage).status_code == 200
+
+
+def test_logging_in_from_the_management_link_claims_the_gallery(client, upload_data, publisher):
+    build, link = _anonymous_upload(client, upload_data)
+    browser = Client()
+    browser.get(link)
+    browser.post(reverse("account_login"), {"login": publisher.email, "password": PASSWORD})
+    gallery = Gallery.objects.get(pk=build.gallery_id)
+    assert gallery.owner == publisher
+    assert gallery.management_key_hash == ""
+    assert AuditEvent.objects.filter(action="claim", gallery_id=gallery.pk, actor=publisher).exists()
+    # The link served its purpose: it no longer grants anything, and a stranger cannot claim it.
+    assert Client().get(link).status_code == 404
+
+
+def test_a_signed_in_publisher_opening_the_link_claims_at_once(client, upload_data, publisher):
+    build, link = _anonymous_upload(client, upload_data)
+    browser = Client()
+    browser.force_login(publisher)
+    browser.get(link)
+    assert Gallery.objects.get(pk=build.gallery_id).owner == publisher
+    # The uploader's session held the old link; the gallery is no longer theirs to manage.
+    assert client.get(reverse("gallery:mine-gallery", args=[build.gallery_id])).status_code == 404
+
+
+def test_claiming_needs_the_current_token_and_an_unowned_gallery(owned, gallery, publisher, stranger):
+    Gallery.objects.filter(pk=gallery.pk).update(owner=None)
+    gallery.refresh_from_db()
+    token = services.new_management_token(gallery)
+    with pytest.raises(services.ClaimRefused):
+        services.claim_gallery(gallery, stranger, "wrong")
+    services.new_management_token(gallery)  # a new token replaces the old one
+    with pytest.raises(services.ClaimRefused):
+        services.claim_gallery(gallery, stranger, token)
+    token = services.new_management_token(gallery)
+    services.claim_gallery(gallery, publisher, token)
+    with pytest.raises(services.ClaimRefused):
+        services.claim_gallery(gallery, stranger, token)
+    assert Gallery.objects.get(pk=gallery.pk).owner == publisher
+
+
+def test_with_anonymous_uploads_off_the_form_asks_to_log_in(client, settings, upload_data, publisher):
+    settings.ANONYMOUS_UPLOADS = False
+    page = client.get(reverse("gallery:publish")).content.decode()
+    assert "log-in-to-publish" in page and 'id="publish-form"' not in page
+    response = client.post(reverse("gallery:publish"), upload_data(), HTTP_ACCEPT="application/json")
+    assert response.status_code == 403
+    assert "Log in or sign up to publish" in response.json()["errors"]["__all__"][0]
+    assert not Gallery.objects.exists()
+    client.force_login(publisher)
+    assert client.post(reverse("gallery:publish"), upload_data()).status_code == 302
+    assert Gallery.objects.get().owner == publisher
+
+
+# --- Quotas -------------------------------------------------------------------------------------
+
+
+def test_the_gallery_quota_refuses_one_more_with_a_clear_message(client, settings, publisher, upload_data):
+    settings.PUBLISHER_MAX_GALLERIES = 1
+    client.force_login(publisher)
+    assert client.post(reverse("gallery:publish"), upload_data()).status_code == 302
+    Build.objects.update(state=BuildState.READY)
+    response = client.post(reverse("gallery:publish"), upload_data(), HTTP_ACCEPT="application/json")
+    assert response.status_code == 400
+    assert "the most one publisher may keep (1)" in response.json()["errors"]["__all__"][0]
+    assert Gallery.objects.count() == 1
+    # A deleted gallery no longer counts.
+    services.delete_gallery(Gallery.objects.get(), by=publisher)
+    assert client.post(reverse("gallery:publish"), upload_data()).status_code == 302
+
+
+def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
+    client, settings, publisher, owned, make_build, db_file, upload_data
+):
+    settings.PUBLISHER_MAX_CONCURRENT_BUILDS = 2
+    make_build(state=BuildState.QUEUED)
+    make_build(state=BuildState.BUNDLING)
+    message = "2 builds queued or running"
+    with pytest.raises(services.QuotaExceeded, match=message):
+        services.accept_upload(upload=db_file(), filename="x.db", title="Third", plugins=[], owner=publisher)
+    with pytest.raises(services.QuotaExceeded, match=message):
+        services.upload_new_version(owned, upload=db_file(), filename="x.db", by=publisher)
+    with pytest.raises(services.QuotaExceeded, match=message):
+        services.rebuild(owned, by=publisher, as_publisher=True)
+    client.force_login(publisher)
+    response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]), follow=True)
+    assert message in response.content.decode()
+    assert owned.builds.count() == 3
+    # A moderator's rebuild is not the publisher's: no quota.
+    services.rebuild(owned, by=None)
+
+
+def test_the_storage_quota_counts_each_upload_once_and_the_bundles(settings, publisher, owned, build, db_file):
+    Build.objects.filter(pk=build.pk).update(source_bytes=1000, bundle_bytes=500)
+    services.rebuild(owned)  # shares the upload
+    Build.objects.filter(gallery=owned).exclude(pk=build.pk).update(state=BuildState.READY, bundle_bytes=500)
+    assert services.stored_bytes(publisher) == 1000 + 500 + 500
+    size = len(db_file().read())
+    settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size - 1
+    with pytest.raises(services.QuotaExceeded, match="over your"):
+        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size
+    services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+
+
+def test_a_refused_upload_leaves_nothing_in_storage(settings, publisher, owned, db_file, storage):
+    settings.PUBLISHER_MAX_STORED_BYTES = 1
+    with pytest.raises(services.QuotaExceeded):
+        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    uploads = storage.root / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_anonymous_uploads_have_no_publisher_quota(settings, db_file, db):
+    settings.PUBLISHER_MAX_GALLERIES = 1
+    settings.PUBLISHER_MAX_CONCURRENT_BUILDS = 1
+    for title in ("One", "Two"):
+        services.accept_upload(upload=db_file(), filename="x.db", title=title, plugins=[])
+    assert Gallery.objects.count() == 2
+
+
+# --- New versions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "who", "waits"),
+    [
+        ("approved", "publisher", True),
+        ("approved", "trusted", False),
+        ("approved", "link holder", True),
+        ("pending", "publisher", False),
+        ("rejected", "publisher", False),
+    ],
+)
+def test_a_new_version_waits_for_review_only_from_the_untrusted_on_an_approved_gallery(
+    owned, build, publisher, db_file, sent_builds, django_capture_on_commit_callbacks, state, who, waits
+):
+    Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
+    owned.refresh_from_db()
+    if who == "trusted":
+        Publisher.objects.create(user=publisher, trusted=True)
+    by = None if who == "link holder" else publisher
+    with django_capture_on_commit_callbacks(execute=True):
+        new = services.upload_new_version(owned, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by)
+    assert new.needs_review is waits
+    assert new.state == BuildState.QUEUED and sent_builds == [new.pk]
+    assert new.source_key == f"uploads/{new.pk}/source.db"
+    owned.refresh_from_db()
+    assert owned.live_build_id == build.pk  # the live build stays live meanwhile
+    assert owned.database_name == "chinook"  # URLs stay the same
+    event = AuditEvent.objects.get(action="new_version", build_id=new.pk)
+    assert event.actor == by and event.details["needs_review"] is waits
+
+
+@pytest.mark.parametrize("state", ["taken_down", "deleted"])
+def test_a_gallery_taken_down_or_deleted_takes_no_new_version_or_edit(owned, publisher, db_file, state):
+    Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
+    owned.refresh_from_db()
+    with pytest.raises(services.UploadRejected):
+        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    with pytest.raises(services.UploadRejected):
+        services.update_gallery(
+            owned, title="New", description="", visibility="listed", plugins=[], metadata_text="", by=publisher
+        )
+
+
+def test_uploading_a_new_version_through_the_page(client, owned, publisher, db_file):
+    client.force_login(publisher)
+    url = reverse("gallery:mine-new-version", args=[owned.pk])
+    response = client.post(url, {"file": SimpleUploadedFile("v2.csv", b"a,b\n")})
+    assert response.status_code == 400
+    assert "upload a SQLite database ending in .db" in response.content.decode()
+    response = client.post(url, {"file": db_file()})
+    new = owned.builds.latest("created_at")
+    assert response.url == new.get_absolute_url()
+
+
+def test_a_publisher_rebuild_of_an_approved_gallery_waits_for_review(client, owned, publisher):
+    client.force_login(publisher)
+    response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]))
+    new = owned.builds.latest("created_at")
+    assert response.url == new.get_absolute_url()
+    assert new.needs_review
+
+
+# --- Editing and deleting -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "rebuild"),
+    [
+        ({"visibility": "unlisted"}, False),
+        ({"plugins": []}, True),
+        ({"metadata": "license: CC BY 4.0"}, True),
+        ({"datasette_version": "1.0a41", "plugins": []}, True),
+        ({"title": "Chinook, renamed"}, True),
+        ({}, False),
+    ],
+)
+def test_editing_says_when_a_rebuild_is_needed(client, owned, publisher, changes, rebuild):
+    client.force_login(publisher)
+    data = {
+        "title": "Chinook",
+        "description": "Music store",
+        "plugins": ["datasette-pretty-json"],
+        "visibility": "listed",
+        "datasette_version": owned.datasette_version,
+        "metadata": "",
+        **changes,
+    }
+    response = client.post(reverse("gallery:mine-edit", args=[owned.pk]), data, follow=True)
+    page = response.content.decode()
+    assert ("rebuild it" in page) is rebuild
+    owned.refresh_from_db()
+    assert owned.visibility == data["visibility"] and owned.title == data["title"]
+    assert AuditEvent.objects.filter(action="edit", gallery_id=owned.pk).exists() is bool(changes)
+
+
+def test_editing_refuses_bad_metadata_and_keeps_the_old_settings(client, owned, publisher):
+    client.force_login(publisher)
+    response = client.post(
+        reverse("gallery:mine-edit", args=[owned.pk]),
+        {"title": "New", "visibility": "listed", "datasette_version": owned.datasette_version,
+         "metadata": "databases:\n  not-this-one: {}\n"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    owned.refresh_from_db()
+    assert owned.title == "Chinook"
+
+
+def test_deleting_asks_first_then_leaves_a_tombstone(client, owned, publisher):
+    client.force_login(publisher)
+    url = reverse("gallery:mine-delete", args=[owned.pk])
+    assert "cannot be undone" in client.get(url).content.decode()
+    assert Gallery.objects.get(pk=owned.pk).moderation_state == "approved"
+    response = client.post(url)
+    assert response.url == reverse("gallery:mine")
+    assert Gallery.objects.get(pk=owned.pk).moderation_state == "deleted"
+    assert AuditEvent.objects.filter(action="delete", gallery_id=owned.pk, actor=publisher).exists()
+    assert client.get(reverse("gallery:mine-gallery", args=[owned.pk])).status_code == 404
+    assert "Chinook" not in client.get(reverse("gallery:mine")).content.decode()
+
+
+# --- View counts ----------------------------------------------------------------------------------
+
+
+def test_bootstrap_loads_of_the_public_origin_count_views(content_client, bundle, gallery, build):
+    content_client.get("/")
+    content_client.get("/chinook/album")
+    content_client.head("/")
+    content_client.get("/sw.js")
+    assert Gallery.objects.get(pk=gallery.pk).view_count == 2
+    content_client.defaults["HTTP_HOST"] = f"{gallery.id}--{build.id}.localhost:8000"
+    assert content_client.get("/").status_code == 200
+    assert Gallery.objects.get(pk=gallery.pk).view_count == 2  # a pinned version does not count
+
+
+def test_a_pending_gallerys_ready_build_and_a_version_awaiting_review_have_preview_links(
+    client, owned, build, publisher, make_build
+):
+    client.force_login(publisher)
+    url = reverse("gallery:mine-gallery", args=[owned.pk])
+    assert "pv-" not in client.get(url).content.decode()  # approved and live: nothing to preview
+    waiting = make_build(state=BuildState.READY)
+    Build.objects.filter(pk=waiting.pk).update(needs_review=True)
+    page = client.get(url).content.decode()
+    assert re.search(rf'class="preview" href="http://pv-{waiting.pk}-[^"]+"', page)
+    assert f"pv-{build.pk}" not in page
+    Gallery.objects.filter(pk=owned.pk).update(moderation_state="pending")
+    assert f"pv-{build.pk}" in client.get(url).content.decode()
+
+
+def test_signing_up_after_an_anonymous_upload_claims_it_once_the_address_is_confirmed(client, upload_data, mailoutbox):
+    build, _ = _anonymous_upload(client, upload_data)
+    client.post(reverse("account_signup"), {"email": "new@example.org", "password1": PASSWORD, "password2": PASSWORD})
+    assert Gallery.objects.get(pk=build.gallery_id).owner is None  # not before the address is confirmed
+    (confirm,) = re.findall(r"http://testserver(/accounts/confirm-email/\S+)", mailoutbox[-1].body)
+    client.post(confirm)
+    assert Gallery.objects.get(pk=build.gallery_id).owner.email == "new@example.org"
