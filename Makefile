@@ -75,8 +75,10 @@ run: setup
 	@echo
 	@echo "Glasshouse is starting (web + build worker; Ctrl-C stops both):"
 	@echo "  app            $(APP_URL)/"
+	@echo "  sign up        $(APP_URL)/accounts/signup/   (emails, e.g. address verification, are printed below)"
 	@echo "  publish form   $(APP_URL)/publish/"
-	@echo "  admin          $(APP_URL)/admin/   user admin, password in $(DATA_DIR)/admin-password.txt"
+	@echo "  my galleries   $(APP_URL)/mine/"
+	@echo "  admin          $(APP_URL)/admin/   user admin, password in $(DATA_DIR)/admin-password.txt (Moderation queue)"
 	@echo "  galleries      http://<gallery-id>.$(or $(CONTENT_DOMAIN),localhost):$(CONTENT_PORT)/"
 	@echo "  data folder    $(DATA_DIR)/ (SQLite database, uploads, bundles, broker queue)"
 	@echo
