@@ -1,22 +1,9 @@
-"""The audit log refuses UPDATE and DELETE in the database; the "Moderators" group.
+"""The audit log refuses UPDATE and DELETE in the database.
 
-Moderators are staff users in the group: they can see galleries, builds, reports and the
-audit log, and act through the moderation actions (``gallery.moderate_gallery``); they
-cannot change a gallery's fields (no ``change_gallery``), so plugins and metadata are out
-of their reach.
+(The "Moderators" group is made after every migrate and flush: ``gallery.apps.ensure_moderators_group``.)
 """
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
-
-MODERATOR_PERMISSIONS = (
-    "view_gallery",
-    "moderate_gallery",
-    "view_build",
-    "view_report",
-    "view_auditevent",
-    "view_publisher",
-)
 
 POSTGRES_TRIGGER = """
 CREATE OR REPLACE FUNCTION gallery_auditevent_append_only() RETURNS trigger AS $$
@@ -60,24 +47,6 @@ def drop_triggers(apps, schema_editor):
             schema_editor.execute(statement)
 
 
-def add_moderators_group(apps, schema_editor):
-    # Permissions are normally created after all migrations (post_migrate); make them now.
-    app_config = apps.get_app_config("gallery")
-    app_config.models_module = True  # the migration state's stub has none; create_permissions needs it set
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name="Moderators")
-    group.permissions.set(
-        Permission.objects.filter(content_type__app_label="gallery", codename__in=MODERATOR_PERMISSIONS)
-    )
-
-
-def remove_moderators_group(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name="Moderators").delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("auth", "0012_alter_user_first_name_max_length"),
@@ -87,5 +56,4 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunPython(add_triggers, drop_triggers),
-        migrations.RunPython(add_moderators_group, remove_moderators_group),
     ]
