@@ -55,7 +55,7 @@ def test_a_bare_checkout_runs_on_embedded_defaults(tmp_path):
     assert shown["debug"] is False
     assert shown["max"] == 100 * 1024 * 1024
     assert shown["hosts"][:3] == ["127.0.0.1", "localhost", ".localhost"]
-    assert shown["email"] == "django.core.mail.backends.console.EmailBackend"
+    assert shown["email"] == "gallery.mail.ReadableConsoleBackend"
     assert (data / "secret_key").read_text().strip()
     assert shown["options"]["control_folder"] == str(data / "broker" / "control")
     assert (data / "broker" / "processed").is_dir()
