@@ -108,7 +108,7 @@ def test_the_owner_sees_builds_with_links_to_their_logs(client, owned, build, pu
     client.force_login(publisher)
     page = client.get(reverse("gallery:mine-gallery", args=[owned.pk])).content.decode()
     assert build.get_absolute_url() in page
-    assert "live" in page
+    assert ">live</strong>" in page  # approved and public: its build is live
 
 
 # --- Publishing signed in or anonymously -------------------------------------------------------
