@@ -84,39 +84,35 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000)
 
 
-class BuildInline(admin.TabularInline):
-    """A gallery's builds, newest first, read-only."""
+class ReadOnlyInline(admin.TabularInline):
+    """Rows of a gallery shown newest first, never added, changed or deleted here."""
+
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at",)
+
+    def has_add_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
+        return False
+
+
+class BuildInline(ReadOnlyInline):
+    """A gallery's builds."""
 
     model = Build
     fields = ("id", "state", "needs_review", "created_at", "finished_at", "source_bytes", "bundle_bytes", "files_deleted")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
-    ordering = ("-created_at",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
-        return False
 
 
-class ReportInline(admin.TabularInline):
-    """Readers' reports on a gallery, newest first, read-only."""
+class ReportInline(ReadOnlyInline):
+    """Readers' reports on a gallery."""
 
     model = Report
     fields = ("created_at", "reason", "details", "email", "page_url", "reporter")
     readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-created_at",)
-
-    def has_add_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
-        return False
 
     @admin.display(description="Reporter")
     def reporter(self, report: Report) -> str:

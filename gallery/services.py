@@ -516,16 +516,12 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     and its builds' files are removed from storage after commit. The publisher may upload a
     corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason.
     """
-    reason = _required_reason(reason)
-    with transaction.atomic():
-        _transition(gallery, State.REJECTED, AuditEvent.Action.REJECT, by=by, reason=reason)
-        _unpublish(gallery)
-        _notify_publisher(
-            gallery,
-            f"“{gallery.title}” was not published",
-            f"A moderator rejected your gallery “{gallery.title}”:\n\n{reason}\n\n"
-            "Fix it and upload a corrected version from My galleries; a moderator will look at it again.",
-        )
+    _remove(
+        gallery, State.REJECTED, AuditEvent.Action.REJECT, reason, by=by,
+        subject=f"“{gallery.title}” was not published",
+        body=f"A moderator rejected your gallery “{gallery.title}”:\n\n{{reason}}\n\n"
+        "Fix it and upload a corrected version from My galleries; a moderator will look at it again.",
+    )  # fmt: skip
 
 
 def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
@@ -535,16 +531,22 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
     are replaced by the kill switch. Raises ``InvalidTransition`` from other states and
     ``ValueError`` without a reason.
     """
+    _remove(
+        gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, reason, by=by,
+        subject=f"“{gallery.title}” was taken down",
+        body=f"A moderator took down your gallery “{gallery.title}”:\n\n{{reason}}\n\n"
+        "Its addresses no longer serve it and its files were removed. Reply to this email to appeal.",
+    )  # fmt: skip
+
+
+def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, subject: str, body: str) -> None:
+    """Move ``gallery`` to ``to`` for ``reason`` (required), stop serving it, remove its files
+    after commit and email the publisher ``body`` (with ``{reason}`` filled in)."""
     reason = _required_reason(reason)
     with transaction.atomic():
-        _transition(gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, by=by, reason=reason)
+        _transition(gallery, to, action, by=by, reason=reason)
         _unpublish(gallery)
-        _notify_publisher(
-            gallery,
-            f"“{gallery.title}” was taken down",
-            f"A moderator took down your gallery “{gallery.title}”:\n\n{reason}\n\n"
-            "Its addresses no longer serve it and its files were removed. Reply to this email to appeal.",
-        )
+        _notify_publisher(gallery, subject, body.replace("{reason}", reason))
 
 
 def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
