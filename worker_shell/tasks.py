@@ -10,8 +10,11 @@ process) are handled in the worker's main process by ``BuildTaskRequest``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
@@ -119,6 +122,11 @@ class BuildTaskRequest(Request):
     def on_timeout(self, soft: bool, timeout: float) -> None:
         if not soft and self.args:
             build_id = self.args[0]
+            # The pool kills the process right after this handler; killing it first means it
+            # writes no temporary file after they are removed below.
+            if self.worker_pid and self.worker_pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.worker_pid, signal.SIGKILL)
             _in_main_process(
                 "timed out", build_id, lambda: recovery.timed_out(build_id, int(timeout))
             )
