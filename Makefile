@@ -1,5 +1,5 @@
 # Glasshouse: set-up, run and test on one machine.
-#   make run    set up, then start web + worker (no database server, broker or S3 needed)
+#   make run    set up, then start web + worker + beat (no database server, broker or S3 needed)
 #   make test   set up, start PostgreSQL + Redis if down, run pytest (needs root for apt on first run)
 #   make test-fast  the same without the heavy tests (browser, Node boots, workers)
 
@@ -73,7 +73,7 @@ run: export APP_URL ?= http://127.0.0.1:$(PORT)
 run: setup
 	@DATA_DIR=$(DATA_DIR) bash deploy/ensure-admin.sh $(PY)
 	@echo
-	@echo "Glasshouse is starting (web + build worker; Ctrl-C stops both):"
+	@echo "Glasshouse is starting (web + build worker + beat for the build sweeper; Ctrl-C stops them all):"
 	@echo "  app            $(APP_URL)/"
 	@echo "  sign up        $(APP_URL)/accounts/signup/   (emails, e.g. address verification, are printed below)"
 	@echo "  publish form   $(APP_URL)/publish/"

@@ -6,17 +6,21 @@ Keys are POSIX-style paths relative to the storage root, for example
 maps a key's role in the bundle to a fixed type.
 
 Errors: ``StorageError`` for faults of the store itself (disk full, S3 outage);
-callers retry those. ``MissingKey`` (a ``KeyError``) when a key does not exist.
+``S3Storage`` has already retried those with backoff for its retry budget.
+``MissingKey`` (a ``KeyError``) when a key does not exist.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, Self
 
 #: Role of a file in the bundle, by suffix -> Content-Type. Anything else is
 #: served as opaque bytes.
@@ -53,6 +57,16 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
 #: Files the builder draws itself, by their name directly under ``builds/<id>/``.
 BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+logger = logging.getLogger(__name__)
+
+#: S3 error codes that say the store is failing or overloaded, not that the request is wrong.
+RETRYABLE_S3_CODES = frozenset(
+    {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling", "ThrottlingException"}
+)
+#: First pause between two tries of a storage call, and the longest, in seconds.
+RETRY_FIRST_PAUSE = 0.5
+RETRY_MAX_PAUSE = 8.0
 
 
 class StorageError(Exception):
@@ -187,34 +201,86 @@ class S3Storage:
     """Store keys as objects in an S3 bucket through boto3.
 
     ``endpoint_url`` points at any S3 API (AWS, MinIO, moto's server); credentials
-    come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` ...). Every botocore
-    error becomes ``StorageError``, except a missing key, which is ``MissingKey``.
+    come from boto3's usual chain (``AWS_ACCESS_KEY_ID`` ...). ``timeout`` (seconds)
+    bounds connecting and each read of one request. Faults of the store (connection
+    refused or reset, timeouts, 5xx answers, throttling) are retried with exponential
+    backoff (0.5 s doubling to 8 s, with jitter) for ``retry_budget`` seconds from the
+    first try; then, and for any other botocore error, the call raises
+    ``StorageError``. A missing key is ``MissingKey`` at once. Reading an ``open``
+    object's body is not retried; a fault there raises ``StorageError`` too.
     """
 
-    def __init__(self, bucket: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        *,
+        retry_budget: float = 60.0,
+        timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket = bucket
+        self.retry_budget = retry_budget
+        self._sleep = sleep
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint_url or None,
             region_name=region or None,
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30),
+            # One try per call here: the retries are ours, bounded by time rather than by count.
+            config=Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=timeout,
+                read_timeout=timeout,
+            ),
         )
 
+    @staticmethod
+    def _transient(exc: BaseException) -> bool:
+        """Whether ``exc`` (from botocore or boto3's transfer) is a fault of the store worth retrying."""
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+
+        if isinstance(exc, S3UploadFailedError):
+            # boto3's transfer wraps the ClientError it got (raised inside its ``except``).
+            cause = exc.__context__
+            return cause is None or S3Storage._transient(cause)
+        if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+            return True
+        if isinstance(exc, ClientError):
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            return status >= 500 or status == 429 or error.get("Code", "") in RETRYABLE_S3_CODES
+        return False
+
     def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
-        try:
-            return fn(*args, **kwargs)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("404", "NoSuchKey", "NotFound"):
-                raise MissingKey(what) from exc
-            raise StorageError(f"S3 {what}: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 {what}: {exc}") from exc
+        started = time.monotonic()
+        pause = RETRY_FIRST_PAUSE
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return fn(*args, **kwargs)
+            except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+                if isinstance(exc, ClientError):
+                    code = exc.response.get("Error", {}).get("Code", "")
+                    if code in ("404", "NoSuchKey", "NotFound"):
+                        raise MissingKey(what) from exc
+                elapsed = time.monotonic() - started
+                wait = pause * random.uniform(0.8, 1.2)
+                if not self._transient(exc) or elapsed + wait > self.retry_budget:
+                    gave_up = f" (gave up after {tries} tries in {elapsed:.0f} s)" if tries > 1 else ""
+                    raise StorageError(f"S3 {what}: {exc}{gave_up}") from exc
+                logger.warning("S3 %s failed (%s); retrying in %.1f s (try %d)", what, exc, wait, tries)
+                self._sleep(wait)
+                pause = min(pause * 2, RETRY_MAX_PAUSE)
 
     def put_file(self, key: str, path: Path) -> None:
         self._call(
@@ -249,7 +315,7 @@ class S3Storage:
 
     def open(self, key: str) -> BinaryIO:
         obj = self._call(key, self.client.get_object, Bucket=self.bucket, Key=check_key(key))
-        return obj["Body"]
+        return _S3Body(obj["Body"], key)
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -267,3 +333,31 @@ class S3Storage:
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self._call(prefix, self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch})
         return len(keys)
+
+
+class _S3Body:
+    """An S3 object's streaming body whose read faults raise ``StorageError`` (a file-like ``BinaryIO``)."""
+
+    def __init__(self, body, key: str) -> None:  # type: ignore[no-untyped-def]
+        self._body = body
+        self._key = key
+
+    def read(self, size: int = -1) -> bytes:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return self._body.read(None if size is None or size < 0 else size)
+        except (BotoCoreError, OSError) as exc:
+            raise StorageError(f"S3 {self._key}: reading failed: {exc}") from exc
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._body, name)

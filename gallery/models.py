@@ -248,12 +248,26 @@ class Build(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    #: Times a worker started this build (each delivery it claimed, see ``worker_shell.tasks``).
+    #: A build whose worker is lost once it reached ``BUILD_MAX_ATTEMPTS`` fails.
+    attempts = models.PositiveSmallIntegerField(default=0, editable=False)
+    #: When the latest attempt started; the sweeper (``gallery.sweeper``) treats an attempt
+    #: older than the hard time limit plus ``BUILD_RUNNING_GRACE`` as lost.
+    attempt_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    #: When the build was last handed to the broker; ``None`` while it never was (the broker was
+    #: down at enqueue): the sweeper sends it once the broker answers.
+    sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return f"build {self.id} of {self.gallery_id} ({self.state})"
+
+    @property
+    def waits_for_queue(self) -> bool:
+        """Whether the build is queued but never reached the broker (it was down): it starts by itself later."""
+        return self.state == BuildState.QUEUED and self.sent_at is None
 
     def get_absolute_url(self) -> str:
         """Path of the build page on the app origin."""

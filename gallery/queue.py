@@ -8,19 +8,30 @@ way), so it sends the task by name.
 from __future__ import annotations
 
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 #: Name of the build task defined in ``worker_shell.tasks``.
 BUILD_TASK = "worker_shell.tasks.build_gallery"
+#: What ``send_build`` raises when the broker cannot be reached (kombu wraps connection errors).
+BROKER_ERRORS = (OperationalError, OSError)
 
-app = Celery("glasshouse", set_as_current=False)
-app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def make_app() -> Celery:
+    """A producer-only Celery app configured from the ``CELERY_*`` settings as they are now."""
+    producer = Celery("glasshouse", set_as_current=False)
+    producer.config_from_object("django.conf:settings", namespace="CELERY")
+    return producer
+
+
+app = make_app()
 
 
 def send_build(build_id: str) -> None:
     """Enqueue the build ``build_id`` (a ``Build`` primary key).
 
     Call it after the transaction that created the row commits
-    (``transaction.on_commit``). Raises kombu's connection errors if the broker
-    cannot be reached.
+    (``transaction.on_commit``). Raises one of ``BROKER_ERRORS`` if the broker cannot be
+    reached within ``CELERY_TASK_PUBLISH_RETRY_POLICY``.
     """
     app.send_task(BUILD_TASK, args=[build_id])

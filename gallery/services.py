@@ -303,15 +303,21 @@ def _forget_upload(key: str) -> None:
 
 
 def _enqueue(build: Build) -> None:
-    """Send ``build`` to the queue; if the broker is unreachable, say so in its log."""
+    """Send ``build`` to the queue and record when (``Build.sent_at``).
+
+    If the broker is unreachable the build stays queued, unsent, and its log says it will start
+    by itself: the sweeper (``gallery.recovery.sweep_builds``) sends it once the broker answers.
+    """
     try:
         queue.send_build(build.id)
-    except Exception as exc:
-        logger.exception("could not enqueue build %s", build.id)
+    except queue.BROKER_ERRORS as exc:
+        logger.warning("could not enqueue build %s (%s); the sweeper will send it", build.id, exc)
         build.append_log(
-            f"Could not reach the build queue ({type(exc).__name__}); a moderator can start it again with Rebuild."
+            f"The build queue could not be reached ({type(exc).__name__}); "
+            "the build starts by itself once it is back."
         )
-        raise
+        return
+    Build.objects.filter(pk=build.pk, sent_at__isnull=True).update(sent_at=timezone.now())
 
 
 def publish_build(build: Build) -> None:

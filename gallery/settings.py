@@ -310,12 +310,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+#: Sending a build while the broker is down fails within seconds instead of holding the upload
+#: request: the build stays queued and the sweeper sends it later (``gallery.sweeper``).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
+#: Celery beat's state file (last run times of periodic tasks), in the data folder.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # --- Storage (see gallery.storage.get_storage) -----------------------------------
 
 S3_BUCKET = env_str("S3_BUCKET", "")
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL", "")
 S3_REGION = env_str("S3_REGION", "")
+#: Seconds one S3 request may take to connect, and to answer, before it counts as a fault.
+S3_TIMEOUT = env_int("S3_TIMEOUT", 30, minimum=1)
+#: Seconds a storage operation keeps retrying S3 faults (endpoint down, 5xx, throttling, timeouts)
+#: with backoff before it gives up (``builder.storage.S3Storage``); 0: no retries.
+STORAGE_RETRY_BUDGET = env_int("STORAGE_RETRY_BUDGET", 60, minimum=0)
 LOCAL_STORAGE_ROOT = DATA_DIR / "storage"
 
 # --- Uploads --------------------------------------------------------------------
@@ -351,16 +361,37 @@ PUBLISHER_MAX_CONCURRENT_BUILDS = env_int("PUBLISHER_MAX_CONCURRENT_BUILDS", 2, 
 
 # --- Builds ---------------------------------------------------------------------
 
+#: Seconds a build may run: at the soft limit it stops and fails cleanly; at the hard limit the
+#: worker process running it is killed and the build fails (``worker_shell.tasks.BuildRequest``).
 BUILD_SOFT_TIME_LIMIT = env_int("BUILD_SOFT_TIME_LIMIT", 600, minimum=1)
 BUILD_HARD_TIME_LIMIT = env_int("BUILD_HARD_TIME_LIMIT", 720, minimum=1)
-#: Retries of a build after a storage or package-index fault, and the first backoff (s, doubling).
+#: Retries of a build after a package-index (PyPI) fault, and the first backoff (s, doubling).
 BUILD_MAX_RETRIES = env_int("BUILD_MAX_RETRIES", 3, minimum=0)
 BUILD_RETRY_BACKOFF = env_int("BUILD_RETRY_BACKOFF", 5, minimum=1)
+#: Times a worker may start one build: a build whose worker is lost (killed, out of memory) is
+#: started again until then, and fails with the reason after that.
+BUILD_MAX_ATTEMPTS = env_int("BUILD_MAX_ATTEMPTS", 3, minimum=1)
+#: Seconds between two runs of the build sweeper (``gallery.sweeper``, run by Celery beat).
+BUILD_SWEEP_INTERVAL = env_int("BUILD_SWEEP_INTERVAL", 60, minimum=1)
+#: Seconds a build may stay queued after it was sent before the sweeper sends it again (the
+#: broker may have lost the message); a build that never reached the broker is sent at the next sweep.
+BUILD_QUEUED_GRACE = env_int("BUILD_QUEUED_GRACE", 600, minimum=1)
+#: Seconds past the hard time limit after which the sweeper treats a running build as lost
+#: (its whole worker died): it starts it again, or fails it once ``BUILD_MAX_ATTEMPTS`` are used.
+BUILD_RUNNING_GRACE = env_int("BUILD_RUNNING_GRACE", 120, minimum=1)
 if BUILD_HARD_TIME_LIMIT <= BUILD_SOFT_TIME_LIMIT:
     raise ImproperlyConfigured(
         f"BUILD_HARD_TIME_LIMIT ({BUILD_HARD_TIME_LIMIT}) must be greater than "
         f"BUILD_SOFT_TIME_LIMIT ({BUILD_SOFT_TIME_LIMIT})"
     )
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Redis hands an unacknowledged message to another worker after this many seconds:
+        # longer than any build may run, so only the builds of a worker that died come again.
+        "visibility_timeout": BUILD_HARD_TIME_LIMIT + BUILD_RUNNING_GRACE,
+        # A broker that is down is reported within seconds (enqueue, sweeper).
+        "socket_connect_timeout": 5,
+    }
 PYODIDE_VERSION = "314.0.7"
 PYODIDE_RUNTIME_DIR = env_path(
     "PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}"

@@ -1,6 +1,7 @@
 """The one bundle store of this process, built from settings.
 
-``get_storage()`` returns a ``builder.storage.S3Storage`` when ``S3_BUCKET`` is set,
+``get_storage()`` returns a ``builder.storage.S3Storage`` when ``S3_BUCKET`` is set
+(retrying faults for ``STORAGE_RETRY_BUDGET`` seconds, each request bounded by ``S3_TIMEOUT``),
 else a ``builder.storage.LocalStorage`` rooted at ``LOCAL_STORAGE_ROOT``
 (``<data>/storage``). The instance is cached per process; it is rebuilt when a
 storage setting changes (``setting_changed``, sent by Django's test tools).
@@ -19,7 +20,7 @@ from builder.storage import LocalStorage, S3Storage, Storage
 
 #: Settings that decide which store ``get_storage`` builds.
 STORAGE_SETTINGS = frozenset(
-    {"S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "LOCAL_STORAGE_ROOT"}
+    {"S3_BUCKET", "S3_ENDPOINT_URL", "S3_REGION", "S3_TIMEOUT", "STORAGE_RETRY_BUDGET", "LOCAL_STORAGE_ROOT"}
 )
 
 _lock = threading.Lock()
@@ -49,6 +50,8 @@ def _from_settings() -> Storage:
             settings.S3_BUCKET,
             endpoint_url=settings.S3_ENDPOINT_URL or None,
             region=settings.S3_REGION or None,
+            retry_budget=settings.STORAGE_RETRY_BUDGET,
+            timeout=settings.S3_TIMEOUT,
         )
     return LocalStorage(settings.LOCAL_STORAGE_ROOT)
 

@@ -513,13 +513,21 @@ def _publish(request: HttpRequest) -> HttpResponse:
     return redirect(build)
 
 
+#: The build page's note for a build that could not reach the build queue (the broker was down).
+QUEUE_NOTE = (
+    "Waiting for the build queue, which could not be reached. Nothing is lost: "
+    "the build starts by itself once the queue is back, and you need not publish again."
+)
+
+
 def build_status_data(build: Build) -> dict[str, object]:
     """The build page's live data.
 
     Shape: ``{"state": str, "state_label": str, "log": str, "failure_reason": str,
     "gallery_url": str | None (only when the gallery is public), "gallery_page": str | None
     (path of its page on the app origin, only when public), "is_public": bool,
-    "moderation_state": str, "finished": bool}``.
+    "moderation_state": str, "finished": bool, "queue_note": str}``; ``queue_note`` is empty
+    unless the build waits for a build queue that could not be reached (``Build.waits_for_queue``).
     """
     gallery = build.gallery
     return {
@@ -532,6 +540,7 @@ def build_status_data(build: Build) -> dict[str, object]:
         "is_public": gallery.is_public,
         "moderation_state": gallery.moderation_state,
         "finished": build.state in FINAL_STATES,
+        "queue_note": QUEUE_NOTE if build.waits_for_queue else "",
     }
 
 

@@ -19,7 +19,9 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -119,6 +121,25 @@ def glasshouse_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting
     settings.LOCAL_STORAGE_ROOT = data_dir / "storage"
     settings.FILE_UPLOAD_TEMP_DIR = str(data_dir / "tmp")
     return data_dir
+
+
+@pytest.fixture
+def make_sqlite(tmp_path: Path) -> Callable[[str], Path]:
+    """``make_sqlite(name="chinook.db") -> Path``: a small valid SQLite database (one table, two rows) in ``tmp_path``."""
+
+    def make(name: str = "chinook.db") -> Path:
+        path = tmp_path / name
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT)")
+        conn.executemany(
+            "INSERT INTO album (title) VALUES (?)", [("Blue",), ("Kind of Blue",)]
+        )
+        conn.commit()
+        conn.close()
+        return path
+
+    return make
+
 
 
 # --- Browser -------------------------------------------------------------------------------
@@ -355,6 +376,112 @@ def s3_bucket(moto_s3: str, settings: Any) -> S3Bucket:
     return bucket
 
 
+@dataclass
+class PrivateServer:
+    """A server process of this test only (Redis or moto), which the test may stop, freeze and restart."""
+
+    command: list[str]
+    port: int
+    log_path: Path
+    ready: Callable[[PrivateServer], None]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server (again, on the same port) and wait until it answers."""
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.ready(self)
+
+    def stop(self) -> None:
+        """Stop the server for good (SIGTERM, then SIGKILL): its in-memory state is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its state and its port but answers nothing (connections hang)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: the frozen server answers again, with its state intact."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateServer]:
+    """A Redis server of this test only (``/usr/bin/redis-server`` on a free port), without persistence.
+
+    ``stop()`` then ``start()`` is a broker restart that loses every message; ``url`` is
+    ``redis://127.0.0.1:<port>/0``. Never touches the machine's Redis on 6379.
+    """
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    port = _free_port()
+    folder = tmp_path / "redis"
+    folder.mkdir()
+
+    def ready(server: PrivateServer) -> None:
+        import redis
+
+        client = redis.Redis(port=server.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or (server.process and server.process.poll() is not None):
+                    pytest.fail(f"private redis-server did not start:\n{server.log_path.read_text()}")
+                time.sleep(0.1)
+            finally:
+                client.close()
+
+    server = PrivateServer(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        port, tmp_path / "redis.log", ready,
+    )  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_s3(moto_s3: str, tmp_path: Path, settings: Any) -> Iterator[tuple[PrivateServer, S3Bucket]]:
+    """A moto S3 server of this test only, with one bucket made the store of this test (as ``s3_bucket``).
+
+    Returns ``(server, bucket)``: ``server.freeze()``/``thaw()`` make the store hang and come back
+    with its objects (moto keeps them in memory, so a restart would lose them). Dummy credentials
+    come from ``moto_s3``; ``celery_worker_factory`` passes the bucket's settings to workers.
+    """
+    port = _free_port()
+
+    def ready(server: PrivateServer) -> None:
+        assert server.process is not None
+        _wait_http(f"http://127.0.0.1:{server.port}/moto-api/", server.process, 30, "moto server", server.log_path)
+
+    server = PrivateServer(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port, tmp_path / "moto.log", ready
+    )
+    server.start()
+    bucket = S3Bucket(name=f"glasshouse-test-{secrets.token_hex(6)}", endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1")
+    try:
+        bucket.client().create_bucket(Bucket=bucket.name)
+        settings.S3_BUCKET = bucket.name
+        settings.S3_ENDPOINT_URL = bucket.endpoint_url
+        settings.S3_REGION = bucket.region
+        yield server, bucket
+    finally:
+        server.stop()
+
+
 # --- Celery worker --------------------------------------------------------------------------
 
 
@@ -445,6 +572,15 @@ class CeleryWorker:
             self._reader_alive = False
             self._changed.notify_all()
 
+    def pool_processes(self) -> list[int]:
+        """Process ids of the worker's children: the prefork pool (which runs builds) when started
+        without ``beat``; ``[]`` for the solo pool."""
+        try:
+            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(pid) for pid in children.split()]
+
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM (Celery's warm shutdown), then SIGKILL after ``timeout`` seconds."""
         if self.process.poll() is None:
@@ -465,11 +601,13 @@ def celery_worker_factory(
     glasshouse_data_dir: Path,
     settings: Any,
 ) -> Iterator[Callable[..., CeleryWorker]]:
-    """Start real Celery worker processes: ``celery_worker_factory(env=None) -> CeleryWorker``.
+    """Start real Celery worker processes: ``celery_worker_factory(env=None, pool="solo", concurrency=1, beat=False) -> CeleryWorker``.
 
-    Each runs ``python -m celery -A worker_shell.celery:app worker --pool=solo
-    --concurrency=1 --loglevel=INFO`` from the repository root, with this
-    process's environment plus:
+    Each runs ``python -m celery -A worker_shell.celery:app worker --pool=<pool>
+    --concurrency=<concurrency> --loglevel=INFO`` from the repository root (``pool="prefork"``
+    as in production: time limits and lost pool processes only exist there; ``beat=True`` adds
+    ``-B``, the embedded scheduler of periodic tasks, with its state file in the data folder),
+    with this process's environment plus:
 
     - ``DATABASE_URL``: pytest-django's *test* database (PostgreSQL only);
     - ``REDIS_URL``: ``celery_broker_url``;
@@ -488,7 +626,9 @@ def celery_worker_factory(
 
     workers: list[CeleryWorker] = []
 
-    def start(env: dict[str, str] | None = None) -> CeleryWorker:
+    def start(
+        env: dict[str, str] | None = None, pool: str = "solo", concurrency: int = 1, beat: bool = False
+    ) -> CeleryWorker:
         full_env = dict(os.environ)
         full_env.update(
             {
@@ -517,9 +657,10 @@ def celery_worker_factory(
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "worker_shell.celery:app", "worker",
-                "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+                f"--pool={pool}", f"--concurrency={concurrency}", "--loglevel=INFO",
                 f"--hostname=test{len(workers) + 1}-{os.getpid()}@%h",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
+                *(["-B", f"--schedule={glasshouse_data_dir / f'beat-{len(workers) + 1}'}"] if beat else []),
             ],
             cwd=REPO_ROOT,
             env=full_env,

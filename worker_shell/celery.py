@@ -1,6 +1,8 @@
 """The Celery app of the build worker, configured from Django settings (namespace ``CELERY``).
 
-Start a worker with ``celery -A worker_shell.celery:app worker``. The broker is
+Start a worker with ``celery -A worker_shell.celery:app worker`` and, on one or more
+machines, the scheduler of periodic tasks (the build sweeper) with
+``celery -A worker_shell.celery:app beat``. The broker is
 ``REDIS_URL`` when set, else the embedded filesystem transport (see
 ``gallery.settings``).
 """
@@ -11,6 +13,7 @@ import os
 
 import django
 from celery import Celery
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
 # Tasks load rows by primary key, so the ORM must be ready before they are imported.
@@ -18,3 +21,14 @@ django.setup()
 
 app = Celery("glasshouse", include=["worker_shell.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# Periodic tasks, run by `celery beat` (deploy/Procfile's `beat:`, glasshouse-beat.service.example).
+# `expires`: a run that waited longer than its interval in the queue (no worker) is dropped, not piled up.
+# Other periodic tasks: one entry each, at the end.
+app.conf.beat_schedule = {
+    "sweep-builds": {
+        "task": "worker_shell.tasks.sweep_builds",
+        "schedule": settings.BUILD_SWEEP_INTERVAL,
+        "options": {"expires": settings.BUILD_SWEEP_INTERVAL},
+    },
+}

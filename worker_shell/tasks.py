@@ -1,35 +1,51 @@
 """Build tasks: load rows by id, call ``builder``, record state and log on the row.
 
-A task is idempotent: the same build id always writes the same storage keys,
-and a build already in a final state returns at once, so ``acks_late`` and
-redelivery after a lost worker are safe.
+A task is idempotent: the same build id always writes the same storage keys, a
+build already in a final state returns at once, and a second delivery of a build
+that is running elsewhere is dropped (``gallery.recovery.claim_build``), so
+``acks_late``, redelivery after a lost worker and the sweeper's re-sends are safe.
+Faults the build's own process cannot report (hard time limit, a killed pool
+process) are handled in the worker's main process by ``BuildTaskRequest``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import shutil
+import signal
 import tempfile
 import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
+from billiard.exceptions import WorkerLostError
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.worker.request import Request
+from django import db
 from django.conf import settings
 
 from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
-from gallery import services
-from gallery.models import AuditEvent, Build, BuildState
+from gallery import recovery, services
+from gallery.models import Build, BuildState
+from gallery.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
 
 logger = logging.getLogger(__name__)
 
-#: Faults of the store or of PyPI that a later attempt may not meet.
-TRANSIENT_FAULTS = (StorageError, WheelError)
+#: Faults of PyPI that a later try may not meet; the task retries them with backoff. Storage
+#: faults are retried inside the store (``STORAGE_RETRY_BUDGET``), so they fail the build at once.
+TRANSIENT_FAULTS = (WheelError,)
+
+__all__ = ["BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "fail_build", "sweep_builds"]
 
 
 def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
@@ -53,30 +69,97 @@ def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
     }
 
 
+def scratch_dir(build_id: str) -> Path:
+    """The folder of build ``build_id``'s temporary files: ``<FILE_UPLOAD_TEMP_DIR>/builds/<build-id>/``."""
+    return Path(settings.FILE_UPLOAD_TEMP_DIR) / "builds" / build_id
+
+
+@contextmanager
+def temporary_files_in(folder: Path) -> Iterator[Path]:
+    """Create ``folder`` and make it ``tempfile``'s default while the block runs; remove it afterwards.
+
+    The builder's own temporary folders (bundle staging, the Node check's config, wheel
+    downloads) then live in the build's folder too, which the worker's main process removes
+    when it kills the build (``BuildTaskRequest``). One build per process at a time (the
+    prefork pool's children, or the solo pool), so changing the process-wide default is safe.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    previous = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = previous
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _in_main_process(what: str, build_id: str, action: Callable[[], object]) -> None:
+    """Run ``action`` (database work for build ``build_id``) in the worker's main process.
+
+    A fault here (the database down) is logged, not raised: Celery must still handle the
+    message, and the sweeper recovers the build later. The main process's database
+    connection is closed afterwards, so a pool process forked later never shares it.
+    """
+    try:
+        action()
+    except Exception:
+        logger.exception("could not record that build %s %s", build_id, what)
+    finally:
+        db.connections.close_all()
+
+
+class BuildTaskRequest(Request):
+    """A build delivery as the worker's main process sees it: the faults its pool process cannot report.
+
+    Read the Docs' pattern. At the hard time limit the pool process is killed with no chance
+    to write anything, so ``on_timeout`` fails the build with the reason; when the pool process
+    dies (SIGKILL, the kernel's out-of-memory killer) Celery reports ``WorkerLostError`` to
+    ``on_failure``, which queues the build again or fails it after ``BUILD_MAX_ATTEMPTS``
+    (``gallery.recovery.worker_lost``). Both remove the build's temporary files, and both write
+    before Celery acknowledges or requeues the message, so the next delivery sees the new state.
+    """
+
+    def on_timeout(self, soft: bool, timeout: float) -> None:
+        if not soft and self.args:
+            build_id = self.args[0]
+            # The pool kills the process right after this handler; killing it first means it
+            # writes no temporary file after they are removed below.
+            if self.worker_pid and self.worker_pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.worker_pid, signal.SIGKILL)
+            _in_main_process(
+                "timed out", build_id, lambda: recovery.timed_out(build_id, int(timeout))
+            )
+            shutil.rmtree(scratch_dir(build_id), ignore_errors=True)
+        super().on_timeout(soft, timeout)
+
+    def on_failure(self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False) -> None:
+        exc = exc_info.exception
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        if isinstance(exc, WorkerLostError) and self.args:
+            build_id = self.args[0]
+            shutil.rmtree(scratch_dir(build_id), ignore_errors=True)
+            _in_main_process("lost its worker", build_id, lambda: recovery.worker_lost(build_id))
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
+
 class BuildTask(Task):
-    """Marks the build failed once retries of a transient fault are used up."""
+    """Marks the build failed once retries of a package-index fault are used up."""
+
+    Request = BuildTaskRequest
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # type: ignore[no-untyped-def]
+        if not isinstance(exc, TRANSIENT_FAULTS):
+            return  # time limits and lost workers: BuildTaskRequest
         build = Build.objects.filter(pk=args[0]).first() if args else None
         if build is not None and not build.is_final:
             build.append_log(f"Gave up after {self.request.retries} retries: {exc}")
             fail_build(
                 build,
-                "Storage or the package index was unavailable during the build. "
+                "The package index (PyPI) was unavailable during the build. "
                 "Nothing was published; start the build again later (Rebuild).",
             )
-
-
-def fail_build(build: Build, reason: str, log_line: str | None = None) -> str:
-    """Mark ``build`` failed with ``reason`` (for the publisher), log ``log_line`` (default
-    ``"Failed: <reason>"``) and write the ``build_failed`` audit record; return ``"failed"``.
-
-    Does nothing but log if the build is already final (cancelled meanwhile).
-    """
-    build.append_log(f"Failed: {reason}" if log_line is None else log_line)
-    if build.set_state(BuildState.FAILED, reason):
-        services.audit(AuditEvent.Action.BUILD_FAILED, gallery=build.gallery_id, build=build, reason=reason)
-    return BuildState.FAILED
 
 
 @app.task(
@@ -84,6 +167,9 @@ def fail_build(build: Build, reason: str, log_line: str | None = None) -> str:
     base=BuildTask,
     bind=True,
     acks_late=True,
+    # The build is failed by BuildTaskRequest.on_timeout: a second delivery would only drop it.
+    acks_on_timeout=True,
+    reject_on_worker_lost=True,
     autoretry_for=TRANSIENT_FAULTS,
     retry_backoff=settings.BUILD_RETRY_BACKOFF,
     retry_backoff_max=120,
@@ -92,17 +178,18 @@ def fail_build(build: Build, reason: str, log_line: str | None = None) -> str:
     time_limit=settings.BUILD_HARD_TIME_LIMIT,
 )
 def build_gallery(self: Task, build_id: str) -> str:
-    """Build and publish the bundle of ``Build`` ``build_id``; return its final state.
+    """Build and publish the bundle of ``Build`` ``build_id``; return its state afterwards.
 
-    User errors (bad database, unknown plugin) fail the build at once with the
-    builder's reason. ``StorageError``/``WheelError`` are retried with backoff.
+    First claims the build (``gallery.recovery.claim_build``): a final build, or one that
+    another delivery is building, returns its state at once. User errors (bad database,
+    unknown plugin) fail the build with the builder's reason; a storage fault that outlasted
+    the store's retry budget fails it with a reason saying to rebuild later; ``WheelError``
+    is retried with backoff. Temporary files live in ``scratch_dir(build_id)`` and are removed.
     """
-    build = Build.objects.select_related("gallery").get(pk=build_id)
-    if build.is_final:
-        return build.state
+    build = recovery.claim_build(build_id)
+    if build is None:
+        return Build.objects.filter(pk=build_id).values_list("state", flat=True).first() or "gone"
     gallery = build.gallery
-    if self.request.retries:
-        build.append_log(f"Attempt {self.request.retries + 1}.")
 
     def on_state(state: str) -> None:
         if not build.set_state(state):
@@ -111,8 +198,8 @@ def build_gallery(self: Task, build_id: str) -> str:
 
     storage = get_storage()
     try:
-        with tempfile.TemporaryDirectory(prefix="glasshouse-upload-") as tmp:
-            source = Path(tmp) / "source.db"
+        with temporary_files_in(scratch_dir(build.id)) as tmp:
+            source = tmp / "source.db"
             with storage.open(build.source_key) as src, source.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             result = build_bundle(
@@ -139,13 +226,17 @@ def build_gallery(self: Task, build_id: str) -> str:
     except MissingKey:
         return fail_build(build, "The uploaded file is no longer in storage. Upload the database again.")
     except SoftTimeLimitExceeded:
-        minutes = settings.BUILD_SOFT_TIME_LIMIT // 60
+        return fail_build(build, recovery.timeout_reason(settings.BUILD_SOFT_TIME_LIMIT))
+    except StorageError as exc:
         return fail_build(
             build,
-            f"The build took longer than {minutes} minutes and was stopped. Try a smaller database or fewer plugins.",
+            f"Storage was unavailable during the build (retried for up to {settings.STORAGE_RETRY_BUDGET} "
+            "seconds). Nothing was published; start the build again later (Rebuild).",
+            log_line=f"Storage fault: {exc}",
         )
     except TRANSIENT_FAULTS as exc:
         build.append_log(f"Transient fault, will retry: {exc}")
+        recovery.requeue(build)  # the retry's delivery claims it again
         raise
     except Exception:
         logger.exception("build %s crashed", build_id)
@@ -172,3 +263,13 @@ def build_gallery(self: Task, build_id: str) -> str:
         build.refresh_from_db(fields=["state"])
         build.append_log(f"The build was {build.state} meanwhile.")
     return build.state
+
+
+@app.task(name="worker_shell.tasks.sweep_builds", acks_late=False, time_limit=300)
+def sweep_builds() -> dict[str, object]:
+    """Run ``gallery.recovery.sweep_builds`` (Celery beat, every ``BUILD_SWEEP_INTERVAL`` seconds).
+
+    Returns ``{"sent": [build ids], "restarted": [...], "failed": [...], "broker_down": bool}``.
+    """
+    result = recovery.sweep_builds()
+    return {"sent": result.sent, "restarted": result.restarted, "failed": result.failed, "broker_down": result.broker_down}

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -76,13 +80,81 @@ def test_s3_storage_round_trip_over_http(s3_bucket) -> None:
     assert list(storage.keys("builds/")) == []
 
 
-def test_s3_storage_outage_raises_a_storage_error(moto_s3: str) -> None:
+def test_s3_storage_outage_is_retried_with_backoff_then_raises_a_storage_error(moto_s3: str) -> None:
     with socket.socket() as sock:  # a port on loopback where nothing listens
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    storage = S3Storage("bucket", endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1")
-    with pytest.raises(StorageError):
+    pauses: list[float] = []
+    storage = S3Storage(
+        "bucket", endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1", retry_budget=3, sleep=pauses.append
+    )
+    with pytest.raises(StorageError, match=r"gave up after \d+ tries"):
         storage.put_bytes("builds/x/index.html", b"x")
+    # Backoff doubles from 0.5 s (with 20 % jitter) up to 8 s; the pauses never outgrow the budget.
+    assert 0.4 <= pauses[0] <= 0.6 and all(b > a for a, b in itertools.pairwise(pauses[:4]))
+    assert max(pauses) <= 8 * 1.2
+
+
+class FlakyS3(ThreadingHTTPServer):
+    """A loopback HTTP server that answers ``status`` to the first ``failures`` requests, then 200 OK."""
+
+    def __init__(self, failures: int, status: int) -> None:
+        self.failures, self.status, self.requests = failures, status, 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers botocore's "Expect: 100-continue" at once
+
+            def do_PUT(handler) -> None:  # the server is ``self`` here
+                handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
+                self.requests += 1
+                failing = self.requests <= self.failures
+                code = b"AccessDenied" if self.status == 403 else b"ServiceUnavailable"
+                body = b"<Error><Code>" + code + b"</Code></Error>" if failing else b""
+                handler.send_response(self.status if failing else 200)
+                handler.send_header("ETag", '"0"')
+                handler.send_header("Content-Length", str(len(body)))
+                handler.end_headers()
+                handler.wfile.write(body)
+
+            def log_message(handler, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@pytest.fixture
+def flaky_s3(moto_s3: str) -> Iterator[Callable[[int, int], FlakyS3]]:
+    servers: list[FlakyS3] = []
+
+    def start(failures: int, status: int) -> FlakyS3:
+        servers.append(FlakyS3(failures, status))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_s3_storage_retries_5xx_answers_until_the_store_recovers(flaky_s3) -> None:
+    server = flaky_s3(2, 503)
+    pauses: list[float] = []
+    storage = S3Storage("bucket", endpoint_url=server.url, region="us-east-1", retry_budget=30, sleep=pauses.append)
+    storage.put_bytes("builds/x/index.html", b"<!doctype html>")
+    assert server.requests == 3 and len(pauses) == 2
+
+
+def test_s3_storage_does_not_retry_a_refusal(flaky_s3) -> None:
+    server = flaky_s3(1, 403)
+    storage = S3Storage("bucket", endpoint_url=server.url, region="us-east-1", retry_budget=30, sleep=lambda s: None)
+    with pytest.raises(StorageError, match="AccessDenied"):
+        storage.put_bytes("builds/x/index.html", b"x")
+    assert server.requests == 1
 
 
 def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(

@@ -8,7 +8,6 @@ records build ids (``gallery.queue.send_build`` is the boundary to the worker).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,24 +85,6 @@ def remote_storage(
     remote = RemoteStorage(storage.root)
     monkeypatch.setattr("gallery.storage._storage", remote)
     return remote
-
-
-@pytest.fixture
-def make_sqlite(tmp_path: Path) -> Callable[[str], Path]:
-    """Return a function writing a small valid SQLite database named ``name`` in ``tmp_path``."""
-
-    def make(name: str = "chinook.db") -> Path:
-        path = tmp_path / name
-        conn = sqlite3.connect(path)
-        conn.execute("CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT)")
-        conn.executemany(
-            "INSERT INTO album (title) VALUES (?)", [("Blue",), ("Kind of Blue",)]
-        )
-        conn.commit()
-        conn.close()
-        return path
-
-    return make
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from gallery.models import Build, BuildState, Gallery
 
@@ -21,6 +22,7 @@ def queued(gallery: Gallery) -> Build:
         source_sha256="1" * 64,
         source_bytes=10,
         log="Checking the SQLite header.\n",
+        sent_at=timezone.now(),
     )
 
 
@@ -44,7 +46,18 @@ def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(
         "is_public": False,
         "moderation_state": "pending",
         "finished": False,
+        "queue_note": "",
     }
+
+
+def test_a_build_that_could_not_reach_the_queue_says_it_waits_and_starts_by_itself(client, queued):
+    Build.objects.filter(pk=queued.pk).update(sent_at=None)
+    note = status(client, queued)["queue_note"]
+    assert "Waiting for the build queue" in note and "starts by itself" in note
+    page = client.get(queued.get_absolute_url()).content.decode()
+    assert 'id="queue-note"' in page and "you need not publish again" in page
+    queued.set_state(BuildState.VALIDATING)  # a worker took it: the note goes
+    assert status(client, queued)["queue_note"] == ""
 
 
 def test_a_ready_build_of_an_approved_gallery_shows_the_gallery_url(

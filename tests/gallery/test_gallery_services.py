@@ -86,9 +86,15 @@ def test_a_gallery_without_an_upload_cannot_be_rebuilt(gallery):
         services.rebuild(gallery)
 
 
-def test_an_unreachable_queue_is_written_in_the_build_log(
-    upload_data, monkeypatch, django_capture_on_commit_callbacks
+def test_an_upload_while_the_queue_is_down_is_kept_and_sent_by_the_sweeper_once_it_is_back(
+    upload_data, monkeypatch, django_capture_on_commit_callbacks, sent_builds, storage
 ):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from gallery import recovery
+
     def broker_down(build_id: str) -> None:
         raise ConnectionRefusedError("broker down")
 
@@ -99,8 +105,18 @@ def test_an_unreachable_queue_is_written_in_the_build_log(
             upload=data["file"], filename="x.db", title="T", plugins=[]
         )
     build.refresh_from_db()
-    assert build.state == BuildState.QUEUED
-    assert "Could not reach the build queue" in build.log
+    assert build.state == BuildState.QUEUED and build.sent_at is None and build.waits_for_queue
+    assert "the build starts by itself once it is back" in build.log
+    assert storage.exists(build.source_key)  # the upload is kept
+
+    later = timezone.now() + timedelta(seconds=recovery.UNSENT_GRACE + 1)
+    assert recovery.sweep_builds(now=later).broker_down  # still down: nothing sent, nothing lost
+    assert Build.objects.get(pk=build.pk).waits_for_queue
+    monkeypatch.setattr("gallery.queue.send_build", sent_builds.append)  # the broker is back
+    result = recovery.sweep_builds(now=later)
+    assert result.sent == sent_builds == [build.id]
+    build.refresh_from_db()
+    assert build.sent_at is not None and not build.waits_for_queue
 
 
 @pytest.mark.parametrize(

@@ -6,38 +6,14 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.files import File
 
-from gallery import services
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import BuildState, Gallery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def wait_until_final(build: Build, timeout: float = 180.0) -> Build:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        build.refresh_from_db()
-        if build.is_final:
-            return build
-        time.sleep(0.5)
-    raise AssertionError(f"build still {build.state} after {timeout:.0f} s; log:\n{build.log}")
-
-
-def publish(path: Path, plugins: list[str] | None = None) -> Build:
-    with path.open("rb") as fh:
-        return services.accept_upload(
-            upload=File(fh, name=path.name),
-            filename=path.name,
-            title=path.stem,
-            description="",
-            plugins=plugins or [],
-            visibility=Gallery.Visibility.LISTED,
-        )
-
-
-def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared_data: Path, settings) -> None:
-    build = wait_until_final(publish(shared_data / "chinook.sqlite", ["datasette-pretty-json"]))
+def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared_data: Path, publish, wait_for_build) -> None:
+    build = wait_for_build(publish(shared_data / "chinook.sqlite", ["datasette-pretty-json"]))
     assert build.state == BuildState.READY, build.log
     for label in ("Validating the database", "Resolving Datasette and plugins", "Writing the bundle", "Uploading the bundle"):
         assert f"== {label}" in build.log
@@ -55,19 +31,21 @@ def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared
     assert get_storage().exists(f"builds/{build.id}/index.html")
 
 
-def test_a_damaged_database_fails_the_build_with_a_reason(celery_worker, tmp_path: Path, shared_data: Path) -> None:
+def test_a_damaged_database_fails_the_build_with_a_reason(
+    celery_worker, tmp_path: Path, shared_data: Path, publish, wait_for_build
+) -> None:
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes((shared_data / "chinook.sqlite").read_bytes()[:300_000])  # real header, truncated body
-    build = wait_until_final(publish(damaged))
+    build = wait_for_build(publish(damaged))
     assert build.state == BuildState.FAILED
     assert "SQLite" in build.failure_reason
     assert Gallery.objects.get(pk=build.gallery_id).live_build_id is None
 
 
-def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path) -> None:
+def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path, publish, wait_for_build) -> None:
     from gallery import queue
 
-    build = wait_until_final(publish(shared_data / "chinook.sqlite"))
+    build = wait_for_build(publish(shared_data / "chinook.sqlite"))
     assert build.state == BuildState.READY
     log_before = build.log
     queue.send_build(build.id)
@@ -78,7 +56,7 @@ def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path) -
 
 
 def test_a_storage_outage_is_retried_then_fails_with_a_clear_reason(
-    celery_worker_factory, moto_s3: str, shared_data: Path, settings
+    celery_worker_factory, moto_s3: str, shared_data: Path, publish, wait_for_build
 ) -> None:
     build = publish(shared_data / "chinook.sqlite")  # stored in the local folder
     # The worker's store is an S3 endpoint on a loopback port where nothing listens: a real outage.
@@ -87,10 +65,12 @@ def test_a_storage_outage_is_retried_then_fails_with_a_clear_reason(
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    celery_worker_factory(
-        env={"S3_BUCKET": "outage", "S3_ENDPOINT_URL": dead, "S3_REGION": "us-east-1", "BUILD_RETRY_BACKOFF": "1", "BUILD_MAX_RETRIES": "2"}
+    worker = celery_worker_factory(
+        env={"S3_BUCKET": "outage", "S3_ENDPOINT_URL": dead, "S3_REGION": "us-east-1", "STORAGE_RETRY_BUDGET": "3"}
     )
-    build = wait_until_final(build, timeout=120)
+    build = wait_for_build(build, timeout=120)
     assert build.state == BuildState.FAILED
-    assert "Storage" in build.failure_reason and "Rebuild" in build.failure_reason
-    assert "Transient fault, will retry" in build.log
+    assert build.failure_reason.startswith("Storage was unavailable during the build")
+    assert "Rebuild" in build.failure_reason
+    assert "Storage fault" in build.log and "gave up after" in build.log
+    assert "retrying in" in worker.log
