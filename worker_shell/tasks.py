@@ -22,7 +22,7 @@ from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import services
-from gallery.models import AuditEvent, Build, BuildState
+from gallery.models import AuditEvent, Build, BuildState, Gallery
 from gallery.storage import get_storage
 from worker_shell.celery import app
 
@@ -162,10 +162,12 @@ def build_gallery(self: Task, build_id: str) -> str:
         fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
     gallery.refresh_from_db(fields=["moderation_state", "live_build"])
-    if not went_live:
+    if went_live:
+        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+    elif build.needs_review and gallery.moderation_state == Gallery.ModerationState.APPROVED:
         waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
     else:
-        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+        waiting = f" (a newer build is live there; this one stays at {gallery.pinned_url(build.id)})"
     # The log is complete before the state is final: whoever sees "ready" sees the whole log.
     build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
     if not build.set_state(BuildState.READY):
