@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from gallery import services
 from gallery.models import AuditEvent, Build, BuildState, Gallery
 from gallery.storage import get_storage
 from worker_shell.celery import app
+from worker_shell.tempfiles import build_temp_dir
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +111,8 @@ def build_gallery(self: Task, build_id: str) -> str:
 
     storage = get_storage()
     try:
-        with tempfile.TemporaryDirectory(prefix="glasshouse-upload-") as tmp:
-            source = Path(tmp) / "source.db"
+        with build_temp_dir(build.id) as tmp:
+            source = tmp / "source.db"
             with storage.open(build.source_key) as src, source.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             result = build_bundle(
@@ -133,6 +133,8 @@ def build_gallery(self: Task, build_id: str) -> str:
                 cache_dir=Path(settings.WHEEL_CACHE_DIR),
                 on_state=on_state,
                 log=build.append_log,
+                temp_dir=tmp,
+                node_max_old_space_mb=settings.BUILD_NODE_MAX_OLD_SPACE_MB,
             )
     except BuildError as exc:
         return fail_build(build, exc.args[0])
