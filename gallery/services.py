@@ -665,16 +665,24 @@ def files_left_behind() -> list[tuple[str, str]]:
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     """Delete ``builds/<id>/`` and the upload's folder for each ``(build id, source_key)``; return the ids done.
 
-    Shared ``runtime/`` and ``wheels/`` keys stay. A build whose files could not be removed
-    (storage outage) keeps ``files_deleted = False`` and is logged; it is not served either
-    way, since the gallery is no longer public. Several builds may share one upload (rebuilds).
+    Shared ``runtime/`` and ``wheels/`` keys stay. Several builds may share one upload (rebuilds):
+    it stays while a build outside ``builds`` that still has its files uses it (garbage collection
+    removes old builds of a gallery whose newer rebuilds stay). A build whose files could not be
+    removed (storage outage) keeps ``files_deleted = False`` and is logged; it is not served
+    either way, since the gallery is no longer public or the build no longer live.
     """
+    builds = list(builds)
+    batch = [build_id for build_id, _ in builds]
     storage = get_storage()
     done = []
     for build_id, source_key in builds:
+        upload_needed = (
+            Build.objects.filter(source_key=source_key, files_deleted=False).exclude(pk__in=batch).exists()
+        )
         try:
             storage.delete_prefix(f"builds/{build_id}/")
-            storage.delete_prefix(source_key.rsplit("/", 1)[0] + "/")
+            if not upload_needed:
+                storage.delete_prefix(source_key.rsplit("/", 1)[0] + "/")
         except (StorageError, OSError) as exc:
             logger.error("could not remove the files of build %s: %s", build_id, exc)
             continue
