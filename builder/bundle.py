@@ -35,7 +35,7 @@ from pathlib import Path
 
 from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
-from builder.compat import BUILTIN_PLUGINS, CompatError, check_bundle
+from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
 from builder.scan import scan_database
 from builder.sqlite_check import InvalidDatabase, check_database
 from builder.storage import Storage
@@ -162,6 +162,8 @@ def build_bundle(
     cache_dir: Path,
     on_state: StateCallback,
     log: Log,
+    temp_dir: Path | None = None,
+    node_max_old_space_mb: int | None = None,
 ) -> BuildResult:
     """Validate, resolve, write and store the bundle of one build.
 
@@ -173,8 +175,11 @@ def build_bundle(
     Pyodide files (run ``make setup``) or Node.js is not on PATH, and
     ``builder.tables.DescribeError`` or ``builder.scan.ScanError`` if the checked
     copy cannot be read after all. Before uploading, ``builder.compat.check_bundle``
-    boots the bundle in Node; if it fails, the traceback goes to ``log`` and
-    ``BuildError`` is raised.
+    boots the bundle in Node, its heap capped at ``node_max_old_space_mb`` (MB; ``None``:
+    Node's default); if it fails, the traceback goes to ``log`` and ``BuildError`` is raised.
+
+    Every temporary file (pip's downloads, the bundle's staging folder, Node's scratch) goes
+    under ``temp_dir`` (default: the system's temporary folder) and is removed before returning.
     """
     on_state("validating")
     try:
@@ -191,7 +196,7 @@ def build_bundle(
         raise BuildError(exc.args[0]) from exc
     wheels = closure(lock, ["datasette", *plugins])
     log(f"Datasette {request.datasette_version} with {', '.join(plugins) or 'no plugins'}: {len(wheels)} pinned wheels.")
-    wheel_paths = fetch_wheels(wheels, cache_dir, log)
+    wheel_paths = fetch_wheels(wheels, cache_dir, log, temp_dir=temp_dir)
     missing_runtime = [name for name in PYODIDE_FILES if not (runtime_dir / name).is_file()]
     if missing_runtime:
         raise FileNotFoundError(f"Pyodide runtime incomplete in {runtime_dir}: missing {missing_runtime}; run `make setup`.")
@@ -199,7 +204,7 @@ def build_bundle(
     on_state("bundling")
     runtime_prefix = f"runtime/pyodide-{request.pyodide_version}/"
     build_prefix = f"builds/{request.build_id}/"
-    with tempfile.TemporaryDirectory(prefix="glasshouse-bundle-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="glasshouse-bundle-", dir=temp_dir) as tmp:
         work = Path(tmp)
         db_file = work / f"{request.database_name}.db"
         canonical_copy(request.database_path, db_file)
@@ -229,8 +234,15 @@ def build_bundle(
             report = check_bundle(
                 runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=["datasette", *plugins],
                 database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
-                bytecode_out=bytecode, static_out=work / "static",
+                bytecode_out=bytecode, static_out=work / "static", max_old_space_mb=node_max_old_space_mb,
+                temp_dir=work,
             )
+        except CompatOutOfMemory as exc:
+            log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
+            raise BuildError(
+                f"The build {exc.args[0]}. Try a smaller database or fewer plugins; "
+                "if it is well within the upload limit, tell us: the limit may be set too low."
+            ) from exc
         except CompatError as exc:
             log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
             raise BuildError(f"The bundle did not start in Pyodide: {exc.args[0]}. The build log has the traceback.") from exc

@@ -13,13 +13,15 @@ checks do).
 
 A failure raises ``CompatError``: ``args[0]`` is a short reason (the last line
 of the Python traceback, or the page that failed), ``.log`` the full text
-(tracebacks, Pyodide's messages, the start of a failing page's body).
+(tracebacks, Pyodide's messages, the start of a failing page's body). Node's heap
+is capped (``max_old_space_mb``); running out of it raises ``CompatOutOfMemory``.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -38,6 +40,8 @@ REPORT_PATH = "/_report"
 RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT "
 #: Longest config passed inline as one argument; Linux caps one argument at 128 KiB.
 MAX_INLINE_CONFIG = 64 * 1024
+#: What V8 prints on stderr when the heap cap (``--max-old-space-size``) is reached.
+OUT_OF_MEMORY_MARKERS = ("JavaScript heap out of memory", "Reached heap limit")
 #: Settings used when the caller passes none: the bundle's (builder.bundle.DATASETTE_SETTINGS).
 DEFAULT_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000}
 
@@ -73,6 +77,15 @@ class CompatError(Exception):
         super().__init__(message)
         self.log = log
         self.pages = pages or []
+
+
+class CompatOutOfMemory(CompatError):
+    """Node reached its heap cap (``check_bundle``'s ``max_old_space_mb``, in ``limit_mb``) during the check."""
+
+    def __init__(self, limit_mb: int | None, log: str = "") -> None:
+        cap = f" (Node's heap is capped at {limit_mb} MB)" if limit_mb else ""
+        super().__init__(f"ran out of memory in the compatibility check{cap}", log)
+        self.limit_mb = limit_mb
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,8 @@ def check_bundle(
     extra_pages: list[dict] | None = None,
     bytecode_out: Path | None = None,
     static_out: Path | None = None,
+    max_old_space_mb: int | None = None,
+    temp_dir: Path | None = None,
 ) -> CompatReport:
     """Boot the bundle in Node and render its pages; return the report or raise ``CompatError``.
 
@@ -177,6 +192,13 @@ def check_bundle(
     Datasette and the plugins serve, each at its URL path (``static_out /
     "-/static/app.css"``), with the bytes Datasette answers; their URL paths are
     ``CompatReport.static_files``.
+
+    ``max_old_space_mb`` caps Node's V8 heap (``--max-old-space-size``, MB; ``None``: Node's
+    default, about a quarter of the machine's memory); reaching it raises ``CompatOutOfMemory``.
+    The database and Pyodide's wasm memory are ArrayBuffers outside that heap, so the cap bounds
+    the JavaScript objects of Pyodide and Datasette's pages, not the database's size.
+    ``temp_dir`` is where the check's scratch folder goes (default: the system's); Node gets it
+    as ``TMPDIR`` too.
     """
     node_path = shutil.which(node)
     if node_path is None:
@@ -202,18 +224,20 @@ def check_bundle(
         "staticOut": str(static_out.resolve()) if static_out else "",
     }
     config_text = json.dumps(config)
+    heap_cap = [f"--max-old-space-size={max_old_space_mb}"] if max_old_space_mb else []
     try:
-        with tempfile.TemporaryDirectory(prefix="glasshouse-compat-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=temp_dir) as tmp:
             argument = config_text
             if len(config_text.encode()) > MAX_INLINE_CONFIG:
                 (Path(tmp) / "config.json").write_text(config_text)
                 argument = "@" + str(Path(tmp) / "config.json")
             proc = subprocess.run(
-                [node_path, str(SCRIPT), argument],
+                [node_path, *heap_cap, str(SCRIPT), argument],
                 check=False,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
+                env={**os.environ, "TMPDIR": tmp},
             )
     except subprocess.TimeoutExpired as exc:
         output = "\n".join(
@@ -228,6 +252,8 @@ def check_bundle(
             result = json.loads(line[len(RESULT_PREFIX):])
     if result is None:
         text = "\n".join(part for part in (proc.stdout, proc.stderr) if part.strip())
+        if any(marker in proc.stderr for marker in OUT_OF_MEMORY_MARKERS):
+            raise CompatOutOfMemory(max_old_space_mb, text)
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"node exited with code {proc.returncode}"
         raise CompatError(f"the check script failed: {reason}", text)

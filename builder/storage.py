@@ -131,6 +131,9 @@ class Storage(Protocol):
     def keys(self, prefix: str) -> Iterator[str]:
         """Yield every key under ``prefix``."""
 
+    def keys_with_mtime(self, prefix: str) -> Iterator[tuple[str, float]]:
+        """Yield ``(key, last modified)`` for every key under ``prefix``; times in POSIX seconds."""
+
 
 class LocalStorage:
     """Store keys as files under ``root``. Writes are atomic (temp file + rename)."""
@@ -190,11 +193,18 @@ class LocalStorage:
         return count
 
     def keys(self, prefix: str) -> Iterator[str]:
+        for key, _ in self.keys_with_mtime(prefix):
+            yield key
+
+    def keys_with_mtime(self, prefix: str) -> Iterator[tuple[str, float]]:
         folder = self._path(prefix.rstrip("/"))
         if folder.is_dir():
             for p in sorted(folder.rglob("*")):
-                if p.is_file() and not p.name.startswith(".tmp-"):
-                    yield p.relative_to(self.root).as_posix()
+                try:
+                    if p.is_file() and not p.name.startswith(".tmp-"):
+                        yield p.relative_to(self.root).as_posix(), p.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # removed meanwhile (another process's removal)
 
 
 class S3Storage:
@@ -321,11 +331,15 @@ class S3Storage:
         return None
 
     def keys(self, prefix: str) -> Iterator[str]:
+        for key, _ in self.keys_with_mtime(prefix):
+            yield key
+
+    def keys_with_mtime(self, prefix: str) -> Iterator[tuple[str, float]]:
         paginator = self.client.get_paginator("list_objects_v2")
         pages = self._call(prefix, lambda: list(paginator.paginate(Bucket=self.bucket, Prefix=prefix)))
         for page in pages:
             for obj in page.get("Contents", []):
-                yield obj["Key"]
+                yield obj["Key"], obj["LastModified"].timestamp()
 
     def delete_prefix(self, prefix: str) -> int:
         keys = list(self.keys(prefix))

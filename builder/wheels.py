@@ -96,9 +96,10 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _pip(args: list[str], log: Log) -> None:
+def _pip(args: list[str], log: Log, scratch: Path) -> None:
+    """Run pip with ``args``, its own temporary files under ``scratch``; raise ``WheelError`` if it fails."""
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", *args]
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(scratch)})
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise WheelError(f"pip failed ({' '.join(args[:2])}): {tail}")
@@ -122,12 +123,16 @@ def _store_in_cache(cache_dir: Path, path: Path, sha256: str, filename: str) -> 
     return target
 
 
-def fetch_wheels(wheels: list[LockedWheel], cache_dir: Path, log: Log = print) -> dict[str, Path]:
+def fetch_wheels(
+    wheels: list[LockedWheel], cache_dir: Path, log: Log = print, *, temp_dir: Path | None = None
+) -> dict[str, Path]:
     """Make sure every wheel in ``wheels`` is in ``cache_dir``; return ``{name: path}``.
 
     Missing wheels are downloaded by pip with ``--require-hashes``; pure-sdist
     entries are downloaded as sdists (hash-checked) and built into pure wheels,
-    whose sha256 must match the lock. Raises ``WheelError`` on any failure.
+    whose sha256 must match the lock. Downloads go to a folder under ``temp_dir``
+    (default: the system's temporary folder), also pip's ``TMPDIR``, removed before
+    returning. Raises ``WheelError`` on any failure.
     """
     result: dict[str, Path] = {}
     missing = []
@@ -141,14 +146,14 @@ def fetch_wheels(wheels: list[LockedWheel], cache_dir: Path, log: Log = print) -
         log(f"All {len(wheels)} wheels are in the cache.")
         return result
     log(f"Fetching {len(missing)} of {len(wheels)} wheels from PyPI.")
-    with tempfile.TemporaryDirectory(prefix="glasshouse-wheels-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="glasshouse-wheels-", dir=temp_dir) as tmp:
         tmp_dir = Path(tmp)
         binary = [w for w in missing if w.source == "wheel"]
         sdists = [w for w in missing if w.source == "pure-sdist"]
         if binary:
             reqs = tmp_dir / "wheels.txt"
             reqs.write_text("".join(f"{w.name}=={w.version} --hash=sha256:{w.sha256}\n" for w in binary))
-            _pip(["download", "--no-deps", "--quiet", *PYODIDE_PIP_TARGET, "-d", str(tmp_dir / "w"), "-r", str(reqs)], log)
+            _pip(["download", "--no-deps", "--quiet", *PYODIDE_PIP_TARGET, "-d", str(tmp_dir / "w"), "-r", str(reqs)], log, tmp_dir)
             for w in binary:
                 result[w.name] = _store_in_cache(cache_dir, tmp_dir / "w" / w.filename, w.sha256, w.filename)
                 log(f"  {w.filename}")
@@ -158,7 +163,7 @@ def fetch_wheels(wheels: list[LockedWheel], cache_dir: Path, log: Log = print) -
             # Only these projects as sources: pip still prepares their metadata in a build
             # environment, whose build dependencies (Cython...) should come as wheels, not be compiled.
             no_binary = ",".join(sorted(w.name for w in sdists))
-            _pip(["download", "--no-deps", "--quiet", f"--no-binary={no_binary}", "-d", str(tmp_dir / "s"), "-r", str(reqs)], log)
+            _pip(["download", "--no-deps", "--quiet", f"--no-binary={no_binary}", "-d", str(tmp_dir / "s"), "-r", str(reqs)], log, tmp_dir)
             for w in sdists:
                 sdist = tmp_dir / "s" / w.sdist_filename
                 if sha256_file(sdist) != w.sdist_sha256:

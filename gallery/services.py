@@ -320,28 +320,38 @@ def _enqueue(build: Build) -> None:
     Build.objects.filter(pk=build.pk, sent_at__isnull=True).update(sent_at=timezone.now())
 
 
-def publish_build(build: Build) -> None:
-    """Make ``build`` the gallery's live build: one ``UPDATE`` of ``Gallery.live_build``.
+def publish_build(build: Build) -> bool:
+    """Make ``build`` the gallery's live build unless a newer one already is; return whether it went live.
 
-    Call it only after every bundle file is in storage. Raises ``ValueError`` if
-    the build is failed or cancelled (as stored now, not as ``build`` remembers).
-    Moderation is unchanged: a pending or taken-down gallery stays unserved.
+    Call it only after every bundle file is in storage. One ``UPDATE`` of ``Gallery.live_build``,
+    under the gallery's row lock: builds finish in any order (retries, a slow worker), so an older
+    build (``created_at``) finishing after a newer one went live leaves the newer one live and
+    returns ``False`` (it stays ready, served at its pinned origin). Raises ``ValueError`` if the
+    build is failed or cancelled (as stored now, not as ``build`` remembers). Moderation is
+    unchanged: a pending or taken-down gallery stays unserved.
     """
     with transaction.atomic():
-        state = (
-            Build.objects.select_for_update()
-            .filter(pk=build.pk)
-            .values_list("state", flat=True)
-            .first()
+        # The gallery first, then the build: the order ``approve`` locks them in.
+        live_id = (
+            Gallery.objects.select_for_update().filter(pk=build.gallery_id).values_list("live_build", flat=True).first()
         )
-        if state is None or state in (BuildState.FAILED, BuildState.CANCELLED):
+        row = Build.objects.select_for_update().filter(pk=build.pk).values_list("state", "created_at").first()
+        state = row[0] if row else None
+        if row is None or state in (BuildState.FAILED, BuildState.CANCELLED):
             raise ValueError(
                 f"build {build.pk} is {state or 'gone'}; only a complete build can go live"
             )
+        newer_live = (
+            Build.objects.filter(pk=live_id, created_at__gt=row[1]).exclude(pk=build.pk).exists() if live_id else False
+        )
+        if newer_live:
+            logger.info("gallery %s keeps build %s live: build %s is older", build.gallery_id, live_id, build.pk)
+            return False
         Gallery.objects.filter(pk=build.gallery_id).update(
             live_build=build, updated_at=timezone.now()
         )
     logger.info("gallery %s now serves build %s", build.gallery_id, build.pk)
+    return True
 
 
 # --- Moderation: the state machine, the audit log, removing files ------------------------------
@@ -663,16 +673,24 @@ def files_left_behind() -> list[tuple[str, str]]:
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     """Delete ``builds/<id>/`` and the upload's folder for each ``(build id, source_key)``; return the ids done.
 
-    Shared ``runtime/`` and ``wheels/`` keys stay. A build whose files could not be removed
-    (storage outage) keeps ``files_deleted = False`` and is logged; it is not served either
-    way, since the gallery is no longer public. Several builds may share one upload (rebuilds).
+    Shared ``runtime/`` and ``wheels/`` keys stay. Several builds may share one upload (rebuilds):
+    it stays while a build outside ``builds`` that still has its files uses it (garbage collection
+    removes old builds of a gallery whose newer rebuilds stay). A build whose files could not be
+    removed (storage outage) keeps ``files_deleted = False`` and is logged; it is not served
+    either way, since the gallery is no longer public or the build no longer live.
     """
+    builds = list(builds)
+    batch = [build_id for build_id, _ in builds]
     storage = get_storage()
     done = []
     for build_id, source_key in builds:
+        upload_needed = (
+            Build.objects.filter(source_key=source_key, files_deleted=False).exclude(pk__in=batch).exists()
+        )
         try:
             storage.delete_prefix(f"builds/{build_id}/")
-            storage.delete_prefix(source_key.rsplit("/", 1)[0] + "/")
+            if not upload_needed:
+                storage.delete_prefix(source_key.rsplit("/", 1)[0] + "/")
         except (StorageError, OSError) as exc:
             logger.error("could not remove the files of build %s: %s", build_id, exc)
             continue
@@ -725,8 +743,9 @@ def finish_build(build: Build) -> bool:
     Called by the worker once every file is stored. A build with ``needs_review`` of a
     gallery that is approved stays ready but not live until a moderator approves it
     (``approve``); any other build becomes the live build (``publish_build``), which
-    readers see only once the gallery is approved. Writes the ``build_ready`` audit record.
-    Raises ``ValueError`` as ``publish_build`` does.
+    readers see only once the gallery is approved, unless a newer build is live already
+    (then it says so in its log). Writes the ``build_ready`` audit record (``details``:
+    ``{"live": bool, "superseded": bool}``). Raises ``ValueError`` as ``publish_build`` does.
     """
     build.refresh_from_db(fields=["needs_review"])
     gallery_state = Gallery.objects.values_list("moderation_state", flat=True).get(pk=build.gallery_id)
@@ -735,10 +754,12 @@ def finish_build(build: Build) -> bool:
         remove_build_files([(build.pk, build.source_key)])
         raise ValueError(f"the gallery was {Gallery.ModerationState(gallery_state).label.lower()} during the build")
     waits = build.needs_review and gallery_state == Gallery.ModerationState.APPROVED
-    if not waits:
-        publish_build(build)
-    audit(AuditEvent.Action.BUILD_READY, gallery=build.gallery_id, build=build, details={"live": not waits})
-    return not waits
+    live = False if waits else publish_build(build)
+    if not waits and not live:
+        build.append_log("A newer build of this gallery is already live, so this one was not made live.")
+    audit(AuditEvent.Action.BUILD_READY, gallery=build.gallery_id, build=build,
+          details={"live": live, "superseded": not waits and not live})  # fmt: skip
+    return live
 
 
 def cancel(build: Build) -> bool:

@@ -399,6 +399,19 @@ PYODIDE_RUNTIME_DIR = env_path(
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
+# --- Build upkeep: temporary files, Node's heap, old builds (worker_shell.tempfiles, gallery.garbage) ---
+
+#: Cap of Node's V8 heap in the build's compatibility check (``--max-old-space-size``, MB).
+#: The database and Pyodide's wasm memory live outside that heap (ArrayBuffers), so it does not
+#: grow with the upload: the check passed with 32 MB for 1 MB and 100 MB databases alike (also
+#: 100 rows of 1 MB each; 16 MB runs out), while Node's own default here is about 4 GB. 256 MB
+#: is 8 times what the 100 MB upload limit needs, room for plugins and wide pages, and a
+#: runaway check fails with "ran out of memory in the compatibility check" instead of the machine.
+BUILD_NODE_MAX_OLD_SPACE_MB = env_int("BUILD_NODE_MAX_OLD_SPACE_MB", 256, minimum=8)
+#: Builds per gallery whose files garbage collection keeps (the newest; the live build and a
+#: build waiting for review are kept whatever their age). See ``gallery.garbage``.
+BUILDS_KEPT_PER_GALLERY = env_int("BUILDS_KEPT_PER_GALLERY", 5, minimum=1)
+
 # --- Previews (gallery.preview) ----------------------------------------------------
 
 #: Seconds a preview link (``gallery.preview.preview_url``) stays valid, at least (rounded up

@@ -13,13 +13,14 @@ import os
 
 import django
 from celery import Celery
+from celery.schedules import crontab
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
 # Tasks load rows by primary key, so the ORM must be ready before they are imported.
 django.setup()
 
-app = Celery("glasshouse", include=["worker_shell.tasks"])
+app = Celery("glasshouse", include=["worker_shell.tasks", "worker_shell.maintenance"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 # Periodic tasks, run by `celery beat` (deploy/Procfile's `beat:`, glasshouse-beat.service.example).
@@ -31,4 +32,5 @@ app.conf.beat_schedule = {
         "schedule": settings.BUILD_SWEEP_INTERVAL,
         "options": {"expires": settings.BUILD_SWEEP_INTERVAL},
     },
+    "collect-garbage": {"task": "worker_shell.maintenance.collect_garbage", "schedule": crontab(hour=4, minute=17)},
 }

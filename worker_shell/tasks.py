@@ -15,10 +15,8 @@ import logging
 import os
 import shutil
 import signal
-import tempfile
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +32,11 @@ from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import recovery, services
-from gallery.models import Build, BuildState
+from gallery.models import Build, BuildState, Gallery
 from gallery.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
+from worker_shell.tempfiles import build_temp_dir, remove_build_temp_dir
 
 logger = logging.getLogger(__name__)
 
@@ -67,30 +66,6 @@ def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
         "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
         "scan_flags": scan if isinstance(scan, list) else [],
     }
-
-
-def scratch_dir(build_id: str) -> Path:
-    """The folder of build ``build_id``'s temporary files: ``<FILE_UPLOAD_TEMP_DIR>/builds/<build-id>/``."""
-    return Path(settings.FILE_UPLOAD_TEMP_DIR) / "builds" / build_id
-
-
-@contextmanager
-def temporary_files_in(folder: Path) -> Iterator[Path]:
-    """Create ``folder`` and make it ``tempfile``'s default while the block runs; remove it afterwards.
-
-    The builder's own temporary folders (bundle staging, the Node check's config, wheel
-    downloads) then live in the build's folder too, which the worker's main process removes
-    when it kills the build (``BuildTaskRequest``). One build per process at a time (the
-    prefork pool's children, or the solo pool), so changing the process-wide default is safe.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    previous = tempfile.tempdir
-    tempfile.tempdir = str(folder)
-    try:
-        yield folder
-    finally:
-        tempfile.tempdir = previous
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _in_main_process(what: str, build_id: str, action: Callable[[], object]) -> None:
@@ -130,7 +105,7 @@ class BuildTaskRequest(Request):
             _in_main_process(
                 "timed out", build_id, lambda: recovery.timed_out(build_id, int(timeout))
             )
-            shutil.rmtree(scratch_dir(build_id), ignore_errors=True)
+            remove_build_temp_dir(build_id)
         super().on_timeout(soft, timeout)
 
     def on_failure(self, exc_info: ExceptionInfo, send_failed_event: bool = True, return_ok: bool = False) -> None:
@@ -139,7 +114,7 @@ class BuildTaskRequest(Request):
             exc = exc.exc
         if isinstance(exc, WorkerLostError) and self.args:
             build_id = self.args[0]
-            shutil.rmtree(scratch_dir(build_id), ignore_errors=True)
+            remove_build_temp_dir(build_id)
             _in_main_process("lost its worker", build_id, lambda: recovery.worker_lost(build_id))
         super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
 
@@ -184,7 +159,7 @@ def build_gallery(self: Task, build_id: str) -> str:
     another delivery is building, returns its state at once. User errors (bad database,
     unknown plugin) fail the build with the builder's reason; a storage fault that outlasted
     the store's retry budget fails it with a reason saying to rebuild later; ``WheelError``
-    is retried with backoff. Temporary files live in ``scratch_dir(build_id)`` and are removed.
+    is retried with backoff. Temporary files live in ``tempfiles.build_temp_dir`` and are removed.
     """
     build = recovery.claim_build(build_id)
     if build is None:
@@ -198,7 +173,7 @@ def build_gallery(self: Task, build_id: str) -> str:
 
     storage = get_storage()
     try:
-        with temporary_files_in(scratch_dir(build.id)) as tmp:
+        with build_temp_dir(build.id) as tmp:
             source = tmp / "source.db"
             with storage.open(build.source_key) as src, source.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
@@ -220,6 +195,8 @@ def build_gallery(self: Task, build_id: str) -> str:
                 cache_dir=Path(settings.WHEEL_CACHE_DIR),
                 on_state=on_state,
                 log=build.append_log,
+                temp_dir=tmp,
+                node_max_old_space_mb=settings.BUILD_NODE_MAX_OLD_SPACE_MB,
             )
     except BuildError as exc:
         return fail_build(build, exc.args[0])
@@ -253,10 +230,12 @@ def build_gallery(self: Task, build_id: str) -> str:
         fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
     gallery.refresh_from_db(fields=["moderation_state", "live_build"])
-    if not went_live:
+    if went_live:
+        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+    elif build.needs_review and gallery.moderation_state == Gallery.ModerationState.APPROVED:
         waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
     else:
-        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
+        waiting = f" (a newer build is live there; this one stays at {gallery.pinned_url(build.id)})"
     # The log is complete before the state is final: whoever sees "ready" sees the whole log.
     build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
     if not build.set_state(BuildState.READY):

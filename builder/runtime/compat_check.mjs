@@ -70,6 +70,10 @@ json.dumps(sorted(set(urls)))
 // long for one command-line argument).
 const arg = process.argv[2];
 const config = JSON.parse(arg.startsWith("@") ? fs.readFileSync(arg.slice(1), "utf8") : arg);
+// A build process killed at its hard time limit (or by the kernel) cannot stop this one: notice
+// being orphaned and exit, rather than run on and write into a scratch folder being removed.
+const parentPid = process.ppid;
+setInterval(() => process.ppid !== parentPid && process.exit(1), 1000).unref();
 const log = []; // Python's stdout/stderr and Pyodide's messages, in order
 const timings = {};
 const pages = [];

@@ -261,6 +261,30 @@ def test_a_bundle_that_does_not_start_fails_the_build_before_uploading(
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*")), "nothing is uploaded"
 
 
+@pytest.mark.slow
+def test_a_tiny_heap_cap_fails_the_build_with_a_clear_reason_and_leaves_no_temporary_files(
+    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    lines: list[str] = []
+
+    with pytest.raises(BuildError) as info:
+        build_bundle(
+            request_for(chinook, "bcompat000000003"), storage=LocalStorage(tmp_path / "store"),
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, on_state=lambda state: None, log=lines.append,
+            temp_dir=scratch, node_max_old_space_mb=8,
+        )
+
+    assert info.value.args[0].startswith(
+        "The build ran out of memory in the compatibility check (Node's heap is capped at 8 MB). Try a smaller database"
+    )
+    failure = next(line for line in lines if line.startswith("Compatibility check failed:"))
+    assert "JavaScript heap out of memory" in failure  # V8's own words, for the operator
+    assert list(scratch.iterdir()) == []
+    assert not any(p.is_file() for p in (tmp_path / "store").rglob("*")), "nothing is uploaded"
+
+
 # --- publisher metadata reaches Datasette, in both configuration styles --------------------
 
 METADATA = {

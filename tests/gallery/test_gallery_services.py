@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from gallery import services
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import AuditEvent, Build, BuildState, Gallery
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +22,33 @@ def test_publishing_a_build_flips_the_live_pointer(gallery, build):
     services.publish_build(newer)
     gallery.refresh_from_db()
     assert gallery.live_build_id == newer.id
+
+
+def test_an_older_build_finishing_after_a_newer_one_does_not_replace_it(gallery, build, make_build):
+    older, newer = make_build(state=BuildState.UPLOADING), make_build(state=BuildState.UPLOADING)
+    assert older.created_at < newer.created_at
+    assert services.publish_build(newer) is True
+    assert services.publish_build(older) is False  # a retried or slow build finishing late
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == newer.id
+
+
+def test_a_build_finishing_late_stays_ready_off_the_live_pointer_and_says_why(gallery, build, make_build):
+    older, newer = make_build(state=BuildState.UPLOADING), make_build(state=BuildState.UPLOADING)
+    assert services.finish_build(newer) is True
+    assert services.finish_build(older) is False
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == newer.id
+    older.refresh_from_db()
+    assert "A newer build of this gallery is already live" in older.log
+    event = AuditEvent.objects.get(build_id=older.id, action=AuditEvent.Action.BUILD_READY)
+    assert event.details == {"live": False, "superseded": True}
+
+
+def test_a_build_may_be_published_again(gallery, build):
+    assert services.publish_build(build) is True  # idempotent: a redelivered task publishes twice
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == build.id
 
 
 @pytest.mark.parametrize("state", [BuildState.FAILED, BuildState.CANCELLED])

@@ -1,0 +1,49 @@
+"""``worker_shell.maintenance``: garbage collection as a daily Celery beat task, run by a real worker."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from celery.schedules import crontab
+
+from gallery.models import Build, BuildState, Gallery
+from gallery.storage import get_storage
+from worker_shell.celery import app
+
+TASK = "worker_shell.maintenance.collect_garbage"
+
+
+def test_beat_sends_garbage_collection_once_a_day() -> None:
+    entries = [entry for entry in app.conf.beat_schedule.values() if entry["task"] == TASK]
+    assert len(entries) == 1
+    schedule = entries[0]["schedule"]
+    assert isinstance(schedule, crontab)
+    assert len(schedule.hour) == 1 and len(schedule.minute) == 1 and len(schedule.day_of_month) == 31
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_garbage_collection_sent_by_name(celery_worker_factory, glasshouse_data_dir: Path) -> None:
+    worker = celery_worker_factory(env={"BUILDS_KEPT_PER_GALLERY": "1"})
+    gallery = Gallery.objects.create(title="Ferns", database_name="ferns")
+    storage = get_storage()
+    builds = []
+    for _ in range(2):
+        build = Build.objects.create(gallery=gallery, state=BuildState.READY, source_sha256="0" * 64, source_bytes=1)
+        build.source_key = f"uploads/{build.id}/source.db"
+        build.save(update_fields=["source_key"])
+        storage.put_bytes(build.source_key, b"SQLite format 3\x00")
+        storage.put_bytes(f"builds/{build.id}/index.html", b"<!doctype html>")
+        builds.append(build)
+    Gallery.objects.filter(pk=gallery.pk).update(live_build=builds[-1])
+
+    app.send_task(TASK)
+    worker.wait_for_log(rf"Task {TASK}\[.*\] succeeded in .*'builds': \['{builds[0].id}'\]", timeout=60)
+
+    time.sleep(0.2)
+    builds[0].refresh_from_db()
+    assert builds[0].files_deleted
+    assert not storage.exists(f"builds/{builds[0].id}/index.html")
+    assert storage.exists(f"builds/{builds[1].id}/index.html")
