@@ -130,7 +130,7 @@ bench: setup chromium
 	$(PY) bench/cold_start.py
 
 # Load benchmark: gunicorn, a prefork Celery worker, beat and moto on free ports, PostgreSQL
-# database glasshouse_load and Redis db 13 (both wiped); about 12 minutes on 2 cores.
+# database glasshouse_load and Redis db 13 (both wiped); 7 to 14 minutes on 2 cores.
 # The worker-loss variant: make bench-load LOAD_ARGS="--kill-worker-at 0.5"
 LOAD_ARGS ?=
 bench-load: setup services
