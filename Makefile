@@ -27,7 +27,7 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench services chromium clean
+.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
@@ -37,6 +37,7 @@ help:
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
 	@echo "make lock-check  regenerate the locks from PyPI and compare with the committed ones (needs PyPI)"
 	@echo "make bench   cold-start benchmark (bench/cold_start.py)"
+	@echo "make bench-load  50 concurrent uploads, every build followed to its end (bench/load.py; LOAD_ARGS=...)"
 	@echo "make setup   venv + Pyodide runtime + migrate + collectstatic"
 
 # --- set-up -------------------------------------------------------------------
@@ -127,6 +128,13 @@ lock-check: venv
 
 bench: setup chromium
 	$(PY) bench/cold_start.py
+
+# Load benchmark: gunicorn, a prefork Celery worker, beat and moto on free ports, PostgreSQL
+# database glasshouse_load and Redis db 13 (both wiped); 7 to 14 minutes on 2 cores.
+# The worker-loss variant: make bench-load LOAD_ARGS="--kill-worker-at 0.5"
+LOAD_ARGS ?=
+bench-load: setup services
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
