@@ -418,8 +418,7 @@ class ModerationQueueAdmin(GalleryAdmin):
         return self.has_moderate_permission(request)
 
     def _review(self, gallery: Gallery) -> Build | None:
-        ready = [b for b in gallery.builds.all() if b.state == BuildState.READY and not b.files_deleted]
-        return max(ready, key=lambda b: b.created_at, default=None)
+        return services.build_to_review(gallery)  # from the prefetched builds
 
     @admin.display(description="Submission", ordering="title")
     def submission(self, gallery: Gallery) -> str:

@@ -479,9 +479,9 @@ def build_to_review(gallery: Gallery) -> Build | None:
     newer version waiting for review (``needs_review``); for a rejected gallery the
     corrected version the publisher uploaded since.
     """
-    return (
-        gallery.builds.filter(state=BuildState.READY, files_deleted=False).order_by("-created_at").first()
-    )
+    # Over ``gallery.builds.all()``, so a queryset that prefetched builds (the admin's queue) asks nothing more.
+    ready = [b for b in gallery.builds.all() if b.state == BuildState.READY and not b.files_deleted]
+    return max(ready, key=lambda b: b.created_at, default=None)
 
 
 def approve(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
