@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from builder.sqlite_check import harden
+
 #: Suffixes of the shadow tables SQLite's FTS3/4/5 modules create for a virtual table.
 _FTS_SHADOW_SUFFIXES = ("_content", "_segments", "_segdir", "_docsize", "_stat", "_data", "_idx", "_config")
 
@@ -29,11 +31,15 @@ def quote_identifier(name: str) -> str:
 def reading(db_path: Path, error: type[Exception]) -> Iterator[sqlite3.Connection]:
     """A connection to the SQLite file at ``db_path``, read-only and immutable, closed on exit.
 
-    The file is never changed and needs no write access. A ``sqlite3.Error`` while opening
-    or inside the block is raised as ``error(reason)``, the reason saying what failed.
+    The file is never changed and needs no write access. The connection has the hardened
+    settings of the build's database check (``builder.sqlite_check.harden``: defensive,
+    ``trusted_schema`` off, tight limits), although it only ever opens the checked copy.
+    A ``sqlite3.Error`` while opening or inside the block is raised as ``error(reason)``,
+    the reason saying what failed.
     """
     try:
         conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro&immutable=1", uri=True)
+        harden(conn)
     except sqlite3.Error as exc:
         raise error(f"Could not open the database: {exc}") from exc
     try:

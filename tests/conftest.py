@@ -917,6 +917,17 @@ def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The hostile and broken database corpus (``tests/corpus/make_corpus.py``), written once per session.
+
+    ``{case name: path}``; ``corpus.make_corpus.CASES`` says what Glasshouse must do with each.
+    """
+    from corpus.make_corpus import make_corpus
+
+    return make_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
 def lasting_gallery_ids() -> dict[tuple[Any, ...], str]:
     """The gallery id ``lasting_gallery`` gave each combination this session (filled as tests ask)."""
     return {}
