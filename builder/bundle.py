@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import sqlite3
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
 from builder.scan import scan_database
-from builder.sqlite_check import InvalidDatabase, check_database
+from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
 from builder.storage import Storage
 from builder.tables import describe_tables
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
@@ -75,11 +74,17 @@ class BuildRequest:
     pyodide_version: str = "314.0.7"
     #: Publisher metadata and plugin settings (``builder.metadata.parse_metadata``); its keys win.
     metadata: dict = field(default_factory=dict)
+    #: Limits of the database check and copy (``builder.sqlite_check.check_database``).
+    check_limits: CheckLimits = field(default_factory=CheckLimits)
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content."""
+    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content.
+
+    ``manifest["warnings"]`` lists sentences the publisher should read although the build
+    succeeded (e.g. a WAL-mode upload's un-checkpointed changes are missing).
+    """
 
     manifest: dict
     bundle_bytes: int
@@ -92,28 +97,6 @@ Log = Callable[[str], None]
 def sri(sha256_hex: str) -> str:
     """Return the Subresource Integrity string (``sha256-<base64>``) for a hex sha256 digest."""
     return "sha256-" + base64.b64encode(bytes.fromhex(sha256_hex)).decode()
-
-
-def canonical_copy(source: Path, target: Path) -> None:
-    """Write a compact copy of ``source`` to ``target`` in rollback-journal mode.
-
-    ``VACUUM INTO`` drops free pages and any WAL state; the source is opened
-    read-only and immutable, so it is never modified. Raises ``BuildError`` if
-    SQLite fails.
-    """
-    try:
-        conn = sqlite3.connect(f"file:{source.resolve()}?mode=ro&immutable=1", uri=True)
-        try:
-            conn.execute("VACUUM INTO ?", (str(target),))
-        finally:
-            conn.close()
-        conn = sqlite3.connect(target)
-        try:
-            conn.execute("PRAGMA journal_mode=DELETE")
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise BuildError(f"SQLite could not copy the database ({exc}). Upload an intact SQLite file.") from exc
 
 
 def _module_sources(build_id: str, runtime_url: str, config: dict) -> dict[str, str]:
@@ -167,6 +150,11 @@ def build_bundle(
 ) -> BuildResult:
     """Validate, resolve, write and store the bundle of one build.
 
+    Validating runs ``builder.sqlite_check.check_database`` within ``request.check_limits``
+    (a child process with memory, CPU and wall-clock limits); it also writes the canonical
+    copy, the only form of the upload that is published. Its warnings go to ``log`` and to
+    ``manifest["warnings"]``.
+
     Calls ``on_state`` with ``validating``, ``resolving``, ``bundling`` and
     ``uploading`` as it goes, and ``log`` with lines for the build log. Raises
     ``BuildError`` for problems the publisher must fix (bad database, unknown
@@ -181,34 +169,41 @@ def build_bundle(
     Every temporary file (pip's downloads, the bundle's staging folder, Node's scratch) goes
     under ``temp_dir`` (default: the system's temporary folder) and is removed before returning.
     """
-    on_state("validating")
-    try:
-        info = check_database(request.database_path)
-    except InvalidDatabase as exc:
-        raise BuildError(exc.args[0]) from exc
-    log(f"Database is valid SQLite: {len(info.tables)} tables, {len(info.views)} views, {info.size_bytes:,} bytes.")
-
-    on_state("resolving")
-    try:
-        plugins = check_plugins(list(request.plugins), request.datasette_version)
-        lock = load_lock(request.datasette_version)
-    except (UnknownPlugin, ValueError) as exc:
-        raise BuildError(exc.args[0]) from exc
-    wheels = closure(lock, ["datasette", *plugins])
-    log(f"Datasette {request.datasette_version} with {', '.join(plugins) or 'no plugins'}: {len(wheels)} pinned wheels.")
-    wheel_paths = fetch_wheels(wheels, cache_dir, log, temp_dir=temp_dir)
-    missing_runtime = [name for name in PYODIDE_FILES if not (runtime_dir / name).is_file()]
-    if missing_runtime:
-        raise FileNotFoundError(f"Pyodide runtime incomplete in {runtime_dir}: missing {missing_runtime}; run `make setup`.")
-
-    on_state("bundling")
-    runtime_prefix = f"runtime/pyodide-{request.pyodide_version}/"
     build_prefix = f"builds/{request.build_id}/"
+    runtime_prefix = f"runtime/pyodide-{request.pyodide_version}/"
     with tempfile.TemporaryDirectory(prefix="glasshouse-bundle-", dir=temp_dir) as tmp:
         work = Path(tmp)
         db_file = work / f"{request.database_name}.db"
-        canonical_copy(request.database_path, db_file)
-        log(f"Wrote the canonical database copy: {db_file.stat().st_size:,} bytes.")
+        on_state("validating")
+        # The raw upload is only ever read by the checker's child process; what is published is
+        # the copy it writes with the same hardened settings (builder.sqlite_check).
+        try:
+            info = check_database(
+                request.database_path, copy_to=db_file, limits=request.check_limits, temp_dir=work, log=log
+            )
+        except InvalidDatabase as exc:
+            raise BuildError(exc.args[0]) from exc
+        log(f"Database is valid SQLite: {len(info.tables)} tables, {len(info.views)} views, {info.size_bytes:,} bytes.")
+        for warning in info.warnings:
+            log(f"Warning: {warning}")
+        log(f"Wrote the canonical database copy (rollback journal): {db_file.stat().st_size:,} bytes.")
+
+        on_state("resolving")
+        try:
+            plugins = check_plugins(list(request.plugins), request.datasette_version)
+            lock = load_lock(request.datasette_version)
+        except (UnknownPlugin, ValueError) as exc:
+            raise BuildError(exc.args[0]) from exc
+        wheels = closure(lock, ["datasette", *plugins])
+        log(f"Datasette {request.datasette_version} with {', '.join(plugins) or 'no plugins'}: {len(wheels)} pinned wheels.")
+        wheel_paths = fetch_wheels(wheels, cache_dir, log, temp_dir=temp_dir)
+        missing_runtime = [name for name in PYODIDE_FILES if not (runtime_dir / name).is_file()]
+        if missing_runtime:
+            raise FileNotFoundError(
+                f"Pyodide runtime incomplete in {runtime_dir}: missing {missing_runtime}; run `make setup`."
+            )
+
+        on_state("bundling")
         tables = describe_tables(db_file)
         log(f"Tables: {', '.join(f'{t['name']} ({t['rows']:,} rows)' for t in tables) or 'none'}.")
         scan = scan_database(db_file)
@@ -335,6 +330,8 @@ def build_bundle(
                 + [(f"{build_prefix}index.html", index_html, "/index.html")]
             ],
             "first_visit_bytes": total_bytes,
+            # builder.sqlite_check: what the publisher should know although the build succeeded.
+            "warnings": list(info.warnings),
         }
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))

@@ -112,13 +112,19 @@ def check_size(size_bytes: int) -> None:
 
 
 def check_upload(upload: UploadFile, filename: str) -> None:
-    """Check an upload's name, size and SQLite header; raise ``UploadRejected`` with the first problem."""
+    """Check an upload's name, size and SQLite header; raise ``UploadRejected`` with the first problem.
+
+    The header check is ``builder.sqlite_check.check_header``: magic bytes, page size, journal-mode
+    bytes and file size = page size × page count. Opening the file is left to the build.
+    """
     check_filename(filename)
     size = upload.size if upload.size is not None else _measure(upload)
     check_size(size)
     upload.seek(0)
     try:
-        check_header(upload)  # type: ignore[arg-type]
+        # The whole 100-byte header and the size against it (builder.sqlite_check): a truncated,
+        # renamed or mangled file is refused here, before anything is stored.
+        check_header(upload, size_bytes=size)  # type: ignore[arg-type]
     except InvalidDatabase as exc:
         raise UploadRejected(exc.args[0]) from exc
 

@@ -412,6 +412,23 @@ BUILD_NODE_MAX_OLD_SPACE_MB = env_int("BUILD_NODE_MAX_OLD_SPACE_MB", 256, minimu
 #: build waiting for review are kept whatever their age). See ``gallery.garbage``.
 BUILDS_KEPT_PER_GALLERY = env_int("BUILDS_KEPT_PER_GALLERY", 5, minimum=1)
 
+# --- The build's database check (builder.sqlite_check; issue 9, "Hostile or broken uploads") ---
+
+#: Wall-clock seconds the check and canonical copy of one upload may take (the checker's child
+#: process gets as many CPU seconds); then it is killed and the build fails with the reason. The
+#: build's own soft time limit still applies (the child is killed with the build).
+#: Checking and copying a 100 MB database takes about a second here; a 1 GB one well under a minute.
+DATABASE_CHECK_SECONDS = env_int("DATABASE_CHECK_SECONDS", 300, minimum=1)
+#: Address space of the checker's child process (``RLIMIT_AS``, MB). SQLite streams the file
+#: through a small page cache, so this does not grow with the upload; it stops a hostile schema.
+DATABASE_CHECK_MEMORY_MB = env_int("DATABASE_CHECK_MEMORY_MB", 512, minimum=64)
+#: Tables and views a database may have together (full-text shadow tables included).
+DATABASE_MAX_TABLES = env_int("DATABASE_MAX_TABLES", 1000, minimum=1)
+#: Columns one table may have (SQLite's own maximum is 2000).
+DATABASE_MAX_COLUMNS = env_int("DATABASE_MAX_COLUMNS", 1000, minimum=1)
+#: Bytes of SQL in the schema (every CREATE statement together).
+DATABASE_MAX_SCHEMA_BYTES = env_int("DATABASE_MAX_SCHEMA_BYTES", 2 * 1024 * 1024, minimum=1024)
+
 # --- Previews (gallery.preview) ----------------------------------------------------
 
 #: Seconds a preview link (``gallery.preview.preview_url``) stays valid, at least (rounded up

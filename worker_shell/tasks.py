@@ -29,6 +29,7 @@ from django import db
 from django.conf import settings
 
 from builder.bundle import BuildError, BuildRequest, build_bundle
+from builder.sqlite_check import CheckLimits
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import recovery, services
@@ -44,28 +45,45 @@ logger = logging.getLogger(__name__)
 #: faults are retried inside the store (``STORAGE_RETRY_BUDGET``), so they fail the build at once.
 TRANSIENT_FAULTS = (WheelError,)
 
-__all__ = ["BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "fail_build", "sweep_builds"]
+__all__ = [
+    "BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "database_check_limits", "fail_build", "sweep_builds",
+]
 
 
 def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
-    """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes", "scan_flags"}``.
+    """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes", "scan_flags", "warnings"}``.
 
     ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
     is present (any true value) when ``builds/<build-id>/card.png`` was stored,
     ``manifest["download_bytes"]`` is the self-host zip's size, and ``manifest["scan"]``
     is ``builder.scan.scan_database``'s list of flags, stored as ``Build.scan_flags`` for
-    the moderation queue. Each is optional: a bundle that lacks one (or whose size or
-    scan is not of the right type) leaves the default (no tables, no card, size unknown,
-    no flags).
+    the moderation queue, and ``manifest["warnings"]`` the database check's warnings for the
+    publisher (``Build.warnings``, shown on the build page). Each is optional: a bundle that
+    lacks one (or whose size, scan or warnings are not of the right type) leaves the default
+    (no tables, no card, size unknown, no flags, no warnings).
     """
     download_bytes = manifest.get("download_bytes")
     scan = manifest.get("scan")
+    warnings = manifest.get("warnings")
     return {
         "tables": list(manifest.get("tables", [])),
         "has_card": bool(manifest.get("card")),
         "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
         "scan_flags": scan if isinstance(scan, list) else [],
+        "warnings": [str(warning) for warning in warnings] if isinstance(warnings, list) else [],
     }
+
+
+def database_check_limits() -> CheckLimits:
+    """The settings' limits of the build's database check (``builder.sqlite_check.CheckLimits``)."""
+    return CheckLimits(
+        max_bytes=settings.UPLOAD_MAX_BYTES,
+        seconds=settings.DATABASE_CHECK_SECONDS,
+        memory_bytes=settings.DATABASE_CHECK_MEMORY_MB * 1024 * 1024,
+        max_tables=settings.DATABASE_MAX_TABLES,
+        max_columns=settings.DATABASE_MAX_COLUMNS,
+        max_schema_bytes=settings.DATABASE_MAX_SCHEMA_BYTES,
+    )
 
 
 def _in_main_process(what: str, build_id: str, action: Callable[[], object]) -> None:
@@ -189,6 +207,7 @@ def build_gallery(self: Task, build_id: str) -> str:
                     datasette_version=gallery.datasette_version,
                     source_sha256=build.source_sha256,
                     pyodide_version=settings.PYODIDE_VERSION,
+                    check_limits=database_check_limits(),
                 ),
                 storage=storage,
                 runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),

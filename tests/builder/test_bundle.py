@@ -269,3 +269,49 @@ def test_the_build_scans_the_data_for_moderators(built: tuple[LocalStorage, Buil
         "Data scan: 6 columns flagged (email: Customer.Email, phone: Customer.Fax, phone: Customer.Phone, "
         "email: Employee.Email, phone: Employee.Fax, phone: Employee.Phone)." in recorder.lines
     )
+
+
+@pytest.mark.parametrize("case", ["view_load_extension", "unknown_virtual_table", "corrupted_page"])
+def test_a_hostile_database_fails_while_validating_and_stores_nothing(
+    tmp_path: Path, corpus: dict[str, Path], pyodide_runtime: Path, wheel_cache: Path, case: str
+) -> None:
+    from corpus.make_corpus import CASES
+
+    expected = next(c.refusal for c in CASES if c.name == case)
+    states: list[str] = []
+    storage = LocalStorage(tmp_path / "store")
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(BuildError) as failed:
+        build_bundle(
+            request_for(corpus[case]),
+            storage=storage,
+            runtime_dir=pyodide_runtime,
+            cache_dir=wheel_cache,
+            on_state=states.append,
+            log=lambda line: None,
+            temp_dir=tmp_path / "tmp",
+        )
+    assert expected in failed.value.args[0]
+    assert states == ["validating"]
+    assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
+    assert not any((tmp_path / "tmp").iterdir()), "the checker's temporary files are gone"
+
+
+def test_a_wal_mode_database_builds_with_a_warning_in_the_log_and_the_manifest(
+    tmp_path: Path, corpus: dict[str, Path], pyodide_runtime: Path, wheel_cache: Path
+) -> None:
+    lines: list[str] = []
+    storage = LocalStorage(tmp_path / "store")
+    result = build_bundle(
+        request_for(corpus["wal_mode"]),
+        storage=storage,
+        runtime_dir=pyodide_runtime,
+        cache_dir=wheel_cache,
+        on_state=lambda state: None,
+        log=lines.append,
+    )
+    (warning,) = result.manifest["warnings"]
+    assert "not checkpointed before upload" in warning
+    assert f"Warning: {warning}" in lines
+    copy = storage.local_path("builds/b0000000000000001/data/chinook.db")
+    assert copy.read_bytes()[18:20] == b"\x01\x01", "published in rollback-journal mode"
