@@ -468,6 +468,7 @@ class BuildAdmin(admin.ModelAdmin):
         "needs_review",
         "build_page",
         "failure_reason",
+        "warning_list",
         "log_text",
         "scan",
         "source_key",
@@ -479,7 +480,7 @@ class BuildAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
     )
-    exclude = ("log", "tables", "scan_flags")
+    exclude = ("log", "tables", "scan_flags", "warnings")
     actions = ("cancel_builds",)
     date_hierarchy = "created_at"
 
@@ -514,6 +515,13 @@ class BuildAdmin(admin.ModelAdmin):
     @admin.display(description="Log")
     def log_text(self, build: Build) -> str:
         return format_html('<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>', build.log)
+
+    @admin.display(description="Warnings")
+    def warning_list(self, build: Build) -> SafeString | str:
+        """The database check's warnings for the publisher (``Build.warnings``), one per line; "none" without."""
+        if not build.warnings:
+            return "none"
+        return format_html_join("", "<div>{}</div>", ((warning,) for warning in build.warnings))
 
     @admin.display(description="Data scan")
     def scan(self, build: Build) -> SafeString | str:

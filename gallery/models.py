@@ -242,6 +242,10 @@ class Build(models.Model):
     #: Data-scan flags found at build time (``builder.scan``): ``[{"table", "column", "kind",
     #: "count", "sampled", "examples"}]``; empty for builds before the scan existed.
     scan_flags = models.JSONField(default=list, blank=True)
+    #: What the publisher should know although the build went on, from the database check
+    #: (``builder.sqlite_check``): ``[str]``, e.g. that a WAL-mode upload's un-checkpointed
+    #: changes are missing. Shown on the build page; empty for most builds.
+    warnings = models.JSONField(default=list, blank=True)
     #: Whether the bundle's and the upload's files were removed from storage (after a rejection,
     #: takedown or deletion). Such a build can no longer be served, downloaded or rebuilt.
     files_deleted = models.BooleanField(default=False)

@@ -526,8 +526,9 @@ def build_status_data(build: Build) -> dict[str, object]:
     Shape: ``{"state": str, "state_label": str, "log": str, "failure_reason": str,
     "gallery_url": str | None (only when the gallery is public), "gallery_page": str | None
     (path of its page on the app origin, only when public), "is_public": bool,
-    "moderation_state": str, "finished": bool, "queue_note": str}``; ``queue_note`` is empty
-    unless the build waits for a build queue that could not be reached (``Build.waits_for_queue``).
+    "moderation_state": str, "finished": bool, "queue_note": str, "warnings": [str]}``;
+    ``queue_note`` is empty unless the build waits for a build queue that could not be reached
+    (``Build.waits_for_queue``); ``warnings`` are ``Build.warnings`` (e.g. a WAL-mode upload).
     """
     gallery = build.gallery
     return {
@@ -541,6 +542,7 @@ def build_status_data(build: Build) -> dict[str, object]:
         "moderation_state": gallery.moderation_state,
         "finished": build.state in FINAL_STATES,
         "queue_note": QUEUE_NOTE if build.waits_for_queue else "",
+        "warnings": list(build.warnings),
     }
 
 

@@ -47,6 +47,7 @@ def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(
         "moderation_state": "pending",
         "finished": False,
         "queue_note": "",
+        "warnings": [],
     }
 
 
@@ -146,3 +147,57 @@ def test_the_health_check_says_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.content == b"ok"
+
+
+#: Markup a hostile database puts in its table and column names (``tests/corpus``, ``html_names``).
+HOSTILE_TABLE = '<script>alert("table")</script>'
+HOSTILE_COLUMN = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def hostile_build(gallery: Gallery) -> Build:
+    """A build whose log, failure reason, warnings and tables carry the names of a hostile database."""
+    return Build.objects.create(
+        gallery=gallery,
+        state=BuildState.FAILED,
+        source_key="uploads/h/source.db",
+        source_sha256="2" * 64,
+        source_bytes=8192,
+        log=f"Tables: {HOSTILE_TABLE} (2 rows).\n",
+        failure_reason=f"Column `{HOSTILE_COLUMN}` of table `{HOSTILE_TABLE}` calls nosuch(). Drop the column.",
+        warnings=[f"This database was in WAL mode {HOSTILE_COLUMN}."],
+        tables=[{"name": HOSTILE_TABLE, "rows": 2, "columns": [HOSTILE_COLUMN]}],
+    )
+
+
+def test_the_build_page_shows_names_from_the_database_as_text(client, hostile_build):
+    page = client.get(hostile_build.get_absolute_url()).content.decode()
+    for markup in (HOSTILE_TABLE, HOSTILE_COLUMN):
+        assert markup not in page
+    assert "&lt;script&gt;alert(&quot;table&quot;)&lt;/script&gt; (2 rows)" in page  # the log
+    assert "Column `&lt;img src=x onerror=alert(1)&gt;` of table" in page  # the failure reason
+    assert 'class="notice warning"' in page and "WAL mode &lt;img" in page  # the warning
+
+
+@pytest.mark.parametrize(
+    "url", ["admin:gallery_build_change", "admin:gallery_gallery_change", "admin:gallery_submission_changelist"]
+)
+def test_the_admin_shows_names_from_the_database_as_text(admin_client, hostile_build, url):
+    # A pending gallery whose build is ready: the change page and the queue show its tables.
+    Build.objects.filter(pk=hostile_build.pk).update(state=BuildState.READY)
+    Gallery.objects.filter(pk=hostile_build.gallery_id).update(moderation_state=Gallery.ModerationState.PENDING)
+    args = {"build": [hostile_build.id], "gallery": [hostile_build.gallery_id]}.get(url.split("_")[1], [])
+    args = [] if url.endswith("changelist") else args
+    response = admin_client.get(reverse(url, args=args))
+    assert response.status_code == 200
+    page = response.content.decode()
+    for markup in (HOSTILE_TABLE, HOSTILE_COLUMN):
+        assert markup not in page
+    assert "&lt;script&gt;alert(&quot;table&quot;)&lt;/script&gt;" in page
+
+
+def test_a_build_with_warnings_shows_them_on_the_page_and_in_its_status(client, queued):
+    Build.objects.filter(pk=queued.pk).update(warnings=["This database was in WAL mode."])
+    assert status(client, queued)["warnings"] == ["This database was in WAL mode."]
+    page = client.get(queued.get_absolute_url()).content.decode()
+    assert '<div class="notice warning"><strong>Warning:</strong> This database was in WAL mode.</div>' in page
