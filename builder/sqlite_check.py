@@ -435,7 +435,7 @@ def _inspect(path: Path, copy_to: Path | None, limits: CheckLimits, deadline: fl
         if result != ["ok"]:
             raise InvalidDatabase(
                 "SQLite reports the database is damaged: "
-                + "; ".join(result[:5])
+                + "; ".join(" ".join(str(line).split()) for line in result[:5])
                 + ". Run `sqlite3 your.db .recover` or export a fresh copy, then upload again."
             )
         if not tables and not views:

@@ -148,8 +148,18 @@ def test_the_caps_on_tables_columns_and_schema_size_hold(tmp_path: Path, limits:
     check_database(path)  # within the defaults
 
 
-def test_a_schema_that_needs_too_much_memory_stops_the_check_not_the_worker(tmp_path: Path) -> None:
-    """300 tables of 1,000 columns each: SQLite needs far more than 128 MB to parse that schema."""
+def test_a_check_over_its_memory_limit_stops_with_a_clear_reason_not_a_dead_worker(
+    chinook: Path, tmp_path: Path
+) -> None:
+    """8 MB of address space is too little for SQLite to open Chinook: the child stops, this process goes on."""
+    copy = tmp_path / "copy.db"
+    with pytest.raises(InvalidDatabase, match="needed more than the 8 MB of memory it may use"):
+        check_database(chinook, copy_to=copy, limits=CheckLimits(memory_bytes=8 * 1024 * 1024))
+    assert check_database(chinook, copy_to=copy).tables  # the same check with room to work
+
+
+def test_sqlite_running_out_of_memory_on_a_huge_schema_is_a_clear_refusal(tmp_path: Path) -> None:
+    """50 tables of 1,000 columns each, sharing one root page: SQLite itself runs out of memory checking it."""
     path = tmp_path / "wide.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE w000 (a)")
@@ -157,12 +167,33 @@ def test_a_schema_that_needs_too_much_memory_stops_the_check_not_the_worker(tmp_
         columns = ", ".join(f"column_with_a_long_name_{n:04d} TEXT DEFAULT 'a default value'" for n in range(1000))
         conn.executemany(
             "INSERT INTO sqlite_master (type, name, tbl_name, rootpage, sql) VALUES ('table', ?, ?, 2, ?)",
-            ((f"w{n:03d}", f"w{n:03d}", f"CREATE TABLE w{n:03d} ({columns})") for n in range(1, 300)),
+            ((f"w{n:03d}", f"w{n:03d}", f"CREATE TABLE w{n:03d} ({columns})") for n in range(1, 50)),
         )
     conn.close()
-    roomy = CheckLimits(memory_bytes=128 * 1024 * 1024, max_tables=10_000, max_columns=2000, max_schema_bytes=1 << 30)
-    with pytest.raises(InvalidDatabase, match="needed more than the 128 MB of memory it may use"):
+    roomy = CheckLimits(max_tables=10_000, max_columns=2000, max_schema_bytes=1 << 30)
+    with pytest.raises(InvalidDatabase, match="needed more than the 512 MB of memory it may use"):
         check_database(path, limits=roomy)
+
+
+def test_a_broken_freelist_is_found_by_quick_check(make_sqlite) -> None:
+    """Nothing but ``PRAGMA quick_check`` reads the freelist: the copy and the compiles would pass."""
+    path = make_sqlite()
+    raw = bytearray(path.read_bytes())
+    raw[32:36] = (50).to_bytes(4, "big")  # first freelist trunk page: beyond the end of the file
+    raw[36:40] = (1).to_bytes(4, "big")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InvalidDatabase, match="damaged: .*Main freelist: invalid page number 50"):
+        check_database(path)
+
+
+def test_load_extension_is_refused_by_name_where_sqlite_would_never_compile_it(tmp_path: Path) -> None:
+    """A CHECK constraint only compiles for writes, which a gallery never makes: only the name gives it away."""
+    path = tmp_path / "check.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (a CHECK (load_extension('/tmp/evil.so') IS NULL))")
+    conn.close()
+    with pytest.raises(InvalidDatabase, match="Table `t` calls load_extension\\(\\), which Glasshouse does not allow"):
+        check_database(path)
 
 
 def test_a_check_past_its_wall_clock_limit_is_killed_with_a_clear_reason(
@@ -203,3 +234,28 @@ def test_the_checker_process_gets_none_of_the_workers_secrets(monkeypatch: pytes
     env = sqlite_check._child_env(tmp_path)
     assert "secret" not in repr(env)
     assert env["SQLITE_TMPDIR"] == str(tmp_path)
+
+
+@pytest.mark.parametrize("module", ["dbstat", "fts5vocab"])
+def test_a_virtual_table_module_sqlite_has_but_glasshouse_does_not_allow_is_refused(
+    tmp_path: Path, module: str
+) -> None:
+    """Only the allowlist stops these: this SQLite has both modules (Pyodide's may not)."""
+    path = tmp_path / "module.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE VIRTUAL TABLE docs USING fts5(body)")
+        arguments = "(docs, row)" if module == "fts5vocab" else ""
+        conn.execute(f"CREATE VIRTUAL TABLE odd USING {module}{arguments}")
+    conn.close()
+    with pytest.raises(InvalidDatabase, match=f"Table `odd` is a virtual table of the module `{module}`"):
+        check_database(path)
+
+
+def test_fts4_and_rtree_tables_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "modules.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE VIRTUAL TABLE notes USING fts4(body)")
+        conn.execute("CREATE VIRTUAL TABLE places USING rtree(id, min_x, max_x, min_y, max_y)")
+        conn.execute("INSERT INTO places VALUES (1, 0, 1, 0, 1)")
+    conn.close()
+    assert {"notes", "places"} <= set(check_database(path).tables)

@@ -35,7 +35,10 @@ def test_a_damaged_database_fails_the_build_with_a_reason(
     celery_worker, tmp_path: Path, shared_data: Path, publish, wait_for_build
 ) -> None:
     damaged = tmp_path / "damaged.db"
-    damaged.write_bytes((shared_data / "chinook.sqlite").read_bytes()[:300_000])  # real header, truncated body
+    raw = bytearray((shared_data / "chinook.sqlite").read_bytes())
+    page_size = int.from_bytes(raw[16:18], "big")
+    raw[page_size * 60 : page_size * 61] = b"\xa5" * page_size  # real header and size, a page of noise
+    damaged.write_bytes(bytes(raw))
     build = wait_for_build(publish(damaged))
     assert build.state == BuildState.FAILED
     assert "SQLite" in build.failure_reason
