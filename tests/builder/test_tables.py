@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.tables import DescribeError, describe_tables
+from builder.tables import DescribeError, describe_tables, reading
 
 
 def test_it_describes_the_eleven_tables_of_chinook(shared_data: Path) -> None:
@@ -46,3 +46,14 @@ def test_a_file_that_is_not_sqlite_raises_a_clear_error(tmp_path: Path) -> None:
     path.write_text("not a database at all, just some text " * 20)
     with pytest.raises(DescribeError, match="Could not"):
         describe_tables(path)
+
+
+def test_the_copy_is_read_with_the_checks_hardened_settings(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (a)")
+    conn.close()
+    with reading(path, DescribeError) as conn:
+        assert conn.getconfig(sqlite3.SQLITE_DBCONFIG_DEFENSIVE)
+        assert conn.execute("PRAGMA trusted_schema").fetchone() == (0,)
+        assert conn.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED) == 0
