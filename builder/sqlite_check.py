@@ -275,6 +275,12 @@ _MODULE_DECLARATION = re.compile(
         \s+USING\s+([^\s(]+)""",
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
+#: A quoted string or identifier (group 1, kept) or a comment (replaced by a space), for ``_without_comments``.
+_COMMENT_OR_QUOTED = re.compile(
+    r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|`(?:[^`]|``)*`|\[[^\]]*\])|/\*.*?(?:\*/|\Z)|--[^\n]*""", re.DOTALL
+)
+#: A call of load_extension, its name perhaps quoted (SQLite accepts "load_extension"(...) too).
+_CALLS_LOAD_EXTENSION = re.compile(r"\bload_extension\b[\"`\]]?\s*\(", re.IGNORECASE)
 _TOO_COMPLEX = (
     "too many",
     "too large",
@@ -357,9 +363,9 @@ def _load_extension_refusal(what: str, kind: str, column: str | None) -> Invalid
 def _module_refusal(table: str, module: str) -> InvalidDatabase:
     allowed = ", ".join(sorted(ALLOWED_MODULES - {"rtree_i32"}))
     return InvalidDatabase(
-        f"Table `{table}` is a virtual table of the module `{module}`, which needs a SQLite extension that "
-        f"Glasshouse does not have (it supports {allowed}). Drop the table, or copy its rows into an ordinary "
-        "table, then upload again."
+        f"Table `{table}` is a virtual table of the module `{module}`, which Glasshouse does not support: "
+        f"galleries may use only {allowed}, which every reader's browser has (others need a SQLite extension "
+        "or expose the file's internals). Drop the table, or copy its rows into an ordinary table, then upload again."
     )
 
 
@@ -479,13 +485,16 @@ def _check_schema(
     """Refuse unknown modules, refused functions, wide tables and anything that does not compile."""
     # Refused by name first: the message must say load_extension even where SQLite would say "unsafe use".
     for type_, name, tbl_name, sql in schema:
-        if sql and re.search(r"\bload_extension\s*\(", sql, re.IGNORECASE):
+        if sql and _CALLS_LOAD_EXTENSION.search(_without_comments(sql)):
             raise _load_extension_refusal(f"{_KINDS.get(type_, type_.title())} `{name}`", type_, None)
-    for name, _, sql in _objects(schema, "table"):
-        if sql and (match := _MODULE_DECLARATION.match(sql)):
-            module = match.group(1).strip("\"'`[]")
-            if module.lower() not in ALLOWED_MODULES:
-                raise _module_refusal(name, module)
+    # A virtual table is a table without a root page (SQLite refuses any other); comments must not
+    # hide its module from the allowlist.
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage = 0"):
+        sql = next((sql for type_, other, _, sql in schema if type_ == "table" and other == name), None) or ""
+        match = _MODULE_DECLARATION.match(_without_comments(sql))
+        module = match.group(1).strip("\"'`[]") if match else "(unreadable)"
+        if module.lower() not in ALLOWED_MODULES:
+            raise _module_refusal(name, module)
     conn.set_authorizer(source.authorizer)
     kinds = {name: type_ for type_, name, _, _ in schema}
     for name, _, _ in _objects(schema, "table"):
@@ -517,6 +526,11 @@ def _check_schema(
                 )
                 raise _refusal("trigger", culprit, error)
     conn.set_authorizer(None)
+
+
+def _without_comments(sql: str) -> str:
+    """``sql`` with every comment replaced by a space (quoted strings and identifiers kept as they are)."""
+    return _COMMENT_OR_QUOTED.sub(lambda match: match.group(1) or " ", sql)
 
 
 def _trigger_of(schema: list[tuple[str, str, str, str | None]], target: str, error: sqlite3.Error) -> str:

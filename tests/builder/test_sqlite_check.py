@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -259,3 +260,35 @@ def test_fts4_and_rtree_tables_are_accepted(tmp_path: Path) -> None:
         conn.execute("INSERT INTO places VALUES (1, 0, 1, 0, 1)")
     conn.close()
     assert {"notes", "places"} <= set(check_database(path).tables)
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("CREATE VIRTUAL/**/TABLE odd USING dbstat", "virtual table of the module `dbstat`"),
+        ("create virtual table odd using -- a comment\n dbstat", "virtual table of the module `dbstat`"),
+        ('CREATE VIRTUAL TABLE "odd" USING "dbstat"', "virtual table of the module `dbstat`"),
+    ],
+    ids=["comment-inside-keywords", "line-comment", "quoted-module"],
+)
+def test_comments_in_a_hostile_schema_do_not_hide_a_virtual_tables_module(
+    tmp_path: Path, sql: str, message: str
+) -> None:
+    path = tmp_path / "evasive.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (a)")
+        conn.execute("PRAGMA writable_schema = ON")
+        conn.execute("INSERT INTO sqlite_master VALUES ('table', 'odd', 'odd', 0, ?)", (sql,))
+    conn.close()
+    with pytest.raises(InvalidDatabase, match=re.escape(message)):
+        check_database(path)
+
+
+@pytest.mark.parametrize("call", ["load_extension/**/('/tmp/evil.so')", "\"load_extension\"('/tmp/evil.so')"])
+def test_comments_or_quotes_do_not_hide_load_extension(tmp_path: Path, call: str) -> None:
+    path = tmp_path / "evasive.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TABLE t (a CHECK ({call} IS NULL))")
+    conn.close()
+    with pytest.raises(InvalidDatabase, match="Table `t` calls load_extension"):
+        check_database(path)
