@@ -267,7 +267,8 @@ def open_untrusted(path: Path, deadline: float | None = None) -> sqlite3.Connect
 # --- Inside the child: what SQLite says about the schema -----------------------------------------
 
 _KINDS = {"table": "Table", "view": "View", "trigger": "Trigger", "index": "Index"}
-_FUNCTION_ERROR = re.compile(r"(?:no such function: |unknown function: |unsafe use of )([^\s(]+)")
+#: SQLite's errors for a function it does not have or may not call here; group 1 is the function's name.
+_FUNCTION_ERROR = re.compile(r"(?:no such function: |unknown function: |unsafe use of )([^\s(]+)(?:\(\))?$")
 _MODULE_DECLARATION = re.compile(
     r"""^\s*CREATE\s+VIRTUAL\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?
         (?:(?:"(?:[^"]|"")*"|\[[^\]]*\]|`(?:[^`]|``)*`|'(?:[^']|'')*'|[^\s(."'`\[]+)\s*\.\s*)?
@@ -393,9 +394,12 @@ def _compile(conn: sqlite3.Connection, sql: str, source: _Source) -> sqlite3.Err
     return None
 
 
-def _objects(schema: list[tuple[str, str, str, str | None]], kind: str) -> Iterator[tuple[str, str, str | None]]:
+def _objects(
+    schema: list[tuple[str, str, str, str | None]], kind: str, *, internal: bool = False
+) -> Iterator[tuple[str, str, str | None]]:
+    """``(name, tbl_name, sql)`` of the schema's objects of ``kind``; SQLite's own (``sqlite_*``) only if ``internal``."""
     for type_, name, tbl_name, sql in schema:
-        if type_ == kind and not name.startswith("sqlite_"):
+        if type_ == kind and (internal or not name.startswith("sqlite_")):
             yield name, tbl_name, sql
 
 
@@ -446,7 +450,7 @@ def _inspect(path: Path, copy_to: Path | None, limits: CheckLimits, deadline: fl
             )
         if not tables and not views:
             raise InvalidDatabase("The database has no tables or views, so there is nothing to publish.")
-        _check_schema(conn, schema, limits, source)
+        notes = _check_schema(conn, schema, limits, source, lambda: open_untrusted(path, deadline))
         if copy_to is not None:
             _copy(conn, copy_to, deadline)
     except sqlite3.Error as exc:
@@ -460,7 +464,7 @@ def _inspect(path: Path, copy_to: Path | None, limits: CheckLimits, deadline: fl
         ) from exc
     finally:
         conn.close()
-    warnings: tuple[str, ...] = ()
+    warnings = tuple(notes)
     if header.wal:
         warnings = (
             (
@@ -469,6 +473,7 @@ def _inspect(path: Path, copy_to: Path | None, limits: CheckLimits, deadline: fl
                 "run `sqlite3 your.db 'PRAGMA wal_checkpoint(TRUNCATE)'` (or `PRAGMA journal_mode=DELETE`) with "
                 "its -wal file beside it, then upload the .db file again."
             ),
+            *warnings,
         )
     return DatabaseInfo(
         tables=tuple(tables),
@@ -480,9 +485,18 @@ def _inspect(path: Path, copy_to: Path | None, limits: CheckLimits, deadline: fl
 
 
 def _check_schema(
-    conn: sqlite3.Connection, schema: list[tuple[str, str, str, str | None]], limits: CheckLimits, source: _Source
-) -> None:
-    """Refuse unknown modules, refused functions, wide tables and anything that does not compile."""
+    conn: sqlite3.Connection,
+    schema: list[tuple[str, str, str, str | None]],
+    limits: CheckLimits,
+    source: _Source,
+    reopen: Callable[[], sqlite3.Connection],
+) -> list[str]:
+    """Refuse unknown modules, refused functions, wide tables and anything that does not compile.
+
+    Returns warnings for the publisher: views that only compile with ``trusted_schema`` on
+    (a view over a full-text table, for instance), which the gallery's Datasette may refuse.
+    ``reopen`` opens a second hardened connection to the same file, for that second try.
+    """
     # Refused by name first: the message must say load_extension even where SQLite would say "unsafe use".
     for type_, name, tbl_name, sql in schema:
         if sql and _CALLS_LOAD_EXTENSION.search(_without_comments(sql)):
@@ -497,7 +511,7 @@ def _check_schema(
             raise _module_refusal(name, module)
     conn.set_authorizer(source.authorizer)
     kinds = {name: type_ for type_, name, _, _ in schema}
-    for name, _, _ in _objects(schema, "table"):
+    for name, _, _ in _objects(schema, "table", internal=True):
         error = _compile(conn, f"SELECT * FROM {_quote(name)} LIMIT 0", source)
         if error is not None:
             raise _column_refusal(conn, name, error, source)
@@ -507,25 +521,57 @@ def _check_schema(
                 f"Table `{name}` has {len(columns):,} columns; Glasshouse accepts at most {limits.max_columns:,} "
                 "per table. Split it into narrower tables, then upload again."
             )
-    for name, _, _ in _objects(schema, "view"):
-        if (error := _compile(conn, f"SELECT * FROM {_quote(name)} LIMIT 0", source)) is not None:
-            culprit = source.name if source.name in kinds else name
-            raise _refusal(kinds.get(culprit, "view"), culprit, error)
-    # A trigger compiles only inside a statement that fires it: prepare one of each kind.
-    for target in sorted({tbl_name for _, tbl_name, _ in _objects(schema, "trigger")}):
-        settable = [row[1] for row in conn.execute(f"PRAGMA table_xinfo({_quote(target)})") if row[6] in (0, 1)]
-        assignments = ", ".join(f"{_quote(column)} = {_quote(column)}" for column in settable) or "rowid = rowid"
-        for statement in (
-            f"INSERT INTO {_quote(target)} DEFAULT VALUES",
-            f"UPDATE {_quote(target)} SET {assignments}",
-            f"DELETE FROM {_quote(target)}",
-        ):
-            if (error := _compile(conn, statement, source)) is not None:
-                culprit = (
-                    source.name if kinds.get(source.name or "") == "trigger" else _trigger_of(schema, target, error)
-                )
-                raise _refusal("trigger", culprit, error)
+    notes: list[str] = []
+    trusting: sqlite3.Connection | None = None
+
+    def compile_trusting(sql: str, error: sqlite3.Error) -> sqlite3.Error | None:
+        """SQLite refuses a virtual table (of an allowed module) in a view or trigger while
+        trusted_schema is off; compile it again with trusted_schema on, still refusing load_extension."""
+        nonlocal trusting
+        if not str(error).startswith("unsafe use of virtual table"):
+            return error
+        if trusting is None:
+            trusting = reopen()
+            trusting.setconfig(sqlite3.SQLITE_DBCONFIG_TRUSTED_SCHEMA, True)
+            trusting.execute("PRAGMA trusted_schema = ON")
+            trusting.set_authorizer(source.authorizer)
+        return _compile(trusting, sql, source)
+
+    try:
+        for name, _, _ in _objects(schema, "view", internal=True):
+            sql = f"SELECT * FROM {_quote(name)} LIMIT 0"
+            if (error := _compile(conn, sql, source)) is not None:
+                if (still := compile_trusting(sql, error)) is None:
+                    notes.append(
+                        f"View `{name}` reads a virtual table, which SQLite refuses inside views while its "
+                        "trusted_schema setting is off, as it is in the gallery: there the view may show an error "
+                        "instead of rows. The rest of the gallery is not affected."
+                    )
+                    continue
+                culprit = source.name if source.name in kinds else name
+                raise _refusal(kinds.get(culprit, "view"), culprit, still)
+        # A trigger compiles only inside a statement that fires it: prepare one of each kind.
+        # (Galleries are read-only, so no trigger ever runs there: trusted_schema does not matter.)
+        for target in sorted({tbl_name for _, tbl_name, _ in _objects(schema, "trigger", internal=True)}):
+            settable = [row[1] for row in conn.execute(f"PRAGMA table_xinfo({_quote(target)})") if row[6] in (0, 1)]
+            assignments = ", ".join(f"{_quote(column)} = {_quote(column)}" for column in settable) or "rowid = rowid"
+            for statement in (
+                f"INSERT INTO {_quote(target)} DEFAULT VALUES",
+                f"UPDATE {_quote(target)} SET {assignments}",
+                f"DELETE FROM {_quote(target)}",
+            ):
+                if (error := _compile(conn, statement, source)) is not None:
+                    if (error := compile_trusting(statement, error)) is None:
+                        continue
+                    culprit = (
+                        source.name if kinds.get(source.name or "") == "trigger" else _trigger_of(schema, target, error)
+                    )
+                    raise _refusal("trigger", culprit, error)
+    finally:
+        if trusting is not None:
+            trusting.close()
     conn.set_authorizer(None)
+    return notes
 
 
 def _without_comments(sql: str) -> str:

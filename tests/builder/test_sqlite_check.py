@@ -292,3 +292,29 @@ def test_comments_or_quotes_do_not_hide_load_extension(tmp_path: Path, call: str
     conn.close()
     with pytest.raises(InvalidDatabase, match="Table `t` calls load_extension"):
         check_database(path)
+
+
+def test_a_view_over_a_full_text_table_is_accepted_with_a_warning(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """SQLite refuses it while trusted_schema is off (as in the gallery), but it is no danger at build time."""
+    path = tmp_path / "fts_view.db"
+    path.write_bytes(corpus["fts5"].read_bytes())
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE VIEW glassy AS SELECT * FROM docs_fts WHERE docs_fts MATCH 'glass'")
+    conn.close()
+    info = check_database(path)
+    assert "glassy" in info.views
+    (warning,) = info.warnings
+    assert warning.startswith("View `glassy` reads a virtual table")
+
+
+def test_a_view_over_a_full_text_table_that_calls_a_missing_function_is_still_refused(
+    corpus: dict[str, Path], tmp_path: Path
+) -> None:
+    path = tmp_path / "fts_view.db"
+    path.write_bytes(corpus["fts5"].read_bytes())
+    with sqlite3.connect(path) as conn:
+        conn.create_function("nosuch", 1, lambda value: value)
+        conn.execute("CREATE VIEW odd AS SELECT nosuch(title) FROM docs_fts")
+    conn.close()
+    with pytest.raises(InvalidDatabase, match=re.escape("View `odd` calls nosuch()")):
+        check_database(path)

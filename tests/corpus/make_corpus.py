@@ -146,6 +146,11 @@ def _fts5(path: Path) -> None:
         "INSERT INTO docs (title, body) VALUES ('Glass', 'A house of glass'), ('Stone', 'Throw no stones')",
         "CREATE VIRTUAL TABLE docs_fts USING fts5(title, body, content='docs', content_rowid='id')",
         "INSERT INTO docs_fts (docs_fts) VALUES ('rebuild')",
+        # The triggers `sqlite-utils enable-fts --create-triggers` writes: they write to the FTS table.
+        "CREATE TRIGGER docs_ai AFTER INSERT ON docs BEGIN "
+        "INSERT INTO docs_fts (rowid, title, body) VALUES (new.id, new.title, new.body); END",
+        "CREATE TRIGGER docs_ad AFTER DELETE ON docs BEGIN "
+        "INSERT INTO docs_fts (docs_fts, rowid, title, body) VALUES ('delete', old.id, old.title, old.body); END",
     )
 
 
