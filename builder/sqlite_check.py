@@ -107,7 +107,9 @@ class CheckLimits:
     """Limits of one ``check_database`` run.
 
     ``max_bytes``: file size cap in bytes (``None``: no cap); ``seconds``: wall-clock time
-    for the whole check and copy (the CPU-time limit is the same number of seconds);
+    for the whole check and copy; ``cpu_seconds``: the child's CPU time (``RLIMIT_CPU``; ``None``:
+    as many as ``seconds``), which also stops work SQLite does outside the progress handler's
+    reach, such as parsing a huge schema;
     ``memory_bytes``: the child's address space (``RLIMIT_AS``); ``max_tables``: tables and
     views together (full-text and R*Tree shadow tables count too); ``max_columns``: columns of
     one table; ``max_schema_bytes``: the schema's SQL text, all statements together.
@@ -115,6 +117,7 @@ class CheckLimits:
 
     max_bytes: int | None = None
     seconds: float = 300.0
+    cpu_seconds: float | None = None
     memory_bytes: int = 512 * 1024 * 1024
     max_tables: int = 1000
     max_columns: int = 1000
@@ -631,7 +634,7 @@ def _child_main() -> int:
     request = json.loads(sys.stdin.read())
     limits = CheckLimits(**request["limits"])
     deadline = time.monotonic() + limits.seconds
-    cpu = max(1, math.ceil(limits.seconds))
+    cpu = max(1, math.ceil(limits.cpu_seconds or limits.seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     sqlite3.connect(":memory:").close()  # sqlite3's own set-up happens before any untrusted byte is read
@@ -713,7 +716,13 @@ def check_database(
     if log is not None:
         log(f"The database check stopped with exit code {completed.returncode}:\n{detail}")
     if completed.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        raise InvalidDatabase(_time_message(limits.seconds), detail=detail)
+        cpu = max(1, math.ceil(limits.cpu_seconds or limits.seconds))
+        raise InvalidDatabase(
+            f"Checking the database used more than the {cpu} seconds of processor time it may use, so it was "
+            "stopped. Make the file or its schema smaller (fewer tables, views or indexes) and upload it again; "
+            "if it is well within the upload limit, tell us: the limit may be set too low.",
+            detail=detail or f"killed by signal {-completed.returncode} (CPU time limit)",
+        )
     if "MemoryError" in detail or "out of memory" in detail:
         raise InvalidDatabase(_memory_message(limits.memory_bytes), detail=detail)
     raise InvalidDatabase(
