@@ -20,6 +20,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from gallery.sites import registrable_domain, same_site
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -188,6 +190,18 @@ APP_HOSTS = env_list("APP_HOSTS")
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", f".{CONTENT_DOMAIN}", *APP_HOSTS]
 _app_host = urlsplit(APP_URL).hostname
+# A gallery must never be the same site as the app: a script in a gallery could otherwise set
+# cookies for the app (Domain=<registrable domain>), clear them (Clear-Site-Data), and its
+# requests to the app would count as same-site (SameSite=Lax cookies sent). Gallery ids are
+# random labels; "x" stands for any of them.
+for _host in filter(None, [_app_host, *APP_HOSTS]):
+    if same_site(_host, f"x.{CONTENT_DOMAIN}"):
+        raise ImproperlyConfigured(
+            f"CONTENT_DOMAIN ({CONTENT_DOMAIN}) is on the same registrable domain "
+            f"({registrable_domain(_host)}) as the app host {_host} (APP_URL or APP_HOSTS): galleries "
+            "could read, set and clear the app's cookies. Serve galleries from a domain of their own, "
+            "such as glasshouse-content.org beside glasshouse.org (README, 'Security model')."
+        )
 if _app_host and _app_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_app_host)
 CSRF_TRUSTED_ORIGINS = [APP_URL]

@@ -12,6 +12,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from gallery.settings import env_bool, env_int, env_list, env_port, env_url
+from gallery.sites import registrable_domain
 
 REPO = Path(__file__).resolve().parents[2]
 SHOW = (
@@ -145,3 +146,64 @@ def test_each_helper_parses_good_values(monkeypatch, helper, value, expected):
         env_url: "http://x",
     }[helper]
     assert helper("GH_TEST_VALUE", default) == expected
+
+
+# --- The content domain is a site of its own (gallery.sites) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("app.example.com", "example.com"),
+        ("x.galleries.example.com", "example.com"),
+        ("glasshouse.org", "glasshouse.org"),
+        ("x.glasshouse-content.org", "glasshouse-content.org"),
+        ("shop.example.co.uk", "example.co.uk"),
+        ("x.github.io", "x.github.io"),  # a private suffix of the list
+        ("X.Example.COM.", "example.com"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("localhost", "localhost"),
+        ("x.localhost", "x.localhost"),  # no listed suffix: the default rule "*"
+        ("glasshouse.example", "glasshouse.example"),
+    ],
+)
+def test_the_registrable_domain_follows_the_public_suffix_list(host, site):
+    assert registrable_domain(host) == site
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # a bare checkout: app 127.0.0.1, galleries *.localhost
+        {"APP_URL": "http://localhost:8000"},
+        {"APP_URL": "https://glasshouse.org", "CONTENT_DOMAIN": "glasshouse-content.org"},
+        {"APP_URL": "https://app.example.com", "CONTENT_DOMAIN": "example-content.com"},
+    ],
+)
+def test_a_content_domain_that_is_a_site_of_its_own_is_accepted(tmp_path, env):
+    result = run_settings(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"APP_URL": "https://app.example.com", "CONTENT_DOMAIN": "galleries.example.com"},
+        {"APP_URL": "https://example.com", "CONTENT_DOMAIN": "example.com"},
+        {"APP_URL": "https://glasshouse.org", "CONTENT_DOMAIN": "content.glasshouse.org"},
+        {"APP_URL": "https://glasshouse.co.uk", "CONTENT_DOMAIN": "galleries.glasshouse.co.uk"},
+        # Any host the app answers on counts, not only APP_URL's.
+        {
+            "APP_URL": "https://glasshouse.org",
+            "APP_HOSTS": "www.example.com",
+            "CONTENT_DOMAIN": "galleries.example.com",
+        },
+    ],
+)
+def test_a_content_domain_on_the_apps_registrable_domain_is_refused(tmp_path, env):
+    result = run_settings(tmp_path, **env)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in message
+    assert "CONTENT_DOMAIN" in message and "same registrable domain" in message
