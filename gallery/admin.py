@@ -14,7 +14,7 @@ galleries, builds, reports, publishers and the audit log, and act with the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -119,6 +119,13 @@ class ReportInline(ReadOnlyInline):
         return report.reporter_key[:8] or "—"
 
 
+class GlasshouseAdminMedia:
+    """Static files of Glasshouse's admin pages: styles and scripts the app's CSP allows (no inline ones)."""
+
+    css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("gallery/admin.css",)}
+    js: ClassVar[tuple[str, ...]] = ("gallery/admin.js",)
+
+
 @admin.register(Gallery)
 class GalleryAdmin(admin.ModelAdmin):
     """Every gallery, read-only, with the moderation actions (bulk and per gallery)."""
@@ -168,6 +175,7 @@ class GalleryAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
     change_form_template = "admin/gallery/gallery/moderation_change_form.html"
+    Media = GlasshouseAdminMedia
 
     # --- permissions: read-only rows; decisions through the actions ---------------------------
 
@@ -461,6 +469,7 @@ class BuildAdmin(admin.ModelAdmin):
     list_filter = ("state", "needs_review", "files_deleted")
     list_select_related = ("gallery",)
     search_fields = ("id", "gallery__id", "gallery__title")
+    Media = GlasshouseAdminMedia
     readonly_fields = (
         "id",
         "gallery",
@@ -513,7 +522,7 @@ class BuildAdmin(admin.ModelAdmin):
 
     @admin.display(description="Log")
     def log_text(self, build: Build) -> str:
-        return format_html('<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>', build.log)
+        return format_html('<pre class="build-log">{}</pre>', build.log)
 
     @admin.display(description="Data scan")
     def scan(self, build: Build) -> SafeString | str:

@@ -206,11 +206,28 @@ if _app_host and _app_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_app_host)
 CSRF_TRUSTED_ORIGINS = [APP_URL]
 
+# App cookies (session, CSRF) are host-only: no Domain attribute, so no other host (a gallery
+# least of all) ever receives them. SameSite=Lax; the session cookie is out of scripts' reach.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
+
 if APP_URL.startswith("https://"):
     # Behind nginx, which terminates TLS and sets X-Forwarded-Proto (deploy/).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    #: A load balancer's health probe may speak plain HTTP to gunicorn.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    #: Seconds browsers keep to https for the app's host (HSTS); a year by default, 0 turns it off.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    #: Subdomains of the app's host too (galleries live on a domain of their own, CONTENT_DOMAIN).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    #: Adds "preload" (consent to browsers' preload lists; submitting the domain is a separate step).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -240,13 +257,69 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
 ]
 X_FRAME_OPTIONS = "DENY"
-#: The app origin may not be framed by anyone (galleries may: they are answered before this).
-#: Only frame-ancestors for now, so the pages' inline scripts and styles keep working.
-SECURE_CSP = {"frame-ancestors": [CSP.NONE]}
+
+
+def content_origins_source(scheme: str, domain: str, port: str) -> str:
+    """The CSP source expression matching every gallery origin: ``<scheme>://*.<domain>[:<port>]``."""
+    return f"{scheme}://*.{domain}" + (f":{port}" if port else "")
+
+
+def app_csp(content_origins: str) -> dict[str, list[str]]:
+    """The app origin's Content-Security-Policy (``SECURE_CSP``), given ``content_origins_source(...)``.
+
+    Scripts and styles come from the app's own static files, or carry the request's nonce
+    (``{{ csp_nonce }}``): no inline script, style element or attribute, or ``on*=`` handler runs
+    without it. Images may come from gallery origins (share cards) and ``data:`` URLs (the
+    admin's icons); frames only from gallery origins (the embed panel's preview). The app may not
+    be framed at all, nor post forms or resolve relative URLs anywhere else.
+    """
+    return {
+        "default-src": [CSP.SELF],
+        "script-src": [CSP.SELF, CSP.NONCE],
+        "style-src": [CSP.SELF, CSP.NONCE],
+        "img-src": [CSP.SELF, "data:", content_origins],
+        "frame-src": [content_origins],
+        "connect-src": [CSP.SELF],
+        "object-src": [CSP.NONE],
+        "base-uri": [CSP.NONE],
+        "form-action": [CSP.SELF],
+        "frame-ancestors": [CSP.NONE],
+    }
+
+
+#: The app origin's policy; galleries are answered before this middleware (gallery.content).
+SECURE_CSP = app_csp(content_origins_source(CONTENT_SCHEME, CONTENT_DOMAIN, CONTENT_PORT))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+#: A page the app opens in another window (a gallery, a preview) gets no handle on the app's window.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+#: Powerful browser features the app never uses, off for its pages and every frame in them
+#: (django-permissions-policy). The clipboard stays: the embed panel's "Copy" buttons write to it.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    name: []
+    for name in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 ROOT_URLCONF = "gallery.urls"
 WSGI_APPLICATION = "gallery.wsgi.application"
@@ -261,6 +334,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }}: the nonce of this response's Content-Security-Policy.
+                "django.template.context_processors.csp",
             ],
         },
     },
