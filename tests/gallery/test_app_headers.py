@@ -1,17 +1,13 @@
 """The app origin's headers and cookies: a nonce CSP, Permissions-Policy, COOP, HSTS, host-only cookies.
 
 Gallery origins are answered before the app's middleware (``gallery.content``) and get none of
-these; their own headers are tested in ``test_content_origin.py``.
+these; their own headers are tested in ``test_content_origin.py``. Production's (HSTS, secure
+cookies, ``check --deploy``) are in ``test_gallery_settings.py``.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -21,17 +17,7 @@ from gallery.models import Build, BuildState
 
 pytestmark = pytest.mark.django_db
 
-REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough passphrase 1906"
-
-#: What production sets (README, "Security model"); ``manage.py check --deploy`` is clean with these.
-PRODUCTION_ENV = {
-    "SECRET_KEY": secrets.token_urlsafe(50),
-    "APP_URL": "https://glasshouse.org",
-    "CONTENT_DOMAIN": "glasshouse-content.org",
-    "CONTENT_SCHEME": "https",
-    "CONTENT_PORT": "",
-}
 
 
 def policy(response) -> dict[str, list[str]]:
@@ -142,61 +128,6 @@ def test_app_cookies_are_host_only_lax_and_the_session_is_out_of_scripts_reach(c
         assert cookie["path"] == "/"
     assert session["httponly"] is True
     assert not session["secure"]  # development runs on plain http
-
-
-def run_manage(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
-    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV, tmp_path=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "System check identified no issues (0 silenced)." in result.stdout
-
-
-def test_production_sends_hsts_secure_cookies_and_redirects_to_https(tmp_path):
-    show = (
-        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps({"
-        "'hsts': s.SECURE_HSTS_SECONDS, 'sub': s.SECURE_HSTS_INCLUDE_SUBDOMAINS, 'redirect': s.SECURE_SSL_REDIRECT, "
-        "'session': s.SESSION_COOKIE_SECURE, 'csrf': s.CSRF_COOKIE_SECURE, 'domain': s.SESSION_COOKIE_DOMAIN, "
-        "'frames': s.SECURE_CSP['frame-src']}))"
-    )
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        **PRODUCTION_ENV,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", show], cwd=REPO, env=environment, capture_output=True, text=True, timeout=60, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    import json
-
-    shown = json.loads(result.stdout)
-    assert shown == {
-        "hsts": 365 * 24 * 3600,
-        "sub": True,
-        "redirect": True,
-        "session": True,
-        "csrf": True,
-        "domain": None,
-        "frames": ["https://*.glasshouse-content.org"],
-    }
 
 
 def test_a_build_page_still_polls_from_its_static_script(client, gallery):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ SHOW = (
 
 def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter with only ``env`` (and a data folder in tmp_path)."""
+    return run_python(tmp_path, ["-c", SHOW], **env)
+
+
+def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python <args>`` in the repository with only ``env`` (and a data folder in tmp_path)."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
@@ -33,7 +39,7 @@ def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-c", SHOW],
+        [sys.executable, *args],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -207,3 +213,41 @@ def test_a_content_domain_on_the_apps_registrable_domain_is_refused(tmp_path, en
     message = result.stderr.strip().splitlines()[-1]
     assert "ImproperlyConfigured" in message
     assert "CONTENT_DOMAIN" in message and "same registrable domain" in message
+
+
+# --- Production: check --deploy is clean, HSTS, secure host-only cookies ------------------------
+
+#: What production sets (README, "Security model"); ``manage.py check --deploy`` is clean with these.
+PRODUCTION_ENV = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "APP_URL": "https://glasshouse.org",
+    "CONTENT_DOMAIN": "glasshouse-content.org",
+    "CONTENT_SCHEME": "https",
+    "CONTENT_PORT": "",
+}
+
+
+def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
+    result = run_python(tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_sends_hsts_secure_cookies_and_redirects_to_https(tmp_path):
+    show = (
+        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps({"
+        "'hsts': s.SECURE_HSTS_SECONDS, 'sub': s.SECURE_HSTS_INCLUDE_SUBDOMAINS, 'redirect': s.SECURE_SSL_REDIRECT, "
+        "'session': s.SESSION_COOKIE_SECURE, 'csrf': s.CSRF_COOKIE_SECURE, 'domain': s.SESSION_COOKIE_DOMAIN, "
+        "'frames': s.SECURE_CSP['frame-src']}))"
+    )
+    result = run_python(tmp_path, ["-c", show], **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "hsts": 365 * 24 * 3600,
+        "sub": True,
+        "redirect": True,
+        "session": True,
+        "csrf": True,
+        "domain": None,
+        "frames": ["https://*.glasshouse-content.org"],
+    }
