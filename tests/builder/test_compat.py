@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
+import re
 import shutil
 import sqlite3
+import subprocess
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +28,15 @@ from builder.catalog import load_lock
 from builder.compat import (
     CompatError,
     NodeSandbox,
+    SandboxUnavailable,
     check_bundle,
+    checked_static_files,
     default_pages,
     first_table,
+    network_namespace,
+    parse_node_version,
+    permission_options,
+    stage_wheels,
     tilde_encode,
 )
 from builder.storage import LocalStorage
@@ -286,7 +295,10 @@ def test_a_build_logs_the_compatibility_check(
     checks = [line for line in lines if line.startswith("Compatibility check:")]
     assert len(checks) == 1
     assert checks[0].startswith("Compatibility check: booted Pyodide in Node, rendered /, /chinook, /chinook/Album in ")
-    assert checks[0].endswith(" ms")
+    # The build log names the sandbox's layers, so an operator sees when one is missing.
+    assert re.search(
+        r" in \d+ ms; sandbox: Node \d+\.\d+\.\d+ permission model, empty environment, no-network preload, ", checks[0]
+    )
     assert lines.index(checks[0]) < len(lines) - 1 and lines[-1].startswith("Stored ")
 
 
@@ -661,3 +673,123 @@ def test_without_the_sandbox_the_same_plugin_gets_out_every_way(
     assert targets["outside_file"].read_text() == "written by the plugin"
     assert targets["spawn_marker"].read_text() == "spawned\n"
     assert sorted(listeners.requests) == ["/fetch", "/tcp", "/unix"]
+
+
+# --- the sandbox's parts -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "options"),
+    [
+        ("v18.19.0", None),
+        ("v20.19.5", None),  # before the January 2026 permission-model fixes
+        ("v20.20.2", ["--experimental-permission", "--disable-warning=ExperimentalWarning"]),
+        ("v21.7.3", None),  # out of support, never fixed
+        ("v22.21.1", None),
+        ("v22.22.0", ["--permission"]),
+        ("v23.11.0", None),
+        ("v24.13.0", ["--permission"]),
+        ("v25.3.0", ["--permission"]),
+        ("v26.0.0-pre", ["--permission"]),
+    ],
+)
+def test_the_permission_model_is_switched_on_as_each_node_version_spells_it(
+    version: str, options: list[str] | None
+) -> None:
+    if options is None:
+        with pytest.raises(SandboxUnavailable, match=r"cannot sandbox the build's compatibility check.*20\.20\.0\+"):
+            permission_options(parse_node_version(version))
+    else:
+        assert permission_options(parse_node_version(version)) == options
+
+
+def test_a_node_too_old_to_sandbox_fails_the_check_before_it_runs(
+    tmp_path: Path, pyodide_runtime: Path, chinook: Path
+) -> None:
+    old_node = tmp_path / "node"
+    old_node.write_text("#!/bin/sh\necho v18.19.0\n")
+    old_node.chmod(0o755)
+    lock_file = tmp_path / "pyodide-lock.json"
+    lock_file.write_text('{"packages": {}}')
+
+    with pytest.raises(SandboxUnavailable) as info:
+        check_bundle(
+            runtime_dir=pyodide_runtime, cache_dir=tmp_path, lock_file=lock_file, packages=["datasette"],
+            database=chinook, database_name="chinook", node=str(old_node),
+        )  # fmt: skip
+
+    assert info.value.args[0].startswith("Node.js 18.19.0 cannot sandbox the build's compatibility check")
+    assert "deploy/install-node.sh" in info.value.args[0]
+    assert not isinstance(info.value, CompatError), "the worker's setup is at fault, not the bundle"
+
+
+def test_only_the_wheels_of_the_lock_are_staged_and_links_are_the_caches_files(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for name in ("aa/one-1.0-py3-none-any.whl", "bb/two-1.0-py3-none-any.whl", "cc/other-1.0-py3-none-any.whl"):
+        (cache / name).parent.mkdir(parents=True)
+        (cache / name).write_bytes(name.encode())
+    (tmp_path / "secret.whl").write_text("outside the cache")
+    lock_file = tmp_path / "lock.json"
+    names = [
+        "aa/one-1.0-py3-none-any.whl",
+        "bb/two-1.0-py3-none-any.whl",
+        "../secret.whl",
+        "https://x/y.whl",
+        "dd/gone.whl",
+    ]
+    lock_file.write_text(json.dumps({"packages": {str(i): {"file_name": name} for i, name in enumerate(names)}}))
+
+    staged = tmp_path / "staged"
+    stage_wheels(lock_file, cache, staged)
+
+    assert sorted(str(p.relative_to(staged)) for p in staged.rglob("*.whl")) == names[:2]
+    assert (staged / names[0]).stat().st_ino == (cache / names[0]).stat().st_ino  # a hard link: no copy
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/-/static/../../secret.txt",
+        "/-/static/./app.css",
+        "/-/static//app.css",
+        "/etc/passwd",
+        "/-/static/link.css",
+        "/-/static/missing.css",
+        7,
+    ],
+)
+def test_a_forged_report_cannot_name_files_outside_the_static_folder(tmp_path: Path, url: object) -> None:
+    """The report comes from the process that ran the plugins: its list of static files is checked like input."""
+    static = tmp_path / "static"
+    (static / "-" / "static").mkdir(parents=True)
+    (static / "-" / "static" / "app.css").write_text("body {}")
+    (tmp_path / "secret.txt").write_text("secret")
+    (static / "-" / "static" / "link.css").symlink_to(tmp_path / "secret.txt")
+
+    assert checked_static_files(["/-/static/app.css"], static) == ["/-/static/app.css"]
+    with pytest.raises(CompatError, match="the check reported a static file that it did not write under its folder"):
+        checked_static_files(["/-/static/app.css", url], static)
+
+
+def test_node_in_the_network_namespace_reaches_no_listener_on_this_machine(
+    tmp_path: Path, listeners: Listeners
+) -> None:
+    prefix, problem = network_namespace(shutil.which("node"))
+    if problem:
+        pytest.skip(f"this machine gives no network namespace to this user: {problem}")
+    script = (
+        f"const s = require('net').connect({listeners.port}, '127.0.0.1');"
+        "s.on('connect', () => { console.log('connected'); s.end('GET /namespace HTTP/1.0\\r\\n\\r\\n'); });"
+        "s.on('error', (e) => console.log('error', e.code));"
+    )
+
+    outside = subprocess.run(
+        [shutil.which("node"), "-e", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    inside = subprocess.run(
+        [*prefix, shutil.which("node"), "-e", script], capture_output=True, text=True, timeout=30, check=True
+    )
+
+    assert inside.stdout.strip() in ("error ENETUNREACH", "error ECONNREFUSED"), inside.stdout + inside.stderr
+    assert outside.stdout.strip() == "connected"  # the listener is there for Node outside the namespace
+    assert listeners.requests == ["/namespace"]
