@@ -473,7 +473,10 @@ def check_bundle(
     result = None
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX) :])
+            try:
+                result = json.loads(line[len(RESULT_PREFIX) :])
+            except ValueError as exc:  # the plugins share Node's stdout: one may print anything
+                raise CompatError(f"the check's result line is not JSON: {exc}", proc.stdout[-4000:]) from exc
     if result is None:
         text = "\n".join(part for part in (proc.stdout, proc.stderr) if part.strip())
         if any(marker in proc.stderr for marker in OUT_OF_MEMORY_MARKERS):
