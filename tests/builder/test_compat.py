@@ -793,3 +793,12 @@ def test_node_in_the_network_namespace_reaches_no_listener_on_this_machine(
     assert inside.stdout.strip() in ("error ENETUNREACH", "error ECONNREFUSED"), inside.stdout + inside.stderr
     assert outside.stdout.strip() == "connected"  # the listener is there for Node outside the namespace
     assert listeners.requests == ["/namespace"]
+
+
+def test_a_path_inside_a_granted_folder_is_left_out_so_node_keeps_granting_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "runtime" / "js").mkdir(parents=True)
+    (tmp_path / "runtime" / "module.py").write_text("")
+    (tmp_path / "lock.json").write_text("{}")
+    paths = [tmp_path / "runtime", tmp_path / "runtime" / "module.py", tmp_path / "lock.json", tmp_path / "runtime"]
+
+    assert builder.compat._outermost(paths) == [tmp_path / "runtime", tmp_path / "lock.json"]
