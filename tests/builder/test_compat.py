@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import subprocess
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,6 +73,20 @@ def make_wheel(
         for path, data in sorted(files.items()):
             zf.writestr(path, data)
     return wheel
+
+
+def lock_with_plugin(tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, plugin: Path) -> tuple[Path, Path]:
+    """A wheel cache of its own (Datasette's wheels plus ``plugin``, as ``<sha256>/<file>``) and its lock: ``(cache, lock)``."""
+    cache = tmp_path / "cache"
+    paths = []
+    for wheel in [*datasette_wheels(wheel_cache).values(), plugin]:
+        target = cache / sha256_file(wheel) / wheel.name
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(wheel, target)
+        paths.append(target)
+    lock_file = tmp_path / "pyodide-lock.json"
+    write_pyodide_lock(pyodide_runtime / "pyodide-lock.json", cache, paths, lock_file)
+    return cache, lock_file
 
 
 # --- plain helpers -------------------------------------------------------------------------
@@ -200,16 +214,7 @@ def test_a_plugin_that_raises_at_import_fails_with_its_traceback(
         requires=["datasette"],
         entry_points="[datasette]\nbroken = glasshouse_broken_plugin\n",
     )
-    # A cache of its own: Datasette's wheels plus the broken plugin, as <sha256>/<file>.
-    cache = tmp_path / "cache"
-    paths = []
-    for wheel in [*datasette_wheels(wheel_cache).values(), broken]:
-        target = cache / sha256_file(wheel) / wheel.name
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(wheel, target)
-        paths.append(target)
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(pyodide_runtime / "pyodide-lock.json", cache, paths, lock_file)
+    cache, lock_file = lock_with_plugin(tmp_path, pyodide_runtime, wheel_cache, broken)
 
     with pytest.raises(CompatError) as info:
         check_bundle(
@@ -596,15 +601,7 @@ def run_probe_plugin(
         tmp_path, "glasshouse-probe-plugin", "0.1", {"glasshouse_probe_plugin.py": source},
         requires=["datasette"], entry_points="[datasette]\nprobe = glasshouse_probe_plugin\n",
     )  # fmt: skip
-    cache = tmp_path / "cache"
-    paths = []
-    for wheel in [*datasette_wheels(wheel_cache).values(), probe]:
-        target = cache / sha256_file(wheel) / wheel.name
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(wheel, target)
-        paths.append(target)
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(pyodide_runtime / "pyodide-lock.json", cache, paths, lock_file)
+    cache, lock_file = lock_with_plugin(tmp_path, pyodide_runtime, wheel_cache, probe)
     report = check_bundle(
         runtime_dir=pyodide_runtime, cache_dir=cache, lock_file=lock_file,
         packages=["datasette", "glasshouse-probe-plugin"], database=chinook, database_name="chinook",
@@ -630,17 +627,26 @@ FAKE_SECRETS = {
 }
 
 
-@pytest.mark.slow
-def test_a_hostile_plugin_in_the_check_is_denied_every_way_out(
+@pytest.fixture
+def probe(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path, listeners: Listeners,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> Callable[[], tuple[str, dict[str, str], dict[str, Path]]]:  # fmt: skip
+    """``probe() -> (log, outcomes, targets)``: the probe plugin's check, with fake secrets in the worker's environment."""
     for name, value in FAKE_SECRETS.items():
         monkeypatch.setenv(name, value)
 
-    log, targets = run_probe_plugin(tmp_path, pyodide_runtime, wheel_cache, chinook, listeners)
+    def run() -> tuple[str, dict[str, str], dict[str, Path]]:
+        log, targets = run_probe_plugin(tmp_path, pyodide_runtime, wheel_cache, chinook, listeners)
+        return log, probe_outcomes(log), targets
 
-    outcomes = probe_outcomes(log)
+    return run
+
+
+@pytest.mark.slow
+def test_a_hostile_plugin_in_the_check_is_denied_every_way_out(probe: Callable, listeners: Listeners) -> None:
+    log, outcomes, targets = probe()
+
     print("\n".join(f"{name}: {outcome}" for name, outcome in outcomes.items()))  # shown with -s: the build log's words
     assert sorted(outcomes) == sorted(PROBES), log
     allowed = {name: outcome for name, outcome in outcomes.items() if not outcome.startswith("denied (")}
@@ -653,20 +659,16 @@ def test_a_hostile_plugin_in_the_check_is_denied_every_way_out(
 
 @pytest.mark.slow
 def test_without_the_sandbox_the_same_plugin_gets_out_every_way(
-    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path, listeners: Listeners,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    probe: Callable, listeners: Listeners, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The probe is real: with Node run as before the sandbox (parent's environment, no flags), every attempt works."""
-    for name, value in FAKE_SECRETS.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setattr(
         builder.compat, "node_sandbox",
         lambda node_path, *, read, write, scratch: NodeSandbox([], [], {**os.environ, "TMPDIR": str(scratch)}, "none"),
     )  # fmt: skip
 
-    log, targets = run_probe_plugin(tmp_path, pyodide_runtime, wheel_cache, chinook, listeners)
+    log, outcomes, targets = probe()
 
-    outcomes = probe_outcomes(log)
     denied = {name: outcome for name, outcome in outcomes.items() if not outcome.startswith("ALLOWED (")}
     assert sorted(outcomes) == sorted(PROBES) and denied == {}, log
     assert "fake-aws-secret" in outcomes["env AWS_SECRET_ACCESS_KEY"]
