@@ -342,10 +342,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 #: 0: every uploaded file is spooled to FILE_UPLOAD_TEMP_DIR, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_PERMISSIONS = 0o600
+#: The only upload handler: spools one file per request and stops at UPLOAD_MAX_BYTES while the
+#: body arrives, removing the partial file (gallery.uploads).
+FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
-UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
-#: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
+#: request.META key of the header in which the reverse proxy passes the client's address
+#: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx.conf.example, or
+#: HTTP_X_FORWARDED_FOR (its right-most address counts). Empty: REMOTE_ADDR, for a server
+#: reached directly; never set it without a proxy that overwrites the header, or clients
+#: choose their own address. Read from RATELIMIT_IP_META_KEY, django-ratelimit's name for it.
+CLIENT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "")
+if CLIENT_IP_META_KEY and not re.fullmatch(r"REMOTE_ADDR|HTTP_[A-Z0-9_]+", CLIENT_IP_META_KEY):
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY must be a request.META key of a header such as HTTP_X_REAL_IP "
+        f"(HTTP_ + the header name in capitals, dashes as underscores), or empty, not {CLIENT_IP_META_KEY!r}"
+    )
+#: django-ratelimit's key="ip" asks gallery.ratelimits.client_ip, which reads CLIENT_IP_META_KEY.
+RATELIMIT_IP_META_KEY = "gallery.ratelimits.client_ip"
 #: Whether people without an account may publish (rate-limited, moderated, with a private
 #: management link); off: the publish form asks them to log in or sign up.
 ANONYMOUS_UPLOADS = env_bool("ANONYMOUS_UPLOADS", True)

@@ -8,7 +8,6 @@ on each gallery's own origin.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.conf import settings
@@ -24,12 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import embed, publisher, services
+from gallery import embed, publisher, services, uploads
 from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
-
-_PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-
+from gallery.ratelimits import UPLOAD_RATE_GROUP, client_ip, describe_rate, too_many_uploads_message, upload_rate
 
 #: Galleries per page of the front page.
 GALLERIES_PER_PAGE = 12
@@ -378,32 +375,8 @@ def plugins(request: HttpRequest) -> HttpResponse:
     )
 
 
-def describe_rate(rate: str) -> str:
-    """Return a django-ratelimit rate in words: ``"10/h"`` -> ``"10 per hour"``, ``"5/10m"`` -> ``"5 per 10 minutes"``."""
-    match = re.fullmatch(r"(\d+)/(\d*)([smhd])", rate.strip())
-    if not match:
-        return rate
-    count, multiplier, unit = match.groups()
-    if multiplier and multiplier != "1":
-        return f"{count} per {multiplier} {_PERIODS[unit]}s"
-    return f"{count} per {_PERIODS[unit]}"
-
-
 #: Why the publish form refuses someone signed out when ``ANONYMOUS_UPLOADS`` is off.
 LOG_IN_TO_PUBLISH = "Log in or sign up to publish: this Glasshouse takes uploads from accounts only."
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's IP address as django-ratelimit's ``key="ip"`` reads it (``RATELIMIT_IP_META_KEY``
-    behind a proxy, else ``REMOTE_ADDR``), stripped; ``""`` if unknown."""
-    return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR") or "").strip()
-
-
-def _upload_rate(group: str, request: HttpRequest) -> str | None:
-    """Rate for django-ratelimit: signed-in users are not limited (publishers' quotas apply instead)."""
-    if request.user.is_authenticated:
-        return None
-    return settings.UPLOAD_RATE_LIMIT
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -454,33 +427,26 @@ def _publish_context(form: PublishForm, refusal: str = "") -> dict[str, object]:
 
 @csrf_exempt  # checked by _publish below, after the early refusals that must not read the body
 @require_http_methods(["GET", "POST"])
-@ratelimit(key="ip", rate=_upload_rate, method="POST", block=False)
+@ratelimit(group=UPLOAD_RATE_GROUP, key="ip", rate=upload_rate, method="POST", block=False)
 def publish(request: HttpRequest) -> HttpResponse:
     """The upload form. GET shows it; POST accepts an upload.
 
     A POST from the page's script (``Accept: application/json``) gets
     ``{"redirect": build_page_path}`` or ``{"errors": {field: [messages]}}`` with
-    status 400 (bad upload), 413 (declared body over the limit), 429 (rate
-    limited) or 503 (storage down). A plain POST gets a redirect or the form again.
+    status 400 (bad upload, or more than one file), 411 (no ``Content-Length``), 413
+    (body or file over the limit: ``gallery.uploads``), 429 (rate limited) or 503
+    (storage down). A plain POST gets a redirect or the form again; after the body was
+    read, the form keeps what the publisher typed.
     """
     if request.method == "POST":
         if not settings.ANONYMOUS_UPLOADS and not request.user.is_authenticated:
             return _refuse(request, "__all__", LOG_IN_TO_PUBLISH, 403)
         if getattr(request, "limited", False):
-            return _refuse(
-                request,
-                "__all__",
-                f"Too many uploads from your address: the limit is {describe_rate(settings.UPLOAD_RATE_LIMIT)}. "
-                "Try again later.",
-                429,
-            )
+            return _refuse(request, "__all__", too_many_uploads_message(), 429)
         # Refuse an oversized body before Django spools it to disk.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            try:
-                services.check_size(declared)
-            except services.UploadRejected as exc:
-                return _refuse(request, "file", exc.args[0], 413)
+        refusal = uploads.refusal_before_reading(request)
+        if refusal is not None:
+            return _refuse(request, refusal.field, refusal.message, refusal.status)
     return _publish(request)
 
 
@@ -488,7 +454,11 @@ def publish(request: HttpRequest) -> HttpResponse:
 def _publish(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "gallery/publish.html", _publish_context(PublishForm()))
+    refusal = uploads.refusal_after_reading(request)
     form = PublishForm(request.POST, request.FILES)
+    if refusal is not None:
+        uploads.show_refusal(form, refusal)
+        return _publish_failed(request, form, refusal.status)
     if not form.is_valid():
         return _publish_failed(request, form, 400)
     data = form.cleaned_data
