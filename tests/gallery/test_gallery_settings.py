@@ -103,6 +103,8 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
         ({"EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"}, "EMAIL_USE_TLS"),
         ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
+        ({"RATELIMIT_IP_META_KEY": "X-Real-IP"}, "RATELIMIT_IP_META_KEY"),
+        ({"UPLOAD_RATE_LIMIT": "ten an hour"}, "UPLOAD_RATE_LIMIT"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):
