@@ -78,6 +78,16 @@ def database_name_for(filename: str) -> str:
     return slug or "data"
 
 
+#: Longest gallery title (characters): forms, ``services.clean_settings`` and the column agree.
+TITLE_MAX_LENGTH = 200
+#: Longest gallery description (characters).
+DESCRIPTION_MAX_LENGTH = 5000
+#: Longest Datasette metadata text a publisher may send, YAML or JSON (characters); stored parsed.
+METADATA_TEXT_MAX_LENGTH = 100_000
+#: Longest details of a reader's report (characters).
+REPORT_DETAILS_MAX_LENGTH = 5000
+
+
 class Gallery(models.Model):
     """One published (or to-be-published) SQLite database and its settings."""
 
@@ -96,8 +106,8 @@ class Gallery(models.Model):
     id = models.CharField(
         primary_key=True, max_length=12, default=new_gallery_id, editable=False
     )
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
     visibility = models.CharField(
         max_length=10, choices=Visibility.choices, default=Visibility.LISTED
     )
@@ -403,7 +413,7 @@ class Report(models.Model):
 
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="reports")
     reason = models.CharField(max_length=20, choices=Reason.choices)
-    details = models.TextField(blank=True)
+    details = models.CharField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True)
     #: Optional, for the moderators' reply.
     email = models.EmailField(blank=True)
     #: ``hash_ip`` of the reporter's address (with the user id when signed in): counts distinct reporters.

@@ -36,7 +36,11 @@ from builder.sqlite_check import InvalidDatabase, check_header
 from builder.storage import StorageError
 from gallery import queue
 from gallery.models import (
+    DESCRIPTION_MAX_LENGTH,
     FINAL_STATES,
+    METADATA_TEXT_MAX_LENGTH,
+    REPORT_DETAILS_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
     AuditEvent,
     Build,
     BuildState,
@@ -164,8 +168,8 @@ def accept_upload(
     fails; in both cases no row is created and nothing stays in storage.
     """
     title, plugins, metadata = clean_settings(
-        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
-        metadata_text=metadata_text, database_name=database_name_for(filename),
+        title=title, description=description, plugins=plugins, visibility=visibility,
+        datasette_version=datasette_version, metadata_text=metadata_text, database_name=database_name_for(filename),
     )  # fmt: skip
     check_upload(upload, filename)
 
@@ -216,17 +220,36 @@ def accept_upload(
     return build
 
 
+def check_length(what: str, value: str, limit: int) -> None:
+    """Raise ``UploadRejected`` if ``value`` is longer than ``limit`` characters, naming ``what``, its length and the limit."""
+    if len(value) > limit:
+        raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to {limit} or fewer.")
+
+
 def clean_settings(
-    *, title: str, plugins: Iterable[str], visibility: str, datasette_version: str, metadata_text: str, database_name: str
+    *,
+    title: str,
+    description: str = "",
+    plugins: Iterable[str],
+    visibility: str,
+    datasette_version: str,
+    metadata_text: str,
+    database_name: str,
 ) -> tuple[str, list[str], dict[str, object]]:
     """Check a gallery's settings; return ``(title stripped, plugins sorted, metadata parsed)``.
 
-    ``metadata_text`` is YAML or JSON (``builder.metadata.parse_metadata``, checked against
-    ``database_name`` and the plugins). Raises ``UploadRejected`` with the first problem.
+    Title, description and metadata text are at most ``TITLE_MAX_LENGTH``,
+    ``DESCRIPTION_MAX_LENGTH`` and ``METADATA_TEXT_MAX_LENGTH`` characters (the description
+    counted stripped, as it is stored). ``metadata_text`` is YAML or JSON
+    (``builder.metadata.parse_metadata``, checked against ``database_name`` and the plugins).
+    Raises ``UploadRejected`` with the first problem.
     """
     title = title.strip()
     if not title:
         raise UploadRejected("Give the gallery a title.")
+    check_length("title", title, TITLE_MAX_LENGTH)
+    check_length("description", description.strip(), DESCRIPTION_MAX_LENGTH)
+    check_length("metadata", metadata_text, METADATA_TEXT_MAX_LENGTH)
     try:
         plugins = check_plugins(list(plugins), datasette_version)
     except (UnknownPlugin, ValueError) as exc:
@@ -797,10 +820,11 @@ def record_report(
     ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported
     an approved gallery, it is taken down for review with ``hold_for_review`` (as the system):
     not served, nothing removed, back in the queue until a moderator decides.
-    Raises ``ValueError`` for an unknown reason.
+    Raises ``ValueError`` for an unknown reason or details over ``REPORT_DETAILS_MAX_LENGTH`` characters.
     """
     if reason not in Report.Reason.values:
         raise ValueError(f"unknown report reason {reason!r}; choose one of {', '.join(Report.Reason.values)}")
+    check_length("report", details, REPORT_DETAILS_MAX_LENGTH)
     threshold = settings.REPORTS_TAKEDOWN_THRESHOLD
     with transaction.atomic():
         # The gallery row lock serialises its reports, so the report that reaches the threshold
@@ -985,8 +1009,8 @@ def update_gallery(
     _changeable(gallery)
     datasette_version = datasette_version or gallery.datasette_version
     title, plugins_list, metadata = clean_settings(
-        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
-        metadata_text=metadata_text, database_name=gallery.database_name,
+        title=title, description=description, plugins=plugins, visibility=visibility,
+        datasette_version=datasette_version, metadata_text=metadata_text, database_name=gallery.database_name,
     )  # fmt: skip
     new = {
         "title": title,

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -276,8 +277,22 @@ def embed_code(request: HttpRequest, gallery_id: str) -> JsonResponse:
             "view_url": target.view_url,
             "height": height,
             "fit": fit,
-        }
+        },
+        encoder=MarkupSafeJSONEncoder,
     )
+
+
+#: ``str.translate`` table of ``MarkupSafeJSONEncoder``.
+_MARKUP_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+class MarkupSafeJSONEncoder(DjangoJSONEncoder):
+    """JSON whose strings carry ``<``, ``>`` and ``&`` as ``\\u`` escapes: the same values for
+    every JSON parser, but a publisher's title written as markup stays inert even where a
+    consumer pastes the raw answer into a page."""
+
+    def encode(self, o: Any) -> str:
+        return super().encode(o).translate(_MARKUP_ESCAPES)
 
 
 def _positive_int(request: HttpRequest, name: str) -> int | None:
@@ -325,7 +340,7 @@ def oembed(request: HttpRequest) -> JsonResponse:
     data = embed.oembed_response(
         target, title=gallery.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail
     )
-    response = JsonResponse(data)
+    response = JsonResponse(data, encoder=MarkupSafeJSONEncoder)
     response["Cache-Control"] = f"public, max-age={data['cache_age']}"
     return response
 
