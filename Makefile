@@ -92,7 +92,7 @@ chromium:
 
 # Debian's nginx, for the test that runs deploy/nginx.conf.example in front of the test server.
 nginx:
-	@bash deploy/install-nginx.sh
+	@bash deploy/apt-install.sh nginx nginx-light
 
 services:
 	@bash deploy/services.sh

@@ -19,7 +19,7 @@ def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tu
         build_id=build_id,
         database_path=database,
         database_name="chinook",
-        title="Chinook </script><b>",
+        title='Chinook </script><b> <script>alert(1)</script> "><img src=x onerror=alert(1)>',
         description="A music store",
         plugins=plugins,
         datasette_version="0.65.5",
@@ -171,8 +171,9 @@ def test_every_bundle_ships_and_registers_the_built_in_report_plugin(
 def test_the_title_cannot_break_out_of_the_bootstrap_page(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     storage, _, _ = built
     page = storage.open("builds/b0000000000000001/index.html").read().decode()
-    assert "Chinook &lt;/script&gt;&lt;b&gt;" in page
-    assert "Chinook </script>" not in page
+    assert "Chinook &lt;/script&gt;&lt;b&gt; &lt;script&gt;alert(1)&lt;/script&gt; &quot;&gt;&lt;img src=x" in page
+    for markup in ("Chinook </script>", "<script>alert(1)", "<img src=x", '"><img'):
+        assert markup not in page
 
 
 def test_the_database_copy_is_canonical_and_complete(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:

@@ -40,7 +40,7 @@ def nginx_binary() -> str:
     """Debian's nginx; fails (never skips) with what to install when it is missing."""
     path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if path is None:
-        pytest.fail("nginx is not installed: as root, `apt-get install nginx-light` (deploy/install-nginx.sh)")
+        pytest.fail("nginx is not installed: as root, `apt-get install nginx-light` (make nginx)")
     return path
 
 
