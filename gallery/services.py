@@ -223,7 +223,7 @@ def accept_upload(
 def check_length(what: str, value: str, limit: int) -> None:
     """Raise ``UploadRejected`` if ``value`` is longer than ``limit`` characters, naming ``what``, its length and the limit."""
     if len(value) > limit:
-        raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to {limit} or fewer.")
+        raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to at most {limit} characters.")
 
 
 def clean_settings(

@@ -55,7 +55,7 @@ def test_the_publish_form_refuses_an_overlong_field_saying_how_long_and_the_limi
     response = client.post(PUBLISH, upload_data(**{field: value}), HTTP_ACCEPT="application/json")
     assert response.status_code == 400
     assert response.json()["errors"][field] == [
-        f"The {field} has {limit + 1} characters; shorten it to {limit} or fewer."
+        f"The {field} has {limit + 1} characters; shorten it to at most {limit} characters."
     ]
     assert Gallery.objects.count() == 0 and sent_builds == []
 
@@ -70,7 +70,10 @@ def test_the_edit_form_refuses_an_overlong_field_and_keeps_the_gallery(
     data = {"title": "Chinook", "description": "", "visibility": "listed", "datasette_version": "0.65.5", field: value}
     response = client.post(reverse("gallery:mine-edit", args=[gallery.pk]), data)
     assert response.status_code == 400
-    assert f"The {field} has {limit + 1} characters; shorten it to {limit} or fewer." in response.content.decode()
+    assert (
+        f"The {field} has {limit + 1} characters; shorten it to at most {limit} characters."
+        in response.content.decode()
+    )
     gallery.refresh_from_db()
     assert gallery.title == "Chinook" and gallery.description == "Music store"
 
