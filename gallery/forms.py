@@ -36,7 +36,9 @@ from gallery.models import (
 
 def too_long(what: str) -> dict[str, str]:
     """``error_messages`` for a length-limited field: how long it is, the limit, what to do."""
-    return {"max_length": f"The {what} has %(show_value)d characters; shorten it to at most %(limit_value)d characters."}
+    return {
+        "max_length": f"The {what} has %(show_value)d characters; shorten it to at most %(limit_value)d characters."
+    }
 
 
 class CatalogPluginsField(forms.MultipleChoiceField):
