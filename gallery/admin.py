@@ -28,7 +28,18 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from gallery import services
-from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher, Report, Submission, is_trusted
+from gallery.forms import too_long
+from gallery.models import (
+    MODERATION_REASON_MAX_LENGTH,
+    AuditEvent,
+    Build,
+    BuildState,
+    Gallery,
+    Publisher,
+    Report,
+    Submission,
+    is_trusted,
+)
 
 State = Gallery.ModerationState
 MODERATE_PERMISSION = "gallery.moderate_gallery"
@@ -81,7 +92,11 @@ def describe_tables(tables: list[dict[str, Any]], *, columns: int = 8) -> SafeSt
 class ReasonForm(forms.Form):
     """The reason a moderator gives for a rejection or takedown; the publisher reads it (and is emailed)."""
 
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        max_length=MODERATION_REASON_MAX_LENGTH,
+        error_messages=too_long("reason"),
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):

@@ -86,6 +86,8 @@ DESCRIPTION_MAX_LENGTH = 5000
 METADATA_TEXT_MAX_LENGTH = 100_000
 #: Longest details of a reader's report (characters).
 REPORT_DETAILS_MAX_LENGTH = 5000
+#: Longest reason a moderator gives for a rejection or takedown (characters); the publisher reads it.
+MODERATION_REASON_MAX_LENGTH = 2000
 
 
 class Gallery(models.Model):
@@ -118,7 +120,7 @@ class Gallery(models.Model):
         db_index=True,
     )
     #: Why a moderator rejected or took the gallery down; shown to the publisher.
-    moderation_reason = models.TextField(blank=True)
+    moderation_reason = models.CharField(max_length=MODERATION_REASON_MAX_LENGTH, blank=True)
     database_name = models.CharField(max_length=60, default="data")
     plugins = models.JSONField(default=list, blank=True)
     #: Datasette metadata and plugin settings from the publisher, checked by

@@ -39,6 +39,7 @@ from gallery.models import (
     DESCRIPTION_MAX_LENGTH,
     FINAL_STATES,
     METADATA_TEXT_MAX_LENGTH,
+    MODERATION_REASON_MAX_LENGTH,
     REPORT_DETAILS_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     AuditEvent,
@@ -553,7 +554,8 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
 
     It stops being served at once (readers' Service Workers are replaced by the kill switch),
     and its builds' files are removed from storage after commit. The publisher may upload a
-    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason.
+    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason
+    or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
     """
     _remove(
         gallery, State.REJECTED, AuditEvent.Action.REJECT, reason, by=by,
@@ -568,7 +570,7 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
 
     Its builds' files are removed from storage after commit, and readers' Service Workers
     are replaced by the kill switch. Raises ``InvalidTransition`` from other states and
-    ``ValueError`` without a reason.
+    ``ValueError`` without a reason or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
     """
     _remove(
         gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, reason, by=by,
@@ -658,9 +660,12 @@ def _notify_publisher(gallery: Gallery, subject: str, body: str) -> None:
 
 
 def _required_reason(reason: str) -> str:
+    """``reason`` stripped. Raises ``ValueError`` if it is empty, ``UploadRejected`` (a ``ValueError``) if it
+    is over ``MODERATION_REASON_MAX_LENGTH`` characters."""
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason: the publisher reads it.")
+    check_length("reason", reason, MODERATION_REASON_MAX_LENGTH)
     return reason
 
 

@@ -15,6 +15,7 @@ from gallery import services
 from gallery.models import (
     DESCRIPTION_MAX_LENGTH,
     METADATA_TEXT_MAX_LENGTH,
+    MODERATION_REASON_MAX_LENGTH,
     REPORT_DETAILS_MAX_LENGTH,
     TITLE_MAX_LENGTH,
     Build,
@@ -131,6 +132,22 @@ def test_the_report_column_holds_the_same_limit(gallery):
     assert Report._meta.get_field("details").max_length == REPORT_DETAILS_MAX_LENGTH
     with pytest.raises(ValidationError, match="details"):
         Report(gallery=gallery, reason="other", details="x" * (REPORT_DETAILS_MAX_LENGTH + 1)).full_clean()
+
+
+def test_a_moderators_reason_is_length_limited_on_the_buttons_and_the_bulk_form(admin_client, gallery, build):
+    too_long = "r" * (MODERATION_REASON_MAX_LENGTH + 1)
+    message = f"The reason has {MODERATION_REASON_MAX_LENGTH + 1} characters; shorten it to at most"
+    button = reverse("admin:gallery_gallery_moderate", args=[gallery.pk])
+    refused = admin_client.post(button, {"do": "take_down", "reason": too_long}, follow=True)
+    assert message in refused.content.decode()
+    bulk = admin_client.post(
+        reverse("admin:gallery_gallery_changelist"),
+        {"action": "take_down_galleries", "_selected_action": [gallery.pk], "apply": "1", "reason": too_long},
+    )
+    assert message in bulk.content.decode()
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == Gallery.ModerationState.APPROVED and gallery.moderation_reason == ""
+    assert Gallery._meta.get_field("moderation_reason").max_length == MODERATION_REASON_MAX_LENGTH
 
 
 # --- Escaping -------------------------------------------------------------------------------------
