@@ -64,8 +64,12 @@ def describe_flags(flags: list[dict[str, Any]]) -> SafeString | str:
         '<div class="scan-flag"><strong>{}</strong>: {}.{}: {} of {} ({})</div>',
         (
             (
-                flag.get("kind", "?"), flag.get("table", "?"), flag.get("column", "?"), flag.get("count", 0),
-                flag.get("sampled", "?"), ", ".join(str(example) for example in flag.get("examples", [])),
+                flag.get("kind", "?"),
+                flag.get("table", "?"),
+                flag.get("column", "?"),
+                flag.get("count", 0),
+                flag.get("sampled", "?"),
+                ", ".join(str(example) for example in flag.get("examples", [])),
             )
             for flag in flags
         ),
@@ -117,7 +121,16 @@ class BuildInline(ReadOnlyInline):
     """A gallery's builds."""
 
     model = Build
-    fields = ("id", "state", "needs_review", "created_at", "finished_at", "source_bytes", "bundle_bytes", "files_deleted")
+    fields = (
+        "id",
+        "state",
+        "needs_review",
+        "created_at",
+        "finished_at",
+        "source_bytes",
+        "bundle_bytes",
+        "files_deleted",
+    )
     readonly_fields = fields
     show_change_link = True
 
@@ -211,7 +224,9 @@ class GalleryAdmin(admin.ModelAdmin):
         if gallery.owner_id:
             trusted = " (trusted)" if is_trusted(gallery.owner) else ""
             return f"{gallery.owner.email or gallery.owner.get_username()}{trusted}"
-        return f"anonymous, IP hash {gallery.uploader_ip_hash[:8]}" if gallery.uploader_ip_hash else "operator or unknown"
+        return (
+            f"anonymous, IP hash {gallery.uploader_ip_hash[:8]}" if gallery.uploader_ip_hash else "operator or unknown"
+        )
 
     @admin.display(description="Live build", ordering="live_build__state")
     def live_build_state(self, gallery: Gallery) -> str:
@@ -248,7 +263,13 @@ class GalleryAdmin(admin.ModelAdmin):
         self._each(request, queryset, lambda g: services.approve(g, by=request.user), "Approved {count} galleries.")
 
     def _with_reason(
-        self, request: HttpRequest, queryset: QuerySet[Gallery], action: str, verb: str, act: Callable[..., None], done: str
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Gallery],
+        action: str,
+        verb: str,
+        act: Callable[..., None],
+        done: str,
     ) -> HttpResponse | None:
         """Ask for a reason on an intermediate page, then call ``act(gallery, reason, by=user)`` for each."""
         form = ReasonForm(request.POST if "apply" in request.POST else None)
@@ -472,7 +493,16 @@ class ModerationQueueAdmin(GalleryAdmin):
 class BuildAdmin(admin.ModelAdmin):
     """Builds with their state and log; read-only, since builds are written by the worker."""
 
-    list_display = ("id", "gallery_title", "state", "needs_review", "created_at", "duration", "source_bytes", "bundle_bytes")
+    list_display = (
+        "id",
+        "gallery_title",
+        "state",
+        "needs_review",
+        "created_at",
+        "duration",
+        "source_bytes",
+        "bundle_bytes",
+    )
     list_filter = ("state", "needs_review", "files_deleted")
     list_select_related = ("gallery",)
     search_fields = ("id", "gallery__id", "gallery__title")

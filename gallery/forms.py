@@ -95,14 +95,14 @@ class GallerySettingsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plugins"].choices = [
-            (p.name, p.name) for p in load_catalog().values()
-        ]
+        self.fields["plugins"].choices = [(p.name, p.name) for p in load_catalog().values()]
 
     def clean_plugins(self) -> list[str]:
         """Return the chosen plugins sorted; an unknown name fails with the catalog's message."""
         try:
-            return check_plugins(self.cleaned_data["plugins"], self.data.get("datasette_version") or DEFAULT_DATASETTE_VERSION)
+            return check_plugins(
+                self.cleaned_data["plugins"], self.data.get("datasette_version") or DEFAULT_DATASETTE_VERSION
+            )
         except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
@@ -213,7 +213,7 @@ class ReportForm(forms.Form):
         return url if target.gallery_id == self.gallery.pk else ""
 
     def clean(self) -> dict[str, Any]:
-        """"Something else" needs details: moderators cannot act on a report that says nothing."""
+        """ "Something else" needs details: moderators cannot act on a report that says nothing."""
         data = super().clean()
         if data.get("reason") == Report.Reason.OTHER and not data.get("details", "").strip():
             self.add_error("details", "Say what is wrong: you chose “Something else”, so the moderators need details.")

@@ -101,7 +101,9 @@ def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any,
         try:
             services.claim_gallery(gallery, user, _grants(request)[gallery.pk])
         except services.QuotaExceeded as exc:
-            messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
+            messages.warning(
+                request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True
+            )
         except services.ClaimRefused as exc:
             logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
         else:

@@ -45,9 +45,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}"
-    )
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}")
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
@@ -61,9 +59,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     try:
         number = int(value.strip())
     except ValueError:
-        raise ImproperlyConfigured(
-            f"{name} must be an integer, not {value!r}"
-        ) from None
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
@@ -90,9 +86,7 @@ def env_port(name: str, default: str) -> str:
     """
     value = env_str(name, default)
     if value and not (value.isdigit() and 1 <= int(value) <= 65535):
-        raise ImproperlyConfigured(
-            f"{name} must be a TCP port (1-65535) or empty, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be a TCP port (1-65535) or empty, not {value!r}")
     return value
 
 
@@ -104,9 +98,7 @@ def env_url(name: str, default: str) -> str:
     value = env_str(name, default).rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(
-            f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}")
     return value
 
 
@@ -136,9 +128,7 @@ def _secret_key(data_dir: Path) -> str:
     except FileExistsError:
         key = path.read_text().strip()
         if not key:
-            raise ImproperlyConfigured(
-                f"{path} is empty: delete it to generate a new SECRET_KEY"
-            ) from None
+            raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new SECRET_KEY") from None
         return key
     key = secrets.token_urlsafe(50)
     with os.fdopen(fd, "w") as fh:
@@ -173,14 +163,10 @@ DEBUG = env_bool("DEBUG", False)
 PORT = env_port("PORT", "8000")
 CONTENT_DOMAIN = env_str("CONTENT_DOMAIN", "localhost").lower().strip(".")
 if not CONTENT_DOMAIN:
-    raise ImproperlyConfigured(
-        "CONTENT_DOMAIN must be a domain name such as glasshouse-content.example"
-    )
+    raise ImproperlyConfigured("CONTENT_DOMAIN must be a domain name such as glasshouse-content.example")
 CONTENT_SCHEME = env_str("CONTENT_SCHEME", "http")
 if CONTENT_SCHEME not in ("http", "https"):
-    raise ImproperlyConfigured(
-        f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}"
-    )
+    raise ImproperlyConfigured(f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}")
 #: Port shown in gallery URLs; "" means none (standard port behind nginx).
 CONTENT_PORT = env_port("CONTENT_PORT", PORT)
 APP_URL = env_url("APP_URL", f"http://127.0.0.1:{PORT or '8000'}")
@@ -407,9 +393,7 @@ if REDIS_URL:
         "socket_connect_timeout": 5,
     }
 PYODIDE_VERSION = "314.0.7"
-PYODIDE_RUNTIME_DIR = env_path(
-    "PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}"
-)
+PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}")
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
@@ -502,9 +486,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-    raise ImproperlyConfigured(
-        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
-    )
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
 
 LOGGING = {
     "version": 1,

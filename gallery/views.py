@@ -62,9 +62,9 @@ def search_galleries(galleries: QuerySet[Gallery], query: str) -> QuerySet[Galle
 def index(request: HttpRequest) -> HttpResponse:
     """The front page: listed public galleries as cards, newest first, searchable (``?q=``), 12 a page."""
     query = request.GET.get("q", "").strip()
-    galleries = search_galleries(
-        public_galleries().filter(visibility=Gallery.Visibility.LISTED), query
-    ).order_by("-updated_at", "id")
+    galleries = search_galleries(public_galleries().filter(visibility=Gallery.Visibility.LISTED), query).order_by(
+        "-updated_at", "id"
+    )
     page = Paginator(galleries, GALLERIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "gallery/index.html", {"page": page, "q": query})
 
@@ -374,12 +374,18 @@ def plugins(request: HttpRequest) -> HttpResponse:
     for plugin in load_catalog().values():
         versions = []
         for datasette_version in DATASETTE_VERSIONS:
-            pinned = load_lock(datasette_version)["packages"].get(plugin.name) if plugin.offered_with(datasette_version) else None
+            pinned = (
+                load_lock(datasette_version)["packages"].get(plugin.name)
+                if plugin.offered_with(datasette_version)
+                else None
+            )
             versions.append(
                 {
                     "datasette": datasette_version,
                     "pinned": pinned["version"] if pinned else "",
-                    "why_not": "" if pinned else dict(plugin.not_offered).get(datasette_version, "not verified with this version"),
+                    "why_not": ""
+                    if pinned
+                    else dict(plugin.not_offered).get(datasette_version, "not verified with this version"),
                 }
             )
         rows.append({"plugin": plugin, "versions": versions})
@@ -400,25 +406,16 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _form_errors(form: PublishForm) -> dict[str, list[str]]:
     """``{field or "__all__": [message, ...]}``, the shape the publish page's script renders."""
-    return {
-        field: [str(message) for message in messages]
-        for field, messages in form.errors.items()
-    }
+    return {field: [str(message) for message in messages] for field, messages in form.errors.items()}
 
 
-def _publish_failed(
-    request: HttpRequest, form: PublishForm, status: int
-) -> HttpResponse:
+def _publish_failed(request: HttpRequest, form: PublishForm, status: int) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"errors": _form_errors(form)}, status=status)
-    return render(
-        request, "gallery/publish.html", _publish_context(form), status=status
-    )
+    return render(request, "gallery/publish.html", _publish_context(form), status=status)
 
 
-def _refuse(
-    request: HttpRequest, field: str, message: str, status: int
-) -> HttpResponse:
+def _refuse(request: HttpRequest, field: str, message: str, status: int) -> HttpResponse:
     """Answer a POST refused before its body is read: JSON errors, or the empty form with ``message``."""
     if _wants_json(request):
         return JsonResponse({"errors": {field: [message]}}, status=status)
@@ -531,9 +528,7 @@ def build_status_data(build: Build) -> dict[str, object]:
 
 def _steps(build: Build) -> list[dict[str, str]]:
     """Progress steps, each with a status: ``done``, ``current``, ``todo``, or ``stopped`` (failed or cancelled)."""
-    reached = (
-        PROGRESS_STATES.index(build.state) if build.state in PROGRESS_STATES else None
-    )
+    reached = PROGRESS_STATES.index(build.state) if build.state in PROGRESS_STATES else None
     steps = []
     for i, state in enumerate(PROGRESS_STATES):
         if reached is None:
@@ -544,9 +539,7 @@ def _steps(build: Build) -> list[dict[str, str]]:
             status = "current"
         else:
             status = "todo"
-        steps.append(
-            {"state": state, "label": BuildState(state).label, "status": status}
-        )
+        steps.append({"state": state, "label": BuildState(state).label, "status": status})
     return steps
 
 
