@@ -47,9 +47,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}"
-    )
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}")
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
@@ -63,9 +61,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     try:
         number = int(value.strip())
     except ValueError:
-        raise ImproperlyConfigured(
-            f"{name} must be an integer, not {value!r}"
-        ) from None
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
@@ -92,9 +88,7 @@ def env_port(name: str, default: str) -> str:
     """
     value = env_str(name, default)
     if value and not (value.isdigit() and 1 <= int(value) <= 65535):
-        raise ImproperlyConfigured(
-            f"{name} must be a TCP port (1-65535) or empty, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be a TCP port (1-65535) or empty, not {value!r}")
     return value
 
 
@@ -106,9 +100,7 @@ def env_url(name: str, default: str) -> str:
     value = env_str(name, default).rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(
-            f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}")
     return value
 
 
@@ -138,9 +130,7 @@ def _secret_key(data_dir: Path) -> str:
     except FileExistsError:
         key = path.read_text().strip()
         if not key:
-            raise ImproperlyConfigured(
-                f"{path} is empty: delete it to generate a new SECRET_KEY"
-            ) from None
+            raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new SECRET_KEY") from None
         return key
     key = secrets.token_urlsafe(50)
     with os.fdopen(fd, "w") as fh:
@@ -175,14 +165,10 @@ DEBUG = env_bool("DEBUG", False)
 PORT = env_port("PORT", "8000")
 CONTENT_DOMAIN = env_str("CONTENT_DOMAIN", "localhost").lower().strip(".")
 if not CONTENT_DOMAIN:
-    raise ImproperlyConfigured(
-        "CONTENT_DOMAIN must be a domain name such as glasshouse-content.example"
-    )
+    raise ImproperlyConfigured("CONTENT_DOMAIN must be a domain name such as glasshouse-content.example")
 CONTENT_SCHEME = env_str("CONTENT_SCHEME", "http")
 if CONTENT_SCHEME not in ("http", "https"):
-    raise ImproperlyConfigured(
-        f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}"
-    )
+    raise ImproperlyConfigured(f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}")
 #: Port shown in gallery URLs; "" means none (standard port behind nginx).
 CONTENT_PORT = env_port("CONTENT_PORT", PORT)
 APP_URL = env_url("APP_URL", f"http://127.0.0.1:{PORT or '8000'}")
@@ -431,10 +417,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 #: 0: every uploaded file is spooled to FILE_UPLOAD_TEMP_DIR, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_PERMISSIONS = 0o600
+#: The only upload handler: spools one file per request and stops at UPLOAD_MAX_BYTES while the
+#: body arrives, removing the partial file (gallery.uploads).
+FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
-UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
-#: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
+#: request.META key of the header in which the reverse proxy passes the client's address
+#: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx.conf.example, or
+#: HTTP_X_FORWARDED_FOR (its right-most address counts). Empty: REMOTE_ADDR, for a server
+#: reached directly; never set it without a proxy that overwrites the header, or clients
+#: choose their own address. Read from RATELIMIT_IP_META_KEY, django-ratelimit's name for it.
+CLIENT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "")
+if CLIENT_IP_META_KEY and not re.fullmatch(r"REMOTE_ADDR|HTTP_[A-Z0-9_]+", CLIENT_IP_META_KEY):
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY must be a request.META key of a header such as HTTP_X_REAL_IP "
+        f"(HTTP_ + the header name in capitals, dashes as underscores), or empty, not {CLIENT_IP_META_KEY!r}"
+    )
+#: django-ratelimit's key="ip" asks gallery.ratelimits.client_ip, which reads CLIENT_IP_META_KEY.
+RATELIMIT_IP_META_KEY = "gallery.ratelimits.client_ip"
 #: Whether people without an account may publish (rate-limited, moderated, with a private
 #: management link); off: the publish form asks them to log in or sign up.
 ANONYMOUS_UPLOADS = env_bool("ANONYMOUS_UPLOADS", True)
@@ -482,9 +482,7 @@ if REDIS_URL:
         "socket_connect_timeout": 5,
     }
 PYODIDE_VERSION = "314.0.7"
-PYODIDE_RUNTIME_DIR = env_path(
-    "PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}"
-)
+PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}")
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
@@ -577,9 +575,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-    raise ImproperlyConfigured(
-        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
-    )
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
 
 LOGGING = {
     "version": 1,

@@ -90,9 +90,7 @@ def test_production_variables_choose_the_real_servers(tmp_path):
     assert shown["storage"] == "S3Storage"
     assert shown["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert shown["from"] == "Glasshouse <noreply@glasshouse.example>"
-    assert {".content.example", "glasshouse.example", "www.glasshouse.example"} <= set(
-        shown["hosts"]
-    )
+    assert {".content.example", "glasshouse.example", "www.glasshouse.example"} <= set(shown["hosts"])
 
 
 @pytest.mark.parametrize(
@@ -110,6 +108,8 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
         ({"EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"}, "EMAIL_USE_TLS"),
         ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
+        ({"RATELIMIT_IP_META_KEY": "X-Real-IP"}, "RATELIMIT_IP_META_KEY"),
+        ({"UPLOAD_RATE_LIMIT": "ten an hour"}, "UPLOAD_RATE_LIMIT"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):
@@ -123,9 +123,7 @@ def test_a_bad_value_names_the_variable(tmp_path, env, variable):
     ("helper", "value"),
     [(env_bool, "perhaps"), (env_int, "1.5"), (env_port, "0"), (env_url, "ftp://x")],
 )
-def test_each_helper_raises_improperly_configured_naming_the_variable(
-    monkeypatch, helper, value
-):
+def test_each_helper_raises_improperly_configured_naming_the_variable(monkeypatch, helper, value):
     monkeypatch.setenv("GH_TEST_VALUE", value)
     with pytest.raises(ImproperlyConfigured, match="GH_TEST_VALUE"):
         helper("GH_TEST_VALUE", "http://x" if helper is env_url else 1)
