@@ -27,7 +27,7 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium clean
+.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
@@ -90,6 +90,10 @@ run: setup
 chromium:
 	@bash deploy/install-chromium.sh
 
+# Debian's nginx, for the test that runs deploy/nginx.conf.example in front of the test server.
+nginx:
+	@bash deploy/apt-install.sh nginx nginx-light
+
 services:
 	@bash deploy/services.sh
 
@@ -108,7 +112,7 @@ endef
 # or moto (integration), PyPI (network). tests/conftest.py marks tests by the fixtures they use.
 FAST_MARKERS := not slow and not e2e and not integration and not network
 
-test: setup chromium services
+test: setup chromium nginx services
 	$(call run_pytest,)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes.

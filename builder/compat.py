@@ -15,13 +15,25 @@ A failure raises ``CompatError``: ``args[0]`` is a short reason (the last line
 of the Python traceback, or the page that failed), ``.log`` the full text
 (tracebacks, Pyodide's messages, the start of a failing page's body). Node's heap
 is capped (``max_old_space_mb``); running out of it raises ``CompatOutOfMemory``.
+
+The check runs the publisher's bundle, and Python in Pyodide reaches all of Node
+through its ``js`` module, so Node runs in a sandbox (``node_sandbox``): an empty
+environment; Node's permission model reading only the runtime, this build's lock,
+wheels and database, and writing only the check's outputs and scratch folder, with
+no child processes, workers, addons or WASI; a preload
+(``runtime/compat_sandbox.mjs``) that takes the network and signals away before
+any Python runs; and, where Linux lets the worker's user make one, an empty
+network namespace. A Node too old for that raises ``SandboxUnavailable``.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import json
+import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -33,6 +45,19 @@ from urllib.parse import urlencode
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 SCRIPT = RUNTIME_DIR / "compat_check.mjs"
 RUNTIME_MODULE = RUNTIME_DIR / "glasshouse_runtime.py"
+#: Loaded with ``node --import`` before the check: no network, child processes or signals.
+SANDBOX_PRELOAD = RUNTIME_DIR / "compat_sandbox.mjs"
+#: Oldest Node of each release line whose permission model has the January 2026 security fixes
+#: (CVE-2025-55130, files outside ``--allow-fs-*`` reached through relative symlinks; CVE-2025-55132,
+#: timestamps changed without write permission). Later major versions are accepted; the others
+#: (below 20, and 21 and 23) are out of support and never got those fixes.
+NODE_MINIMUM = {20: (20, 20, 0), 22: (22, 22, 0), 24: (24, 13, 0), 25: (25, 3, 0)}
+#: ``unshare`` options that give Node a new, empty network namespace (only a loopback that is down),
+#: inside a user namespace so that no privilege is needed where Linux allows unprivileged ones.
+NETWORK_NAMESPACE_OPTIONS = ("--user", "--map-root-user", "--net")
+
+logger = logging.getLogger(__name__)
+
 #: Glasshouse's built-in Datasette plugins, in every bundle: module name -> source file.
 BUILTIN_PLUGINS = {"glasshouse_report": RUNTIME_DIR / "glasshouse_report.py"}
 #: Where every page's "Report" link points (builder/runtime/glasshouse_report.py).
@@ -79,6 +104,13 @@ class CompatError(Exception):
         self.pages = pages or []
 
 
+class SandboxUnavailable(RuntimeError):
+    """This machine's Node cannot run the check in its sandbox (too old a release); ``args[0]`` says what to install.
+
+    Not a ``CompatError``: the bundle is not at fault, the worker's setup is.
+    """
+
+
 class CompatOutOfMemory(CompatError):
     """Node reached its heap cap (``check_bundle``'s ``max_old_space_mb``, in ``limit_mb``) during the check."""
 
@@ -100,11 +132,173 @@ class CompatReport:
     log: str = field(default="", repr=False)
     #: URL paths of the static files written to ``static_out`` (``/-/static/app.css``, ...).
     static_files: list[str] = field(default_factory=list)
+    #: How Node was confined (``NodeSandbox.description``).
+    sandbox: str = ""
 
     def summary(self) -> str:
-        """One build-log line, e.g. ``booted Pyodide in Node, rendered /, /db, /db/t in 9123 ms``."""
+        """One build-log line, e.g. ``booted Pyodide in Node, rendered /, /db, /db/t in 9123 ms; sandbox: ...``."""
         paths = ", ".join(p.path + (f"?{p.query}" if p.query else "") for p in self.pages)
-        return f"booted Pyodide in Node, rendered {paths} in {self.total_ms} ms"
+        sandbox = f"; sandbox: {self.sandbox}" if self.sandbox else ""
+        return f"booted Pyodide in Node, rendered {paths} in {self.total_ms} ms{sandbox}"
+
+
+@dataclass(frozen=True)
+class NodeSandbox:
+    """How one run of Node is confined.
+
+    The command is ``[*prefix, node, *node_options, script, ...]`` run with exactly ``env``;
+    ``description`` names the layers for the build log.
+    """
+
+    prefix: list[str]
+    node_options: list[str]
+    env: dict[str, str]
+    description: str
+
+
+def parse_node_version(text: str) -> tuple[int, int, int]:
+    """``(major, minor, patch)`` from ``node --version``'s output (``"v20.20.2"``); ``ValueError`` if it is not one."""
+    match = re.fullmatch(r"v(\d+)\.(\d+)\.(\d+)\S*", text.strip())
+    if match is None:
+        raise ValueError(f"not a Node.js version: {text.strip()!r}")
+    return int(match[1]), int(match[2]), int(match[3])
+
+
+@functools.lru_cache(maxsize=8)
+def _node_version(node_path: str, mtime_ns: int) -> tuple[int, int, int]:
+    proc = subprocess.run([node_path, "--version"], capture_output=True, text=True, check=True, env={}, timeout=60)
+    return parse_node_version(proc.stdout)
+
+
+def node_version(node_path: str) -> tuple[int, int, int]:
+    """The version of the Node.js at ``node_path`` (asked once per file: cached while its mtime stays)."""
+    return _node_version(node_path, os.stat(node_path).st_mtime_ns)
+
+
+def permission_options(version: tuple[int, int, int]) -> list[str]:
+    """Node's options that switch its permission model on, for Node ``version``.
+
+    ``--permission`` where it is stable (22.13+, 23.5+; 24 dropped the old name), else
+    ``--experimental-permission`` with its start-up warning silenced. Raises
+    ``SandboxUnavailable`` for a Node older than ``NODE_MINIMUM`` allows.
+    """
+    minimum = NODE_MINIMUM.get(version[0])
+    if not (version[0] > max(NODE_MINIMUM) or (minimum is not None and version >= minimum)):
+        allowed = ", ".join(f"{'.'.join(map(str, v))}+" for v in NODE_MINIMUM.values())
+        raise SandboxUnavailable(
+            f"Node.js {'.'.join(map(str, version))} cannot sandbox the build's compatibility check: it needs "
+            f"Node's permission model with its January 2026 security fixes ({allowed}, or {max(NODE_MINIMUM) + 1} "
+            "and later). Install a newer Node.js on the build workers (deploy/install-node.sh says how)."
+        )
+    stable = version >= (23, 5, 0) or (22, 13, 0) <= version < (23, 0, 0)
+    return ["--permission"] if stable else ["--experimental-permission", "--disable-warning=ExperimentalWarning"]
+
+
+@functools.lru_cache(maxsize=8)
+def network_namespace(node_path: str) -> tuple[list[str], str]:
+    """``(prefix, problem)``: the command prefix that runs ``node_path`` in a new, empty network namespace.
+
+    The prefix is ``[unshare, "--user", "--map-root-user", "--net", "--"]`` (util-linux) if
+    running ``node --version`` that way works for this user here, and ``problem`` is ``""``;
+    otherwise the prefix is ``[]`` and ``problem`` says why (no ``unshare``, or the kernel
+    refuses unprivileged user namespaces, as Ubuntu's AppArmor policy does by default).
+    Asked once per process.
+    """
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return [], "util-linux's unshare is not on PATH"
+    prefix = [unshare, *NETWORK_NAMESPACE_OPTIONS, "--"]
+    try:
+        proc = subprocess.run(
+            [*prefix, node_path, "--version"], check=False, capture_output=True, text=True, env={}, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [], f"unshare failed: {exc}"
+    if proc.returncode != 0:
+        return [], (proc.stderr.strip().splitlines() or [f"unshare exited with code {proc.returncode}"])[-1]
+    return prefix, ""
+
+
+def _outermost(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats and without those inside another one that is a folder.
+
+    Node 20's permission model stops granting a folder itself (``stat``, as Pyodide does on its
+    package folder) once a path inside it is granted too.
+    """
+    unique = list(dict.fromkeys(paths))
+    folders = [path for path in unique if path.is_dir()]
+    return [path for path in unique if not any(path != folder and path.is_relative_to(folder) for folder in folders)]
+
+
+def node_sandbox(node_path: str, *, read: list[Path], write: list[Path], scratch: Path) -> NodeSandbox:
+    """The sandbox of one check: Node may read only ``read`` and write only ``write`` (files or folders).
+
+    Folders in either list must exist before Node starts (Node's permission model treats a
+    path that is no folder at start-up as one file). The environment holds only ``TMPDIR``
+    (``scratch``). Raises ``SandboxUnavailable`` if Node is too old (``permission_options``);
+    runs without a network namespace, with a warning, where the kernel gives none.
+    """
+    version = node_version(node_path)
+    options = permission_options(version)
+    options += [f"--allow-fs-read={path}" for path in _outermost(read)]
+    options += [f"--allow-fs-write={path}" for path in _outermost(write)]
+    options.append(f"--import={SANDBOX_PRELOAD.resolve().as_uri()}")
+    prefix, problem = network_namespace(node_path)
+    layers = [f"Node {'.'.join(map(str, version))} permission model", "empty environment", "no-network preload"]
+    if prefix:
+        layers.append("empty network namespace")
+    else:
+        logger.warning(
+            "The build's Node runs without a network namespace (%s); only its preload blocks the network.", problem
+        )
+        layers.append(f"no network namespace ({problem})")
+    return NodeSandbox(prefix=prefix, node_options=options, env={"TMPDIR": str(scratch)}, description=", ".join(layers))
+
+
+def stage_wheels(lock_file: Path, cache_dir: Path, folder: Path) -> None:
+    """Put the wheels ``lock_file`` names (``file_name`` relative to ``cache_dir``) at the same names in ``folder``.
+
+    Hard links where the file system allows, else copies: Node then reads this build's wheels
+    and no other file of the shared cache. ``folder`` must stay read-only for Node (a hard
+    link is the cache's own file). Names that are URLs, leave ``cache_dir`` or are missing
+    are skipped; Pyodide then reports those packages as not loaded.
+    """
+    cache = cache_dir.resolve()
+    for package in json.loads(lock_file.read_text()).get("packages", {}).values():
+        name = package.get("file_name", "")
+        source = (cache / name).resolve()
+        if not name or "://" in name or not source.is_relative_to(cache) or not source.is_file():
+            continue
+        target = folder / source.relative_to(cache)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+
+
+def checked_static_files(urls: object, static_out: Path) -> list[str]:
+    """``urls`` as the check reported them, if each is a regular file Node wrote under ``static_out``.
+
+    The report comes from a process that ran the publisher's bundle, so it is checked like
+    any input: each must be a ``/-/static...`` URL path without ``.``/``..`` segments naming
+    a regular file (no symlink) inside ``static_out``. Raises ``CompatError`` otherwise.
+    """
+    root = static_out.resolve()
+    if not isinstance(urls, list):
+        raise CompatError("the check's report of static files is not a list")
+    for url in urls:
+        parts = url.split("/")[1:] if isinstance(url, str) and url.startswith("/-/static") else []
+        path = root.joinpath(*parts) if parts else root
+        if (
+            not parts
+            or any(part in ("", ".", "..") for part in parts)
+            or path.is_symlink()
+            or not path.is_file()
+            or (not path.resolve().is_relative_to(root))
+        ):
+            raise CompatError(f"the check reported a static file that it did not write under its folder: {url!r}")
+    return list(urls)
 
 
 def tilde_encode(value: str) -> str:
@@ -199,19 +393,30 @@ def check_bundle(
     the JavaScript objects of Pyodide and Datasette's pages, not the database's size.
     ``temp_dir`` is where the check's scratch folder goes (default: the system's); Node gets it
     as ``TMPDIR`` too.
+
+    Node runs in ``node_sandbox``: it may read the runtime folders, ``lock_file``, the wheels
+    it names and ``database``, and write only ``bytecode_out``, ``static_out`` (created
+    first) and its scratch folder; its environment is empty but for ``TMPDIR``. Raises
+    ``SandboxUnavailable`` if ``node`` is too old for that (``NODE_MINIMUM``).
     """
     node_path = shutil.which(node)
     if node_path is None:
         raise FileNotFoundError(
             f"Node.js ({node!r}) is not on PATH; the build's compatibility check needs it (apt-get install nodejs)."
         )
-    for required in (runtime_dir / "pyodide.mjs", lock_file, database, SCRIPT, RUNTIME_MODULE, *BUILTIN_PLUGINS.values()):
+    for required in (
+        runtime_dir / "pyodide.mjs",
+        lock_file,
+        database,
+        SCRIPT,
+        RUNTIME_MODULE,
+        *BUILTIN_PLUGINS.values(),
+    ):
         if not required.is_file():
             raise FileNotFoundError(f"Compatibility check: {required} is missing.")
     config = {
         "runtimeDir": str(runtime_dir.resolve()),
         "lockFile": str(lock_file.resolve()),
-        "packageBaseUrl": str(cache_dir.resolve()) + "/",
         "packages": list(packages),
         "database": str(database.resolve()),
         "databasePath": f"/data/{database_name}.db",
@@ -223,21 +428,40 @@ def check_bundle(
         "bytecodeOut": str(bytecode_out.resolve()) if bytecode_out else "",
         "staticOut": str(static_out.resolve()) if static_out else "",
     }
-    config_text = json.dumps(config)
     heap_cap = [f"--max-old-space-size={max_old_space_mb}"] if max_old_space_mb else []
     try:
         with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=temp_dir) as tmp:
+            # scratch/: Node's TMPDIR, writable; wheels/: this build's wheels, read-only for Node.
+            scratch = Path(tmp).resolve() / "scratch"
+            wheels = Path(tmp).resolve() / "wheels"
+            scratch.mkdir()
+            wheels.mkdir()
+            stage_wheels(lock_file, cache_dir, wheels)
+            config_text = json.dumps({**config, "packageBaseUrl": f"{wheels}/"})
             argument = config_text
             if len(config_text.encode()) > MAX_INLINE_CONFIG:
-                (Path(tmp) / "config.json").write_text(config_text)
-                argument = "@" + str(Path(tmp) / "config.json")
+                (scratch / "config.json").write_text(config_text)
+                argument = "@" + str(scratch / "config.json")
+            if static_out:
+                static_out.mkdir(parents=True, exist_ok=True)
+            sandbox = node_sandbox(
+                node_path,
+                read=[
+                    RUNTIME_DIR.resolve(), RUNTIME_MODULE.resolve(), *(p.resolve() for p in BUILTIN_PLUGINS.values()),
+                    runtime_dir.resolve(), lock_file.resolve(), wheels, database.resolve(), scratch,
+                ],
+                write=[scratch, *(p.resolve() for p in (bytecode_out, static_out) if p)],
+                scratch=scratch,
+            )  # fmt: skip
             proc = subprocess.run(
-                [node_path, *heap_cap, str(SCRIPT), argument],
+                [*sandbox.prefix, node_path, *sandbox.node_options, *heap_cap, str(SCRIPT), argument],
                 check=False,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                env={**os.environ, "TMPDIR": tmp},
+                env=sandbox.env,
+                stdin=subprocess.DEVNULL,
+                cwd=scratch,
             )
     except subprocess.TimeoutExpired as exc:
         output = "\n".join(
@@ -249,7 +473,10 @@ def check_bundle(
     result = None
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
-            result = json.loads(line[len(RESULT_PREFIX):])
+            try:
+                result = json.loads(line[len(RESULT_PREFIX) :])
+            except ValueError as exc:  # the plugins share Node's stdout: one may print anything
+                raise CompatError(f"the check's result line is not JSON: {exc}", proc.stdout[-4000:]) from exc
     if result is None:
         text = "\n".join(part for part in (proc.stdout, proc.stderr) if part.strip())
         if any(marker in proc.stderr for marker in OUT_OF_MEMORY_MARKERS):
@@ -262,8 +489,13 @@ def check_bundle(
         log = f"{log}\n--- node stderr:\n{proc.stderr}"
     pages = [
         PageResult(
-            path=p["path"], query=p["query"], status=p["status"], ms=p["ms"], bytes=p["bytes"],
-            content_type=p["content_type"], problems=tuple(p["problems"]),
+            path=p["path"],
+            query=p["query"],
+            status=p["status"],
+            ms=p["ms"],
+            bytes=p["bytes"],
+            content_type=p["content_type"],
+            problems=tuple(p["problems"]),
         )
         for p in result["pages"]
     ]
@@ -277,5 +509,6 @@ def check_bundle(
         start_ms=timings["start_ms"],
         total_ms=timings["total_ms"],
         log=log,
-        static_files=list(result.get("static", [])),
+        static_files=checked_static_files(result.get("static", []), static_out) if static_out else [],
+        sandbox=sandbox.description,
     )

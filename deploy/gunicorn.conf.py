@@ -34,9 +34,11 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
 threads = int(os.environ.get("GUNICORN_THREADS") or 4)
 
-# A 100 MB upload over a slow link takes minutes; Django spools it to disk as it
-# arrives (FILE_UPLOAD_MAX_MEMORY_SIZE = 0). gthread workers keep heartbeating
-# while a thread reads a long request, and the timeout also bounds a stuck worker.
+# Behind nginx (proxy_request_buffering on) an upload reaches gunicorn only once nginx holds
+# all of it, so reading it takes seconds; checking and storing a 100 MB file may take longer.
+# Without nginx a slow client's upload holds a thread for minutes. Django spools it to disk as
+# it arrives (FILE_UPLOAD_MAX_MEMORY_SIZE = 0, gallery/uploads.py). gthread workers keep
+# heartbeating while a thread reads a long request, and the timeout also bounds a stuck worker.
 timeout = 300
 graceful_timeout = 30
 keepalive = 5

@@ -14,7 +14,7 @@ galleries, builds, reports, publishers and the audit log, and act with the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
@@ -28,7 +28,18 @@ from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
 from gallery import services
-from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher, Report, Submission, is_trusted
+from gallery.forms import too_long
+from gallery.models import (
+    MODERATION_REASON_MAX_LENGTH,
+    AuditEvent,
+    Build,
+    BuildState,
+    Gallery,
+    Publisher,
+    Report,
+    Submission,
+    is_trusted,
+)
 
 State = Gallery.ModerationState
 MODERATE_PERMISSION = "gallery.moderate_gallery"
@@ -53,8 +64,12 @@ def describe_flags(flags: list[dict[str, Any]]) -> SafeString | str:
         '<div class="scan-flag"><strong>{}</strong>: {}.{}: {} of {} ({})</div>',
         (
             (
-                flag.get("kind", "?"), flag.get("table", "?"), flag.get("column", "?"), flag.get("count", 0),
-                flag.get("sampled", "?"), ", ".join(str(example) for example in flag.get("examples", [])),
+                flag.get("kind", "?"),
+                flag.get("table", "?"),
+                flag.get("column", "?"),
+                flag.get("count", 0),
+                flag.get("sampled", "?"),
+                ", ".join(str(example) for example in flag.get("examples", [])),
             )
             for flag in flags
         ),
@@ -81,7 +96,11 @@ def describe_tables(tables: list[dict[str, Any]], *, columns: int = 8) -> SafeSt
 class ReasonForm(forms.Form):
     """The reason a moderator gives for a rejection or takedown; the publisher reads it (and is emailed)."""
 
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}),
+        max_length=MODERATION_REASON_MAX_LENGTH,
+        error_messages=too_long("reason"),
+    )
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -102,7 +121,16 @@ class BuildInline(ReadOnlyInline):
     """A gallery's builds."""
 
     model = Build
-    fields = ("id", "state", "needs_review", "created_at", "finished_at", "source_bytes", "bundle_bytes", "files_deleted")
+    fields = (
+        "id",
+        "state",
+        "needs_review",
+        "created_at",
+        "finished_at",
+        "source_bytes",
+        "bundle_bytes",
+        "files_deleted",
+    )
     readonly_fields = fields
     show_change_link = True
 
@@ -117,6 +145,13 @@ class ReportInline(ReadOnlyInline):
     @admin.display(description="Reporter")
     def reporter(self, report: Report) -> str:
         return report.reporter_key[:8] or "—"
+
+
+class GlasshouseAdminMedia:
+    """Static files of Glasshouse's admin pages: styles and scripts the app's CSP allows (no inline ones)."""
+
+    css: ClassVar[dict[str, tuple[str, ...]]] = {"all": ("gallery/admin.css",)}
+    js: ClassVar[tuple[str, ...]] = ("gallery/admin.js",)
 
 
 @admin.register(Gallery)
@@ -168,6 +203,7 @@ class GalleryAdmin(admin.ModelAdmin):
     )
     date_hierarchy = "created_at"
     change_form_template = "admin/gallery/gallery/moderation_change_form.html"
+    Media = GlasshouseAdminMedia
 
     # --- permissions: read-only rows; decisions through the actions ---------------------------
 
@@ -196,7 +232,9 @@ class GalleryAdmin(admin.ModelAdmin):
         if gallery.owner_id:
             trusted = " (trusted)" if is_trusted(gallery.owner) else ""
             return f"{gallery.owner.email or gallery.owner.get_username()}{trusted}"
-        return f"anonymous, IP hash {gallery.uploader_ip_hash[:8]}" if gallery.uploader_ip_hash else "operator or unknown"
+        return (
+            f"anonymous, IP hash {gallery.uploader_ip_hash[:8]}" if gallery.uploader_ip_hash else "operator or unknown"
+        )
 
     @admin.display(description="Live build", ordering="live_build__state")
     def live_build_state(self, gallery: Gallery) -> str:
@@ -233,7 +271,13 @@ class GalleryAdmin(admin.ModelAdmin):
         self._each(request, queryset, lambda g: services.approve(g, by=request.user), "Approved {count} galleries.")
 
     def _with_reason(
-        self, request: HttpRequest, queryset: QuerySet[Gallery], action: str, verb: str, act: Callable[..., None], done: str
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Gallery],
+        action: str,
+        verb: str,
+        act: Callable[..., None],
+        done: str,
     ) -> HttpResponse | None:
         """Ask for a reason on an intermediate page, then call ``act(gallery, reason, by=user)`` for each."""
         form = ReasonForm(request.POST if "apply" in request.POST else None)
@@ -457,10 +501,20 @@ class ModerationQueueAdmin(GalleryAdmin):
 class BuildAdmin(admin.ModelAdmin):
     """Builds with their state and log; read-only, since builds are written by the worker."""
 
-    list_display = ("id", "gallery_title", "state", "needs_review", "created_at", "duration", "source_bytes", "bundle_bytes")
+    list_display = (
+        "id",
+        "gallery_title",
+        "state",
+        "needs_review",
+        "created_at",
+        "duration",
+        "source_bytes",
+        "bundle_bytes",
+    )
     list_filter = ("state", "needs_review", "files_deleted")
     list_select_related = ("gallery",)
     search_fields = ("id", "gallery__id", "gallery__title")
+    Media = GlasshouseAdminMedia
     readonly_fields = (
         "id",
         "gallery",
@@ -514,7 +568,7 @@ class BuildAdmin(admin.ModelAdmin):
 
     @admin.display(description="Log")
     def log_text(self, build: Build) -> str:
-        return format_html('<pre style="white-space: pre-wrap; max-height: 40rem; overflow: auto">{}</pre>', build.log)
+        return format_html('<pre class="build-log">{}</pre>', build.log)
 
     @admin.display(description="Warnings")
     def warning_list(self, build: Build) -> SafeString | str:

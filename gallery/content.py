@@ -142,6 +142,7 @@ class ContentOriginMiddleware:
         if label is None:
             return self.get_response(request)
         response = _harden(serve_content(request, label))
+        _clear_cookies(request, response)
         return _harden_preview(response) if is_preview_label(label) else response
 
 
@@ -578,6 +579,26 @@ def _harden(response: HttpResponse) -> HttpResponse:
     response["Content-Security-Policy"] = "frame-ancestors *"
     response["Referrer-Policy"] = "strict-origin-when-cross-origin"
     return response
+
+
+#: Paths of the shared stores and a build's files: many requests per visit, no cookies to clear.
+_NO_CLEAR_SITE_DATA_PREFIXES = ("/_runtime/", "/_wheels/", "/_build/", *STATIC_PREFIXES, DOWNLOAD_PREFIX)
+
+
+def _clear_cookies(request: HttpRequest, response: HttpResponse) -> None:
+    """Add ``Clear-Site-Data: "cookies"`` to the bootstrap page, ``/sw.js`` and the other few answers.
+
+    Galleries are cookie-free, so a cookie on a content origin was set by a gallery's own
+    script: perhaps one large enough that every request to the origin (or, on a content
+    domain not yet on the Public Suffix List, to its siblings) is refused for its header
+    size, which would keep readers from ever fetching a kill-switch ``/sw.js``. The browser
+    drops such cookies whenever it loads a page or checks the worker. Leaves out the
+    immutable stores and a build's files (``_NO_CLEAR_SITE_DATA_PREFIXES``), fetched by the
+    dozen per visit, where clearing would only cost time. Browsers honour the header on
+    secure origins only (https, and ``*.localhost`` in development).
+    """
+    if not request.path_info.startswith(_NO_CLEAR_SITE_DATA_PREFIXES):
+        response["Clear-Site-Data"] = '"cookies"'
 
 
 def _harden_preview(response: HttpResponse) -> HttpResponse:

@@ -23,7 +23,22 @@ from builder.catalog import (
 from builder.metadata import InvalidMetadata, parse_metadata
 from gallery import services
 from gallery.embed import InvalidGalleryURL, parse_gallery_url
-from gallery.models import Gallery, Report, database_name_for
+from gallery.models import (
+    DESCRIPTION_MAX_LENGTH,
+    METADATA_TEXT_MAX_LENGTH,
+    REPORT_DETAILS_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    Gallery,
+    Report,
+    database_name_for,
+)
+
+
+def too_long(what: str) -> dict[str, str]:
+    """``error_messages`` for a length-limited field: how long it is, the limit, what to do."""
+    return {
+        "max_length": f"The {what} has %(show_value)d characters; shorten it to at most %(limit_value)d characters."
+    }
 
 
 class CatalogPluginsField(forms.MultipleChoiceField):
@@ -44,11 +59,14 @@ class GallerySettingsForm(forms.Form):
     """
 
     title = forms.CharField(
-        max_length=200,
-        error_messages={"required": "Give the gallery a title."},
+        max_length=TITLE_MAX_LENGTH,
+        error_messages={"required": "Give the gallery a title.", **too_long("title")},
     )
     description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3})
+        required=False,
+        max_length=DESCRIPTION_MAX_LENGTH,
+        error_messages=too_long("description"),
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
     plugins = CatalogPluginsField(required=False, widget=forms.CheckboxSelectMultiple)
     visibility = forms.ChoiceField(
@@ -65,6 +83,8 @@ class GallerySettingsForm(forms.Form):
     metadata = forms.CharField(
         label="Datasette metadata and plugin settings",
         required=False,
+        max_length=METADATA_TEXT_MAX_LENGTH,
+        error_messages=too_long("metadata"),
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false", "class": "code"}),
         help_text=(
             "Optional, YAML or JSON: title, description, license, source, canned queries "
@@ -75,14 +95,14 @@ class GallerySettingsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plugins"].choices = [
-            (p.name, p.name) for p in load_catalog().values()
-        ]
+        self.fields["plugins"].choices = [(p.name, p.name) for p in load_catalog().values()]
 
     def clean_plugins(self) -> list[str]:
         """Return the chosen plugins sorted; an unknown name fails with the catalog's message."""
         try:
-            return check_plugins(self.cleaned_data["plugins"], self.data.get("datasette_version") or DEFAULT_DATASETTE_VERSION)
+            return check_plugins(
+                self.cleaned_data["plugins"], self.data.get("datasette_version") or DEFAULT_DATASETTE_VERSION
+            )
         except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
@@ -135,7 +155,7 @@ class GallerySettingsForm(forms.Form):
 
 
 #: Longest report text a reader may send (characters).
-REPORT_DETAILS_MAX = 5000
+REPORT_DETAILS_MAX = REPORT_DETAILS_MAX_LENGTH
 
 
 class ReportForm(forms.Form):
@@ -158,6 +178,7 @@ class ReportForm(forms.Form):
         label="Details",
         required=False,
         max_length=REPORT_DETAILS_MAX,
+        error_messages=too_long("report"),
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text="Where is the problem (a table, a row, a column) and what is it? Moderators read this.",
     )
@@ -192,7 +213,7 @@ class ReportForm(forms.Form):
         return url if target.gallery_id == self.gallery.pk else ""
 
     def clean(self) -> dict[str, Any]:
-        """"Something else" needs details: moderators cannot act on a report that says nothing."""
+        """ "Something else" needs details: moderators cannot act on a report that says nothing."""
         data = super().clean()
         if data.get("reason") == Report.Reason.OTHER and not data.get("details", "").strip():
             self.add_error("details", "Say what is wrong: you chose “Something else”, so the moderators need details.")

@@ -56,9 +56,7 @@ def content_origin(label: str) -> str:
 
 def new_gallery_id() -> str:
     """Return a random, opaque gallery id that is a valid DNS label (``GALLERY_ID_RE``, ~60 bits)."""
-    return secrets.choice(_LETTERS) + "".join(
-        secrets.choice(_ALPHANUMERIC) for _ in range(11)
-    )
+    return secrets.choice(_LETTERS) + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(11))
 
 
 def new_build_id() -> str:
@@ -78,6 +76,18 @@ def database_name_for(filename: str) -> str:
     return slug or "data"
 
 
+#: Longest gallery title (characters): forms, ``services.clean_settings`` and the column agree.
+TITLE_MAX_LENGTH = 200
+#: Longest gallery description (characters).
+DESCRIPTION_MAX_LENGTH = 5000
+#: Longest Datasette metadata text a publisher may send, YAML or JSON (characters); stored parsed.
+METADATA_TEXT_MAX_LENGTH = 100_000
+#: Longest details of a reader's report (characters).
+REPORT_DETAILS_MAX_LENGTH = 5000
+#: Longest reason a moderator gives for a rejection or takedown (characters); the publisher reads it.
+MODERATION_REASON_MAX_LENGTH = 2000
+
+
 class Gallery(models.Model):
     """One published (or to-be-published) SQLite database and its settings."""
 
@@ -93,14 +103,10 @@ class Gallery(models.Model):
         #: A tombstone: the row stays so the id is never reused; its origins answer 410.
         DELETED = "deleted", "Deleted"
 
-    id = models.CharField(
-        primary_key=True, max_length=12, default=new_gallery_id, editable=False
-    )
-    title = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
-    visibility = models.CharField(
-        max_length=10, choices=Visibility.choices, default=Visibility.LISTED
-    )
+    id = models.CharField(primary_key=True, max_length=12, default=new_gallery_id, editable=False)
+    title = models.CharField(max_length=TITLE_MAX_LENGTH)
+    description = models.CharField(max_length=DESCRIPTION_MAX_LENGTH, blank=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.LISTED)
     moderation_state = models.CharField(
         max_length=12,
         choices=ModerationState.choices,
@@ -108,18 +114,14 @@ class Gallery(models.Model):
         db_index=True,
     )
     #: Why a moderator rejected or took the gallery down; shown to the publisher.
-    moderation_reason = models.TextField(blank=True)
+    moderation_reason = models.CharField(max_length=MODERATION_REASON_MAX_LENGTH, blank=True)
     database_name = models.CharField(max_length=60, default="data")
     plugins = models.JSONField(default=list, blank=True)
     #: Datasette metadata and plugin settings from the publisher, checked by
     #: ``builder.metadata.parse_metadata``; handed to Datasette in the bundle.
     metadata = models.JSONField(default=dict, blank=True)
-    datasette_version = models.CharField(
-        max_length=20, default=DEFAULT_DATASETTE_VERSION
-    )
-    live_build = models.ForeignKey(
-        "Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    datasette_version = models.CharField(max_length=20, default=DEFAULT_DATASETTE_VERSION)
+    live_build = models.ForeignKey("Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     #: The publisher's account; ``None`` for an anonymous upload not claimed yet.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -143,9 +145,7 @@ class Gallery(models.Model):
     class Meta:
         ordering = ("-created_at",)
         verbose_name_plural = "galleries"
-        permissions = (
-            ("moderate_gallery", "Can approve, reject and take down galleries"),
-        )
+        permissions = (("moderate_gallery", "Can approve, reject and take down galleries"),)
 
     def __str__(self) -> str:
         return f"{self.title} ({self.id})"
@@ -209,12 +209,8 @@ class Build(models.Model):
 
     State = BuildState
 
-    id = models.CharField(
-        primary_key=True, max_length=16, default=new_build_id, editable=False
-    )
-    gallery = models.ForeignKey(
-        Gallery, on_delete=models.CASCADE, related_name="builds"
-    )
+    id = models.CharField(primary_key=True, max_length=16, default=new_build_id, editable=False)
+    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="builds")
     state = models.CharField(
         max_length=12,
         choices=BuildState.choices,
@@ -304,9 +300,7 @@ class Build(models.Model):
         lines. ``self.log`` is updated too, but may not show other writers' lines.
         """
         text = line.rstrip("\n") + "\n"
-        Build.objects.filter(pk=self.pk).update(
-            log=Concat(F("log"), Value(text), output_field=models.TextField())
-        )
+        Build.objects.filter(pk=self.pk).update(log=Concat(F("log"), Value(text), output_field=models.TextField()))
         self.log += text
 
     def set_state(self, state: str, reason: str = "") -> bool:
@@ -325,16 +319,10 @@ class Build(models.Model):
             changes["failure_reason"] = reason
         if state != BuildState.QUEUED:
             # Another process may have started it: keep the first start time.
-            changes["started_at"] = Coalesce(
-                F("started_at"), Value(now), output_field=models.DateTimeField()
-            )
+            changes["started_at"] = Coalesce(F("started_at"), Value(now), output_field=models.DateTimeField())
         if state in FINAL_STATES:
             changes["finished_at"] = now
-        updated = (
-            Build.objects.filter(pk=self.pk)
-            .exclude(state__in=FINAL_STATES)
-            .update(**changes)
-        )
+        updated = Build.objects.filter(pk=self.pk).exclude(state__in=FINAL_STATES).update(**changes)
         if updated:
             self.refresh_from_db(fields=list(changes))
         return bool(updated)
@@ -351,9 +339,7 @@ class Submission(Gallery):
 
 def ready_build(gallery_id: str, build_id: str) -> Build | None:
     """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` with its files stored, else ``None``."""
-    return Build.objects.filter(
-        pk=build_id, gallery_id=gallery_id, state=BuildState.READY, files_deleted=False
-    ).first()
+    return Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY, files_deleted=False).first()
 
 
 def hash_ip(address: str) -> str:
@@ -407,7 +393,7 @@ class Report(models.Model):
 
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="reports")
     reason = models.CharField(max_length=20, choices=Reason.choices)
-    details = models.TextField(blank=True)
+    details = models.CharField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True)
     #: Optional, for the moderators' reply.
     email = models.EmailField(blank=True)
     #: ``hash_ip`` of the reporter's address (with the user id when signed in): counts distinct reporters.

@@ -22,12 +22,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
-from gallery import services
+from gallery import services, uploads
 from gallery.forms import DatabaseFileForm, EditGalleryForm
 from gallery.models import Build, BuildState, Gallery
 from gallery.preview import preview_url
+from gallery.ratelimits import UPLOAD_RATE_GROUP, too_many_uploads_message, upload_rate
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +101,9 @@ def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any,
         try:
             services.claim_gallery(gallery, user, _grants(request)[gallery.pk])
         except services.QuotaExceeded as exc:
-            messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
+            messages.warning(
+                request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True
+            )
         except services.ClaimRefused as exc:
             logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
         else:
@@ -201,11 +206,39 @@ def management_link(request: HttpRequest, gallery_id: str, token: str) -> HttpRe
     return redirect("gallery:mine-gallery", gallery.pk)
 
 
+@csrf_exempt  # checked by _new_version below, after the refusals that must not read the body
 @require_POST
+@ratelimit(group=UPLOAD_RATE_GROUP, key="ip", rate=upload_rate, method="POST", block=False)
 def new_version(request: HttpRequest, gallery_id: str) -> HttpResponse:
-    """Upload a new version: a new build from a new file; redirects to its build page."""
+    """Upload a new version: a new build from a new file; redirects to its build page.
+
+    Refused with the management page and a message: 429 over ``UPLOAD_RATE_LIMIT`` for a
+    holder of the management link (signed-in owners have quotas instead), 411/413 from the
+    headers before the body is read, 413/400 for a file over the limit or a second file
+    (``gallery.uploads``), 400 for a bad file.
+    """
     gallery = managed_gallery(request, gallery_id)
+    refusal = uploads.refusal_before_reading(request)
+    if getattr(request, "limited", False):
+        refusal = uploads.UploadRefusal(429, "__all__", too_many_uploads_message())
+    if refusal is not None:
+        return _refused_version(request, gallery, DatabaseFileForm(), refusal)
+    return _new_version(request, gallery)
+
+
+def _refused_version(
+    request: HttpRequest, gallery: Gallery, form: DatabaseFileForm, refusal: uploads.UploadRefusal
+) -> HttpResponse:
+    uploads.show_refusal(form, refusal)
+    return _manage_page(request, gallery, upload_form=form, status=refusal.status)
+
+
+@csrf_protect
+def _new_version(request: HttpRequest, gallery: Gallery) -> HttpResponse:
+    refusal = uploads.refusal_after_reading(request)
     form = DatabaseFileForm(request.POST, request.FILES)
+    if refusal is not None:
+        return _refused_version(request, gallery, form, refusal)
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:

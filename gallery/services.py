@@ -36,7 +36,12 @@ from builder.sqlite_check import InvalidDatabase, check_header
 from builder.storage import StorageError
 from gallery import queue
 from gallery.models import (
+    DESCRIPTION_MAX_LENGTH,
     FINAL_STATES,
+    METADATA_TEXT_MAX_LENGTH,
+    MODERATION_REASON_MAX_LENGTH,
+    REPORT_DETAILS_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
     AuditEvent,
     Build,
     BuildState,
@@ -54,9 +59,7 @@ logger = logging.getLogger(__name__)
 
 #: File name endings accepted for an upload.
 ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
-STORAGE_UNAVAILABLE_MESSAGE = (
-    "Storage is unavailable; your file was not saved. Try again in a few minutes."
-)
+STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. Try again in a few minutes."
 _CHUNK = 1024 * 1024
 
 
@@ -82,9 +85,7 @@ class UploadFile(Protocol):
 def format_megabytes(size_bytes: int) -> str:
     """Return ``size_bytes`` in MB (1 MB = 1024 * 1024 bytes), e.g. ``"100 MB"`` or ``"1.5 MB"``."""
     megabytes = size_bytes / (1024 * 1024)
-    return (
-        f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
-    )
+    return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
 
 
 def check_filename(filename: str) -> None:
@@ -92,17 +93,13 @@ def check_filename(filename: str) -> None:
     suffix = PurePath(filename).suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:
         shown = f"“{suffix}”" if suffix else "no extension"
-        raise UploadRejected(
-            f"The file has {shown}; upload a SQLite database ending in .db, .sqlite or .sqlite3."
-        )
+        raise UploadRejected(f"The file has {shown}; upload a SQLite database ending in .db, .sqlite or .sqlite3.")
 
 
 def check_size(size_bytes: int) -> None:
     """Raise ``UploadRejected`` if ``size_bytes`` is 0 or above ``UPLOAD_MAX_BYTES``."""
     if size_bytes == 0:
-        raise UploadRejected(
-            "The file is empty. Choose a SQLite database file (.db, .sqlite, .sqlite3)."
-        )
+        raise UploadRejected("The file is empty. Choose a SQLite database file (.db, .sqlite, .sqlite3).")
     if size_bytes > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(
             f"The file is {format_megabytes(size_bytes)}, larger than the "
@@ -170,8 +167,8 @@ def accept_upload(
     fails; in both cases no row is created and nothing stays in storage.
     """
     title, plugins, metadata = clean_settings(
-        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
-        metadata_text=metadata_text, database_name=database_name_for(filename),
+        title=title, description=description, plugins=plugins, visibility=visibility,
+        datasette_version=datasette_version, metadata_text=metadata_text, database_name=database_name_for(filename),
     )  # fmt: skip
     check_upload(upload, filename)
 
@@ -193,9 +190,7 @@ def accept_upload(
                 visibility=visibility,
                 owner=owner,
                 uploader_ip_hash=ip_hash,
-                moderation_state=(
-                    Gallery.ModerationState.APPROVED if approved else Gallery.ModerationState.PENDING
-                ),
+                moderation_state=(Gallery.ModerationState.APPROVED if approved else Gallery.ModerationState.PENDING),
                 database_name=database_name_for(filename),
                 plugins=plugins,
                 metadata=metadata,
@@ -222,25 +217,42 @@ def accept_upload(
     return build
 
 
+def check_length(what: str, value: str, limit: int) -> None:
+    """Raise ``UploadRejected`` if ``value`` is longer than ``limit`` characters, naming ``what``, its length and the limit."""
+    if len(value) > limit:
+        raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to at most {limit} characters.")
+
+
 def clean_settings(
-    *, title: str, plugins: Iterable[str], visibility: str, datasette_version: str, metadata_text: str, database_name: str
+    *,
+    title: str,
+    description: str = "",
+    plugins: Iterable[str],
+    visibility: str,
+    datasette_version: str,
+    metadata_text: str,
+    database_name: str,
 ) -> tuple[str, list[str], dict[str, object]]:
     """Check a gallery's settings; return ``(title stripped, plugins sorted, metadata parsed)``.
 
-    ``metadata_text`` is YAML or JSON (``builder.metadata.parse_metadata``, checked against
-    ``database_name`` and the plugins). Raises ``UploadRejected`` with the first problem.
+    Title, description and metadata text are at most ``TITLE_MAX_LENGTH``,
+    ``DESCRIPTION_MAX_LENGTH`` and ``METADATA_TEXT_MAX_LENGTH`` characters (the description
+    counted stripped, as it is stored). ``metadata_text`` is YAML or JSON
+    (``builder.metadata.parse_metadata``, checked against ``database_name`` and the plugins).
+    Raises ``UploadRejected`` with the first problem.
     """
     title = title.strip()
     if not title:
         raise UploadRejected("Give the gallery a title.")
+    check_length("title", title, TITLE_MAX_LENGTH)
+    check_length("description", description.strip(), DESCRIPTION_MAX_LENGTH)
+    check_length("metadata", metadata_text, METADATA_TEXT_MAX_LENGTH)
     try:
         plugins = check_plugins(list(plugins), datasette_version)
     except (UnknownPlugin, ValueError) as exc:
         raise UploadRejected(exc.args[0]) from exc
     if visibility not in Gallery.Visibility.values:
-        raise UploadRejected(
-            f"Visibility must be one of {', '.join(Gallery.Visibility.values)}."
-        )
+        raise UploadRejected(f"Visibility must be one of {', '.join(Gallery.Visibility.values)}.")
     if datasette_version not in DATASETTE_VERSIONS:
         raise UploadRejected(
             f"Datasette {datasette_version} is not offered; choose one of {', '.join(DATASETTE_VERSIONS)}."
@@ -284,9 +296,7 @@ def _store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
                     size += len(chunk)
             storage.put_file(key, path)
         else:
-            with tempfile.NamedTemporaryFile(
-                dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".db"
-            ) as spool:
+            with tempfile.NamedTemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR, suffix=".db") as spool:
                 for chunk in upload.chunks(_CHUNK):
                     digest.update(chunk)
                     size += len(chunk)
@@ -319,8 +329,7 @@ def _enqueue(build: Build) -> None:
     except queue.BROKER_ERRORS as exc:
         logger.warning("could not enqueue build %s (%s); the sweeper will send it", build.id, exc)
         build.append_log(
-            f"The build queue could not be reached ({type(exc).__name__}); "
-            "the build starts by itself once it is back."
+            f"The build queue could not be reached ({type(exc).__name__}); the build starts by itself once it is back."
         )
         return
     Build.objects.filter(pk=build.pk, sent_at__isnull=True).update(sent_at=timezone.now())
@@ -344,18 +353,14 @@ def publish_build(build: Build) -> bool:
         row = Build.objects.select_for_update().filter(pk=build.pk).values_list("state", "created_at").first()
         state = row[0] if row else None
         if row is None or state in (BuildState.FAILED, BuildState.CANCELLED):
-            raise ValueError(
-                f"build {build.pk} is {state or 'gone'}; only a complete build can go live"
-            )
+            raise ValueError(f"build {build.pk} is {state or 'gone'}; only a complete build can go live")
         newer_live = (
             Build.objects.filter(pk=live_id, created_at__gt=row[1]).exclude(pk=build.pk).exists() if live_id else False
         )
         if newer_live:
             logger.info("gallery %s keeps build %s live: build %s is older", build.gallery_id, live_id, build.pk)
             return False
-        Gallery.objects.filter(pk=build.gallery_id).update(
-            live_build=build, updated_at=timezone.now()
-        )
+        Gallery.objects.filter(pk=build.gallery_id).update(live_build=build, updated_at=timezone.now())
     logger.info("gallery %s now serves build %s", build.gallery_id, build.pk)
     return True
 
@@ -439,13 +444,17 @@ def _transition(
     Must run inside a transaction.
     """
     current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
-    allowed = set(allowed_from) if allowed_from is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
+    allowed = (
+        set(allowed_from) if allowed_from is not None else {s for s, targets in TRANSITIONS.items() if to in targets}
+    )
     if current not in allowed:
         raise InvalidTransition(
             f"“{gallery.title}” is {State(current).label.lower()}; it cannot be "
             f"{'deleted' if to == State.DELETED else State(to).label.lower()} from that state."
         )
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=to, moderation_reason=reason, updated_at=timezone.now())
+    Gallery.objects.filter(pk=gallery.pk).update(
+        moderation_state=to, moderation_reason=reason, updated_at=timezone.now()
+    )
     gallery.moderation_state = to
     gallery.moderation_reason = reason
     audit(action, gallery=gallery, by=by, reason=reason, details={"from": current, "to": to})
@@ -536,7 +545,8 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
 
     It stops being served at once (readers' Service Workers are replaced by the kill switch),
     and its builds' files are removed from storage after commit. The publisher may upload a
-    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason.
+    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason
+    or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
     """
     _remove(
         gallery, State.REJECTED, AuditEvent.Action.REJECT, reason, by=by,
@@ -551,7 +561,7 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
 
     Its builds' files are removed from storage after commit, and readers' Service Workers
     are replaced by the kill switch. Raises ``InvalidTransition`` from other states and
-    ``ValueError`` without a reason.
+    ``ValueError`` without a reason or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
     """
     _remove(
         gallery, State.TAKEN_DOWN, AuditEvent.Action.TAKE_DOWN, reason, by=by,
@@ -641,9 +651,12 @@ def _notify_publisher(gallery: Gallery, subject: str, body: str) -> None:
 
 
 def _required_reason(reason: str) -> str:
+    """``reason`` stripped. Raises ``ValueError`` if it is empty, ``UploadRejected`` (a ``ValueError``) if it
+    is over ``MODERATION_REASON_MAX_LENGTH`` characters."""
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("Give a reason: the publisher reads it.")
+    check_length("reason", reason, MODERATION_REASON_MAX_LENGTH)
     return reason
 
 
@@ -690,9 +703,7 @@ def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     storage = get_storage()
     done = []
     for build_id, source_key in builds:
-        upload_needed = (
-            Build.objects.filter(source_key=source_key, files_deleted=False).exclude(pk__in=batch).exists()
-        )
+        upload_needed = Build.objects.filter(source_key=source_key, files_deleted=False).exclude(pk__in=batch).exists()
         try:
             storage.delete_prefix(f"builds/{build_id}/")
             if not upload_needed:
@@ -803,10 +814,11 @@ def record_report(
     ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported
     an approved gallery, it is taken down for review with ``hold_for_review`` (as the system):
     not served, nothing removed, back in the queue until a moderator decides.
-    Raises ``ValueError`` for an unknown reason.
+    Raises ``ValueError`` for an unknown reason or details over ``REPORT_DETAILS_MAX_LENGTH`` characters.
     """
     if reason not in Report.Reason.values:
         raise ValueError(f"unknown report reason {reason!r}; choose one of {', '.join(Report.Reason.values)}")
+    check_length("report", details, REPORT_DETAILS_MAX_LENGTH)
     threshold = settings.REPORTS_TAKEDOWN_THRESHOLD
     with transaction.atomic():
         # The gallery row lock serialises its reports, so the report that reaches the threshold
@@ -991,8 +1003,8 @@ def update_gallery(
     _changeable(gallery)
     datasette_version = datasette_version or gallery.datasette_version
     title, plugins_list, metadata = clean_settings(
-        title=title, plugins=plugins, visibility=visibility, datasette_version=datasette_version,
-        metadata_text=metadata_text, database_name=gallery.database_name,
+        title=title, description=description, plugins=plugins, visibility=visibility,
+        datasette_version=datasette_version, metadata_text=metadata_text, database_name=gallery.database_name,
     )  # fmt: skip
     new = {
         "title": title,

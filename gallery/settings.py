@@ -20,6 +20,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from gallery.sites import registrable_domain, same_site
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -45,9 +47,7 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ImproperlyConfigured(
-        f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}"
-    )
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false, 1/0, yes/no, on/off), not {value!r}")
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
@@ -61,9 +61,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     try:
         number = int(value.strip())
     except ValueError:
-        raise ImproperlyConfigured(
-            f"{name} must be an integer, not {value!r}"
-        ) from None
+        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
     if minimum is not None and number < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
     return number
@@ -90,9 +88,7 @@ def env_port(name: str, default: str) -> str:
     """
     value = env_str(name, default)
     if value and not (value.isdigit() and 1 <= int(value) <= 65535):
-        raise ImproperlyConfigured(
-            f"{name} must be a TCP port (1-65535) or empty, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be a TCP port (1-65535) or empty, not {value!r}")
     return value
 
 
@@ -104,9 +100,7 @@ def env_url(name: str, default: str) -> str:
     value = env_str(name, default).rstrip("/")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(
-            f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must be an http(s) URL such as https://glasshouse.example, not {value!r}")
     return value
 
 
@@ -136,9 +130,7 @@ def _secret_key(data_dir: Path) -> str:
     except FileExistsError:
         key = path.read_text().strip()
         if not key:
-            raise ImproperlyConfigured(
-                f"{path} is empty: delete it to generate a new SECRET_KEY"
-            ) from None
+            raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new SECRET_KEY") from None
         return key
     key = secrets.token_urlsafe(50)
     with os.fdopen(fd, "w") as fh:
@@ -173,14 +165,10 @@ DEBUG = env_bool("DEBUG", False)
 PORT = env_port("PORT", "8000")
 CONTENT_DOMAIN = env_str("CONTENT_DOMAIN", "localhost").lower().strip(".")
 if not CONTENT_DOMAIN:
-    raise ImproperlyConfigured(
-        "CONTENT_DOMAIN must be a domain name such as glasshouse-content.example"
-    )
+    raise ImproperlyConfigured("CONTENT_DOMAIN must be a domain name such as glasshouse-content.example")
 CONTENT_SCHEME = env_str("CONTENT_SCHEME", "http")
 if CONTENT_SCHEME not in ("http", "https"):
-    raise ImproperlyConfigured(
-        f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}"
-    )
+    raise ImproperlyConfigured(f"CONTENT_SCHEME must be http or https, not {CONTENT_SCHEME!r}")
 #: Port shown in gallery URLs; "" means none (standard port behind nginx).
 CONTENT_PORT = env_port("CONTENT_PORT", PORT)
 APP_URL = env_url("APP_URL", f"http://127.0.0.1:{PORT or '8000'}")
@@ -188,15 +176,44 @@ APP_HOSTS = env_list("APP_HOSTS")
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", f".{CONTENT_DOMAIN}", *APP_HOSTS]
 _app_host = urlsplit(APP_URL).hostname
+# A gallery must never be the same site as the app: a script in a gallery could otherwise set
+# cookies for the app (Domain=<registrable domain>), clear them (Clear-Site-Data), and its
+# requests to the app would count as same-site (SameSite=Lax cookies sent). Gallery ids are
+# random labels; "x" stands for any of them.
+for _host in filter(None, [_app_host, *APP_HOSTS]):
+    if same_site(_host, f"x.{CONTENT_DOMAIN}"):
+        raise ImproperlyConfigured(
+            f"CONTENT_DOMAIN ({CONTENT_DOMAIN}) is on the same registrable domain "
+            f"({registrable_domain(_host)}) as the app host {_host} (APP_URL or APP_HOSTS): galleries "
+            "could read, set and clear the app's cookies. Serve galleries from a domain of their own, "
+            "such as glasshouse-content.org beside glasshouse.org (README, 'Security model')."
+        )
 if _app_host and _app_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_app_host)
 CSRF_TRUSTED_ORIGINS = [APP_URL]
+
+# App cookies (session, CSRF) are host-only: no Domain attribute, so no other host (a gallery
+# least of all) ever receives them. SameSite=Lax; the session cookie is out of scripts' reach.
+SESSION_COOKIE_DOMAIN = None
+CSRF_COOKIE_DOMAIN = None
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_HTTPONLY = True
 
 if APP_URL.startswith("https://"):
     # Behind nginx, which terminates TLS and sets X-Forwarded-Proto (deploy/).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = True
+    #: A load balancer's health probe may speak plain HTTP to gunicorn.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    #: Seconds browsers keep to https for the app's host (HSTS); a year by default, 0 turns it off.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600, minimum=0)
+    #: Subdomains of the app's host too (galleries live on a domain of their own, CONTENT_DOMAIN).
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    #: Adds "preload" (consent to browsers' preload lists; submitting the domain is a separate step).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -226,13 +243,69 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
 ]
 X_FRAME_OPTIONS = "DENY"
-#: The app origin may not be framed by anyone (galleries may: they are answered before this).
-#: Only frame-ancestors for now, so the pages' inline scripts and styles keep working.
-SECURE_CSP = {"frame-ancestors": [CSP.NONE]}
+
+
+def content_origins_source(scheme: str, domain: str, port: str) -> str:
+    """The CSP source expression matching every gallery origin: ``<scheme>://*.<domain>[:<port>]``."""
+    return f"{scheme}://*.{domain}" + (f":{port}" if port else "")
+
+
+def app_csp(content_origins: str) -> dict[str, list[str]]:
+    """The app origin's Content-Security-Policy (``SECURE_CSP``), given ``content_origins_source(...)``.
+
+    Scripts and styles come from the app's own static files, or carry the request's nonce
+    (``{{ csp_nonce }}``): no inline script, style element or attribute, or ``on*=`` handler runs
+    without it. Images may come from gallery origins (share cards) and ``data:`` URLs (the
+    admin's icons); frames only from gallery origins (the embed panel's preview). The app may not
+    be framed at all, nor post forms or resolve relative URLs anywhere else.
+    """
+    return {
+        "default-src": [CSP.SELF],
+        "script-src": [CSP.SELF, CSP.NONCE],
+        "style-src": [CSP.SELF, CSP.NONCE],
+        "img-src": [CSP.SELF, "data:", content_origins],
+        "frame-src": [content_origins],
+        "connect-src": [CSP.SELF],
+        "object-src": [CSP.NONE],
+        "base-uri": [CSP.NONE],
+        "form-action": [CSP.SELF],
+        "frame-ancestors": [CSP.NONE],
+    }
+
+
+#: The app origin's policy; galleries are answered before this middleware (gallery.content).
+SECURE_CSP = app_csp(content_origins_source(CONTENT_SCHEME, CONTENT_DOMAIN, CONTENT_PORT))
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+#: A page the app opens in another window (a gallery, a preview) gets no handle on the app's window.
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+#: Powerful browser features the app never uses, off for its pages and every frame in them
+#: (django-permissions-policy). The clipboard stays: the embed panel's "Copy" buttons write to it.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    name: []
+    for name in (
+        "accelerometer",
+        "autoplay",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+}
 
 ROOT_URLCONF = "gallery.urls"
 WSGI_APPLICATION = "gallery.wsgi.application"
@@ -247,6 +320,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # {{ csp_nonce }}: the nonce of this response's Content-Security-Policy.
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -342,10 +417,24 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 #: 0: every uploaded file is spooled to FILE_UPLOAD_TEMP_DIR, never held in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_PERMISSIONS = 0o600
+#: The only upload handler: spools one file per request and stops at UPLOAD_MAX_BYTES while the
+#: body arrives, removing the partial file (gallery.uploads).
+FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
-UPLOAD_RATE_LIMIT = env_str("UPLOAD_RATE_LIMIT", "10/h")
-#: request.META key holding the client IP; behind nginx e.g. HTTP_X_REAL_IP.
-RATELIMIT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "") or None
+UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
+#: request.META key of the header in which the reverse proxy passes the client's address
+#: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx.conf.example, or
+#: HTTP_X_FORWARDED_FOR (its right-most address counts). Empty: REMOTE_ADDR, for a server
+#: reached directly; never set it without a proxy that overwrites the header, or clients
+#: choose their own address. Read from RATELIMIT_IP_META_KEY, django-ratelimit's name for it.
+CLIENT_IP_META_KEY = env_str("RATELIMIT_IP_META_KEY", "")
+if CLIENT_IP_META_KEY and not re.fullmatch(r"REMOTE_ADDR|HTTP_[A-Z0-9_]+", CLIENT_IP_META_KEY):
+    raise ImproperlyConfigured(
+        "RATELIMIT_IP_META_KEY must be a request.META key of a header such as HTTP_X_REAL_IP "
+        f"(HTTP_ + the header name in capitals, dashes as underscores), or empty, not {CLIENT_IP_META_KEY!r}"
+    )
+#: django-ratelimit's key="ip" asks gallery.ratelimits.client_ip, which reads CLIENT_IP_META_KEY.
+RATELIMIT_IP_META_KEY = "gallery.ratelimits.client_ip"
 #: Whether people without an account may publish (rate-limited, moderated, with a private
 #: management link); off: the publish form asks them to log in or sign up.
 ANONYMOUS_UPLOADS = env_bool("ANONYMOUS_UPLOADS", True)
@@ -393,9 +482,7 @@ if REDIS_URL:
         "socket_connect_timeout": 5,
     }
 PYODIDE_VERSION = "314.0.7"
-PYODIDE_RUNTIME_DIR = env_path(
-    "PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}"
-)
+PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}")
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
@@ -505,9 +592,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-    raise ImproperlyConfigured(
-        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}"
-    )
+    raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
 
 LOGGING = {
     "version": 1,

@@ -8,11 +8,11 @@ on each gallery's own origin.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,12 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import embed, publisher, services
+from gallery import embed, publisher, services, uploads
 from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
-
-_PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
-
+from gallery.ratelimits import UPLOAD_RATE_GROUP, client_ip, describe_rate, too_many_uploads_message, upload_rate
 
 #: Galleries per page of the front page.
 GALLERIES_PER_PAGE = 12
@@ -64,9 +62,9 @@ def search_galleries(galleries: QuerySet[Gallery], query: str) -> QuerySet[Galle
 def index(request: HttpRequest) -> HttpResponse:
     """The front page: listed public galleries as cards, newest first, searchable (``?q=``), 12 a page."""
     query = request.GET.get("q", "").strip()
-    galleries = search_galleries(
-        public_galleries().filter(visibility=Gallery.Visibility.LISTED), query
-    ).order_by("-updated_at", "id")
+    galleries = search_galleries(public_galleries().filter(visibility=Gallery.Visibility.LISTED), query).order_by(
+        "-updated_at", "id"
+    )
     page = Paginator(galleries, GALLERIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "gallery/index.html", {"page": page, "q": query})
 
@@ -279,8 +277,22 @@ def embed_code(request: HttpRequest, gallery_id: str) -> JsonResponse:
             "view_url": target.view_url,
             "height": height,
             "fit": fit,
-        }
+        },
+        encoder=MarkupSafeJSONEncoder,
     )
+
+
+#: ``str.translate`` table of ``MarkupSafeJSONEncoder``.
+_MARKUP_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
+
+
+class MarkupSafeJSONEncoder(DjangoJSONEncoder):
+    """JSON whose strings carry ``<``, ``>`` and ``&`` as ``\\u`` escapes: the same values for
+    every JSON parser, but a publisher's title written as markup stays inert even where a
+    consumer pastes the raw answer into a page."""
+
+    def encode(self, o: Any) -> str:
+        return super().encode(o).translate(_MARKUP_ESCAPES)
 
 
 def _positive_int(request: HttpRequest, name: str) -> int | None:
@@ -328,7 +340,7 @@ def oembed(request: HttpRequest) -> JsonResponse:
     data = embed.oembed_response(
         target, title=gallery.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail
     )
-    response = JsonResponse(data)
+    response = JsonResponse(data, encoder=MarkupSafeJSONEncoder)
     response["Cache-Control"] = f"public, max-age={data['cache_age']}"
     return response
 
@@ -362,12 +374,18 @@ def plugins(request: HttpRequest) -> HttpResponse:
     for plugin in load_catalog().values():
         versions = []
         for datasette_version in DATASETTE_VERSIONS:
-            pinned = load_lock(datasette_version)["packages"].get(plugin.name) if plugin.offered_with(datasette_version) else None
+            pinned = (
+                load_lock(datasette_version)["packages"].get(plugin.name)
+                if plugin.offered_with(datasette_version)
+                else None
+            )
             versions.append(
                 {
                     "datasette": datasette_version,
                     "pinned": pinned["version"] if pinned else "",
-                    "why_not": "" if pinned else dict(plugin.not_offered).get(datasette_version, "not verified with this version"),
+                    "why_not": ""
+                    if pinned
+                    else dict(plugin.not_offered).get(datasette_version, "not verified with this version"),
                 }
             )
         rows.append({"plugin": plugin, "versions": versions})
@@ -378,32 +396,8 @@ def plugins(request: HttpRequest) -> HttpResponse:
     )
 
 
-def describe_rate(rate: str) -> str:
-    """Return a django-ratelimit rate in words: ``"10/h"`` -> ``"10 per hour"``, ``"5/10m"`` -> ``"5 per 10 minutes"``."""
-    match = re.fullmatch(r"(\d+)/(\d*)([smhd])", rate.strip())
-    if not match:
-        return rate
-    count, multiplier, unit = match.groups()
-    if multiplier and multiplier != "1":
-        return f"{count} per {multiplier} {_PERIODS[unit]}s"
-    return f"{count} per {_PERIODS[unit]}"
-
-
 #: Why the publish form refuses someone signed out when ``ANONYMOUS_UPLOADS`` is off.
 LOG_IN_TO_PUBLISH = "Log in or sign up to publish: this Glasshouse takes uploads from accounts only."
-
-
-def client_ip(request: HttpRequest) -> str:
-    """The client's IP address as django-ratelimit's ``key="ip"`` reads it (``RATELIMIT_IP_META_KEY``
-    behind a proxy, else ``REMOTE_ADDR``), stripped; ``""`` if unknown."""
-    return str(request.META.get(settings.RATELIMIT_IP_META_KEY or "REMOTE_ADDR") or "").strip()
-
-
-def _upload_rate(group: str, request: HttpRequest) -> str | None:
-    """Rate for django-ratelimit: signed-in users are not limited (publishers' quotas apply instead)."""
-    if request.user.is_authenticated:
-        return None
-    return settings.UPLOAD_RATE_LIMIT
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -412,25 +406,16 @@ def _wants_json(request: HttpRequest) -> bool:
 
 def _form_errors(form: PublishForm) -> dict[str, list[str]]:
     """``{field or "__all__": [message, ...]}``, the shape the publish page's script renders."""
-    return {
-        field: [str(message) for message in messages]
-        for field, messages in form.errors.items()
-    }
+    return {field: [str(message) for message in messages] for field, messages in form.errors.items()}
 
 
-def _publish_failed(
-    request: HttpRequest, form: PublishForm, status: int
-) -> HttpResponse:
+def _publish_failed(request: HttpRequest, form: PublishForm, status: int) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"errors": _form_errors(form)}, status=status)
-    return render(
-        request, "gallery/publish.html", _publish_context(form), status=status
-    )
+    return render(request, "gallery/publish.html", _publish_context(form), status=status)
 
 
-def _refuse(
-    request: HttpRequest, field: str, message: str, status: int
-) -> HttpResponse:
+def _refuse(request: HttpRequest, field: str, message: str, status: int) -> HttpResponse:
     """Answer a POST refused before its body is read: JSON errors, or the empty form with ``message``."""
     if _wants_json(request):
         return JsonResponse({"errors": {field: [message]}}, status=status)
@@ -454,33 +439,26 @@ def _publish_context(form: PublishForm, refusal: str = "") -> dict[str, object]:
 
 @csrf_exempt  # checked by _publish below, after the early refusals that must not read the body
 @require_http_methods(["GET", "POST"])
-@ratelimit(key="ip", rate=_upload_rate, method="POST", block=False)
+@ratelimit(group=UPLOAD_RATE_GROUP, key="ip", rate=upload_rate, method="POST", block=False)
 def publish(request: HttpRequest) -> HttpResponse:
     """The upload form. GET shows it; POST accepts an upload.
 
     A POST from the page's script (``Accept: application/json``) gets
     ``{"redirect": build_page_path}`` or ``{"errors": {field: [messages]}}`` with
-    status 400 (bad upload), 413 (declared body over the limit), 429 (rate
-    limited) or 503 (storage down). A plain POST gets a redirect or the form again.
+    status 400 (bad upload, or more than one file), 411 (no ``Content-Length``), 413
+    (body or file over the limit: ``gallery.uploads``), 429 (rate limited) or 503
+    (storage down). A plain POST gets a redirect or the form again; after the body was
+    read, the form keeps what the publisher typed.
     """
     if request.method == "POST":
         if not settings.ANONYMOUS_UPLOADS and not request.user.is_authenticated:
             return _refuse(request, "__all__", LOG_IN_TO_PUBLISH, 403)
         if getattr(request, "limited", False):
-            return _refuse(
-                request,
-                "__all__",
-                f"Too many uploads from your address: the limit is {describe_rate(settings.UPLOAD_RATE_LIMIT)}. "
-                "Try again later.",
-                429,
-            )
+            return _refuse(request, "__all__", too_many_uploads_message(), 429)
         # Refuse an oversized body before Django spools it to disk.
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > settings.UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            try:
-                services.check_size(declared)
-            except services.UploadRejected as exc:
-                return _refuse(request, "file", exc.args[0], 413)
+        refusal = uploads.refusal_before_reading(request)
+        if refusal is not None:
+            return _refuse(request, refusal.field, refusal.message, refusal.status)
     return _publish(request)
 
 
@@ -488,7 +466,11 @@ def publish(request: HttpRequest) -> HttpResponse:
 def _publish(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "gallery/publish.html", _publish_context(PublishForm()))
+    refusal = uploads.refusal_after_reading(request)
     form = PublishForm(request.POST, request.FILES)
+    if refusal is not None:
+        uploads.show_refusal(form, refusal)
+        return _publish_failed(request, form, refusal.status)
     if not form.is_valid():
         return _publish_failed(request, form, 400)
     data = form.cleaned_data
@@ -548,9 +530,7 @@ def build_status_data(build: Build) -> dict[str, object]:
 
 def _steps(build: Build) -> list[dict[str, str]]:
     """Progress steps, each with a status: ``done``, ``current``, ``todo``, or ``stopped`` (failed or cancelled)."""
-    reached = (
-        PROGRESS_STATES.index(build.state) if build.state in PROGRESS_STATES else None
-    )
+    reached = PROGRESS_STATES.index(build.state) if build.state in PROGRESS_STATES else None
     steps = []
     for i, state in enumerate(PROGRESS_STATES):
         if reached is None:
@@ -561,9 +541,7 @@ def _steps(build: Build) -> list[dict[str, str]]:
             status = "current"
         else:
             status = "todo"
-        steps.append(
-            {"state": state, "label": BuildState(state).label, "status": status}
-        )
+        steps.append({"state": state, "label": BuildState(state).label, "status": status})
     return steps
 
 

@@ -258,7 +258,7 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
     """pytest-django's ``live_server``, with gallery URLs pointing at it.
 
     Sets ``CONTENT_DOMAIN = "localhost"``, ``CONTENT_SCHEME = "http"`` and
-    ``CONTENT_PORT`` = the live server's port, so ``http://<id>.localhost:<port>/``
+    ``CONTENT_PORT`` = the live server's port (and the app's ``SECURE_CSP`` to match), so ``http://<id>.localhost:<port>/``
     reaches the same server, whose ``ContentOriginMiddleware`` serves the gallery.
     Chromium resolves ``*.localhost`` to loopback by itself. Implies transactional
     database access (through ``live_server``).
@@ -268,6 +268,10 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
     settings.CONTENT_DOMAIN = "localhost"
     settings.CONTENT_SCHEME = "http"
     settings.CONTENT_PORT = str(port)
+    # The app's CSP names the gallery origins (their port included) for frames and images.
+    from gallery.settings import app_csp, content_origins_source
+
+    settings.SECURE_CSP = app_csp(content_origins_source("http", "localhost", str(port)))
     return LiveGalleryServer(url=live_server.url, port=port)
 
 

@@ -3,7 +3,8 @@
 // Run by builder/compat.py as `node compat_check.mjs '<json config>'` (or `@config.json`). Config keys:
 //   runtimeDir     folder of the Pyodide npm package (pyodide.mjs, pyodide.asm.wasm, python_stdlib.zip)
 //   lockFile       this build's pyodide-lock.json (file_name entries are "<sha256>/<file>.whl")
-//   packageBaseUrl the wheel cache folder the file_name entries are relative to (ends with "/")
+//   packageBaseUrl the folder the file_name entries are relative to (ends with "/"): compat.py stages this
+//                  build's wheels there, so Node reads no other file of the shared wheel cache
 //   packages       names to loadPackage (Datasette and the chosen plugins)
 //   database       local path of the database file; databasePath: where it goes in Pyodide's FS
 //   runtimeModule  local path of glasshouse_runtime.py
@@ -22,6 +23,11 @@
 // startDatasette, callDatasette) and prints one line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout:
 // {ok, timings, pages, static: [url, ...], reason?, log}. The exit code is 0 when ok, 1 when not;
 // the Python side reads the JSON line either way.
+//
+// compat.py runs it sandboxed (see builder/compat.py, node_sandbox): Node's permission model limits
+// what it may read and write, the environment is empty, and compat_sandbox.mjs (loaded with
+// --import before this module) has taken the network, child processes and signals away. The
+// plugins run in this process, so they can print a result line too: compat.py checks what it uses.
 import fs from "node:fs";
 import path from "node:path";
 import { callDatasette, startDatasette } from "./js/core.mjs";

@@ -19,7 +19,7 @@ def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tu
         build_id=build_id,
         database_path=database,
         database_name="chinook",
-        title="Chinook </script><b>",
+        title='Chinook </script><b> <script>alert(1)</script> "><img src=x onerror=alert(1)>',
         description="A music store",
         plugins=plugins,
         datasette_version="0.65.5",
@@ -68,13 +68,25 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
     assert {
         f"{prefix}{name}"
         for name in (
-            "index.html", "sw.js", "config.mjs", "pyodide.mjs", "pyodide-lock.json", "manifest.json",
-            "glasshouse_runtime.py", "plugins/glasshouse_report.py", "bytecode.zip", "data/chinook.db", "card.png",
+            "index.html",
+            "sw.js",
+            "config.mjs",
+            "pyodide.mjs",
+            "pyodide-lock.json",
+            "manifest.json",
+            "glasshouse_runtime.py",
+            "plugins/glasshouse_report.py",
+            "bytecode.zip",
+            "data/chinook.db",
+            "card.png",
             *modules,
         )
     } == build_keys - static
     runtime = set(storage.keys("runtime/"))
-    assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")} == runtime
+    assert {
+        f"runtime/pyodide-314.0.7/{n}"
+        for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
+    } == runtime
     for key in storage.keys("wheels/"):
         assert re.fullmatch(r"wheels/[0-9a-f]{64}/[A-Za-z0-9_.+-]+\.whl", key), key
 
@@ -96,7 +108,9 @@ def test_every_lock_file_entry_matches_the_stored_wheel(built: tuple[LocalStorag
         assert lock["packages"][pure]["file_name"].endswith("-py3-none-any.whl")
 
 
-def test_the_manifest_lists_every_file_with_its_size_and_hash(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+def test_the_manifest_lists_every_file_with_its_size_and_hash(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
     storage, result, _ = built
     manifest = json.loads(storage.open("builds/b0000000000000001/manifest.json").read())
     assert manifest == result.manifest
@@ -115,7 +129,9 @@ def build_config(storage: LocalStorage) -> dict:
     return json.loads(re.search(r"^export default (\{.*\});$", source, re.MULTILINE).group(1))
 
 
-def test_the_service_worker_is_a_static_import_of_the_shared_runtime(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+def test_the_service_worker_is_a_static_import_of_the_shared_runtime(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
     storage, _, _ = built
     sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
     assert 'import "/_build/b0000000000000001/js/sw-main.mjs";' in sw
@@ -143,16 +159,23 @@ def test_datasettes_and_the_plugins_static_files_are_bundle_files_at_their_urls(
     assert b"font-family" in storage.open(entry["key"]).read()
 
 
-def test_the_service_worker_precaches_every_file_with_its_integrity(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+def test_the_service_worker_precaches_every_file_with_its_integrity(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
     storage, result, _ = built
     config = build_config(storage)
     assert config["packages"] == ["datasette", "datasette-pretty-json"]
     assert sum(f["size"] for f in config["precache"]) == config["totalBytes"] == result.bundle_bytes
-    url_to_key = {"/_runtime/": "runtime/", "/_wheels/": "wheels/", "/_build/": "builds/", "/-/": "builds/b0000000000000001/-/"}
+    url_to_key = {
+        "/_runtime/": "runtime/",
+        "/_wheels/": "wheels/",
+        "/_build/": "builds/",
+        "/-/": "builds/b0000000000000001/-/",
+    }
     assert any(entry["url"] == "/-/static/app.css" for entry in config["precache"])
     for entry in config["precache"]:
         prefix = next(p for p in url_to_key if entry["url"].startswith(p))
-        data = storage.open(url_to_key[prefix] + entry["url"][len(prefix):]).read()
+        data = storage.open(url_to_key[prefix] + entry["url"][len(prefix) :]).read()
         assert entry["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
@@ -171,8 +194,9 @@ def test_every_bundle_ships_and_registers_the_built_in_report_plugin(
 def test_the_title_cannot_break_out_of_the_bootstrap_page(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     storage, _, _ = built
     page = storage.open("builds/b0000000000000001/index.html").read().decode()
-    assert "Chinook &lt;/script&gt;&lt;b&gt;" in page
-    assert "Chinook </script>" not in page
+    assert "Chinook &lt;/script&gt;&lt;b&gt; &lt;script&gt;alert(1)&lt;/script&gt; &quot;&gt;&lt;img src=x" in page
+    for markup in ("Chinook </script>", "<script>alert(1)", "<img src=x", '"><img'):
+        assert markup not in page
 
 
 def test_the_database_copy_is_canonical_and_complete(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
@@ -210,7 +234,13 @@ def test_a_second_build_stores_shared_files_once(
     ],
 )
 def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
-    tmp_path: Path, chinook: Path, pyodide_runtime: Path, wheel_cache: Path, plugins: tuple[str, ...], content: bytes | None, message: str
+    tmp_path: Path,
+    chinook: Path,
+    pyodide_runtime: Path,
+    wheel_cache: Path,
+    plugins: tuple[str, ...],
+    content: bytes | None,
+    message: str,
 ) -> None:
     database = chinook
     if content is not None:
@@ -229,7 +259,9 @@ def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
 
 
-def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
     import io
     import zipfile
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from gallery.settings import env_bool, env_int, env_list, env_port, env_url
+from gallery.sites import registrable_domain
 
 REPO = Path(__file__).resolve().parents[2]
 SHOW = (
@@ -25,6 +27,11 @@ SHOW = (
 
 def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter with only ``env`` (and a data folder in tmp_path)."""
+    return run_python(tmp_path, ["-c", SHOW], **env)
+
+
+def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python <args>`` in the repository with only ``env`` (and a data folder in tmp_path)."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "gallery.settings",
@@ -32,7 +39,7 @@ def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]
         **env,
     }
     return subprocess.run(
-        [sys.executable, "-c", SHOW],
+        [sys.executable, *args],
         cwd=REPO,
         env=environment,
         capture_output=True,
@@ -83,9 +90,7 @@ def test_production_variables_choose_the_real_servers(tmp_path):
     assert shown["storage"] == "S3Storage"
     assert shown["email"] == "django.core.mail.backends.smtp.EmailBackend"
     assert shown["from"] == "Glasshouse <noreply@glasshouse.example>"
-    assert {".content.example", "glasshouse.example", "www.glasshouse.example"} <= set(
-        shown["hosts"]
-    )
+    assert {".content.example", "glasshouse.example", "www.glasshouse.example"} <= set(shown["hosts"])
 
 
 @pytest.mark.parametrize(
@@ -103,6 +108,8 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"EMAIL_PORT": "smtp"}, "EMAIL_PORT"),
         ({"EMAIL_USE_SSL": "true", "EMAIL_USE_TLS": "true"}, "EMAIL_USE_TLS"),
         ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
+        ({"RATELIMIT_IP_META_KEY": "X-Real-IP"}, "RATELIMIT_IP_META_KEY"),
+        ({"UPLOAD_RATE_LIMIT": "ten an hour"}, "UPLOAD_RATE_LIMIT"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):
@@ -116,9 +123,7 @@ def test_a_bad_value_names_the_variable(tmp_path, env, variable):
     ("helper", "value"),
     [(env_bool, "perhaps"), (env_int, "1.5"), (env_port, "0"), (env_url, "ftp://x")],
 )
-def test_each_helper_raises_improperly_configured_naming_the_variable(
-    monkeypatch, helper, value
-):
+def test_each_helper_raises_improperly_configured_naming_the_variable(monkeypatch, helper, value):
     monkeypatch.setenv("GH_TEST_VALUE", value)
     with pytest.raises(ImproperlyConfigured, match="GH_TEST_VALUE"):
         helper("GH_TEST_VALUE", "http://x" if helper is env_url else 1)
@@ -145,3 +150,102 @@ def test_each_helper_parses_good_values(monkeypatch, helper, value, expected):
         env_url: "http://x",
     }[helper]
     assert helper("GH_TEST_VALUE", default) == expected
+
+
+# --- The content domain is a site of its own (gallery.sites) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("app.example.com", "example.com"),
+        ("x.galleries.example.com", "example.com"),
+        ("glasshouse.org", "glasshouse.org"),
+        ("x.glasshouse-content.org", "glasshouse-content.org"),
+        ("shop.example.co.uk", "example.co.uk"),
+        ("x.github.io", "x.github.io"),  # a private suffix of the list
+        ("X.Example.COM.", "example.com"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "::1"),
+        ("localhost", "localhost"),
+        ("x.localhost", "x.localhost"),  # no listed suffix: the default rule "*"
+        ("glasshouse.example", "glasshouse.example"),
+    ],
+)
+def test_the_registrable_domain_follows_the_public_suffix_list(host, site):
+    assert registrable_domain(host) == site
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},  # a bare checkout: app 127.0.0.1, galleries *.localhost
+        {"APP_URL": "http://localhost:8000"},
+        {"APP_URL": "https://glasshouse.org", "CONTENT_DOMAIN": "glasshouse-content.org"},
+        {"APP_URL": "https://app.example.com", "CONTENT_DOMAIN": "example-content.com"},
+    ],
+)
+def test_a_content_domain_that_is_a_site_of_its_own_is_accepted(tmp_path, env):
+    result = run_settings(tmp_path, **env)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"APP_URL": "https://app.example.com", "CONTENT_DOMAIN": "galleries.example.com"},
+        {"APP_URL": "https://example.com", "CONTENT_DOMAIN": "example.com"},
+        {"APP_URL": "https://glasshouse.org", "CONTENT_DOMAIN": "content.glasshouse.org"},
+        {"APP_URL": "https://glasshouse.co.uk", "CONTENT_DOMAIN": "galleries.glasshouse.co.uk"},
+        # Any host the app answers on counts, not only APP_URL's.
+        {
+            "APP_URL": "https://glasshouse.org",
+            "APP_HOSTS": "www.example.com",
+            "CONTENT_DOMAIN": "galleries.example.com",
+        },
+    ],
+)
+def test_a_content_domain_on_the_apps_registrable_domain_is_refused(tmp_path, env):
+    result = run_settings(tmp_path, **env)
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in message
+    assert "CONTENT_DOMAIN" in message and "same registrable domain" in message
+
+
+# --- Production: check --deploy is clean, HSTS, secure host-only cookies ------------------------
+
+#: What production sets (README, "Security model"); ``manage.py check --deploy`` is clean with these.
+PRODUCTION_ENV = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "APP_URL": "https://glasshouse.org",
+    "CONTENT_DOMAIN": "glasshouse-content.org",
+    "CONTENT_SCHEME": "https",
+    "CONTENT_PORT": "",
+}
+
+
+def test_check_deploy_is_clean_with_the_production_variables(tmp_path):
+    result = run_python(tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_production_sends_hsts_secure_cookies_and_redirects_to_https(tmp_path):
+    show = (
+        "import json, django; django.setup(); from django.conf import settings as s; print(json.dumps({"
+        "'hsts': s.SECURE_HSTS_SECONDS, 'sub': s.SECURE_HSTS_INCLUDE_SUBDOMAINS, 'redirect': s.SECURE_SSL_REDIRECT, "
+        "'session': s.SESSION_COOKIE_SECURE, 'csrf': s.CSRF_COOKIE_SECURE, 'domain': s.SESSION_COOKIE_DOMAIN, "
+        "'frames': s.SECURE_CSP['frame-src']}))"
+    )
+    result = run_python(tmp_path, ["-c", show], **PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "hsts": 365 * 24 * 3600,
+        "sub": True,
+        "redirect": True,
+        "session": True,
+        "csrf": True,
+        "domain": None,
+        "frames": ["https://*.glasshouse-content.org"],
+    }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gallery', '0008_build_attempts'),
+        ('gallery', '0009_length_limits'),
     ]
 
     operations = [

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Usage: apt-install.sh COMMAND PACKAGE
+# Make sure COMMAND is available (on PATH or in /usr/sbin); if not, install Debian's PACKAGE
+# as root, or say which package to install. Used by `make nginx` (nginx-light, for the test that
+# runs deploy/nginx.conf.example in front of the test server) and deploy/install-chromium.sh.
+set -euo pipefail
+
+command=$1 package=$2
+if command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ]; then
+    exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "apt-install.sh: $command is missing; install it as root: apt-get install $package" >&2
+    exit 1
+fi
+echo "Installing Debian's $package (apt-get) ..."
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq "$package" </dev/null

@@ -1,0 +1,223 @@
+"""``deploy/nginx.conf.example`` is valid, and its app server does what the upload limits rely on.
+
+Debian's nginx runs the example as written, except for what a test machine must change: its
+TLS files and data folder point into ``tmp_path``, it listens on free loopback ports, and its
+upstream is the live server. Then, through nginx: a chunked upload reaches Django with a
+Content-Length (request buffering), a body over the cap is refused by nginx with the publish
+page's JSON, and the client address Django counts is the one nginx saw, whatever the client
+claims in ``X-Real-IP`` or ``X-Forwarded-For``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import http.client
+import re
+import shutil
+import sqlite3
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from urllib3 import encode_multipart_formdata
+
+from gallery.services import format_megabytes
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "deploy" / "nginx.conf.example"
+APP_HOST = "glasshouse.example.org"
+CSRF = "n" * 32
+
+
+@pytest.fixture(scope="session")
+def nginx_binary() -> str:
+    """Debian's nginx; fails (never skips) with what to install when it is missing."""
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if path is None:
+        pytest.fail("nginx is not installed: as root, `apt-get install nginx-light` (make nginx)")
+    return path
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Nginx:
+    """The example's config rendered for this machine; ``https_port`` serves its 443 servers."""
+
+    binary: str
+    prefix: Path
+    config: Path
+    https_port: int
+
+    def command(self, *args: str) -> list[str]:
+        return [
+            self.binary,
+            "-p",
+            str(self.prefix),
+            "-c",
+            str(self.config),
+            "-e",
+            str(self.prefix / "error.log"),
+            *args,
+        ]
+
+
+def render_example(binary: str, folder: Path, upstream_port: int) -> Nginx:
+    """Write the example, wrapped in a minimal main context, with this machine's paths and ports."""
+    ssl_dir = folder / "ssl"
+    ssl_dir.mkdir(parents=True)
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={APP_HOST}",
+         "-keyout", str(ssl_dir / "key"), "-out", str(ssl_dir / "pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    for name in ("app", "content-wildcard"):
+        shutil.copy(ssl_dir / "pem", ssl_dir / f"{name}.pem")
+        shutil.copy(ssl_dir / "key", ssl_dir / f"{name}.key")
+    https_port, http_port = _free_port(), _free_port()
+    text = EXAMPLE.read_text()
+    replacements = [
+        ("/etc/ssl/glasshouse/", f"{ssl_dir}/"),
+        ("/var/lib/glasshouse/", f"{folder}/data/"),
+        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+        ("listen 443 ", f"listen 127.0.0.1:{https_port} "),
+        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+    ]
+    for old, new in replacements:
+        assert old in text, f"the example no longer contains {old!r}: update this test"
+        text = text.replace(old, new)
+    (folder / "data").mkdir()
+    config = folder / "nginx.conf"
+    config.write_text(
+        # Workers as this user: a root master would start them as nobody, who cannot enter tmp_path.
+        f"user {getpass.getuser()};\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\ndaemon off;\nevents {{}}\n"
+        f"http {{\n    access_log {folder}/access.log;\n"
+        + "".join(f"    {kind}_temp_path {folder}/{kind};\n" for kind in ("proxy", "fastcgi", "uwsgi", "scgi"))
+        + text
+        + "\n}\n"
+    )
+    return Nginx(binary=binary, prefix=folder, config=config, https_port=https_port)
+
+
+@pytest.mark.integration
+def test_the_example_is_a_valid_nginx_config(nginx_binary, tmp_path):
+    nginx = render_example(nginx_binary, tmp_path, upstream_port=8000)
+    result = subprocess.run(nginx.command("-t"), capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
+
+
+def test_the_examples_upload_cap_is_djangos(settings):
+    text = EXAMPLE.read_text()
+    block = text[text.index("location ~ ^/(publish|") :]
+    cap = int(re.search(r"client_max_body_size (\d+);", block).group(1))
+    assert cap == settings.UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert f"larger than the {format_megabytes(settings.UPLOAD_MAX_BYTES)} limit" in block
+    assert re.search(r"^\s*proxy_request_buffering on;", text, re.MULTILINE)
+    assert re.search(r"^\s*proxy_set_header X-Real-IP \$remote_addr;", text, re.MULTILINE)
+
+
+@pytest.fixture
+def nginx(nginx_binary, tmp_path, live_server: Any, transactional_db: None, settings) -> Iterator[Nginx]:
+    """The example's nginx running in front of the live server (``Host: glasshouse.example.org``)."""
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, APP_HOST]
+    rendered = render_example(nginx_binary, tmp_path / "nginx", upstream_port=urlsplit(live_server.url).port)
+    process = subprocess.Popen(rendered.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (rendered.prefix / "nginx.pid").exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"nginx did not start:\n{(rendered.prefix / 'error.log').read_text()}")
+            time.sleep(0.05)
+        yield rendered
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _connection(nginx: Nginx) -> http.client.HTTPSConnection:
+    return http.client.HTTPSConnection(
+        "127.0.0.1", nginx.https_port, context=ssl._create_unverified_context(), timeout=30
+    )
+
+
+def _post(nginx: Nginx, body: Any, content_type: str, *, chunked: bool = False, **headers: str) -> tuple[int, bytes]:
+    connection = _connection(nginx)
+    all_headers = {
+        "Host": APP_HOST,
+        "Content-Type": content_type,
+        "Cookie": f"csrftoken={CSRF}",
+        "Accept": "application/json",
+        **headers,
+    }
+    connection.request("POST", "/publish/", body=body, headers=all_headers, encode_chunked=chunked)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def _form(sqlite_bytes: bytes) -> tuple[bytes, str]:
+    return encode_multipart_formdata(
+        [("csrfmiddlewaretoken", CSRF), ("file", ("chinook.db", sqlite_bytes)), ("title", "Through nginx"),
+         ("visibility", "listed"), ("datasette_version", "0.65.5")]
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_chunked_upload_reaches_django_whole_through_nginx(nginx, make_sqlite, sent_builds):
+    """Larger than nginx's body buffer (128k), so nginx could not just have held it all anyway."""
+    database = make_sqlite("chunked.db")
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE blob (data BLOB)")
+        conn.execute("INSERT INTO blob VALUES (zeroblob(600000))")
+    conn.close()
+    body, content_type = _form(database.read_bytes())
+    pieces = [body[i : i + 16384] for i in range(0, len(body), 16384)]
+    status, answer = _post(nginx, iter(pieces), content_type, chunked=True)
+    assert status == 200, answer[:2000]
+    assert b'"redirect": "/builds/' in answer
+    assert len(sent_builds) == 1
+
+
+@pytest.mark.integration
+def test_nginx_refuses_a_body_over_the_cap_with_the_publish_pages_json(nginx, settings):
+    connection = _connection(nginx)
+    too_big = settings.UPLOAD_MAX_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1
+    connection.putrequest("POST", "/publish/", skip_host=True)
+    for name, value in {
+        "Host": APP_HOST,
+        "Content-Type": "multipart/form-data; boundary=x",
+        "Content-Length": str(too_big),
+    }.items():
+        connection.putheader(name, value)
+    connection.endheaders()
+    response = connection.getresponse()
+    assert response.status == 413
+    assert b"larger than the 100 MB limit" in response.read()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("meta_key", "claim"),
+    [("HTTP_X_REAL_IP", "X-Real-IP"), ("HTTP_X_FORWARDED_FOR", "X-Forwarded-For")],
+)
+def test_the_address_django_limits_is_the_one_nginx_saw_not_the_clients_claim(
+    nginx, sqlite_bytes, settings, meta_key, claim
+):
+    settings.CLIENT_IP_META_KEY = meta_key
+    settings.UPLOAD_RATE_LIMIT = "1/h"
+    body, content_type = _form(sqlite_bytes)
+    assert _post(nginx, body, content_type, **{claim: "203.0.113.1"})[0] == 200
+    status, answer = _post(nginx, body, content_type, **{claim: "203.0.113.2"})
+    assert status == 429, answer[:2000]
