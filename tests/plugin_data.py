@@ -123,7 +123,10 @@ def make_plugin_database(path: Path) -> Path:
     Tables: ``places`` (latitude/longitude and GeoJSON points, full-text indexed),
     ``areas`` (a GeoJSON polygon, full-text indexed), ``notes`` (Markdown, JSON, HTML,
     Unix timestamps, numbers; full-text indexed), ``events`` (iCalendar columns),
-    ``images`` (a PNG) and ``blobs`` (gzip bytes).
+    ``images`` (a PNG) and ``blobs`` (gzip bytes). Views for the security checks
+    (``tests/e2e/test_gallery_security_in_browser.py``): ``runaway`` (a recursive CTE
+    that never ends: valid SQL, stopped by Datasette's time limit) and ``place_names``
+    (reads a full-text table, which ``trusted_schema=OFF`` refuses inside a view).
     """
     conn = sqlite3.connect(path)
     conn.executescript(
@@ -140,6 +143,9 @@ def make_plugin_database(path: Path) -> Path:
         create table events (id integer primary key, event_name text, event_dtstart text, event_dtend text);
         create table images (id integer primary key, image blob);
         create table blobs (id integer primary key, data blob);
+        create view runaway as
+            with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c;
+        create view place_names as select name from places_fts;
         """
     )
     conn.executemany(
