@@ -2,9 +2,10 @@
 
 Every test here reuses the session's build of ``plugins.db`` with Datasette 0.65.5 and no
 plugins (``prebuilt_bundle``; the same build the plugin checks' control gallery uses, where
-it is served with ``lasting_gallery``). The database carries two views for these checks
-(``plugin_data.make_plugin_database``): ``runaway``, a recursive CTE that never ends, and
-``place_names``, a view over a full-text table.
+it is served with ``lasting_gallery``). The database carries what these checks need
+(``plugin_data.make_plugin_database``): the view ``runaway``, a recursive CTE that never
+ends; the view ``place_names``, over a full-text table; and a table whose name, column and
+value are HTML and script.
 
 Content-Security-Policy violations are read from the console: Chromium reports each one
 there ("... violates the following Content Security Policy directive"), from the page and
@@ -19,9 +20,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
-from plugin_data import DATABASE
+from plugin_data import DATABASE, HOSTILE_COLUMN, HOSTILE_TABLE, HOSTILE_VALUE
 
 from builder.csp import gallery_policy
 
@@ -233,3 +235,34 @@ def test_a_tampered_wheel_is_refused_in_the_browser_with_a_clear_error(
     assert "This gallery's files failed an integrity check" in shown, (shown, tab.console)
     assert "/_wheels/" in shown and "datasette-0.65.5" in shown, shown
     assert "Reload the page to try again" in shown and "tell the publisher" in shown, shown
+
+
+@pytest.mark.parametrize("mode", ["service-worker", "worker"])
+def test_html_and_script_in_names_and_values_render_as_text_and_never_run(tab: Tab, mode: str) -> None:
+    dialogs: list[str] = []
+    tab.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
+    if mode == "worker":
+        tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
+        view = tab.page.frame_locator(APP_FRAME).last
+        view.locator("footer").wait_for(timeout=BOOT_MS)
+    else:
+        open_in_service_worker_mode(tab, f"/{DATABASE}", timeout=BOOT_MS)
+        view = tab.page
+    # The database page lists the table by its name; its link opens the table, then the row.
+    view.get_by_role("link", name=HOSTILE_TABLE, exact=True).click()
+    view.locator(f'th:has-text("{HOSTILE_COLUMN}")').first.wait_for()
+    assert view.get_by_text(HOSTILE_VALUE, exact=True).first.is_visible()
+    view.locator("td.type-pk a").first.click()
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    assert view.locator("h1").first.inner_text().startswith(HOSTILE_TABLE)
+    if mode == "worker":
+        tab.page.evaluate("(url) => window.__glasshouseShell.navigate(url)", tab.base + sql)
+        view = tab.page.frame_locator(APP_FRAME).last
+    else:
+        tab.page.goto(tab.base + sql)
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    # Nothing of it became markup: no such image, script, SVG or bold text was made, no dialog opened.
+    for selector in ("img[src='x']", "svg[onload]", "b:text-is('bold?')"):
+        assert view.locator(selector).count() == 0, selector
+    assert not dialogs, dialogs
