@@ -35,19 +35,22 @@ from pathlib import Path
 from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
+from builder.csp import gallery_policy, security_headers
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
 from builder.storage import Storage
 from builder.tables import describe_tables
-from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
+from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
 
 RUNTIME_TEMPLATES = Path(__file__).parent / "runtime"
 #: The browser runtime's ES modules, copied into every build (DESIGN.md, "Browser runtime").
 RUNTIME_MODULES = RUNTIME_TEMPLATES / "js"
 #: Files of the Pyodide npm package that a bundle needs, in the order the browser wants them.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
-#: Datasette settings of every bundle: SQL runs on Pyodide's event loop, 1 s per query.
-DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000}
+#: Datasette settings of every bundle: SQL runs on Pyodide's event loop, 1 s per query (a runaway
+#: query ends with Datasette's time-limit error), at most 1,000 rows per page or query answer.
+#: ``trusted_schema=OFF`` on every connection comes from glasshouse_runtime.py.
+DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_returned_rows": 1000}
 
 
 class BuildError(Exception):
@@ -158,7 +161,7 @@ def build_bundle(
     Calls ``on_state`` with ``validating``, ``resolving``, ``bundling`` and
     ``uploading`` as it goes, and ``log`` with lines for the build log. Raises
     ``BuildError`` for problems the publisher must fix (bad database, unknown
-    plugin), ``builder.storage.StorageError`` and ``builder.wheels.WheelError``
+    plugin) and for a cached wheel that no longer matches the lock (retrying cannot help), ``builder.storage.StorageError`` and ``builder.wheels.WheelError``
     for transient faults, ``FileNotFoundError`` if ``runtime_dir`` lacks the
     Pyodide files (run ``make setup``) or Node.js is not on PATH, and
     ``builder.tables.DescribeError`` or ``builder.scan.ScanError`` if the checked
@@ -196,7 +199,15 @@ def build_bundle(
             raise BuildError(exc.args[0]) from exc
         wheels = closure(lock, ["datasette", *plugins])
         log(f"Datasette {request.datasette_version} with {', '.join(plugins) or 'no plugins'}: {len(wheels)} pinned wheels.")
-        wheel_paths = fetch_wheels(wheels, cache_dir, log, temp_dir=temp_dir)
+        try:
+            wheel_paths = fetch_wheels(wheels, cache_dir, log, temp_dir=temp_dir)
+        except TamperedWheel as exc:
+            log(f"Wheel integrity check failed: {exc.args[0]}")
+            raise BuildError(
+                "A pinned package file on our build server failed its integrity check, so the build stopped "
+                "and nothing was published. This is our fault, not your database's: try again later, and "
+                "tell us if it keeps failing."
+            ) from exc
         missing_runtime = [name for name in PYODIDE_FILES if not (runtime_dir / name).is_file()]
         if missing_runtime:
             raise FileNotFoundError(
@@ -276,6 +287,7 @@ def build_bundle(
         ]
         total_bytes = sum(f["size"] for f in precache)
         runtime_url = f"/_runtime/pyodide-{request.pyodide_version}/"
+        policy = gallery_policy(plugins)
         runtime_config = {
             "buildId": request.build_id,
             "runtimeURL": runtime_url,
@@ -293,6 +305,10 @@ def build_bundle(
             "settings": DATASETTE_SETTINGS,
             "metadata": metadata,
             "embedClientURL": f"/_build/{request.build_id}/js/embed-client.mjs",
+            # Stamped on every response the Service Worker or the Worker builds (routes.mjs). The
+            # gallery's visibility may change after a reader's worker is installed, so these
+            # answers always take the unlisted gallery's stricter Referrer-Policy (no-referrer).
+            "securityHeaders": [list(header) for header in security_headers(policy, unlisted=True)],
         }
         generated: list[tuple[str, Path, str]] = []
         for name, text in _module_sources(request.build_id, runtime_url, runtime_config).items():
@@ -314,6 +330,8 @@ def build_bundle(
                          "tables": list(info.tables), "views": list(info.views)},
             "source_sha256": request.source_sha256,
             "datasette_settings": DATASETTE_SETTINGS,
+            # builder.csp.gallery_policy: what the content origin sends on this build's answers.
+            "content_security_policy": policy,
             "metadata": metadata,
             # builder.tables.describe_tables: [{"name", "rows", "columns"}], for the gallery page.
             "tables": tables,

@@ -47,6 +47,13 @@ class WheelError(Exception):
     """A pinned file could not be fetched or did not match its sha256 (transient or lock problem)."""
 
 
+class TamperedWheel(Exception):
+    """A wheel in the cache no longer matches the sha256 the catalog lock pins; ``args[0]`` says what to do.
+
+    Not a ``WheelError``: retrying cannot help until someone removes the file.
+    """
+
+
 @dataclass(frozen=True)
 class LockedWheel:
     """One pinned wheel: ``name`` normalised, ``sha256`` hex of the wheel file itself."""
@@ -128,7 +135,9 @@ def fetch_wheels(
 ) -> dict[str, Path]:
     """Make sure every wheel in ``wheels`` is in ``cache_dir``; return ``{name: path}``.
 
-    Missing wheels are downloaded by pip with ``--require-hashes``; pure-sdist
+    A cached wheel is hashed again on every call and must match the lock's sha256: a
+    wheel changed in the cache after it was stored raises ``TamperedWheel`` (the build
+    stops; nothing unpinned reaches a bundle). Missing wheels are downloaded by pip with ``--require-hashes``; pure-sdist
     entries are downloaded as sdists (hash-checked) and built into pure wheels,
     whose sha256 must match the lock. Downloads go to a folder under ``temp_dir``
     (default: the system's temporary folder), also pip's ``TMPDIR``, removed before
@@ -139,6 +148,13 @@ def fetch_wheels(
     for wheel in wheels:
         path = _cache_path(cache_dir, wheel.sha256, wheel.filename)
         if path.is_file():
+            actual = sha256_file(path)
+            if actual != wheel.sha256:
+                raise TamperedWheel(
+                    f"The cached wheel {path} has sha256 {actual}, but the catalog lock pins {wheel.sha256}: "
+                    "the wheel cache was changed after the download. Delete that file (the next build "
+                    "downloads it again, hash-checked) and find out what changed it."
+                )
             result[wheel.name] = path
         else:
             missing.append(wheel)

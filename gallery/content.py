@@ -50,14 +50,21 @@ live origin and on every pinned origin. Wherever nothing is published (each of t
 404s and 410s), ``/sw.js`` is the kill-switch worker, so a reader's installed
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. Every answer
-carries ``X-Content-Type-Options: nosniff``, ``Content-Security-Policy:
-frame-ancestors *`` (any site may embed a gallery; previews excepted) and no cookies.
+carries ``builder.csp.security_headers`` and no cookies: ``X-Content-Type-Options:
+nosniff``; the served build's ``Content-Security-Policy`` as its manifest records it
+(``content_security_policy``; ``default-src 'self'`` plus what its plugins need and
+``frame-ancestors *``: any site may embed a gallery, previews excepted), or the policy
+of a gallery without plugins where no build is served; ``Referrer-Policy:
+no-referrer`` for an unlisted gallery, read from its row on every request (so a
+visibility change takes effect at once), and wherever no build is served, else
+``strict-origin-when-cross-origin``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
+import json
 import logging
 import os
 import re
@@ -75,6 +82,7 @@ from django.http.request import split_domain_port
 from django.urls import reverse
 from django.utils.http import parse_etags
 
+from builder.csp import gallery_policy, security_headers
 from builder.storage import MissingKey, StorageError, check_key, content_type_for
 from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
@@ -141,7 +149,7 @@ class ContentOriginMiddleware:
         label = content_origin_label(request)
         if label is None:
             return self.get_response(request)
-        response = _harden(serve_content(request, label))
+        response = serve_content(request, label)
         _clear_cookies(request, response)
         return _harden_preview(response) if is_preview_label(label) else response
 
@@ -154,7 +162,8 @@ class ServedBuild:
     own origin, or the pinned build on ``<gallery-id>--<build-id>`` and on a preview
     origin; ``hidden`` asks crawlers not to index it; ``preview``: a signed preview
     origin (``gallery.preview``), whose bootstrap page and worker are never stored and
-    carry no oEmbed discovery.
+    carry no oEmbed discovery; ``unlisted``: the gallery's visibility now, which makes
+    every answer ``Referrer-Policy: no-referrer``.
     """
 
     label: str
@@ -164,6 +173,7 @@ class ServedBuild:
     pinned: bool
     hidden: bool
     preview: bool = False
+    unlisted: bool = False
 
 
 def serve_content(request: HttpRequest, label: str) -> HttpResponse:
@@ -181,7 +191,7 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
             "Galleries are read-only: only GET and HEAD are allowed.",
         )
         response["Allow"] = "GET, HEAD"
-        return response
+        return _harden(response, None)
     served = _resolve_preview(label) if is_preview_label(label) else _resolve(request, label)
     if isinstance(served, HttpResponse):
         # Nothing is published here (pending, rejected, taken down, deleted, unknown build): a
@@ -191,9 +201,9 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         # such a label must serve nothing at all; what a reader of a once-valid preview cached
         # stays on an origin no one can reach again.
         if request.path_info == "/sw.js" and served.status_code in (404, 410):
-            return _killswitch(request)
-        return served
-    return _route(request, served)
+            return _harden(_killswitch(request), None)
+        return _harden(served, None)
+    return _harden(_route(request, served), served)
 
 
 def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
@@ -238,6 +248,7 @@ def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
         hidden=visibility == Gallery.Visibility.UNLISTED
         or "datasette-block-robots" in plugins
         or pinned_id is not None,
+        unlisted=visibility == Gallery.Visibility.UNLISTED,
     )
 
 
@@ -286,6 +297,7 @@ def _resolve_preview(label: str) -> ServedBuild | HttpResponse:
         pinned=True,
         hidden=True,
         preview=True,
+        unlisted=True,
     )
 
 
@@ -573,11 +585,16 @@ def _with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpRespon
     return response
 
 
-def _harden(response: HttpResponse) -> HttpResponse:
-    """Headers on every content-origin answer: any site may frame a gallery (no X-Frame-Options)."""
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "frame-ancestors *"
-    response["Referrer-Policy"] = "strict-origin-when-cross-origin"
+def _harden(response: HttpResponse, served: ServedBuild | None) -> HttpResponse:
+    """Set ``builder.csp.security_headers`` on a content-origin answer (see the module's docstring).
+
+    ``served`` is the build the answer comes from, or ``None`` where none is served (the
+    policy of a gallery without plugins, and ``no-referrer``). Any site may frame a
+    gallery: no X-Frame-Options.
+    """
+    policy = build_policy(served.build_id) if served is not None else gallery_policy(())
+    for name, value in security_headers(policy, unlisted=served is None or served.unlisted):
+        response[name] = value
     return response
 
 
@@ -601,14 +618,45 @@ def _clear_cookies(request: HttpRequest, response: HttpResponse) -> None:
         response["Clear-Site-Data"] = '"cookies"'
 
 
+#: ``build_policy``'s memory: build id -> policy. A build's manifest never changes, and the
+#: builds a process serves are few, so entries are never evicted.
+_POLICIES: dict[str, str] = {}
+
+
+def build_policy(build_id: str) -> str:
+    """The ``Content-Security-Policy`` the build's ``manifest.json`` records (``content_security_policy``).
+
+    A build from before the manifest recorded it gets ``gallery_policy`` of its manifest's
+    ``plugins``. Read once per build and process. When the manifest cannot be read or
+    names an unknown plugin, the answer gets the stricter policy of a gallery without
+    plugins (logged, not remembered): a plugin's map tiles may then not load, but nothing
+    is allowed that the build did not ask for.
+    """
+    if build_id in _POLICIES:
+        return _POLICIES[build_id]
+    key = f"builds/{build_id}/manifest.json"
+    try:
+        with get_storage().open(key) as fh:
+            manifest = json.loads(fh.read())
+        policy = manifest.get("content_security_policy") or gallery_policy(manifest["plugins"])
+    except (StorageError, MissingKey, ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.error("no policy for build %s (%s): serving the policy of a gallery without plugins", build_id, exc)
+        return gallery_policy(())
+    _POLICIES[build_id] = policy
+    return policy
+
+
 def _harden_preview(response: HttpResponse) -> HttpResponse:
     """Headers on every preview-origin answer (after ``_harden``): not framed, indexed, shared or told to others.
 
-    ``Referrer-Policy: no-referrer``, since the origin itself is the capability; every
-    ``Cache-Control`` made ``private``, so no shared cache keeps serving a preview after
+    The build's policy with ``frame-ancestors 'none'``; ``Referrer-Policy: no-referrer``,
+    since the origin itself is the capability; every ``Cache-Control`` made ``private``, so no shared cache keeps serving a preview after
     its link expired.
     """
-    response["Content-Security-Policy"] = "frame-ancestors 'none'"
+    # The build's policy, except that no page may frame a preview.
+    response["Content-Security-Policy"] = re.sub(
+        r"frame-ancestors [^;]*", "frame-ancestors 'none'", response["Content-Security-Policy"]
+    )
     response["X-Frame-Options"] = "DENY"
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"

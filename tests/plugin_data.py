@@ -90,6 +90,12 @@ def group_metadata(plugins: tuple[str, ...]) -> dict:
     return parse_metadata(json.dumps({"plugins": chosen}), database_name=DATABASE, plugins=list(plugins))
 
 
+#: A table whose name, column and value are HTML and script (``hostile``, last in the database):
+#: a gallery must show them as text and run none of them.
+HOSTILE_TABLE = "<img src=x onerror=alert('table')>"
+HOSTILE_COLUMN = "<script>alert('column')</script>"
+HOSTILE_VALUE = "<svg onload=alert('value')>\"'><b>bold?</b>"
+
 #: A timestamp about a day ago: datasette-render-timestamps only renders values within five years of now.
 TIMESTAMP = int(time.time()) - 86400
 TIMESTAMP_TEXT = datetime.datetime.fromtimestamp(TIMESTAMP, datetime.UTC).strftime("%B %d, %Y - %H:%M:%S UTC")
@@ -123,7 +129,11 @@ def make_plugin_database(path: Path) -> Path:
     Tables: ``places`` (latitude/longitude and GeoJSON points, full-text indexed),
     ``areas`` (a GeoJSON polygon, full-text indexed), ``notes`` (Markdown, JSON, HTML,
     Unix timestamps, numbers; full-text indexed), ``events`` (iCalendar columns),
-    ``images`` (a PNG) and ``blobs`` (gzip bytes).
+    ``images`` (a PNG) and ``blobs`` (gzip bytes). Views for the security checks
+    (``tests/e2e/test_gallery_security_in_browser.py``): ``runaway`` (a recursive CTE
+    that never ends: valid SQL, stopped by Datasette's time limit) and ``place_names``
+    (reads a full-text table, which ``trusted_schema=OFF`` refuses inside a view). Last,
+    ``HOSTILE_TABLE`` with ``HOSTILE_COLUMN`` holding ``HOSTILE_VALUE``.
     """
     conn = sqlite3.connect(path)
     conn.executescript(
@@ -140,6 +150,9 @@ def make_plugin_database(path: Path) -> Path:
         create table events (id integer primary key, event_name text, event_dtstart text, event_dtend text);
         create table images (id integer primary key, image blob);
         create table blobs (id integer primary key, data blob);
+        create view runaway as
+            with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c;
+        create view place_names as select name from places_fts;
         """
     )
     conn.executemany(
@@ -170,6 +183,9 @@ def make_plugin_database(path: Path) -> Path:
     conn.execute("insert into events values (1, 'Launch party', '2030-05-01T18:00:00', '2030-05-01T21:00:00')")
     conn.execute("insert into images values (1, ?)", (_png(),))
     conn.execute("insert into blobs values (1, ?)", (gzip.compress(b"hello glasshouse", mtime=0),))
+    table, column = (name.replace('"', '""') for name in (HOSTILE_TABLE, HOSTILE_COLUMN))
+    conn.execute(f'create table "{table}" ("{column}" text)')
+    conn.execute(f'insert into "{table}" values (?)', (HOSTILE_VALUE,))
     conn.commit()
     conn.close()
     return path

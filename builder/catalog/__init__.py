@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from builder.csp import check_plugin_sources
+
 CATALOG_DIR = Path(__file__).parent
 
 #: Datasette versions a publisher may choose; the first is the default. 1.0a41 is an
@@ -35,7 +37,9 @@ class Plugin:
     with exactly those. ``not_offered`` gives ``(version, reason)`` pairs for the
     offered Datasette versions it does not work with. ``requirement`` gives
     ``(version, pip requirement)`` pairs where the lock must not simply take the
-    newest release (e.g. a pre-release that supports Datasette 1.0a).
+    newest release (e.g. a pre-release that supports Datasette 1.0a). ``csp`` gives
+    ``(directive, (source, ...))`` pairs the gallery's Content-Security-Policy adds for
+    the plugin (``builder.csp.gallery_policy``), e.g. its map tiles.
     """
 
     name: str
@@ -45,6 +49,7 @@ class Plugin:
     verified_with: tuple[str, ...]
     not_offered: tuple[tuple[str, str], ...] = ()
     requirement: tuple[tuple[str, str], ...] = ()
+    csp: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def offered_with(self, datasette_version: str) -> bool:
         """Whether a publisher may choose this plugin with ``datasette_version``."""
@@ -57,7 +62,11 @@ class Plugin:
 
 @cache
 def load_catalog() -> dict[str, Plugin]:
-    """Return the catalog as ``{name: Plugin}``, in the file's order."""
+    """Return the catalog as ``{name: Plugin}``, in the file's order.
+
+    Raises ``builder.csp.InvalidPolicySource`` if an entry's ``csp`` names a directive or
+    source plugins may not add.
+    """
     with (CATALOG_DIR / "plugins.toml").open("rb") as fh:
         raw = tomllib.load(fh)
     return {
@@ -69,6 +78,7 @@ def load_catalog() -> dict[str, Plugin]:
             verified_with=tuple(entry.get("verified_with", ())),
             not_offered=tuple(sorted(entry.get("not_offered", {}).items())),
             requirement=tuple(sorted(entry.get("requirement", {}).items())),
+            csp=tuple(sorted(check_plugin_sources(name, entry.get("csp", {})).items())),
         )
         for name, entry in raw.items()
     }

@@ -48,21 +48,39 @@ def split_for_datasette_1(metadata: dict) -> tuple[dict, dict]:
 _DROP_HEADERS = {b"set-cookie", b"content-length", b"transfer-encoding", b"connection"}
 
 
+def prepare_connection(conn: object) -> None:
+    """Datasette's ``prepare_connection`` hook: ``PRAGMA trusted_schema=OFF`` on every connection.
+
+    SQLite then refuses, inside views, triggers and generated columns of the
+    publisher's schema, any SQL function or virtual table not marked innocuous
+    (sqlite.org, "Defense against the dark arts"): a view cannot call a plugin's
+    function on the reader's behalf. Registered by ``start`` as the plugin ``glasshouse_hardening``.
+    """
+    conn.execute("PRAGMA trusted_schema = OFF")
+
+
 async def start(config: dict) -> None:
     """Create and start Datasette for the database file at ``config["database_path"]``.
 
     ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict,
     "plugins": [module name, ...]}``; ``plugins`` (optional) names Glasshouse's built-in
     Datasette plugins (``glasshouse_report``), modules beside this one, registered before
-    Datasette starts. Raises ``ImportError`` if one is missing.
+    Datasette starts. Raises ``ImportError`` if one is missing. Every connection gets
+    ``trusted_schema=OFF`` (``prepare_connection``).
     """
     global _app
     import importlib
+    from types import ModuleType
 
     import datasette
+    from datasette import hookimpl
     from datasette.app import Datasette
     from datasette.plugins import pm
 
+    if not pm.has_plugin("glasshouse_hardening"):
+        hardening = ModuleType("glasshouse_hardening")
+        hardening.prepare_connection = hookimpl(prepare_connection)
+        pm.register(hardening, name="glasshouse_hardening")
     for name in config.get("plugins", []):
         if not pm.has_plugin(name):
             pm.register(importlib.import_module(name), name=name)

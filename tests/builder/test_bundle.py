@@ -11,6 +11,7 @@ import pytest
 
 from builder.bundle import RUNTIME_MODULES, BuildError, BuildRequest, BuildResult, build_bundle
 from builder.compat import BUILTIN_PLUGINS
+from builder.csp import gallery_policy
 from builder.storage import LocalStorage
 
 
@@ -127,6 +128,20 @@ def build_config(storage: LocalStorage) -> dict:
     """The build's generated config.mjs (``export default {...};``) as a dict."""
     source = storage.open("builds/b0000000000000001/config.mjs").read().decode()
     return json.loads(re.search(r"^export default (\{.*\});$", source, re.MULTILINE).group(1))
+
+
+def test_the_build_records_one_policy_for_the_server_and_the_readers_browser(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
+    storage, result, _ = built
+    policy = gallery_policy(["datasette-pretty-json"])
+    assert result.manifest["content_security_policy"] == policy
+    # What the Service Worker and the Worker stamp on every answer they build: the same policy,
+    # and no-referrer whatever the gallery's visibility (it may change after the worker is installed).
+    assert build_config(storage)["securityHeaders"] == [
+        ["Content-Security-Policy", policy], ["X-Content-Type-Options", "nosniff"], ["Referrer-Policy", "no-referrer"],
+    ]  # fmt: skip
+    assert build_config(storage)["settings"] == {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_returned_rows": 1000}
 
 
 def test_the_service_worker_is_a_static_import_of_the_shared_runtime(

@@ -11,7 +11,8 @@ Datasette in Pyodide once, then answers every later navigation, and the page's o
 JavaScript runs. Each (plugin, version) pair is still its own test: its check in
 ``BROWSER_CHECKS`` navigates afresh and looks at what that plugin shows a reader (a
 map with markers, an indented JSON cell, a chart, search results drawn by the plugin's
-script, ...), and fails on an uncaught JavaScript error raised while it ran. Checks only
+script, ...), and fails on an uncaught JavaScript error raised while it ran, or on anything
+the gallery's Content-Security-Policy refused (the catalog lists each plugin's extra sources). Checks only
 read (galleries are read-only), so one check's failure cannot make another pass.
 
 The control: every check also runs on the gallery of Datasette alone (same version,
@@ -476,6 +477,10 @@ def test_the_plugin_works_in_the_readers_browser(
     try:
         BROWSER_CHECKS[name](reader, version)
         assert not reader.page_errors, "the page's JavaScript failed"
+        # The gallery's Content-Security-Policy (builder/csp.py) allows what the plugin needs: the
+        # catalog lists its extra sources; Chromium reports each refusal on the console.
+        refused = [line for line in reader.console if "Content Security Policy" in line]
+        assert not refused, "the gallery's Content-Security-Policy refused what the plugin needs"
     except Exception as exc:
         shot = screenshot(reader, f"{name}-{version}", tmp_path)
         raise AssertionError(f"{name} with Datasette {version}: {exc}\nScreenshot: {shot}\n{reader.report()}") from exc

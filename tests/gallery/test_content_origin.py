@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.test import Client
 
+from builder.csp import gallery_policy
 from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
 from gallery.models import Build, BuildState, Gallery
@@ -28,11 +29,18 @@ DEEP_LINKS = [
 ]
 
 
-def assert_hardened(response) -> None:
+#: Referrer-Policy wherever no build is served (unknown, unpublished or removed galleries).
+NOT_SERVED = "no-referrer"
+
+
+def assert_hardened(response, referrer: str = "strict-origin-when-cross-origin") -> None:
+    """The gallery origin's headers (builder.csp): ``referrer`` is ``no-referrer`` where no build is served."""
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert response["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    assert response["Referrer-Policy"] == referrer
     assert "X-Frame-Options" not in response
-    assert response["Content-Security-Policy"] == "frame-ancestors *", "any site may embed a gallery"
+    # The fake bundles' only plugin (datasette-pretty-json) adds no sources: the base policy.
+    assert response["Content-Security-Policy"] == gallery_policy(())
+    assert response["Content-Security-Policy"].endswith("; frame-ancestors *"), "any site may embed a gallery"
     assert not response.cookies
 
 
@@ -256,7 +264,7 @@ def test_galleries_are_read_only(content_client, bundle, method):
     response = getattr(content_client, method)("/chinook")
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
-    assert_hardened(response)
+    assert_hardened(response, NOT_SERVED)
 
 
 @pytest.mark.parametrize(
@@ -267,7 +275,7 @@ def test_an_unknown_gallery_address_says_there_is_no_gallery(client, host):
     response = client.get("/", HTTP_HOST=host)
     assert response.status_code == 404
     assert b"No gallery at this address" in response.content
-    assert_hardened(response)
+    assert_hardened(response, NOT_SERVED)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +291,7 @@ def test_a_gallery_not_approved_is_not_published(
         response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 404
         assert b"This gallery is not published (yet)" in response.content
-        assert_hardened(response)
+        assert_hardened(response, NOT_SERVED)
     # A reader who cached the gallery before it was rejected keeps none of it.
     assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
 
@@ -295,7 +303,7 @@ def assert_killswitch(worker) -> None:
     assert worker["Content-Type"] == "text/javascript; charset=utf-8"
     assert worker["Cache-Control"] == "no-cache"
     assert worker["Service-Worker-Allowed"] == "/"
-    assert_hardened(worker)
+    assert_hardened(worker, NOT_SERVED)
 
 
 def test_a_deleted_gallery_answers_404_and_the_kill_switch(client, bundle, gallery):
@@ -336,13 +344,13 @@ def test_a_taken_down_gallery_is_gone_and_its_service_worker_is_the_kill_switch(
         gone = content_client.get(path)
         assert gone.status_code == 410
         assert b"This gallery was taken down" in gone.content
-        assert_hardened(gone)
+        assert_hardened(gone, NOT_SERVED)
     worker = content_client.get("/sw.js")
     assert worker.status_code == 200
     assert worker.content == killswitch_source()
     assert worker["Content-Type"] == "text/javascript; charset=utf-8"
     assert worker["Cache-Control"] == "no-cache"
-    assert_hardened(worker)
+    assert_hardened(worker, NOT_SERVED)
 
 
 def test_a_storage_outage_answers_503(content_client, bundle, storage_outage):
@@ -519,7 +527,7 @@ def test_a_pinned_origin_without_a_ready_build_of_the_gallery_is_not_found(
         response = client.get(path, HTTP_HOST=pinned_host(gallery.id, build_id))
         assert response.status_code == 404
         assert b"This gallery has no published version at this address" in response.content
-        assert_hardened(response)
+        assert_hardened(response, NOT_SERVED)
     assert_killswitch(client.get("/sw.js", HTTP_HOST=pinned_host(gallery.id, build_id)))
 
 
@@ -538,7 +546,7 @@ def test_a_takedown_answers_410_and_the_kill_switch_on_the_live_and_every_pinned
         gone = client.get(path, HTTP_HOST=host)
         assert gone.status_code == 410
         assert b"This gallery was taken down" in gone.content
-        assert_hardened(gone)
+        assert_hardened(gone, NOT_SERVED)
     assert_killswitch(client.get("/sw.js", HTTP_HOST=host))
 
 

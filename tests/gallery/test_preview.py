@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from builder.csp import gallery_policy
 from gallery import services
 from gallery.content import killswitch_source
 from gallery.embed import InvalidGalleryURL, parse_gallery_url
@@ -172,7 +173,8 @@ def test_the_signature_is_lowercase_base32_of_130_bits():
 def assert_preview_headers(response) -> None:
     """Every answer of a preview origin: hardened, not framed, not indexed, not shared."""
     assert response["X-Content-Type-Options"] == "nosniff"
-    assert response["Content-Security-Policy"] == "frame-ancestors 'none'"
+    # The gallery policy (builder.csp), except that no page may frame a preview.
+    assert response["Content-Security-Policy"] == gallery_policy(()).replace("frame-ancestors *", "frame-ancestors 'none'")
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Robots-Tag"] == "noindex"
     assert response["Referrer-Policy"] == "no-referrer"
@@ -216,7 +218,7 @@ def test_a_pending_gallery_is_served_on_its_preview_but_not_on_its_public_origin
     public = client.get("/chinook/album", HTTP_HOST=f"{pending.id}.localhost:8000")
     assert public.status_code == 404
     assert b"This gallery is not published (yet)" in public.content
-    assert public["Content-Security-Policy"] == "frame-ancestors *"
+    assert public["Content-Security-Policy"].endswith("; frame-ancestors *")
 
 
 def test_a_preview_serves_only_its_own_builds_files(client, pending, build, make_build, make_bundle):

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { embedHTML } from "../../builder/runtime/js/embed.mjs";
-import { downloadAll, hasAll, memoryStore, openStore } from "../../builder/runtime/js/store.mjs";
+import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, verifiedResponse } from "../../builder/runtime/js/store.mjs";
 
 const PAGE = '<!DOCTYPE html><html><head><title>Album</title></head><body class="table"><div class="not-footer"><header>h</header></div><footer class="ft">f</footer></body></html>';
 
@@ -37,7 +37,8 @@ test("without Cache Storage the bundle downloads into memory with progress", asy
   const store = await openStore("glasshouse-b", refusing);
   assert.equal(store.kind, "memory");
   const progress = [];
-  const loaded = await downloadAll(store, files, { fetchFn: fakeFetch, onProgress: (n) => progress.push(n) });
+  const securityHeaders = [["Content-Security-Policy", "default-src 'self'"], ["X-Content-Type-Options", "nosniff"]];
+  const loaded = await downloadAll(store, files, { fetchFn: fakeFetch, onProgress: (n) => progress.push(n), securityHeaders });
   assert.equal(loaded, 5);
   assert.equal(progress.at(-1), 5);
   assert.ok(await hasAll(store, files));
@@ -45,7 +46,7 @@ test("without Cache Storage the bundle downloads into memory with progress", asy
   const again = await store.match("/_runtime/a.wasm");
   assert.equal(await again.text(), "abc", "each match is a fresh response");
   assert.equal(again.headers.get("content-type"), "application/wasm");
-  assert.equal(again.headers.get("content-security-policy"), "frame-ancestors *");
+  assert.equal(again.headers.get("content-security-policy"), "default-src 'self'", "the build's headers are stored");
   assert.equal(again.headers.get("x-content-type-options"), "nosniff");
 });
 
@@ -77,4 +78,26 @@ test("another build's cached copy is reused for immutable files only, never for 
   assert.equal(await store.match("/-/static/app.css"), undefined);
   await store.put("/-/static/app.css", new Response("new-css"));
   assert.equal(await (await store.match("/-/static/app.css?cead5a")).text(), "new-css", "Datasette's ?<hash> is ignored");
+});
+
+test("bytes that fail their integrity are refused with an IntegrityError naming the file, a network fault is not one", async () => {
+  // As a browser does: `integrity` rejects with a bare TypeError; the same URL without it answers.
+  const tampered = async (url, init) => {
+    if (init && init.integrity) throw new TypeError("Failed to fetch");
+    return new Response("tampered");
+  };
+  const refused = await downloadAll(memoryStore(), files, { fetchFn: tampered }).catch((error) => error);
+  assert.ok(refused instanceof IntegrityError, String(refused));
+  assert.match(refused.message, /failed an integrity check: \/_runtime\/a\.wasm is not the file this gallery was published with/);
+  const offline = async () => { throw new TypeError("Failed to fetch"); };
+  const fault = await downloadAll(memoryStore(), files, { fetchFn: offline }).catch((error) => error);
+  assert.ok(!(fault instanceof IntegrityError) && fault.message === "Failed to fetch", String(fault));
+});
+
+test("a stored file is checked against the integrity Pyodide asks for", async () => {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("wheel")));
+  const integrity = "sha256-" + btoa(String.fromCharCode(...digest));
+  const good = await verifiedResponse(new Response("wheel"), integrity, "/_wheels/x/a.whl");
+  assert.equal(await good.text(), "wheel");
+  await assert.rejects(verifiedResponse(new Response("wheeL"), integrity, "/_wheels/x/a.whl"), IntegrityError);
 });

@@ -69,12 +69,13 @@ test("a redirect from Datasette stays in embed mode only when the request was an
   );
 });
 
-test("every built response may be framed by anyone and is never sniffed", () => {
-  assert.deepEqual(withSecurityHeaders([["content-type", "text/html"]]), [
-    ["content-type", "text/html"], ["Content-Security-Policy", "frame-ancestors *"], ["X-Content-Type-Options", "nosniff"],
-  ]);
-  const withCsp = withSecurityHeaders([["content-security-policy", "default-src 'self'"], ["x-content-type-options", "x"]]);
-  assert.deepEqual(withCsp, [["content-security-policy", "default-src 'self'; frame-ancestors *"], ["X-Content-Type-Options", "nosniff"]]);
+test("every built response carries the build's security headers, which replace Datasette's own", () => {
+  const ours = [["Content-Security-Policy", "default-src 'self'; frame-ancestors *"], ["X-Content-Type-Options", "nosniff"],
+    ["Referrer-Policy", "no-referrer"]];
+  assert.deepEqual(withSecurityHeaders([["content-type", "text/html"]], ours), [["content-type", "text/html"], ...ours]);
+  const upstream = [["content-security-policy", "img-src 'none'"], ["x-content-type-options", "x"], ["referrer-policy", "unsafe-url"]];
+  // A policy of Datasette's own stays beside ours (both apply); the other two are ours alone.
+  assert.deepEqual(withSecurityHeaders(upstream, ours), [["content-security-policy", "img-src 'none'"], ...ours]);
 });
 
 test("the shell takes over plain same-origin link clicks only", () => {

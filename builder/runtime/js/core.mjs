@@ -3,7 +3,7 @@
 // The build's Node check (compat_check.mjs) uses `startDatasette` and `callDatasette` too.
 import { embedHTML } from "./embed.mjs";
 import { datasetteTarget, redirectTarget, requestKind, withSecurityHeaders } from "./routes.mjs";
-import { downloadAll, hasAll, openStore } from "./store.mjs";
+import { downloadAll, hasAll, openStore, verifiedResponse } from "./store.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
@@ -40,9 +40,10 @@ async function fetchPluginSources(modules, fetchFn) {
  * Answer `request` (`{method, url, headers: [[name, value]], body: Uint8Array | null}`, `url`
  * absolute) through Datasette. `_glasshouse_*` parameters are stripped, an embed URL is answered
  * with its view's page in embed mode (`clientURL`: the embed client module), redirects stay in embed
- * mode. Returns `{status, headers: [[name, value]], body: Uint8Array}` with the security headers.
+ * mode. Returns `{status, headers: [[name, value]], body: Uint8Array}` with `securityHeaders` (the
+ * build's, `withSecurityHeaders`; none in the build's Node check, which serves no browser).
  */
-export async function callDatasette(runtime, request, { clientURL }) {
+export async function callDatasette(runtime, request, { clientURL, securityHeaders = [] }) {
   const target = datasetteTarget(request.url);
   const url = new URL(request.url);
   const result = await runtime.handle(
@@ -58,11 +59,11 @@ export async function callDatasette(runtime, request, { clientURL }) {
     body = new TextEncoder().encode(html);
     headers = headers.filter(([name]) => name.toLowerCase() !== "content-length");
   }
-  return { status: result.status, headers: withSecurityHeaders(headers), body };
+  return { status: result.status, headers: withSecurityHeaders(headers, securityHeaders), body };
 }
 
-/** A self-contained HTML error answer (same shape as `callDatasette`'s) saying what to do. */
-export function errorAnswer(problem) {
+/** A self-contained HTML error answer (same shape as `callDatasette`'s, with `securityHeaders`) saying what to do. */
+export function errorAnswer(problem, securityHeaders) {
   const escaped = String(problem).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
   const html = `<!doctype html><meta charset="utf-8"><title>This gallery could not start</title>
 <body style="font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em">
@@ -71,7 +72,7 @@ export function errorAnswer(problem) {
 version of Chrome, Edge, Firefox or Safari, or tell the publisher.</p></body>`;
   return {
     status: 500,
-    headers: withSecurityHeaders([["Content-Type", "text/html; charset=utf-8"]]),
+    headers: withSecurityHeaders([["Content-Type", "text/html; charset=utf-8"]], securityHeaders),
     body: new TextEncoder().encode(html),
   };
 }
@@ -92,7 +93,10 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     const url = new URL(input instanceof Request ? input.url : String(input), scope.location.href);
     if (requestKind(url, scope.location.origin) === "store") {
       const hit = await (await store()).match(url.href);
-      if (hit) return hit;
+      // Pyodide asks for each wheel with its lock's sha256 as `integrity`: checked here too, since
+      // a stored copy never meets the browser's own check.
+      const integrity = (init && init.integrity) || (input instanceof Request && input.integrity);
+      if (hit) return integrity ? verifiedResponse(hit, integrity, url.href) : hit;
     }
     return networkFetch(input, init);
   };
@@ -100,7 +104,7 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
   async function download() {
     report({ phase: "Downloading the runtime and the database", loaded: 0, total: config.totalBytes }, true);
     const onProgress = (loaded) => report({ loaded });
-    await downloadAll(await store(), config.precache, { fetchFn: networkFetch, onProgress });
+    await downloadAll(await store(), config.precache, { fetchFn: networkFetch, onProgress, securityHeaders: config.securityHeaders });
     report({ loaded: config.totalBytes }, true);
   }
 
@@ -149,12 +153,14 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     try {
       runtime = await boot();
     } catch (error) {
-      return errorAnswer(`Python or Datasette failed to start: ${message(error)}`);
+      // Files that fail their integrity check are the problem, not Python: say that alone.
+      const problem = error.name === "IntegrityError" ? error.message : `Python or Datasette failed to start: ${message(error)}`;
+      return errorAnswer(problem, config.securityHeaders);
     }
     try {
-      return await callDatasette(runtime, request, { clientURL: config.embedClientURL });
+      return await callDatasette(runtime, request, { clientURL: config.embedClientURL, securityHeaders: config.securityHeaders });
     } catch (error) {
-      return errorAnswer(`Datasette failed on this request: ${message(error)}`);
+      return errorAnswer(`Datasette failed on this request: ${message(error)}`, config.securityHeaders);
     }
   }
 

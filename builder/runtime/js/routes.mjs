@@ -20,11 +20,6 @@ export const MODE_PARAM = "_glasshouse_mode";
 export const RESIZE_MESSAGE = "glasshouse:resize";
 /** Sent by the article page's /embed.js when it starts late: the embed answers with its height. */
 export const MEASURE_MESSAGE = "glasshouse:measure";
-/** Headers on every response the Service Worker or the Worker builds. */
-export const SECURITY_HEADERS = [
-  ["Content-Security-Policy", "frame-ancestors *"],
-  ["X-Content-Type-Options", "nosniff"],
-];
 
 const startsWithAny = (path, prefixes) => prefixes.some((prefix) => path.startsWith(prefix));
 
@@ -97,14 +92,17 @@ export function redirectTarget(location, requestURL) {
   return toEmbedURL(target, requestURL, { chrome }) || target;
 }
 
-/** `headers` (`[[name, value], ...]`) plus `SECURITY_HEADERS`; an existing CSP gets `frame-ancestors *` added. */
-export function withSecurityHeaders(headers) {
-  const out = headers.filter(([name]) => name.toLowerCase() !== "x-content-type-options");
-  const csp = out.findIndex(([name]) => name.toLowerCase() === "content-security-policy");
-  if (csp === -1) out.push(SECURITY_HEADERS[0]);
-  else if (!/frame-ancestors/i.test(out[csp][1])) out[csp] = [out[csp][0], `${out[csp][1]}; frame-ancestors *`];
-  out.push(SECURITY_HEADERS[1]);
-  return out;
+/**
+ * `headers` (`[[name, value], ...]`) plus `securityHeaders`, the build's headers for every response
+ * the Service Worker or the Worker builds (config.mjs `securityHeaders`, computed by builder/csp.py:
+ * Content-Security-Policy, X-Content-Type-Options, Referrer-Policy). Datasette's own values of those
+ * headers are dropped, except a Content-Security-Policy of its own, which stays beside ours (a
+ * second policy can only forbid more).
+ */
+export function withSecurityHeaders(headers, securityHeaders) {
+  const ours = new Set(securityHeaders.map(([name]) => name.toLowerCase()));
+  ours.delete("content-security-policy");
+  return [...headers.filter(([name]) => !ours.has(name.toLowerCase())), ...securityHeaders];
 }
 
 /**

@@ -58,12 +58,49 @@ export function memoryStore() {
   };
 }
 
+/** A bundle file whose bytes are not the ones the build recorded (its SRI `integrity` failed). */
+export class IntegrityError extends Error {
+  constructor(url) {
+    super(`This gallery's files failed an integrity check: ${new URL(url, "http://x/").pathname} is not the file this gallery was published with.`);
+    this.name = "IntegrityError";
+    this.url = url;
+  }
+}
+
+/**
+ * Why `fetchFn(url, {integrity})` rejected: a browser says only "Failed to fetch", whether the network
+ * failed or the bytes did not match. Asked again without `integrity`: if that answers, the bytes
+ * were wrong (`IntegrityError`); else the original `error`.
+ */
+async function fetchFailure(url, fetchFn, error) {
+  try {
+    const plain = await fetchFn(url, { cache: "no-store" });
+    if (plain.body) await plain.body.cancel();
+    return plain.ok ? new IntegrityError(url) : error;
+  } catch {
+    return error;
+  }
+}
+
+/** `response`'s bytes as a fresh `Response` if their sha256 matches `integrity` (`sha256-<base64>`), else `IntegrityError`. */
+export async function verifiedResponse(response, integrity, url) {
+  const bytes = await response.arrayBuffer();
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  const expected = integrity.startsWith("sha256-") ? integrity.slice("sha256-".length) : null;
+  if (expected === null || btoa(String.fromCharCode(...digest)) !== expected) throw new IntegrityError(url);
+  return new Response(bytes, { status: response.status, headers: response.headers });
+}
+
 /**
  * Put every file of `files` (`[{url, size, integrity}]`) into `store`, `concurrency` at a time.
- * `onProgress(loadedBytes)` is called as bytes arrive (files found in the store count at once).
- * Throws `Error("<url> answered HTTP <status>")` for a failed download.
+ * `onProgress(loadedBytes)` is called as bytes arrive (files found in the store count at once);
+ * `securityHeaders` (`[[name, value]]`, the build's) go on every stored response.
+ * Throws `Error("<url> answered HTTP <status>")` for a failed download, `IntegrityError` for bytes
+ * that do not match their `integrity` (the browser's fetch checks it).
  */
-export async function downloadAll(store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4 } = {}) {
+export async function downloadAll(
+  store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4, securityHeaders = [] } = {},
+) {
   let loaded = 0;
   const advance = (bytes) => {
     loaded += bytes;
@@ -77,7 +114,12 @@ export async function downloadAll(store, files, { fetchFn = globalThis.fetch, on
       await store.put(file.url, existing);
       return;
     }
-    const response = await fetchFn(file.url, { integrity: file.integrity, cache: "no-cache" });
+    let response;
+    try {
+      response = await fetchFn(file.url, { integrity: file.integrity, cache: "no-cache" });
+    } catch (error) {
+      throw await fetchFailure(file.url, fetchFn, error);
+    }
     if (!response.ok) throw new Error(`${file.url} answered HTTP ${response.status}`);
     const chunks = [];
     const reader = response.body.getReader();
@@ -87,8 +129,9 @@ export async function downloadAll(store, files, { fetchFn = globalThis.fetch, on
       chunks.push(value);
       advance(value.byteLength);
     }
-    // Stored with the headers of every response the runtime builds (frame-ancestors *, nosniff).
-    const headers = withSecurityHeaders([["Content-Type", response.headers.get("Content-Type") || "application/octet-stream"]]);
+    // Stored with the headers of every response the runtime builds (the build's policy, nosniff).
+    const type = response.headers.get("Content-Type") || "application/octet-stream";
+    const headers = withSecurityHeaders([["Content-Type", type]], securityHeaders);
     await store.put(file.url, new Response(new Blob(chunks), { status: 200, headers }));
   };
   await Promise.all(

@@ -50,7 +50,8 @@ self.addEventListener("install", (event) => {
       .download()
       .then(() => self.skipWaiting())
       .catch((error) => {
-        broadcast({ type: "error", message: `Downloading the gallery failed: ${error.message}` });
+        const problem = error.name === "IntegrityError" ? error.message : `Downloading the gallery failed: ${error.message}`;
+        broadcast({ type: "error", message: problem });
         throw error;
       }),
   );

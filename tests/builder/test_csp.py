@@ -1,0 +1,96 @@
+"""The gallery origins' Content-Security-Policy: one policy per build, from the catalog's per-plugin sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.catalog import UnknownPlugin, load_catalog
+from builder.csp import (
+    BASE_DIRECTIVES,
+    InvalidPolicySource,
+    check_plugin_sources,
+    gallery_policy,
+    security_headers,
+)
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    """``"a x y; b z"`` -> ``{"a": ["x", "y"], "b": ["z"]}``."""
+    parsed = {}
+    for part in policy.split(";"):
+        name, *values = part.split()
+        assert name not in parsed, f"{name} twice in {policy}"
+        parsed[name] = values
+    return parsed
+
+
+def test_a_gallery_without_plugins_gets_only_its_own_origin_plus_what_pyodide_and_datasette_need() -> None:
+    policy = directives(gallery_policy(()))
+    assert policy["default-src"] == ["'self'"]
+    assert policy["script-src"] == ["'self'", "'wasm-unsafe-eval'", "'unsafe-inline'"]
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["img-src"] == ["'self'", "data:", "blob:"]
+    assert policy["object-src"] == ["'none'"]
+    assert policy["base-uri"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["*"]
+    assert "'unsafe-eval'" not in policy["script-src"]
+    assert not any(source.startswith("http") for values in policy.values() for source in values)
+
+
+@pytest.mark.parametrize(
+    ("plugins", "directive", "source"),
+    [
+        (("datasette-cluster-map",), "img-src", "https://*.tile.openstreetmap.org"),
+        (("datasette-leaflet-geojson",), "img-src", "https://*.tile.openstreetmap.org"),
+        (("datasette-vega",), "script-src", "'unsafe-eval'"),
+        (("datasette-dashboards",), "script-src", "'unsafe-eval'"),
+    ],
+)
+def test_a_plugin_adds_the_sources_the_catalog_lists_for_it(
+    plugins: tuple[str, ...], directive: str, source: str
+) -> None:
+    assert source in directives(gallery_policy(plugins))[directive]
+    assert source not in directives(gallery_policy(()))[directive]
+
+
+def test_sources_of_several_plugins_are_merged_once_in_a_stable_order() -> None:
+    both = gallery_policy(("datasette-leaflet-geojson", "datasette-cluster-map", "datasette-vega"))
+    assert both == gallery_policy(("datasette-vega", "datasette-cluster-map", "datasette-leaflet-geojson"))
+    assert directives(both)["img-src"].count("https://*.tile.openstreetmap.org") == 1
+    assert list(directives(both)) == list(BASE_DIRECTIVES)
+
+
+def test_an_unknown_plugin_has_no_policy() -> None:
+    with pytest.raises(UnknownPlugin, match="datasette-nope"):
+        gallery_policy(("datasette-nope",))
+
+
+def test_every_catalog_entrys_sources_pass_the_check() -> None:
+    for plugin in load_catalog().values():
+        assert check_plugin_sources(plugin.name, dict(plugin.csp)) == dict(plugin.csp)
+
+
+@pytest.mark.parametrize(
+    "sources",
+    [
+        {"img-src": ["*"]},
+        {"img-src": ["http://tiles.example.com"]},
+        {"script-src": ["'unsafe-hashes'"]},
+        {"script-src": ["https://cdn.example.com; object-src *"]},
+        {"frame-ancestors": ["https://example.com"]},
+        {"default-src": ["https://example.com"]},
+    ],
+)
+def test_a_catalog_entry_cannot_widen_the_policy_beyond_https_hosts_and_unsafe_eval(sources: dict) -> None:
+    with pytest.raises(InvalidPolicySource, match="datasette-x"):
+        check_plugin_sources("datasette-x", sources)
+
+
+def test_an_unlisted_gallery_sends_no_referrer() -> None:
+    policy = gallery_policy(())
+    assert dict(security_headers(policy, unlisted=True)) == {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    assert dict(security_headers(policy, unlisted=False))["Referrer-Policy"] == "strict-origin-when-cross-origin"

@@ -1,0 +1,74 @@
+"""The wheel cache is checked against the catalog lock on every build, not only on download."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from builder.bundle import BuildError, BuildRequest, build_bundle
+from builder.catalog import load_lock
+from builder.storage import LocalStorage
+from builder.wheels import LockedWheel, TamperedWheel, closure, fetch_wheels
+
+
+def cached_wheel(cache: Path, data: bytes, pinned: bytes | None = None) -> LockedWheel:
+    """A wheel file holding ``data`` in ``cache``, pinned at the sha256 of ``pinned`` (default: ``data``)."""
+    sha256 = hashlib.sha256(pinned if pinned is not None else data).hexdigest()
+    wheel = LockedWheel(name="demo", version="1.0", filename="demo-1.0-py3-none-any.whl", sha256=sha256, source="wheel")
+    (cache / sha256).mkdir(parents=True)
+    (cache / sha256 / wheel.filename).write_bytes(data)
+    return wheel
+
+
+def test_a_cached_wheel_that_matches_the_lock_is_used_without_a_download(tmp_path: Path) -> None:
+    wheel = cached_wheel(tmp_path, b"PK\x03\x04 intact")
+    lines: list[str] = []
+    assert fetch_wheels([wheel], tmp_path, lines.append) == {"demo": tmp_path / wheel.sha256 / wheel.filename}
+    assert lines == ["All 1 wheels are in the cache."]
+
+
+def test_a_cached_wheel_changed_after_its_download_is_refused(tmp_path: Path) -> None:
+    wheel = cached_wheel(tmp_path, b"PK\x03\x04 tampered", pinned=b"PK\x03\x04 intact")
+    with pytest.raises(TamperedWheel) as refused:
+        fetch_wheels([wheel], tmp_path, lambda line: None)
+    message = refused.value.args[0]
+    assert str(tmp_path / wheel.sha256 / wheel.filename) in message
+    assert f"the catalog lock pins {wheel.sha256}" in message
+    assert "Delete that file" in message
+
+
+def test_a_build_with_a_tampered_cache_fails_with_a_clear_reason_and_stores_nothing(
+    tmp_path: Path, wheel_cache: Path, pyodide_runtime: Path
+) -> None:
+    # A private copy of the cache (hard links), with one wheel of Datasette's closure replaced.
+    cache = tmp_path / "cache"
+    wheels = closure(load_lock("0.65.5"), ["datasette"])
+    fetch_wheels(wheels, wheel_cache, lambda line: None)
+    for wheel in wheels:
+        (cache / wheel.sha256).mkdir(parents=True)
+        (cache / wheel.sha256 / wheel.filename).hardlink_to(wheel_cache / wheel.sha256 / wheel.filename)
+    victim = next(w for w in wheels if w.name == "datasette")
+    target = cache / victim.sha256 / victim.filename
+    data = target.read_bytes()
+    target.unlink()  # never write through the hard link into the shared cache
+    target.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    database = tmp_path / "tiny.db"
+    with sqlite3.connect(database) as conn:
+        conn.execute("create table t (x)")
+    log: list[str] = []
+    with pytest.raises(BuildError, match="failed its integrity check, so the build stopped and nothing was published"):
+        build_bundle(
+            BuildRequest(
+                build_id="b0000000000000009", database_path=database, database_name="tiny", title="Tiny",
+                description="", plugins=(), datasette_version="0.65.5", source_sha256="0" * 64,
+            ),
+            storage=LocalStorage(tmp_path / "store"), runtime_dir=pyodide_runtime, cache_dir=cache,
+            on_state=lambda state: None, log=log.append,
+        )  # fmt: skip
+    assert any(
+        line.startswith("Wheel integrity check failed: The cached wheel") and victim.filename in line for line in log
+    )
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("*.*"))

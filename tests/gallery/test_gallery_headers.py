@@ -1,0 +1,89 @@
+"""Security headers of gallery origins: the build's policy, the visibility's Referrer-Policy, no HTML from uploads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from builder.csp import gallery_policy
+from builder.storage import content_type_for
+from gallery import content
+from gallery.models import Gallery
+
+pytestmark = pytest.mark.django_db
+
+#: Answers of the live origin that come from the build, from the server's own pages, or from nowhere.
+PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", "/_runtime/pyodide-314.0.7/pyodide.mjs", "/no-such.css"]
+
+
+@pytest.fixture(autouse=True)
+def _forget_policies() -> None:
+    """Each test's builds are new, but keep the policy memory from leaking across tests anyway."""
+    content._POLICIES.clear()
+
+
+def rewrite_manifest(storage, build, **changes) -> None:
+    key = f"builds/{build.id}/manifest.json"
+    manifest = json.loads(storage.open(key).read())
+    manifest.update(changes)
+    for name, value in changes.items():
+        if value is None:
+            del manifest[name]
+    storage.put_bytes(key, json.dumps(manifest).encode())
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_every_answer_of_a_build_carries_the_policy_its_manifest_records(content_client, bundle, build, storage, path):
+    recorded = gallery_policy(("datasette-cluster-map",))
+    rewrite_manifest(storage, build, content_security_policy=recorded)
+    response = content_client.get(path)
+    assert response["Content-Security-Policy"] == recorded
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "https://*.tile.openstreetmap.org" in response["Content-Security-Policy"]
+
+
+def test_a_build_from_before_the_manifest_recorded_a_policy_gets_its_plugins_policy(
+    content_client, bundle, build, storage
+):
+    rewrite_manifest(storage, build, content_security_policy=None, plugins=["datasette-vega"])
+    assert content_client.get("/")["Content-Security-Policy"] == gallery_policy(("datasette-vega",))
+
+
+def test_a_build_whose_manifest_cannot_be_read_gets_the_strict_policy_and_is_retried(
+    content_client, bundle, build, storage
+):
+    key = f"builds/{build.id}/manifest.json"
+    good = storage.open(key).read()
+    storage.put_bytes(key, b"{not json")
+    assert content_client.get("/")["Content-Security-Policy"] == gallery_policy(())
+    storage.put_bytes(key, json.dumps({**json.loads(good), "plugins": ["datasette-vega"]}).encode())
+    assert "'unsafe-eval'" in content_client.get("/")["Content-Security-Policy"], "a failure is not remembered"
+
+
+def test_an_unlisted_gallery_sends_no_referrer_and_a_visibility_change_takes_effect_at_once(
+    content_client, bundle, gallery
+):
+    assert content_client.get("/chinook")["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    Gallery.objects.filter(pk=gallery.pk).update(visibility=Gallery.Visibility.UNLISTED)
+    for path in PATHS:
+        assert content_client.get(path)["Referrer-Policy"] == "no-referrer", path
+    Gallery.objects.filter(pk=gallery.pk).update(visibility=Gallery.Visibility.LISTED)
+    assert content_client.get("/chinook")["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+def test_the_database_is_served_as_opaque_bytes_never_as_a_page_or_a_script(content_client, bundle, build):
+    response = content_client.get(f"/_build/{build.id}/data/chinook.db")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.sqlite3"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "name", ["chinook", "index.html", "x.html", "evil.js", "evil.mjs", "page.svg", "a.xhtml", "sw", "_"]
+)
+def test_a_database_key_never_gets_a_script_or_html_type_whatever_its_name(name: str) -> None:
+    # The database's name in the bundle is ``data/<slug>.db``: the suffix is the builder's, never the upload's.
+    for key in (f"builds/b0000000000000001/data/{name}.db", f"uploads/b0000000000000001/{name}.db"):
+        kind = content_type_for(key)
+        assert kind == "application/vnd.sqlite3", (key, kind)
