@@ -584,3 +584,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {"gallery": {"level": LOG_LEVEL, "propagate": True}},
 }
+
+# --- Operations: health check, error reporting ---------------------------------------
+
+#: Seconds each part of ``/healthz`` (database, broker, storage) may take before it counts as down.
+HEALTH_CHECK_TIMEOUT = env_int("HEALTH_CHECK_TIMEOUT", 3, minimum=1)

@@ -145,4 +145,4 @@ def test_the_front_page_lists_only_listed_approved_galleries_with_a_live_build(
 def test_the_health_check_says_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.content == b"ok"
+    assert response.json()["status"] == "ok"
