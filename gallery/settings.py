@@ -20,6 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from gallery.logs import LOG_FORMATS, logging_config
 from gallery.sites import registrable_domain, same_site
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -230,7 +231,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
+    # Before everything, gallery content origins included: every log line of a request names it.
+    "gallery.logs.RequestIdMiddleware",
+    # Then: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
     # reach the app's URLs, sessions, CSRF or X-Frame-Options (galleries are embeddable).
     "gallery.content.ContentOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -577,13 +580,17 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"gallery": {"level": LOG_LEVEL, "propagate": True}},
-}
+#: ``text`` (default) or ``json``: one JSON object per log line, for a log collector (gallery.logs).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+#: The Celery worker's own handlers (it configures the root logger itself): each line names the
+#: build it belongs to (``-`` outside a build; ``worker_shell.celery`` adds the filter).
+CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] build_id=%(build_id)s %(message)s"
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] build_id=%(build_id)s %(task_name)s[%(task_id)s]: %(message)s"
+)
 
 # --- Operations: health check, error reporting ---------------------------------------
 
