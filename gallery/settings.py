@@ -596,3 +596,34 @@ CELERY_WORKER_TASK_LOG_FORMAT = (
 
 #: Seconds each part of ``/healthz`` (database, broker, storage) may take before it counts as down.
 HEALTH_CHECK_TIMEOUT = env_int("HEALTH_CHECK_TIMEOUT", 3, minimum=1)
+
+#: Errors (uncaught exceptions in views and tasks, ``logger.error`` lines) go to Sentry when set;
+#: no personal data (``send_default_pii`` off), no performance tracing unless a rate is set.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = env_str("SENTRY_TRACES_SAMPLE_RATE", "0")
+try:
+    _traces_rate = float(SENTRY_TRACES_SAMPLE_RATE)
+except ValueError:
+    _traces_rate = -1.0
+if not 0.0 <= _traces_rate <= 1.0:
+    raise ImproperlyConfigured(
+        f"SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {SENTRY_TRACES_SAMPLE_RATE!r}"
+    )
+if SENTRY_DSN:
+    import sentry_sdk
+
+    # The Django, Celery and logging integrations are enabled by themselves when installed.
+    from sentry_sdk.utils import BadDsn
+
+    try:
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            environment=SENTRY_ENVIRONMENT,
+            traces_sample_rate=_traces_rate,
+            send_default_pii=False,
+        )
+    except BadDsn as exc:
+        raise ImproperlyConfigured(
+            f"SENTRY_DSN must be a Sentry DSN such as https://<key>@<host>/<project>, not {SENTRY_DSN!r} ({exc})"
+        ) from None
