@@ -103,7 +103,9 @@ def test_the_settings_log_format_shapes_each_line(tmp_path, log_format):
         "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
         "LOG_FORMAT": log_format,
     }
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     line = result.stderr.strip()
     if log_format == "json":
@@ -120,7 +122,9 @@ def test_the_settings_log_format_shapes_each_line(tmp_path, log_format):
 def test_an_unknown_log_format_names_the_variable(tmp_path):
     env = {"PATH": os.environ.get("PATH", ""), "GLASSHOUSE_DATA_DIR": str(tmp_path), "LOG_FORMAT": "xml"}
     code = "import os; os.environ['DJANGO_SETTINGS_MODULE']='gallery.settings'; import django; django.setup()"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
     assert result.returncode != 0
     assert "LOG_FORMAT must be text or json, not 'xml'" in result.stderr
 
