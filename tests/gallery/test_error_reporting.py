@@ -8,17 +8,15 @@ as a web or worker process starts.
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fresh_process import run_python
 
-REPO = Path(__file__).resolve().parents[2]
 #: An error line of the app, then a flush: sentry-sdk's logging integration reports ERROR lines.
 PROBE = (
     "import django, logging, sentry_sdk; django.setup(); "
@@ -55,21 +53,7 @@ def ingest() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
 
 
 def run_probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python(tmp_path, ["-c", PROBE], **env)
 
 
 def test_without_a_dsn_nothing_is_initialised_or_sent(tmp_path, ingest):

@@ -11,14 +11,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from fresh_process import run_python
 
 
 def _closed_port() -> int:
@@ -102,14 +98,8 @@ def test_a_database_server_that_is_not_there_makes_it_503(tmp_path):
         "import json, django; django.setup(); from django.test import Client; "
         "r = Client().get('/healthz', HTTP_HOST='127.0.0.1'); print(r.status_code, r.content.decode())"
     )
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{_closed_port()}/glasshouse",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", show], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False
+    result = run_python(
+        tmp_path, ["-c", show], DATABASE_URL=f"postgres://postgres@127.0.0.1:{_closed_port()}/glasshouse"
     )
     assert result.returncode == 0, result.stderr
     status, _, body = result.stdout.strip().partition(" ")

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from fresh_process import run_python
 
 from gallery.logs import ContextFilter, JsonLineFormatter, use_context_on
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 class Recorder(logging.Handler):
@@ -97,15 +92,7 @@ def test_gallery_content_origins_get_a_request_id_too(client):
 @pytest.mark.parametrize("log_format", ["text", "json"])
 def test_the_settings_log_format_shapes_each_line(tmp_path, log_format):
     code = "import django, logging; django.setup(); logging.getLogger('gallery.probe').warning('hello %s', 'there')"
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        "LOG_FORMAT": log_format,
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
+    result = run_python(tmp_path, ["-c", code], LOG_FORMAT=log_format)
     assert result.returncode == 0, result.stderr
     line = result.stderr.strip()
     if log_format == "json":
@@ -120,11 +107,7 @@ def test_the_settings_log_format_shapes_each_line(tmp_path, log_format):
 
 
 def test_an_unknown_log_format_names_the_variable(tmp_path):
-    env = {"PATH": os.environ.get("PATH", ""), "GLASSHOUSE_DATA_DIR": str(tmp_path), "LOG_FORMAT": "xml"}
-    code = "import os; os.environ['DJANGO_SETTINGS_MODULE']='gallery.settings'; import django; django.setup()"
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=False
-    )
+    result = run_python(tmp_path, ["-c", "import django; django.setup()"], LOG_FORMAT="xml")
     assert result.returncode != 0
     assert "LOG_FORMAT must be text or json, not 'xml'" in result.stderr
 
