@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from fresh_process import run_python
 
 from builder.compat import NETWORK_NAMESPACE_OPTIONS
 from gallery.queue import make_app
@@ -57,8 +58,9 @@ def test_the_units_verify_with_systemd_analyze(tmp_path):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed; the units are still read by the other tests")
-    for path in UNITS.iterdir():
-        (tmp_path / path.name).write_text(path.read_text().replace("/srv/glasshouse", str(REPO)))
+    for path in [*UNITS.glob("*.service"), *UNITS.glob("*.target")]:
+        text = path.read_text().replace("/srv/glasshouse", str(REPO))
+        (tmp_path / path.name).write_text(text.replace("/etc/glasshouse/env", str(UNITS / "env.example")))
     result = subprocess.run(
         [analyze, "verify", *sorted(str(p) for p in tmp_path.iterdir())],
         capture_output=True, text=True, timeout=60, check=False,
@@ -132,3 +134,21 @@ def test_the_node_sandbox_gets_its_namespace_under_the_workers_privilege_limits(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", "only a loopback that is down: no interface with an address"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``VAR=value`` lines of an EnvironmentFile (comments and blank lines skipped)."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def test_check_deploy_is_clean_with_the_example_environment_file(tmp_path):
+    env = read_env_file(UNITS / "env.example")
+    env.pop("GLASSHOUSE_DATA_DIR")  # the machine's; here a folder in tmp_path
+    result = run_python(tmp_path, ["manage.py", "check", "--deploy", "--fail-level", "WARNING"], **env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
