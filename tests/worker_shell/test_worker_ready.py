@@ -35,11 +35,11 @@ def test_worker_ready_succeeds_for_a_running_worker_and_fails_once_it_stopped(ce
     assert f"worker {name} did not answer a ping within 3 s: is it running?" in gone.stderr
 
 
-def test_worker_ready_says_when_the_broker_is_unreachable(celery_worker, tmp_path: Path) -> None:
+def test_worker_ready_says_when_the_broker_is_unreachable(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**celery_worker.env, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    env = {**os.environ, "GLASSHOUSE_DATA_DIR": str(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     result = subprocess.run(
         [sys.executable, "manage.py", "worker_ready", "--timeout", "2"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
