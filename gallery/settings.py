@@ -20,6 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from gallery.logs import LOG_FORMATS, logging_config
 from gallery.sites import registrable_domain, same_site
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -230,7 +231,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
+    # Before everything, gallery content origins included: every log line of a request names it.
+    "gallery.logs.RequestIdMiddleware",
+    # Then: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
     # reach the app's URLs, sessions, CSRF or X-Frame-Options (galleries are embeddable).
     "gallery.content.ContentOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -594,10 +597,50 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL!r}")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {"gallery": {"level": LOG_LEVEL, "propagate": True}},
-}
+#: ``text`` (default) or ``json``: one JSON object per log line, for a log collector (gallery.logs).
+LOG_FORMAT = env_str("LOG_FORMAT", "text").lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+#: The Celery worker's own handlers (it configures the root logger itself): each line names the
+#: build it belongs to (``-`` outside a build; ``worker_shell.celery`` adds the filter).
+CELERY_WORKER_LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] build_id=%(build_id)s %(message)s"
+CELERY_WORKER_TASK_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] build_id=%(build_id)s %(task_name)s[%(task_id)s]: %(message)s"
+)
+
+# --- Operations: health check, error reporting ---------------------------------------
+
+#: Seconds each part of ``/healthz`` (database, broker, storage) may take before it counts as down.
+HEALTH_CHECK_TIMEOUT = env_int("HEALTH_CHECK_TIMEOUT", 3, minimum=1)
+
+#: Errors (uncaught exceptions in views and tasks, ``logger.error`` lines) go to Sentry when set;
+#: no personal data (``send_default_pii`` off), no performance tracing unless a rate is set.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+SENTRY_TRACES_SAMPLE_RATE = env_str("SENTRY_TRACES_SAMPLE_RATE", "0")
+try:
+    _traces_rate = float(SENTRY_TRACES_SAMPLE_RATE)
+except ValueError:
+    _traces_rate = -1.0
+if not 0.0 <= _traces_rate <= 1.0:
+    raise ImproperlyConfigured(
+        f"SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {SENTRY_TRACES_SAMPLE_RATE!r}"
+    )
+if SENTRY_DSN:
+    import sentry_sdk
+
+    # The Django, Celery and logging integrations are enabled by themselves when installed.
+    from sentry_sdk.utils import BadDsn
+
+    try:
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            environment=SENTRY_ENVIRONMENT,
+            traces_sample_rate=_traces_rate,
+            send_default_pii=False,
+        )
+    except BadDsn as exc:
+        raise ImproperlyConfigured(
+            f"SENTRY_DSN must be a Sentry DSN such as https://<key>@<host>/<project>, not {SENTRY_DSN!r} ({exc})"
+        ) from None

@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import embed, publisher, services, uploads
+from gallery import embed, health, publisher, services, uploads
 from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
 from gallery.ratelimits import UPLOAD_RATE_GROUP, client_ip, describe_rate, too_many_uploads_message, upload_rate
@@ -576,6 +576,15 @@ def build_status(request: HttpRequest, build_id: str) -> JsonResponse:
 
 
 @require_GET
-def healthz(request: HttpRequest) -> HttpResponse:
-    """Liveness probe: ``ok``."""
-    return HttpResponse("ok", content_type="text/plain; charset=utf-8")
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Health of this web process's services, for load balancers and monitors.
+
+    200 ``{"status": "ok", "checks": {"database": {"ok": true, "ms": 2}, "broker": ..., "storage": ...}}``
+    when every check passes; 503 with ``"status": "fail"`` and the failing checks' ``"error"``
+    (an exception class name) when one does not. Each check is bounded by ``HEALTH_CHECK_TIMEOUT``
+    seconds (``gallery.health``). Exempt from the HTTPS redirect, so a probe may speak plain HTTP.
+    """
+    checks = health.check_all()
+    healthy = all(result["ok"] for result in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "fail", "checks": checks}, status=200 if healthy else 503)

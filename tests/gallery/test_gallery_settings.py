@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from fresh_process import run_python
 
 from gallery.settings import env_bool, env_int, env_list, env_port, env_url
 from gallery.sites import registrable_domain
 
-REPO = Path(__file__).resolve().parents[2]
 SHOW = (
     "import json, django; django.setup(); from django.conf import settings as s; "
     "print(json.dumps({'broker': s.CELERY_BROKER_URL, 'db': s.DATABASES['default']['ENGINE'], "
@@ -28,25 +26,6 @@ SHOW = (
 def run_settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """Import the settings in a fresh interpreter with only ``env`` (and a data folder in tmp_path)."""
     return run_python(tmp_path, ["-c", SHOW], **env)
-
-
-def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python <args>`` in the repository with only ``env`` (and a data folder in tmp_path)."""
-    environment = {
-        "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
-        "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_a_bare_checkout_runs_on_embedded_defaults(tmp_path):

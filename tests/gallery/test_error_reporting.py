@@ -1,0 +1,88 @@
+"""Error reporting to Sentry starts only when ``SENTRY_DSN`` is set, and then delivers events.
+
+A small HTTP server on loopback stands in for Sentry's ingest endpoint: it records what
+sentry-sdk posts to ``/api/<project>/envelope/``. Settings are imported in a fresh interpreter,
+as a web or worker process starts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from fresh_process import run_python
+
+#: An error line of the app, then a flush: sentry-sdk's logging integration reports ERROR lines.
+PROBE = (
+    "import django, logging, sentry_sdk; django.setup(); "
+    "print('active' if sentry_sdk.get_client().is_active() else 'inactive'); "
+    "logging.getLogger('gallery.probe').error('probe error for sentry'); sentry_sdk.flush(5)"
+)
+
+
+@pytest.fixture
+def ingest() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """``(host:port, received)``: a loopback server that answers 200 and records (path, body) of each POST."""
+    received: list[tuple[str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run_probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python(tmp_path, ["-c", PROBE], **env)
+
+
+def test_without_a_dsn_nothing_is_initialised_or_sent(tmp_path, ingest):
+    _address, received = ingest
+    result = run_probe(tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "inactive"
+    assert received == []
+
+
+def test_with_a_dsn_error_lines_reach_the_endpoint_with_the_environment(tmp_path, ingest):
+    address, received = ingest
+    result = run_probe(tmp_path, SENTRY_DSN=f"http://publickey@{address}/42", SENTRY_ENVIRONMENT="staging")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "active"
+    events = [body for path, body in received if path == "/api/42/envelope/"]
+    assert events, received
+    envelope = b"\n".join(events)
+    assert b"probe error for sentry" in envelope
+    assert b'"environment":"staging"' in envelope
+
+
+def test_a_malformed_dsn_stops_start_up_naming_the_variable(tmp_path):
+    result = run_probe(tmp_path, SENTRY_DSN="not-a-dsn")
+    assert result.returncode != 0
+    assert "SENTRY_DSN must be a Sentry DSN" in result.stderr
+
+
+def test_a_bad_traces_rate_stops_start_up_naming_the_variable(tmp_path):
+    result = run_probe(tmp_path, SENTRY_TRACES_SAMPLE_RATE="2")
+    assert result.returncode != 0
+    assert "SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not '2'" in result.stderr
