@@ -27,8 +27,6 @@ import re
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +35,7 @@ from typing import Any
 import pytest
 import requests
 from nginx_config import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
+from process_wait import wait_http
 
 from builder.storage import content_type_for
 from gallery import services
@@ -121,21 +120,6 @@ def _allow_nginx_to_read_the_bundles(bucket: Any) -> None:
     )
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"exited with {process.returncode} before answering {url}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"nothing answered {url} within {timeout:.0f} s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def stack(
     private_s3, celery_worker_factory, glasshouse_data_dir: Path, settings: Any, tmp_path: Path
@@ -187,7 +171,7 @@ def stack(
             data_dir=glasshouse_data_dir,
         )  # fmt: skip
         with running_nginx(nginx):
-            _wait_for(f"http://127.0.0.1:{web_port}/healthz", web, web_log)
+            wait_http(f"http://127.0.0.1:{web_port}/healthz", web, 60, "gunicorn", web_log)
             yield Stack(app_url, content_port, web_port, nginx, bucket, server.log_path, web_log, workers)
     finally:
         web.terminate()
