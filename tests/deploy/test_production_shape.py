@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -41,6 +42,7 @@ from builder.storage import content_type_for
 from gallery import services
 from gallery.content import IMMUTABLE
 from gallery.models import Build, BuildState, Gallery
+from gallery.preview import preview_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -142,6 +144,8 @@ def stack(
         "PORT": str(web_port),
         "WEB_CONCURRENCY": "2",
         "APP_URL": app_url,
+        # The test process signs preview links; gunicorn checks them.
+        "SECRET_KEY": settings.SECRET_KEY,
         "CONTENT_ACCEL_REDIRECT": "/_s3/",
         "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP",
         "UPLOAD_RATE_LIMIT": "1000/m",
@@ -207,11 +211,21 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     build = _wait_ready(stack.publish(make_sqlite("albums.db"), "Through nginx and S3"))
     gallery = Gallery.objects.get(pk=build.gallery_id)
     assert stack.gallery_get(gallery.id, "/").status_code == 404, "nothing is public before approval"
-    services.approve(gallery)
-
     manifest = json.loads(_s3_bytes(stack.bucket, f"builds/{build.id}/manifest.json"))
     files = {entry["url"]: entry["key"] for entry in manifest["files"]}
     database = manifest["database"]["key"]
+
+    # A preview (the moderators' view of a pending gallery): nginx keeps its stricter headers.
+    preview = urlsplit(preview_url(build)).hostname.removesuffix(".localhost")
+    for url, cache_control in [("/sw.js", "private, no-store"), (f"/_build/{build.id}/data/albums.db", None)]:
+        answer = stack.gallery_get(preview, url)
+        assert answer.status_code == 200 and _content(answer) == _s3_bytes(stack.bucket, files[url]), url
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert answer.headers["X-Robots-Tag"] == "noindex"
+        assert answer.headers["Referrer-Policy"] == "no-referrer"
+        assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert answer.headers["Cache-Control"] == (cache_control or "private, max-age=31536000, immutable")
+    services.approve(gallery)
     runtime_wasm = next(url for url in files if url.startswith("/_runtime/") and url.endswith(".wasm"))
     wheel = next(url for url in files if url.startswith("/_wheels/"))
     static = next(url for url in files if url.startswith("/-/static/"))
