@@ -90,7 +90,7 @@ run: setup
 chromium:
 	@bash deploy/install-chromium.sh
 
-# Debian's nginx, for the test that runs deploy/nginx.conf.example in front of the test server.
+# Debian's nginx, for the test that runs deploy/nginx/app.conf in front of the test server.
 nginx:
 	@bash deploy/apt-install.sh nginx nginx-light
 

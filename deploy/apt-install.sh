@@ -2,7 +2,7 @@
 # Usage: apt-install.sh COMMAND PACKAGE
 # Make sure COMMAND is available (on PATH or in /usr/sbin); if not, install Debian's PACKAGE
 # as root, or say which package to install. Used by `make nginx` (nginx-light, for the test that
-# runs deploy/nginx.conf.example in front of the test server) and deploy/install-chromium.sh.
+# runs deploy/nginx/app.conf in front of the test server) and deploy/install-chromium.sh.
 set -euo pipefail
 
 command=$1 package=$2

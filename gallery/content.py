@@ -8,7 +8,8 @@ passes through to the app. In production nginx serves the same map from S3.
 A host label is ``<gallery-id>`` (follows ``Gallery.live_build``) or
 ``<gallery-id>--<build-id>`` (a pinned version: always that build, which must be a
 ``ready`` build of the gallery). Map, where ``<build>`` is the build the label
-serves (storage keys as in DESIGN.md, "Bundle"):
+serves (storage keys as in DESIGN.md, "Bundle"; with ``CONTENT_ACCEL_REDIRECT`` set, nginx sends
+the bytes of each key, ``_serve_key``):
 
 =================================  ==========================================  ============
 request path                       storage key                                 Cache-Control
@@ -489,7 +490,14 @@ def _serve_key(
     cache_control: str,
     extra_headers: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """Stream storage ``key`` with its fixed content type, or answer 304/404/503."""
+    """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
+
+    With ``CONTENT_ACCEL_REDIRECT`` set (production, behind deploy/nginx/content.conf), a GET is
+    answered with no body and ``X-Accel-Redirect: <prefix><key, percent-encoded>``: nginx fetches
+    the bytes from S3 (Range included) and keeps this answer's content type and headers. Storage
+    is not touched then; a missing key is S3's 404, which nginx turns into its own. HEAD is still
+    answered here, with the size from storage.
+    """
     try:
         check_key(key)
     except ValueError:
@@ -504,6 +512,10 @@ def _serve_key(
         return _with_headers(HttpResponse(status=304), headers)
     content_type = content_type_for(key)
     head = request.method == "HEAD"
+    if settings.CONTENT_ACCEL_REDIRECT and not head:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.CONTENT_ACCEL_REDIRECT + quote(key)
+        return _with_headers(response, headers)
     storage = get_storage()
     try:
         local = storage.local_path(key)

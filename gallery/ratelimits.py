@@ -3,7 +3,7 @@
 Behind a reverse proxy every request comes from the proxy's address, so the client's own
 address is read from the header the proxy sets: ``CLIENT_IP_META_KEY`` names it as a
 ``request.META`` key (environment variable ``RATELIMIT_IP_META_KEY``; ``HTTP_X_REAL_IP``
-with ``deploy/nginx.conf.example``). django-ratelimit's ``key="ip"`` calls ``client_ip``
+with ``deploy/nginx/app.conf``). django-ratelimit's ``key="ip"`` calls ``client_ip``
 (``RATELIMIT_IP_META_KEY`` in the settings is this module's ``client_ip``), so the limits and
 the addresses recorded (hashed) agree. Without the setting only ``REMOTE_ADDR`` counts: a
 header a client sends itself, such as ``X-Forwarded-For``, is ignored.

@@ -405,6 +405,17 @@ S3_TIMEOUT = env_int("S3_TIMEOUT", 30, minimum=1)
 #: with backoff before it gives up (``builder.storage.S3Storage``); 0: no retries.
 STORAGE_RETRY_BUDGET = env_int("STORAGE_RETRY_BUDGET", 60, minimum=0)
 LOCAL_STORAGE_ROOT = DATA_DIR / "storage"
+#: Path prefix of nginx's internal location that serves storage keys (deploy/nginx/content.conf),
+#: e.g. ``/_s3/``. When set, the content origin answers a GET of a store file (``/_runtime/``,
+#: ``/_wheels/``, ``/_build/``, a build's static files, ``/sw.js``) with ``X-Accel-Redirect:
+#: <prefix><key>`` and no body, and nginx fetches the bytes from S3; empty (the default, ``make
+#: run``): Django streams them itself.
+CONTENT_ACCEL_REDIRECT = env_str("CONTENT_ACCEL_REDIRECT", "")
+if CONTENT_ACCEL_REDIRECT and not re.fullmatch(r"/(?:[A-Za-z0-9_.-]+/)+", CONTENT_ACCEL_REDIRECT):
+    raise ImproperlyConfigured(
+        "CONTENT_ACCEL_REDIRECT must be a path that starts and ends with / (the internal location "
+        f"of deploy/nginx/content.conf, /_s3/), or empty; not {CONTENT_ACCEL_REDIRECT!r}"
+    )
 
 # --- Uploads --------------------------------------------------------------------
 
@@ -426,7 +437,7 @@ FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
 UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
 #: request.META key of the header in which the reverse proxy passes the client's address
-#: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx.conf.example, or
+#: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx/app.conf, or
 #: HTTP_X_FORWARDED_FOR (its right-most address counts). Empty: REMOTE_ADDR, for a server
 #: reached directly; never set it without a proxy that overwrites the header, or clients
 #: choose their own address. Read from RATELIMIT_IP_META_KEY, django-ratelimit's name for it.

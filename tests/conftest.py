@@ -26,8 +26,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from process_wait import wait_http as _wait_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -276,22 +275,6 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
 
 
 # --- S3 (moto server) --------------------------------------------------------------------------
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float, what: str, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited with {process.returncode} before answering:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answered, if only with an error status
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    pytest.fail(f"{what} did not answer at {url} within {timeout:.0f} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="session")

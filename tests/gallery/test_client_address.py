@@ -1,6 +1,6 @@
 """Rate limits per client address behind a proxy (``gallery.ratelimits``).
 
-nginx (``deploy/nginx.conf.example``) passes the client's address in ``X-Real-IP`` and appends
+nginx (``deploy/nginx/app.conf``) passes the client's address in ``X-Real-IP`` and appends
 it to ``X-Forwarded-For``; ``RATELIMIT_IP_META_KEY`` (the setting ``CLIENT_IP_META_KEY``) says
 which header to believe. Without it only the socket's address counts, whatever a client claims.
 """

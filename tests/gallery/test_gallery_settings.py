@@ -89,6 +89,8 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"PREVIEW_LIFETIME": "30"}, "PREVIEW_LIFETIME"),
         ({"RATELIMIT_IP_META_KEY": "X-Real-IP"}, "RATELIMIT_IP_META_KEY"),
         ({"UPLOAD_RATE_LIMIT": "ten an hour"}, "UPLOAD_RATE_LIMIT"),
+        ({"CONTENT_ACCEL_REDIRECT": "/_s3"}, "CONTENT_ACCEL_REDIRECT"),
+        ({"CONTENT_ACCEL_REDIRECT": "http://s3.example/"}, "CONTENT_ACCEL_REDIRECT"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):

@@ -1,6 +1,6 @@
-"""``deploy/nginx.conf.example`` is valid, and its app server does what the upload limits rely on.
+"""``deploy/nginx/`` is valid, and its app server does what the upload limits rely on.
 
-Debian's nginx runs the example as written, except for what a test machine must change: its
+Debian's nginx runs the files as written, except for what a test machine must change: its
 TLS files and data folder point into ``tmp_path``, it listens on free loopback ports, and its
 upstream is the live server. Then, through nginx: a chunked upload reaches Django with a
 Content-Length (request buffering), a body over the cap is refused by nginx with the publish
@@ -10,14 +10,11 @@ claims in ``X-Real-IP`` or ``X-Forwarded-For``.
 
 from __future__ import annotations
 
-import getpass
 import http.client
 import re
-import shutil
 import sqlite3
 import ssl
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from nginx_config import Nginx as RenderedNginx
+from nginx_config import find_nginx, free_port, render_deploy_config, running_nginx
 from urllib3 import encode_multipart_formdata
 
 from gallery.services import format_megabytes
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "deploy" / "nginx.conf.example"
+EXAMPLE = REPO / "deploy" / "nginx" / "app.conf"
 APP_HOST = "glasshouse.example.org"
 CSRF = "n" * 32
 
@@ -38,77 +37,37 @@ CSRF = "n" * 32
 @pytest.fixture(scope="session")
 def nginx_binary() -> str:
     """Debian's nginx; fails (never skips) with what to install when it is missing."""
-    path = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if path is None:
-        pytest.fail("nginx is not installed: as root, `apt-get install nginx-light` (make nginx)")
-    return path
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return find_nginx()
 
 
 @dataclass(frozen=True)
 class Nginx:
-    """The example's config rendered for this machine; ``https_port`` serves its 443 servers."""
+    """deploy/nginx/ rendered for this machine; ``https_port`` serves its 443 servers."""
 
-    binary: str
-    prefix: Path
-    config: Path
+    rendered: RenderedNginx
     https_port: int
 
+    @property
+    def prefix(self) -> Path:
+        return self.rendered.prefix
+
     def command(self, *args: str) -> list[str]:
-        return [
-            self.binary,
-            "-p",
-            str(self.prefix),
-            "-c",
-            str(self.config),
-            "-e",
-            str(self.prefix / "error.log"),
-            *args,
-        ]
+        return self.rendered.command(*args)
 
 
 def render_example(binary: str, folder: Path, upstream_port: int) -> Nginx:
-    """Write the example, wrapped in a minimal main context, with this machine's paths and ports."""
-    ssl_dir = folder / "ssl"
-    ssl_dir.mkdir(parents=True)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={APP_HOST}",
-         "-keyout", str(ssl_dir / "key"), "-out", str(ssl_dir / "pem")],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    for name in ("app", "content-wildcard"):
-        shutil.copy(ssl_dir / "pem", ssl_dir / f"{name}.pem")
-        shutil.copy(ssl_dir / "key", ssl_dir / f"{name}.key")
-    https_port, http_port = _free_port(), _free_port()
-    text = EXAMPLE.read_text()
-    replacements = [
-        ("/etc/ssl/glasshouse/", f"{ssl_dir}/"),
-        ("/var/lib/glasshouse/", f"{folder}/data/"),
-        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
-        ("listen 443 ", f"listen 127.0.0.1:{https_port} "),
-        ("listen 80;", f"listen 127.0.0.1:{http_port};"),
-    ]
-    for old, new in replacements:
-        assert old in text, f"the example no longer contains {old!r}: update this test"
-        text = text.replace(old, new)
-    (folder / "data").mkdir()
-    config = folder / "nginx.conf"
-    config.write_text(
-        # Workers as this user: a root master would start them as nobody, who cannot enter tmp_path.
-        f"user {getpass.getuser()};\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\ndaemon off;\nevents {{}}\n"
-        f"http {{\n    access_log {folder}/access.log;\n"
-        + "".join(f"    {kind}_temp_path {folder}/{kind};\n" for kind in ("proxy", "fastcgi", "uwsgi", "scgi"))
-        + text
-        + "\n}\n"
+    """Write deploy/nginx/, wrapped in a minimal main context, with this machine's paths and ports."""
+    https_port, http_port = free_port(), free_port()
+    rendered = render_deploy_config(
+        binary,
+        folder,
+        [
+            ("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};"),
+            ("listen 443 ", f"listen 127.0.0.1:{https_port} "),
+            ("listen 80;", f"listen 127.0.0.1:{http_port};"),
+        ],
     )
-    return Nginx(binary=binary, prefix=folder, config=config, https_port=https_port)
+    return Nginx(rendered=rendered, https_port=https_port)
 
 
 @pytest.mark.integration
@@ -131,20 +90,11 @@ def test_the_examples_upload_cap_is_djangos(settings):
 
 @pytest.fixture
 def nginx(nginx_binary, tmp_path, live_server: Any, transactional_db: None, settings) -> Iterator[Nginx]:
-    """The example's nginx running in front of the live server (``Host: glasshouse.example.org``)."""
+    """deploy/nginx/ running in front of the live server (``Host: glasshouse.example.org``)."""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, APP_HOST]
     rendered = render_example(nginx_binary, tmp_path / "nginx", upstream_port=urlsplit(live_server.url).port)
-    process = subprocess.Popen(rendered.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while not (rendered.prefix / "nginx.pid").exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"nginx did not start:\n{(rendered.prefix / 'error.log').read_text()}")
-            time.sleep(0.05)
+    with running_nginx(rendered.rendered):
         yield rendered
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def _connection(nginx: Nginx) -> http.client.HTTPSConnection:
