@@ -1,7 +1,7 @@
 """gunicorn settings for Glasshouse's web process (app origin and, in development, content origins).
 
 Binds loopback only, on ``$PORT`` (default 8000): nginx sits in front in production
-(deploy/nginx.conf.example). Chromium resolves ``<id>.localhost`` to loopback and
+(deploy/nginx/app.conf). Chromium resolves ``<id>.localhost`` to loopback and
 reaches the 127.0.0.1 socket (verified with Chromium 156); ``[::1]`` is bound as well
 when the machine has IPv6 loopback, for clients that try ::1 first without falling back.
 ``BIND`` (comma-separated ``host:port``) replaces that, e.g. ``0.0.0.0:8000`` in a container.
