@@ -33,20 +33,10 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
+from chromium_flags import CHROMIUM_ARGS
 from process_wait import wait_http as _wait_http
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-#: Chromium flags for these machines: as root it needs --no-sandbox, and without the
-#: background-networking flags it keeps dialling Google's hosts on a closed network.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 #: Seconds a Celery worker may take to print its "ready." line.
 WORKER_READY_TIMEOUT = 60.0
