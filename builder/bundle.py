@@ -14,6 +14,7 @@ Layout written (DESIGN.md, "Bundle")::
     builds/<build-id>/pyodide.mjs          generated: re-exports this Pyodide version's loader
     builds/<build-id>/-/static/...         Datasette's static files, served at /-/static/...
     builds/<build-id>/-/static-plugins/... the plugins' static files, served at /-/static-plugins/...
+    <key>.gz                               gzip copy of a text, wasm or database file above
     builds/<build-id>/manifest.json
     builds/<build-id>/sw.js                generated, written last but one
     builds/<build-id>/index.html           written last
@@ -25,8 +26,10 @@ itself harmlessly.
 from __future__ import annotations
 
 import base64
+import gzip
 import html
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +41,7 @@ from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, chec
 from builder.csp import gallery_policy, security_headers
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
-from builder.storage import Storage
+from builder.storage import GZIP_SUFFIX, Storage, compressible
 from builder.tables import describe_tables
 from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
 
@@ -51,6 +54,8 @@ PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_s
 #: query ends with Datasette's time-limit error), at most 1,000 rows per page or query answer.
 #: ``trusted_schema=OFF`` on every connection comes from glasshouse_runtime.py.
 DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_returned_rows": 1000}
+#: A gzip copy is stored only when it is at most this fraction of the file's size.
+GZIP_MAX_RATIO = 0.9
 
 
 class BuildError(Exception):
@@ -117,6 +122,21 @@ def _module_sources(build_id: str, runtime_url: str, config: dict) -> dict[str, 
         ),
         "sw.js": f'// Glasshouse gallery Service Worker of build {build_id}.\nimport "/_build/{build_id}/js/sw-main.mjs";\n',
     }
+
+
+def gzip_copy(source: Path, target: Path) -> int:
+    """Write ``source`` gzipped to ``target`` and return the copy's size in bytes.
+
+    Level 9, ``mtime`` 0 and no file name in the header: the same input always gives the same
+    bytes. Streams in 1 MiB chunks (a database may be 1 GB). Raises ``OSError``.
+    """
+    with (
+        source.open("rb") as src,
+        target.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", compresslevel=9, fileobj=raw, mtime=0) as out,
+    ):
+        shutil.copyfileobj(src, out, 1024 * 1024)
+    return target.stat().st_size
 
 
 def _render(template: str, replacements: dict[str, str]) -> str:
@@ -321,6 +341,17 @@ def build_bundle(
         )
         # Files for pages about the gallery, not for the reader's runtime: not precached.
         extras = [(f"{build_prefix}card.png", card, f"/_build/{request.build_id}/card.png")] if card else []
+        listed = [*files, *extras, *generated, (f"{build_prefix}index.html", index_html, "/index.html")]
+        # Gzip copies of the compressible files that shrink enough (gallery.content serves them to
+        # readers that accept gzip); the precache list keeps the identity bytes' size and integrity.
+        (work / "gzip").mkdir()
+        gzipped: dict[str, tuple[Path, int]] = {}
+        for number, (key, local, _) in enumerate(listed):
+            if compressible(key):
+                copy = work / "gzip" / f"{number}.gz"
+                if gzip_copy(local, copy) <= local.stat().st_size * GZIP_MAX_RATIO:
+                    gzipped[key] = (copy, copy.stat().st_size)
+        gzip_bytes = sum(gzipped[key][1] if key in gzipped else local.stat().st_size for key, local, _ in files)
         manifest = {
             "build_id": request.build_id,
             "pyodide_version": request.pyodide_version,
@@ -339,13 +370,17 @@ def build_bundle(
             "scan": scan,
             "card": {"key": extras[0][0], "url": extras[0][2]} if extras else None,
             # Every file with its storage key and its path on the content origin (what a self-host
-            # copy of the bundle lays out as folders).
+            # copy of the bundle lays out as folders), and its gzip copy if it has one:
+            # "gzip": {"key": "<key>.gz", "size": <bytes>}.
             "files": [
-                {"key": key, "url": url, "size": local.stat().st_size, "sha256": digests.get(local) or sha256_file(local)}
-                for key, local, url in files
-                + extras
-                + generated
-                + [(f"{build_prefix}index.html", index_html, "/index.html")]
+                {
+                    "key": key,
+                    "url": url,
+                    "size": local.stat().st_size,
+                    "sha256": digests.get(local) or sha256_file(local),
+                    **({"gzip": {"key": key + GZIP_SUFFIX, "size": gzipped[key][1]}} if key in gzipped else {}),
+                }
+                for key, local, url in listed
             ],
             "first_visit_bytes": total_bytes,
             # builder.sqlite_check: what the publisher should know although the build succeeded.
@@ -354,9 +389,15 @@ def build_bundle(
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         # sw.js and index.html go last: once they are in place, readers may start on this build.
-        ordered = [*files, *extras, *generated[:-1], (f"{build_prefix}manifest.json", manifest_file, ""),
+        ordered = [*files, *extras, *generated[:-1],
+                   *((key + GZIP_SUFFIX, copy, "") for key, (copy, _) in gzipped.items()),
+                   (f"{build_prefix}manifest.json", manifest_file, ""),
                    generated[-1], (f"{build_prefix}index.html", index_html, "/index.html")]  # fmt: skip
-        log(f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), {total_bytes:,} bytes for a first visit.")
+        log(
+            f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), "
+            f"{total_bytes:,} bytes for a first visit "
+            f"({gzip_bytes:,} with the {len(gzipped)} gzip copies)."
+        )
 
         on_state("uploading")
         uploaded = 0

@@ -57,6 +57,16 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
 #: Files the builder draws itself, by their name directly under ``builds/<id>/``.
 BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+#: Content types worth a gzip copy (``<key>.gz``, builder.bundle): text, wasm and SQLite. Zips,
+#: wheels, images and fonts are compressed already.
+COMPRESSIBLE_TYPES = frozenset(
+    {
+        "text/html", "text/javascript", "text/css", "text/plain", "text/x-python", "application/json",
+        "application/wasm", "application/vnd.sqlite3", "image/svg+xml",
+    }
+)  # fmt: skip
+#: Suffix of a key's gzip copy, stored next to it.
+GZIP_SUFFIX = ".gz"
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +104,23 @@ def content_type_for(key: str) -> str:
     if len(parts) == 3 and parts[0] == "builds" and parts[2] in BUILD_FILE_TYPES:
         return BUILD_FILE_TYPES[parts[2]]
     return DEFAULT_CONTENT_TYPE
+
+
+def compressible(key: str) -> bool:
+    """Whether ``key``'s content type (``content_type_for``) is in ``COMPRESSIBLE_TYPES``."""
+    return content_type_for(key).partition(";")[0] in COMPRESSIBLE_TYPES
+
+
+def _object_headers(key: str) -> dict[str, str]:
+    """S3 metadata of ``key``: its content type; a gzip copy of a compressible key is that key's type, ``gzip``-encoded.
+
+    nginx passes the object's ``Content-Encoding`` on (deploy/nginx/content.conf), and with it
+    set its own gzip filter leaves the answer alone.
+    """
+    original = key.removesuffix(GZIP_SUFFIX)
+    if original != key and compressible(original):
+        return {"ContentType": content_type_for(original), "ContentEncoding": "gzip"}
+    return {"ContentType": content_type_for(key)}
 
 
 def check_key(key: str) -> str:
@@ -299,7 +326,7 @@ class S3Storage:
             str(path),
             self.bucket,
             check_key(key),
-            ExtraArgs={"ContentType": content_type_for(key)},
+            ExtraArgs=_object_headers(key),
         )
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -309,7 +336,7 @@ class S3Storage:
             Bucket=self.bucket,
             Key=check_key(key),
             Body=data,
-            ContentType=content_type_for(key),
+            **_object_headers(key),
         )
 
     def exists(self, key: str) -> bool:

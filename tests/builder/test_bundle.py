@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import re
@@ -9,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle import RUNTIME_MODULES, BuildError, BuildRequest, BuildResult, build_bundle
+from builder.bundle import (
+    GZIP_MAX_RATIO,
+    RUNTIME_MODULES,
+    BuildError,
+    BuildRequest,
+    BuildResult,
+    build_bundle,
+    gzip_copy,
+)
 from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
 from builder.storage import LocalStorage
@@ -61,7 +70,8 @@ def test_it_reports_each_state_in_order(built: tuple[LocalStorage, BuildResult, 
 
 def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     storage, _, _ = built
-    build_keys = set(storage.keys("builds/b0000000000000001/"))
+    # Less the gzip copies (test_compressible_files_get_a_deterministic_gzip_copy).
+    build_keys = {key for key in storage.keys("builds/b0000000000000001/") if not key.endswith(".gz")}
     prefix = "builds/b0000000000000001/"
     modules = {f"js/{path.name}" for path in RUNTIME_MODULES.glob("*.mjs")}
     assert {"js/core.mjs", "js/sw-main.mjs", "js/worker-main.mjs", "js/shell.mjs", "js/bootstrap.mjs"} <= modules
@@ -83,7 +93,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
             *modules,
         )
     } == build_keys - static
-    runtime = set(storage.keys("runtime/"))
+    runtime = {key for key in storage.keys("runtime/") if not key.endswith(".gz")}
     assert {
         f"runtime/pyodide-314.0.7/{n}"
         for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
@@ -122,6 +132,40 @@ def test_the_manifest_lists_every_file_with_its_size_and_hash(
         data = storage.open(entry["key"]).read()
         assert len(data) == entry["size"], entry["key"]
         assert sha256(data) == entry["sha256"], entry["key"]
+
+
+def test_compressible_files_get_a_deterministic_gzip_copy(
+    built: tuple[LocalStorage, BuildResult, Recorder], tmp_path: Path
+) -> None:
+    storage, result, _ = built
+    entries = {entry["key"]: entry for entry in result.manifest["files"]}
+    gzipped = {key for key, entry in entries.items() if "gzip" in entry}
+    prefix = "builds/b0000000000000001/"
+    # Text, wasm and the database get one; wheels, zips and images never.
+    assert {
+        f"{prefix}data/chinook.db", f"{prefix}index.html", f"{prefix}config.mjs", f"{prefix}js/core.mjs",
+        "runtime/pyodide-314.0.7/pyodide.asm.wasm", "runtime/pyodide-314.0.7/pyodide.asm.mjs",
+    } <= gzipped  # fmt: skip
+    assert not {key for key in gzipped if key.endswith((".whl", ".zip", ".png", ".woff", ".woff2"))}
+    # Only the build's own copies and the shared runtime's are stored, each listed.
+    stored = {key for key in [*storage.keys("builds/"), *storage.keys("runtime/"), *storage.keys("wheels/")]
+              if key.endswith(".gz") and key.startswith((prefix, "runtime/", "wheels/"))}  # fmt: skip
+    assert stored == {entries[key]["gzip"]["key"] for key in gzipped}
+    for key in gzipped:
+        copy = storage.open(key + ".gz").read()
+        assert entries[key]["gzip"] == {"key": key + ".gz", "size": len(copy)}
+        assert gzip.decompress(copy) == storage.open(key).read(), key
+        assert len(copy) <= entries[key]["size"] * GZIP_MAX_RATIO, key
+        assert copy[4:8] == b"\0\0\0\0", "mtime 0: the same bytes on every build"
+    # The same input gives the same bytes.
+    source = storage.local_path(f"{prefix}data/chinook.db")
+    gzip_copy(source, tmp_path / "again.gz")
+    assert (tmp_path / "again.gz").read_bytes() == storage.open(f"{prefix}data/chinook.db.gz").read()
+    # The precache list keeps the identity bytes: fetch decodes, and SRI is over the decoded body.
+    database = next(item for item in build_config(storage)["precache"] if item["url"].endswith("/chinook.db"))
+    assert database["size"] == entries[f"{prefix}data/chinook.db"]["size"]
+    identity = storage.open(f"{prefix}data/chinook.db").read()
+    assert database["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(identity).digest()).decode()
 
 
 def build_config(storage: LocalStorage) -> dict:

@@ -180,7 +180,15 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     )
     client = s3_bucket.client()
     listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
-    assert {entry["key"] for entry in result.manifest["files"]} | {"builds/s3build000000001/manifest.json"} == listed
+    copies = {entry["gzip"]["key"] for entry in result.manifest["files"] if "gzip" in entry}
+    listed_keys = {entry["key"] for entry in result.manifest["files"]}
+    assert listed_keys | copies | {"builds/s3build000000001/manifest.json"} == listed
+    # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).
+    for key in ("runtime/pyodide-314.0.7/pyodide.asm.wasm.gz", "builds/s3build000000001/data/chinook.db.gz"):
+        head = client.head_object(Bucket=s3_bucket.name, Key=key)
+        assert (head["ContentType"], head["ContentEncoding"]) == (content_type_for(key.removesuffix(".gz")), "gzip")
+    identity = client.head_object(Bucket=s3_bucket.name, Key="runtime/pyodide-314.0.7/pyodide.asm.wasm")
+    assert "ContentEncoding" not in identity
     expected = {
         "builds/s3build000000001/index.html": "text/html; charset=utf-8",
         "builds/s3build000000001/sw.js": "text/javascript; charset=utf-8",
