@@ -50,7 +50,10 @@ build: 404. Not approved or no live build: 404. Taken down or deleted (a tombsto
 live origin and on every pinned origin. Wherever nothing is published (each of those
 404s and 410s), ``/sw.js`` is the kill-switch worker, so a reader's installed
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
-``builder.storage.content_type_for(key)``, never from the request. Every answer
+``builder.storage.content_type_for(key)``, never from the request. A GET without ``Range``
+whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz`` where the served build's
+manifest lists one (``Content-Encoding: gzip``, the key's own type, an ETag of its own);
+answers for compressible keys carry ``Vary: Accept-Encoding``. Every answer
 carries ``builder.csp.security_headers`` and no cookies: ``X-Content-Type-Options:
 nosniff``; the served build's ``Content-Security-Policy`` as its manifest records it
 (``content_security_policy``; ``default-src 'self'`` plus what its plugins need and
@@ -84,7 +87,7 @@ from django.urls import reverse
 from django.utils.http import parse_etags
 
 from builder.csp import gallery_policy, security_headers
-from builder.storage import MissingKey, StorageError, check_key, content_type_for
+from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
 from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
 from gallery.models import (
@@ -316,25 +319,25 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
             f"builds/{build}/sw.js",
             PRIVATE_NO_STORE if served.preview else NO_CACHE,
             {"Service-Worker-Allowed": "/"},
+            build_id=build,
         )
     if path.startswith("/_runtime/"):
-        return _serve_key(
-            request, "runtime/" + path.removeprefix("/_runtime/"), IMMUTABLE
-        )
+        # Shared by every build: the served build's manifest says whether a gzip copy is stored.
+        return _serve_key(request, "runtime/" + path.removeprefix("/_runtime/"), IMMUTABLE, build_id=build)
     if path.startswith("/_wheels/"):
         sha256, _, filename = path.removeprefix("/_wheels/").partition("/")
         if not SHA256_RE.fullmatch(sha256) or not filename or "/" in filename:
             return _not_found()
-        return _serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE)
+        return _serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE, build_id=build)
     if path.startswith("/_build/"):
         build_id, _, rest = path.removeprefix("/_build/").partition("/")
         if build_id != build or not rest:
             return _not_found()
-        return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE)
+        return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE, build_id=build)
     if path.startswith(STATIC_PREFIXES):
         # Datasette's static files, written into the bundle at their URL paths; the URL is not
         # versioned, so a new live build must be revalidated (the ETag names the build's key).
-        return _serve_key(request, f"builds/{build}{path}", NO_CACHE)
+        return _serve_key(request, f"builds/{build}{path}", NO_CACHE, build_id=build)
     if path.startswith(DOWNLOAD_PREFIX):
         return _serve_download(request, served, path.removeprefix(DOWNLOAD_PREFIX))
     if path == REPORT_PATH:
@@ -366,7 +369,7 @@ def _serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         Gallery.objects.filter(pk=served.gallery_id).update(view_count=F("view_count") + 1)
     key = f"builds/{served.build_id}/index.html"
     if served.preview:
-        return _serve_key(request, key, PRIVATE_NO_STORE)
+        return _serve_key(request, key, PRIVATE_NO_STORE, build_id=served.build_id)
     page_url = content_origin(served.label) + request.get_full_path()
     discovery = oembed_url(page_url)
     headers = {
@@ -489,8 +492,15 @@ def _serve_key(
     key: str,
     cache_control: str,
     extra_headers: dict[str, str] | None = None,
+    *,
+    build_id: str | None = None,
 ) -> HttpResponse:
     """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
+
+    A GET without ``Range`` whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz``
+    when the manifest of ``build_id`` (the build being served) lists one for ``key``:
+    ``Content-Encoding: gzip``, ``key``'s content type, and an ETag of its own. Every answer
+    for a compressible key (``builder.storage.compressible``) carries ``Vary: Accept-Encoding``.
 
     With ``CONTENT_ACCEL_REDIRECT`` set (production, behind deploy/nginx/content.conf), a GET is
     answered with no body and ``X-Accel-Redirect: <prefix><key, percent-encoded>``: nginx fetches
@@ -502,16 +512,30 @@ def _serve_key(
         check_key(key)
     except ValueError:
         return _not_found()
+    content_type = content_type_for(key)
+    head = request.method == "HEAD"
+    varies = compressible(key)
+    stored = key
+    if (
+        varies
+        and build_id is not None
+        and not head
+        and "Range" not in request.headers
+        and accepts_gzip(request.headers.get("Accept-Encoding", ""))
+    ):
+        stored = build_serving(build_id).gzip.get(key, key)
     headers = {
         "Cache-Control": cache_control,
-        "ETag": _etag(key),
+        # Keys under builds/<id>/, runtime/ and wheels/ never change, so the stored key names the bytes.
+        "ETag": _etag(stored),
+        **({"Vary": "Accept-Encoding"} if varies else {}),
         **(extra_headers or {}),
     }
     if headers["ETag"] in parse_etags(request.headers.get("If-None-Match", "")):
-        # Keys under builds/<id>/, runtime/ and wheels/ never change, so the key names the bytes.
         return _with_headers(HttpResponse(status=304), headers)
-    content_type = content_type_for(key)
-    head = request.method == "HEAD"
+    if stored != key:
+        headers["Content-Encoding"] = "gzip"
+    key = stored
     if settings.CONTENT_ACCEL_REDIRECT and not head:
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.CONTENT_ACCEL_REDIRECT + quote(key)
@@ -630,32 +654,74 @@ def _clear_cookies(request: HttpRequest, response: HttpResponse) -> None:
         response["Clear-Site-Data"] = '"cookies"'
 
 
-#: ``build_policy``'s memory: build id -> policy. A build's manifest never changes, and the
-#: builds a process serves are few, so entries are never evicted.
-_POLICIES: dict[str, str] = {}
+@dataclass(frozen=True)
+class BuildServing:
+    """What the content origin needs from a build's ``manifest.json``.
 
-
-def build_policy(build_id: str) -> str:
-    """The ``Content-Security-Policy`` the build's ``manifest.json`` records (``content_security_policy``).
-
-    A build from before the manifest recorded it gets ``gallery_policy`` of its manifest's
-    ``plugins``. Read once per build and process. When the manifest cannot be read or
-    names an unknown plugin, the answer gets the stricter policy of a gallery without
-    plugins (logged, not remembered): a plugin's map tiles may then not load, but nothing
-    is allowed that the build did not ask for.
+    ``policy``: its ``Content-Security-Policy``; ``gzip``: storage key -> key of its stored
+    gzip copy, for every ``files`` entry with a ``gzip`` record (``builder.bundle``).
     """
-    if build_id in _POLICIES:
-        return _POLICIES[build_id]
+
+    policy: str
+    gzip: dict[str, str]
+
+
+#: ``build_serving``'s memory: build id -> what its manifest says. A build's manifest never
+#: changes, and the builds a process serves are few, so entries are never evicted.
+_BUILDS: dict[str, BuildServing] = {}
+
+
+def build_serving(build_id: str) -> BuildServing:
+    """Read ``builds/<build_id>/manifest.json`` once per build and process (see ``BuildServing``).
+
+    A build from before the manifest recorded its policy gets ``gallery_policy`` of its
+    manifest's ``plugins``. When the manifest cannot be read or names an unknown plugin,
+    the answer gets the stricter policy of a gallery without plugins and no gzip copies
+    (logged, not remembered): a plugin's map tiles may then not load, but nothing is
+    allowed that the build did not ask for.
+    """
+    if build_id in _BUILDS:
+        return _BUILDS[build_id]
     key = f"builds/{build_id}/manifest.json"
     try:
         with get_storage().open(key) as fh:
             manifest = json.loads(fh.read())
         policy = manifest.get("content_security_policy") or gallery_policy(manifest["plugins"])
+        gzipped = {entry["key"]: entry["gzip"]["key"] for entry in manifest.get("files", []) if "gzip" in entry}
     except (StorageError, MissingKey, ValueError, KeyError, TypeError, AttributeError) as exc:
         logger.error("no policy for build %s (%s): serving the policy of a gallery without plugins", build_id, exc)
-        return gallery_policy(())
-    _POLICIES[build_id] = policy
-    return policy
+        return BuildServing(policy=gallery_policy(()), gzip={})
+    _BUILDS[build_id] = BuildServing(policy=policy, gzip=gzipped)
+    return _BUILDS[build_id]
+
+
+def build_policy(build_id: str) -> str:
+    """The ``Content-Security-Policy`` the build's ``manifest.json`` records (``content_security_policy``; ``build_serving``)."""
+    return build_serving(build_id).policy
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value (RFC 9110, section 12.5.3) allows gzip.
+
+    ``gzip`` (or ``x-gzip``) with a q-value above 0, or else ``*`` with one; an empty value
+    allows nothing but identity. ``"gzip, deflate, br"`` -> True; ``"gzip;q=0, *"`` -> False.
+    """
+    qualities: dict[str, float] = {}
+    for item in accept_encoding.split(","):
+        coding, *params = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[coding.lower()] = quality
+    for coding in ("gzip", "x-gzip"):
+        if coding in qualities:
+            return qualities[coding] > 0
+    return qualities.get("*", 0.0) > 0
 
 
 def _harden_preview(response: HttpResponse) -> HttpResponse:

@@ -20,7 +20,7 @@ PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", "/_runtime/pyodide-314.
 @pytest.fixture(autouse=True)
 def _forget_policies() -> None:
     """Each test's builds are new, but keep the policy memory from leaking across tests anyway."""
-    content._POLICIES.clear()
+    content._BUILDS.clear()
 
 
 def rewrite_manifest(storage, build, **changes) -> None:
