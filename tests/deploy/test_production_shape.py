@@ -214,6 +214,8 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     manifest = json.loads(_s3_bytes(stack.bucket, f"builds/{build.id}/manifest.json"))
     files = {entry["url"]: entry["key"] for entry in manifest["files"]}
     database = manifest["database"]["key"]
+    # The build's own policy (gallery.content.build_policy), framed by nobody on a preview.
+    policy = manifest["content_security_policy"]
 
     # A preview (the moderators' view of a pending gallery): nginx keeps its stricter headers.
     preview = urlsplit(preview_url(build)).hostname.removesuffix(".localhost")
@@ -223,7 +225,9 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert answer.headers["X-Robots-Tag"] == "noindex"
         assert answer.headers["Referrer-Policy"] == "no-referrer"
-        assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+        assert answer.headers["Content-Security-Policy"] == re.sub(
+            r"frame-ancestors [^;]*", "frame-ancestors 'none'", policy
+        )
         assert answer.headers["Cache-Control"] == (cache_control or "private, max-age=31536000, immutable")
     services.approve(gallery)
     runtime_wasm = next(url for url in files if url.startswith("/_runtime/") and url.endswith(".wasm"))
@@ -247,7 +251,7 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
         assert stack.s3_gets(key) == s3_gets + 1, f"nginx did not fetch {key} from S3"
         assert served.headers["Content-Type"] == content_type_for(key)
         assert served.headers["X-Content-Type-Options"] == "nosniff"
-        assert served.headers["Content-Security-Policy"] == "frame-ancestors *"
+        assert served.headers["Content-Security-Policy"] == policy
         assert served.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         assert served.headers["Cache-Control"] == (IMMUTABLE if url in immutable else "no-cache"), url
         assert "Set-Cookie" not in served.headers
@@ -268,16 +272,29 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     assert tampered.headers["Content-Type"] == "application/vnd.sqlite3"
     assert tampered.headers["Cache-Control"] == IMMUTABLE
 
-    # Range (from S3), HEAD (Django, from the object's size), gzip on the fly, a missing key.
+    # Range (from S3), HEAD (Django, from the object's size), the stored gzip copies, a missing key.
     whole = _s3_bytes(stack.bucket, database)
     part = stack.gallery_get(gallery.id, database_url, Range="bytes=0-15")
     assert part.status_code == 206 and _content(part) == whole[:16] == b"SQLite format 3\x00"
     head = stack.gallery_get(gallery.id, database_url, "HEAD")
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(whole)) and not _content(head)
-    js = next(url for url in files if url.endswith(".js") and len(_s3_bytes(stack.bucket, files[url])) > 2048)
-    zipped = stack.gallery_get(gallery.id, js, **{"Accept-Encoding": "gzip"})
-    assert zipped.headers["Content-Encoding"] == "gzip"
-    assert gzip.decompress(_content(zipped)) == _s3_bytes(stack.bucket, files[js])
+    copies = {entry["url"]: entry["gzip"]["key"] for entry in manifest["files"] if "gzip" in entry}
+    js = next(url for url in copies if url.endswith(".js") and len(_s3_bytes(stack.bucket, files[url])) > 2048)
+    for url in (js, runtime_wasm, database_url):
+        s3_gets = stack.s3_gets(copies[url])
+        zipped = stack.gallery_get(gallery.id, url, **{"Accept-Encoding": "gzip, deflate, br"})
+        assert zipped.status_code == 200, (url, stack.nginx.error_log)
+        # The stored copy as it is (nginx did not gzip it again), decoding to the identity bytes.
+        assert stack.s3_gets(copies[url]) == s3_gets + 1, f"nginx did not fetch {copies[url]} from S3"
+        assert zipped.raw.headers.getlist("Content-Encoding") == ["gzip"], url
+        body = _content(zipped)
+        assert body == _s3_bytes(stack.bucket, copies[url])
+        assert gzip.decompress(body) == _s3_bytes(stack.bucket, files[url])
+        assert zipped.headers["Content-Type"] == content_type_for(files[url])
+        assert "Accept-Encoding" in zipped.headers["Vary"]
+        assert zipped.headers["Content-Security-Policy"] == policy
+        assert zipped.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Accept-Encoding" in stack.gallery_get(gallery.id, database_url).headers["Vary"]
     etag = stack.gallery_get(gallery.id, database_url).headers["ETag"]
     assert stack.gallery_get(gallery.id, database_url, **{"If-None-Match": etag}).status_code == 304
     # A key with characters that need encoding reaches S3 as that key (Django encodes, nginx re-encodes).

@@ -43,7 +43,8 @@ def store_build(
     """A build row of ``gallery`` with its files stored as ``builder.bundle`` lays them out.
 
     Its upload is ``uploads/<build id>/source.db`` unless ``source_key`` names another (a
-    rebuild); ``shared`` are the runtime and wheel keys its manifest lists (stored too).
+    rebuild); ``shared`` are the runtime and wheel keys its manifest lists (stored too). The
+    runtime keys and the build's ``index.html`` have gzip copies (``<key>.gz``), listed too.
     """
     build = Build.objects.create(gallery=gallery, state=state, source_key="", source_sha256="0" * 64, source_bytes=16,
                                  needs_review=needs_review)  # fmt: skip
@@ -52,7 +53,15 @@ def store_build(
     storage = get_storage()
     storage.put_bytes(build.source_key, b"SQLite format 3\x00")
     storage.put_bytes(f"builds/{build.id}/index.html", b"<!doctype html>")
-    files = [{"key": key, "url": "/_" + key, "size": 1, "sha256": "0" * 64} for key in shared]
+    storage.put_bytes(f"builds/{build.id}/index.html.gz", b"\x1f\x8b")
+    files = [
+        {"key": key, "url": "/_" + key, "size": 1, "sha256": "0" * 64,
+         **({"gzip": {"key": key + ".gz", "size": 2}} if key.startswith("runtime/") else {})}
+        for key in shared
+    ]  # fmt: skip
+    for key in shared:
+        if key.startswith("runtime/"):
+            storage.put_bytes(key + ".gz", b"\x1f\x8b")
     storage.put_bytes(f"builds/{build.id}/manifest.json", json.dumps({"build_id": build.id, "files": files}).encode())
     for key in shared:
         storage.put_bytes(key, b"shared")
@@ -150,9 +159,10 @@ def test_shared_files_go_when_no_stored_build_and_no_current_lock_refers_to_them
 
     assert collected.builds == [] and old.id in Build.objects.filter(files_deleted=True).values_list("pk", flat=True)
     assert collected.shared == [OLD_RUNTIME.rsplit("/", 1)[0] + "/", OLD_WHEEL.rsplit("/", 1)[0] + "/"]
-    for key in (RUNTIME, USED_WHEEL, current_wheel):
+    for key in (RUNTIME, RUNTIME + ".gz", USED_WHEEL, current_wheel, f"builds/{live.id}/index.html.gz"):
         assert storage.exists(key), key
-    for key in (OLD_RUNTIME, OLD_WHEEL):
+    # The gzip copies go with their originals: the shared folder's and the removed build's own.
+    for key in (OLD_RUNTIME, OLD_RUNTIME + ".gz", OLD_WHEEL, f"builds/{old.id}/index.html.gz"):
         assert not storage.exists(key), key
 
 
