@@ -99,9 +99,14 @@ ATTACK = """async ([otherTag, otherURL]) => {
 
 
 def open_with_worker(page: Any, url: str) -> None:
-    """Open a gallery's bootstrap page and wait until its Service Worker is active."""
+    """Open a gallery page and wait until its Service Worker answers it.
+
+    The bootstrap page reloads itself once its worker is ready; waiting for Datasette's footer
+    waits for that reload, which would otherwise abort the probe's next navigation.
+    """
     page.goto(url)
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_selector("footer")
+    assert page.evaluate("Boolean(navigator.serviceWorker.controller)"), "answered by the Service Worker"
 
 
 def probe(page: Any, a_url: str, b_url: str, b_page: str) -> dict[str, Any]:

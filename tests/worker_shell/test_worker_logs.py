@@ -13,12 +13,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def test_every_line_a_worker_writes_during_a_build_names_the_build(
-    celery_worker_factory, tmp_path: Path, shared_data: Path, publish, wait_for_build
+    celery_worker_factory, corpus: dict[str, Path], publish, wait_for_build
 ) -> None:
     worker = celery_worker_factory(pool="prefork")
-    damaged = tmp_path / "damaged.db"
-    damaged.write_bytes((shared_data / "chinook.sqlite").read_bytes()[:300_000])  # fails fast, with a reason
-    build = wait_for_build(publish(damaged))
+    # A page of noise behind a valid header: accepted at upload, refused by the build's check, fast.
+    build = wait_for_build(publish(corpus["corrupted_page"]))
     assert build.state == BuildState.FAILED
     worker.wait_for_log(r"build task ended: failed")
     lines = worker.log.splitlines()
