@@ -90,9 +90,11 @@ run: setup
 chromium:
 	@bash deploy/install-chromium.sh
 
-# Debian's nginx, for the test that runs deploy/nginx/app.conf in front of the test server.
+# Debian's nginx, for the tests that run deploy/nginx/ in front of the test servers, and
+# Debian's docker-compose, for the test that validates deploy/compose.yaml (`config`; no daemon needed).
 nginx:
 	@bash deploy/apt-install.sh nginx nginx-light
+	@bash deploy/apt-install.sh docker-compose docker-compose
 
 services:
 	@bash deploy/services.sh

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Usage: apt-install.sh COMMAND PACKAGE
 # Make sure COMMAND is available (on PATH or in /usr/sbin); if not, install Debian's PACKAGE
-# as root, or say which package to install. Used by `make nginx` (nginx-light, for the test that
-# runs deploy/nginx/app.conf in front of the test server) and deploy/install-chromium.sh.
+# as root, or say which package to install. Used by `make nginx` (nginx-light for the tests that run
+# deploy/nginx/ in front of the test servers, docker-compose for the one that validates
+# deploy/compose.yaml) and deploy/install-chromium.sh.
 set -euo pipefail
 
 command=$1 package=$2
