@@ -143,7 +143,8 @@ class DatabaseInfo:
 # --- Before opening: the header, in pure Python -----------------------------------------------
 
 
-def _megabytes(size_bytes: int) -> str:
+def format_megabytes(size_bytes: int) -> str:
+    """Return ``size_bytes`` in MB (1 MB = 1024 * 1024 bytes), e.g. ``"100 MB"`` or ``"1.5 MB"``."""
     megabytes = size_bytes / (1024 * 1024)
     return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
 
@@ -184,7 +185,7 @@ def check_header(fileobj: BinaryIO, *, size_bytes: int | None = None, max_bytes:
         )
     if max_bytes is not None and size_bytes > max_bytes:
         raise InvalidDatabase(
-            f"The file is {_megabytes(size_bytes)}, larger than the {_megabytes(max_bytes)} limit. "
+            f"The file is {format_megabytes(size_bytes)}, larger than the {format_megabytes(max_bytes)} limit. "
             "Remove tables or rows you do not need (then VACUUM) and upload it again."
         )
     if not head.startswith(SQLITE_HEADER):
@@ -315,7 +316,7 @@ def _time_message(seconds: float) -> str:
 
 def _memory_message(memory_bytes: int) -> str:
     return (
-        f"Checking the database needed more than the {_megabytes(memory_bytes)} of memory it may use, so it was "
+        f"Checking the database needed more than the {format_megabytes(memory_bytes)} of memory it may use, so it was "
         "stopped. Make the file or its schema smaller (fewer tables, columns, views or indexes) and upload it "
         "again; if it is well within the upload limit, tell us: the limit may be set too low."
     )

@@ -32,7 +32,7 @@ from builder.catalog import (
     check_plugins,
 )
 from builder.metadata import InvalidMetadata, parse_metadata
-from builder.sqlite_check import InvalidDatabase, check_header
+from builder.sqlite_check import InvalidDatabase, check_header, format_megabytes
 from builder.storage import StorageError
 from gallery import queue
 from gallery.models import (
@@ -80,12 +80,6 @@ class UploadFile(Protocol):
     def tell(self) -> int: ...
     def read(self, size: int = -1) -> bytes: ...
     def chunks(self, chunk_size: int | None = None) -> Iterable[bytes]: ...
-
-
-def format_megabytes(size_bytes: int) -> str:
-    """Return ``size_bytes`` in MB (1 MB = 1024 * 1024 bytes), e.g. ``"100 MB"`` or ``"1.5 MB"``."""
-    megabytes = size_bytes / (1024 * 1024)
-    return f"{megabytes:.0f} MB" if megabytes == int(megabytes) else f"{megabytes:.1f} MB"
 
 
 def check_filename(filename: str) -> None:
