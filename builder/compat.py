@@ -35,12 +35,13 @@ import logging
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
+
+from builder.sqlite_check import open_untrusted
 
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 SCRIPT = RUNTIME_DIR / "compat_check.mjs"
@@ -315,8 +316,11 @@ def tilde_encode(value: str) -> str:
 
 
 def first_table(database: Path) -> str | None:
-    """Return the first table in ``sqlite_master`` order (SQLite's internal tables skipped), or None."""
-    conn = sqlite3.connect(f"file:{database.resolve()}?mode=ro&immutable=1", uri=True)
+    """Return the first table in ``sqlite_master`` order (SQLite's internal tables skipped), or None.
+
+    Opens the copy as the build's database check does (``builder.sqlite_check.open_untrusted``).
+    """
+    conn = open_untrusted(database)
     try:
         row = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite~_%' ESCAPE '~'"

@@ -493,7 +493,7 @@ def _serve_key(
     cache_control: str,
     extra_headers: dict[str, str] | None = None,
     *,
-    build_id: str | None = None,
+    build_id: str,
 ) -> HttpResponse:
     """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
 
@@ -518,7 +518,6 @@ def _serve_key(
     stored = key
     if (
         varies
-        and build_id is not None
         and not head
         and "Range" not in request.headers
         and accepts_gzip(request.headers.get("Accept-Encoding", ""))
