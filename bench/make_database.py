@@ -26,12 +26,13 @@ import random
 import sqlite3
 from pathlib import Path
 
-WORDS = (
+_VOCABULARY = (
     "clear cloudy fog drizzle rain heavy showers thunder hail snow sleet gusts calm breeze gale "
     "frost dew haze mist sunny overcast humid dry warm cold mild bright dull wet windy still "
     "sensor check calibrated replaced battery low reading missing late manual estimate flagged "
     "north south east west coast valley ridge river harbour airport city farm forest lake"
-).split()
+)
+WORDS = _VOCABULARY.split()
 CATEGORIES = ("routine", "routine", "routine", "storm", "maintenance", "estimate", "flagged")
 REGIONS = ("Highlands", "Lowlands", "Coast", "Islands", "Borders", "Midlands", "Fens", "Moors")
 
