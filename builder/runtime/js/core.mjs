@@ -148,18 +148,27 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
       const saved = await readSnapshot(cache, keys, config);
       if (!saved) return null;
       report({ phase: "Restoring Python" }, true);
+      // `worker` is the time from the worker's start to the boot (its modules), `read` the precache check and reading.
+      const steps = [`worker ${Math.round(started)}`, `read ${Math.round(performance.now() - started)}`];
+      const step = (name, since) => steps.push(`${name} ${Math.round(performance.now() - since)}`);
+      let since = performance.now();
       const pyodide = await loadPyodide(
         pyodideOptions({ _loadSnapshot: saved.heap, createPyodideModule: growingModuleFactory(createPyodideModule, saved.heap.byteLength) }),
       );
+      step("Pyodide", since);
+      since = performance.now();
       const files = unpackFiles(pyodide.FS, saved.files);
       writeDatabase(pyodide, config.database.path, await databaseBytes());
+      step("files", since);
+      since = performance.now();
       const runtime = pyodide.pyimport("glasshouse_runtime");
       runtime.resume();
+      step("resume", since);
       booted("snapshot", started);
       state.snapshot = "saved";
       console.info(
         `Glasshouse: restored Python and Datasette from this browser's snapshot in ${state.bootMs} ms ` +
-          `(${Math.round(saved.heap.byteLength / 1048576)} MB of memory, ${files} files).`,
+          `(${Math.round(saved.heap.byteLength / 1048576)} MB of memory, ${files} files; ms: ${steps.join(", ")}).`,
       );
       return runtime;
     } catch (error) {

@@ -55,7 +55,8 @@ export function unpackFiles(FS, buffer) {
   let offset = 4 + headerBytes;
   for (const [path, size, mtime] of files) {
     if (offset + size > buffer.byteLength) throw new Error(`the snapshot's file pack is truncated at ${path}`);
-    FS.writeFile(path, new Uint8Array(buffer, offset, size));
+    // canOwn: the file keeps a view into `buffer` instead of a copy.
+    FS.writeFile(path, new Uint8Array(buffer, offset, size), { canOwn: true });
     // Same times as when the snapshot was made: Jinja's template cache compares them.
     FS.utime(path, mtime, mtime);
     offset += size;
