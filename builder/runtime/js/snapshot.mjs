@@ -42,7 +42,7 @@ export function packFiles(FS, roots, skip = []) {
       parts.push(bytes);
     }
   };
-  for (const root of roots) if (FS.analyzePath(root).exists) walk(root.replace(/\/$/, ""));
+  for (const root of roots.map((path) => path.replace(/\/$/, ""))) if (FS.analyzePath(root).exists) walk(root);
   const header = new TextEncoder().encode(JSON.stringify({ dirs, files }));
   return new Blob([new Uint32Array([header.byteLength]), header, ...parts]);
 }
