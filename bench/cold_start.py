@@ -47,15 +47,12 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database", type=Path, default=REPO.parent / "shared" / "data" / "chinook.sqlite")
-    parser.add_argument("--runs", type=int, default=10, help="warm navigations to time")
-    parser.add_argument("--plugin", action="append", default=[])
-    args = parser.parse_args()
+def start_stack(data: Path) -> tuple[list[subprocess.Popen], dict[str, str]]:
+    """Migrate, then start gunicorn (app + content origin) and a solo Celery worker on the embedded defaults in ``data``.
 
+    Returns ``(processes, environment)`` (its ``PORT`` is the server's) once ``/healthz`` answers; the caller terminates the processes.
+    """
     port = free_port()
-    data = Path(tempfile.mkdtemp(prefix="glasshouse-bench-"))
     env = dict(os.environ, GLASSHOUSE_DATA_DIR=str(data), PORT=str(port), CONTENT_PORT=str(port))
     env.setdefault("PYODIDE_RUNTIME_DIR", str(REPO / "var" / "runtime" / "pyodide-314.0.7"))
     env.setdefault("WHEEL_CACHE_DIR", str(REPO / "var" / "cache" / "wheels"))
@@ -73,8 +70,29 @@ def main() -> int:
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ),
     ]  # fmt: skip
+    wait_http(f"http://127.0.0.1:{port}/healthz")
+    return procs, env
+
+
+def stop_stack(procs: list[subprocess.Popen], data: Path) -> None:
+    """Terminate ``start_stack``'s processes and remove its data folder."""
+    for proc in procs:
+        proc.terminate()
+        proc.wait(15)
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database", type=Path, default=REPO.parent / "shared" / "data" / "chinook.sqlite")
+    parser.add_argument("--runs", type=int, default=10, help="warm navigations to time")
+    parser.add_argument("--plugin", action="append", default=[])
+    args = parser.parse_args()
+
+    data = Path(tempfile.mkdtemp(prefix="glasshouse-bench-"))
+    procs, env = start_stack(data)
+    py = sys.executable
     try:
-        wait_http(f"http://127.0.0.1:{port}/healthz")
         plugins = [a for name in args.plugin for a in ("--plugin", name)]
         started = time.monotonic()
         out = subprocess.run(
@@ -112,10 +130,7 @@ def main() -> int:
             heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0")
             browser.close()
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(15)
-        shutil.rmtree(data, ignore_errors=True)
+        stop_stack(procs, data)
 
     print(f"database              {args.database.name} ({args.database.stat().st_size / 1e6:.1f} MB), plugins: {', '.join(args.plugin) or 'none'}")
     print(f"build (publish --wait) {build_seconds:6.1f} s  (includes the Node compatibility check)")

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from chromium_flags import CHROMIUM_ARGS
-from cold_start import free_port, wait_http
+from cold_start import start_stack, stop_stack
 
 REPO = Path(__file__).resolve().parent.parent
 #: True once this origin's Cache Storage holds a saved snapshot (snapshot.mjs's cache keys).
@@ -48,29 +48,11 @@ BOOT_STATUS = """async () => {
 BOOT_MS = 240_000
 
 
-def start_stack(database: Path, data: Path) -> tuple[list[subprocess.Popen], str]:
-    """Start gunicorn and a Celery worker on the embedded defaults, publish ``database``; return the processes and the gallery URL."""
-    port = free_port()
-    env = dict(os.environ, GLASSHOUSE_DATA_DIR=str(data), PORT=str(port), CONTENT_PORT=str(port))
-    env.setdefault("PYODIDE_RUNTIME_DIR", str(REPO / "var" / "runtime" / "pyodide-314.0.7"))
-    env.setdefault("WHEEL_CACHE_DIR", str(REPO / "var" / "cache" / "wheels"))
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
-    py = sys.executable
-    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    procs = [
-        subprocess.Popen(
-            [py, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-k", "gthread", "--threads", "8", "gallery.wsgi:application"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [py, "-m", "celery", "-A", "worker_shell.celery:app", "worker", "--pool=solo", "--loglevel=WARNING"],
-            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ),
-    ]  # fmt: skip
-    wait_http(f"http://127.0.0.1:{port}/healthz")
+def publish(database: Path, data: Path) -> tuple[list[subprocess.Popen], str]:
+    """Start the stack (``cold_start.start_stack``) and publish ``database``; return the processes and the gallery URL."""
+    procs, env = start_stack(data)
     out = subprocess.run(
-        [py, "manage.py", "publish", str(database), "--approve", "--wait"],
+        [sys.executable, "manage.py", "publish", str(database), "--approve", "--wait"],
         cwd=REPO, env=env, check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     return procs, re.search(r"Gallery URL: (\S+)", out).group(1)
@@ -156,7 +138,7 @@ def main() -> int:
     procs: list[subprocess.Popen] = []
     runs = []
     try:
-        procs, url = start_stack(args.database, data)
+        procs, url = publish(args.database, data)
         database = re.sub(r"[^a-z0-9_-]+", "-", args.database.stem.lower()).strip("-_")
         from playwright.sync_api import sync_playwright
 
@@ -167,10 +149,7 @@ def main() -> int:
                 runs.append(run(browser, url, database, args))
             browser.close()
     finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(15)
-        shutil.rmtree(data, ignore_errors=True)
+        stop_stack(procs, data)
 
     colds = [r["cold"] for r in runs]
     restarts = [t for r in runs for t in r["restarts"]]

@@ -9,11 +9,11 @@ and a normal boot answers instead. Uses the session's shared Chinook build.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from service_worker import stop_service_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -46,21 +46,6 @@ def wait_for_snapshot(page: Any, seconds: float = 120) -> list[str]:
             return key
         page.wait_for_timeout(500)
     pytest.fail(f"the runtime saved no snapshot within {seconds} s")
-
-
-def stop_service_worker(page: Any) -> None:
-    """Stop the origin's Service Worker through CDP, as the browser does to an idle one, and check it stopped."""
-    cdp = page.context.new_cdp_session(page)
-    stopped = threading.Event()
-    cdp.on(
-        "ServiceWorker.workerVersionUpdated",
-        lambda event: stopped.set() if any(v["runningStatus"] == "stopped" for v in event["versions"]) else None,
-    )
-    cdp.send("ServiceWorker.enable")
-    cdp.send("ServiceWorker.stopAllWorkers")
-    page.wait_for_timeout(500)
-    assert stopped.is_set(), "the Service Worker did not stop"
-    cdp.detach()
 
 
 def booted(page: Any) -> str:
