@@ -12,8 +12,12 @@ import { downloadAll, hasAll, openStore, verifiedResponse } from "./store.mjs";
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
 /** Where Glasshouse's built-in Datasette plugins (`<name>.py`, e.g. glasshouse_report.py) are written. */
 export const PLUGIN_DIR = "/home/pyodide/";
-/** How long the runtime must have answered nothing before it makes its snapshot, in ms. */
-export const SNAPSHOT_IDLE_MS = 1000;
+/**
+ * How long the runtime must have answered nothing before it makes its snapshot, in ms: long enough
+ * that a reader's next click rarely waits for it (Python renders a few pages and copies its memory
+ * then, about a second), well under the ~30 s after which a browser stops an idle Service Worker.
+ */
+export const SNAPSHOT_IDLE_MS = 3000;
 
 const message = (error) => String(error && error.message ? error.message : error);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -156,6 +160,8 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
         pyodideOptions({ _loadSnapshot: saved.heap, createPyodideModule: growingModuleFactory(createPyodideModule, saved.heap.byteLength) }),
       );
       step("Pyodide", since);
+      // Pyodide keeps its options: let the snapshot's copy of the memory go.
+      if (pyodide._api && pyodide._api.config) pyodide._api.config._loadSnapshot = undefined;
       since = performance.now();
       const files = unpackFiles(pyodide.FS, saved.files);
       writeDatabase(pyodide, config.database.path, await databaseBytes());
