@@ -117,7 +117,7 @@ async def warm_up() -> None:
         await _call("GET", path, query, [["accept", "text/html"]], b"", "localhost", "http")
 
 
-def prepare_snapshot() -> str:
+def prepare_snapshot(modules: dict | None = None) -> str:
     """Make this Python ready for a Pyodide memory snapshot; return ``""`` if it is, else why not.
 
     A snapshot holds the WebAssembly memory only, not Pyodide's file system or the JavaScript
@@ -126,19 +126,25 @@ def prepare_snapshot() -> str:
     collected (so no stray JavaScript proxy is left), and the snapshot is refused while asyncio
     tasks are pending or once a native extension (``.so``) was loaded (its code and function
     table entries live outside the memory, pyodide/pyodide#6254 and the docs of ``_makeSnapshot``).
+    ``modules`` is where to look for those (default ``sys.modules``; Pyodide's own standard
+    library extensions are built in, so a ``.so`` there is a package's).
     """
     import asyncio
     import gc
     import sys
 
     native = sorted(
-        name for name, module in list(sys.modules.items())
+        name for name, module in list((sys.modules if modules is None else modules).items())
         if str(vars(module).get("__file__") if hasattr(module, "__dict__") else "").endswith(".so")
     )  # fmt: skip
     if native:
         return f"native extension modules are loaded ({', '.join(native[:3])})"
     # Called from JavaScript between requests: no loop is running, so name Pyodide's WebLoop.
-    pending = [task for task in asyncio.all_tasks(asyncio.get_event_loop()) if not task.done()]
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:  # no event loop at all: nothing can be pending
+        loop = None
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()] if loop else []
     if pending:
         return f"{len(pending)} asyncio tasks are still pending"
     for database in _datasette.databases.values():
