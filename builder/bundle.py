@@ -3,6 +3,7 @@
 Layout written (DESIGN.md, "Bundle")::
 
     runtime/pyodide-<version>/<file>       shared, written once
+    runtime/pyodide-<version>/stdlib/<sha256>/python_stdlib.zip   compiled standard library (builder.stdlib), shared
     wheels/<sha256>/<file>.whl             shared, written once
     builds/<build-id>/data/<name>.db       canonical copy of the upload
     builds/<build-id>/pyodide-lock.json    this build's wheels with sha256
@@ -41,6 +42,7 @@ from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, chec
 from builder.csp import gallery_policy, security_headers
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
+from builder.stdlib import STDLIB_NAME, compiled_stdlib
 from builder.storage import GZIP_SUFFIX, Storage, compressible
 from builder.tables import describe_tables
 from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
@@ -252,6 +254,8 @@ def build_bundle(
         runtime_module = work / "glasshouse_runtime.py"
         runtime_module.write_bytes((RUNTIME_TEMPLATES / "glasshouse_runtime.py").read_bytes())
         metadata = {"title": request.title, "description": request.description, **request.metadata}
+        # Made once per runtime and cached; without it (logged) readers boot from the source zip.
+        stdlib = compiled_stdlib(runtime_dir, cache_dir, request.pyodide_version, log=log)
 
         # Boot the bundle once in Node before anything is published; the same run leaves the
         # bytecode of every module Datasette imported, which readers then need not compile.
@@ -261,7 +265,7 @@ def build_bundle(
                 runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=["datasette", *plugins],
                 database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
                 bytecode_out=bytecode, static_out=work / "static", max_old_space_mb=node_max_old_space_mb,
-                temp_dir=work,
+                temp_dir=work, stdlib=stdlib,
             )
         except CompatOutOfMemory as exc:
             log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
@@ -275,9 +279,13 @@ def build_bundle(
         log(f"Compatibility check: {report.summary()}")
 
         # (storage key, local file, URL on the content origin) of everything the reader downloads.
+        runtime_url = f"/_runtime/pyodide-{request.pyodide_version}/"
+        runtime_files = {name: runtime_dir / name for name in PYODIDE_FILES if name != STDLIB_NAME}
+        # The compiled copy is content-addressed: a recompiled one gets a new key, never overwrites one.
+        stdlib_name = f"stdlib/{sha256_file(stdlib)}/{STDLIB_NAME}" if stdlib else STDLIB_NAME
+        runtime_files[stdlib_name] = stdlib or runtime_dir / STDLIB_NAME
         files: list[tuple[str, Path, str]] = [
-            (f"{runtime_prefix}{name}", runtime_dir / name, f"/_runtime/pyodide-{request.pyodide_version}/{name}")
-            for name in PYODIDE_FILES
+            (f"{runtime_prefix}{name}", local, f"{runtime_url}{name}") for name, local in runtime_files.items()
         ]
         files += [
             (f"wheels/{path.parent.name}/{path.name}", path, f"/_wheels/{path.parent.name}/{path.name}")
@@ -306,11 +314,11 @@ def build_bundle(
             {"url": url, "size": local.stat().st_size, "integrity": sri(digests[local])} for _, local, url in files
         ]
         total_bytes = sum(f["size"] for f in precache)
-        runtime_url = f"/_runtime/pyodide-{request.pyodide_version}/"
         policy = gallery_policy(plugins)
         runtime_config = {
             "buildId": request.build_id,
             "runtimeURL": runtime_url,
+            "stdLibURL": f"{runtime_url}{stdlib_name}",
             "wheelsURL": "/_wheels/",
             "lockFileURL": f"/_build/{request.build_id}/pyodide-lock.json",
             "runtimeModuleURL": f"/_build/{request.build_id}/glasshouse_runtime.py",

@@ -94,10 +94,14 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
         )
     } == build_keys - static
     runtime = {key for key in storage.keys("runtime/") if not key.endswith(".gz")}
-    assert {
-        f"runtime/pyodide-314.0.7/{n}"
-        for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
-    } == runtime
+    stdlib = {key for key in runtime if key.endswith("/python_stdlib.zip")}
+    assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")} == (
+        runtime - stdlib
+    )
+    # The compiled standard library, content-addressed (tests/builder/test_stdlib.py), not npm's source zip.
+    (stdlib_key,) = stdlib
+    assert re.fullmatch(r"runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", stdlib_key)
+    assert stdlib_key.split("/")[3] == sha256(storage.open(stdlib_key).read())
     for key in storage.keys("wheels/"):
         assert re.fullmatch(r"wheels/[0-9a-f]{64}/[A-Za-z0-9_.+-]+\.whl", key), key
 
@@ -332,6 +336,23 @@ def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(
     header = archive.read("datasette/__pycache__/app.cpython-314.pyc")[:16]
     flags = int.from_bytes(header[4:8], "little")
     assert flags == 0b01, "unchecked-hash pyc: valid whatever the source timestamps in the browser"
+
+
+def test_readers_boot_from_the_compiled_standard_library(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    import io
+    import zipfile
+
+    storage, result, recorder = built
+    config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
+    (url,) = re.findall(r'"stdLibURL": "([^"]+)"', config)
+    assert re.fullmatch(r"/_runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", url)
+    assert url in {entry["url"] for entry in result.manifest["files"]}
+    assert "/_runtime/pyodide-314.0.7/python_stdlib.zip" not in config, "npm's source zip is not downloaded too"
+    names = set(zipfile.ZipFile(io.BytesIO(storage.open("runtime" + url.removeprefix("/_runtime")).read())).namelist())
+    assert {"json/__init__.pyc", "asyncio/base_events.pyc", "sqlite3/__init__.pyc"} <= names
+    assert "json/__init__.py" not in names
+    # The build's own Node check booted from it too, and rendered the pages.
+    assert any(line.startswith("Compatibility check: booted Pyodide in Node") for line in recorder.lines)
 
 
 def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
