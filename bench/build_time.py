@@ -61,7 +61,7 @@ def build_once(database: Path, scratch: Path, store: Path, build_id: str) -> tup
     def log(line: str) -> None:
         nonlocal last
         now = time.monotonic()
-        lines.append((now - last, line.splitlines()[0][:110]))
+        lines.append((now - last, line.splitlines()[0][:300]))
         last = now
 
     request = BuildRequest(
