@@ -115,6 +115,9 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     report({ phase: "Starting Python" }, true);
     const pyodide = await loadPyodide({
       indexURL: config.runtimeURL,
+      // The standard library the build compiled in the same Pyodide (builder/stdlib.py): imports skip
+      // compiling. Builds made before it have none: Pyodide then takes python_stdlib.zip from indexURL.
+      stdLibURL: config.stdLibURL,
       createPyodideModule,
       lockFileURL: config.lockFileURL,
       packageBaseUrl: new URL(config.wheelsURL, scope.location.origin).href,
