@@ -274,8 +274,10 @@ class Bench:
         if not database.exists():
             print(f"Generating {database} ({rows:,} rows; kept for later runs) ...", flush=True)
             started = time.monotonic()
-            generate(database.with_suffix(".partial"), rows)
-            database.with_suffix(".partial").rename(database)
+            partial = database.with_suffix(".partial")
+            partial.unlink(missing_ok=True)  # left by an interrupted run
+            generate(partial, rows)
+            partial.rename(database)
             print(f"  {time.monotonic() - started:.0f} s", flush=True)
         out: dict = {"database": str(database), "rows": rows, "database_bytes": database.stat().st_size}
         self.results[label] = out
@@ -426,6 +428,7 @@ def main() -> int:
     parser.add_argument("--database", type=Path, default=CHINOOK, help="the gallery for the main figures (Chinook)")
     parser.add_argument("--plugin", action="append", default=[], help="catalog plugin for that gallery; repeat")
     parser.add_argument("--timeout", type=float, default=180, help="seconds a Chinook visit may take")
+    parser.add_argument("--skip-chinook", action="store_true", help="leave out the main gallery (only the big database)")
     parser.add_argument("--skip-big", action="store_true", help="leave out the big database")
     parser.add_argument("--big-rows", type=int, default=2_000_000, help="rows of the big database (2,000,000 = 217 MB)")
     parser.add_argument("--big-timeout", type=float, default=900, help="seconds a big database's cold visit may take")
@@ -447,7 +450,8 @@ def main() -> int:
         stack.start()
         with sync_playwright() as playwright:
             bench = Bench(args, playwright, stack, scratch)
-            bench.chinook()
+            if not args.skip_chinook:
+                bench.chinook()
             if not args.skip_big:
                 bench.big(args.big_rows, "big", args.big_timeout)
             if args.one_gb:
