@@ -35,6 +35,7 @@ import argparse
 import datetime
 import json
 import math
+import re
 import shutil
 import signal
 import sqlite3
@@ -56,8 +57,8 @@ from stack import RUNTIME_DIR, RUNTIME_FILES, GlasshouseStack, NativeDatasette, 
 BENCH_DIR = REPO / "var" / "bench"
 CHINOOK = REPO.parent / "shared" / "data" / "chinook.sqlite"
 MB = 1e6
-#: How long the network is still watched after a repeat visit rendered (ms), for the requests the
-#: browser makes on its own after a navigation, such as the Service Worker's update check.
+#: How long the network is still watched after a visit rendered (ms), for the requests the page and
+#: the browser make after it, such as the Service Worker's update check.
 SETTLE_MS = 2000
 
 
@@ -125,6 +126,12 @@ def summary(records: list[Record]) -> dict:
         "requests": len(records),
         "list": [asdict(r) for r in records],
     }
+
+
+def compat_check_s(build_log: str) -> float | None:
+    """Seconds of the build's Node compatibility check, from its line in the build log (None if absent)."""
+    found = re.search(r"Compatibility check: .*? in (\d+) ms", build_log)
+    return int(found.group(1)) / 1000 if found else None
 
 
 def runtime_bytes() -> int:
@@ -211,6 +218,7 @@ class Bench:
             session.memory.reset()
             mark = proxy.mark()
             run["cold_s"] = session.visit(published.url, timeout)
+            session.page.wait_for_timeout(SETTLE_MS)  # requests the rendered page still makes
             run["first_visit"] = summary(proxy.since(mark))
             run["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
             run["idle_memory_bytes"] = idle
@@ -253,7 +261,7 @@ class Bench:
             paths = warm_paths(database, Path(config["database"]["path"]).stem)
             self.results["chinook"] = out = {
                 "database": str(args.database), "database_bytes": database.stat().st_size, "datasette": version,
-                "plugins": args.plugin, "build_s": published.seconds, "warm_paths": paths, "floor_s": [], "runs": [],
+                "plugins": args.plugin, "build_s": published.seconds, "build_log": published.output, "warm_paths": paths, "floor_s": [], "runs": [],
                 "runtime_bytes": runtime_bytes(),
             }  # fmt: skip
             for number in range(1, args.runs + 1):
@@ -294,6 +302,7 @@ class Bench:
             self.note_error(f"{label} build", error)
             return
         out["build_s"] = published.seconds
+        out["build_log"] = published.output
         config = published.config()
         native, _served, _version = self.native_for(published, config, label)
         name = Path(config["database"]["path"]).stem
@@ -306,6 +315,7 @@ class Bench:
                 mark = self.stack.proxy.mark()
                 print(f"Cold visit to the {label} gallery ...", flush=True)
                 out["cold_s"] = session.visit(published.url, timeout)
+                session.page.wait_for_timeout(SETTLE_MS)
                 out["first_visit"] = summary(self.stack.proxy.since(mark))
                 native_session = Session(self.playwright, self.scratch / f"native-{label}")
                 try:
@@ -346,7 +356,7 @@ def table(results: dict) -> list[list[str]]:
         runs = chinook["runs"]
         pick = lambda key: [r[key] for r in runs if key in r]
         cold, floor = median(pick("cold_s")), median(chinook["floor_s"])
-        rows.append(_ratio_row("cold first visit (s)", cold, "s", "runtime floor", floor, 1.5))
+        rows.append(_ratio_row("cold first visit", cold, "s", "runtime floor", floor, 1.5))
         first = [r["first_visit"] for r in runs if "first_visit" in r]
         reference = chinook["runtime_bytes"] + chinook["database_bytes"]
         rows.append(_ratio_row("first-visit download", median([f["bytes"] / MB for f in first]), "MB",
@@ -370,14 +380,14 @@ def table(results: dict) -> list[list[str]]:
                 downloaded = {e["path"] for s in summaries for e in s["list"] if e["bytes"] > 0}
                 measured = f"{median([s['requests'] for s in summaries]):.0f} requests, {median([s['bytes'] for s in summaries]):,.0f} B"
                 rows.append([label, measured, "", "", "", "only /sw.js downloaded", "" if downloaded <= {"/sw.js"} else "MISSED"])
-                listed = "; ".join(f"{e['status']} {e['path']} {e['bytes']} B" for e in summaries[-1]["list"])
-                rows.append(["  last run's requests", listed or "none", "", "", "", "", ""])
         browser_restart = median(pick("browser_restart_s"))
         rows.append(_ratio_row("repeat visit after browser restart", browser_restart, "s", "cold first visit", cold, None))
         peak = median([r["peak_memory_bytes"] / MB for r in runs if "peak_memory_bytes" in r])
-        rows.append(_ratio_row("browser peak memory, cold visit", peak, "MB", "database size", chinook["database_bytes"] / MB,
-                               None, fmt="{:.0f}"))  # fmt: skip
+        rows.append(_ratio_row("browser peak memory, cold visit", peak, "MB", "", None, None, fmt="{:.0f}"))
         rows.append(_ratio_row("build (publish --wait)", chinook["build_s"], "s", "", None, None, fmt="{:.0f}"))
+        node = compat_check_s(chinook.get("build_log", ""))
+        if node is not None:
+            rows.append(_ratio_row("  of which the Node compatibility check", node, "s", "", None, None, fmt="{:.0f}"))
     for label in ("big", "1gb"):
         big = results.get(label)
         if not big:
@@ -386,6 +396,9 @@ def table(results: dict) -> list[list[str]]:
         name = f"{label} ({big['rows'] / 1e6:g}M rows, {size:.0f} MB)"
         rows.append(_ratio_row(f"{name}: build", big.get("build_s"), "s", "sqlite3 backup-API copy", big["backup_copy_s"],
                                3.0, fmt="{:.1f}"))  # fmt: skip
+        node = compat_check_s(big.get("build_log", ""))
+        if node is not None:
+            rows.append(_ratio_row("  of which the Node compatibility check", node, "s", "", None, None, fmt="{:.1f}"))
         if "failed" in big:
             rows.append([f"{name}: cold visit", "FAILED", big["failed"][:60], "", "", "", "MISSED"])
         if "cold_s" in big:
@@ -401,6 +414,16 @@ def table(results: dict) -> list[list[str]]:
             rows.append(_ratio_row(f"{name}: browser peak memory", big["peak_memory_bytes"] / MB, "MB", "database size", size,
                                    2.5, fmt="{:.0f}"))  # fmt: skip
     return rows
+
+
+def repeat_visit_requests(results: dict) -> list[str]:
+    """One line per request of the last run's repeat visits: ``<visit>: <status> <path> <bytes> B``."""
+    runs = results.get("chinook", {}).get("runs", [])
+    lines = []
+    for key, label in (("sw_restart_network", "after SW restart"), ("browser_restart_network", "after browser restart")):
+        for entry in next((r[key]["list"] for r in reversed(runs) if key in r), []):
+            lines.append(f"  {label}: {entry['status']} {entry['method']} {entry['path']} {entry['bytes']:,} B")
+    return lines
 
 
 def print_table(rows: list[list[str]]) -> None:
@@ -476,6 +499,9 @@ def main() -> int:
     print()
     print_table(table(results))
     print()
+    requests = repeat_visit_requests(results)
+    if requests:
+        print("Requests on the last run's repeat visits (a 304 downloads no body):\n" + "\n".join(requests) + "\n")
     print(DEFINITIONS)
     if results["errors"]:
         print("\nErrors:\n  " + "\n  ".join(results["errors"]))
