@@ -188,7 +188,7 @@ class Bench:
     def compare(self, session: Session, native: Session, gallery_url: str, native_url: str, paths: list[str],
                 rounds: int) -> dict:  # fmt: skip
         """Navigate each of ``paths`` once unmeasured, then ``rounds`` times measured, alternating
-        gallery and native; ``{"gallery": [ms], "native": [ms], "status_differs": [path]}``."""
+        gallery and native; ``{"gallery": [ms], "native": [ms], "status_differs": ["<path> (gallery <status>, native <status>)"]}``."""
         out: dict = {"gallery": [], "native": [], "status_differs": []}
         for round_ in range(rounds + 1):
             for path in paths:
@@ -198,8 +198,9 @@ class Bench:
                 except VisitFailed as error:
                     self.note_error("warm navigation", error)
                     continue
-                if gallery_status != native_status and path not in out["status_differs"]:
-                    out["status_differs"].append(f"{path} (gallery {gallery_status}, native {native_status})")
+                differs = f"{path} (gallery {gallery_status}, native {native_status})"
+                if gallery_status != native_status and differs not in out["status_differs"]:
+                    out["status_differs"].append(differs)
                 if round_:
                     out["gallery"].append(gallery_ms)
                     out["native"].append(native_ms)
@@ -499,6 +500,10 @@ def main() -> int:
     print()
     print_table(table(results))
     print()
+    runs = results.get("chinook", {}).get("runs", [])
+    differs = sorted({d for r in runs if "warm" in r for d in r["warm"]["status_differs"]})
+    if differs:
+        print("Warm URLs answered with another status than native Datasette's:\n  " + "\n  ".join(differs) + "\n")
     requests = repeat_visit_requests(results)
     if requests:
         print("Requests on the last run's repeat visits (a 304 downloads no body):\n" + "\n".join(requests) + "\n")
