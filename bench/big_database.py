@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from cold_start import CHROMIUM_ARGS, published  # a sibling script: bench/ is sys.path[0]
+from playwright.sync_api import Error as PlaywrightError
 
 MB = 1e6
 INDEXED_QUERY = "observations?station=ST0042"
@@ -57,10 +58,10 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def chromium_pss() -> tuple[int, int]:
-    """PSS in bytes of this process's Chromium descendants: ``(renderers, all)``."""
+def chromium_pss(root: int | None = None) -> tuple[int, int]:
+    """PSS in bytes of the Chromium descendants of ``root`` (default: this process): ``(renderers, all)``."""
     tree = _children()
-    todo, renderers, total = list(tree.get(os.getpid(), [])), 0, 0
+    todo, renderers, total = list(tree.get(root or os.getpid(), [])), 0, 0
     while todo:
         pid = todo.pop()
         todo.extend(tree.get(pid, []))
@@ -84,21 +85,22 @@ class PeakSampler(threading.Thread):
     def __init__(self, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.interval, self.peak_renderers, self.peak_all = interval, 0, 0
-        self._stop = threading.Event()
+        self._done = threading.Event()  # not `_stop`: threading.Thread has a method of that name
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._done.is_set():
             renderers, total = chromium_pss()
             self.peak_renderers, self.peak_all = max(self.peak_renderers, renderers), max(self.peak_all, total)
-            self._stop.wait(self.interval)
+            self._done.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._done.set()
         self.join()
 
 
-#: The bootstrap page's state in one line: its phase, detail and any visible problem.
+#: The bootstrap page's state in one line (its phase, detail and any visible problem); null on another page.
 STATUS_JS = """() => {
+  if (!document.getElementById("phase")) return null;
   const text = (id) => (document.getElementById(id) || {}).textContent || "";
   const problem = document.getElementById("problem");
   return `${text("phase")} | ${text("detail")}` + (problem && !problem.hidden ? ` | problem: ${problem.textContent}` : "");
@@ -111,8 +113,14 @@ def timed_goto(page: object, url: str) -> float:
     page.goto(url, timeout=900_000)
     shown = None
     # The bootstrap page (a cold visit) shows #phase until Datasette's page replaces it, or #problem.
-    while page.evaluate("() => !!document.getElementById('phase')"):
-        status = page.evaluate(STATUS_JS)
+    while True:
+        try:
+            status = page.evaluate(STATUS_JS)
+        except PlaywrightError:  # the bootstrap page navigated to Datasette's during the call
+            time.sleep(0.2)
+            continue
+        if status is None:
+            break
         if status != shown:
             print(f"  {time.monotonic() - started:6.1f} s  {status}", flush=True)
             shown = status
