@@ -3,7 +3,7 @@
 Publishes ``--database`` (default: a database from ``bench/make_database.py``, whose
 ``observations`` table is indexed on ``station`` and has the FTS table ``observations_fts``) on a
 fresh local Glasshouse (``cold_start.published``), opens it in Debian's headless Chromium and
-prints:
+prints (an on-disk profile unless ``--incognito``):
 
 - the cold first visit (s): navigation to the database page with an empty profile, until the page
   is Datasette's;
@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import statistics
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -139,14 +140,26 @@ def main() -> int:
     parser.add_argument("--database", type=Path, default=Path("/tmp/bigdb/big.db"))
     parser.add_argument("--runs", type=int, default=5, help="warm repetitions of each query")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--incognito", action="store_true", help="Playwright's incognito context (storage in memory)")
     args = parser.parse_args()
     size = args.database.stat().st_size
 
     from playwright.sync_api import sync_playwright
 
-    with published(args.database, [], BIG_ENV) as gallery, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_context().new_page()
+    with (
+        published(args.database, [], BIG_ENV) as gallery,
+        sync_playwright() as playwright,
+        tempfile.TemporaryDirectory(prefix="big-database-profile-") as profile,
+    ):
+        if args.incognito:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            page = browser.new_context().new_page()
+        else:
+            # A reader's ordinary profile: Cache Storage on disk (an incognito context keeps it in memory).
+            browser = playwright.chromium.launch_persistent_context(
+                profile, executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+            )
+            page = browser.new_page()
         page.on("console", lambda m: print(f"  console: {m.text}") if "Glasshouse" in m.text else None)
         page.goto("about:blank")
         time.sleep(2)

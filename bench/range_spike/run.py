@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--db", default="big.db")
     parser.add_argument("--db-dir", default="/tmp/bigdb")
     parser.add_argument("--mode", default="suspending", choices=["suspending", "run_sync", "memfs"])
+    parser.add_argument("--profile", action="store_true", help="an on-disk profile, not Playwright's incognito context")
     parser.add_argument("--copy", action="store_true", help="memfs mode: the old arrayBuffer + copying writeFile path")
     parser.add_argument("--block", type=int, default=64 * 1024, help="bytes per range request")
     args = parser.parse_args()
@@ -40,7 +42,14 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            if args.profile:
+                # A reader's ordinary profile: storage on disk (incognito keeps Cache Storage in memory).
+                profile = tempfile.mkdtemp(prefix="spike-profile-")
+                browser = playwright.chromium.launch_persistent_context(
+                    profile, executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS
+                )
+            else:
+                browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.on("console", lambda m: print("console:", m.text))
             page.goto("about:blank")
@@ -61,6 +70,8 @@ def main() -> None:
             print(json.dumps(result, indent=2))
             browser.close()
     finally:
+        if args.profile:
+            shutil.rmtree(profile, ignore_errors=True)
         server.terminate()
         server.wait(10)
 
