@@ -3,7 +3,7 @@
 // The build's Node check (compat_check.mjs) uses `startDatasette` and `callDatasette` too.
 import { embedHTML } from "./embed.mjs";
 import { datasetteTarget, redirectTarget, requestKind, withSecurityHeaders } from "./routes.mjs";
-import { downloadAll, hasAll, openStore, verifiedResponse } from "./store.mjs";
+import { downloadAll, hasAll, openStore, readInto, verifiedResponse } from "./store.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
@@ -16,18 +16,22 @@ const message = (error) => String(error && error.message ? error.message : error
  * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
  * system, import the runtime and start Datasette with those plugins registered. `options`:
  * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
- * settings, metadata}` (`name` a Python module name). Returns the Python module (a PyProxy with
- * `handle`); Python errors throw.
+ * settings, metadata}` (`name` a Python module name). The file system takes `databaseBytes` over
+ * as the file's contents, not copied (a database may be hundreds of MB): the caller must not
+ * change or reuse it. Returns the Python module (a PyProxy with `handle`); Python errors throw.
  */
 export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata }) {
   pyodide.FS.mkdirTree(databasePath.slice(0, databasePath.lastIndexOf("/")) || "/");
-  pyodide.FS.writeFile(databasePath, databaseBytes);
+  pyodide.FS.writeFile(databasePath, databaseBytes, { canOwn: true });
   pyodide.FS.writeFile(RUNTIME_MODULE_PATH, runtimeSource);
   for (const [name, source] of Object.entries(pluginSources)) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
   const runtime = pyodide.pyimport("glasshouse_runtime");
   await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources) }));
   return runtime;
 }
+
+/** The database's size in bytes, as the build recorded it in `config.precache`. */
+const databaseSize = (config) => config.precache.find((file) => file.url === config.database.url).size;
 
 /** The sources of the build's built-in plugins (`modules`: `[{name, url}]`), fetched with `fetchFn`: `{name: source}`. */
 async function fetchPluginSources(modules, fetchFn) {
@@ -131,7 +135,8 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     report({ phase: "Starting Datasette" }, true);
     const runtime = await startDatasette(pyodide, {
       databasePath: config.database.path,
-      databaseBytes: new Uint8Array(await (await scope.fetch(config.database.url)).arrayBuffer()),
+      // Read once into a buffer of the recorded size, which MEMFS then owns: one copy in memory.
+      databaseBytes: await readInto(await scope.fetch(config.database.url), databaseSize(config)),
       runtimeSource: await (await scope.fetch(config.runtimeModuleURL)).text(),
       pluginSources: await fetchPluginSources(config.pluginModules, scope.fetch),
       settings: config.settings,
