@@ -36,7 +36,7 @@ help:
 	@echo "make lint    ruff"
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
 	@echo "make lock-check  regenerate the locks from PyPI and compare with the committed ones (needs PyPI)"
-	@echo "make bench   cold-start benchmark (bench/cold_start.py)"
+	@echo "make bench   reader benchmark: issue 10's table, gallery vs runtime floor and native Datasette (bench/readers.py; BENCH_ARGS=...)"
 	@echo "make bench-load  50 concurrent uploads, every build followed to its end (bench/load.py; LOAD_ARGS=...)"
 	@echo "make setup   venv + Pyodide runtime + migrate + collectstatic"
 
@@ -132,8 +132,12 @@ lock: venv
 lock-check: venv
 	$(VENV)/bin/pytest -m network tests/builder/test_lock.py
 
+# Reader benchmark: one table of issue 10's figures side by side (bench/readers.py), in headless
+# Chromium against gunicorn + a Celery worker on loopback. About 10-15 minutes on a quiet 2-core
+# machine, the big database included. BENCH_ARGS="--runs 5", "--skip-big", "--big-rows N", "--1gb".
+BENCH_ARGS ?=
 bench: setup chromium
-	$(PY) bench/cold_start.py
+	$(PY) bench/readers.py $(BENCH_ARGS)
 
 # Load benchmark: gunicorn, a prefork Celery worker, beat and moto on free ports, PostgreSQL
 # database glasshouse_load and Redis db 13 (both wiped); 7 to 14 minutes on 2 cores.

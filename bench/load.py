@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 import requests
-from cold_start import REPO, free_port, wait_http
+from processes import REPO, children, descendants, free_port, wait_http
 
 CHINOOK = REPO.parent / "shared" / "data" / "chinook.sqlite"
 FINAL = ("ready", "failed", "cancelled")
@@ -199,26 +199,6 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
 
 
 # --- Worker processes and memory ---------------------------------------------------------------
-
-
-def children(pid: int) -> list[int]:
-    """Child process ids of ``pid`` (every thread's), from /proc; [] once it is gone."""
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found += [int(c) for c in (task / "children").read_text().split()]
-    except OSError:
-        pass
-    return found
-
-
-def descendants(pid: int) -> list[int]:
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += children(current)
-    return tree
 
 
 def rss_bytes(pid: int) -> int:

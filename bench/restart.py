@@ -1,7 +1,7 @@
 """Benchmark: Service Worker (and worker-mode) restart with and without a memory snapshot.
 
-Runs the real stack on loopback as ``bench/cold_start.py`` does (gunicorn, a solo Celery
-worker, ``manage.py publish --wait`` on the embedded defaults in a temporary data folder), then
+Runs the real stack on loopback (``bench/stack.py``: gunicorn, a solo Celery worker and the
+counting proxy, ``manage.py publish --wait`` on the embedded defaults in a temporary folder), then
 in Debian's headless Chromium, for each of ``--runs`` fresh browser contexts: a cold first visit
 to the database page, a few warm navigations, a wait until the runtime has saved its snapshot in
 Cache Storage (at most ``--snapshot-wait`` seconds: a runtime without snapshots never does), then
@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,18 +27,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from browser import wait_for_snapshot
 from chromium_flags import CHROMIUM_ARGS
-from cold_start import start_stack, stop_stack
+from stack import GlasshouseStack
 
 REPO = Path(__file__).resolve().parent.parent
-#: True once this origin's Cache Storage holds a saved snapshot (snapshot.mjs's cache keys).
-HAS_SNAPSHOT = """async () => {
-  for (const name of await caches.keys()) {
-    const keys = await (await caches.open(name)).keys();
-    if (keys.some((r) => r.url.includes("/_glasshouse_snapshot/") && r.url.endsWith("/heap"))) return true;
-  }
-  return false;
-}"""
 #: How Python started for this page (keepalive.mjs's status), waiting up to 5 s for the answer to its ping.
 BOOT_STATUS = """async () => {
   for (let i = 0; i < 50 && !document.documentElement.dataset.glasshouseBoot; i++) await new Promise((r) => setTimeout(r, 100));
@@ -48,24 +40,15 @@ BOOT_STATUS = """async () => {
 BOOT_MS = 240_000
 
 
-def publish(database: Path, data: Path) -> tuple[list[subprocess.Popen], str]:
-    """Start the stack (``cold_start.start_stack``) and publish ``database``; return the processes and the gallery URL."""
-    procs, env = start_stack(data)
-    out = subprocess.run(
-        [sys.executable, "manage.py", "publish", str(database), "--approve", "--wait"],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    return procs, re.search(r"Gallery URL: (\S+)", out).group(1)
-
-
-def wait_for_snapshot(page: object, seconds: float) -> float | None:
-    """Seconds until the origin's Cache Storage holds a snapshot, or ``None`` after ``seconds``."""
-    started = time.monotonic()
-    while time.monotonic() - started < seconds:
-        if page.evaluate(HAS_SNAPSHOT):
-            return time.monotonic() - started
-        page.wait_for_timeout(250)
-    return None
+def publish(database: Path, data: Path) -> tuple[GlasshouseStack, str]:
+    """Start the stack (``stack.GlasshouseStack``) and publish ``database``; return the stack and the gallery URL."""
+    stack = GlasshouseStack(data)
+    try:
+        stack.start()
+        return stack, stack.publish(database, [], timeout=1800).url
+    except BaseException:
+        stack.close()
+        raise
 
 
 def new_context(browser: object, args: argparse.Namespace) -> object:
@@ -135,10 +118,10 @@ def main() -> int:
     args = parser.parse_args()
 
     data = Path(tempfile.mkdtemp(prefix="glasshouse-restart-"))
-    procs: list[subprocess.Popen] = []
+    stack = None
     runs = []
     try:
-        procs, url = publish(args.database, data)
+        stack, url = publish(args.database, data)
         database = re.sub(r"[^a-z0-9_-]+", "-", args.database.stem.lower()).strip("-_")
         from playwright.sync_api import sync_playwright
 
@@ -149,7 +132,9 @@ def main() -> int:
                 runs.append(run(browser, url, database, args))
             browser.close()
     finally:
-        stop_stack(procs, data)
+        if stack:
+            stack.close()
+        shutil.rmtree(data, ignore_errors=True)
 
     colds = [r["cold"] for r in runs]
     restarts = [t for r in runs for t in r["restarts"]]

@@ -13,8 +13,11 @@
 //   pages          [{path, query, contains: [marker, ...], lacks: [marker, ...], footer: [marker, ...]}]:
 //                  each must answer HTTP 200, contain no "Traceback", contain every "contains" marker and
 //                  none of "lacks", and hold every "footer" marker inside Datasette's <footer class="ft">
+//   stdlib         optional path of the compiled standard library (builder/stdlib.py), passed to
+//                  loadPyodide as stdLibURL as the reader's browser does; "": npm's python_stdlib.zip
+//   bytecodeModule local path of glasshouse_bytecode.py
 //   bytecodeOut    optional path: when every page passed, write there a zip of the bytecode of every
-//                  site-packages module imported so far (see BYTECODE below)
+//                  site-packages module imported so far (glasshouse_bytecode.site_packages_zip)
 //   staticOut      optional folder: when every page passed, write there every static file Datasette
 //                  and the plugins serve (/-/static/..., /-/static-plugins/<plugin>/...), each at its
 //                  URL path, as Datasette answers it
@@ -36,25 +39,6 @@ const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
 // Datasette's footer (base.html: <footer class="ft">{% include "_footer.html" %}</footer>).
 const FOOTER = /<footer class="ft">([\s\S]*?)<\/footer>/;
 const ORIGIN = "http://localhost";
-// Compile every site-packages module imported so far to unchecked-hash .pyc files (valid whatever
-// the source files' timestamps in the reader's browser) and zip them with fixed timestamps, so the
-// same bundle always gives the same bytes. Pyodide's Python is the reader's, so the bytecode fits.
-const BYTECODE = `
-import importlib.util, py_compile, site, sys, zipfile
-root = site.getsitepackages()[0] + "/"
-# vars(), not getattr(): a module-level __getattr__ (lazy imports) must not run here.
-files = [vars(m).get("__file__") if hasattr(m, "__dict__") else None for m in list(sys.modules.values())]
-sources = sorted({f for f in files if isinstance(f, str) and f.startswith(root) and f.endswith(".py")})
-with zipfile.ZipFile("/tmp/glasshouse-bytecode.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-    for source in sources:
-        cached = importlib.util.cache_from_source(source)
-        py_compile.compile(source, cfile=cached, doraise=True,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        entry = zipfile.ZipInfo(cached[len(root):], date_time=(1980, 1, 1, 0, 0, 0))
-        entry.compress_type = zipfile.ZIP_DEFLATED
-        with open(cached, "rb") as fh:
-            archive.writestr(entry, fh.read())
-`;
 // URL paths of every static file Datasette and the plugins serve, as Datasette routes them
 // (datasette/app.py: /-/static/ and /-/static-plugins/<name>/, the name also with "_" for "-").
 const STATIC_FILES = `
@@ -127,6 +111,7 @@ async function main() {
     indexURL: config.runtimeDir.endsWith("/") ? config.runtimeDir : config.runtimeDir + "/",
     lockFileURL: config.lockFile,
     packageBaseUrl: config.packageBaseUrl,
+    stdLibURL: config.stdlib || undefined,
     stdout: (line) => log.push(line),
     stderr: (line) => log.push(line),
   });
@@ -199,7 +184,9 @@ async function main() {
   const failed = pages.filter((p) => p.problems.length);
   if (!failed.length && config.bytecodeOut) {
     const bytecodeAt = since();
-    pyodide.runPython(BYTECODE);
+    // In the home folder (on sys.path, outside site-packages): not in the zip it writes.
+    pyodide.FS.writeFile("/home/pyodide/glasshouse_bytecode.py", fs.readFileSync(config.bytecodeModule, "utf8"));
+    pyodide.pyimport("glasshouse_bytecode").site_packages_zip("/tmp/glasshouse-bytecode.zip");
     fs.writeFileSync(config.bytecodeOut, pyodide.FS.readFile("/tmp/glasshouse-bytecode.zip"));
     timings.bytecode_ms = since() - bytecodeAt;
   }

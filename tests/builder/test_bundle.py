@@ -4,15 +4,19 @@ import base64
 import gzip
 import hashlib
 import json
+import os
 import re
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
 from builder.bundle import (
+    DATABASE_GZIP_LEVEL,
     GZIP_MAX_RATIO,
     RUNTIME_MODULES,
+    BackgroundGzip,
     BuildError,
     BuildRequest,
     BuildResult,
@@ -94,10 +98,14 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
         )
     } == build_keys - static
     runtime = {key for key in storage.keys("runtime/") if not key.endswith(".gz")}
-    assert {
-        f"runtime/pyodide-314.0.7/{n}"
-        for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
-    } == runtime
+    stdlib = {key for key in runtime if key.endswith("/python_stdlib.zip")}
+    assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")} == (
+        runtime - stdlib
+    )
+    # The compiled standard library, content-addressed (tests/builder/test_stdlib.py), not npm's source zip.
+    (stdlib_key,) = stdlib
+    assert re.fullmatch(r"runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", stdlib_key)
+    assert stdlib_key.split("/")[3] == sha256(storage.open(stdlib_key).read())
     for key in storage.keys("wheels/"):
         assert re.fullmatch(r"wheels/[0-9a-f]{64}/[A-Za-z0-9_.+-]+\.whl", key), key
 
@@ -159,7 +167,7 @@ def test_compressible_files_get_a_deterministic_gzip_copy(
         assert copy[4:8] == b"\0\0\0\0", "mtime 0: the same bytes on every build"
     # The same input gives the same bytes.
     source = storage.local_path(f"{prefix}data/chinook.db")
-    gzip_copy(source, tmp_path / "again.gz")
+    gzip_copy(source, tmp_path / "again.gz", DATABASE_GZIP_LEVEL)
     assert (tmp_path / "again.gz").read_bytes() == storage.open(f"{prefix}data/chinook.db.gz").read()
     # The precache list keeps the identity bytes: fetch decodes, and SRI is over the decoded body.
     database = next(item for item in build_config(storage)["precache"] if item["url"].endswith("/chinook.db"))
@@ -270,9 +278,9 @@ def test_the_database_copy_is_canonical_and_complete(built: tuple[LocalStorage, 
 def test_a_second_build_stores_shared_files_once(
     built: tuple[LocalStorage, BuildResult, Recorder], chinook: Path, pyodide_runtime: Path, wheel_cache: Path
 ) -> None:
-    storage, _, _ = built
+    storage, first, _ = built
     lines: list[str] = []
-    build_bundle(
+    second = build_bundle(
         request_for(chinook, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
         storage=storage,
         runtime_dir=pyodide_runtime,
@@ -283,6 +291,12 @@ def test_a_second_build_stores_shared_files_once(
     # Only the second build's own files were stored: the runtime and the wheels were there already.
     own = list(storage.keys("builds/b0000000000000002/"))
     assert f"Stored {len(own)} files (" in lines[-1], lines[-1]
+    # The shared files' gzip copies are taken as stored, not made again: the same entries.
+    def shared(result: BuildResult) -> list[dict]:
+        return [entry for entry in result.manifest["files"] if not entry["key"].startswith("builds/")]
+
+    assert shared(second) == shared(first)
+    assert {entry["key"] for entry in shared(second) if "gzip" in entry} >= {"runtime/pyodide-314.0.7/pyodide.asm.wasm"}
 
 
 @pytest.mark.parametrize(
@@ -332,6 +346,23 @@ def test_the_bundle_carries_bytecode_for_the_modules_datasette_imports(
     header = archive.read("datasette/__pycache__/app.cpython-314.pyc")[:16]
     flags = int.from_bytes(header[4:8], "little")
     assert flags == 0b01, "unchecked-hash pyc: valid whatever the source timestamps in the browser"
+
+
+def test_readers_boot_from_the_compiled_standard_library(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
+    import io
+    import zipfile
+
+    storage, result, recorder = built
+    config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
+    (url,) = re.findall(r'"stdLibURL": "([^"]+)"', config)
+    assert re.fullmatch(r"/_runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", url)
+    assert url in {entry["url"] for entry in result.manifest["files"]}
+    assert "/_runtime/pyodide-314.0.7/python_stdlib.zip" not in config, "npm's source zip is not downloaded too"
+    names = set(zipfile.ZipFile(io.BytesIO(storage.open("runtime" + url.removeprefix("/_runtime")).read())).namelist())
+    assert {"json/__init__.pyc", "asyncio/base_events.pyc", "sqlite3/__init__.pyc"} <= names
+    assert "json/__init__.py" not in names
+    # The build's own Node check booted from it too, and rendered the pages.
+    assert any(line.startswith("Compatibility check: booted Pyodide in Node") for line in recorder.lines)
 
 
 def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
@@ -406,3 +437,28 @@ def test_a_wal_mode_database_builds_with_a_warning_in_the_log_and_the_manifest(
     assert f"Warning: {warning}" in lines
     copy = storage.local_path("builds/b0000000000000001/data/chinook.db")
     assert copy.read_bytes()[18:20] == b"\x01\x01", "published in rollback-journal mode"
+
+
+def test_a_background_gzip_copy_is_the_one_the_build_takes(tmp_path: Path) -> None:
+    source = tmp_path / "data.db"
+    source.write_bytes(b"SQLite rows " * 100_000)
+    with BackgroundGzip() as background:
+        background.start(source, tmp_path / "started.gz", DATABASE_GZIP_LEVEL)
+        assert background.copy(source, tmp_path / "unused.gz") == tmp_path / "started.gz"
+        # A file with no copy started is gzipped there and then.
+        assert background.copy(tmp_path / "started.gz", tmp_path / "now.gz") == tmp_path / "now.gz"
+    assert gzip.decompress((tmp_path / "started.gz").read_bytes()) == source.read_bytes()
+    assert not (tmp_path / "unused.gz").exists()
+
+
+def test_a_build_that_fails_stops_its_background_gzip_before_returning(tmp_path: Path) -> None:
+    source = tmp_path / "big.db"
+    source.write_bytes(os.urandom(64 * 1024 * 1024))  # seconds of work at level 9
+    target = tmp_path / "big.db.gz"
+    with pytest.raises(RuntimeError), BackgroundGzip() as background:
+        background.start(source, target, 9)
+        raise RuntimeError("the Node check failed")
+    # Leaving the block stopped the copy and waited for the thread: nothing writes into the
+    # build's folder any more, and no partial copy is left that could pass for a whole one.
+    assert not any(thread.name.startswith("glasshouse-gzip") for thread in threading.enumerate())
+    assert not target.exists()

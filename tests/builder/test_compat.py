@@ -171,6 +171,12 @@ def test_datasette_alone_boots_and_renders_chinook(
     assert report.summary() == (
         f"booted Pyodide in Node, rendered /, /chinook, /chinook/Album in {report.total_ms} ms; sandbox: {report.sandbox}"
     )
+    assert report.stages() == (
+        f"Pyodide {report.pyodide_ms:,} ms, packages {report.packages_ms:,} ms, Datasette start {report.start_ms:,} ms, "
+        f"pages: / {report.pages[0].ms:,} ms, /chinook {report.pages[1].ms:,} ms, /chinook/Album {report.pages[2].ms:,} ms; "
+        f"the rest (bytecode, static files) "
+        f"{report.total_ms - report.pyodide_ms - report.packages_ms - report.start_ms - sum(p.ms for p in report.pages):,} ms"
+    )
     assert (
         report.sandbox.startswith("Node ")
         and "permission model, empty environment, no-network preload" in report.sandbox

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { embedHTML } from "../../builder/runtime/js/embed.mjs";
-import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, verifiedResponse } from "../../builder/runtime/js/store.mjs";
+import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, readInto, verifiedResponse } from "../../builder/runtime/js/store.mjs";
 
 const PAGE = '<!DOCTYPE html><html><head><title>Album</title></head><body class="table"><div class="not-footer"><header>h</header></div><footer class="ft">f</footer></body></html>';
 
@@ -100,4 +100,55 @@ test("a stored file is checked against the integrity Pyodide asks for", async ()
   const good = await verifiedResponse(new Response("wheel"), integrity, "/_wheels/x/a.whl");
   assert.equal(await good.text(), "wheel");
   await assert.rejects(verifiedResponse(new Response("wheeL"), integrity, "/_wheels/x/a.whl"), IntegrityError);
+});
+
+/** A response whose body arrives in `chunks` (strings), then ends or, with `fail`, errors as a browser's stream does. */
+const chunked = (chunks, fail = null) =>
+  new Response(
+    new ReadableStream({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+        if (fail) controller.error(fail);
+        else controller.close();
+      },
+    }),
+  );
+
+test("downloads stream into Cache Storage with progress; a full cache takes the file into memory, counted once", async () => {
+  const stored = new Map();
+  const full = new DOMException("Quota exceeded", "QuotaExceededError");
+  const cache = {
+    match: async () => undefined,
+    // Reads the stream as Cache Storage does; the database's put fails part-way, as over quota.
+    put: async (url, response) => {
+      const text = await response.text();
+      if (url.endsWith(".db")) throw full;
+      stored.set(url, text);
+    },
+  };
+  const store = await openStore("glasshouse-b", { open: async () => cache, match: async () => undefined });
+  const progress = [];
+  const fetchFn = async (url) => chunked(url.endsWith(".db") ? ["d", "e"] : ["a", "b", "c"]);
+  const loaded = await downloadAll(store, files, { fetchFn, onProgress: (n) => progress.push(n), concurrency: 1 });
+  assert.equal(loaded, 5, "the database's second attempt does not count its bytes twice");
+  assert.deepEqual(progress, [1, 2, 3, 4, 5, 3, 4, 5]);
+  assert.equal(stored.get("/_runtime/a.wasm"), "abc");
+  assert.equal(await (await store.match("/_build/b/data/d.db")).text(), "de", "kept in memory instead");
+});
+
+test("a body that fails part-way is an IntegrityError when the plain file answers, else the fault", async () => {
+  const cut = (plainAnswers) => async (url, init) =>
+    init && init.integrity ? chunked(["ab"], new TypeError("network error")) : plainAnswers ? new Response("abX") : Promise.reject(new TypeError("offline"));
+  const tampered = await downloadAll(memoryStore(), files, { fetchFn: cut(true) }).catch((error) => error);
+  assert.ok(tampered instanceof IntegrityError, String(tampered));
+  const fault = await downloadAll(memoryStore(), files, { fetchFn: cut(false) }).catch((error) => error);
+  assert.ok(!(fault instanceof IntegrityError) && fault.message === "network error", String(fault));
+});
+
+test("readInto reads a stored file into one buffer of the recorded size, and refuses more bytes", async () => {
+  const bytes = await readInto(chunked(["ab", "cd"]), 4);
+  assert.equal(new TextDecoder().decode(bytes), "abcd");
+  assert.equal(bytes.buffer.byteLength, 4, "no second buffer");
+  assert.equal(new TextDecoder().decode(await readInto(chunked(["ab"]), 4)), "ab");
+  await assert.rejects(readInto(chunked(["abc", "de"]), 4), RangeError);
 });

@@ -6,7 +6,7 @@ import { datasetteTarget, redirectTarget, requestKind, withSecurityHeaders } fro
 import {
   deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles, writeSnapshot,
 } from "./snapshot.mjs";
-import { downloadAll, hasAll, openStore, verifiedResponse } from "./store.mjs";
+import { downloadAll, hasAll, openStore, readInto, verifiedResponse } from "./store.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
@@ -22,18 +22,23 @@ export const SNAPSHOT_IDLE_MS = 3000;
 const message = (error) => String(error && error.message ? error.message : error);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Write the database file (`bytes`: Uint8Array) at `path` in `pyodide`'s file system, creating its folder. */
+/**
+ * Write the database file (`bytes`: Uint8Array) at `path` in `pyodide`'s file system, creating its
+ * folder. The file system takes `bytes` over as the file's contents, not copied (a database may be
+ * hundreds of MB): the caller must not change or reuse it.
+ */
 export function writeDatabase(pyodide, path, bytes) {
   pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")) || "/");
-  pyodide.FS.writeFile(path, bytes);
+  pyodide.FS.writeFile(path, bytes, { canOwn: true });
 }
 
 /**
  * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
  * system, import the runtime and start Datasette with those plugins registered. `options`:
  * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
- * settings, metadata}` (`name` a Python module name). Returns the Python module (a PyProxy with
- * `handle`); Python errors throw.
+ * settings, metadata}` (`name` a Python module name). The file system takes `databaseBytes` over
+ * as the file's contents, not copied (a database may be hundreds of MB): the caller must not
+ * change or reuse it. Returns the Python module (a PyProxy with `handle`); Python errors throw.
  */
 export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata }) {
   writeDatabase(pyodide, databasePath, databaseBytes);
@@ -43,6 +48,9 @@ export async function startDatasette(pyodide, { databasePath, databaseBytes, run
   await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources) }));
   return runtime;
 }
+
+/** The database's size in bytes, as the build recorded it in `config.precache`. */
+const databaseSize = (config) => config.precache.find((file) => file.url === config.database.url).size;
 
 /** The sources of the build's built-in plugins (`modules`: `[{name, url}]`), fetched with `fetchFn`: `{name: source}`. */
 async function fetchPluginSources(modules, fetchFn) {
@@ -133,12 +141,16 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
 
   const pyodideOptions = (extra) => ({
     indexURL: config.runtimeURL,
+    // The standard library the build compiled in the same Pyodide (builder/stdlib.py): imports skip
+    // compiling. Builds made before it have none: Pyodide then takes python_stdlib.zip from indexURL.
+    stdLibURL: config.stdLibURL,
     createPyodideModule,
     lockFileURL: config.lockFileURL,
     packageBaseUrl: new URL(config.wheelsURL, scope.location.origin).href,
     ...extra,
   });
-  const databaseBytes = async () => new Uint8Array(await (await scope.fetch(config.database.url)).arrayBuffer());
+  // Read once into a buffer of the recorded size, which MEMFS then owns: one copy in memory.
+  const databaseBytes = async () => readInto(await scope.fetch(config.database.url), databaseSize(config));
 
   function booted(source, started) {
     Object.assign(state, { boot: source, bootMs: Math.round(performance.now() - started) });

@@ -32,12 +32,17 @@ function cacheStore(cache, cachesAPI) {
       const options = { ignoreSearch: true };
       return (await cache.match(url, options)) || (immutable(url) && (await cachesAPI.match(url, options))) || memory.match(url);
     },
-    async put(url, response) {
+    /**
+     * Stream `response` into Cache Storage (its body is consumed, never held whole in memory). If
+     * that fails (quota exceeded, storage revoked mid-way), `again()` (a fresh response for the same
+     * URL) goes into memory instead; without `again` the error is thrown.
+     */
+    async put(url, response, again) {
       try {
-        await cache.put(url, response.clone());
+        await cache.put(url, response);
       } catch (error) {
-        // Quota exceeded or storage revoked mid-way: keep this file in memory instead.
-        await memory.put(url, response);
+        if (!again) throw error;
+        await memory.put(url, await again());
       }
     },
   };
@@ -52,7 +57,7 @@ export function memoryStore() {
       const entry = files.get(new URL(url, "http://x/").pathname);
       return entry && new Response(entry.bytes, { status: 200, headers: entry.headers });
     },
-    async put(url, response) {
+    async put(url, response, _again) {
       files.set(new URL(url, "http://x/").pathname, { bytes: await response.arrayBuffer(), headers: [...response.headers] });
     },
   };
@@ -93,10 +98,12 @@ export async function verifiedResponse(response, integrity, url) {
 
 /**
  * Put every file of `files` (`[{url, size, integrity}]`) into `store`, `concurrency` at a time.
+ * Each download streams into the store as it arrives (with a Cache Storage store no file is ever
+ * whole in this worker's memory), the browser's fetch checking its `integrity`.
  * `onProgress(loadedBytes)` is called as bytes arrive (files found in the store count at once);
  * `securityHeaders` (`[[name, value]]`, the build's) go on every stored response.
  * Throws `Error("<url> answered HTTP <status>")` for a failed download, `IntegrityError` for bytes
- * that do not match their `integrity` (the browser's fetch checks it).
+ * that do not match their `integrity`.
  */
 export async function downloadAll(
   store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4, securityHeaders = [] } = {},
@@ -111,28 +118,34 @@ export async function downloadAll(
     const existing = await store.match(file.url);
     if (existing) {
       advance(file.size);
-      await store.put(file.url, existing);
+      await store.put(file.url, existing, () => store.match(file.url));
       return;
     }
-    let response;
+    let counted = 0; // this file's bytes so far: a second attempt starts its progress again
+    const download = async () => {
+      if (counted) advance(-counted);
+      counted = 0;
+      const response = await fetchFn(file.url, { integrity: file.integrity, cache: "no-cache" });
+      if (!response.ok) throw new Error(`${file.url} answered HTTP ${response.status}`);
+      const counter = new TransformStream({
+        transform(chunk, controller) {
+          counted += chunk.byteLength;
+          advance(chunk.byteLength);
+          controller.enqueue(chunk);
+        },
+      });
+      // Stored with the headers of every response the runtime builds (the build's policy, nosniff).
+      const type = response.headers.get("Content-Type") || "application/octet-stream";
+      const headers = withSecurityHeaders([["Content-Type", type]], securityHeaders);
+      return new Response(response.body.pipeThrough(counter), { status: 200, headers });
+    };
     try {
-      response = await fetchFn(file.url, { integrity: file.integrity, cache: "no-cache" });
+      await store.put(file.url, await download(), download);
     } catch (error) {
-      throw await fetchFailure(file.url, fetchFn, error);
+      // A rejected fetch, or a body that fails mid-stream (a browser may check `integrity` as the
+      // bytes arrive), is a bare TypeError whether the network failed or the bytes were wrong.
+      throw error instanceof TypeError ? await fetchFailure(file.url, fetchFn, error) : error;
     }
-    if (!response.ok) throw new Error(`${file.url} answered HTTP ${response.status}`);
-    const chunks = [];
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      advance(value.byteLength);
-    }
-    // Stored with the headers of every response the runtime builds (the build's policy, nosniff).
-    const type = response.headers.get("Content-Type") || "application/octet-stream";
-    const headers = withSecurityHeaders([["Content-Type", type]], securityHeaders);
-    await store.put(file.url, new Response(new Blob(chunks), { status: 200, headers }));
   };
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -140,6 +153,28 @@ export async function downloadAll(
     }),
   );
   return loaded;
+}
+
+/**
+ * A stored file's bytes read into one `Uint8Array` of `size` bytes allocated up front, so a big file
+ * (the database) is held once, not as chunks plus their concatenation. Returns a view of the bytes
+ * read (shorter than `size` if fewer arrived); more than `size` bytes throw `RangeError`.
+ */
+export async function readInto(response, size) {
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (offset + value.byteLength > size) {
+      await reader.cancel();
+      throw new RangeError(`${response.url || "a stored file"} holds more than the ${size} bytes the build recorded`);
+    }
+    bytes.set(value, offset);
+    offset += value.byteLength;
+  }
+  return offset === size ? bytes : bytes.subarray(0, offset);
 }
 
 /** Whether every file of `files` is in `store` (a restarted Service Worker whose caches were evicted is not). */
