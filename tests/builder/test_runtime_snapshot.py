@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import sqlite3
+import threading
 import types
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,17 @@ import builder.compat
 
 
 @pytest.fixture
-def loop() -> Any:
-    """A current asyncio event loop, as Pyodide always has (its WebLoop)."""
+def loop(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The current asyncio event loop, as Pyodide always has one (its WebLoop).
+
+    ``get_event_loop`` is pointed at it: in a session that also ran browser tests, Playwright's
+    sync API leaves its own loop running on this thread, with its own tasks.
+    """
     import asyncio
 
     loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    monkeypatch.setattr(asyncio, "get_event_loop", lambda: loop)
     yield loop
-    asyncio.set_event_loop(None)
     loop.close()
 
 
@@ -94,7 +98,10 @@ def test_no_snapshot_while_asyncio_tasks_are_pending(runtime: Any, loop: Any) ->
     task = loop.create_task(asyncio.sleep(10))
     assert runtime.prepare_snapshot(modules={}) == "1 asyncio tasks are still pending"
     task.cancel()
-    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    # On a thread of its own: Playwright may keep a loop running on this one.
+    finishing = threading.Thread(target=loop.run_until_complete, args=(asyncio.gather(task, return_exceptions=True),))
+    finishing.start()
+    finishing.join()
     assert runtime.prepare_snapshot(modules={}) == ""
 
 
