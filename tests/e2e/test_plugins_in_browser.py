@@ -1,11 +1,11 @@
 """Every catalog plugin, with every Datasette version it is offered with, doing its visible work in Chromium.
 
 The plugins of a Datasette version share one gallery (``plugin_data.plugin_groups``:
-one set of all of them, but those in ``plugin_data.SEPARATE`` stand apart): the real
-builder bundles a database made to exercise every plugin (``plugin_data``) once per
-session (``prebuilt_bundle``; a set of all the plugins of a version is the same build
-the catalog's Node checks boot), and the gallery is live at the same content origin in
-every test (``lasting_gallery``). A reader opens
+one set of all of them but those in ``plugin_data.SEPARATE``, which are checked on the
+gallery of every plugin of the version instead): the real builder bundles a database made
+to exercise every plugin (``plugin_data``) once per session (``prebuilt_bundle``; a set of
+all the plugins of a version is the same build the catalog's Node checks boot), and the
+gallery is live at the same content origin in every test (``lasting_gallery``). A reader opens
 it in one browser tab kept for the module (``readers``): the Service Worker boots
 Datasette in Pyodide once, then answers every later navigation, and the page's own
 JavaScript runs. Each (plugin, version) pair is still its own test: its check in
@@ -395,8 +395,15 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
 }
 
 #: Every (plugin, Datasette version) pair a publisher may choose, gallery by gallery
-#: (``plugin_groups``), so the tests of one gallery run one after another in its tab.
-PAIRS = [(name, version) for version in DATASETTE_VERSIONS for group in plugin_groups(version) for name in group]
+#: (``plugin_groups``; each plugin in the gallery ``group_of`` names), so the tests of one gallery
+#: run one after another in its tab.
+PAIRS = [
+    (name, version)
+    for version in DATASETTE_VERSIONS
+    for group in plugin_groups(version)
+    for name in group
+    if group_of(name, version) == group
+]
 PAIR_IDS = [f"{name}-{version}" for name, version in PAIRS]
 
 
