@@ -6,7 +6,8 @@ it is served with ``lasting_gallery``). The database carries what these checks n
 (``plugin_data.make_plugin_database``): the view ``runaway``, a recursive CTE that never
 ends; the view ``place_names``, over a full-text table; and a table whose name, column and
 value are HTML and script. The Service Worker mode tests that only read share one browser
-context (``warm_tab``), so Datasette boots there once; the others get a fresh context each.
+context (``warm_tab``), so Datasette boots there once; the others (worker mode, a tampered
+store, the database file) get a fresh context each.
 
 Content-Security-Policy violations are read from the console: Chromium reports each one
 there ("... violates the following Content Security Policy directive"), from the page and
@@ -280,9 +281,20 @@ def test_a_tampered_wheel_is_refused_in_the_browser_with_a_clear_error(
 
 
 @pytest.mark.parametrize("mode", ["service-worker", "worker"])
-def test_html_and_script_in_names_and_values_render_as_text_and_never_run(tab: Tab, mode: str) -> None:
+def test_html_and_script_in_names_and_values_render_as_text_and_never_run(
+    request: pytest.FixtureRequest, mode: str
+) -> None:
+    # Service Worker mode reads the booted gallery of the module's other read-only tests; worker mode
+    # boots in a fresh context.
+    tab: Tab = request.getfixturevalue("warm_tab" if mode == "service-worker" else "tab")
     dialogs: list[str] = []
-    tab.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.page.on("dialog", on_dialog)
+    request.addfinalizer(lambda: tab.page.remove_listener("dialog", on_dialog))
     sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
     if mode == "worker":
         tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
