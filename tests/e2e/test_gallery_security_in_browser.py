@@ -93,7 +93,9 @@ def service_worker_context(browser: Any) -> Iterator[Any]:
     """A browser context kept for the module's Service Worker mode tests that only read the gallery.
 
     Its Service Worker boots Datasette once, in the first of them; the others find it booted
-    (none of them is about the first boot). Closed after the module.
+    (none of them is about the first boot). Chromium stops a Service Worker idle for 30 s, and a
+    stopped one boots again on the next navigation (within ``BOOT_MS``, as a cold visit), so these
+    tests come first in the module, one after another. Closed after the module.
     """
     context = browser.new_context()
     context.set_default_timeout(PAGE_MS)
@@ -158,6 +160,85 @@ def test_service_worker_pages_run_under_the_policy_which_refuses_other_origins(
     assert any("/healthz" in line for line in warm_tab.violations), warm_tab.console
 
 
+def test_a_runaway_view_ends_with_datasettes_time_limit_and_the_tab_stays_responsive(warm_tab: Tab) -> None:
+    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
+    warm_tab.page.evaluate(
+        "() => { const t0 = performance.now(); window.__runaway = fetch('/plugins/runaway.json')"
+        ".then(async (r) => ({status: r.status, body: await r.text(), ms: performance.now() - t0})); }"
+    )
+    # While the Service Worker runs the query, the tab's own script answers: the query has not ended yet.
+    assert (
+        warm_tab.page.evaluate(
+            "() => Promise.race([window.__runaway.then(() => 'query ended first'), Promise.resolve('tab answered')])"
+        )
+        == "tab answered"
+    )
+    result = warm_tab.page.evaluate("window.__runaway")
+    assert result["status"] == 400, result
+    assert "SQL query took too long" in result["body"], result
+    assert result["ms"] < 10_000, result
+    # The HTML page says so too, and the gallery keeps answering.
+    warm_tab.page.goto(warm_tab.base + f"/{DATABASE}/runaway")
+    warm_tab.page.wait_for_selector("text=SQL query took too long")
+    open_in_service_worker_mode(warm_tab, f"/{DATABASE}/notes")
+
+
+def test_datasette_runs_with_its_limits_and_an_untrusted_schema(warm_tab: Tab) -> None:
+    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
+    settings = warm_tab.page.evaluate("fetch('/-/settings.json').then((r) => r.json())")
+    assert settings["sql_time_limit_ms"] == 1000 and settings["max_returned_rows"] == 1000, settings
+    # trusted_schema=OFF: a view may not use a virtual table (nor a function not marked innocuous).
+    view = warm_tab.page.evaluate(
+        "fetch('/plugins/place_names.json').then(async (r) => ({status: r.status, body: await r.text()}))"
+    )
+    assert view["status"] == 400 and "unsafe use of virtual table" in view["body"], view
+    # The same table read directly is fine.
+    direct = warm_tab.page.evaluate("fetch('/plugins/places_fts.json?_shape=array').then((r) => r.json())")
+    assert sorted(row["name"] for row in direct) == ["London", "Paris"]
+
+
+@pytest.mark.parametrize("mode", ["service-worker", "worker"])
+def test_html_and_script_in_names_and_values_render_as_text_and_never_run(
+    request: pytest.FixtureRequest, mode: str
+) -> None:
+    # Service Worker mode reads the booted gallery of the module's other read-only tests; worker mode
+    # boots in a fresh context.
+    tab: Tab = request.getfixturevalue("warm_tab" if mode == "service-worker" else "tab")
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.page.on("dialog", on_dialog)
+    request.addfinalizer(lambda: tab.page.remove_listener("dialog", on_dialog))
+    sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
+    if mode == "worker":
+        tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
+        view = tab.page.frame_locator(APP_FRAME).last
+        view.locator("footer").wait_for(timeout=BOOT_MS)
+    else:
+        open_in_service_worker_mode(tab, f"/{DATABASE}", timeout=BOOT_MS)
+        view = tab.page
+    # The database page lists the table by its name; its link opens the table, then the row.
+    view.get_by_role("link", name=HOSTILE_TABLE, exact=True).click()
+    view.locator(f'th:has-text("{HOSTILE_COLUMN}")').first.wait_for()
+    assert view.get_by_text(HOSTILE_VALUE, exact=True).first.is_visible()
+    view.locator("td.type-pk a").first.click()
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    assert view.locator("h1").first.inner_text().startswith(HOSTILE_TABLE)
+    if mode == "worker":
+        tab.page.evaluate("(url) => window.__glasshouseShell.navigate(url)", tab.base + sql)
+        view = tab.page.frame_locator(APP_FRAME).last
+    else:
+        tab.page.goto(tab.base + sql)
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    # Nothing of it became markup: no such image, script, SVG or bold text was made, no dialog opened.
+    for selector in ("img[src='x']", "svg[onload]", "b:text-is('bold?')"):
+        assert view.locator(selector).count() == 0, selector
+    assert not dialogs, dialogs
+
+
 def test_worker_mode_pages_run_under_the_policy_which_refuses_other_origins(tab: Tab, live_gallery_server: Any) -> None:
     tab.page.goto(tab.base + PAGES[0] + "?_glasshouse_mode=worker")
     tab.page.wait_for_selector("html[data-glasshouse-mode=worker]")
@@ -197,43 +278,6 @@ def test_the_database_file_cannot_be_registered_as_a_service_worker_nor_served_a
         database_url,
     )
     assert answer == [200, "application/vnd.sqlite3", "nosniff"]
-
-
-def test_a_runaway_view_ends_with_datasettes_time_limit_and_the_tab_stays_responsive(warm_tab: Tab) -> None:
-    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
-    warm_tab.page.evaluate(
-        "() => { const t0 = performance.now(); window.__runaway = fetch('/plugins/runaway.json')"
-        ".then(async (r) => ({status: r.status, body: await r.text(), ms: performance.now() - t0})); }"
-    )
-    # While the Service Worker runs the query, the tab's own script answers: the query has not ended yet.
-    assert (
-        warm_tab.page.evaluate(
-            "() => Promise.race([window.__runaway.then(() => 'query ended first'), Promise.resolve('tab answered')])"
-        )
-        == "tab answered"
-    )
-    result = warm_tab.page.evaluate("window.__runaway")
-    assert result["status"] == 400, result
-    assert "SQL query took too long" in result["body"], result
-    assert result["ms"] < 10_000, result
-    # The HTML page says so too, and the gallery keeps answering.
-    warm_tab.page.goto(warm_tab.base + f"/{DATABASE}/runaway")
-    warm_tab.page.wait_for_selector("text=SQL query took too long")
-    open_in_service_worker_mode(warm_tab, f"/{DATABASE}/notes")
-
-
-def test_datasette_runs_with_its_limits_and_an_untrusted_schema(warm_tab: Tab) -> None:
-    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
-    settings = warm_tab.page.evaluate("fetch('/-/settings.json').then((r) => r.json())")
-    assert settings["sql_time_limit_ms"] == 1000 and settings["max_returned_rows"] == 1000, settings
-    # trusted_schema=OFF: a view may not use a virtual table (nor a function not marked innocuous).
-    view = warm_tab.page.evaluate(
-        "fetch('/plugins/place_names.json').then(async (r) => ({status: r.status, body: await r.text()}))"
-    )
-    assert view["status"] == 400 and "unsafe use of virtual table" in view["body"], view
-    # The same table read directly is fine.
-    direct = warm_tab.page.evaluate("fetch('/plugins/places_fts.json?_shape=array').then((r) => r.json())")
-    assert sorted(row["name"] for row in direct) == ["London", "Paris"]
 
 
 @pytest.fixture
@@ -278,45 +322,3 @@ def test_a_tampered_wheel_is_refused_in_the_browser_with_a_clear_error(
     assert "This gallery's files failed an integrity check" in shown, (shown, tab.console)
     assert "/_wheels/" in shown and "datasette-0.65.5" in shown, shown
     assert "Reload the page to try again" in shown and "tell the publisher" in shown, shown
-
-
-@pytest.mark.parametrize("mode", ["service-worker", "worker"])
-def test_html_and_script_in_names_and_values_render_as_text_and_never_run(
-    request: pytest.FixtureRequest, mode: str
-) -> None:
-    # Service Worker mode reads the booted gallery of the module's other read-only tests; worker mode
-    # boots in a fresh context.
-    tab: Tab = request.getfixturevalue("warm_tab" if mode == "service-worker" else "tab")
-    dialogs: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    tab.page.on("dialog", on_dialog)
-    request.addfinalizer(lambda: tab.page.remove_listener("dialog", on_dialog))
-    sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
-    if mode == "worker":
-        tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
-        view = tab.page.frame_locator(APP_FRAME).last
-        view.locator("footer").wait_for(timeout=BOOT_MS)
-    else:
-        open_in_service_worker_mode(tab, f"/{DATABASE}", timeout=BOOT_MS)
-        view = tab.page
-    # The database page lists the table by its name; its link opens the table, then the row.
-    view.get_by_role("link", name=HOSTILE_TABLE, exact=True).click()
-    view.locator(f'th:has-text("{HOSTILE_COLUMN}")').first.wait_for()
-    assert view.get_by_text(HOSTILE_VALUE, exact=True).first.is_visible()
-    view.locator("td.type-pk a").first.click()
-    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
-    assert view.locator("h1").first.inner_text().startswith(HOSTILE_TABLE)
-    if mode == "worker":
-        tab.page.evaluate("(url) => window.__glasshouseShell.navigate(url)", tab.base + sql)
-        view = tab.page.frame_locator(APP_FRAME).last
-    else:
-        tab.page.goto(tab.base + sql)
-    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
-    # Nothing of it became markup: no such image, script, SVG or bold text was made, no dialog opened.
-    for selector in ("img[src='x']", "svg[onload]", "b:text-is('bold?')"):
-        assert view.locator(selector).count() == 0, selector
-    assert not dialogs, dialogs
