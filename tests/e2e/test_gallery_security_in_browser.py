@@ -199,10 +199,11 @@ def test_datasette_runs_with_its_limits_and_an_untrusted_schema(warm_tab: Tab) -
 
 @pytest.mark.parametrize("mode", ["service-worker", "worker"])
 def test_html_and_script_in_names_and_values_render_as_text_and_never_run(
-    request: pytest.FixtureRequest, mode: str
+    request: pytest.FixtureRequest, mode: str, transactional_db: None
 ) -> None:
     # Service Worker mode reads the booted gallery of the module's other read-only tests; worker mode
-    # boots in a fresh context.
+    # boots in a fresh context. (``transactional_db`` is named so that pytest-django, which runs
+    # tests by database use, keeps this test in its place, right after the others of ``warm_tab``.)
     tab: Tab = request.getfixturevalue("warm_tab" if mode == "service-worker" else "tab")
     dialogs: list[str] = []
 
