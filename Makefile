@@ -114,8 +114,9 @@ endef
 # or moto (integration), PyPI (network). tests/conftest.py marks tests by the fixtures they use.
 FAST_MARKERS := not slow and not e2e and not integration and not network
 
+# --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 test: setup chromium nginx services
-	$(call run_pytest,)
+	$(call run_pytest,--durations=25)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes.
 test-fast: setup services

@@ -50,10 +50,12 @@ PLUGIN_SETTINGS = {
     },
 }
 
-#: Plugins that get a gallery of their own in the browser checks instead of sharing their version's,
-#: each with the reason (its output would disturb other plugins' checks). Every other plugin of a
-#: version shares one gallery: each one's own output is still there. The Node checks boot all the
-#: plugins of a version together, where pages are rendered and no script runs.
+#: Plugins whose browser check does not share the gallery of the version's other plugins, each with
+#: the reason (its output would disturb other plugins' checks). Every other plugin of a version
+#: shares one gallery: each one's own output is still there. A plugin listed here is checked on the
+#: gallery of *every* plugin of its version instead: the build the Node checks boot, so no extra
+#: build, and its own check (a table page, where every plugin renders) is not disturbed by the others.
+#: The Node checks boot all the plugins of a version together, where pages are rendered and no script runs.
 SEPARATE: dict[str, str] = {
     "datasette-plot": (
         "its script runs on every page, fetches the page's URL + .json?_size=max and reads rows[0]: "
@@ -64,18 +66,22 @@ SEPARATE: dict[str, str] = {
 
 
 def plugin_groups(version: str) -> list[tuple[str, ...]]:
-    """The plugin sets whose galleries the browser checks of Datasette ``version`` share, in catalog order.
+    """The plugin sets whose galleries the browser checks of Datasette ``version`` use, in catalog order.
 
-    One set of every plugin offered with ``version`` except those in ``SEPARATE``,
-    then one set per plugin in ``SEPARATE``; none for a version the catalog does not offer.
+    One set of every plugin offered with ``version`` except those in ``SEPARATE``, then,
+    if some offered plugin is in ``SEPARATE``, the set of every plugin offered with
+    ``version`` (where those are checked); none for a version the catalog does not offer.
     """
-    offered = plugins_for_version(version)
+    offered = tuple(plugins_for_version(version))
     shared = tuple(name for name in offered if name not in SEPARATE)
-    return ([shared] if shared else []) + [(name,) for name in offered if name in SEPARATE]
+    return ([shared] if shared else []) + ([offered] if shared != offered else [])
 
 
 def group_of(name: str, version: str) -> tuple[str, ...]:
-    """The plugin set (``plugin_groups(version)``) whose gallery checks ``name``; ``KeyError`` if not offered."""
+    """The plugin set (``plugin_groups(version)``) whose gallery checks ``name``; ``KeyError`` if not offered.
+
+    The first set that holds it: the shared one, or for a plugin in ``SEPARATE`` the set of all.
+    """
     for group in plugin_groups(version):
         if name in group:
             return group

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,19 +53,11 @@ class Recorder:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, chinook: Path, pyodide_runtime: Path, wheel_cache: Path):
-    root = tmp_path_factory.mktemp("store")
-    storage = LocalStorage(root)
+def built(chinook_build: Any) -> tuple[LocalStorage, BuildResult, Recorder]:
+    """The session's ``chinook_build`` (Chinook with datasette-pretty-json, title ``HOSTILE_TITLE``)."""
     recorder = Recorder()
-    result = build_bundle(
-        request_for(chinook, plugins=("datasette-pretty-json",)),
-        storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
-        on_state=recorder.states.append,
-        log=recorder.lines.append,
-    )
-    return storage, result, recorder
+    recorder.states, recorder.lines = chinook_build.states, chinook_build.lines
+    return chinook_build.storage, chinook_build.result, recorder
 
 
 def test_it_reports_each_state_in_order(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:

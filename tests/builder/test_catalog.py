@@ -244,8 +244,8 @@ def test_an_unknown_datasette_version_is_refused() -> None:
 # --- each plugin in Pyodide (Node) ---------------------------------------------------------
 #
 # The real builder writes the bundle of every plugin offered with a Datasette version once per
-# session (``prebuilt_bundle``; the browser checks open the same build unless some plugin must
-# stand apart there, see ``plugin_data.SEPARATE``), and that bundle (its lock file, canonical
+# session (``prebuilt_bundle``; the browser checks open the same build, and when some plugin must
+# stand apart there, see ``plugin_data.SEPARATE``, check that plugin on it), and that bundle (its lock file, canonical
 # database, metadata and settings) is booted once more in Node, rendering every catalog
 # plugin's pages. Each plugin's test reads its own pages of that boot, so each is checked with
 # all the others loaded; the control reads them of the boot of the bundle of Datasette alone.

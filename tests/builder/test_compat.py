@@ -19,6 +19,7 @@ import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -291,18 +292,9 @@ def request_for(database: Path, build_id: str) -> BuildRequest:
 
 
 @pytest.mark.slow
-def test_a_build_logs_the_compatibility_check(
-    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
-) -> None:
-    lines: list[str] = []
-    build_bundle(
-        request_for(chinook, "bcompat000000001"),
-        storage=LocalStorage(tmp_path / "store"),
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
-        on_state=lambda state: None,
-        log=lines.append,
-    )
+def test_a_build_logs_the_compatibility_check(chinook_build: Any) -> None:
+    # The session's build of Chinook with datasette-pretty-json (tests/builder/conftest.py).
+    lines = chinook_build.lines
     checks = [line for line in lines if line.startswith("Compatibility check:")]
     assert len(checks) == 1
     assert checks[0].startswith("Compatibility check: booted Pyodide in Node, rendered /, /chinook, /chinook/Album in ")

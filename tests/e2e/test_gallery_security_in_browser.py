@@ -5,7 +5,9 @@ plugins (``prebuilt_bundle``; the same build the plugin checks' control gallery 
 it is served with ``lasting_gallery``). The database carries what these checks need
 (``plugin_data.make_plugin_database``): the view ``runaway``, a recursive CTE that never
 ends; the view ``place_names``, over a full-text table; and a table whose name, column and
-value are HTML and script.
+value are HTML and script. The Service Worker mode tests that only read share one browser
+context (``warm_tab``), so Datasette boots there once; the others (worker mode, a tampered
+store, the database file) get a fresh context each.
 
 Content-Security-Policy violations are read from the console: Chromium reports each one
 there ("... violates the following Content Security Policy directive"), from the page and
@@ -51,7 +53,14 @@ class Tab:
         self.page = page
         self.base = base.rstrip("/")
         self.console: list[str] = []
-        page.on("console", lambda message: self.console.append(f"[{message.type}] {message.text}"))
+        page.on("console", self._record)
+
+    def _record(self, message: Any) -> None:
+        self.console.append(f"[{message.type}] {message.text}")
+
+    def stop_recording(self) -> None:
+        """Stop recording the page's console (a page kept for later tests gets a new ``Tab`` there)."""
+        self.page.remove_listener("console", self._record)
 
     @property
     def violations(self) -> list[str]:
@@ -79,6 +88,42 @@ def tab(browser: Any, gallery: Any, live_gallery_server: Any) -> Iterator[Tab]:
         context.close()
 
 
+@pytest.fixture(scope="module")
+def service_worker_context(browser: Any) -> Iterator[Any]:
+    """A browser context kept for the module's Service Worker mode tests that only read the gallery.
+
+    Its Service Worker boots Datasette once, in the first of them; the others find it booted
+    (none of them is about the first boot). Chromium stops a Service Worker idle for 30 s, and a
+    stopped one boots again on the next navigation (within ``BOOT_MS``, as a cold visit), so these
+    tests come first in the module, one after another. Closed after the module.
+    """
+    context = browser.new_context()
+    context.set_default_timeout(PAGE_MS)
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def warm_tab(
+    service_worker_context: Any, lasting_gallery: Callable[..., Any], plugin_database: Path, live_gallery_server: Any
+) -> Iterator[Tab]:
+    """A ``Tab`` in ``service_worker_context`` on the control build, at the same origin in every test.
+
+    ``lasting_gallery`` publishes the control build under one gallery id for the whole session, so
+    the context's Service Worker (booted by an earlier test, or by this one within ``BOOT_MS``) serves
+    it. The console is recorded from the start of this test only.
+    """
+    gallery = lasting_gallery(plugin_database, (), "0.65.5")
+    page = service_worker_context.pages[0] if service_worker_context.pages else service_worker_context.new_page()
+    tab = Tab(page, live_gallery_server.gallery_url(gallery.pk))
+    try:
+        yield tab
+    finally:
+        tab.stop_recording()
+
+
 def open_in_service_worker_mode(tab: Tab, path: str, timeout: int = PAGE_MS) -> None:
     tab.page.goto(tab.base + path, timeout=timeout)
     tab.page.wait_for_selector("footer", timeout=timeout)
@@ -97,22 +142,102 @@ def blocked_fetch(context: Any, url: str) -> str:
 
 
 def test_service_worker_pages_run_under_the_policy_which_refuses_other_origins(
-    tab: Tab, live_gallery_server: Any
+    warm_tab: Tab, live_gallery_server: Any
 ) -> None:
-    open_in_service_worker_mode(tab, PAGES[0], timeout=BOOT_MS)
+    open_in_service_worker_mode(warm_tab, PAGES[0], timeout=BOOT_MS)
     for path in PAGES:
-        open_in_service_worker_mode(tab, path)
+        open_in_service_worker_mode(warm_tab, path)
     # The pages' own scripts ran: the SQL editor on the query page.
-    tab.page.wait_for_selector(".CodeMirror")
-    assert not tab.violations, "\n".join(tab.console)
+    warm_tab.page.wait_for_selector(".CodeMirror")
+    assert not warm_tab.violations, "\n".join(warm_tab.console)
     # The Service Worker's answers carry the build's headers (a gallery without plugins: the base policy).
-    headers = tab.page.evaluate("fetch(location.href).then((r) => Object.fromEntries(r.headers))")
+    headers = warm_tab.page.evaluate("fetch(location.href).then((r) => Object.fromEntries(r.headers))")
     assert headers["content-security-policy"] == gallery_policy(()), headers
     assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer", headers
 
-    error = blocked_fetch(tab.page, f"{live_gallery_server.url}/healthz")
+    error = blocked_fetch(warm_tab.page, f"{live_gallery_server.url}/healthz")
     assert error.startswith("TypeError"), error
-    assert any("/healthz" in line for line in tab.violations), tab.console
+    assert any("/healthz" in line for line in warm_tab.violations), warm_tab.console
+
+
+def test_a_runaway_view_ends_with_datasettes_time_limit_and_the_tab_stays_responsive(warm_tab: Tab) -> None:
+    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
+    warm_tab.page.evaluate(
+        "() => { const t0 = performance.now(); window.__runaway = fetch('/plugins/runaway.json')"
+        ".then(async (r) => ({status: r.status, body: await r.text(), ms: performance.now() - t0})); }"
+    )
+    # While the Service Worker runs the query, the tab's own script answers: the query has not ended yet.
+    assert (
+        warm_tab.page.evaluate(
+            "() => Promise.race([window.__runaway.then(() => 'query ended first'), Promise.resolve('tab answered')])"
+        )
+        == "tab answered"
+    )
+    result = warm_tab.page.evaluate("window.__runaway")
+    assert result["status"] == 400, result
+    assert "SQL query took too long" in result["body"], result
+    assert result["ms"] < 10_000, result
+    # The HTML page says so too, and the gallery keeps answering.
+    warm_tab.page.goto(warm_tab.base + f"/{DATABASE}/runaway")
+    warm_tab.page.wait_for_selector("text=SQL query took too long")
+    open_in_service_worker_mode(warm_tab, f"/{DATABASE}/notes")
+
+
+def test_datasette_runs_with_its_limits_and_an_untrusted_schema(warm_tab: Tab) -> None:
+    open_in_service_worker_mode(warm_tab, "/", timeout=BOOT_MS)
+    settings = warm_tab.page.evaluate("fetch('/-/settings.json').then((r) => r.json())")
+    assert settings["sql_time_limit_ms"] == 1000 and settings["max_returned_rows"] == 1000, settings
+    # trusted_schema=OFF: a view may not use a virtual table (nor a function not marked innocuous).
+    view = warm_tab.page.evaluate(
+        "fetch('/plugins/place_names.json').then(async (r) => ({status: r.status, body: await r.text()}))"
+    )
+    assert view["status"] == 400 and "unsafe use of virtual table" in view["body"], view
+    # The same table read directly is fine.
+    direct = warm_tab.page.evaluate("fetch('/plugins/places_fts.json?_shape=array').then((r) => r.json())")
+    assert sorted(row["name"] for row in direct) == ["London", "Paris"]
+
+
+@pytest.mark.parametrize("mode", ["service-worker", "worker"])
+def test_html_and_script_in_names_and_values_render_as_text_and_never_run(
+    request: pytest.FixtureRequest, mode: str, transactional_db: None
+) -> None:
+    # Service Worker mode reads the booted gallery of the module's other read-only tests; worker mode
+    # boots in a fresh context. (``transactional_db`` is named so that pytest-django, which runs
+    # tests by database use, keeps this test in its place, right after the others of ``warm_tab``.)
+    tab: Tab = request.getfixturevalue("warm_tab" if mode == "service-worker" else "tab")
+    dialogs: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    tab.page.on("dialog", on_dialog)
+    request.addfinalizer(lambda: tab.page.remove_listener("dialog", on_dialog))
+    sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
+    if mode == "worker":
+        tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
+        view = tab.page.frame_locator(APP_FRAME).last
+        view.locator("footer").wait_for(timeout=BOOT_MS)
+    else:
+        open_in_service_worker_mode(tab, f"/{DATABASE}", timeout=BOOT_MS)
+        view = tab.page
+    # The database page lists the table by its name; its link opens the table, then the row.
+    view.get_by_role("link", name=HOSTILE_TABLE, exact=True).click()
+    view.locator(f'th:has-text("{HOSTILE_COLUMN}")').first.wait_for()
+    assert view.get_by_text(HOSTILE_VALUE, exact=True).first.is_visible()
+    view.locator("td.type-pk a").first.click()
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    assert view.locator("h1").first.inner_text().startswith(HOSTILE_TABLE)
+    if mode == "worker":
+        tab.page.evaluate("(url) => window.__glasshouseShell.navigate(url)", tab.base + sql)
+        view = tab.page.frame_locator(APP_FRAME).last
+    else:
+        tab.page.goto(tab.base + sql)
+    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
+    # Nothing of it became markup: no such image, script, SVG or bold text was made, no dialog opened.
+    for selector in ("img[src='x']", "svg[onload]", "b:text-is('bold?')"):
+        assert view.locator(selector).count() == 0, selector
+    assert not dialogs, dialogs
 
 
 def test_worker_mode_pages_run_under_the_policy_which_refuses_other_origins(tab: Tab, live_gallery_server: Any) -> None:
@@ -154,43 +279,6 @@ def test_the_database_file_cannot_be_registered_as_a_service_worker_nor_served_a
         database_url,
     )
     assert answer == [200, "application/vnd.sqlite3", "nosniff"]
-
-
-def test_a_runaway_view_ends_with_datasettes_time_limit_and_the_tab_stays_responsive(tab: Tab) -> None:
-    open_in_service_worker_mode(tab, "/", timeout=BOOT_MS)
-    tab.page.evaluate(
-        "() => { const t0 = performance.now(); window.__runaway = fetch('/plugins/runaway.json')"
-        ".then(async (r) => ({status: r.status, body: await r.text(), ms: performance.now() - t0})); }"
-    )
-    # While the Service Worker runs the query, the tab's own script answers: the query has not ended yet.
-    assert (
-        tab.page.evaluate(
-            "() => Promise.race([window.__runaway.then(() => 'query ended first'), Promise.resolve('tab answered')])"
-        )
-        == "tab answered"
-    )
-    result = tab.page.evaluate("window.__runaway")
-    assert result["status"] == 400, result
-    assert "SQL query took too long" in result["body"], result
-    assert result["ms"] < 10_000, result
-    # The HTML page says so too, and the gallery keeps answering.
-    tab.page.goto(tab.base + f"/{DATABASE}/runaway")
-    tab.page.wait_for_selector("text=SQL query took too long")
-    open_in_service_worker_mode(tab, f"/{DATABASE}/notes")
-
-
-def test_datasette_runs_with_its_limits_and_an_untrusted_schema(tab: Tab) -> None:
-    open_in_service_worker_mode(tab, "/", timeout=BOOT_MS)
-    settings = tab.page.evaluate("fetch('/-/settings.json').then((r) => r.json())")
-    assert settings["sql_time_limit_ms"] == 1000 and settings["max_returned_rows"] == 1000, settings
-    # trusted_schema=OFF: a view may not use a virtual table (nor a function not marked innocuous).
-    view = tab.page.evaluate(
-        "fetch('/plugins/place_names.json').then(async (r) => ({status: r.status, body: await r.text()}))"
-    )
-    assert view["status"] == 400 and "unsafe use of virtual table" in view["body"], view
-    # The same table read directly is fine.
-    direct = tab.page.evaluate("fetch('/plugins/places_fts.json?_shape=array').then((r) => r.json())")
-    assert sorted(row["name"] for row in direct) == ["London", "Paris"]
 
 
 @pytest.fixture
@@ -235,34 +323,3 @@ def test_a_tampered_wheel_is_refused_in_the_browser_with_a_clear_error(
     assert "This gallery's files failed an integrity check" in shown, (shown, tab.console)
     assert "/_wheels/" in shown and "datasette-0.65.5" in shown, shown
     assert "Reload the page to try again" in shown and "tell the publisher" in shown, shown
-
-
-@pytest.mark.parametrize("mode", ["service-worker", "worker"])
-def test_html_and_script_in_names_and_values_render_as_text_and_never_run(tab: Tab, mode: str) -> None:
-    dialogs: list[str] = []
-    tab.page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    sql = f"/{DATABASE}?sql={quote_plus(f'select * from [{HOSTILE_TABLE}]')}"
-    if mode == "worker":
-        tab.page.goto(tab.base + f"/{DATABASE}?_glasshouse_mode=worker")
-        view = tab.page.frame_locator(APP_FRAME).last
-        view.locator("footer").wait_for(timeout=BOOT_MS)
-    else:
-        open_in_service_worker_mode(tab, f"/{DATABASE}", timeout=BOOT_MS)
-        view = tab.page
-    # The database page lists the table by its name; its link opens the table, then the row.
-    view.get_by_role("link", name=HOSTILE_TABLE, exact=True).click()
-    view.locator(f'th:has-text("{HOSTILE_COLUMN}")').first.wait_for()
-    assert view.get_by_text(HOSTILE_VALUE, exact=True).first.is_visible()
-    view.locator("td.type-pk a").first.click()
-    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
-    assert view.locator("h1").first.inner_text().startswith(HOSTILE_TABLE)
-    if mode == "worker":
-        tab.page.evaluate("(url) => window.__glasshouseShell.navigate(url)", tab.base + sql)
-        view = tab.page.frame_locator(APP_FRAME).last
-    else:
-        tab.page.goto(tab.base + sql)
-    view.get_by_text(HOSTILE_VALUE, exact=True).first.wait_for()
-    # Nothing of it became markup: no such image, script, SVG or bold text was made, no dialog opened.
-    for selector in ("img[src='x']", "svg[onload]", "b:text-is('bold?')"):
-        assert view.locator(selector).count() == 0, selector
-    assert not dialogs, dialogs

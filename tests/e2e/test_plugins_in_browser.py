@@ -1,11 +1,11 @@
 """Every catalog plugin, with every Datasette version it is offered with, doing its visible work in Chromium.
 
 The plugins of a Datasette version share one gallery (``plugin_data.plugin_groups``:
-one set of all of them, but those in ``plugin_data.SEPARATE`` stand apart): the real
-builder bundles a database made to exercise every plugin (``plugin_data``) once per
-session (``prebuilt_bundle``; a set of all the plugins of a version is the same build
-the catalog's Node checks boot), and the gallery is live at the same content origin in
-every test (``lasting_gallery``). A reader opens
+one set of all of them but those in ``plugin_data.SEPARATE``, which are checked on the
+gallery of every plugin of the version instead): the real builder bundles a database made
+to exercise every plugin (``plugin_data``) once per session (``prebuilt_bundle``; a set of
+all the plugins of a version is the same build the catalog's Node checks boot), and the
+gallery is live at the same content origin in every test (``lasting_gallery``). A reader opens
 it in one browser tab kept for the module (``readers``): the Service Worker boots
 Datasette in Pyodide once, then answers every later navigation, and the page's own
 JavaScript runs. Each (plugin, version) pair is still its own test: its check in
@@ -48,6 +48,10 @@ OUTPUT_TIMEOUT = 30_000
 #: The same in the control, on a warm gallery of Datasette alone, where the output never comes:
 #: a warm navigation takes about 0.2 s here, so this is ample for Datasette's own pages.
 CONTROL_TIMEOUT = 3_000
+#: In the control, once Datasette's page has loaded (its footer is there and the load event fired,
+#: so every script of the page has run), the milliseconds a check still waits for the output it
+#: opens the page for: no plugin is installed there, so no plugin's script can draw it later.
+CONTROL_SETTLE = 1_000
 #: A selector only Datasette's pages have (the loading page has no footer).
 DATASETTE_PAGE = "footer"
 
@@ -70,6 +74,9 @@ class Reader:
         self.base = gallery_url  # ends with "/"
         self.origin = gallery_url.rstrip("/")
         self.timeout = OUTPUT_TIMEOUT
+        #: Milliseconds ``open`` waits for its selector after Datasette's page has loaded (the control's
+        #: ``CONTROL_SETTLE``); ``None``: it waits for the selector alone, up to the timeout.
+        self.settle: int | None = None
         self.booted = False
         self.page_errors: list[str] = []
         self.console: list[str] = []
@@ -97,10 +104,16 @@ class Reader:
 
         The first navigation lands on the loading page, which reloads once the
         Service Worker has booted Datasette: by default it may take up to
-        ``BOOT_TIMEOUT``, later ones ``self.timeout``.
+        ``BOOT_TIMEOUT``, later ones ``self.timeout``. With ``self.settle`` set (and no
+        ``timeout`` given), it first waits for Datasette's page and its load event within
+        that time, then for ``selector`` only ``self.settle`` ms more.
         """
         wait = timeout or (self.timeout if self.booted else BOOT_TIMEOUT)
         self.page.goto(self.base + path.lstrip("/"), timeout=wait)
+        if self.settle is not None and timeout is None:
+            self.page.wait_for_selector(DATASETTE_PAGE, timeout=wait)
+            self.page.wait_for_load_state("load", timeout=wait)
+            wait = self.settle
         self.page.wait_for_selector(selector, timeout=wait)
         self.booted = True
 
@@ -395,8 +408,15 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
 }
 
 #: Every (plugin, Datasette version) pair a publisher may choose, gallery by gallery
-#: (``plugin_groups``), so the tests of one gallery run one after another in its tab.
-PAIRS = [(name, version) for version in DATASETTE_VERSIONS for group in plugin_groups(version) for name in group]
+#: (``plugin_groups``; each plugin in the gallery ``group_of`` names), so the tests of one gallery
+#: run one after another in its tab.
+PAIRS = [
+    (name, version)
+    for version in DATASETTE_VERSIONS
+    for group in plugin_groups(version)
+    for name in group
+    if group_of(name, version) == group
+]
 PAIR_IDS = [f"{name}-{version}" for name, version in PAIRS]
 
 
@@ -433,6 +453,7 @@ class Readers:
             self.context = self.browser.new_context()
             self.current = Reader(self.context.new_page(), gallery_url)
         self.current.timeout = timeout
+        self.current.settle = None
         self.current.page.set_default_timeout(timeout)
         self.current.start_check()
         return self.current
@@ -500,10 +521,13 @@ def test_the_check_fails_without_its_plugin(
     The tab first opens the home page with a boot's patience, so Datasette is
     booted and warm; the check then waits only ``CONTROL_TIMEOUT`` for the output
     that never comes, and Datasette must still answer a table page within it after.
+    Where the check opens a page for its output, it waits for Datasette's page to load
+    (within ``CONTROL_TIMEOUT``), then ``CONTROL_SETTLE`` for the output.
     """
     gallery = lasting_gallery(plugin_database, (), version)
     assert gallery.plugins == [] and gallery.datasette_version == version
     reader = readers.reader_for(gallery.url, timeout=CONTROL_TIMEOUT)
+    reader.settle = CONTROL_SETTLE
     reader.open("", DATASETTE_PAGE, timeout=BOOT_TIMEOUT)  # a cold boot, or a stopped worker's restart
     with pytest.raises((AssertionError, PlaywrightError)):
         BROWSER_CHECKS[name](reader, version)

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_data import make_plugin_database
+from plugin_data import group_metadata, group_of
+
+from builder.catalog import DEFAULT_DATASETTE_VERSION
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -133,9 +135,13 @@ def test_worker_mode_handles_awkward_table_names_row_pages_and_json(
 
 
 def test_a_plugins_script_runs_in_worker_mode(
-    page: Any, published_gallery: Any, live_gallery_server: Any, tmp_path: Path
+    page: Any, published_gallery: Any, live_gallery_server: Any, plugin_database: Path
 ) -> None:
-    gallery = published_gallery(make_plugin_database(tmp_path / "plugins.db"), plugins=("datasette-cluster-map",))
+    # The gallery of the plugin checks (every plugin of the default Datasette): the session's
+    # build of that set, shared with tests/builder/test_catalog.py and test_plugins_in_browser.py.
+    group = group_of("datasette-cluster-map", DEFAULT_DATASETTE_VERSION)
+    gallery = published_gallery(plugin_database, group, DEFAULT_DATASETTE_VERSION, group_metadata(group))
+    assert "datasette-cluster-map" in gallery.plugins
     base = live_gallery_server.gallery_url(gallery.pk)
     # The plugin's script comes from /-/static-plugins/ and fetches the rows as JSON through the Worker.
     frame = open_in_worker_mode(page, base + "plugins/places")
