@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Playwright
@@ -73,6 +74,30 @@ class MemorySampler(threading.Thread):
             samples.append(self.total())
             time.sleep(self.interval)
         return int(statistics.median(samples))
+
+
+#: True once this origin's Cache Storage holds the runtime's saved memory snapshot (the cache keys
+#: of builder/runtime/js/snapshot.mjs); a runtime without snapshots never saves one.
+_HAS_SNAPSHOT = """async () => {
+  for (const name of await caches.keys()) {
+    const keys = await (await caches.open(name)).keys();
+    if (keys.some((r) => r.url.includes("/_glasshouse_snapshot/") && r.url.endsWith("/heap"))) return true;
+  }
+  return false;
+}"""
+
+
+def wait_for_snapshot(page: Any, seconds: float) -> float | None:
+    """Seconds until ``page``'s origin holds a saved snapshot (polled every 250 ms), or ``None`` after ``seconds``.
+
+    The runtime saves it once idle after its first boot; a restart measured before that boots Python again.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        if page.evaluate(_HAS_SNAPSHOT):
+            return time.monotonic() - started
+        page.wait_for_timeout(250)
+    return None
 
 
 class Session:

@@ -47,7 +47,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
-from browser import Session, VisitFailed
+from browser import Session, VisitFailed, wait_for_snapshot
 from make_database import generate
 from playwright.sync_api import Playwright, sync_playwright
 from processes import REPO
@@ -228,6 +228,9 @@ class Bench:
                 run["warm"] = self.compare(session, native, published.url, native_url, paths, rounds=1)
             finally:
                 native.close()
+            # The runtime saves its memory snapshot once idle after the first boot: the restart figure
+            # is the one a reader meets after that (None: no snapshot within 60 s, a normal boot).
+            run["snapshot_wait_s"] = wait_for_snapshot(session.page, 60)
             session.stop_service_workers()
             mark = proxy.mark()
             run["sw_restart_s"] = session.visit(published.url, timeout)

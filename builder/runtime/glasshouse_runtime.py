@@ -7,9 +7,10 @@ sockets and no threads: SQL runs on Pyodide's event loop (``num_sql_threads=0``)
 
 from __future__ import annotations
 
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 _app = None
+_datasette = None
 #: Keys that Datasette 1.0 reads from its configuration rather than its metadata
 #: (docs.datasette.io/en/latest/configuration.html); 0.65 reads everything from metadata.
 _CONFIG_KEYS = {"plugins", "queries"}
@@ -68,7 +69,7 @@ async def start(config: dict) -> None:
     Datasette starts. Raises ``ImportError`` if one is missing. Every connection gets
     ``trusted_schema=OFF`` (``prepare_connection``).
     """
-    global _app
+    global _app, _datasette
     import importlib
     from types import ModuleType
 
@@ -90,7 +91,93 @@ async def start(config: dict) -> None:
         options["config"], options["metadata"] = split_for_datasette_1(config["metadata"])
     ds = Datasette(immutables=[config["database_path"]], settings=config["settings"], **options)
     await ds.invoke_startup()
+    _datasette = ds
     _app = ds.app()
+
+
+async def warm_up() -> None:
+    """Render Datasette's main pages once, so a memory snapshot taken next holds them compiled.
+
+    Asks for the index, the first database's page, its first table (one row, HTML and JSON), a
+    row page and an SQL query page through ``handle``; the answers are dropped. Jinja compiles
+    each template on first use and Datasette imports some modules lazily: a Service Worker
+    restored from the snapshot then answers its first page without that work.
+    """
+    pages = [("/", "")]
+    names = [name for name in _datasette.databases if name != "_internal"]
+    if names:
+        database = _datasette.databases[names[0]]
+        route = "/" + quote(getattr(database, "route", names[0]), safe="")
+        pages += [(route, ""), (route, "sql=select+1")]
+        tables = await database.table_names()
+        if tables:
+            table = f"{route}/{quote(tables[0], safe='')}"
+            pages += [(table, "_size=1"), (f"{table}.json", "_size=1"), (f"{table}/1", "")]
+    for path, query in pages:
+        await _call("GET", path, query, [["accept", "text/html"]], b"", "localhost", "http")
+
+
+def prepare_snapshot(modules: dict | None = None) -> str:
+    """Make this Python ready for a Pyodide memory snapshot; return ``""`` if it is, else why not.
+
+    A snapshot holds the WebAssembly memory only, not Pyodide's file system or the JavaScript
+    objects Python refers to, so: every SQLite connection to a database file is closed (its file
+    handle would not exist after a restore; Datasette reconnects on the next query), garbage is
+    collected (so no stray JavaScript proxy is left), and the snapshot is refused while asyncio
+    tasks are pending or once a native extension (``.so``) was loaded (its code and function
+    table entries live outside the memory, pyodide/pyodide#6254 and the docs of ``_makeSnapshot``).
+    ``modules`` is where to look for those (default ``sys.modules``; Pyodide's own standard
+    library extensions are built in, so a ``.so`` there is a package's).
+    """
+    import asyncio
+    import gc
+    import sys
+
+    native = sorted(
+        name for name, module in list((sys.modules if modules is None else modules).items())
+        if str(vars(module).get("__file__") if hasattr(module, "__dict__") else "").endswith(".so")
+    )  # fmt: skip
+    if native:
+        return f"native extension modules are loaded ({', '.join(native[:3])})"
+    # Called from JavaScript between requests: no loop is running, so name Pyodide's WebLoop.
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:  # no event loop at all: nothing can be pending
+        loop = None
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()] if loop else []
+    if pending:
+        return f"{len(pending)} asyncio tasks are still pending"
+    for database in _datasette.databases.values():
+        if getattr(database, "memory_name", None) or getattr(database, "is_memory", False):
+            continue  # in-memory databases (Datasette's _internal) live in the snapshot itself
+        for name in ("_read_connection", "_write_connection"):
+            connection = getattr(database, name, None)
+            if connection is not None:
+                connection.close()
+                setattr(database, name, None)
+        for connection in getattr(database, "_all_file_connections", []):
+            connection.close()
+        getattr(database, "_all_file_connections", []).clear()
+    gc.collect()
+    return ""
+
+
+def resume() -> None:
+    """Make a Python restored from a memory snapshot unique again; call once after the restore.
+
+    Every restore starts from the same memory, so ``random`` would repeat the same sequence and
+    every restored worker would sign with the same Datasette secret: ``random`` is reseeded from
+    the browser's entropy (``os.urandom``), Datasette gets a new signing secret and root token,
+    and its ASGI app is made again (asgi-csrf keeps the secret it was made with).
+    """
+    global _app
+    import random
+    import secrets
+
+    random.seed()
+    _datasette._secret = secrets.token_hex(32)
+    _datasette._root_token = secrets.token_hex(32)
+    _app = _datasette.app()
 
 
 async def handle(method: str, path: str, query_string: str, headers: list, body: object | None, host: str, scheme: str):
@@ -100,6 +187,15 @@ async def handle(method: str, path: str, query_string: str, headers: list, body:
     ``[name, value]`` string pairs; ``body`` is a JS Uint8Array or None. Returns a JS object ``{status: int,
     headers: [[name, value], ...], body: Uint8Array}``.
     """
+    request_body = body.to_bytes() if body is not None else b""
+    result = await _call(method, path, query_string, headers, request_body, host, scheme)
+    from pyodide.ffi import to_js  # only inside Pyodide; keeps this module importable elsewhere
+
+    return to_js(result, dict_converter=__import__("js").Object.fromEntries)
+
+
+async def _call(method: str, path: str, query_string: str, headers: list, request_body: bytes, host: str, scheme: str) -> dict:
+    """One ASGI request to Datasette: ``{"status": int, "headers": [[name, value]], "body": bytes}``."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -115,7 +211,6 @@ async def handle(method: str, path: str, query_string: str, headers: list, body:
         "client": ("127.0.0.1", 0),
         "server": (host.split(":")[0], int(host.split(":")[1]) if ":" in host else (443 if scheme == "https" else 80)),
     }
-    request_body = body.to_bytes() if body is not None else b""
     sent = False
 
     async def receive() -> dict:
@@ -140,9 +235,4 @@ async def handle(method: str, path: str, query_string: str, headers: list, body:
             chunks.append(message.get("body", b""))
 
     await _app(scope, receive, send)
-    from pyodide.ffi import to_js  # only inside Pyodide; keeps this module importable elsewhere
-
-    return to_js(
-        {"status": status, "headers": response_headers, "body": b"".join(chunks)},
-        dict_converter=__import__("js").Object.fromEntries,
-    )
+    return {"status": status, "headers": response_headers, "body": b"".join(chunks)}

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_started
+from service_worker import stop_service_worker
 
 from gallery import services
 from gallery.models import Build, Gallery
@@ -212,16 +213,7 @@ def test_a_published_database_works_in_the_readers_browser(
         assert hits.since(first_visit) == [], hits.since(first_visit)
 
         # The browser stops an idle Service Worker; the next request still gets a correct page.
-        cdp = reader.context.new_cdp_session(reader)
-        stopped = threading.Event()
-        cdp.on(
-            "ServiceWorker.workerVersionUpdated",
-            lambda event: stopped.set() if any(v["runningStatus"] == "stopped" for v in event["versions"]) else None,
-        )
-        cdp.send("ServiceWorker.enable")
-        cdp.send("ServiceWorker.stopAllWorkers")
-        reader.wait_for_timeout(500)
-        assert stopped.is_set(), "the Service Worker did not stop"
+        stop_service_worker(reader)
         reader.goto(gallery.url + case.deep_link)
         assert case.deep_text in reader.inner_text("h1")
         # While a stopped worker starts, Chromium races the navigation itself to the network

@@ -79,6 +79,8 @@ def test_worker_mode_runs_the_chinook_gallery_like_service_worker_mode(
 
     # Back and forward follow the shell's history.
     page.go_back()
+    # The query page has an editor too: wait for its results to go, not for an editor.
+    frame.locator("td.col-n").wait_for(state="detached", timeout=BOOT_MS)
     frame.locator(".CodeMirror").wait_for()
     assert page.url == base + "chinook"
     page.go_forward()

@@ -3,14 +3,34 @@
 // The build's Node check (compat_check.mjs) uses `startDatasette` and `callDatasette` too.
 import { embedHTML } from "./embed.mjs";
 import { datasetteTarget, redirectTarget, requestKind, withSecurityHeaders } from "./routes.mjs";
+import {
+  deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles, writeSnapshot,
+} from "./snapshot.mjs";
 import { downloadAll, hasAll, openStore, readInto, verifiedResponse } from "./store.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";
 /** Where Glasshouse's built-in Datasette plugins (`<name>.py`, e.g. glasshouse_report.py) are written. */
 export const PLUGIN_DIR = "/home/pyodide/";
+/**
+ * How long the runtime must have answered nothing before it makes its snapshot, in ms: long enough
+ * that a reader's next click rarely waits for it (Python renders a few pages and copies its memory
+ * then, about a second), well under the ~30 s after which a browser stops an idle Service Worker.
+ */
+export const SNAPSHOT_IDLE_MS = 3000;
 
 const message = (error) => String(error && error.message ? error.message : error);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Write the database file (`bytes`: Uint8Array) at `path` in `pyodide`'s file system, creating its
+ * folder. The file system takes `bytes` over as the file's contents, not copied (a database may be
+ * hundreds of MB): the caller must not change or reuse it.
+ */
+export function writeDatabase(pyodide, path, bytes) {
+  pyodide.FS.mkdirTree(path.slice(0, path.lastIndexOf("/")) || "/");
+  pyodide.FS.writeFile(path, bytes, { canOwn: true });
+}
 
 /**
  * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
@@ -21,8 +41,7 @@ const message = (error) => String(error && error.message ? error.message : error
  * change or reuse it. Returns the Python module (a PyProxy with `handle`); Python errors throw.
  */
 export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata }) {
-  pyodide.FS.mkdirTree(databasePath.slice(0, databasePath.lastIndexOf("/")) || "/");
-  pyodide.FS.writeFile(databasePath, databaseBytes, { canOwn: true });
+  writeDatabase(pyodide, databasePath, databaseBytes);
   pyodide.FS.writeFile(RUNTIME_MODULE_PATH, runtimeSource);
   for (const [name, source] of Object.entries(pluginSources)) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
   const runtime = pyodide.pyimport("glasshouse_runtime");
@@ -85,10 +104,14 @@ version of Chrome, Edge, Firefox or Safari, or tell the publisher.</p></body>`;
  * The runtime of one build in one global scope (`scope`: the Service Worker's or the Worker's
  * `self`). `config` is the build's config.mjs; `report(update, force)` receives progress
  * (`{phase, loaded, total}`). Wraps `scope.fetch` so Pyodide's own downloads (wasm, stdlib,
- * wheels) come from the store. Returns `{download, boot, handle, store, networkFetch}`:
- * `handle(request)` boots on first use and answers like `callDatasette`, or with `errorAnswer`.
+ * wheels) come from the store. With `snapshotMode` ("service-worker" or "worker"), a boot first
+ * tries this build's memory snapshot (snapshot.mjs) and a normal boot leaves one behind once
+ * `settle()` finds the runtime idle. Returns `{download, boot, handle, settle, status, store, networkFetch}`:
+ * `handle(request)` boots on first use and answers like `callDatasette`, or with `errorAnswer`;
+ * `settle()` resolves when a due snapshot is made (keep the worker alive for it); `status()` is
+ * `{boot: "snapshot" | "fresh" | null, bootMs, snapshot: "none" | "due" | "saved" | "off"}`.
  */
-export function createRuntimeCore({ config, loadPyodide, createPyodideModule, scope = globalThis, report = () => {} }) {
+export function createRuntimeCore({ config, loadPyodide, createPyodideModule, scope = globalThis, report = () => {}, snapshotMode = null }) {
   const networkFetch = scope.fetch.bind(scope);
   let storePromise = null;
   const store = () => (storePromise ||= openStore(`glasshouse-${config.buildId}`, scope.caches));
@@ -104,6 +127,10 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     }
     return networkFetch(input, init);
   };
+  const state = { boot: null, bootMs: null, snapshot: snapshotMode ? "none" : "off" };
+  const keys = snapshotMode && snapshotKeys(config, snapshotMode, scope.location.origin);
+  // Snapshots live in Cache Storage only: one kept in memory would not outlive the worker.
+  const snapshotCache = async () => (keys && (await store()).kind === "cache" ? scope.caches.open(`glasshouse-${config.buildId}`) : null);
 
   async function download() {
     report({ phase: "Downloading the runtime and the database", loaded: 0, total: config.totalBytes }, true);
@@ -112,38 +139,103 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     report({ loaded: config.totalBytes }, true);
   }
 
+  const pyodideOptions = (extra) => ({
+    indexURL: config.runtimeURL,
+    // The standard library the build compiled in the same Pyodide (builder/stdlib.py): imports skip
+    // compiling. Builds made before it have none: Pyodide then takes python_stdlib.zip from indexURL.
+    stdLibURL: config.stdLibURL,
+    createPyodideModule,
+    lockFileURL: config.lockFileURL,
+    packageBaseUrl: new URL(config.wheelsURL, scope.location.origin).href,
+    ...extra,
+  });
+  // Read once into a buffer of the recorded size, which MEMFS then owns: one copy in memory.
+  const databaseBytes = async () => readInto(await scope.fetch(config.database.url), databaseSize(config));
+
+  function booted(source, started) {
+    Object.assign(state, { boot: source, bootMs: Math.round(performance.now() - started) });
+  }
+
+  /** Python and Datasette from this build's snapshot, or `null` (none, or it failed: then it is deleted). */
+  async function restore(started) {
+    const cache = await snapshotCache();
+    if (!cache) return null;
+    try {
+      const saved = await readSnapshot(cache, keys, config);
+      if (!saved) return null;
+      report({ phase: "Restoring Python" }, true);
+      // `worker` is the time from the worker's start to the boot (its modules), `read` the precache check and reading.
+      const steps = [`worker ${Math.round(started)}`, `read ${Math.round(performance.now() - started)}`];
+      const step = (name, since) => steps.push(`${name} ${Math.round(performance.now() - since)}`);
+      let since = performance.now();
+      const pyodide = await loadPyodide(
+        pyodideOptions({ _loadSnapshot: saved.heap, createPyodideModule: growingModuleFactory(createPyodideModule, saved.heap.byteLength) }),
+      );
+      step("Pyodide", since);
+      // Pyodide keeps its options: let the snapshot's copy of the memory go.
+      if (pyodide._api && pyodide._api.config) pyodide._api.config._loadSnapshot = undefined;
+      since = performance.now();
+      const files = unpackFiles(pyodide.FS, saved.files);
+      writeDatabase(pyodide, config.database.path, await databaseBytes());
+      step("files", since);
+      since = performance.now();
+      const runtime = pyodide.pyimport("glasshouse_runtime");
+      runtime.resume();
+      step("resume", since);
+      booted("snapshot", started);
+      state.snapshot = "saved";
+      console.info(
+        `Glasshouse: restored Python and Datasette from this browser's snapshot in ${state.bootMs} ms ` +
+          `(${Math.round(saved.heap.byteLength / 1048576)} MB of memory, ${files} files; ms: ${steps.join(", ")}).`,
+      );
+      return runtime;
+    } catch (error) {
+      await discardSnapshot(`it could not be restored: ${message(error)}`);
+      return null;
+    }
+  }
+
+  async function discardSnapshot(reason) {
+    console.warn(`Glasshouse: deleted this gallery's saved Python snapshot, ${reason}. Starting Python normally instead.`);
+    state.snapshot = "none";
+    const cache = await snapshotCache().catch(() => null);
+    if (cache) await deleteSnapshot(cache, keys).catch(() => {});
+  }
+
+  let due = null; // {pyodide, runtime, sitePackages} of a normal boot whose snapshot is not made yet
+  let restoreAllowed = true;
+
   async function doBoot() {
     const started = performance.now();
     // A restarted Service Worker whose caches were evicted (or a memory store) downloads again.
     if (!(await hasAll(await store(), config.precache))) await download();
+    const restored = restoreAllowed && (await restore(started));
+    if (restored) return restored;
     report({ phase: "Starting Python" }, true);
-    const pyodide = await loadPyodide({
-      indexURL: config.runtimeURL,
-      // The standard library the build compiled in the same Pyodide (builder/stdlib.py): imports skip
-      // compiling. Builds made before it have none: Pyodide then takes python_stdlib.zip from indexURL.
-      stdLibURL: config.stdLibURL,
-      createPyodideModule,
-      lockFileURL: config.lockFileURL,
-      packageBaseUrl: new URL(config.wheelsURL, scope.location.origin).href,
-    });
+    const pyodide = await loadPyodide(pyodideOptions({ _makeSnapshot: Boolean(await snapshotCache()) }));
     const pyodideMs = performance.now() - started;
     report({ phase: "Installing Datasette and plugins" }, true);
     await pyodide.loadPackage(config.packages, { messageCallback: () => {}, errorCallback: (m) => console.warn(m) });
     // Bytecode the build compiled in the same Pyodide (builder/compat.py): imports skip compiling.
     const bytecode = await (await scope.fetch(config.bytecodeURL)).arrayBuffer();
-    pyodide.unpackArchive(bytecode, "zip", { extractDir: pyodide.runPython("import site; site.getsitepackages()[0]") });
+    const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+    pyodide.unpackArchive(bytecode, "zip", { extractDir: sitePackages });
     report({ phase: "Starting Datasette" }, true);
     const runtime = await startDatasette(pyodide, {
       databasePath: config.database.path,
-      // Read once into a buffer of the recorded size, which MEMFS then owns: one copy in memory.
-      databaseBytes: await readInto(await scope.fetch(config.database.url), databaseSize(config)),
+      databaseBytes: await databaseBytes(),
       runtimeSource: await (await scope.fetch(config.runtimeModuleURL)).text(),
       pluginSources: await fetchPluginSources(config.pluginModules, scope.fetch),
       settings: config.settings,
       metadata: config.metadata,
     });
-    console.info(`Glasshouse: started in ${Math.round(performance.now() - started)} ms (Pyodide ${Math.round(pyodideMs)})`);
+    booted("fresh", started);
+    console.info(`Glasshouse: started in ${state.bootMs} ms (Pyodide ${Math.round(pyodideMs)})`);
     report({ phase: "Ready" }, true);
+    if (pyodide.makeMemorySnapshot && (await snapshotCache())) {
+      due = { pyodide, runtime, sitePackages };
+      state.snapshot = "due";
+    }
     return runtime;
   }
 
@@ -156,7 +248,10 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     return booting;
   };
 
-  async function handle(request) {
+  let inflight = 0;
+  let lastActivity = 0;
+
+  async function answer(request) {
     let runtime;
     try {
       runtime = await boot();
@@ -168,11 +263,65 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     try {
       return await callDatasette(runtime, request, { clientURL: config.embedClientURL, securityHeaders: config.securityHeaders });
     } catch (error) {
+      if (state.boot === "snapshot") {
+        // A restored Python that fails is not trusted again: boot normally and answer from that.
+        await discardSnapshot(`a request failed after restoring it: ${message(error)}`);
+        restoreAllowed = false;
+        booting = null;
+        return answer(request);
+      }
       return errorAnswer(`Datasette failed on this request: ${message(error)}`, config.securityHeaders);
     }
   }
 
-  return { download, boot, handle, store, networkFetch };
+  async function handle(request) {
+    inflight++;
+    try {
+      return await answer(request);
+    } finally {
+      inflight--;
+      lastActivity = performance.now();
+    }
+  }
+
+  /** Resolves once no request has been answered for `SNAPSHOT_IDLE_MS` and none is in flight. */
+  async function idle() {
+    for (;;) {
+      await sleep(SNAPSHOT_IDLE_MS);
+      if (inflight === 0 && performance.now() - lastActivity >= SNAPSHOT_IDLE_MS) return;
+    }
+  }
+
+  async function makeSnapshot() {
+    const { pyodide, runtime, sitePackages } = due;
+    const started = performance.now();
+    try {
+      await idle();
+      await runtime.warm_up(); // off the critical path: the reader already has their page
+      await idle();
+      // From here to makeMemorySnapshot nothing awaits, so no request can run in between.
+      const reason = runtime.prepare_snapshot();
+      if (reason) throw new Error(reason);
+      const heap = takeMemorySnapshot(pyodide);
+      const files = packFiles(pyodide.FS, [sitePackages, PLUGIN_DIR], [config.database.path]);
+      await writeSnapshot(await snapshotCache(), keys, config, heap, files);
+      state.snapshot = "saved";
+      console.info(
+        `Glasshouse: saved a snapshot of Python and Datasette (${Math.round(heap.byteLength / 1048576)} MB of memory, ` +
+          `${Math.round(files.size / 1048576)} MB of files) in ${Math.round(performance.now() - started)} ms, idle time included.`,
+      );
+    } catch (error) {
+      state.snapshot = "none";
+      console.info(`Glasshouse: no snapshot of this gallery's Python this time (${message(error)}); a restart boots normally.`);
+    } finally {
+      due = null;
+    }
+  }
+
+  let settling = null;
+  const settle = () => (due ? (settling ||= makeSnapshot().finally(() => (settling = null))) : settling || Promise.resolve());
+
+  return { download, boot, handle, settle, status: () => ({ ...state }), store, networkFetch };
 }
 
 /** A throttled progress reporter: `report(update, force)` merges `update` and calls `post(status)` at most every 100 ms. */

@@ -3,16 +3,18 @@
 import config from "../config.mjs";
 import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
+import { KEEPALIVE_MESSAGE, withKeepAlive } from "./keepalive.mjs";
 import { MODE_PARAM, requestKind } from "./routes.mjs";
 
 const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
+const KEEPALIVE_URL = new URL("./keepalive.mjs", import.meta.url).pathname;
 
 async function broadcast(message) {
   for (const client of await self.clients.matchAll({ includeUncontrolled: true, type: "window" })) client.postMessage(message);
 }
 
 const report = progressReporter(broadcast, config.totalBytes);
-const core = createRuntimeCore({ config, loadPyodide, createPyodideModule, scope: self, report });
+const core = createRuntimeCore({ config, loadPyodide, createPyodideModule, scope: self, report, snapshotMode: "service-worker" });
 const boot = () =>
   core.boot().catch((error) => {
     broadcast({ type: "error", message: String(error && error.message ? error.message : error) });
@@ -27,7 +29,13 @@ async function answer(request) {
     return Response.redirect(headers.get("location"), result.status);
   }
   const noBody = request.method === "HEAD" || [204, 304].includes(result.status);
-  return new Response(noBody ? null : result.body, { status: result.status, headers });
+  let page = result.body;
+  if (!noBody && (headers.get("content-type") || "").startsWith("text/html")) {
+    // Every page keeps this Service Worker awake while it is open (keepalive.mjs).
+    page = new TextEncoder().encode(withKeepAlive(new TextDecoder().decode(page), KEEPALIVE_URL));
+    headers.delete("content-length");
+  }
+  return new Response(noBody ? null : page, { status: result.status, headers });
 }
 
 // Datasette's static files are real files on the server, precached with the bundle (this build's
@@ -68,7 +76,10 @@ self.addEventListener("activate", (event) => {
 });
 
 self.addEventListener("message", (event) => {
-  if (event.data && event.data.type === "status") {
+  if (event.data && event.data.type === KEEPALIVE_MESSAGE) {
+    // The ping itself keeps this worker alive; the answer tells the page how Python started.
+    event.source.postMessage({ type: KEEPALIVE_MESSAGE, ...core.status() });
+  } else if (event.data && event.data.type === "status") {
     event.waitUntil(boot().then(() => event.source.postMessage({ type: "ready" }), () => {}));
   }
 });
@@ -81,5 +92,10 @@ self.addEventListener("fetch", (event) => {
   if (event.request.mode === "navigate" && url.searchParams.get(MODE_PARAM) === "worker") return;
   if (kind === "store") event.respondWith(storeFile(event.request));
   else if (kind === "static") event.respondWith(staticFile(event.request));
-  else event.respondWith(answer(event.request));
+  else {
+    const answered = answer(event.request);
+    event.respondWith(answered);
+    // After an answer the runtime may be due to save its snapshot: stay alive until it has.
+    event.waitUntil(answered.then(() => core.settle(), () => {}));
+  }
 });

@@ -9,7 +9,8 @@ import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
 
 const report = progressReporter((message) => self.postMessage(message), config.totalBytes);
-const core = createRuntimeCore({ config, loadPyodide, createPyodideModule, scope: self, report });
+// A page reload in worker mode starts a new Worker: it restores the snapshot like a Service Worker.
+const core = createRuntimeCore({ config, loadPyodide, createPyodideModule, scope: self, report, snapshotMode: "worker" });
 
 self.addEventListener("message", async (event) => {
   const data = event.data || {};
@@ -19,6 +20,7 @@ self.addEventListener("message", async (event) => {
   const whole = response.body.byteOffset === 0 && response.body.byteLength === response.body.buffer.byteLength;
   if (!whole) response.body = response.body.slice();
   self.postMessage({ type: "response", id: data.id, response }, [response.body.buffer]);
+  core.settle();
 });
 
 core.boot().then(
