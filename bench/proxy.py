@@ -38,14 +38,16 @@ class Record:
     encoding: str
 
 
-def floor_page(runtime_url: str, lock_file_url: str) -> bytes:
-    """The runtime-floor page: load Pyodide from ``runtime_url`` (with ``lock_file_url``) in the
-    page itself, import ``sqlite3`` and run one query, then set ``data-bench-ready`` on ``<body>``
-    (``data-bench-error`` with the message if that failed)."""
+def floor_page(runtime_url: str, lock_file_url: str, std_lib_url: str | None = None) -> bytes:
+    """The runtime-floor page: load Pyodide from ``runtime_url`` (with ``lock_file_url``, and the
+    build's compiled standard library ``std_lib_url`` when it has one, as the gallery does: bundles
+    store no other ``python_stdlib.zip``) in the page itself, import ``sqlite3`` and run one query,
+    then set ``data-bench-ready`` on ``<body>`` (``data-bench-error`` with the message if that failed)."""
+    options = {"indexURL": runtime_url, "lockFileURL": lock_file_url, **({"stdLibURL": std_lib_url} if std_lib_url else {})}
     script = f"""
 import {{ loadPyodide }} from {json.dumps(runtime_url + "pyodide.mjs")};
 try {{
-  const pyodide = await loadPyodide({{ indexURL: {json.dumps(runtime_url)}, lockFileURL: {json.dumps(lock_file_url)} }});
+  const pyodide = await loadPyodide({json.dumps(options)});
   pyodide.runPython("import sqlite3; sqlite3.connect(':memory:').execute('select 1').fetchall()");
   document.body.dataset.benchReady = String(performance.now());
 }} catch (error) {{

@@ -259,7 +259,7 @@ class Bench:
         published = self.stack.publish(args.database, args.plugin, timeout=1800)
         config = published.config()
         self.stack.proxy.floor_host = published.host
-        self.stack.proxy.floor_html = floor_page(config["runtimeURL"], config["lockFileURL"])
+        self.stack.proxy.floor_html = floor_page(config["runtimeURL"], config["lockFileURL"], config.get("stdLibURL"))
         native, database, version = self.native_for(published, config, "chinook")
         try:
             paths = warm_paths(database, Path(config["database"]["path"]).stem)
