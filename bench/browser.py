@@ -36,6 +36,8 @@ _RENDERED = """() => {
   if (document.body && document.body.dataset.benchReady) return "ok";
   return document.readyState === "complete" && !document.getElementById("loading") && document.querySelector("footer.ft") ? "ok" : "";
 }"""
+#: ``[_RENDERED's state, the bootstrap page's phase line or ""]``.
+_RENDERED_AND_PHASE = f"""() => [({_RENDERED})(), ((document.getElementById("phase") || {{}}).textContent || "").trim()]"""
 _NAVIGATION_MS = """() => {
   const entry = performance.getEntriesByType("navigation")[0];
   return entry && entry.loadEventEnd > 0 ? entry.loadEventEnd - entry.startTime : null;
@@ -112,6 +114,7 @@ class Session:
         )
         self.page: Page = self.context.pages[0] if self.context.pages else self.context.new_page()
         self.memory = MemorySampler(self._browser_pid())
+        self.phases: list[tuple[str, float]] = []
         self.memory.start()
 
     def _browser_pid(self) -> int:
@@ -143,19 +146,28 @@ class Session:
 
     def visit(self, url: str, timeout: float) -> float:
         """Seconds from ``goto(url)`` until the page is rendered (see the module's docstring);
-        ``VisitFailed`` with the reason after ``timeout`` s or once the bootstrap page shows a problem."""
+        ``VisitFailed`` with the reason after ``timeout`` s or once the bootstrap page shows a problem.
+
+        Leaves ``phases``: ``[(label, seconds since goto)]``, when each line the bootstrap page
+        showed (its ``#phase``: "Downloading the runtime and the database…", "Starting Python…",
+        ...) was first seen, between ``("navigation", 0.0)`` and ``("rendered", s)``; polled every
+        30 ms, so each time is late by up to 30 ms plus one ``evaluate``."""
         started = time.monotonic()
         deadline = started + timeout
+        self.phases = [("navigation", 0.0)]
         try:
             self.page.goto(url, wait_until="commit", timeout=timeout * 1000)
         except PlaywrightError as error:
             raise VisitFailed(f"{url}: {error.message.splitlines()[0]}") from error
         while True:
             try:
-                state = self.page.evaluate(_RENDERED)
+                state, phase = self.page.evaluate(_RENDERED_AND_PHASE)
             except PlaywrightError:
-                state = ""  # the hand-over reload replaced the document
+                state, phase = "", ""  # the hand-over reload replaced the document
+            if phase and phase != self.phases[-1][0]:
+                self.phases.append((phase, round(time.monotonic() - started, 3)))
             if state == "ok":
+                self.phases.append(("rendered", round(time.monotonic() - started, 3)))
                 return time.monotonic() - started
             if state.startswith("problem"):
                 raise VisitFailed(f"{url}: {state}")

@@ -26,7 +26,7 @@ final. Exits 1 unless every upload was accepted and every build ended ``ready``.
     .venv/bin/python bench/load.py [--uploads 50] [--big-every 2] [--kill-worker-at 0.5]
 
 Needs PostgreSQL and Redis running (``make services``); ``--database-url`` and
-``--redis-url`` name them (default: database ``glasshouse_load`` and Redis db 13 on
+``--redis-url`` name them (default: database ``glasshouse_load`` and Redis db 10 on
 this machine). Everything the run made is removed at the end (``--keep`` keeps the
 data folder, database and Redis db for a look).
 """
@@ -418,7 +418,7 @@ def main() -> int:
                         help="seconds after the last upload was answered to wait for builds to end (default 1800)")
     parser.add_argument("--worker-processes", type=int, default=2, help="prefork pool size (default 2)")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/glasshouse_load")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/10")
     parser.add_argument("--keep", action="store_true", help="keep the data folder, database and Redis db")
     args = parser.parse_args()  # fmt: skip
     if args.kill_worker_at is not None and not 0 <= args.kill_worker_at < 1:

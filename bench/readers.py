@@ -219,6 +219,7 @@ class Bench:
             session.memory.reset()
             mark = proxy.mark()
             run["cold_s"] = session.visit(published.url, timeout)
+            run["cold_phases"] = session.phases
             session.page.wait_for_timeout(SETTLE_MS)  # requests the rendered page still makes
             run["first_visit"] = summary(proxy.since(mark))
             run["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
@@ -430,6 +431,28 @@ def repeat_visit_requests(results: dict) -> list[str]:
     return lines
 
 
+def cold_timeline(results: dict) -> list[str]:
+    """Where the Chinook cold visit's time goes: one line per phase the bootstrap page showed
+    (``Session.visit``'s ``phases``), with the median second it was first seen and the median
+    time until the next phase, over the runs that saw it, in the order of those medians (a phase
+    shown for less than the 30 ms poll is missed in some runs)."""
+    runs = [r["cold_phases"] for r in results.get("chinook", {}).get("runs", []) if r.get("cold_phases")]
+    order: list[str] = []
+    starts: dict[str, list[float]] = {}
+    spans: dict[str, list[float]] = {}
+    for phases in runs:
+        for (label, at), (_next, until) in zip(phases, [*phases[1:], (None, None)], strict=True):
+            if label not in starts:
+                order.append(label)
+            starts.setdefault(label, []).append(at)
+            if until is not None:
+                spans.setdefault(label, []).append(until - at)
+    return [
+        f"  {median(starts[label]):6.2f} s  {label}" + (f"  (then {median(spans[label]):.2f} s)" if label in spans else "")
+        for label in sorted(order, key=lambda label: median(starts[label]))
+    ]
+
+
 def print_table(rows: list[list[str]]) -> None:
     header = ["figure", "measured", "compared with", "value", "ratio", "target", ""]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -507,6 +530,9 @@ def main() -> int:
     differs = sorted({d for r in runs if "warm" in r for d in r["warm"]["status_differs"]})
     if differs:
         print("Warm URLs answered with another status than native Datasette's:\n  " + "\n  ".join(differs) + "\n")
+    timeline = cold_timeline(results)
+    if timeline:
+        print("Cold first visit, the bootstrap page's phases (median second first seen since goto):\n" + "\n".join(timeline) + "\n")
     requests = repeat_visit_requests(results)
     if requests:
         print("Requests on the last run's repeat visits (a 304 downloads no body):\n" + "\n".join(requests) + "\n")

@@ -42,6 +42,40 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 WORKER_READY_TIMEOUT = 60.0
 
 
+def _own_redis_database_per_xdist_worker() -> None:
+    """Under pytest-xdist (``make test`` runs ``-n 2``), give worker ``gwN`` Redis database ``D - N``.
+
+    ``D`` is the database of ``REDIS_URL`` (15 in ``make test``). Each xdist worker has its own
+    test database (pytest-django's ``_gwN`` suffix) and starts its own Celery workers; on one
+    broker queue, one process's Celery worker would take the other's builds and find no such
+    row. pytest-django loaded the settings before this file, so the settings that came from
+    ``REDIS_URL`` (the broker, the rate-limit cache) are moved here, before anything connects.
+    Without xdist, or with no ``REDIS_URL``, nothing changes.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    base = os.environ.get("REDIS_URL", "")
+    if not (worker.startswith("gw") and base):
+        return
+    parts = urlsplit(base)
+    database = int(parts.path.strip("/") or 0) - int(worker[2:])
+    if database < 0:
+        raise pytest.UsageError(f"REDIS_URL {base} leaves no Redis database for xdist worker {worker}")
+    url = parts._replace(path=f"/{database}").geturl()
+    os.environ["REDIS_URL"] = url
+    from django.conf import settings
+
+    settings.REDIS_URL = url
+    settings.CELERY_BROKER_URL = url
+    if "LOCATION" in settings.CACHES["default"]:
+        settings.CACHES["default"]["LOCATION"] = url
+    from worker_shell.celery import app
+
+    app.conf.broker_url = url
+
+
+_own_redis_database_per_xdist_worker()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: drives Debian's Chromium against a live server")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
@@ -729,17 +763,47 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("shared-store")
 
 
+def _run_common_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every process of this pytest run sees: the xdist workers' common temporary root
+    (their own roots are ``popen-gwN`` in it), or this process's own root without xdist."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _link_missing(source: Path, target: Path) -> None:
+    """Hard-link every file under ``source`` that ``target`` lacks, at the same relative path.
+
+    Safe for stores: ``LocalStorage`` writes a new file and renames it over the old one, so a
+    write never goes through a link, and the files it shares between builds are content-addressed.
+    """
+    for folder, _dirs, names in os.walk(source):
+        relative = Path(folder).relative_to(source)
+        (target / relative).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if not (target / relative / name).exists():
+                os.link(Path(folder) / name, target / relative / name)
+
+
 @pytest.fixture(scope="session")
-def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
+def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Prebuilt]:
     """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None) -> Prebuilt``.
 
-    Runs ``builder.bundle.build_bundle`` (with its Node check) into ``shared_store``
-    the first time a combination is asked for, and returns the same ``Prebuilt``
-    after that, so browser tests share builds instead of repeating them. The
-    database name in URLs comes from the file name (``database_name_for``).
+    Runs ``builder.bundle.build_bundle`` (with its Node check) the first time a combination is
+    asked for in this pytest run, and returns the same ``Prebuilt`` after that, so browser tests
+    share builds instead of repeating them. A combination is the database's bytes and file name,
+    the plugins, the Datasette version and the metadata.
+
+    Under pytest-xdist the processes share the builds too: the first to ask builds into a store
+    under the run's common folder (``_run_common_dir``), holding that combination's file lock so
+    the other process waits for it instead of building the same thing, and writes the build's
+    facts (``<key digest>.json``) last. Every process then gets the files hard-linked into its
+    own ``shared_store`` (a test that takes a gallery down removes its build's files from that
+    process's store only), and ``restore`` copies a build's own files back from the common store. The database name in
+    URLs comes from the file name (``database_name_for``).
     """
+    import fcntl
     import hashlib
-    import shutil
+    import json
 
     from django.conf import settings as django_settings
 
@@ -748,34 +812,24 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
     from builder.storage import LocalStorage
     from gallery.models import database_name_for, new_build_id
 
-    store = LocalStorage(shared_store)
-    built: dict[tuple[Any, ...], Prebuilt] = {}
-    # A pristine copy of each build's own files: a test that rejects, takes down or deletes
-    # its gallery removes them from the shared store (services.remove_build_files).
-    pristine = shared_store.parent / (shared_store.name + "-pristine")
+    built: dict[str, Prebuilt] = {}
+    common = _run_common_dir(tmp_path_factory) / "prebuilt-bundles"
+    pristine = common / "store"  # every build's files, never served: tests use shared_store
+    pristine.mkdir(parents=True, exist_ok=True)
 
-    def restore(bundle: Prebuilt) -> None:
+    def restore(bundle: Prebuilt, pristine: Path) -> None:
+        # A test that rejects, takes down or deletes its gallery removes these from shared_store
+        # (services.remove_build_files); the next test gets them back.
         for prefix in (f"builds/{bundle.build_id}", f"uploads/{bundle.build_id}"):
             if not (shared_store / prefix).exists():
                 shutil.copytree(pristine / prefix, shared_store / prefix)
 
-    def get(
-        database: Path,
-        plugins: tuple[str, ...] = (),
-        datasette_version: str = DEFAULT_DATASETTE_VERSION,
-        metadata: dict[str, Any] | None = None,
-    ) -> Prebuilt:
-        import json
-
-        key = (str(database), tuple(plugins), datasette_version, json.dumps(metadata or {}, sort_keys=True))
-        if key in built:
-            restore(built[key])
-            return built[key]
+    def build(database: Path, sha256: str, plugins: tuple[str, ...], version: str, metadata: dict, root: Path) -> dict:
         build_id = new_build_id()
         name = database_name_for(database.name)
         source_key = f"uploads/{build_id}/source.db"
+        store = LocalStorage(root)
         store.put_file(source_key, database)
-        sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
         log: list[str] = []
         result = build_bundle(
             BuildRequest(
@@ -784,11 +838,11 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
                 database_name=name,
                 title=f"Shared {database.name}",
                 description=f"{database.name}, built once for the test session",
-                plugins=tuple(plugins),
-                datasette_version=datasette_version,
+                plugins=plugins,
+                datasette_version=version,
                 source_sha256=sha256,
                 pyodide_version=django_settings.PYODIDE_VERSION,
-                metadata=metadata or {},
+                metadata=metadata,
             ),
             storage=store,
             runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
@@ -796,14 +850,35 @@ def prebuilt_bundle(shared_store: Path) -> Callable[..., Prebuilt]:
             on_state=lambda state: None,
             log=log.append,
         )
+        return {
+            "build_id": build_id, "database_name": name, "source_key": source_key,
+            "bundle_bytes": result.bundle_bytes, "manifest": result.manifest, "log": "\n".join(log) + "\n",
+        }  # fmt: skip
+
+    def get(
+        database: Path,
+        plugins: tuple[str, ...] = (),
+        datasette_version: str = DEFAULT_DATASETTE_VERSION,
+        metadata: dict[str, Any] | None = None,
+    ) -> Prebuilt:
+        sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
+        key = json.dumps([sha256, database.name, list(plugins), datasette_version, metadata or {}], sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+        if key in built:
+            restore(built[key], pristine)
+            return built[key]
+        with open(common / f"{digest}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            facts_file = common / f"{digest}.json"
+            if not facts_file.exists():
+                facts = build(database, sha256, tuple(plugins), datasette_version, metadata or {}, pristine)
+                facts_file.write_text(json.dumps(facts))
+            facts = json.loads(facts_file.read_text())
+        _link_missing(pristine, shared_store)
         built[key] = Prebuilt(
-            build_id=build_id, database=database, database_name=name, plugins=tuple(plugins),
-            datasette_version=datasette_version, metadata=metadata or {}, source_key=source_key,
-            source_sha256=sha256, bundle_bytes=result.bundle_bytes, manifest=result.manifest,
-            log="\n".join(log) + "\n",
+            database=database, plugins=tuple(plugins), datasette_version=datasette_version,
+            metadata=metadata or {}, source_sha256=sha256, **facts,
         )  # fmt: skip
-        for prefix in (f"builds/{build_id}", f"uploads/{build_id}"):
-            shutil.copytree(shared_store / prefix, pristine / prefix)
         return built[key]
 
     return get
@@ -903,6 +978,18 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         item.add_marker(pytest.mark.e2e)
     if used & (BROWSER_FIXTURES | NODE_OR_WORKER_FIXTURES):
         item.add_marker(pytest.mark.slow)
+
+
+#: Markers of the heavy tests (``pytest_itemcollected``, and the files that mark themselves).
+HEAVY_MARKERS = ("e2e", "slow", "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Files with heavy tests run first, each file's tests in their order: under xdist (make test
+    # runs -n 2 --dist loadfile, a file per process at a time) the light files then fill the
+    # end of the run, instead of one process finishing a long browser file alone.
+    heavy_files = {item.path for item in items if any(item.get_closest_marker(name) for name in HEAVY_MARKERS)}
+    items.sort(key=lambda item: item.path not in heavy_files)
 
 
 @pytest.fixture(scope="session")

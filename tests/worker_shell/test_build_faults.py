@@ -155,7 +155,7 @@ def test_a_store_that_stops_answering_mid_upload_for_a_while_only_delays_the_bui
 ) -> None:
     worker, server = storage_worker(budget=60)
     build = freeze_while_uploading(server, publish(make_sqlite("s3-pause.db")), wait_for_build)
-    time.sleep(6)
+    time.sleep(3)  # three 1 s S3 timeouts: the build retries and waits
     assert Build.objects.get(pk=build.pk).state == BuildState.UPLOADING
     server.thaw()
 
