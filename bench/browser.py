@@ -57,16 +57,30 @@ class MemorySampler(threading.Thread):
         self.root, self.interval = root, interval
         self.stop_event = threading.Event()
         self.peak = 0
+        #: At the peak: ``{process kind: PSS bytes}`` (``process_kind``); the Service Worker and the
+        #: tab both run in renderers, Cache Storage's files are the storage service's (a utility).
+        self.peak_by_kind: dict[str, int] = {}
+
+    def by_kind(self) -> dict[str, int]:
+        """Summed PSS in bytes per process kind (``browser``, ``renderer``, ``gpu-process``, ``utility``, ...)."""
+        kinds: dict[str, int] = {}
+        for pid in descendants(self.root):
+            kind = process_kind(pid)
+            kinds[kind] = kinds.get(kind, 0) + pss_bytes(pid)
+        return kinds
 
     def total(self) -> int:
         return sum(pss_bytes(pid) for pid in descendants(self.root))
 
     def reset(self) -> None:
         self.peak = 0
+        self.peak_by_kind = {}
 
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):
-            self.peak = max(self.peak, self.total())
+            kinds = self.by_kind()
+            if sum(kinds.values()) > self.peak:
+                self.peak, self.peak_by_kind = sum(kinds.values()), kinds
 
     def idle(self, seconds: float = 1.5) -> int:
         """The median summed PSS over ``seconds`` (bytes): the browser's figure while it does nothing."""
@@ -87,6 +101,19 @@ _HAS_SNAPSHOT = """async () => {
   }
   return false;
 }"""
+
+
+def process_kind(pid: int) -> str:
+    """Chromium's kind of process ``pid``: its ``--type=`` (``renderer``, ``gpu-process``, ``zygote``),
+    a utility's ``--utility-sub-type=`` (``utility:storage.mojom.StorageService``), ``browser``
+    with neither; ``gone`` once it has exited."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "gone"
+    flags = dict(arg[2:].split("=", 1) for arg in argv if arg.startswith("--") and "=" in arg)
+    kind = flags.get("type", "browser")
+    return f"utility:{flags['utility-sub-type']}" if kind == "utility" and "utility-sub-type" in flags else kind
 
 
 def wait_for_snapshot(page: Any, seconds: float) -> float | None:
@@ -115,6 +142,13 @@ class Session:
         self.page: Page = self.context.pages[0] if self.context.pages else self.context.new_page()
         self.memory = MemorySampler(self._browser_pid())
         self.phases: list[tuple[str, float]] = []
+        #: The runtime's console lines (``Glasshouse: ...``) from pages and Service Workers, in order.
+        self.console: list[str] = []
+        self.context.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        if message.text.startswith("Glasshouse:"):
+            self.console.append(message.text)
         self.memory.start()
 
     def _browser_pid(self) -> int:

@@ -223,6 +223,7 @@ class Bench:
             session.page.wait_for_timeout(SETTLE_MS)  # requests the rendered page still makes
             run["first_visit"] = summary(proxy.since(mark))
             run["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
+            run["peak_memory_by_kind"] = session.memory.peak_by_kind
             run["idle_memory_bytes"] = idle
             native = Session(self.playwright, self.scratch / f"native-{self.profiles}")
             try:
@@ -232,9 +233,12 @@ class Bench:
             # The runtime saves its memory snapshot once idle after the first boot: the restart figure
             # is the one a reader meets after that (None: no snapshot within 60 s, a normal boot).
             run["snapshot_wait_s"] = wait_for_snapshot(session.page, 60)
+            run["cold_console"] = list(session.console)
             session.stop_service_workers()
             mark = proxy.mark()
+            console_mark = len(session.console)
             run["sw_restart_s"] = session.visit(published.url, timeout)
+            run["sw_restart_console"] = session.console[console_mark:]
             session.page.wait_for_timeout(SETTLE_MS)  # the browser's own follow-ups (the sw.js update check)
             run["sw_restart_network"] = summary(proxy.since(mark))
         except VisitFailed as error:
@@ -330,7 +334,9 @@ class Bench:
                 finally:
                     native_session.close()
                 out["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
+                out["peak_memory_by_kind"] = session.memory.peak_by_kind
                 out["idle_memory_bytes"] = idle
+                out["cold_console"] = list(session.console)
             except VisitFailed as error:
                 out["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
                 out["failed"] = str(error)
@@ -453,6 +459,59 @@ def cold_timeline(results: dict) -> list[str]:
     ]
 
 
+#: (kind, how a first-visit URL path is recognised), first match wins.
+DOWNLOAD_KINDS = (
+    ("Pyodide wasm", lambda path: path.endswith(".wasm")),
+    ("compiled standard library", lambda path: path.endswith("python_stdlib.zip")),
+    ("Pyodide JavaScript and lock", lambda path: path.startswith("/_runtime/")),
+    ("site-packages bytecode", lambda path: path.endswith("/bytecode.zip")),
+    ("wheels", lambda path: path.startswith("/_wheels/")),
+    ("database", lambda path: "/data/" in path),
+    ("Datasette static files", lambda path: path.startswith("/-/static")),
+    ("runtime scripts and pages", lambda path: True),
+)
+
+
+def download_by_kind(results: dict) -> list[str]:
+    """The Chinook first visit's bytes by kind of file (median over runs, MB and requests), largest first."""
+    per_kind: dict[str, list[tuple[int, int]]] = {}
+    runs = [r["first_visit"]["list"] for r in results.get("chinook", {}).get("runs", []) if "first_visit" in r]
+    for entries in runs:
+        totals = {kind: [0, 0] for kind, _match in DOWNLOAD_KINDS}
+        for entry in entries:
+            kind = next(kind for kind, match in DOWNLOAD_KINDS if match(entry["path"]))
+            totals[kind][0] += entry["bytes"]
+            totals[kind][1] += 1
+        for kind, (size, count) in totals.items():
+            per_kind.setdefault(kind, []).append((size, count))
+    rows = [(median([s for s, _ in v]) or 0, median([c for _, c in v]) or 0, kind) for kind, v in per_kind.items()]
+    return [f"  {size / MB:6.2f} MB  {count:3.0f} requests  {kind}" for size, count, kind in sorted(rows, reverse=True) if count]
+
+
+def memory_by_kind(results: dict) -> list[str]:
+    """At each measured peak, the browser's PSS per process kind (MB, idle not taken off): Chinook's last run, the big databases."""
+    lines = []
+    sources = [("Chinook", next((r for r in reversed(results.get("chinook", {}).get("runs", [])) if "peak_memory_by_kind" in r), {}))]
+    sources += [(label, results[label]) for label in ("big", "1gb") if label in results]
+    for label, source in sources:
+        kinds = source.get("peak_memory_by_kind")
+        if kinds:
+            parts = ", ".join(f"{kind} {size / MB:.0f}" for kind, size in sorted(kinds.items(), key=lambda item: -item[1]))
+            lines.append(f"  {label}: {parts} (idle {source.get('idle_memory_bytes', 0) / MB:.0f} MB before)")
+    return lines
+
+
+def runtime_lines(results: dict) -> list[str]:
+    """The runtime's own console lines of the last Chinook run: the cold boot's, then the restart's."""
+    runs = [r for r in results.get("chinook", {}).get("runs", []) if "cold_console" in r]
+    if not runs:
+        return []
+    last = runs[-1]
+    return [f"  cold visit: {line}" for line in last["cold_console"]] + [
+        f"  after the SW restart: {line}" for line in last.get("sw_restart_console", [])
+    ]
+
+
 def print_table(rows: list[list[str]]) -> None:
     header = ["figure", "measured", "compared with", "value", "ratio", "target", ""]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
@@ -530,6 +589,13 @@ def main() -> int:
     differs = sorted({d for r in runs if "warm" in r for d in r["warm"]["status_differs"]})
     if differs:
         print("Warm URLs answered with another status than native Datasette's:\n  " + "\n  ".join(differs) + "\n")
+    for title, lines in (
+        ("First-visit download by kind of file (Chinook, median of the runs):", download_by_kind(results)),
+        ("Browser memory at the peak, per Chromium process kind (MB):", memory_by_kind(results)),
+        ("The runtime's console on the last Chinook run:", runtime_lines(results)),
+    ):
+        if lines:
+            print(title + "\n" + "\n".join(lines) + "\n")
     timeline = cold_timeline(results)
     if timeline:
         print("Cold first visit, the bootstrap page's phases (median second first seen since goto):\n" + "\n".join(timeline) + "\n")

@@ -43,7 +43,7 @@ WORKER_READY_TIMEOUT = 60.0
 
 
 def _own_redis_database_per_xdist_worker() -> None:
-    """Under pytest-xdist (``make test`` runs ``-n 2``), give worker ``gwN`` Redis database ``D - N``.
+    """Under pytest-xdist (``make test`` runs ``-n 4``), give worker ``gwN`` Redis database ``D - N``.
 
     ``D`` is the database of ``REDIS_URL`` (15 in ``make test``). Each xdist worker has its own
     test database (pytest-django's ``_gwN`` suffix) and starts its own Celery workers; on one
