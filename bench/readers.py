@@ -501,6 +501,16 @@ def memory_by_kind(results: dict) -> list[str]:
     return lines
 
 
+def build_stages(results: dict) -> list[str]:
+    """Each benchmarked build's Node check stages, as its build log gives them (``builder.compat``)."""
+    lines = []
+    for label in ("chinook", "big", "1gb"):
+        found = re.search(r"^Compatibility check stages: (.*)$", results.get(label, {}).get("build_log", ""), re.MULTILINE)
+        if found:
+            lines.append(f"  {label}: {found.group(1)}")
+    return lines
+
+
 def runtime_lines(results: dict) -> list[str]:
     """The runtime's own console lines of the last Chinook run: the cold boot's, then the restart's."""
     runs = [r for r in results.get("chinook", {}).get("runs", []) if "cold_console" in r]
@@ -593,6 +603,7 @@ def main() -> int:
         ("First-visit download by kind of file (Chinook, median of the runs):", download_by_kind(results)),
         ("Browser memory at the peak, per Chromium process kind (MB):", memory_by_kind(results)),
         ("The runtime's console on the last Chinook run:", runtime_lines(results)),
+        ("The builds' Node compatibility check, by stage:", build_stages(results)),
     ):
         if lines:
             print(title + "\n" + "\n".join(lines) + "\n")

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from builder.compat import RUNTIME_DIR, CompatError, SandboxUnavailable, node_sandbox
-from builder.wheels import sha256_file
+from builder.wheels import cache_lock, sha256_file
 
 SCRIPT = RUNTIME_DIR / "compile_stdlib.mjs"
 BYTECODE_MODULE = RUNTIME_DIR / "glasshouse_bytecode.py"
@@ -61,7 +61,8 @@ def compiled_stdlib(
     """Return the compiled standard-library zip of ``runtime_dir`` (``cache_path``), making it if needed.
 
     The first call for a runtime boots Pyodide in Node (about 10-20 s on a 2-core machine)
-    and writes the copy atomically, so concurrent builds may race harmlessly. Returns
+    and writes the copy atomically; concurrent builds on one machine wait for the first
+    (a file lock next to the copy) instead of compiling it again. Returns
     ``None`` after logging why to ``log`` if it cannot be made (Node missing, too old to
     be sandboxed, failing or slower than ``timeout`` seconds): the bundle then uses the
     source ``python_stdlib.zip`` and works as before, only slower to boot.
@@ -73,6 +74,17 @@ def compiled_stdlib(
     if node_path is None:
         log(f"Compiled standard library not made: Node.js ({node!r}) is not on PATH.")
         return None
+    # One compilation at a time per runtime: a concurrent build waits, then finds the copy.
+    with cache_lock(target.parent.with_name(target.parent.name + ".lock")):  # empty; it stays
+        if target.is_file():
+            return target
+        return _compile(runtime_dir, target, pyodide_version, node_path, log, timeout)
+
+
+def _compile(
+    runtime_dir: Path, target: Path, pyodide_version: str, node_path: str, log: Callable[[str], None], timeout: float
+) -> Path | None:
+    """Make ``target`` (see ``compiled_stdlib``); ``None`` after logging why if it cannot."""
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".making-", dir=target.parent)).resolve()
     try:

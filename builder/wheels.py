@@ -10,6 +10,8 @@ integrity when it installs them.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -17,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +132,21 @@ def _store_in_cache(cache_dir: Path, path: Path, sha256: str, filename: str) -> 
     return target
 
 
+@contextlib.contextmanager
+def cache_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created, with its folder, if missing).
+
+    For work on a shared cache that concurrent builds on one machine would otherwise each do
+    (several pool processes, several workers): the second waits, then finds the result. The
+    lock goes when the block ends or the process dies. Raises ``OSError`` if ``path`` cannot
+    be opened.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def fetch_wheels(
     wheels: list[LockedWheel], cache_dir: Path, log: Log = print, *, temp_dir: Path | None = None
 ) -> dict[str, Path]:
@@ -144,6 +161,25 @@ def fetch_wheels(
     returning. Raises ``WheelError`` on any failure.
     """
     result: dict[str, Path] = {}
+    missing = _cached(wheels, cache_dir, result)
+    if not missing:
+        log(f"All {len(wheels)} wheels are in the cache.")
+        return result
+    # One download at a time per cache: a concurrent build fetching the same wheels waits, then
+    # finds them cached.
+    with cache_lock(cache_dir / ".fetch.lock"):
+        missing = _cached(missing, cache_dir, result)
+        if missing:
+            log(f"Fetching {len(missing)} of {len(wheels)} wheels from PyPI.")
+            _download(missing, cache_dir, result, log, temp_dir)
+        else:
+            log(f"All {len(wheels)} wheels are in the cache (another build fetched them meanwhile).")
+    return result
+
+
+def _cached(wheels: list[LockedWheel], cache_dir: Path, result: dict[str, Path]) -> list[LockedWheel]:
+    """Put every wheel of ``wheels`` found in ``cache_dir`` into ``result`` (``{name: path}``),
+    after checking its sha256 (``TamperedWheel`` if it differs); return the ones not cached."""
     missing = []
     for wheel in wheels:
         path = _cache_path(cache_dir, wheel.sha256, wheel.filename)
@@ -158,10 +194,14 @@ def fetch_wheels(
             result[wheel.name] = path
         else:
             missing.append(wheel)
-    if not missing:
-        log(f"All {len(wheels)} wheels are in the cache.")
-        return result
-    log(f"Fetching {len(missing)} of {len(wheels)} wheels from PyPI.")
+    return missing
+
+
+def _download(
+    missing: list[LockedWheel], cache_dir: Path, result: dict[str, Path], log: Log, temp_dir: Path | None
+) -> None:
+    """Download ``missing`` with pip (hash-checked), build the pure-sdist ones, store each in
+    ``cache_dir`` and in ``result``. Raises ``WheelError``."""
     with tempfile.TemporaryDirectory(prefix="glasshouse-wheels-", dir=temp_dir) as tmp:
         tmp_dir = Path(tmp)
         binary = [w for w in missing if w.source == "wheel"]
@@ -187,7 +227,6 @@ def fetch_wheels(
                 built = build_pure_wheel(sdist, tmp_dir / "pure")
                 result[w.name] = _store_in_cache(cache_dir, built, w.sha256, w.filename)
                 log(f"  {w.filename} (pure-Python build of {w.sdist_filename})")
-    return result
 
 
 def write_pyodide_lock(base_lock: Path, cache_dir: Path, wheel_paths: list[Path], out: Path) -> dict:

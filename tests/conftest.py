@@ -986,7 +986,7 @@ HEAVY_MARKERS = ("e2e", "slow", "integration")
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Files with heavy tests run first, each file's tests in their order: under xdist (make test
-    # runs -n 2 --dist loadfile, a file per process at a time) the light files then fill the
+    # runs -n 4 --dist loadfile, a file per process at a time) the light files then fill the
     # end of the run, instead of one process finishing a long browser file alone.
     heavy_files = {item.path for item in items if any(item.get_closest_marker(name) for name in HEAVY_MARKERS)}
     items.sort(key=lambda item: item.path not in heavy_files)

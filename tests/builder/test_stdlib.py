@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -10,12 +11,20 @@ from builder.stdlib import STDLIB_NAME, cache_path, compiled_stdlib
 
 @pytest.fixture(scope="module")
 def compiled(pyodide_runtime: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
-    """``(cache dir, compiled zip, log lines)``: the standard library compiled once, in a cache of its own."""
+    """``(cache dir, compiled zip, log lines)``: the standard library compiled once, in a cache of its own,
+    by two builds asking at the same time (threads): the second waits for the first's copy."""
     cache = tmp_path_factory.mktemp("cache")
     lines: list[str] = []
-    made = compiled_stdlib(pyodide_runtime, cache, "314.0.7", log=lines.append)
-    assert made is not None, lines
+    with ThreadPoolExecutor(2) as pool:
+        made, again = pool.map(lambda _: compiled_stdlib(pyodide_runtime, cache, "314.0.7", log=lines.append), range(2))
+    assert made is not None and again == made, lines
     return cache, made, lines
+
+
+def test_two_builds_asking_at_once_compile_it_once(compiled: tuple[Path, Path, list[str]]) -> None:
+    _, _, lines = compiled
+    assert len([line for line in lines if line.startswith("Compiled the standard library")]) == 1, lines
+    assert [line for line in lines if not line.startswith("Compiled the standard library")] == [], lines
 
 
 def test_it_compiles_what_pyodide_and_datasette_import_and_copies_the_rest(
@@ -73,4 +82,5 @@ def test_a_failing_compile_leaves_no_cache_entry_and_the_log_says_why(tmp_path: 
     (line,) = lines
     assert "no wasm here" in line and "uses Pyodide's source-only python_stdlib.zip" in line
     assert not cache_path(runtime, tmp_path / "cache", "314.0.7").exists()
-    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+    # Only the empty lock file that concurrent builds wait on (builder.wheels.cache_lock) stays.
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [cache_path(runtime, tmp_path / "cache", "314.0.7").parent.name + ".lock"]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from builder import wheels as wheels_module
 from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.catalog import load_lock
 from builder.storage import LocalStorage
-from builder.wheels import LockedWheel, TamperedWheel, closure, fetch_wheels
+from builder.wheels import LockedWheel, TamperedWheel, cache_lock, closure, fetch_wheels
 
 
 def cached_wheel(cache: Path, data: bytes, pinned: bytes | None = None) -> LockedWheel:
@@ -28,6 +31,34 @@ def test_a_cached_wheel_that_matches_the_lock_is_used_without_a_download(tmp_pat
     lines: list[str] = []
     assert fetch_wheels([wheel], tmp_path, lines.append) == {"demo": tmp_path / wheel.sha256 / wheel.filename}
     assert lines == ["All 1 wheels are in the cache."]
+
+
+def test_a_build_that_waited_for_another_builds_download_takes_the_wheels_it_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The download lock: a build finding a wheel missing waits while another build holds the
+    lock, then finds the wheel that build stored and downloads nothing (this one cannot be on PyPI)."""
+    data = b"PK\x03\x04 stored by the other build"
+    wheel = LockedWheel(name="demo", version="1.0", filename="demo-1.0-py3-none-any.whl",
+                        sha256=hashlib.sha256(data).hexdigest(), source="wheel")  # fmt: skip
+    first_look = threading.Event()
+    look = wheels_module._cached
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        missing = look(*args)
+        first_look.set()
+        return missing
+
+    monkeypatch.setattr(wheels_module, "_cached", watched)
+    lines: list[str] = []
+    with ThreadPoolExecutor(1) as pool:
+        with cache_lock(tmp_path / ".fetch.lock"):  # the other build, downloading
+            waiting = pool.submit(fetch_wheels, [wheel], tmp_path, lines.append)
+            assert first_look.wait(10), "the build never looked in the cache"
+            (tmp_path / wheel.sha256).mkdir()
+            (tmp_path / wheel.sha256 / wheel.filename).write_bytes(data)
+        assert waiting.result(timeout=10) == {"demo": tmp_path / wheel.sha256 / wheel.filename}
+    assert lines == ["All 1 wheels are in the cache (another build fetched them meanwhile)."]
 
 
 def test_a_cached_wheel_changed_after_its_download_is_refused(tmp_path: Path) -> None:
