@@ -108,9 +108,11 @@ def process_kind(pid: int) -> str:
     a utility's ``--utility-sub-type=`` (``utility:storage.mojom.StorageService``), ``browser``
     with neither; ``gone`` once it has exited."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return "gone"
+    # Chromium's child processes rewrite their title: one string, flags separated by spaces.
+    argv = raw.split("\0") if raw.count("\0") > 1 else raw.split()
     flags = dict(arg[2:].split("=", 1) for arg in argv if arg.startswith("--") and "=" in arg)
     kind = flags.get("type", "browser")
     return f"utility:{flags['utility-sub-type']}" if kind == "utility" and "utility-sub-type" in flags else kind
@@ -145,11 +147,11 @@ class Session:
         #: The runtime's console lines (``Glasshouse: ...``) from pages and Service Workers, in order.
         self.console: list[str] = []
         self.context.on("console", self._console)
+        self.memory.start()
 
     def _console(self, message: Any) -> None:
         if message.text.startswith("Glasshouse:"):
             self.console.append(message.text)
-        self.memory.start()
 
     def _browser_pid(self) -> int:
         flag = f"--user-data-dir={self.profile}".encode()
