@@ -798,8 +798,8 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
     the other process waits for it instead of building the same thing, and writes the build's
     facts (``<key digest>.json``) last. Every process then gets the files hard-linked into its
     own ``shared_store`` (a test that takes a gallery down removes its build's files from that
-    process's store only), and ``restore`` copies a build's own files back from the common store. The database name in
-    URLs comes from the file name (``database_name_for``).
+    process's store only), and ``restore`` copies a build's own files back from the common store.
+    The database name in URLs comes from the file name (``database_name_for``).
     """
     import fcntl
     import hashlib
@@ -817,7 +817,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
     pristine = common / "store"  # every build's files, never served: tests use shared_store
     pristine.mkdir(parents=True, exist_ok=True)
 
-    def restore(bundle: Prebuilt, pristine: Path) -> None:
+    def restore(bundle: Prebuilt) -> None:
         # A test that rejects, takes down or deletes its gallery removes these from shared_store
         # (services.remove_build_files); the next test gets them back.
         for prefix in (f"builds/{bundle.build_id}", f"uploads/{bundle.build_id}"):
@@ -865,7 +865,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         key = json.dumps([sha256, database.name, list(plugins), datasette_version, metadata or {}], sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         if key in built:
-            restore(built[key], pristine)
+            restore(built[key])
             return built[key]
         with open(common / f"{digest}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
