@@ -79,8 +79,9 @@ class MemorySampler(threading.Thread):
     def run(self) -> None:
         while not self.stop_event.wait(self.interval):
             kinds = self.by_kind()
-            if sum(kinds.values()) > self.peak:
-                self.peak, self.peak_by_kind = sum(kinds.values()), kinds
+            total = sum(kinds.values())
+            if total > self.peak:
+                self.peak, self.peak_by_kind = total, kinds
 
     def idle(self, seconds: float = 1.5) -> int:
         """The median summed PSS over ``seconds`` (bytes): the browser's figure while it does nothing."""

@@ -443,19 +443,16 @@ def cold_timeline(results: dict) -> list[str]:
     time until the next phase, over the runs that saw it, in the order of those medians (a phase
     shown for less than the 30 ms poll is missed in some runs)."""
     runs = [r["cold_phases"] for r in results.get("chinook", {}).get("runs", []) if r.get("cold_phases")]
-    order: list[str] = []
     starts: dict[str, list[float]] = {}
     spans: dict[str, list[float]] = {}
     for phases in runs:
         for (label, at), (_next, until) in zip(phases, [*phases[1:], (None, None)], strict=True):
-            if label not in starts:
-                order.append(label)
             starts.setdefault(label, []).append(at)
             if until is not None:
                 spans.setdefault(label, []).append(until - at)
     return [
         f"  {median(starts[label]):6.2f} s  {label}" + (f"  (then {median(spans[label]):.2f} s)" if label in spans else "")
-        for label in sorted(order, key=lambda label: median(starts[label]))
+        for label in sorted(starts, key=lambda label: median(starts[label]))
     ]
 
 

@@ -801,7 +801,6 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
     process's store only), and ``restore`` copies a build's own files back from the common store.
     The database name in URLs comes from the file name (``database_name_for``).
     """
-    import fcntl
     import hashlib
     import json
 
@@ -810,6 +809,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
     from builder.bundle import BuildRequest, build_bundle
     from builder.catalog import DEFAULT_DATASETTE_VERSION
     from builder.storage import LocalStorage
+    from builder.wheels import cache_lock
     from gallery.models import database_name_for, new_build_id
 
     built: dict[str, Prebuilt] = {}
@@ -867,8 +867,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         if key in built:
             restore(built[key])
             return built[key]
-        with open(common / f"{digest}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        with cache_lock(common / f"{digest}.lock"):
             facts_file = common / f"{digest}.json"
             if not facts_file.exists():
                 facts = build(database, sha256, tuple(plugins), datasette_version, metadata or {}, pristine)
