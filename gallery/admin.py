@@ -33,7 +33,7 @@ from gallery.models import (
     MODERATION_REASON_MAX_LENGTH,
     AuditEvent,
     Build,
-    BuildState,
+    BuildReview,
     Gallery,
     Publisher,
     Report,
@@ -124,7 +124,8 @@ class BuildInline(ReadOnlyInline):
     fields = (
         "id",
         "state",
-        "needs_review",
+        "review",
+        "approval",
         "created_at",
         "finished_at",
         "source_bytes",
@@ -165,6 +166,7 @@ class GalleryAdmin(admin.ModelAdmin):
         "visibility",
         "publisher",
         "live_build_state",
+        "version_to_review",
         "gallery_link",
         "report_count",
         "view_count",
@@ -208,7 +210,10 @@ class GalleryAdmin(admin.ModelAdmin):
     # --- permissions: read-only rows; decisions through the actions ---------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
-        return super().get_queryset(request).annotate(report_total=Count("reports", distinct=True))
+        # Builds prefetched: each row names the version to review (services.build_to_review).
+        return (
+            super().get_queryset(request).annotate(report_total=Count("reports", distinct=True)).prefetch_related("builds")
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # galleries come from uploads
@@ -241,6 +246,21 @@ class GalleryAdmin(admin.ModelAdmin):
         build = gallery.live_build
         return f"{build.id} ({build.state})" if build else "—"
 
+    @admin.display(description="Version to review")
+    def version_to_review(self, gallery: Gallery) -> str:
+        """The id of the build ``approve`` would approve (``services.build_to_review``), with a hidden
+        ``reviewed_build`` = ``<gallery-id>:<build-id>`` input the bulk approval reads, so it approves
+        exactly the version this list showed."""
+        build = self._review(gallery)
+        if build is None:
+            return "not built yet"
+        return format_html(
+            '{}<input type="hidden" name="{}" value="{}:{}">', build.pk, REVIEWED_BUILD_FIELD, gallery.pk, build.pk
+        )
+
+    def _review(self, gallery: Gallery) -> Build | None:
+        return services.build_to_review(gallery)
+
     @admin.display(description="URL")
     def gallery_link(self, gallery: Gallery) -> str:
         return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', gallery.url, gallery.url)
@@ -266,9 +286,20 @@ class GalleryAdmin(admin.ModelAdmin):
         if count:
             self.message_user(request, done.format(count=count), messages.SUCCESS)
 
-    @admin.action(description="Approve selected galleries (or their new versions)", permissions=("moderate",))
+    @admin.action(description="Approve selected galleries (the version each row shows)", permissions=("moderate",))
     def approve_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
-        self._each(request, queryset, lambda g: services.approve(g, by=request.user), "Approved {count} galleries.")
+        """Approve, for each selected gallery, the build its row showed (``reviewed_build`` inputs)."""
+        shown = reviewed_builds(request)
+
+        def approve(gallery: Gallery) -> None:
+            if gallery.pk not in shown:
+                raise ValueError(
+                    f"“{gallery.title}”: this list did not show a version to approve. Open the moderation queue "
+                    "(or the gallery's page), review the version it shows, and approve it there."
+                )
+            services.approve(gallery, build=shown[gallery.pk], by=request.user)
+
+        self._each(request, queryset, approve, "Approved {count} galleries.")
 
     def _with_reason(
         self,
@@ -325,7 +356,9 @@ class GalleryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rebuild selected galleries", permissions=("moderate",))
     def rebuild_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
-        self._each(request, queryset, lambda g: services.rebuild(g, by=None), "Queued a rebuild of {count} galleries.")
+        self._each(
+            request, queryset, lambda g: services.rebuild(g, by=request.user), "Queued a rebuild of {count} galleries."
+        )
 
     @admin.action(description="Delete selected galleries (leaves a tombstone)", permissions=("tombstone",))
     def delete_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
@@ -354,7 +387,10 @@ class GalleryAdmin(admin.ModelAdmin):
             self.message_user(request, "You do not have permission to do that.", messages.ERROR)
         else:
             acts: dict[str, tuple[Callable[[], object], str]] = {
-                "approve": (lambda: services.approve(gallery, by=request.user), "Approved."),
+                "approve": (
+                    lambda: services.approve(gallery, build=request.POST.get("build", ""), by=request.user),
+                    "Approved.",
+                ),
                 "reject": (
                     lambda: services.reject(gallery, request.POST.get("reason", ""), by=request.user),
                     "Rejected; the publisher was emailed.",
@@ -389,15 +425,20 @@ class GalleryAdmin(admin.ModelAdmin):
             targets = services.TRANSITIONS.get(gallery.moderation_state, frozenset())
             context.update(
                 review_build=review,
-                review_preview=preview_link(review) if review and not gallery.is_deleted else "",
+                review_preview=preview_link(review)
+                if review and not gallery.is_deleted and review.review != BuildReview.REJECTED
+                else "",
                 review_tables=describe_tables(review.tables if review else [], columns=40),
                 review_flags=describe_flags(review.scan_flags if review else []),
                 can_moderate=self.has_moderate_permission(request),
                 can_delete_gallery=self.has_tombstone_permission(request) and not gallery.is_deleted,
-                can_approve=State.APPROVED in targets
-                or bool(review and review.needs_review)
-                or gallery.held_at is not None
-                or services.has_unreviewed_reports(gallery),
+                can_approve=review is not None
+                and (
+                    (State.APPROVED in targets)
+                    or review.review == BuildReview.PENDING
+                    or gallery.held_at is not None
+                    or services.has_unreviewed_reports(gallery)
+                ),
                 can_reject=State.REJECTED in targets,
                 can_take_down=State.TAKEN_DOWN in targets,
                 can_trust=gallery.owner_id is not None and not is_trusted(gallery.owner),
@@ -407,23 +448,37 @@ class GalleryAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, extra_context=context)
 
 
+#: Name of the hidden inputs that carry ``<gallery-id>:<build-id>`` of the version each list row showed.
+REVIEWED_BUILD_FIELD = "reviewed_build"
+
+
+def reviewed_builds(request: HttpRequest) -> dict[str, str]:
+    """``{gallery id: build id}`` from the ``reviewed_build`` inputs of a changelist POST (malformed ones skipped)."""
+    shown = {}
+    for value in request.POST.getlist(REVIEWED_BUILD_FIELD):
+        gallery_id, _, build_id = value.partition(":")
+        if gallery_id and build_id:
+            shown[gallery_id] = build_id
+    return shown
+
+
 def awaiting_review(galleries: QuerySet[Gallery]) -> QuerySet[Gallery]:
     """Galleries a moderator must look at: pending ones, approved ones whose new version waits
     for review, that readers reported since the last decision (or that reports held), and rejected ones whose publisher uploaded a corrected version."""
-    new_version = Build.objects.filter(
-        gallery=OuterRef("pk"), state=BuildState.READY, needs_review=True, files_deleted=False
-    )
-    corrected = Build.objects.filter(gallery=OuterRef("pk"), state=BuildState.READY, files_deleted=False)
+    waiting = Build.objects.reviewable().filter(gallery=OuterRef("pk"))
+    # Newer than the live build: an older one waiting was superseded unreviewed (never served).
+    newer_than_live = waiting.filter(created_at__gt=OuterRef("live_build__created_at"))
     return galleries.alias(
-        has_new_version=Exists(new_version),
-        has_corrected_version=Exists(corrected),
+        has_waiting_version=Exists(waiting),
+        has_new_version=Exists(newer_than_live),
         has_new_reports=services.unreviewed_reports_filter(),
     ).filter(
         Q(moderation_state=State.PENDING)
         | Q(moderation_state=State.APPROVED, has_new_version=True)
+        | Q(moderation_state=State.APPROVED, live_build__isnull=True, has_waiting_version=True)
         | Q(moderation_state=State.APPROVED, held_at__isnull=False)
         | Q(moderation_state=State.APPROVED, has_new_reports=True)
-        | Q(moderation_state=State.REJECTED, has_corrected_version=True)
+        | Q(moderation_state=State.REJECTED, has_waiting_version=True)
     )
 
 
@@ -435,6 +490,7 @@ class ModerationQueueAdmin(GalleryAdmin):
         "submission",
         "moderation_state",
         "publisher",
+        "version_to_review",
         "size",
         "tables",
         "plugin_list",
@@ -453,7 +509,7 @@ class ModerationQueueAdmin(GalleryAdmin):
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
-        return awaiting_review(super().get_queryset(request)).prefetch_related("builds")
+        return awaiting_review(super().get_queryset(request))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_moderate_permission(request)
@@ -461,15 +517,14 @@ class ModerationQueueAdmin(GalleryAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Gallery | None = None) -> bool:
         return self.has_moderate_permission(request)
 
-    def _review(self, gallery: Gallery) -> Build | None:
-        return services.build_to_review(gallery)  # from the prefetched builds
-
     @admin.display(description="Submission", ordering="title")
     def submission(self, gallery: Gallery) -> str:
+        """The title and description of the version to review (what approval publishes), else the gallery's."""
+        shown = self._review(gallery) or gallery
         return format_html(
             "<strong>{}</strong><br><small>{}</small>",
-            gallery.title,
-            Truncator(gallery.description).chars(200) or "(no description)",
+            shown.title,
+            Truncator(shown.description).chars(200) or "(no description)",
         )
 
     @admin.display(description="Size")
@@ -484,7 +539,8 @@ class ModerationQueueAdmin(GalleryAdmin):
 
     @admin.display(description="Plugins")
     def plugin_list(self, gallery: Gallery) -> str:
-        return ", ".join(gallery.plugins) or "none"
+        build = self._review(gallery)
+        return ", ".join(build.plugins if build else gallery.plugins) or "none"
 
     @admin.display(description="Preview")
     def preview(self, gallery: Gallery) -> str:
@@ -505,13 +561,14 @@ class BuildAdmin(admin.ModelAdmin):
         "id",
         "gallery_title",
         "state",
-        "needs_review",
+        "review",
+        "approval",
         "created_at",
         "duration",
         "source_bytes",
         "bundle_bytes",
     )
-    list_filter = ("state", "needs_review", "files_deleted")
+    list_filter = ("state", "review", "approval", "files_deleted")
     list_select_related = ("gallery",)
     search_fields = ("id", "gallery__id", "gallery__title")
     Media = GlasshouseAdminMedia
@@ -519,7 +576,11 @@ class BuildAdmin(admin.ModelAdmin):
         "id",
         "gallery",
         "state",
-        "needs_review",
+        "review",
+        "approval",
+        "reviewed_at",
+        "reviewed_by",
+        "bundle_settings",
         "build_page",
         "failure_reason",
         "warning_list",

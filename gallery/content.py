@@ -35,20 +35,23 @@ this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page
 absolute URL on this origin>``.
 
 A preview label ``pv-<build-id>-<expiry>-<signature>`` (``gallery.preview``) serves
-its build as a pinned origin does, whatever the gallery's moderation state, so a
-publisher and the moderators can see a pending gallery; a forged, malformed or
-expired preview label answers 403 to every path. A preview answers 404 when its
-build is unknown or not ready, and 410 when the gallery was taken down or deleted or
-the build's files were removed (``Build.files_deleted``: rejection, takedown, deletion). Every preview answer carries ``X-Robots-Tag: noindex``,
+its build as a pinned origin does, whatever its review, so a publisher and the
+moderators can see a version waiting for review; a forged, malformed or expired
+preview label answers 403 to every path (an expired one's ``/sw.js`` is the kill
+switch). A preview answers 404 when its build is unknown or not ready, and 410 when
+the gallery was taken down or deleted, or the build was rejected or its files removed
+(``Build.review``, ``Build.files_deleted``). Every preview answer carries ``X-Robots-Tag: noindex``,
 ``Referrer-Policy: no-referrer`` (the origin is the secret), ``Content-Security-Policy:
 frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (a preview is not for embedding)
 and a ``private`` ``Cache-Control`` (the bootstrap page and ``/sw.js``: ``private,
 no-store``); its bootstrap page has no oEmbed discovery.
 
-Unknown gallery, unknown or unready pinned build, a ``/_build/`` of another
-build: 404. Not approved or no live build: 404. Taken down or deleted (a tombstone): 410 on the
+Only an approved build (``Build.review``, ``gallery.models.approved_build``) is served on
+a gallery's origin and its pinned origins. Unknown gallery, a pinned build that is unknown,
+not ready or not approved, a ``/_build/`` of another build: 404. Gallery not approved, held
+for review, or no live build: 404. Taken down or deleted (a tombstone): 410 on the
 live origin and on every pinned origin. Wherever nothing is published (each of those
-404s and 410s), ``/sw.js`` is the kill-switch worker, so a reader's installed
+404s and 410s, and an expired preview), ``/sw.js`` is the kill-switch worker, so a reader's installed
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. A GET without ``Range``
 whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz`` where the served build's
@@ -93,11 +96,12 @@ from gallery.embed import oembed_url
 from gallery.models import (
     BUILD_ID_RE,
     Build,
+    BuildReview,
     BuildState,
     Gallery,
+    approved_build,
     content_origin,
     parse_content_label,
-    ready_build,
 )
 from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
 from gallery.storage import get_storage
@@ -180,13 +184,22 @@ class ServedBuild:
     unlisted: bool = False
 
 
+@dataclass(frozen=True)
+class Unserved:
+    """Why a content-origin label serves no build: ``response`` (404, 403, 410 or 503) answers
+    every path, and with ``killswitch`` its ``/sw.js`` is the kill-switch worker instead."""
+
+    response: HttpResponse
+    killswitch: bool
+
+
 def serve_content(request: HttpRequest, label: str) -> HttpResponse:
     """Answer ``request`` for the content origin ``label`` (see the module's map).
 
     ``label`` is ``<gallery-id>`` (follows the live build), ``<gallery-id>--<build-id>``
     (a pinned version) or a preview label (``gallery.preview``). Moderation is checked
-    before anything else, for every build; a preview's signature and expiry stand in
-    for approval.
+    before anything else, for every build: only an approved build is served on a public
+    origin; a preview's signature and expiry stand in for approval.
     """
     if request.method not in ("GET", "HEAD"):
         response = _page(
@@ -197,106 +210,129 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
         response["Allow"] = "GET, HEAD"
         return _harden(response, None)
     served = _resolve_preview(label) if is_preview_label(label) else _resolve(request, label)
-    if isinstance(served, HttpResponse):
-        # Nothing is published here (pending, rejected, taken down, deleted, unknown build): a
-        # Service Worker a reader installed earlier is replaced by the kill switch, which empties
-        # its caches and unregisters it. Not on 503: a storage fault is no removal. Not on a
-        # preview's 403 either (forged, malformed or expired label): the kill switch is a 200, and
-        # such a label must serve nothing at all; what a reader of a once-valid preview cached
-        # stays on an origin no one can reach again.
-        if request.path_info == "/sw.js" and served.status_code in (404, 410):
+    if isinstance(served, Unserved):
+        # Nothing is published here (pending, rejected, taken down, deleted, unknown build, an
+        # ended preview): a Service Worker a reader installed earlier is replaced by the kill
+        # switch, which empties its caches and unregisters it. Not on 503: a storage fault is no
+        # removal. Not for a forged or malformed preview label either: the kill switch is a 200,
+        # and such a label must serve nothing at all (no worker can have been installed there).
+        if request.path_info == "/sw.js" and served.killswitch:
             return _harden(_killswitch(request), None)
-        return _harden(served, None)
+        return _harden(served.response, None)
     return _harden(_route(request, served), served)
 
 
-def _resolve(request: HttpRequest, label: str) -> ServedBuild | HttpResponse:
-    """Find the build ``label`` serves, or the answer when there is none (404, or 410 after a takedown)."""
+def _gone(response: HttpResponse) -> Unserved:
+    """``response`` for every path, and the kill switch for ``/sw.js``."""
+    return Unserved(response, killswitch=True)
+
+
+def _resolve(request: HttpRequest, label: str) -> ServedBuild | Unserved:
+    """Find the build ``label`` serves, or why there is none (404, or 410 after a takedown)."""
     parsed = parse_content_label(label)
     if parsed is None:
-        return _no_gallery()
+        return _gone(_no_gallery())
     gallery_id, pinned_id = parsed
     row = (
         Gallery.objects.filter(pk=gallery_id)
-        .values_list("moderation_state", "live_build_id", "visibility", "plugins", "title", "held_at")
+        .values_list("moderation_state", "live_build_id", "visibility", "held_at")
         .first()
     )
     if row is None:
-        return _no_gallery()
-    moderation_state, live, visibility, plugins, title, held_at = row
+        return _gone(_no_gallery())
+    moderation_state, live, visibility, held_at = row
     # A takedown or deletion covers the live origin and every pinned one, whatever build the label names.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
-        return _page(410, "Gone", "This gallery was taken down.")
+        return _gone(_page(410, "Gone", "This gallery was taken down."))
     if moderation_state == Gallery.ModerationState.DELETED:
-        return _page(410, "Gone", "This gallery was deleted by its publisher.")
+        return _gone(_page(410, "Gone", "This gallery was deleted by its publisher."))
     if held_at is not None:
-        return _page(404, "Held for review", "Readers reported this gallery; it is hidden while a moderator reviews it.")
+        return _gone(
+            _page(404, "Held for review", "Readers reported this gallery; it is hidden while a moderator reviews it.")
+        )
     if moderation_state != Gallery.ModerationState.APPROVED or live is None:
-        return _page(404, "Not published", "This gallery is not published (yet).")
-    if pinned_id is not None and ready_build(gallery_id, pinned_id) is None:
-        return _page(
-            404,
-            "No such version",
-            "This gallery has no published version at this address. "
-            "Open the gallery's own address for its latest version.",
+        return _gone(_page(404, "Not published", "This gallery is not published (yet)."))
+    # Only an approved build is ever served: a pinned origin of a build nobody approved (a new
+    # version waiting for review, an old upload a moderator never saw) is as unknown here as a
+    # build that never existed.
+    build = approved_build(gallery_id, pinned_id or live)
+    if build is None:
+        return _gone(
+            _page(
+                404,
+                "No such version",
+                "This gallery has no published version at this address. "
+                "Open the gallery's own address for its latest version.",
+            )
         )
     return ServedBuild(
         label=label,
         gallery_id=gallery_id,
-        title=title,
-        build_id=pinned_id or live,
+        title=build.title,
+        build_id=build.pk,
         pinned=pinned_id is not None,
         # Crawlers run no Service Worker, so the server answers for them: unlisted galleries,
         # those with datasette-block-robots, and pinned copies (the live origin is the one to
         # index) ask not to be indexed.
         hidden=visibility == Gallery.Visibility.UNLISTED
-        or "datasette-block-robots" in plugins
+        or "datasette-block-robots" in build.plugins
         or pinned_id is not None,
         unlisted=visibility == Gallery.Visibility.UNLISTED,
     )
 
 
-def _resolve_preview(label: str) -> ServedBuild | HttpResponse:
-    """The build a preview label serves (any moderation state), or 403 (bad label), 404 or 410."""
+def _resolve_preview(label: str) -> ServedBuild | Unserved:
+    """The build a preview label serves (any moderation state), or why not: 403 (a bad label;
+    an expired one also gets the kill switch), 404 or 410.
+
+    A preview ends (410, kill switch) when the gallery is taken down or deleted, or the build
+    was rejected (its gallery rejected while it existed) or its files removed; a corrected
+    version uploaded after a rejection is pending, and previewable.
+    """
     try:
         grant = parse_preview_label(label)
     except PreviewDenied as denied:
         # The build id only: the rest of a label may be a capability.
         logger.info("preview refused (%s): %s…", denied.reason, label[:19])
-        return _page(403, "Preview link not valid", str(denied))
+        # An expired link was valid once, so a reader may have its worker installed: end it.
+        expired = denied.reason == PreviewDenied.Reason.EXPIRED
+        return Unserved(_page(403, "Preview link not valid", str(denied)), killswitch=expired)
     row = (
         Build.objects.filter(pk=grant.build_id)
-        .values_list("gallery_id", "state", "files_deleted", "gallery__moderation_state", "gallery__title")
+        .values_list("gallery_id", "state", "files_deleted", "review", "gallery__moderation_state", "bundle_settings")
         .first()
     )
     if row is None:
-        return _page(404, "No such version", "This preview's version no longer exists.")
-    gallery_id, state, files_deleted, moderation_state, title = row
+        return _gone(_page(404, "No such version", "This preview's version no longer exists."))
+    gallery_id, state, files_deleted, review, moderation_state, bundle_settings = row
     # A takedown or deletion covers every origin of the gallery, previews too, even while its
-    # files are still being removed (after commit) or could not be. A rejected gallery stays
-    # previewable: its publisher may upload a corrected version for the moderators to see, and
-    # the rejected builds' files are gone (files_deleted) anyway.
+    # files are still being removed (after commit) or could not be; so does a rejection for the
+    # builds it rejected.
     if moderation_state == Gallery.ModerationState.TAKEN_DOWN:
-        return _page(410, "Gone", "This gallery was taken down.")
+        return _gone(_page(410, "Gone", "This gallery was taken down."))
     if moderation_state == Gallery.ModerationState.DELETED:
-        return _page(410, "Gone", "This gallery was deleted by its publisher.")
-    if files_deleted:
-        return _page(
-            410,
-            "Gone",
-            "This version's files were removed after a moderator's decision. "
-            "Upload a corrected version and preview that one.",
+        return _gone(_page(410, "Gone", "This gallery was deleted by its publisher."))
+    if review == BuildReview.REJECTED or files_deleted:
+        return _gone(
+            _page(
+                410,
+                "Gone",
+                "A moderator rejected this version, or its files were removed. "
+                "Upload a corrected version and preview that one.",
+            )
         )
     if state != BuildState.READY:
-        return _page(
-            404,
-            "Not ready",
-            "This version has not finished building: open its build page, and the preview once it is ready.",
+        return _gone(
+            _page(
+                404,
+                "Not ready",
+                "This version has not finished building: open its build page, and the preview once it is ready.",
+            )
         )
     return ServedBuild(
         label=grant.label,
         gallery_id=gallery_id,
-        title=title,
+        title=str((bundle_settings or {}).get("title", "")),
         build_id=grant.build_id,
         pinned=True,
         hidden=True,
@@ -458,7 +494,7 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
         or (served.pinned and build_id != served.build_id)
     ):
         return _not_found()
-    build = ready_build(served.gallery_id, build_id)
+    build = approved_build(served.gallery_id, build_id)
     if build is None:
         return _not_found()
     finished_at = build.finished_at or build.created_at

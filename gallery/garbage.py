@@ -5,7 +5,7 @@
 1. **Superseded builds**: each gallery keeps the files of its newest ``BUILDS_KEPT_PER_GALLERY``
    builds; older ones, once final, lose their ``builds/<id>/`` files and their upload
    (``services.remove_build_files``, which sets ``Build.files_deleted``). Never the live build,
-   a build waiting for review, the newest ready build (what a moderator would approve) nor a
+   the build waiting for review (what a moderator would approve), the newest ready build nor a
    build still running.
 2. **Orphaned uploads**: ``uploads/<id>/`` folders that no ``Build`` row names, untouched for
    ``ORPHANED_UPLOAD_AGE`` (a request died between storing the file and committing its rows).
@@ -96,20 +96,18 @@ def superseded_builds(gallery: Gallery, kept: int) -> list[tuple[str, str]]:
     """``(build id, source_key)`` of ``gallery``'s builds whose files may go, oldest last.
 
     Those beyond the newest ``kept`` builds (by ``created_at``) that are final and still have
-    their files, except the live build, a ready build waiting for review and the newest ready build.
+    their files, except the live build, the build waiting for review (``services.build_to_review``)
+    and the newest ready build. An older build that waited for review and was superseded by a
+    newer one before anyone reviewed it is never served, so it may go.
     """
-    builds = list(
-        gallery.builds.order_by("-created_at").values_list("pk", "source_key", "state", "files_deleted", "needs_review")
-    )
-    newest_ready = next((pk for pk, _, state, gone, _ in builds if state == BuildState.READY and not gone), None)
-    protected = {gallery.live_build_id, newest_ready}
+    builds = list(gallery.builds.order_by("-created_at").values_list("pk", "source_key", "state", "files_deleted"))
+    newest_ready = next((pk for pk, _, state, gone in builds if state == BuildState.READY and not gone), None)
+    to_review = services.build_to_review(gallery)
+    protected = {gallery.live_build_id, newest_ready, to_review.pk if to_review else None}
     return [
         (pk, source_key)
-        for pk, source_key, state, gone, needs_review in builds[kept:]
-        if not gone
-        and state in FINAL_STATES
-        and pk not in protected
-        and not (needs_review and state == BuildState.READY)
+        for pk, source_key, state, gone in builds[kept:]
+        if not gone and state in FINAL_STATES and pk not in protected
     ]
 
 

@@ -88,6 +88,21 @@ REPORT_DETAILS_MAX_LENGTH = 5000
 MODERATION_REASON_MAX_LENGTH = 2000
 
 
+class GalleryQuerySet(models.QuerySet["Gallery"]):
+    """Query rules about galleries, in one place."""
+
+    def public(self) -> GalleryQuerySet:
+        """Galleries readers may open: approved, not held for review, and a live build that is
+        ready, stored and approved (listed or not)."""
+        return self.filter(
+            moderation_state=Gallery.ModerationState.APPROVED,
+            held_at__isnull=True,
+            live_build__state=BuildState.READY,
+            live_build__files_deleted=False,
+            live_build__review=BuildReview.APPROVED,
+        )
+
+
 class Gallery(models.Model):
     """One published (or to-be-published) SQLite database and its settings."""
 
@@ -141,6 +156,8 @@ class Gallery(models.Model):
     view_count = models.PositiveBigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = GalleryQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at",)
@@ -204,10 +221,57 @@ PROGRESS_STATES: tuple[str, ...] = (
 )
 
 
+class BuildReview(models.TextChoices):
+    """A build's moderation: only an ``approved`` build is ever served on a public address.
+
+    ``pending``: nobody vouched for it yet (a moderator must look at it); ``approved``: a
+    moderator approved it after review, or it was built for someone who publishes without
+    review (``Build.approval`` says which); ``rejected``: the gallery was rejected while this
+    build existed, so it is never served again, even if the gallery is approved later.
+    """
+
+    PENDING = "pending", "Waiting for review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class Approval(models.TextChoices):
+    """Who vouched for an approved build (``Build.approval``)."""
+
+    MODERATOR = "moderator", "Approved by a moderator after review"
+    TRUSTED = "trusted", "Published by a trusted publisher or staff"
+    OPERATOR = "operator", "Published by the operator (manage.py publish)"
+    AUTOMATIC = "automatic", "Approved automatically (GALLERY_AUTO_APPROVE)"
+    REBUILD = "rebuild", "A moderator's rebuild of an approved build, with its source and settings"
+    MIGRATED = "migrated", "Served before approval was recorded per build (migration 0011)"
+
+
+#: Gallery settings a build bakes into its bundle; each build keeps its own copy (``Build.bundle_settings``).
+BUNDLED_SETTINGS: tuple[str, ...] = ("title", "description", "plugins", "metadata", "datasette_version")
+
+
+def bundled_settings(gallery: Gallery) -> dict[str, object]:
+    """``gallery``'s current ``BUNDLED_SETTINGS`` as a dict, the shape of ``Build.bundle_settings``."""
+    return {field: getattr(gallery, field) for field in BUNDLED_SETTINGS}
+
+
+class BuildQuerySet(models.QuerySet["Build"]):
+    """Query rules about builds, in one place."""
+
+    def servable(self) -> BuildQuerySet:
+        """Builds a public address may serve: ``ready``, files still stored, and ``approved``."""
+        return self.filter(state=BuildState.READY, files_deleted=False, review=BuildReview.APPROVED)
+
+    def reviewable(self) -> BuildQuerySet:
+        """Builds a moderator could approve: ``ready``, files still stored, review ``pending``."""
+        return self.filter(state=BuildState.READY, files_deleted=False, review=BuildReview.PENDING)
+
+
 class Build(models.Model):
     """One attempt to turn a gallery's uploaded database into a bundle."""
 
     State = BuildState
+    Review = BuildReview
 
     id = models.CharField(primary_key=True, max_length=16, default=new_build_id, editable=False)
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="builds")
@@ -232,9 +296,23 @@ class Build(models.Model):
     has_card = models.BooleanField(default=False)
     #: Size in bytes of the self-host zip (``/_download/<build-id>.zip``), when the build reports it.
     download_bytes = models.BigIntegerField(null=True, blank=True)
-    #: Whether, once ready, the build waits for a moderator before it goes live (a new version
-    #: of an approved gallery from a publisher who is not trusted). Cleared on approval.
-    needs_review = models.BooleanField(default=False)
+    #: The settings this build bakes into its bundle, copied from the gallery when the build is
+    #: made (``bundled_settings``): ``{"title": str, "description": str, "plugins": [str],
+    #: "metadata": dict, "datasette_version": str}``. A moderator approves them with the build, and
+    #: public pages show the live build's, so a publisher's later edit is public only once a build
+    #: of it is approved.
+    bundle_settings = models.JSONField(default=dict, blank=True)
+    #: The build's moderation (``BuildReview``): only ``approved`` builds are served publicly.
+    review = models.CharField(
+        max_length=10, choices=BuildReview.choices, default=BuildReview.PENDING, db_index=True
+    )
+    #: Who vouched for it, when ``review`` is approved (``Approval``); "" otherwise.
+    approval = models.CharField(max_length=10, choices=Approval.choices, blank=True)
+    #: When it was approved or rejected, and by whom (``None``: the system, an operator, or no one yet).
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     #: Data-scan flags found at build time (``builder.scan``): ``[{"table", "column", "kind",
     #: "count", "sampled", "examples"}]``; empty for builds before the scan existed.
     scan_flags = models.JSONField(default=list, blank=True)
@@ -258,11 +336,44 @@ class Build(models.Model):
     #: down at enqueue): the sweeper sends it once the broker answers.
     sent_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = BuildQuerySet.as_manager()
+
     class Meta:
         ordering = ("-created_at",)
 
     def __str__(self) -> str:
         return f"build {self.id} of {self.gallery_id} ({self.state})"
+
+    @property
+    def is_approved(self) -> bool:
+        """Whether a public address may serve this build once it is ready (``review`` is approved)."""
+        return self.review == BuildReview.APPROVED
+
+    @property
+    def title(self) -> str:
+        """The gallery title this build bakes in (``bundle_settings``)."""
+        return str(self.bundle_settings.get("title", ""))
+
+    @property
+    def description(self) -> str:
+        """The gallery description this build bakes in."""
+        return str(self.bundle_settings.get("description", ""))
+
+    @property
+    def plugins(self) -> list[str]:
+        """The plugins this build bundles (catalog names)."""
+        return [str(name) for name in self.bundle_settings.get("plugins", [])]
+
+    @property
+    def metadata(self) -> dict:
+        """The Datasette metadata this build bundles."""
+        metadata = self.bundle_settings.get("metadata", {})
+        return metadata if isinstance(metadata, dict) else {}
+
+    @property
+    def datasette_version(self) -> str:
+        """The Datasette version this build bundles."""
+        return str(self.bundle_settings.get("datasette_version", DEFAULT_DATASETTE_VERSION))
 
     @property
     def waits_for_queue(self) -> bool:
@@ -337,9 +448,13 @@ class Submission(Gallery):
         verbose_name_plural = "moderation queue"
 
 
-def ready_build(gallery_id: str, build_id: str) -> Build | None:
-    """Build ``build_id`` of gallery ``gallery_id`` if it is ``ready`` with its files stored, else ``None``."""
-    return Build.objects.filter(pk=build_id, gallery_id=gallery_id, state=BuildState.READY, files_deleted=False).first()
+def approved_build(gallery_id: str, build_id: str) -> Build | None:
+    """Build ``build_id`` of gallery ``gallery_id`` if a public address may serve it, else ``None``.
+
+    That is a build ``ready`` with its files stored and approved (``BuildQuerySet.servable``):
+    a pinned origin, a download, oEmbed and the embed panel serve no other.
+    """
+    return Build.objects.servable().filter(pk=build_id, gallery_id=gallery_id).first()
 
 
 def hash_ip(address: str) -> str:

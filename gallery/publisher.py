@@ -28,9 +28,15 @@ from django_ratelimit.decorators import ratelimit
 
 from gallery import services, uploads
 from gallery.forms import DatabaseFileForm, EditGalleryForm
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.preview import preview_url
-from gallery.ratelimits import UPLOAD_RATE_GROUP, too_many_uploads_message, upload_rate
+from gallery.ratelimits import (
+    UPLOAD_RATE_GROUP,
+    builds_limited,
+    too_many_builds_message,
+    too_many_uploads_message,
+    upload_rate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,29 +116,30 @@ def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any,
             messages.success(request, f"“{gallery.title}” is now in your account.", fail_silently=True)
 
 
-#: Moderation states in which the gallery's ready builds wait for a moderator (rejected: an appeal
-#: with a corrected version; the rejected builds' own files are gone).
-_AWAITING_STATES = (Gallery.ModerationState.PENDING, Gallery.ModerationState.REJECTED)
-
-
 def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
-    """The gallery's builds, newest first: ``{"build", "live", "preview_url" (str or None)}``.
+    """The gallery's builds, newest first: ``{"build", "live", "review_note" (str), "preview_url" (str or None)}``.
 
-    A preview link for a ready build waiting for a moderator: of a pending or rejected
-    gallery, or a new version with ``needs_review``.
+    ``review_note`` says where a ready build stands with the moderators; a ready build waiting
+    for review has a preview link (the publisher's only way to see it before approval).
     """
+    to_review = services.build_to_review(gallery)
     rows = []
     for build in gallery.builds.all():
-        awaiting = (
-            build.state == BuildState.READY
-            and not build.files_deleted
-            and (build.needs_review or gallery.moderation_state in _AWAITING_STATES)
-        )
+        waiting = build.state == BuildState.READY and not build.files_deleted and build.review == BuildReview.PENDING
+        if build.review == BuildReview.REJECTED:
+            note = "rejected by a moderator"
+        elif not waiting:
+            note = ""
+        elif to_review is not None and build.pk == to_review.pk:
+            note = "waits for a moderator before it goes live"
+        else:
+            note = "a newer version replaced it before review: it is never published"
         rows.append(
             {
                 "build": build,
                 "live": build.pk == gallery.live_build_id,
-                "preview_url": preview_url(build) if awaiting else None,
+                "review_note": note,
+                "preview_url": preview_url(build) if waiting else None,
             }
         )
     return rows
@@ -213,14 +220,17 @@ def new_version(request: HttpRequest, gallery_id: str) -> HttpResponse:
     """Upload a new version: a new build from a new file; redirects to its build page.
 
     Refused with the management page and a message: 429 over ``UPLOAD_RATE_LIMIT`` for a
-    holder of the management link (signed-in owners have quotas instead), 411/413 from the
-    headers before the body is read, 413/400 for a file over the limit or a second file
-    (``gallery.uploads``), 400 for a bad file.
+    holder of the management link (signed-in owners have quotas instead) or over the build
+    rate limits (``ratelimits.builds_limited``), 411/413 from the headers before the body is
+    read, 413/400 for a file over the limit or a second file (``gallery.uploads``), 400 for a
+    bad file or while another build of the gallery runs.
     """
     gallery = managed_gallery(request, gallery_id)
     refusal = uploads.refusal_before_reading(request)
     if getattr(request, "limited", False):
         refusal = uploads.UploadRefusal(429, "__all__", too_many_uploads_message())
+    elif builds_limited(request):
+        refusal = uploads.UploadRefusal(429, "__all__", too_many_builds_message())
     if refusal is not None:
         return _refused_version(request, gallery, DatabaseFileForm(), refusal)
     return _new_version(request, gallery)
@@ -252,8 +262,15 @@ def _new_version(request: HttpRequest, gallery: Gallery) -> HttpResponse:
 
 @require_POST
 def rebuild(request: HttpRequest, gallery_id: str) -> HttpResponse:
-    """Rebuild the gallery from its stored upload (for example after a catalog update)."""
+    """Rebuild the gallery from its stored upload (for example after a catalog update).
+
+    Refused with a message on the management page over the build rate limits
+    (``ratelimits.builds_limited``), while another build of the gallery runs, or over quotas.
+    """
     gallery = managed_gallery(request, gallery_id)
+    if builds_limited(request):
+        messages.error(request, too_many_builds_message())
+        return redirect("gallery:mine-gallery", gallery.pk)
     try:
         build = services.rebuild(gallery, by=_actor(request), as_publisher=True)
     except ValueError as exc:  # QuotaExceeded too (an UploadRejected, a ValueError)
@@ -277,8 +294,9 @@ def edit(request: HttpRequest, gallery_id: str) -> HttpResponse:
             if needs_rebuild:
                 messages.warning(
                     request,
-                    "Saved. The gallery itself still runs its current build: rebuild it (below) to apply the "
-                    "new plugins, metadata, Datasette version, title or description.",
+                    "Saved. The gallery and its public page still show its current build: rebuild it (below) to "
+                    "apply the new plugins, metadata, Datasette version, title or description"
+                    + ("." if services.approval_for(request.user) else "; a moderator approves that build first."),
                 )
             else:
                 messages.success(request, "Saved.")

@@ -16,6 +16,7 @@ import re
 
 from django.conf import settings
 from django.http import HttpRequest
+from django_ratelimit.core import is_ratelimited
 
 _PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
@@ -72,4 +73,40 @@ def too_many_uploads_message() -> str:
     return (
         f"Too many uploads from your address: the limit is {describe_rate(settings.UPLOAD_RATE_LIMIT)}. "
         "Try again later."
+    )
+
+
+#: django-ratelimit groups of a publisher's builds (rebuilds and new versions): per publisher and per address.
+BUILD_RATE_GROUP = "gallery.build"
+BUILD_ADDRESS_RATE_GROUP = "gallery.build.address"
+
+
+def publisher_key(group: str, request: HttpRequest) -> str:
+    """django-ratelimit key of the publisher: ``"user:<pk>"`` when signed in, else ``"ip:<client_ip>"``."""
+    if request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{client_ip(request)}"
+
+
+def builds_limited(request: HttpRequest) -> bool:
+    """Count one build the request asks for (a rebuild or a new version) and say whether it is over a limit.
+
+    Two django-ratelimit counters, both incremented: ``BUILD_RATE_LIMIT`` per publisher
+    (``publisher_key``) and ``BUILD_RATE_LIMIT_PER_ADDRESS`` per client address (``client_ip``),
+    so neither many accounts from one address nor one account from many addresses gets more.
+    """
+    per_publisher = is_ratelimited(
+        request, group=BUILD_RATE_GROUP, key=publisher_key, rate=settings.BUILD_RATE_LIMIT, increment=True
+    )
+    per_address = is_ratelimited(
+        request, group=BUILD_ADDRESS_RATE_GROUP, key="ip", rate=settings.BUILD_RATE_LIMIT_PER_ADDRESS, increment=True
+    )
+    return per_publisher or per_address
+
+
+def too_many_builds_message() -> str:
+    """The refusal of a rebuild or new version over ``BUILD_RATE_LIMIT`` or ``BUILD_RATE_LIMIT_PER_ADDRESS``."""
+    return (
+        f"Too many builds started: the limit is {describe_rate(settings.BUILD_RATE_LIMIT)} per publisher and "
+        f"{describe_rate(settings.BUILD_RATE_LIMIT_PER_ADDRESS)} per address. Nothing was started; try again later."
     )

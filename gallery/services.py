@@ -15,14 +15,15 @@ import os
 import secrets
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from builder.catalog import (
@@ -36,18 +37,22 @@ from builder.sqlite_check import InvalidDatabase, check_header, format_megabytes
 from builder.storage import StorageError
 from gallery import queue
 from gallery.models import (
+    BUNDLED_SETTINGS,
     DESCRIPTION_MAX_LENGTH,
     FINAL_STATES,
     METADATA_TEXT_MAX_LENGTH,
     MODERATION_REASON_MAX_LENGTH,
     REPORT_DETAILS_MAX_LENGTH,
     TITLE_MAX_LENGTH,
+    Approval,
     AuditEvent,
     Build,
+    BuildReview,
     BuildState,
     Gallery,
     Publisher,
     Report,
+    bundled_settings,
     database_name_for,
     hash_ip,
     is_trusted,
@@ -152,9 +157,10 @@ def accept_upload(
 
     ``owner`` is the signed-in publisher (``None`` or ``AnonymousUser`` for an anonymous
     upload), whose quotas apply (``check_quota``: ``QuotaExceeded``, an ``UploadRejected``);
-    ``uploader_ip`` the client address (stored only as ``hash_ip``). The gallery
-    starts approved when ``GALLERY_AUTO_APPROVE`` is set, the owner is staff or trusted
-    (``is_trusted``), or ``by_operator`` (the ``publish`` command); else pending.
+    an anonymous upload's quotas are those of its address (``uploader_ip``, stored only as
+    ``hash_ip``). The gallery and its build start approved when ``approval_for`` vouches
+    (``GALLERY_AUTO_APPROVE``, a staff or trusted owner, or ``by_operator``: the ``publish``
+    command); else both are pending and a moderator reviews the build.
 
     Returns the new ``Build`` (``build.gallery`` is set). Raises
     ``UploadRejected`` for a bad upload and ``StorageUnavailable`` if the store
@@ -167,17 +173,21 @@ def accept_upload(
     check_upload(upload, filename)
 
     owner = owner if getattr(owner, "is_authenticated", False) else None
+    ip_hash = hash_ip(uploader_ip)
+    # An operator's upload counts against nobody's quota; anyone else's against the account's,
+    # or the address's when signed out.
+    quota = None if by_operator else QuotaSubject(owner, ip_hash)
     # Checked before the file is stored (a clear refusal, nothing to clean up), and again
     # under the publisher's row lock in the transaction below (two uploads at once).
-    check_quota(owner, new_gallery=True, new_bytes=upload.size or 0)
-    approved = settings.GALLERY_AUTO_APPROVE or by_operator or is_trusted(owner)
-    ip_hash = hash_ip(uploader_ip)
+    check_quota(quota, new_gallery=True, new_bytes=upload.size or 0)
+    approval = approval_for(owner, by_operator=by_operator)
+    approved = bool(approval)
     build_id = new_build_id()
     source_key = f"uploads/{build_id}/source.db"
     sha256, size = _store_upload(upload, source_key)
     try:
         with transaction.atomic():
-            check_quota(owner, new_gallery=True, new_bytes=size, lock=True)
+            check_quota(quota, new_gallery=True, new_bytes=size, lock=True)
             gallery = Gallery.objects.create(
                 title=title,
                 description=description.strip(),
@@ -190,7 +200,10 @@ def accept_upload(
                 metadata=metadata,
                 datasette_version=datasette_version,
             )
-            build = _queued_build(gallery, build_id, source_key, sha256, size)
+            build = _queued_build(
+                gallery, build_id, source_key, sha256, size, bundle_settings=bundled_settings(gallery),
+                approval=approval, by=owner,
+            )  # fmt: skip
             audit(
                 AuditEvent.Action.UPLOAD, gallery=gallery, build=build, by=owner,
                 actor_label="operator (publish command)" if by_operator else describe_actor(owner, ip_hash=ip_hash),
@@ -259,9 +272,23 @@ def clean_settings(
 
 
 def _queued_build(
-    gallery: Gallery, build_id: str, source_key: str, sha256: str, size: int, *, needs_review: bool = False
+    gallery: Gallery,
+    build_id: str,
+    source_key: str,
+    sha256: str,
+    size: int,
+    *,
+    bundle_settings: dict[str, object],
+    approval: str = "",
+    by: object = None,
 ) -> Build:
-    """Create the queued ``Build`` ``build_id`` of ``gallery`` from the upload stored at ``source_key``."""
+    """Create the queued ``Build`` ``build_id`` of ``gallery`` from the upload stored at ``source_key``.
+
+    ``bundle_settings`` is what it bakes in (``Build.bundle_settings``); with an ``approval`` (an
+    ``Approval`` value) it is approved from the start, vouched for by ``by``; else it waits
+    for a moderator's review.
+    """
+    user = by if getattr(by, "is_authenticated", False) else None
     return Build.objects.create(
         id=build_id,
         gallery=gallery,
@@ -269,8 +296,29 @@ def _queued_build(
         source_key=source_key,
         source_sha256=sha256,
         source_bytes=size,
-        needs_review=needs_review,
+        bundle_settings=bundle_settings,
+        review=BuildReview.APPROVED if approval else BuildReview.PENDING,
+        approval=approval,
+        reviewed_at=timezone.now() if approval else None,
+        reviewed_by=user if approval else None,
     )
+
+
+def approval_for(by: object, *, by_operator: bool = False) -> str:
+    """Who vouches for a build that ``by`` starts (a user, ``AnonymousUser`` or ``None``), as an ``Approval``
+    value, or ``""`` when a moderator must review it.
+
+    The operator's ``publish`` command (``by_operator``), ``GALLERY_AUTO_APPROVE``, and staff or
+    trusted publishers (``is_trusted``) publish without review; anyone else, and the anonymous
+    holder of a management link, waits for a moderator.
+    """
+    if by_operator:
+        return Approval.OPERATOR
+    if settings.GALLERY_AUTO_APPROVE:
+        return Approval.AUTOMATIC
+    if is_trusted(by):
+        return Approval.TRUSTED
+    return ""
 
 
 def _store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
@@ -336,18 +384,23 @@ def publish_build(build: Build) -> bool:
     under the gallery's row lock: builds finish in any order (retries, a slow worker), so an older
     build (``created_at``) finishing after a newer one went live leaves the newer one live and
     returns ``False`` (it stays ready, served at its pinned origin). Raises ``ValueError`` if the
-    build is failed or cancelled (as stored now, not as ``build`` remembers). Moderation is
-    unchanged: a pending or taken-down gallery stays unserved.
+    build is failed or cancelled, or not approved (as stored now, not as ``build`` remembers):
+    only an approved build is ever live. The gallery's moderation state is unchanged: a pending
+    or taken-down gallery stays unserved.
     """
     with transaction.atomic():
         # The gallery first, then the build: the order ``approve`` locks them in.
         live_id = (
             Gallery.objects.select_for_update().filter(pk=build.gallery_id).values_list("live_build", flat=True).first()
         )
-        row = Build.objects.select_for_update().filter(pk=build.pk).values_list("state", "created_at").first()
+        row = (
+            Build.objects.select_for_update().filter(pk=build.pk).values_list("state", "created_at", "review").first()
+        )
         state = row[0] if row else None
         if row is None or state in (BuildState.FAILED, BuildState.CANCELLED):
             raise ValueError(f"build {build.pk} is {state or 'gone'}; only a complete build can go live")
+        if row[2] != BuildReview.APPROVED:
+            raise ValueError(f"build {build.pk} is not approved; only an approved build can go live")
         newer_live = (
             Build.objects.filter(pk=live_id, created_at__gt=row[1]).exclude(pk=build.pk).exists() if live_id else False
         )
@@ -366,9 +419,9 @@ State = Gallery.ModerationState
 #: Moderation transitions a moderator (or an operator) may make: ``{from: {to, ...}}``. Deletion
 #: (any state but deleted -> deleted) is the publisher's or an admin's, through ``delete_gallery``.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    State.PENDING: frozenset({State.APPROVED, State.REJECTED}),
+    State.PENDING: frozenset({State.APPROVED, State.REJECTED, State.TAKEN_DOWN}),
     State.APPROVED: frozenset({State.REJECTED, State.TAKEN_DOWN}),
-    State.REJECTED: frozenset({State.APPROVED}),
+    State.REJECTED: frozenset({State.APPROVED, State.TAKEN_DOWN}),
     State.TAKEN_DOWN: frozenset(),
     State.DELETED: frozenset(),
 }
@@ -430,7 +483,14 @@ def audit(
 
 
 def _transition(
-    gallery: Gallery, to: str, action: str, *, by: object, reason: str = "", allowed_from: Iterable[str] | None = None
+    gallery: Gallery,
+    to: str,
+    action: str,
+    *,
+    by: object,
+    reason: str = "",
+    allowed_from: Iterable[str] | None = None,
+    build: Build | None = None,
 ) -> str:
     """Move ``gallery`` to state ``to`` under a row lock, write the audit record; return the old state.
 
@@ -451,7 +511,7 @@ def _transition(
     )
     gallery.moderation_state = to
     gallery.moderation_reason = reason
-    audit(action, gallery=gallery, by=by, reason=reason, details={"from": current, "to": to})
+    audit(action, gallery=gallery, build=build, by=by, reason=reason, details={"from": current, "to": to})
     logger.info("gallery %s: %s -> %s", gallery.pk, current, to)
     return current
 
@@ -482,65 +542,92 @@ def has_unreviewed_reports(gallery: Gallery) -> bool:
 
 
 def build_to_review(gallery: Gallery) -> Build | None:
-    """The build a moderator is asked to approve: the newest ready build with its files, or ``None``.
+    """The build a moderator is shown, and approves, for ``gallery``; ``None`` if there is none.
 
-    For a pending gallery it is its live build (or a newer one); for an approved gallery a
-    newer version waiting for review (``needs_review``); for a rejected gallery the
-    corrected version the publisher uploaded since.
+    The newest ready build with its files that waits for review (``BuildQuerySet.reviewable``),
+    unless the live build is newer (then that one was superseded unreviewed and is never
+    served); failing that, the live build (what a moderator looks at for a hold or reports).
+    For a pending gallery that is its newest upload; for an approved one a new version; for a
+    rejected one the corrected version uploaded since (the rejected builds are ``rejected``).
+    Reads ``gallery.builds.all()``, so a queryset that prefetched builds (the admin's queue)
+    asks nothing more.
     """
-    # Over ``gallery.builds.all()``, so a queryset that prefetched builds (the admin's queue) asks nothing more.
-    ready = [b for b in gallery.builds.all() if b.state == BuildState.READY and not b.files_deleted]
-    return max(ready, key=lambda b: b.created_at, default=None)
+    builds = list(gallery.builds.all())
+    live = next((b for b in builds if b.pk == gallery.live_build_id), None)
+    waiting = [
+        b for b in builds
+        if b.state == BuildState.READY and not b.files_deleted and b.review == BuildReview.PENDING
+        and (live is None or b.created_at > live.created_at)
+    ]  # fmt: skip
+    return max(waiting, key=lambda b: b.created_at, default=live)
 
 
-def approve(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
-    """Approve ``gallery`` (pending or rejected -> approved), its new version, or release a hold.
+class NewerVersion(InvalidTransition):
+    """A newer build became ready since the moderator's page was drawn; ``args[0]`` says so."""
 
-    The newest ready build (``build_to_review``) becomes the live build and every build's
-    ``needs_review`` is cleared. An approved gallery with a version waiting for review stays
-    approved and gets that version live; one held for review after reports is served again; one
-    with reports newer than the last decision stays up, the reports counted as reviewed.
-    Raises ``InvalidTransition`` from any other state, and for a rejected gallery with no ready
-    build left (its files were removed: the publisher must upload a corrected version first).
+
+def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = "") -> None:
+    """Approve build ``build`` (its id) of ``gallery``, the one the moderator reviewed, and serve it.
+
+    ``build`` must be what ``build_to_review`` gives now: the moderation pages carry the id of
+    the build they show (its preview, tables and data scan). A pending or rejected gallery
+    becomes approved; an approved one gets its new version live, is released from a hold after
+    reports, or has its reports counted as reviewed. The build is marked approved by ``by``
+    (``Approval.MODERATOR``) and becomes the live build. No other build is approved: an older
+    upload nobody reviewed, or a build still running, stays pending, never served.
+
+    Raises ``NewerVersion`` (an ``InvalidTransition``) when ``build`` is not the build to review
+    any more ("a newer version arrived"), ``InvalidTransition`` when there is nothing to approve
+    (no ready build, a rejected gallery whose files were removed, or an approved gallery with no
+    new version, hold or reports) or the state does not allow it.
     """
     with transaction.atomic():
         current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
-        candidate = build_to_review(gallery)
-        if current == State.REJECTED and candidate is None:
+        gallery.refresh_from_db(fields=["live_build", "held_at"])
+        shown = build_to_review(gallery)
+        if shown is None:
             raise InvalidTransition(
-                f"“{gallery.title}” has no version to approve: its files were removed when it was rejected. "
-                "The publisher must upload a corrected version first."
+                f"“{gallery.title}” has no version to approve: nothing finished building, or its files were "
+                "removed when it was rejected. The publisher must upload a (corrected) version first."
             )
+        if shown.pk != build:
+            raise NewerVersion(
+                f"A newer version of “{gallery.title}” arrived since this page was drawn (build {shown.pk}); "
+                "review it (its preview, tables and data scan), then approve again."
+            )
+        new_version = shown.review == BuildReview.PENDING
         if current == State.APPROVED:
-            held = Gallery.objects.filter(pk=gallery.pk, held_at__isnull=False).exists()
-            new_version = candidate is not None and candidate.needs_review
+            held = gallery.held_at is not None
             reported = has_unreviewed_reports(gallery)
             if not held and not new_version and not reported:
                 raise InvalidTransition(
                     f"“{gallery.title}” is already approved, with no new version or reports to review."
                 )
-            audit(AuditEvent.Action.APPROVE, gallery=gallery, build=candidate, by=by, reason=reason,
-                  details={"from": current, "to": current, "version": candidate.pk if new_version else None,
+            audit(AuditEvent.Action.APPROVE, gallery=gallery, build=shown, by=by, reason=reason,
+                  details={"from": current, "to": current, "version": shown.pk if new_version else None,
                            "released_hold": held, "reports_reviewed": reported})  # fmt: skip
-            if not new_version:
-                candidate = None  # a released hold keeps the live build
         else:
-            _transition(gallery, State.APPROVED, AuditEvent.Action.APPROVE, by=by, reason=reason)
+            _transition(gallery, State.APPROVED, AuditEvent.Action.APPROVE, by=by, reason=reason, build=shown)
         Gallery.objects.filter(pk=gallery.pk).update(held_at=None)
         gallery.held_at = None
-        gallery.builds.filter(needs_review=True).update(needs_review=False)
-        if candidate is not None:
-            Gallery.objects.filter(pk=gallery.pk).update(live_build=candidate)
-            gallery.live_build = candidate
+        if new_version:
+            user = by if getattr(by, "is_authenticated", False) else None
+            Build.objects.filter(pk=shown.pk).update(
+                review=BuildReview.APPROVED, approval=Approval.MODERATOR, reviewed_at=timezone.now(), reviewed_by=user
+            )
+        if gallery.live_build_id != shown.pk:
+            Gallery.objects.filter(pk=gallery.pk).update(live_build=shown, updated_at=timezone.now())
+            gallery.live_build = shown
 
 
 def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     """Reject ``gallery`` (pending or approved -> rejected) for a fixable ``reason``, shown to the publisher.
 
     It stops being served at once (readers' Service Workers are replaced by the kill switch),
-    and its builds' files are removed from storage after commit. The publisher may upload a
-    corrected version. Raises ``InvalidTransition`` from other states, ``ValueError`` without a reason
-    or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
+    every build it has, finished or not, is ``rejected`` (never served again, previews
+    included), and their files are removed from storage after commit. The publisher may
+    upload a corrected version. Raises ``InvalidTransition`` from other states, ``ValueError``
+    without a reason or with one over ``MODERATION_REASON_MAX_LENGTH`` characters.
     """
     _remove(
         gallery, State.REJECTED, AuditEvent.Action.REJECT, reason, by=by,
@@ -551,7 +638,8 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
 
 
 def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
-    """Take ``gallery`` down for abuse (approved -> taken_down); its origins answer 410.
+    """Take ``gallery`` down for abuse (pending, approved or rejected -> taken_down); its origins,
+    previews included, answer 410.
 
     Its builds' files are removed from storage after commit, and readers' Service Workers
     are replaced by the kill switch. Raises ``InvalidTransition`` from other states and
@@ -571,6 +659,13 @@ def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, 
     reason = _required_reason(reason)
     with transaction.atomic():
         _transition(gallery, to, action, by=by, reason=reason)
+        for unfinished in gallery.builds.exclude(state__in=FINAL_STATES):
+            unfinished.set_state(BuildState.CANCELLED, f"Cancelled: the gallery was {State(to).label.lower()}.")
+        user = by if getattr(by, "is_authenticated", False) else None
+        # A build still running now is covered too: it finishes rejected and its files go (finish_build).
+        gallery.builds.exclude(review=BuildReview.REJECTED).update(
+            review=BuildReview.REJECTED, reviewed_at=timezone.now(), reviewed_by=user
+        )
         _unpublish(gallery)
         _notify_publisher(gallery, subject, body.replace("{reason}", reason))
 
@@ -667,20 +762,11 @@ def files_left_behind() -> list[tuple[str, str]]:
     """``(build id, source_key)`` of builds whose files should be gone but are still marked stored.
 
     That happens when storage failed during a removal (``remove_build_files`` logs it). They are
-    every build of a taken-down or deleted gallery, and the builds of a rejected gallery made
-    before its latest rejection (a corrected version uploaded since must stay).
+    every build of a taken-down or deleted gallery, and every ``rejected`` build (a corrected
+    version uploaded since a rejection is pending, and stays).
     """
-    stored = Build.objects.filter(files_deleted=False)
-    gone = stored.filter(gallery__moderation_state__in=(State.TAKEN_DOWN, State.DELETED))
-    left = list(gone.values_list("pk", "source_key"))
-    for gallery_id in Gallery.objects.filter(moderation_state=State.REJECTED).values_list("pk", flat=True):
-        rejected_at = (
-            AuditEvent.objects.filter(gallery_id=gallery_id, action=AuditEvent.Action.REJECT)
-            .order_by("-created_at").values_list("created_at", flat=True).first()
-        )  # fmt: skip
-        if rejected_at is not None:
-            left += stored.filter(gallery_id=gallery_id, created_at__lte=rejected_at).values_list("pk", "source_key")
-    return left
+    gone = Q(gallery__moderation_state__in=(State.TAKEN_DOWN, State.DELETED)) | Q(review=BuildReview.REJECTED)
+    return list(Build.objects.filter(gone, files_deleted=False).values_list("pk", "source_key"))
 
 
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
@@ -710,66 +796,104 @@ def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:
     return done
 
 
-def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) -> Build:
-    """Queue a new build of ``gallery`` from its stored upload; return it.
+class BuildInProgress(UploadRejected):
+    """The gallery already has a build queued or running (one at a time); ``args[0]`` says what to do."""
 
-    The new build reads the same ``source_key`` as the gallery's latest build (the
-    upload is stored once). A moderator's or the system's rebuild goes live when ready. With
-    ``as_publisher`` (the publisher asked, signed in as ``by`` or, with ``by=None``, through
-    the management link) the owner's quotas apply (``QuotaExceeded``) and the build waits
-    for review as ``publisher_needs_review`` says. Raises ``ValueError`` if the gallery has
-    no build to take the source from or its files were removed (rejection, takedown,
-    deletion), or if it is deleted.
+
+def check_no_build_running(gallery: Gallery) -> None:
+    """Raise ``BuildInProgress`` if a build of ``gallery`` has not finished (queued or running).
+
+    Each gallery builds one version at a time: a loop of rebuilds or uploads cannot queue more
+    work than one build. Call it under the gallery's row lock to count builds made meanwhile.
+    """
+    running = gallery.builds.exclude(state__in=FINAL_STATES).order_by("-created_at").first()
+    if running is not None:
+        raise BuildInProgress(
+            f"“{gallery.title}” has a build that has not finished yet ({BuildState(running.state).label.lower()}: "
+            f"build {running.pk}). Wait until it has finished (its build page shows it), then try again."
+        )
+
+
+def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) -> Build:
+    """Queue a new build of ``gallery`` from a stored upload; return it.
+
+    ``as_publisher`` (the publisher asked, signed in as ``by`` or, with ``by=None``, through the
+    management link): the latest upload with the gallery's current settings (edits included).
+    It is approved from the start only if ``approval_for(by)`` vouches (trusted publisher,
+    staff, ``GALLERY_AUTO_APPROVE``); else a moderator reviews it before it is served. The
+    publisher's quotas apply (``QuotaExceeded``; an anonymous gallery's are its address's).
+
+    Otherwise a moderator's rebuild (``by`` is the moderator, recorded in the audit log): the live
+    build again, from its source and with its own settings, approved as ``Approval.REBUILD``
+    (nothing in it was not approved before; a publisher's edits since are not taken). A gallery
+    with no live build gets its newest build again, with that build's settings, waiting for review.
+
+    Raises ``BuildInProgress`` (an ``UploadRejected``) while another build of the gallery has not
+    finished, and ``ValueError`` if the gallery is deleted, has no build to take the source from,
+    or the source's files were removed (rejection, takedown, deletion).
     """
     if gallery.is_deleted:
         raise ValueError(f"gallery {gallery.pk} is deleted")
-    latest = gallery.builds.order_by("-created_at").first()
-    if latest is None:
-        raise ValueError(f"gallery {gallery.pk} has no upload to rebuild from")
-    if latest.files_deleted:
-        raise ValueError(
-            f"“{gallery.title}” has no stored upload any more (it was removed with the gallery's files); "
-            "upload the database again."
-        )
     with transaction.atomic():
+        Gallery.objects.select_for_update().filter(pk=gallery.pk).first()
+        gallery.refresh_from_db(fields=["live_build"])
+        check_no_build_running(gallery)
+        latest = gallery.builds.order_by("-created_at").first()
+        if as_publisher or gallery.live_build is None:
+            source = latest
+        else:
+            source = gallery.live_build
+        if source is None:
+            raise ValueError(f"gallery {gallery.pk} has no upload to rebuild from")
+        if source.files_deleted:
+            raise ValueError(
+                f"“{gallery.title}” has no stored upload any more (it was removed with the gallery's files); "
+                "upload the database again."
+            )
         if as_publisher:
-            check_quota(gallery.owner, lock=True)
-        build = Build.objects.create(
-            gallery=gallery,
-            state=BuildState.QUEUED,
-            source_key=latest.source_key,
-            source_sha256=latest.source_sha256,
-            source_bytes=latest.source_bytes,
-            needs_review=publisher_needs_review(gallery, by) if as_publisher else False,
-        )
-        build.append_log(f"Rebuild of build {latest.id}.")
-        audit(AuditEvent.Action.REBUILD, gallery=gallery, build=build, by=by, details={"from_build": latest.pk})
+            check_quota(QuotaSubject.of(gallery), lock=True)
+            approval, settings_used = approval_for(by), bundled_settings(gallery)
+        else:
+            approval = Approval.REBUILD if source.is_approved else ""
+            settings_used = dict(source.bundle_settings) or bundled_settings(gallery)
+        build = _queued_build(
+            gallery, new_build_id(), source.source_key, source.source_sha256, source.source_bytes,
+            bundle_settings=settings_used, approval=approval, by=by,
+        )  # fmt: skip
+        build.append_log(f"Rebuild of build {source.id}.")
+        audit(AuditEvent.Action.REBUILD, gallery=gallery, build=build, by=by,
+              details={"from_build": source.pk, "approved": bool(approval), "as_publisher": as_publisher})  # fmt: skip
         transaction.on_commit(lambda: _enqueue(build), robust=True)
     return build
 
 
 def finish_build(build: Build) -> bool:
-    """Put a build whose bundle is complete live, unless it waits for review; return whether it went live.
+    """Put a build whose bundle is complete live if it is approved; return whether it went live.
 
-    Called by the worker once every file is stored. A build with ``needs_review`` of a
-    gallery that is approved stays ready but not live until a moderator approves it
-    (``approve``); any other build becomes the live build (``publish_build``), which
-    readers see only once the gallery is approved, unless a newer build is live already
-    (then it says so in its log). Writes the ``build_ready`` audit record (``details``:
-    ``{"live": bool, "superseded": bool}``). Raises ``ValueError`` as ``publish_build`` does.
+    Called by the worker once every file is stored. An approved build becomes the live build
+    (``publish_build``) unless a newer one is live already (then it says so in its log);
+    readers see it once the gallery is approved. A build waiting for review stays ready, not
+    live and not served anywhere public, until a moderator approves it (``approve``). Writes
+    the ``build_ready`` audit record (``details``: ``{"live": bool, "superseded": bool,
+    "waits_for_review": bool}``).
+
+    Raises ``ValueError`` (and removes the build's files) when the gallery was taken down or
+    deleted, or the build rejected, while it ran; else as ``publish_build`` does.
     """
-    build.refresh_from_db(fields=["needs_review"])
+    build.refresh_from_db(fields=["review"])
     gallery_state = Gallery.objects.values_list("moderation_state", flat=True).get(pk=build.gallery_id)
-    if gallery_state in (Gallery.ModerationState.TAKEN_DOWN, Gallery.ModerationState.DELETED):
-        # Removed while this build ran: its files go the way of the others'.
+    removed = gallery_state in (State.TAKEN_DOWN, State.DELETED)
+    if removed or build.review == BuildReview.REJECTED:
+        # Removed or rejected while this build ran: its files go the way of the others'.
         remove_build_files([(build.pk, build.source_key)])
-        raise ValueError(f"the gallery was {Gallery.ModerationState(gallery_state).label.lower()} during the build")
-    waits = build.needs_review and gallery_state == Gallery.ModerationState.APPROVED
+        label = State(gallery_state).label.lower() if removed else "rejected"
+        raise ValueError(f"the gallery was {label} during the build")
+    waits = build.review != BuildReview.APPROVED
     live = False if waits else publish_build(build)
     if not waits and not live:
         build.append_log("A newer build of this gallery is already live, so this one was not made live.")
     audit(AuditEvent.Action.BUILD_READY, gallery=build.gallery_id, build=build,
-          details={"live": live, "superseded": not waits and not live})  # fmt: skip
+          details={"live": live, "superseded": not waits and not live, "waits_for_review": waits})  # fmt: skip
     return live
 
 
@@ -850,15 +974,55 @@ class ClaimRefused(ValueError):
     """A gallery cannot be claimed: wrong or stale management token, already owned, or deleted."""
 
 
-def stored_bytes(user: object) -> int:
-    """Bytes ``user``'s galleries keep in storage: each stored upload once (rebuilds share it) plus every stored bundle.
+@dataclass(frozen=True)
+class QuotaSubject:
+    """Whose quotas an upload or build counts against: an account (``owner``), or, for galleries
+    published without one, the uploader's address (``ip_hash``, from ``hash_ip``)."""
 
-    Deleted galleries and builds whose files were removed do not count.
+    owner: object = None
+    ip_hash: str = ""
+
+    @classmethod
+    def of(cls, gallery: Gallery) -> QuotaSubject:
+        """The subject ``gallery`` counts against: its owner, or its uploader's address if it has none."""
+        if gallery.owner_id is not None:
+            return cls(owner=gallery.owner)
+        return cls(ip_hash=gallery.uploader_ip_hash)
+
+    @property
+    def anonymous(self) -> bool:
+        """Whether this is an address, not an account."""
+        return not getattr(self.owner, "is_authenticated", False)
+
+    def galleries(self) -> QuerySet[Gallery]:
+        """Its galleries, deleted ones left out (none for an unknown address)."""
+        if not self.anonymous:
+            mine = Gallery.objects.filter(owner=self.owner)
+        elif self.ip_hash:
+            mine = Gallery.objects.filter(owner__isnull=True, uploader_ip_hash=self.ip_hash)
+        else:
+            mine = Gallery.objects.none()
+        return mine.exclude(moderation_state=State.DELETED)
+
+    def lock(self) -> None:
+        """Inside a transaction, serialise this subject's quota checks: the account's row lock, or
+        for an address a PostgreSQL advisory lock on its hash (SQLite locks the whole database on write)."""
+        if not self.anonymous:
+            get_user_model().objects.select_for_update().filter(pk=self.owner.pk).first()  # type: ignore[attr-defined]
+        elif self.ip_hash and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["glasshouse.quota:" + self.ip_hash])
+
+
+def stored_bytes(subject: object) -> int:
+    """Bytes ``subject``'s galleries keep in storage: each stored upload once (rebuilds share it) plus every stored bundle.
+
+    ``subject`` is a ``QuotaSubject`` or a user. Deleted galleries and builds whose files were
+    removed do not count.
     """
-    rows = (
-        Build.objects.filter(gallery__owner=user, files_deleted=False)
-        .exclude(gallery__moderation_state=State.DELETED)
-        .values_list("source_key", "source_bytes", "bundle_bytes")
+    subject = subject if isinstance(subject, QuotaSubject) else QuotaSubject(owner=subject)
+    rows = Build.objects.filter(gallery__in=subject.galleries(), files_deleted=False).values_list(
+        "source_key", "source_bytes", "bundle_bytes"
     )
     uploads: dict[str, int] = {}
     bundles = 0
@@ -869,38 +1033,46 @@ def stored_bytes(user: object) -> int:
 
 
 def check_quota(
-    owner: object, *, new_gallery: bool = False, new_bytes: int = 0, new_build: bool = True, lock: bool = False
+    subject: QuotaSubject | None,
+    *,
+    new_gallery: bool = False,
+    new_bytes: int = 0,
+    new_build: bool = True,
+    lock: bool = False,
 ) -> None:
-    """Raise ``QuotaExceeded`` if ``owner`` may not add what is asked.
+    """Raise ``QuotaExceeded`` if ``subject`` (an account or an address: ``QuotaSubject``) may not add what is asked.
 
     With ``new_build`` the concurrent builds (``PUBLISHER_MAX_CONCURRENT_BUILDS``, queued or running),
     with ``new_gallery`` the number of galleries (``PUBLISHER_MAX_GALLERIES``, deleted ones
     not counted), and with ``new_bytes`` (an upload's size) the stored bytes
-    (``PUBLISHER_MAX_STORED_BYTES``, ``stored_bytes``). ``owner`` ``None`` or anonymous: no
-    quotas (anonymous uploads are rate-limited per IP instead). ``lock=True`` (inside a
-    transaction) first locks the owner's user row, so two requests at once are counted one
-    after the other.
+    (``PUBLISHER_MAX_STORED_BYTES``, ``stored_bytes``). Galleries published without an account
+    count against their uploader's address. ``subject`` ``None`` (the operator), or an address
+    that is unknown: no quotas. ``lock=True`` (inside a transaction) first takes
+    ``QuotaSubject.lock``, so two requests at once are counted one after the other.
     """
-    if owner is None or not getattr(owner, "is_authenticated", False):
+    if subject is None or (subject.anonymous and not subject.ip_hash):
         return
     if lock:
-        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # type: ignore[attr-defined]
+        subject.lock()
+    you = "Your address (galleries published without an account)" if subject.anonymous else "You"
+    galleries = subject.galleries()
     if new_gallery:
-        count = Gallery.objects.filter(owner=owner).exclude(moderation_state=State.DELETED).count()
+        count = galleries.count()
         if count >= settings.PUBLISHER_MAX_GALLERIES:
             raise QuotaExceeded(
-                f"You have {count} galleries, the most one publisher may keep ({settings.PUBLISHER_MAX_GALLERIES}). "
-                "Delete one you no longer need on My galleries, or upload a new version of an existing one."
+                f"{you} {'has' if subject.anonymous else 'have'} {count} galleries, the most one publisher may keep "
+                f"({settings.PUBLISHER_MAX_GALLERIES}). Delete one you no longer need on My galleries, or upload a "
+                "new version of an existing one."
             )
-    running = Build.objects.filter(gallery__owner=owner).exclude(state__in=FINAL_STATES).count() if new_build else 0
+    running = Build.objects.filter(gallery__in=galleries).exclude(state__in=FINAL_STATES).count() if new_build else 0
     if new_build and running >= settings.PUBLISHER_MAX_CONCURRENT_BUILDS:
         raise QuotaExceeded(
-            f"You already have {running} builds queued or running, the most one publisher may have at once "
-            f"({settings.PUBLISHER_MAX_CONCURRENT_BUILDS}). Wait until one has finished (My galleries shows them), "
-            "then try again."
+            f"{you} already {'has' if subject.anonymous else 'have'} {running} builds queued or running, the most one "
+            f"publisher may have at once ({settings.PUBLISHER_MAX_CONCURRENT_BUILDS}). Wait until one has finished "
+            "(My galleries shows them), then try again."
         )
     if new_bytes:
-        stored = stored_bytes(owner)
+        stored = stored_bytes(subject)
         limit = settings.PUBLISHER_MAX_STORED_BYTES
         if stored + new_bytes > limit:
             raise QuotaExceeded(
@@ -908,15 +1080,6 @@ def check_quota(
                 f"{format_megabytes(stored + new_bytes)}, over your {format_megabytes(limit)} quota. Delete galleries "
                 "you no longer need on My galleries, or upload a smaller file."
             )
-
-
-def publisher_needs_review(gallery: Gallery, by: object) -> bool:
-    """Whether a build the publisher starts (signed in as ``by``, or ``None`` with the management link) waits for review.
-
-    Only for an approved gallery, and unless ``by`` is trusted (``is_trusted``); an anonymous
-    link holder never is.
-    """
-    return gallery.moderation_state == State.APPROVED and not is_trusted(by)
 
 
 def _changeable(gallery: Gallery) -> None:
@@ -934,44 +1097,49 @@ def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, b
     """Store a new database file for ``gallery`` and queue a build of it; return the build.
 
     ``by`` is the signed-in publisher, or ``None`` for the holder of the management link.
-    The gallery keeps its database name (its URLs stay the same) and settings. The live
-    build stays live while the new one builds; it replaces it once ready, unless it waits
-    for review (``publisher_needs_review``: an approved gallery of an untrusted publisher),
-    in which case a moderator's approval puts it live (``approve``). A rejected gallery's
-    new version is what a moderator approves on appeal.
+    The gallery keeps its database name (its URLs stay the same); the build takes the
+    gallery's current settings. The live build stays live while the new one builds. The new
+    one is approved from the start only if ``approval_for(by)`` vouches (a trusted publisher,
+    staff, ``GALLERY_AUTO_APPROVE``), and then replaces the live build once ready; otherwise it
+    waits for a moderator, who approves exactly it (``approve``). A rejected gallery's new
+    version is what a moderator approves on appeal.
 
     Raises ``UploadRejected`` for a bad file or a gallery taken down or deleted,
-    ``QuotaExceeded`` over the owner's quotas (``check_quota``), ``StorageUnavailable`` if
-    the store fails; then no row is created and nothing stays in storage.
+    ``BuildInProgress`` while another build of the gallery has not finished, ``QuotaExceeded``
+    over the publisher's quotas (``check_quota``; an anonymous gallery's are its uploader
+    address's), ``StorageUnavailable`` if the store fails; then no row is created and nothing
+    stays in storage.
     """
     _changeable(gallery)
     check_upload(upload, filename)
-    check_quota(gallery.owner, new_bytes=upload.size or 0)
+    check_no_build_running(gallery)
+    quota = QuotaSubject.of(gallery)
+    check_quota(quota, new_bytes=upload.size or 0)
     build_id = new_build_id()
     source_key = f"uploads/{build_id}/source.db"
     sha256, size = _store_upload(upload, source_key)
     try:
         with transaction.atomic():
-            check_quota(gallery.owner, new_bytes=size, lock=True)
+            Gallery.objects.select_for_update().filter(pk=gallery.pk).first()
+            check_no_build_running(gallery)
+            check_quota(quota, new_bytes=size, lock=True)
+            approval = approval_for(by)
             build = _queued_build(
-                gallery, build_id, source_key, sha256, size, needs_review=publisher_needs_review(gallery, by)
-            )
+                gallery, build_id, source_key, sha256, size, bundle_settings=bundled_settings(gallery),
+                approval=approval, by=by,
+            )  # fmt: skip
             build.append_log(f"New version of “{gallery.title}” uploaded ({format_megabytes(size)}).")
             audit(
                 AuditEvent.Action.NEW_VERSION, gallery=gallery, build=build, by=by,
                 actor_label="" if by is not None else "holder of the management link",
                 details={"filename": PurePath(filename).name, "bytes": size, "sha256": sha256,
-                         "needs_review": build.needs_review},
+                         "approved": bool(approval)},
             )  # fmt: skip
             transaction.on_commit(lambda: _enqueue(build), robust=True)
     except Exception:
         _forget_upload(source_key)
         raise
     return build
-
-
-#: Gallery fields the build bakes into the bundle (worker_shell.tasks): changing one needs a rebuild.
-BUNDLED_SETTINGS = ("title", "description", "plugins", "metadata", "datasette_version")
 
 
 def update_gallery(
@@ -987,9 +1155,11 @@ def update_gallery(
 ) -> bool:
     """Change ``gallery``'s settings; return whether a rebuild is needed to apply them.
 
-    The app-origin pages (title, description, visibility in the list) change at once; the
-    gallery itself keeps running its live build, which has ``BUNDLED_SETTINGS`` baked in,
-    so a change to any of those returns ``True`` (the publisher should rebuild).
+    Visibility applies at once. ``BUNDLED_SETTINGS`` (title, description, plugins, metadata,
+    Datasette version) are the publisher's draft: the publisher's pages show them, but public
+    pages and the gallery itself keep showing the live build's own copy (``Build.bundle_settings``)
+    until a build made with them is approved, so a change to any of those returns ``True`` (the
+    publisher should rebuild; that build waits for review unless ``approval_for`` vouches).
     ``datasette_version`` ``None`` keeps the current one. Raises ``UploadRejected`` for bad
     values (``clean_settings``) or a gallery taken down or deleted. Writes an ``edit``
     audit record with the changed fields.
@@ -1059,7 +1229,7 @@ def claim_gallery(gallery: Gallery, user: object, token: str) -> None:
         locked = Gallery.objects.select_for_update().get(pk=gallery.pk)
         if locked.owner_id is not None or locked.is_deleted or not management_token_matches(locked, token):
             raise ClaimRefused(f"gallery {gallery.pk} cannot be claimed with this link")
-        check_quota(user, new_gallery=True, new_build=False, lock=True)
+        check_quota(QuotaSubject(owner=user), new_gallery=True, new_build=False, lock=True)
         Gallery.objects.filter(pk=gallery.pk).update(owner=user, management_key_hash="", updated_at=timezone.now())
         gallery.owner = user  # type: ignore[assignment]
         gallery.management_key_hash = ""

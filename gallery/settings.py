@@ -439,6 +439,11 @@ FILE_UPLOAD_PERMISSIONS = 0o600
 FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
 UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
+#: django-ratelimit rates for a publisher's rebuilds and new versions together (each runs a whole
+#: build): per publisher (the account, or the address of a management-link holder) and per
+#: client address, whoever is signed in. A gallery also builds one version at a time.
+BUILD_RATE_LIMIT = env_rate("BUILD_RATE_LIMIT", "12/h")
+BUILD_RATE_LIMIT_PER_ADDRESS = env_rate("BUILD_RATE_LIMIT_PER_ADDRESS", "30/h")
 #: request.META key of the header in which the reverse proxy passes the client's address
 #: (gallery.ratelimits.client_ip): HTTP_X_REAL_IP behind deploy/nginx/app.conf, or
 #: HTTP_X_FORWARDED_FOR (its right-most address counts). Empty: REMOTE_ADDR, for a server

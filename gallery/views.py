@@ -26,7 +26,7 @@ from django_ratelimit.decorators import ratelimit
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import embed, health, publisher, services, uploads
 from gallery.forms import PublishForm, ReportForm
-from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, ready_build
+from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, approved_build
 from gallery.ratelimits import UPLOAD_RATE_GROUP, client_ip, describe_rate, too_many_uploads_message, upload_rate
 
 #: Galleries per page of the front page.
@@ -34,14 +34,14 @@ GALLERIES_PER_PAGE = 12
 
 
 def public_galleries() -> QuerySet[Gallery]:
-    """Galleries readers may open: approved, not held for review, with a live build (listed or not), live build joined."""
-    return Gallery.objects.filter(
-        moderation_state=Gallery.ModerationState.APPROVED, held_at__isnull=True, live_build__isnull=False
-    ).select_related("live_build")
+    """Galleries readers may open (``GalleryQuerySet.public``: approved, not held, an approved live
+    build), listed or not, live build joined. Public pages show the live build's own title,
+    description and plugins (``Build.bundle_settings``), which a moderator approved."""
+    return Gallery.objects.public().select_related("live_build")
 
 
 def search_galleries(galleries: QuerySet[Gallery], query: str) -> QuerySet[Gallery]:
-    """Narrow ``galleries`` to those whose title, description or a table name contains ``query``.
+    """Narrow ``galleries`` to those whose live build's title, description or a table name contains ``query``.
 
     Case-insensitive substring match. Table names live in ``Build.tables`` (JSON), so they
     are matched in Python over the given galleries' live builds.
@@ -55,7 +55,11 @@ def search_galleries(galleries: QuerySet[Gallery], query: str) -> QuerySet[Galle
         for gallery_id, tables in galleries.values_list("id", "live_build__tables")
         if any(needle in str(table.get("name", "")).casefold() for table in tables or [])
     ]
-    return galleries.filter(Q(title__icontains=query) | Q(description__icontains=query) | Q(id__in=by_table))
+    return galleries.filter(
+        Q(live_build__bundle_settings__title__icontains=query)
+        | Q(live_build__bundle_settings__description__icontains=query)
+        | Q(id__in=by_table)
+    )
 
 
 @require_GET
@@ -78,8 +82,9 @@ def _public_gallery(gallery_id: str) -> Gallery:
 
 
 def _canned_queries(gallery: Gallery) -> list[dict[str, Any]]:
-    """The gallery's canned queries from its metadata: ``[{"name", "title", "params": [str]}]``."""
-    database = (gallery.metadata.get("databases") or {}).get(gallery.database_name) or {}
+    """The canned queries of the gallery's live build's metadata: ``[{"name", "title", "params": [str]}]``."""
+    metadata = gallery.live_build.metadata if gallery.live_build else {}
+    database = (metadata.get("databases") or {}).get(gallery.database_name) or {}
     queries = []
     for name, query in (database.get("queries") or {}).items():
         query = query if isinstance(query, dict) else {"sql": str(query)}
@@ -92,8 +97,8 @@ def _canned_queries(gallery: Gallery) -> list[dict[str, Any]]:
 DEFAULT_SUMMARY = "A SQLite database you can explore, query and embed; it runs in your browser."
 
 
-def share_tags(gallery: Gallery, page_url: str, summary: str, card_url: str) -> list[tuple[str, str, str]]:
-    """Open Graph and Twitter card tags of a gallery page: ``[(attribute, key, content)]``.
+def share_tags(title: str, page_url: str, summary: str, card_url: str) -> list[tuple[str, str, str]]:
+    """Open Graph and Twitter card tags of a gallery page titled ``title``: ``[(attribute, key, content)]``.
 
     ``attribute`` is ``"property"`` (Open Graph) or ``"name"`` (Twitter). With a ``card_url``
     (absolute URL of the 1200×630 card) the Twitter card is ``summary_large_image``, else ``summary``.
@@ -101,11 +106,11 @@ def share_tags(gallery: Gallery, page_url: str, summary: str, card_url: str) -> 
     tags = [
         ("property", "og:type", "website"),
         ("property", "og:site_name", "Glasshouse"),
-        ("property", "og:title", gallery.title),
+        ("property", "og:title", title),
         ("property", "og:description", summary),
         ("property", "og:url", page_url),
         ("name", "twitter:card", "summary_large_image" if card_url else "summary"),
-        ("name", "twitter:title", gallery.title),
+        ("name", "twitter:title", title),
         ("name", "twitter:description", summary),
     ]
     if card_url:
@@ -113,7 +118,7 @@ def share_tags(gallery: Gallery, page_url: str, summary: str, card_url: str) -> 
             ("property", "og:image", card_url),
             ("property", "og:image:width", "1200"),
             ("property", "og:image:height", "630"),
-            ("property", "og:image:alt", f"{gallery.title}: its tables and row counts"),
+            ("property", "og:image:alt", f"{title}: its tables and row counts"),
             ("name", "twitter:image", card_url),
         ]
     return tags
@@ -132,7 +137,7 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
     target = embed.EmbedTarget(gallery_id=gallery.id)
     page_url = _page_url(gallery)
     card_url = gallery.url.rstrip("/") + build.card_path if build.has_card else ""
-    summary = Truncator(gallery.description or DEFAULT_SUMMARY).chars(300)
+    summary = Truncator(build.description or DEFAULT_SUMMARY).chars(300)
     return render(
         request,
         "gallery/detail.html",
@@ -144,13 +149,13 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
             "page_url": page_url,
             "card_url": card_url,
             # Crawlers run no Service Worker, so the page itself asks them not to index what is hidden.
-            "noindex": gallery.visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in gallery.plugins,
+            "noindex": gallery.visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in build.plugins,
             "summary": summary,
-            "share_tags": share_tags(gallery, page_url, summary, card_url),
+            "share_tags": share_tags(build.title, page_url, summary, card_url),
             "download_url": gallery.url.rstrip("/") + build.download_path,
             "pinned_url": gallery.pinned_url(build.id),
             "oembed_url": embed.oembed_url(page_url),
-            "snippet": embed.embed_snippet(target, title=gallery.title, height=embed.DEFAULT_HEIGHT, fit_content=False),
+            "snippet": embed.embed_snippet(target, title=build.title, height=embed.DEFAULT_HEIGHT, fit_content=False),
             "embed_url": target.embed_url,
             "sandbox": embed.SANDBOX,
             "default_height": embed.DEFAULT_HEIGHT,
@@ -246,7 +251,7 @@ def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.Embed
         pasted = embed.parse_gallery_url(params.get("url", ""))
         if pasted.gallery_id != gallery.id:
             raise ValueError("That address belongs to another gallery: paste an address of this gallery.")
-        if pasted.build_id and ready_build(gallery.pk, pasted.build_id) is None:
+        if pasted.build_id and approved_build(gallery.pk, pasted.build_id) is None:
             raise ValueError("That pinned version of this gallery does not exist (any more).")
         # A pasted pinned address keeps its build; its chrome switch counts too.
         view, pinned, chrome = pasted.view, pasted.build_id or pinned, chrome or pasted.chrome
@@ -272,7 +277,7 @@ def embed_code(request: HttpRequest, gallery_id: str) -> JsonResponse:
     fit = request.GET.get("fit") == "1"
     return JsonResponse(
         {
-            "snippet": embed.embed_snippet(target, title=gallery.title, height=height, fit_content=fit),
+            "snippet": embed.embed_snippet(target, title=gallery.live_build.title, height=height, fit_content=fit),
             "embed_url": target.embed_url,
             "view_url": target.view_url,
             "height": height,
@@ -333,12 +338,12 @@ def oembed(request: HttpRequest) -> JsonResponse:
         return _oembed_error(404, "No public gallery has this address: it may be unpublished or taken down.")
     build = gallery.live_build
     if target.build_id:
-        build = ready_build(gallery.pk, target.build_id)
+        build = approved_build(gallery.pk, target.build_id)
         if build is None:
             return _oembed_error(404, "This gallery has no such version (build).")
     thumbnail = target.origin + build.card_path if build.has_card else None
     data = embed.oembed_response(
-        target, title=gallery.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail
+        target, title=build.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail
     )
     response = JsonResponse(data, encoder=MarkupSafeJSONEncoder)
     response["Cache-Control"] = f"public, max-age={data['cache_age']}"

@@ -906,7 +906,7 @@ def published_gallery(
     instead of a random one: ``lasting_gallery`` uses it to serve one origin across tests.
     """
     from gallery import services
-    from gallery.models import Build, BuildState, Gallery
+    from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
     from worker_shell.tasks import build_facts
 
     settings.S3_BUCKET = ""
@@ -939,10 +939,14 @@ def published_gallery(
             )
         else:
             Gallery.objects.filter(pk=gallery.pk).update(**described)
+        gallery.refresh_from_db()
         build = Build.objects.create(
             id=bundle.build_id,
             gallery=gallery,
             state=BuildState.READY,
+            bundle_settings=bundled_settings(gallery),
+            review=BuildReview.APPROVED,
+            approval=Approval.OPERATOR,
             log=bundle.log,
             source_key=bundle.source_key,
             source_sha256=bundle.source_sha256,

@@ -33,7 +33,7 @@ from builder.sqlite_check import CheckLimits
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import recovery, services
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildState
 from gallery.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
@@ -200,11 +200,12 @@ def build_gallery(self: Task, build_id: str) -> str:
                     build_id=build.id,
                     database_path=source,
                     database_name=gallery.database_name,
-                    title=gallery.title,
-                    description=gallery.description,
-                    plugins=tuple(gallery.plugins),
-                    metadata=gallery.metadata,
-                    datasette_version=gallery.datasette_version,
+                    # The build's own copy of the settings (what a moderator approves with it).
+                    title=build.title,
+                    description=build.description,
+                    plugins=tuple(build.plugins),
+                    metadata=build.metadata,
+                    datasette_version=build.datasette_version,
                     source_sha256=build.source_sha256,
                     pyodide_version=settings.PYODIDE_VERSION,
                     check_limits=database_check_limits(),
@@ -248,11 +249,13 @@ def build_gallery(self: Task, build_id: str) -> str:
     except ValueError as exc:
         fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
-    gallery.refresh_from_db(fields=["moderation_state", "live_build"])
+    gallery.refresh_from_db(fields=["moderation_state", "live_build", "held_at"])
     if went_live:
-        waiting = "" if gallery.is_public else " (public once a moderator approves it)"
-    elif build.needs_review and gallery.moderation_state == Gallery.ModerationState.APPROVED:
+        waiting = "" if gallery.is_public else " (public once a moderator approves the gallery)"
+    elif not build.is_approved and gallery.live_build_id is not None:
         waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
+    elif not build.is_approved:
+        waiting = " (public once a moderator approves this version)"
     else:
         waiting = f" (a newer build is live there; this one stays at {gallery.pinned_url(build.id)})"
     # The log is complete before the state is final: whoever sees "ready" sees the whole log.

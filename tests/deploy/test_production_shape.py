@@ -229,7 +229,7 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
             r"frame-ancestors [^;]*", "frame-ancestors 'none'", policy
         )
         assert answer.headers["Cache-Control"] == (cache_control or "private, max-age=31536000, immutable")
-    services.approve(gallery)
+    services.approve(gallery, build=build.pk)
     runtime_wasm = next(url for url in files if url.startswith("/_runtime/") and url.endswith(".wasm"))
     wheel = next(url for url in files if url.startswith("/_wheels/"))
     static = next(url for url in files if url.startswith("/-/static/"))

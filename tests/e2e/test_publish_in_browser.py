@@ -157,7 +157,7 @@ def test_a_published_database_works_in_the_readers_browser(
     pending = page.context.new_page()
     assert pending.goto(gallery.url).status == 404
     pending.close()
-    services.approve(gallery)
+    services.approve(gallery, build=build.pk)
     page.reload()
     link = page.locator("#outcome a", has_text=gallery.url)
     assert link.get_attribute("href") == gallery.url
@@ -239,8 +239,9 @@ def test_a_published_database_works_in_the_readers_browser(
 def test_a_taken_down_gallery_stops_being_served(page: Any, live_gallery_server: Any, celery_worker: Any, shared_data: Path) -> None:
     build_url = publish_through_the_form(page, live_gallery_server.url, shared_data / "chinook.sqlite", "Takedown")
     page.wait_for_selector("#outcome :text('waiting for a moderator')", timeout=180_000)
-    gallery = Gallery.objects.get(builds__id=build_url.rstrip("/").rsplit("/", 1)[1])
-    services.approve(gallery)
+    build_id = build_url.rstrip("/").rsplit("/", 1)[1]
+    gallery = Gallery.objects.get(builds__id=build_id)
+    services.approve(gallery, build=build_id)
     reader = page.context.new_page()
     reader.goto(gallery.url + "chinook/Album")
     reader.wait_for_selector("table.rows-and-columns", timeout=120_000)

@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from builder.storage import LocalStorage, StorageError
 from gallery import queue
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
 from gallery.storage import get_storage
 
 WHEEL_SHA = "ab" * 32
@@ -126,7 +126,7 @@ def gallery(db) -> Gallery:
 
 @pytest.fixture
 def build(gallery: Gallery) -> Build:
-    """A ready build of ``gallery``, made its live build."""
+    """A ready build of ``gallery``, approved (as the operator's) and made its live build."""
     build = Build.objects.create(
         gallery=gallery,
         state=BuildState.READY,
@@ -134,6 +134,9 @@ def build(gallery: Gallery) -> Build:
         source_sha256="0" * 64,
         source_bytes=2048,
         log="Validated.\nBundled.\n",
+        bundle_settings=bundled_settings(gallery),
+        review=BuildReview.APPROVED,
+        approval=Approval.OPERATOR,
     )
     gallery.live_build = build
     gallery.save()
@@ -142,14 +145,30 @@ def build(gallery: Gallery) -> Build:
 
 @pytest.fixture
 def make_build(gallery: Gallery) -> Callable[..., Build]:
-    """``make_build(state=READY, of=gallery) -> Build``: another build (not live) of ``of``."""
+    """``make_build(state=READY, of=gallery, review=PENDING) -> Build``: another build (not live) of ``of``,
+    waiting for review unless ``review`` says otherwise (an approved one as the operator's)."""
 
-    def make(state: str = BuildState.READY, of: Gallery | None = None) -> Build:
+    def make(state: str = BuildState.READY, of: Gallery | None = None, review: str = BuildReview.PENDING) -> Build:
+        of = of or gallery
         return Build.objects.create(
-            gallery=of or gallery, state=state, source_key="uploads/y/source.db", source_sha256="1" * 64, source_bytes=1
-        )
+            gallery=of, state=state, source_key="uploads/y/source.db", source_sha256="1" * 64, source_bytes=1,
+            bundle_settings=bundled_settings(of), review=review,
+            approval=Approval.OPERATOR if review == BuildReview.APPROVED else "",
+        )  # fmt: skip
 
     return make
+
+
+@pytest.fixture
+def set_bundled() -> Callable[..., None]:
+    """``set_bundled(build, **settings)``: change settings ``build`` bakes in (``Build.bundle_settings``),
+    which public pages and the content origin show (the gallery row holds the publisher's draft)."""
+
+    def change(build: Build, **settings: object) -> None:
+        build.bundle_settings = {**build.bundle_settings, **settings}
+        Build.objects.filter(pk=build.pk).update(bundle_settings=build.bundle_settings)
+
+    return change
 
 
 @pytest.fixture

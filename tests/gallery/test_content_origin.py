@@ -10,7 +10,7 @@ from django.test import Client
 from builder.csp import gallery_policy
 from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
@@ -95,8 +95,8 @@ def test_the_bootstrap_page_points_oembed_discovery_at_the_requested_url(
     )
 
 
-def test_discovery_escapes_a_hostile_path_and_title(content_client, bundle, build, gallery, app_url):
-    Gallery.objects.filter(pk=gallery.pk).update(title='Tom & "Jerry" <b>\u00e9t\u00e9</b>')
+def test_discovery_escapes_a_hostile_path_and_title(content_client, bundle, build, gallery, app_url, set_bundled):
+    set_bundled(build, title='Tom & "Jerry" <b>\u00e9t\u00e9</b>')
     response = content_client.get('/"><script>alert(1)</script>?q=\'"><img src=x onerror=alert(2)>')
     assert response.status_code == 200
     served = body(response).decode()
@@ -397,9 +397,12 @@ def test_the_app_host_keeps_its_frame_protection(client, db):
         ("listed", ["datasette-block-robots"], "Disallow: /", True),
     ],
 )
-def test_crawlers_get_robots_txt_from_the_server(content_client, bundle, gallery, visibility, plugins, rule, noindex):
+def test_crawlers_get_robots_txt_from_the_server(
+    content_client, bundle, build, gallery, visibility, plugins, rule, noindex, set_bundled
+):
     # Crawlers run no Service Worker, so the server itself must say what may be indexed.
-    Gallery.objects.filter(pk=gallery.pk).update(visibility=visibility, plugins=plugins)
+    Gallery.objects.filter(pk=gallery.pk).update(visibility=visibility)
+    set_bundled(build, plugins=plugins)
     response = content_client.get("/robots.txt")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
@@ -444,8 +447,8 @@ def test_a_static_file_the_bundle_lacks_is_not_found_rather_than_the_bootstrap_p
 
 @pytest.fixture
 def older_build(build: Build, make_build, make_bundle) -> Build:
-    """A second ready build of ``gallery`` with its own bundle files; ``build`` stays live."""
-    older = make_build()
+    """A second ready, approved build of ``gallery`` with its own bundle files; ``build`` stays live."""
+    older = make_build(review=BuildReview.APPROVED)
     make_bundle(older)
     return older
 
@@ -512,17 +515,32 @@ def test_the_discovery_link_on_a_pinned_origin_names_the_pinned_url(
 
 
 @pytest.mark.parametrize(
-    "case", ["another galleries build", "unknown build", BuildState.FAILED, BuildState.QUEUED, BuildState.CANCELLED]
+    "case",
+    [
+        "another galleries build",
+        "unknown build",
+        BuildState.FAILED,
+        BuildState.QUEUED,
+        BuildState.CANCELLED,
+        BuildReview.PENDING,
+        BuildReview.REJECTED,
+    ],
 )
-def test_a_pinned_origin_without_a_ready_build_of_the_gallery_is_not_found(
-    client, bundle, build, gallery, other_gallery, make_build, case
+def test_a_pinned_origin_without_an_approved_ready_build_of_the_gallery_is_not_found(
+    client, bundle, build, gallery, other_gallery, make_build, make_bundle, case
 ):
     if case == "another galleries build":
-        build_id = make_build(of=other_gallery).id
+        build_id = make_build(of=other_gallery, review=BuildReview.APPROVED).id
     elif case == "unknown build":
         build_id = "0123456789abcdef"
+    elif case in BuildReview.values:
+        # Ready with every file stored, but nobody approved it (a new version waiting for review,
+        # an upload a moderator never saw) or it was rejected: as unknown as a build never made.
+        unapproved = make_build(review=case)
+        make_bundle(unapproved)
+        build_id = unapproved.id
     else:
-        build_id = make_build(case).id
+        build_id = make_build(case, review=BuildReview.APPROVED).id
     for path in ("/", f"/_build/{build_id}/data/chinook.db", f"/_build/{build.id}/data/chinook.db"):
         response = client.get(path, HTTP_HOST=pinned_host(gallery.id, build_id))
         assert response.status_code == 404

@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -108,7 +108,7 @@ def test_a_large_file_is_streamed_in_pieces_never_whole(client, gallery, build, 
 
 
 def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, build, bundle, make_build, make_bundle):
-    older = make_build()
+    older = make_build(review=BuildReview.APPROVED)
     make_bundle(older)
     response, data = download(client, pinned_host(gallery, older.id), older.id)
     assert response.status_code == 200
@@ -120,13 +120,19 @@ def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, buil
     assert from_live.status_code == 200
 
 
-@pytest.mark.parametrize("case", ["failed build", "another galleries build", "unknown build", "not a zip name"])
-def test_only_a_ready_build_of_the_gallery_can_be_downloaded(
+@pytest.mark.parametrize(
+    "case", ["failed build", "another galleries build", "build waiting for review", "unknown build", "not a zip name"]
+)
+def test_only_an_approved_ready_build_of_the_gallery_can_be_downloaded(
     client, gallery, other_gallery, build, bundle, make_build, make_bundle, case
 ):
-    if case in ("failed build", "another galleries build"):
-        # Its files are all there: only the build's state or gallery stands in the way.
-        refused = make_build(BuildState.FAILED) if case == "failed build" else make_build(of=other_gallery)
+    if case in ("failed build", "another galleries build", "build waiting for review"):
+        # Its files are all there: only the build's state, review or gallery stands in the way.
+        refused = {
+            "failed build": lambda: make_build(BuildState.FAILED, review=BuildReview.APPROVED),
+            "another galleries build": lambda: make_build(of=other_gallery, review=BuildReview.APPROVED),
+            "build waiting for review": lambda: make_build(),
+        }[case]()
         make_bundle(refused)
         path = f"/_download/{refused.id}.zip"
     elif case == "unknown build":

@@ -154,10 +154,12 @@ def test_a_moderators_reason_is_length_limited_on_the_buttons_and_the_bulk_form(
 
 
 @pytest.fixture
-def hostile(gallery: Gallery, build: Build, django_user_model) -> Gallery:
-    """``gallery`` (public, live build) with markup as title and description, owned by ``owner``."""
+def hostile(gallery: Gallery, build: Build, django_user_model, set_bundled) -> Gallery:
+    """``gallery`` (public, live build) with markup as title and description (its own and its live
+    build's, which public pages show), owned by ``owner``."""
     owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw")
     Gallery.objects.filter(pk=gallery.pk).update(title=TITLE, description=DESCRIPTION, owner=owner)
+    set_bundled(build, title=TITLE, description=DESCRIPTION)
     gallery.refresh_from_db()
     return gallery
 

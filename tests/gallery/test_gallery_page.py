@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from gallery import embed
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +34,11 @@ METADATA = {
 
 
 @pytest.fixture
-def public(gallery: Gallery, build: Build) -> Gallery:
-    """``gallery``, public, with a live build that recorded tables, a card and the zip's size."""
+def public(gallery: Gallery, build: Build, set_bundled) -> Gallery:
+    """``gallery``, public, with a live build that recorded tables, a card and the zip's size, and bundled ``METADATA``."""
     Build.objects.filter(pk=build.pk).update(tables=TABLES, has_card=True, download_bytes=42_000_000)
     Gallery.objects.filter(pk=gallery.pk).update(metadata=METADATA)
+    set_bundled(build, metadata=METADATA)
     gallery.refresh_from_db()
     return gallery
 
@@ -90,6 +91,27 @@ def test_the_gallery_page_carries_open_graph_twitter_and_oembed_discovery_tags(
     assert client.get(html.unescape(discovery[1]).removeprefix(settings.APP_URL)).status_code == 200
 
 
+def test_public_pages_show_the_live_builds_approved_settings_not_the_publishers_unreviewed_edit(
+    client, public: Gallery, build: Build
+) -> None:
+    # The publisher edits the gallery after approval: title, description, plugins, metadata. Until a
+    # build with them is approved, the gallery page, the front page and oEmbed keep what was approved.
+    Gallery.objects.filter(pk=public.pk).update(
+        title="Buy pills here", description="Unreviewed text", plugins=["datasette-cluster-map"], metadata={}
+    )
+    pages = {
+        "gallery page": detail(client, public),
+        "front page": front(client),
+        "oembed": client.get(reverse("gallery:oembed"), {"url": public.url}).content.decode(),
+    }
+    for where, page in pages.items():
+        assert "Chinook" in page, where
+        assert "Buy pills here" not in page and "Unreviewed text" not in page, where
+    assert "datasette-pretty-json" in pages["gallery page"] and "datasette-cluster-map" not in pages["gallery page"]
+    assert 'value="albums_by_artist"' in pages["gallery page"]  # the approved metadata's canned query
+    assert f"/g/{public.id}/" not in front(client, q="pills")  # the search matches what was approved
+
+
 def test_a_build_without_a_card_gets_a_summary_card_and_no_image(client, public: Gallery, build: Build) -> None:
     Build.objects.filter(pk=build.pk).update(has_card=False, tables=[])
     page = detail(client, public)
@@ -98,8 +120,8 @@ def test_a_build_without_a_card_gets_a_summary_card_and_no_image(client, public:
     assert "did not record its tables" in page
 
 
-def test_the_snippet_on_the_page_escapes_a_hostile_title(client, public: Gallery) -> None:
-    Gallery.objects.filter(pk=public.pk).update(title='"<script>alert(1)</script>')
+def test_the_snippet_on_the_page_escapes_a_hostile_title(client, public: Gallery, build: Build, set_bundled) -> None:
+    set_bundled(build, title='"<script>alert(1)</script>')
     page = detail(client, public)
     assert "<script>alert(1)" not in page
     assert "&amp;quot;&amp;lt;script&amp;gt;" in page  # the snippet's escaping, escaped again in the textarea
@@ -147,7 +169,8 @@ def make_public_gallery(title: str, description: str = "", tables: list | None =
     )
     build = Build.objects.create(
         gallery=gallery, state=BuildState.READY, source_key="uploads/x/source.db", source_sha256="0" * 64,
-        source_bytes=1, tables=tables or [], has_card=True,
+        source_bytes=1, tables=tables or [], has_card=True, bundle_settings=bundled_settings(gallery),
+        review=BuildReview.APPROVED, approval=Approval.OPERATOR,
     )  # fmt: skip
     gallery.live_build = build
     gallery.save()

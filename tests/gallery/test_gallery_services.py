@@ -6,26 +6,32 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from gallery import services
-from gallery.models import AuditEvent, Build, BuildState, Gallery
+from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery
 
 pytestmark = pytest.mark.django_db
 
 
-def test_publishing_a_build_flips_the_live_pointer(gallery, build):
-    newer = Build.objects.create(
-        gallery=gallery,
-        state=BuildState.UPLOADING,
-        source_key=build.source_key,
-        source_sha256=build.source_sha256,
-        source_bytes=build.source_bytes,
-    )
+def test_publishing_a_build_flips_the_live_pointer(gallery, build, make_build):
+    newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     services.publish_build(newer)
     gallery.refresh_from_db()
     assert gallery.live_build_id == newer.id
 
 
+def test_a_build_nobody_approved_never_goes_live(gallery, build, make_build):
+    waiting = make_build(state=BuildState.UPLOADING)
+    with pytest.raises(ValueError, match="only an approved build can go live"):
+        services.publish_build(waiting)
+    assert services.finish_build(waiting) is False  # ready, but it waits for a moderator
+    gallery.refresh_from_db()
+    assert gallery.live_build_id == build.id
+    event = AuditEvent.objects.get(build_id=waiting.id, action=AuditEvent.Action.BUILD_READY)
+    assert event.details == {"live": False, "superseded": False, "waits_for_review": True}
+
+
 def test_an_older_build_finishing_after_a_newer_one_does_not_replace_it(gallery, build, make_build):
-    older, newer = make_build(state=BuildState.UPLOADING), make_build(state=BuildState.UPLOADING)
+    older = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
+    newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     assert older.created_at < newer.created_at
     assert services.publish_build(newer) is True
     assert services.publish_build(older) is False  # a retried or slow build finishing late
@@ -34,7 +40,8 @@ def test_an_older_build_finishing_after_a_newer_one_does_not_replace_it(gallery,
 
 
 def test_a_build_finishing_late_stays_ready_off_the_live_pointer_and_says_why(gallery, build, make_build):
-    older, newer = make_build(state=BuildState.UPLOADING), make_build(state=BuildState.UPLOADING)
+    older = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
+    newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     assert services.finish_build(newer) is True
     assert services.finish_build(older) is False
     gallery.refresh_from_db()
@@ -42,7 +49,7 @@ def test_a_build_finishing_late_stays_ready_off_the_live_pointer_and_says_why(ga
     older.refresh_from_db()
     assert "A newer build of this gallery is already live" in older.log
     event = AuditEvent.objects.get(build_id=older.id, action=AuditEvent.Action.BUILD_READY)
-    assert event.details == {"live": False, "superseded": True}
+    assert event.details == {"live": False, "superseded": True, "waits_for_review": False}
 
 
 def test_a_build_may_be_published_again(gallery, build):
@@ -65,11 +72,16 @@ def test_a_failed_or_cancelled_build_cannot_go_live(gallery, build, state):
     assert gallery.live_build_id == build.id
 
 
-def test_approving_a_pending_gallery_serves_its_live_build(content_client, bundle, gallery):
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending")
+def test_approving_a_pending_gallery_serves_the_build_the_moderator_reviewed(content_client, bundle, gallery, build):
+    # As a pending upload is: the gallery pending, its one ready build waiting for review, nothing live.
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending", live_build=None)
+    Build.objects.filter(pk=build.pk).update(review=BuildReview.PENDING, approval="")
+    gallery.refresh_from_db()
     assert content_client.get("/").status_code == 404
-    services.approve(gallery)
+    services.approve(gallery, build=build.id)
     assert content_client.get("/").status_code == 200
+    build.refresh_from_db()
+    assert (build.review, build.approval) == (BuildReview.APPROVED, Approval.MODERATOR)
 
 
 def test_rejecting_keeps_the_reason_and_stops_serving(content_client, bundle, gallery):
@@ -96,6 +108,8 @@ def test_a_rebuild_queues_a_new_build_from_the_same_upload(
         new = services.rebuild(gallery)
     assert new.id != build.id
     assert new.state == BuildState.QUEUED
+    # A moderator's (or the system's) rebuild of the live build: approved, nothing new in it.
+    assert (new.review, new.approval) == (BuildReview.APPROVED, Approval.REBUILD)
     assert (new.source_key, new.source_sha256, new.source_bytes) == (
         build.source_key,
         build.source_sha256,

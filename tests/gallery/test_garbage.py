@@ -20,7 +20,7 @@ from builder.catalog import load_lock
 from builder.storage import Storage
 from gallery import garbage
 from gallery.garbage import collect_garbage
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +38,7 @@ def store_build(
     *,
     shared: tuple[str, ...] = (RUNTIME, USED_WHEEL),
     source_key: str | None = None,
-    needs_review: bool = False,
+    review: str = BuildReview.APPROVED,
 ) -> Build:
     """A build row of ``gallery`` with its files stored as ``builder.bundle`` lays them out.
 
@@ -47,7 +47,7 @@ def store_build(
     runtime keys and the build's ``index.html`` have gzip copies (``<key>.gz``), listed too.
     """
     build = Build.objects.create(gallery=gallery, state=state, source_key="", source_sha256="0" * 64, source_bytes=16,
-                                 needs_review=needs_review)  # fmt: skip
+                                 review=review)  # fmt: skip
     build.source_key = source_key or f"uploads/{build.id}/source.db"
     build.save(update_fields=["source_key"])
     storage = get_storage()
@@ -87,7 +87,7 @@ def test_builds_beyond_the_last_k_lose_their_files_but_never_the_live_waiting_or
 ) -> None:
     oldest = store_build(gallery)
     live = store_build(gallery)
-    waiting = store_build(gallery, needs_review=True)  # a new version a moderator has not seen yet
+    waiting = store_build(gallery, review=BuildReview.PENDING)  # a new version a moderator has not seen yet
     failed = store_build(gallery, BuildState.FAILED)
     newest_ready = store_build(gallery)
     running = store_build(gallery, BuildState.BUNDLING)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher, Report
+from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher, Report
 
 pytestmark = pytest.mark.django_db
 
@@ -19,12 +21,63 @@ def act(admin_client, action: str, gallery: Gallery, **extra: str):
     )
 
 
+def shown_versions(client, url: str) -> list[str]:
+    """The ``reviewed_build`` values (``<gallery-id>:<build-id>``) a change list page carries, as a browser posts them."""
+    return re.findall(r'<input type="hidden" name="reviewed_build" value="([^"]+)">', client.get(url).content.decode())
+
+
+def approve_from_list(client, url: str, galleries: list[Gallery]):
+    """Tick ``galleries`` on the change list at ``url`` and run the approve action, as a moderator's browser does."""
+    versions = shown_versions(client, url)
+    return client.post(
+        url, {"action": "approve_galleries", ACTION_CHECKBOX_NAME: [g.pk for g in galleries], "reviewed_build": versions}
+    )
+
+
+def make_pending(gallery: Gallery, build: Build) -> None:
+    """Make ``gallery`` what a fresh upload is: pending, nothing live, its ready build waiting for review."""
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending", live_build=None)
+    Build.objects.filter(pk=build.pk).update(review=BuildReview.PENDING, approval="")
+    gallery.refresh_from_db()
+
+
 def test_a_moderator_can_approve_a_pending_gallery(admin_client, gallery, build):
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending")
-    response = act(admin_client, "approve_galleries", gallery)
+    make_pending(gallery, build)
+    assert shown_versions(admin_client, CHANGELIST) == [f"{gallery.pk}:{build.pk}"]
+    response = approve_from_list(admin_client, CHANGELIST, [gallery])
     assert response.status_code == 302
     gallery.refresh_from_db()
-    assert gallery.moderation_state == "approved"
+    build.refresh_from_db()
+    assert gallery.moderation_state == "approved" and gallery.live_build_id == build.pk
+    assert (build.review, build.reviewed_by.username) == (BuildReview.APPROVED, "admin")
+
+
+def test_a_bulk_approval_without_the_version_the_list_showed_approves_nothing(admin_client, gallery, build):
+    make_pending(gallery, build)
+    response = act(admin_client, "approve_galleries", gallery)  # no reviewed_build: not drawn by the list
+    assert response.status_code == 302
+    gallery.refresh_from_db()
+    assert gallery.moderation_state == "pending"
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("did not show a version to approve" in m for m in messages)
+
+
+def test_a_bulk_approval_refuses_a_gallery_whose_newer_version_arrived_after_the_list_was_drawn(
+    admin_client, gallery, build, make_build
+):
+    make_pending(gallery, build)
+    versions = shown_versions(admin_client, CHANGELIST)  # the moderator reviews `build`...
+    newer = make_build()  # ...while the publisher's next upload finishes building
+    response = admin_client.post(
+        CHANGELIST, {"action": "approve_galleries", ACTION_CHECKBOX_NAME: [gallery.pk], "reviewed_build": versions},
+        follow=True,
+    )  # fmt: skip
+    assert "A newer version" in response.content.decode() and "review it" in response.content.decode()
+    gallery.refresh_from_db()
+    newer.refresh_from_db()
+    build.refresh_from_db()
+    assert gallery.moderation_state == "pending" and gallery.live_build_id is None
+    assert build.review == newer.review == BuildReview.PENDING
 
 
 def test_taking_down_asks_for_a_reason_first(admin_client, gallery, build):
@@ -60,6 +113,10 @@ def test_rebuilding_from_the_admin_queues_a_build(
     new = gallery.builds.exclude(pk=build.pk).get()
     assert new.state == BuildState.QUEUED
     assert sent_builds == [new.id]
+    # The moderator is on the record, not "system"; the rebuild of the live build is approved by them.
+    event = AuditEvent.objects.get(action="rebuild", build_id=new.pk)
+    assert (event.actor.username, event.actor_label) == ("admin", "admin@example.com (staff)")
+    assert (new.review, new.approval, new.reviewed_by.username) == (BuildReview.APPROVED, Approval.REBUILD, "admin")
 
 
 @pytest.mark.parametrize(
@@ -120,8 +177,10 @@ def moderator_client(client, moderator):
 
 @pytest.fixture
 def pending(gallery, build):
-    """``gallery`` pending, its build described as a build describes it (tables, scan flags)."""
-    Gallery.objects.filter(pk=gallery.pk).update(moderation_state="pending", uploader_ip_hash="ab12cd34" + "0" * 56)
+    """``gallery`` pending (nothing live), its build waiting for review and described as a build
+    describes it (tables, scan flags)."""
+    make_pending(gallery, build)
+    Gallery.objects.filter(pk=gallery.pk).update(uploader_ip_hash="ab12cd34" + "0" * 56)
     Build.objects.filter(pk=build.pk).update(
         tables=[{"name": "Customer", "rows": 59, "columns": ["CustomerId", "Email", "Phone"]}],
         scan_flags=[{"table": "Customer", "column": "Email", "kind": "email", "count": 59, "sampled": 59,
@@ -149,17 +208,20 @@ def test_the_queue_holds_only_what_waits_for_a_moderator(moderator_client, pendi
     assert pending.title in page
     assert other_gallery.title not in page  # approved, no new version
     assert rejected.title not in page
-    newer = make_build(of=other_gallery)
-    Build.objects.filter(pk=newer.pk).update(needs_review=True)
+    live = make_build(of=other_gallery, review=BuildReview.APPROVED)
+    Gallery.objects.filter(pk=other_gallery.pk).update(live_build=live)
+    assert other_gallery.title not in moderator_client.get(QUEUE).content.decode()
+    make_build(of=other_gallery)  # a new version waiting for review
     assert other_gallery.title in moderator_client.get(QUEUE).content.decode()
 
 
-def test_a_moderator_approves_in_bulk_from_the_queue(moderator_client, pending, other_gallery, make_build):
-    make_build(of=other_gallery)
+def test_a_moderator_approves_in_bulk_from_the_queue(moderator_client, pending, build, other_gallery, make_build):
+    other = make_build(of=other_gallery)
     Gallery.objects.filter(pk=other_gallery.pk).update(moderation_state="pending")
-    response = moderator_client.post(QUEUE, {"action": "approve_galleries", ACTION_CHECKBOX_NAME: [pending.pk, other_gallery.pk]})
+    response = approve_from_list(moderator_client, QUEUE, [pending, other_gallery])
     assert response.status_code == 302
     assert set(Gallery.objects.values_list("moderation_state", flat=True)) == {"approved"}
+    assert set(Gallery.objects.values_list("live_build", flat=True)) == {build.pk, other.pk}
     assert AuditEvent.objects.filter(action="approve", actor_label="mod@example.org (moderator)").count() == 2
 
 
@@ -183,7 +245,9 @@ def test_even_a_superuser_changes_the_state_only_through_the_actions(admin_clien
 
 def test_the_gallery_page_buttons_call_the_services(moderator_client, pending, build):
     url = reverse("admin:gallery_gallery_moderate", args=[pending.pk])
-    moderator_client.post(url, {"do": "approve"})
+    page = moderator_client.get(reverse("admin:gallery_gallery_change", args=[pending.pk])).content.decode()
+    assert f'<input type="hidden" name="build" value="{build.pk}">' in page  # the version the page shows
+    moderator_client.post(url, {"do": "approve", "build": build.pk})
     pending.refresh_from_db()
     assert pending.moderation_state == "approved"
     refused = moderator_client.post(url, {"do": "reject", "reason": ""}, follow=True)
@@ -191,8 +255,8 @@ def test_the_gallery_page_buttons_call_the_services(moderator_client, pending, b
     moderator_client.post(url, {"do": "take_down", "reason": "Doxxing."})
     pending.refresh_from_db()
     assert (pending.moderation_state, pending.moderation_reason) == ("taken_down", "Doxxing.")
-    again = moderator_client.post(url, {"do": "approve"}, follow=True)
-    assert "cannot be approved from that state" in again.content.decode()
+    again = moderator_client.post(url, {"do": "approve", "build": build.pk}, follow=True)
+    assert "no version to approve" in again.content.decode()
 
 
 def test_a_moderator_cannot_delete_but_an_admin_leaves_a_tombstone(moderator_client, admin_client, gallery):
@@ -244,7 +308,7 @@ def test_a_reported_gallery_joins_the_queue_until_a_moderator_decides(moderator_
     assert gallery.title not in moderator_client.get(QUEUE).content.decode()
     services.record_report(gallery, reason="personal_data", details="Real emails", email="", reporter_key="k1")
     assert gallery.title in moderator_client.get(QUEUE).content.decode()
-    moderator_client.post(reverse("admin:gallery_gallery_moderate", args=[gallery.pk]), {"do": "approve"})
+    moderator_client.post(reverse("admin:gallery_gallery_moderate", args=[gallery.pk]), {"do": "approve", "build": build.pk})
     assert gallery.title not in moderator_client.get(QUEUE).content.decode()  # kept up: reports reviewed
     assert AuditEvent.objects.get(gallery_id=gallery.pk, action="approve").details["reports_reviewed"] is True
     services.record_report(gallery, reason="spam", details="", email="", reporter_key="k2")

@@ -8,22 +8,25 @@ from django.core import mail
 from django.db import DatabaseError, transaction
 
 from gallery import services
-from gallery.models import AppendOnly, AuditEvent, Build, BuildState, Gallery, is_trusted
+from gallery.models import AppendOnly, Approval, AuditEvent, BuildReview, BuildState, Gallery, is_trusted
 
 pytestmark = pytest.mark.django_db
 
 State = Gallery.ModerationState
 ACTS = {
-    State.APPROVED: lambda g: services.approve(g),
+    # The moderator approves the version the moderation pages show them.
+    State.APPROVED: lambda g: services.approve(g, build=services.build_to_review(g).pk),
     State.REJECTED: lambda g: services.reject(g, "Fix the licence."),
     State.TAKEN_DOWN: lambda g: services.take_down(g, "Abuse."),
 }
 ALLOWED = {
     (State.PENDING, State.APPROVED),
     (State.PENDING, State.REJECTED),
+    (State.PENDING, State.TAKEN_DOWN),
     (State.APPROVED, State.REJECTED),
     (State.APPROVED, State.TAKEN_DOWN),
     (State.REJECTED, State.APPROVED),
+    (State.REJECTED, State.TAKEN_DOWN),
 }
 
 
@@ -112,30 +115,34 @@ def test_a_deleted_gallery_is_a_tombstone_whose_origin_answers_410(content_clien
 def test_a_rejected_gallery_with_no_files_left_cannot_be_approved(gallery, build, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         services.reject(gallery, "Fix it.")
-    with pytest.raises(services.InvalidTransition, match="upload a corrected version first"):
-        services.approve(gallery)
+    with pytest.raises(services.InvalidTransition, match=r"upload a \(corrected\) version first"):
+        services.approve(gallery, build=build.pk)
+    build.refresh_from_db()
+    assert build.review == BuildReview.REJECTED
 
 
 def test_a_new_version_from_an_untrusted_publisher_waits_for_review(gallery, build, make_build, publisher):
-    assert services.publisher_needs_review(gallery, publisher)
+    assert services.approval_for(publisher) == ""
     newer = make_build()
-    Build.objects.filter(pk=newer.pk).update(needs_review=True)
     assert services.finish_build(newer) is False
     gallery.refresh_from_db()
     assert gallery.live_build_id == build.pk  # the old version stays live
-    services.approve(gallery)
+    services.approve(gallery, build=newer.pk)
     gallery.refresh_from_db()
+    newer.refresh_from_db()
     assert gallery.live_build_id == newer.pk
     assert gallery.moderation_state == State.APPROVED
-    assert not gallery.builds.filter(needs_review=True).exists()
+    assert (newer.review, newer.approval) == (BuildReview.APPROVED, Approval.MODERATOR)
 
 
 def test_trusted_publishers_and_staff_skip_review(gallery, publisher):
     services.trust_publisher(publisher)
     assert is_trusted(publisher)
-    assert not services.publisher_needs_review(gallery, publisher)
+    assert services.approval_for(publisher) == Approval.TRUSTED
     staff = get_user_model().objects.create_user("staff", "s@example.org", "pw", is_staff=True)
     assert is_trusted(staff)
+    assert services.approval_for(staff) == Approval.TRUSTED
+    assert services.approval_for(None, by_operator=True) == Approval.OPERATOR
     assert AuditEvent.objects.filter(action="trust").count() == 1
 
 
@@ -224,7 +231,7 @@ def test_a_hold_hides_the_gallery_keeps_its_files_and_approval_serves_it_again(
     assert list(storage.keys(f"builds/{build.pk}/"))  # nothing removed
     gallery.refresh_from_db()
     assert not gallery.is_public
-    services.approve(gallery)
+    services.approve(gallery, build=build.pk)  # the live build is what a moderator reviews for a hold
     gallery.refresh_from_db()
     assert gallery.is_public and gallery.live_build_id == build.pk
     assert content_client.get("/").status_code == 200

@@ -6,28 +6,34 @@ import pytest
 from django.urls import reverse
 
 from gallery import embed
-from gallery.models import Build, BuildState, Gallery
+from gallery.models import Build, BuildReview, BuildState, Gallery
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def public(gallery: Gallery, build: Build) -> Gallery:
+def public(gallery: Gallery, build: Build, set_bundled) -> Gallery:
     Build.objects.filter(pk=build.pk).update(
         has_card=True, tables=[{"name": "table/with/slashes.csv", "rows": 1, "columns": ["x"]}]
     )
-    Gallery.objects.filter(pk=gallery.pk).update(
-        metadata={"databases": {"chinook": {"queries": {"by_artist": {"sql": "select * from Album where ArtistId = :id"}}}}}
+    set_bundled(
+        build,
+        metadata={"databases": {"chinook": {"queries": {"by_artist": {"sql": "select * from Album where ArtistId = :id"}}}}},
     )
     gallery.refresh_from_db()
     return gallery
 
 
 @pytest.fixture
-def older_build(public: Gallery) -> Build:
-    return Build.objects.create(
-        gallery=public, state=BuildState.READY, source_key="uploads/o/source.db", source_sha256="2" * 64, source_bytes=1
-    )
+def older_build(public: Gallery, make_build) -> Build:
+    """An older approved, ready build of ``public`` (its live build stays live)."""
+    return make_build(review=BuildReview.APPROVED)
+
+
+@pytest.fixture
+def waiting_build(public: Gallery, make_build) -> Build:
+    """A newer ready build of ``public`` that waits for a moderator's review."""
+    return make_build()
 
 
 def oembed(client, **params: object):
@@ -108,9 +114,11 @@ def test_oembed_is_404_for_a_gallery_that_is_not_public(client, public, state):
     assert "No public gallery" in response.json()["error"]
 
 
-def test_oembed_is_404_for_an_unknown_gallery_or_build(client, public, older_build):
+def test_oembed_is_404_for_an_unknown_gallery_or_build(client, public, older_build, waiting_build):
     assert oembed(client, url="http://zzzzzzzzzzzz.localhost:8000/").status_code == 404
     assert oembed(client, url=public.pinned_url("0" * 16)).status_code == 404
+    # A version nobody approved has no embed, however ready its files are.
+    assert oembed(client, url=public.pinned_url(waiting_build.id)).status_code == 404
     Build.objects.filter(pk=older_build.pk).update(state=BuildState.FAILED)
     assert oembed(client, url=public.pinned_url(older_build.id)).status_code == 404
 
@@ -185,12 +193,14 @@ def test_the_panel_endpoint_takes_a_pasted_address_of_this_gallery(client, publi
         ({"show": "url", "url": "http://zzzzzzzzzzzz.localhost:8000/"}, "belongs to another gallery"),
         ({"show": "url", "url": "http://example.com/"}, "not a Glasshouse gallery"),
         ({"show": "url", "url": "PINNED_UNKNOWN"}, "does not exist"),
+        ({"show": "url", "url": "PINNED_WAITING"}, "does not exist"),
         ({"show": "everything"}, "Choose what to show"),
         ({"show": "app", "height": "20"}, "from 100 to 5000"),
     ],
 )
-def test_the_panel_endpoint_explains_bad_choices(client, public, params, message):
-    params = {k: public.pinned_url("0" * 16) if v == "PINNED_UNKNOWN" else v for k, v in params.items()}
+def test_the_panel_endpoint_explains_bad_choices(client, public, waiting_build, params, message):
+    pinned = {"PINNED_UNKNOWN": public.pinned_url("0" * 16), "PINNED_WAITING": public.pinned_url(waiting_build.id)}
+    params = {k: pinned.get(v, v) for k, v in params.items()}
     response = embed_code(client, public, **params)
     assert response.status_code == 400
     assert message in response.json()["error"]

@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from gallery import services
-from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher
+from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
 
 pytestmark = pytest.mark.django_db
 
@@ -230,8 +230,10 @@ def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
     client, settings, publisher, owned, make_build, db_file, upload_data
 ):
     settings.PUBLISHER_MAX_CONCURRENT_BUILDS = 2
-    make_build(state=BuildState.QUEUED)
-    make_build(state=BuildState.BUNDLING)
+    # Two of the publisher's other galleries are building (each gallery builds one version at a time).
+    for state in (BuildState.QUEUED, BuildState.BUNDLING):
+        busy = Gallery.objects.create(title=f"Busy {state}", owner=publisher, moderation_state="approved")
+        make_build(state=state, of=busy)
     message = "2 builds queued or running"
     with pytest.raises(services.QuotaExceeded, match=message):
         services.accept_upload(upload=db_file(), filename="x.db", title="Third", plugins=[], owner=publisher)
@@ -242,7 +244,7 @@ def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
     client.force_login(publisher)
     response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]), follow=True)
     assert message in response.content.decode()
-    assert owned.builds.count() == 3
+    assert owned.builds.count() == 1
     # A moderator's rebuild is not the publisher's: no quota.
     services.rebuild(owned, by=None)
 
@@ -285,11 +287,12 @@ def test_anonymous_uploads_have_no_publisher_quota(settings, db_file, db):
         ("approved", "publisher", True),
         ("approved", "trusted", False),
         ("approved", "link holder", True),
-        ("pending", "publisher", False),
-        ("rejected", "publisher", False),
+        ("pending", "publisher", True),
+        ("pending", "trusted", False),
+        ("rejected", "publisher", True),
     ],
 )
-def test_a_new_version_waits_for_review_only_from_the_untrusted_on_an_approved_gallery(
+def test_a_new_version_waits_for_review_unless_its_publisher_is_trusted(
     owned, build, publisher, db_file, sent_builds, django_capture_on_commit_callbacks, state, who, waits
 ):
     Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
@@ -299,14 +302,15 @@ def test_a_new_version_waits_for_review_only_from_the_untrusted_on_an_approved_g
     by = None if who == "link holder" else publisher
     with django_capture_on_commit_callbacks(execute=True):
         new = services.upload_new_version(owned, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by)
-    assert new.needs_review is waits
+    assert (new.review == BuildReview.PENDING) is waits
+    assert new.approval == ("" if waits else Approval.TRUSTED)
     assert new.state == BuildState.QUEUED and sent_builds == [new.pk]
     assert new.source_key == f"uploads/{new.pk}/source.db"
     owned.refresh_from_db()
     assert owned.live_build_id == build.pk  # the live build stays live meanwhile
     assert owned.database_name == "chinook"  # URLs stay the same
     event = AuditEvent.objects.get(action="new_version", build_id=new.pk)
-    assert event.actor == by and event.details["needs_review"] is waits
+    assert event.actor == by and event.details["approved"] is not waits
 
 
 @pytest.mark.parametrize("state", ["taken_down", "deleted"])
@@ -337,7 +341,7 @@ def test_a_publisher_rebuild_of_an_approved_gallery_waits_for_review(client, own
     response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]))
     new = owned.builds.latest("created_at")
     assert response.url == new.get_absolute_url()
-    assert new.needs_review
+    assert new.review == BuildReview.PENDING
 
 
 # --- Editing and deleting -------------------------------------------------------------------------
@@ -412,19 +416,21 @@ def test_bootstrap_loads_of_the_public_origin_count_views(content_client, bundle
     assert Gallery.objects.get(pk=gallery.pk).view_count == 2  # a pinned version does not count
 
 
-def test_a_pending_gallerys_ready_build_and_a_version_awaiting_review_have_preview_links(
+def test_versions_awaiting_review_have_preview_links_and_say_where_they_stand(
     client, owned, build, publisher, make_build
 ):
     client.force_login(publisher)
     url = reverse("gallery:mine-gallery", args=[owned.pk])
     assert "pv-" not in client.get(url).content.decode()  # approved and live: nothing to preview
-    waiting = make_build(state=BuildState.READY)
-    Build.objects.filter(pk=waiting.pk).update(needs_review=True)
+    waiting = make_build(state=BuildState.READY)  # a new version waiting for review
     page = client.get(url).content.decode()
     assert re.search(rf'class="preview" href="http://pv-{waiting.pk}-[^"]+"', page)
+    assert "waits for a moderator before it goes live" in page
     assert f"pv-{build.pk}" not in page
-    Gallery.objects.filter(pk=owned.pk).update(moderation_state="pending")
-    assert f"pv-{build.pk}" in client.get(url).content.decode()
+    newest = make_build(state=BuildState.READY)  # replaces it before anyone reviewed it
+    page = client.get(url).content.decode()
+    assert "a newer version replaced it before review: it is never published" in page
+    assert re.search(rf'class="preview" href="http://pv-{newest.pk}-[^"]+"', page)
 
 
 def test_signing_up_after_an_anonymous_upload_claims_it_once_the_address_is_confirmed(client, upload_data, mailoutbox):

@@ -12,7 +12,8 @@ from django.core.files import File
 
 @pytest.fixture
 def publish() -> Callable[..., object]:
-    """``publish(path, plugins=None) -> Build``: upload ``path`` through ``services.accept_upload`` (queued build)."""
+    """``publish(path, plugins=None) -> Build``: upload ``path`` through ``services.accept_upload`` as the
+    operator's ``publish`` command does (queued build, approved: it goes live once ready)."""
     from gallery import services
     from gallery.models import Gallery
 
@@ -25,6 +26,7 @@ def publish() -> Callable[..., object]:
                 description="",
                 plugins=plugins or [],
                 visibility=Gallery.Visibility.LISTED,
+                by_operator=True,
             )
 
     return upload

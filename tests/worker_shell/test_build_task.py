@@ -25,7 +25,8 @@ def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared
     ]  # fmt: skip
     gallery = Gallery.objects.get(pk=build.gallery_id)
     assert gallery.live_build_id == build.id
-    assert not gallery.is_public, "nothing is public before a moderator approves it"
+    assert gallery.is_public, "the operator's upload is approved, and its build goes live once ready"
+    assert f"== Ready. Gallery URL: {gallery.url}\n" in build.log
     from gallery.storage import get_storage
 
     assert get_storage().exists(f"builds/{build.id}/index.html")
