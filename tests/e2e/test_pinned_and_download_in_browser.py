@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from gallery import services
+from gallery.models import Build, BuildReview, Gallery
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -47,6 +48,29 @@ def open_table(page: Any, url: str) -> str:
     page.goto(url)
     page.wait_for_selector("table.rows-and-columns", timeout=120_000)
     return page.inner_text("h3").strip()
+
+
+def test_a_new_version_waiting_for_review_is_not_served_on_its_pinned_origin_until_a_moderator_approves_it(
+    page: Any, live_gallery_server: Any, published_gallery: Any, shared_data: Path, small_chinook: Path
+) -> None:
+    gallery = published_gallery(shared_data / "chinook.sqlite", title="A version waiting for review")
+    first = gallery.live_build_id
+    waiting = published_gallery(small_chinook, gallery=gallery).live_build_id
+    # As an untrusted publisher's new version is: ready with every file stored, not approved; the
+    # first build stays live.
+    Build.objects.filter(pk=waiting).update(review=BuildReview.PENDING, approval="")
+    Gallery.objects.filter(pk=gallery.pk).update(live_build=first)
+
+    response = page.goto(gallery.pinned_url(waiting) + "chinook/Album")
+    assert response is not None and response.status == 404
+    assert "No such version" in page.inner_text("h1")
+    assert page.locator("table.rows-and-columns").count() == 0
+    assert page.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
+    live = page.context.new_page()
+    assert open_table(live, gallery.url + "chinook/Album").startswith("347 rows")
+
+    services.approve(gallery, build=waiting)
+    assert open_table(page, gallery.pinned_url(waiting) + "chinook/Album").startswith("3 rows")
 
 
 def test_a_pinned_version_keeps_its_data_while_the_gallery_follows_the_live_build_until_a_takedown(
