@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from builder.catalog import (
@@ -158,6 +159,15 @@ class GallerySettingsForm(forms.Form):
 REPORT_DETAILS_MAX = REPORT_DETAILS_MAX_LENGTH
 
 
+def hold_reasons_help() -> str:
+    """The report form's words on which reasons can hide a gallery (``Report.HOLD_REASONS``) and which cannot."""
+    holding = "; ".join(f"“{Report.Reason(reason).label}”" for reason in Report.HOLD_REASONS)
+    return (
+        f"When several readers report a gallery for one of {holding}, it is hidden until a moderator "
+        "has looked at it. Other reports go to the moderators without hiding the gallery."
+    )
+
+
 class ReportForm(forms.Form):
     """A reader's report of one gallery (``gallery``, passed as a keyword).
 
@@ -193,6 +203,8 @@ class ReportForm(forms.Form):
     def __init__(self, *args: Any, gallery: Gallery, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.gallery = gallery
+        if settings.REPORTS_TAKEDOWN_THRESHOLD:
+            self.fields["reason"].help_text = hold_reasons_help()
 
     def clean_url(self) -> str:
         """The reported page's address if it is one of this gallery's pages (at most 2000 characters), else ``""``."""

@@ -506,12 +506,19 @@ class Report(models.Model):
         BROKEN = "broken", "It does not work"
         OTHER = "other", "Something else"
 
+    #: Reasons about harm, the only ones that count toward holding a gallery for review
+    #: (``REPORTS_TAKEDOWN_THRESHOLD``): harm to people or readers cannot wait for a moderator.
+    #: A broken gallery, a copyright claim or anything else reaches the moderation queue but
+    #: never hides the gallery, so readers cannot take a working gallery down by saying it fails.
+    HOLD_REASONS: tuple[str, ...] = (Reason.PERSONAL_DATA, Reason.ILLEGAL, Reason.HARMFUL, Reason.SPAM)
+
     gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="reports")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     details = models.CharField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True)
     #: Optional, for the moderators' reply.
     email = models.EmailField(blank=True)
-    #: ``hash_ip`` of the reporter's address (with the user id when signed in): counts distinct reporters.
+    #: ``hash_ip`` of the reporter's network (``services.reporter_key_for``: the IPv4 address, the
+    #: IPv6 /64), whatever the account: counts distinct reporters.
     reporter_key = models.CharField(max_length=64, blank=True)
     #: The gallery page the reader reported from, when known.
     page_url = models.URLField(max_length=2000, blank=True)

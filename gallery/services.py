@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -907,11 +908,42 @@ def cancel(build: Build) -> bool:
 # --- Reports from readers ----------------------------------------------------------------------
 
 
-def reporter_key_for(ip: str, user: object = None) -> str:
-    """The key that tells reporters apart (64 hex): ``hash_ip`` of the client ``ip``, with the
-    user id when ``user`` is signed in; ``""`` with neither. The address is never stored."""
-    user_id = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
-    return hash_ip(f"{ip} user:{user_id}" if user_id is not None else ip)
+#: Prefix length of the IPv6 network that counts as one reporter: an IPv4 address is one subscriber
+#: at most, but an IPv6 subscriber is given a whole /64 and may pick any address in it.
+REPORTER_IPV6_PREFIX_LENGTH = 64
+
+
+def reporter_key_for(ip: str) -> str:
+    """The key that tells reporters apart (64 hex): ``hash_ip`` of the network ``ip`` belongs to.
+
+    An IPv4 address (also written IPv4-mapped, ``::ffff:a.b.c.d``) is its own key, an IPv6
+    address counts as its /64 (``REPORTER_IPV6_PREFIX_LENGTH``): whatever the account signed in,
+    so one person with several accounts, or several addresses of one IPv6 network, is one
+    reporter. ``ip`` as ``ratelimits.client_ip`` gives it; ``""`` -> ``""``, and a text that
+    is not an address is hashed as it is. The address itself is never stored.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return hash_ip(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.version == 4:
+        return hash_ip(str(address))
+    return hash_ip(str(ipaddress.ip_network((address, REPORTER_IPV6_PREFIX_LENGTH), strict=False)))
+
+
+def _reports_counting_toward_a_hold(gallery: Gallery) -> QuerySet[Report]:
+    """``gallery``'s reports that count toward a hold: about harm (``Report.HOLD_REASONS``) and
+    made after its latest moderator decision (``DECISIONS``), so a released hold starts the count again."""
+    reports = gallery.reports.filter(reason__in=Report.HOLD_REASONS)
+    last_decision = (
+        AuditEvent.objects.filter(gallery_id=gallery.pk, action__in=DECISIONS)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    return reports if last_decision is None else reports.filter(created_at__gt=last_decision)
 
 
 def record_report(
@@ -928,10 +960,12 @@ def record_report(
 
     ``reason`` is a ``Report.Reason`` value; ``email`` optional (``""``), for the moderators'
     reply; ``reporter_key`` from ``reporter_key_for``; ``page_url`` the gallery page reported
-    from (``""`` if unknown); ``by`` the signed-in reader or ``None``. Once
-    ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported
-    an approved gallery, it is taken down for review with ``hold_for_review`` (as the system):
-    not served, nothing removed, back in the queue until a moderator decides.
+    from (``""`` if unknown); ``by`` the signed-in reader or ``None``. Every report puts the
+    gallery in the moderation queue (``unreviewed_reports_filter``). Once
+    ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported an
+    approved gallery for a reason about harm (``Report.HOLD_REASONS``) since the latest moderator
+    decision on it (``DECISIONS``), it is held for review with ``hold_for_review`` (as the
+    system): not served, nothing removed, in the queue until a moderator decides.
     Raises ``ValueError`` for an unknown reason or details over ``REPORT_DETAILS_MAX_LENGTH`` characters.
     """
     if reason not in Report.Reason.values:
@@ -940,7 +974,7 @@ def record_report(
     threshold = settings.REPORTS_TAKEDOWN_THRESHOLD
     with transaction.atomic():
         # The gallery row lock serialises its reports, so the report that reaches the threshold
-        # sees every earlier one and exactly one of them takes the gallery down.
+        # sees every earlier one and exactly one of them holds the gallery.
         state = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
         report = Report.objects.create(
             gallery=gallery, reason=reason, details=details, email=email, reporter_key=reporter_key, page_url=page_url
@@ -951,9 +985,9 @@ def record_report(
             actor_label=describe_actor(user, ip_hash=reporter_key), reason=Report.Reason(reason).label,
             details={"report": report.pk, "reason": reason, "page_url": page_url},
         )  # fmt: skip
-        if threshold and state == State.APPROVED:
+        if threshold and state == State.APPROVED and reason in Report.HOLD_REASONS:
             # order_by(): the model's ordering would otherwise join the DISTINCT.
-            reporters = gallery.reports.order_by().values("reporter_key").distinct().count()
+            reporters = _reports_counting_toward_a_hold(gallery).order_by().values("reporter_key").distinct().count()
             if reporters >= threshold:
                 hold_for_review(
                     gallery,

@@ -202,7 +202,7 @@ def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
         reason=data["reason"],
         details=data["details"].strip(),
         email=data["email"],
-        reporter_key=services.reporter_key_for(client_ip(request), request.user),
+        reporter_key=services.reporter_key_for(client_ip(request)),
         page_url=data["url"],
         by=request.user,
     )

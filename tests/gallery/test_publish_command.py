@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
+from builder.metadata import MAX_METADATA_DEPTH
 from gallery.models import Build, BuildState, Gallery
 
 
@@ -50,6 +52,26 @@ def test_the_command_refuses_a_bad_upload_with_the_same_clear_message(
         publish(str(path), *extra)
     assert Build.objects.count() == 0
     assert list(storage.keys("uploads/")) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        pytest.param(alias_bomb(), "YAML anchors and aliases are not accepted", id="alias bomb"),
+        pytest.param(deep_json(), f"more than {MAX_METADATA_DEPTH} levels deep", id="nested 30000 deep"),
+    ],
+)
+def test_the_command_refuses_metadata_that_would_cost_minutes_and_creates_nothing(
+    tmp_path, make_sqlite, storage, sent_builds, metadata, message
+):
+    metadata_file = tmp_path / "metadata.yml"
+    metadata_file.write_text(metadata)
+    with pytest.raises(CommandError, match=message):
+        publish(str(make_sqlite()), "--plugin", PLUGIN, "--metadata", str(metadata_file))
+    assert Gallery.objects.count() == 0 and Build.objects.count() == 0
+    assert list(storage.keys("uploads/")) == []
+    assert sent_builds == []
 
 
 @pytest.mark.django_db

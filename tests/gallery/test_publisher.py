@@ -10,7 +10,9 @@ from allauth.account.models import EmailAddress
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
+from builder.metadata import MAX_METADATA_DEPTH
 from gallery import services
 from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
 
@@ -387,6 +389,31 @@ def test_editing_refuses_bad_metadata_and_keeps_the_old_settings(client, owned, 
     assert response.status_code == 400
     owned.refresh_from_db()
     assert owned.title == "Chinook"
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        pytest.param(alias_bomb(), "YAML anchors and aliases are not accepted", id="alias bomb"),
+        pytest.param(deep_json(), f"more than {MAX_METADATA_DEPTH} levels deep", id="nested 30000 deep"),
+    ],
+)
+def test_editing_refuses_metadata_that_would_cost_minutes_with_a_message_and_changes_nothing(
+    client, owned, publisher, metadata, message
+):
+    client.force_login(publisher)
+    response = client.post(
+        reverse("gallery:mine-edit", args=[owned.pk]),
+        {"title": "New", "visibility": "listed", "datasette_version": owned.datasette_version,
+         "plugins": [PLUGIN], "metadata": metadata},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert message in response.context["form"].errors["metadata"][0]
+    assert message in response.content.decode()
+    owned.refresh_from_db()
+    assert (owned.title, owned.plugins, owned.metadata) == ("Chinook", ["datasette-pretty-json"], {})
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.EDIT).exists()
+    assert Build.objects.filter(gallery=owned).count() == 1
 
 
 def test_deleting_asks_first_then_leaves_a_tombstone(client, owned, publisher):

@@ -13,6 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from gallery import services
+from gallery.admin import awaiting_review
+from gallery.forms import hold_reasons_help
 from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip
 from gallery.settings import env_rate
 
@@ -151,13 +153,27 @@ def test_a_malformed_report_rate_is_refused_naming_the_variable(value, monkeypat
 # --- Reporter keys and the automatic takedown ---------------------------------------------------
 
 
-def test_a_reporter_key_is_a_salted_hash_of_the_address_and_the_signed_in_user(django_user_model):
-    user = django_user_model.objects.create_user("reader", "reader@example.com", "pw")
-    anonymous = services.reporter_key_for("203.0.113.7")
-    assert anonymous == services.reporter_key_for("203.0.113.7", None) == hash_ip("203.0.113.7")
-    assert len(anonymous) == 64 and anonymous != services.reporter_key_for("203.0.113.8")
-    assert services.reporter_key_for("203.0.113.7", user) not in (anonymous, "")
-    assert services.reporter_key_for("", None) == ""
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("203.0.113.7", "203.0.113.7", True),
+        ("203.0.113.7", "203.0.113.8", False),
+        ("203.0.113.7", "::ffff:203.0.113.7", True),
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", True),
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("2001:db8:1:2::1", "2001:db8:1:2::1%eth0", True),
+    ],
+)
+def test_a_reporter_key_is_a_salted_hash_of_the_ipv4_address_or_the_ipv6_64(first, second, same):
+    key = services.reporter_key_for(first)
+    assert len(key) == 64 and first not in key
+    assert (services.reporter_key_for(second) == key) is same
+
+
+def test_an_ipv4_reporter_key_is_the_hash_of_the_address_and_no_address_has_no_key():
+    assert services.reporter_key_for("203.0.113.7") == hash_ip("203.0.113.7")
+    assert services.reporter_key_for("2001:db8:1:2::1") == hash_ip("2001:db8:1:2::/64")
+    assert services.reporter_key_for("") == ""
 
 
 def report(gallery: Gallery, key: str) -> Report:
@@ -209,3 +225,86 @@ def test_an_unknown_reason_is_refused(gallery, build):
     with pytest.raises(ValueError, match="unknown report reason 'boring'"):
         services.record_report(gallery, reason="boring", details="", email="", reporter_key="")
     assert not Report.objects.exists()
+
+
+# --- What counts toward a hold: reports about harm, since the latest decision, one per network ------
+
+
+def is_held(gallery: Gallery) -> bool:
+    return Gallery.objects.get(pk=gallery.pk).held_at is not None
+
+
+def test_after_a_hold_is_released_only_new_reports_count_toward_another(client, gallery, report_url, settings):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 3
+    for ip in ("203.0.113.1", "203.0.113.2", "203.0.113.3"):
+        assert post(client, report_url, ip=ip).status_code == 302
+    assert is_held(gallery)
+    held = Gallery.objects.get(pk=gallery.pk)
+    services.approve(held, build=held.live_build_id)  # the moderator releases the hold, reviewing the live build
+    assert not is_held(gallery)
+
+    assert post(client, report_url, ip="203.0.113.4").status_code == 302
+    assert not is_held(gallery), "one report after the release does not hold it again"
+    assert Gallery.objects.filter(pk=gallery.pk).filter(services.unreviewed_reports_filter()).exists()
+    assert post(client, report_url, ip="203.0.113.1").status_code == 302
+    assert not is_held(gallery)
+    assert post(client, report_url, ip="203.0.113.5").status_code == 302
+    assert is_held(gallery), "three distinct reporters since the release hold it again"
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.HOLD).count() == 2
+
+
+def test_two_accounts_reporting_from_one_ipv4_address_are_one_reporter(
+    client, gallery, report_url, settings, django_user_model
+):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 2
+    for name in ("first", "second"):
+        client.force_login(django_user_model.objects.create_user(name, f"{name}@example.com", "pw"))
+        assert post(client, report_url, ip="203.0.113.7").status_code == 302
+    assert not is_held(gallery)
+    assert Report.objects.values("reporter_key").distinct().count() == 1
+    assert post(client, report_url, ip="198.51.100.7").status_code == 302
+    assert is_held(gallery)
+
+
+def test_ipv6_addresses_of_one_64_are_one_reporter_and_of_two_64s_two(client, gallery, report_url, settings):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 2
+    assert post(client, report_url, ip="2001:db8:1:2::1").status_code == 302
+    assert post(client, report_url, ip="2001:db8:1:2:9f3c:12:5a:77").status_code == 302
+    assert not is_held(gallery), "two addresses of one /64"
+    assert post(client, report_url, ip="2001:db8:1:3::1").status_code == 302
+    assert is_held(gallery), "a second /64"
+
+
+@pytest.mark.parametrize("reason", [Report.Reason.BROKEN, Report.Reason.COPYRIGHT, Report.Reason.OTHER])
+def test_reports_not_about_harm_never_hold_a_gallery_but_put_it_in_the_queue(
+    client, gallery, report_url, settings, reason
+):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 3
+    for ip in ("203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"):
+        assert post(client, report_url, ip=ip, reason=reason, details="The map stays blank.").status_code == 302
+    gallery = Gallery.objects.get(pk=gallery.pk)
+    assert gallery.held_at is None and gallery.is_public
+    assert client.get(report_url).status_code == 200, "still public, still reportable"
+    assert list(awaiting_review(Gallery.objects.all())) == [gallery]
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.HOLD).exists()
+
+
+def test_only_reports_about_harm_count_toward_the_threshold(client, gallery, report_url, settings):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 3
+    assert post(client, report_url, ip="203.0.113.1", reason=Report.Reason.BROKEN).status_code == 302
+    assert post(client, report_url, ip="203.0.113.2", reason=Report.Reason.SPAM).status_code == 302
+    assert post(client, report_url, ip="203.0.113.3", reason=Report.Reason.HARMFUL).status_code == 302
+    assert not is_held(gallery), "the broken report does not count"
+    assert post(client, report_url, ip="203.0.113.1", reason=Report.Reason.ILLEGAL).status_code == 302
+    assert is_held(gallery), "its reporter's report about harm does"
+
+
+def test_the_form_says_which_reasons_can_hide_a_gallery(client, report_url, settings):
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 3
+    html = client.get(report_url).content.decode()
+    assert set(Report.HOLD_REASONS) == {"personal_data", "illegal", "harmful", "spam"}
+    assert hold_reasons_help() in html
+    for reason in Report.Reason:
+        assert (f"“{reason.label}”" in hold_reasons_help()) is (reason in Report.HOLD_REASONS)
+    settings.REPORTS_TAKEDOWN_THRESHOLD = 0
+    assert "hidden until a moderator" not in client.get(report_url).content.decode()

@@ -7,7 +7,9 @@ import hashlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
+from builder.metadata import MAX_METADATA_DEPTH
 from builder.storage import LocalStorage
 from gallery.forms import PublishForm
 from gallery.models import Build, BuildState, Gallery
@@ -60,6 +62,19 @@ BAD_UPLOADS = [
         "metadata",
         "this gallery's database is called",
         id="metadata for another database",
+    ),
+    # Refused by the parser before anything else (a test that failed would take minutes, not 400).
+    pytest.param(
+        lambda: {"metadata": alias_bomb(), "plugins": [PLUGIN]},
+        "metadata",
+        "YAML anchors and aliases are not accepted; write the values out in full",
+        id="alias bomb metadata",
+    ),
+    pytest.param(
+        lambda: {"metadata": deep_json(), "plugins": [PLUGIN]},
+        "metadata",
+        f"nests mappings and lists more than {MAX_METADATA_DEPTH} levels deep",
+        id="metadata nested 30000 deep",
     ),
 ]
 
