@@ -145,17 +145,18 @@ def _client(url: str, timeout: float) -> redis.Redis:
 # --- Flushing into Gallery.view_count ----------------------------------------------------------
 
 
-def flush_view_counts() -> FlushResult:
+def flush_view_counts(client: redis.Redis | None = None) -> FlushResult:
     """Add the views counted so far to ``Gallery.view_count``, in one transaction.
 
-    With ``settings.REDIS_URL``: the counts in Redis (``claim_counts`` then ``apply_claims``,
-    adopting claims abandoned by dead flushes); else this process's own counts. Raises the
-    ``DatabaseError`` of a failed update after putting the counts back (nothing is lost), and
-    ``redis.RedisError`` if Redis cannot be reached (the counts stay in Redis).
+    With ``settings.REDIS_URL``: the counts in Redis, through ``client`` (default: one of
+    ``REDIS_URL``), by ``claim_counts`` then ``apply_claims``, adopting claims abandoned by dead
+    flushes; else this process's own counts. Raises the ``DatabaseError`` of a failed update
+    after putting the counts back (nothing is lost), and ``redis.RedisError`` if Redis cannot be
+    reached (the counts stay in Redis).
     """
     if not settings.REDIS_URL:
         return _process_counts.flush()
-    client = _client(settings.REDIS_URL, FLUSH_REDIS_TIMEOUT)
+    client = client or _client(settings.REDIS_URL, FLUSH_REDIS_TIMEOUT)
     claims = adopt_abandoned_claims(client)
     claim = claim_counts(client)
     if claim is not None:
