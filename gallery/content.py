@@ -83,7 +83,6 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.request import split_domain_port
 from django.urls import reverse
@@ -91,6 +90,7 @@ from django.utils.http import parse_etags
 
 from builder.csp import gallery_policy, security_headers
 from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
+from gallery import view_counts
 from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
 from gallery.models import (
@@ -401,8 +401,7 @@ def _serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
     gallery's pages itself, so the count is of loads that reach the server.
     """
     if request.method == "GET" and served.label == served.gallery_id and not served.preview:
-        # One UPDATE computed by the database: concurrent loads never lose a count.
-        Gallery.objects.filter(pk=served.gallery_id).update(view_count=F("view_count") + 1)
+        view_counts.count_view(served.gallery_id)
     key = f"builds/{served.build_id}/index.html"
     if served.preview:
         return _serve_key(request, key, PRIVATE_NO_STORE, build_id=served.build_id)

@@ -394,6 +394,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 #: Celery beat's state file (last run times of periodic tasks), in the data folder.
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
+# --- View counts (gallery.view_counts) --------------------------------------------
+
+#: Seconds between two flushes of the gallery views counted in Redis into ``Gallery.view_count``
+#: (Celery beat's ``flush-view-counts``); without ``REDIS_URL``, each web process writes its own
+#: counts at most this long after a view. "My galleries" lags the page loads by up to this long.
+VIEW_COUNT_FLUSH_INTERVAL = env_int("VIEW_COUNT_FLUSH_INTERVAL", 60, minimum=1)
+
 # --- Storage (see gallery.storage.get_storage) -----------------------------------
 
 S3_BUCKET = env_str("S3_BUCKET", "")

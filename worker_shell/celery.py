@@ -1,7 +1,8 @@
 """The Celery app of the build worker, configured from Django settings (namespace ``CELERY``).
 
 Start a worker with ``celery -A worker_shell.celery:app worker`` and, on one or more
-machines, the scheduler of periodic tasks (the build sweeper) with
+machines, the scheduler of periodic tasks (the build sweeper, garbage collection, the flush of
+gallery view counts) with
 ``celery -A worker_shell.celery:app beat``. The broker is
 ``REDIS_URL`` when set, else the embedded filesystem transport (see
 ``gallery.settings``).
@@ -40,6 +41,11 @@ app.conf.beat_schedule = {
         "options": {"expires": settings.BUILD_SWEEP_INTERVAL},
     },
     "collect-garbage": {"task": "worker_shell.maintenance.collect_garbage", "schedule": crontab(hour=4, minute=17)},
+    "flush-view-counts": {
+        "task": "worker_shell.maintenance.flush_view_counts",
+        "schedule": settings.VIEW_COUNT_FLUSH_INTERVAL,
+        "options": {"expires": settings.VIEW_COUNT_FLUSH_INTERVAL},
+    },
 }
 
 
