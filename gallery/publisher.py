@@ -64,6 +64,17 @@ def _may_manage(request: HttpRequest, gallery: Gallery) -> bool:
     return gallery.owner_id is None and _holds_link(request, gallery)
 
 
+def may_see_build_log(request: HttpRequest, gallery: Gallery) -> bool:
+    """Whether this request may read the logs of ``gallery``'s builds.
+
+    Who may manage the gallery (owner, a session holding its link) and staff who may view builds
+    in the admin. A log can hold a traceback or names from the database; others see a build's
+    steps, state, failure reason and warnings only.
+    """
+    user = request.user
+    return _may_manage(request, gallery) or (user.is_staff and user.has_perm("gallery.view_build"))
+
+
 def _not_deleted() -> QuerySet[Gallery]:
     return Gallery.objects.exclude(moderation_state=Gallery.ModerationState.DELETED)
 
