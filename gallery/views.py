@@ -489,7 +489,7 @@ def _publish(request: HttpRequest) -> HttpResponse:
         form.add_error(None, exc.args[0])
         return _publish_failed(request, form, 400)
     if not request.user.is_authenticated:
-        publisher.remember_new_link(request, build, services.new_management_token(build.gallery))
+        publisher.remember_new_upload(request, build)  # the build page makes and shows the link, once
     if _wants_json(request):
         return JsonResponse({"redirect": build.get_absolute_url()})
     return redirect(build)
@@ -553,10 +553,11 @@ def build_detail(request: HttpRequest, build_id: str) -> HttpResponse:
     """The build page: steps, failure reason, warnings, the gallery URL once public, and the
     log for who may see it (``publisher.may_see_build_log``; others get a line saying so).
 
-    Right after an anonymous upload it shows the gallery's private management link, once.
+    Right after an anonymous upload it shows the gallery's private management link, once:
+    the link is made for this response (``publisher.new_link_to_show``).
     """
     build = get_object_or_404(Build.objects.select_related("gallery"), pk=build_id)
-    management_link = publisher.pop_new_link(request, build)
+    management_link = publisher.new_link_to_show(request, build)  # first: it grants this session
     return render(
         request,
         "gallery/build.html",
