@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -15,6 +17,7 @@ from django.urls import reverse
 
 from gallery import publisher as publisher_views
 from gallery import services
+from gallery.logs import redact_management_tokens
 from gallery.models import AuditEvent, Build, BuildState, Gallery, Publisher
 
 pytestmark = pytest.mark.django_db
@@ -603,3 +606,47 @@ def test_a_session_from_before_hashing_keeps_managing_but_loses_its_plain_tokens
     assert Gallery.objects.get(pk=uploaded.pk).owner == publisher
     assert Gallery.objects.get(pk=gallery.pk).owner is None
 
+
+# --- Django's log lines carry no management token ----------------------------------------------------
+
+
+@pytest.fixture
+def console_log() -> Iterator[io.StringIO]:
+    """What the app's log handler (``console``, ``gallery.logs.logging_config``) writes while the test runs."""
+    handler = logging.getHandlerByName("console")
+    assert isinstance(handler, logging.StreamHandler)
+    written = io.StringIO()
+    stream = handler.setStream(written)
+    try:
+        yield written
+    finally:
+        handler.setStream(stream)
+
+
+def test_no_log_line_names_a_management_token(client, upload_data, publisher, console_log):
+    build, link = _anonymous_upload(client, upload_data)
+    token = _token(link)
+    browser = Client()
+    assert browser.head(link).status_code == 405  # a link checker's HEAD: Django logs "Method Not Allowed: <path>"
+    assert browser.post(link).status_code == 405
+    browser.get(link)
+    browser.force_login(publisher)
+    browser.post(reverse("gallery:mine-claim", args=[build.gallery_id]))
+    assert browser.get(link).status_code == 404  # a stale link: Django logs "Not Found: <path>"
+    written = console_log.getvalue()
+    assert f"/manage/{build.gallery_id}/" in written, written  # the lines were written ...
+    assert token not in written  # ... without the token
+    assert f"/manage/{build.gallery_id}/<token>/" in written
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        ("Not Found: /manage/abc123/SeCrEt-_tok3n/", "Not Found: /manage/abc123/<token>/"),
+        ("Method Not Allowed (HEAD): /manage/abc123/SeCrEt", "Method Not Allowed (HEAD): /manage/abc123/<token>"),
+        ("at http://app.example/manage/abc123/SeCrEt/?x=1 now", "at http://app.example/manage/abc123/<token>/?x=1 now"),
+        ("GET /mine/abc123/ and /manage/abc123/", "GET /mine/abc123/ and /manage/abc123/"),
+    ],
+)
+def test_a_log_line_naming_a_management_link_loses_its_token(line, redacted):
+    assert redact_management_tokens(line) == redacted
