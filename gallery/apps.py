@@ -15,8 +15,8 @@ class GalleryConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect the storage cache to ``setting_changed`` so tests can point storage elsewhere,
-        and claiming on login: galleries whose management link a session opened move into the
-        account that logs in (or signs up) in it."""
+        and claiming on login: galleries a session uploaded anonymously move into the account
+        that logs in (or signs up) in it."""
         from django.contrib.auth.signals import user_logged_in
 
         from gallery import storage  # noqa: F401

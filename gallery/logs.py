@@ -71,6 +71,33 @@ class JsonLineFormatter(JsonFormatter):
         super().__init__(*args, **kwargs)
 
 
+#: A management link's path, ``/manage/<gallery-id>/<token>/``: group 1 is all but the token.
+_MANAGEMENT_LINK = re.compile(r"(/manage/[^/\s]+/)[^/\s?#\"']+")
+#: What stands for a management token in a log line.
+REDACTED_TOKEN = "<token>"
+
+
+def redact_management_tokens(text: str) -> str:
+    """``text`` with the token of every management link path replaced by ``REDACTED_TOKEN``."""
+    return _MANAGEMENT_LINK.sub(lambda match: match[1] + REDACTED_TOKEN, text)
+
+
+class ManagementTokenFilter(logging.Filter):
+    """Redacts management tokens (``redact_management_tokens``) in a record's message; never drops a record.
+
+    A management token lets its holder change or delete an anonymous gallery, and Django's own
+    lines name the request path (``Not Found: /manage/<id>/<token>/`` for a stale link,
+    ``Method Not Allowed`` for a HEAD, ``Internal Server Error`` with a traceback).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_management_tokens(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
 def new_request_id() -> str:
     """A fresh request id: 32 lowercase hex digits, like nginx's ``$request_id``."""
     return uuid.uuid4().hex
@@ -109,8 +136,9 @@ class RequestIdMiddleware:
 def logging_config(log_format: str, level: str) -> dict[str, Any]:
     """Django's ``LOGGING`` dict for ``log_format`` (``"text"`` or ``"json"``) and the ``gallery`` loggers' ``level``.
 
-    One stream handler (stderr) with ``ContextFilter``; the root logger at WARNING, ``gallery``
-    and ``worker_shell`` at ``level``. Raises ``ValueError`` for another format.
+    One stream handler (stderr) with ``ContextFilter`` and ``ManagementTokenFilter``; the root
+    logger at WARNING, ``gallery`` and ``worker_shell`` at ``level``. Raises ``ValueError`` for
+    another format.
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
@@ -118,10 +146,14 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}},
+        "filters": {"context": {"()": ContextFilter}, "management_tokens": {"()": ManagementTokenFilter}},
         "formatters": {"line": formatter},
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "line"},
+            "console": {
+                "class": "logging.StreamHandler",
+                "filters": ["context", "management_tokens"],
+                "formatter": "line",
+            },
         },
         "root": {"handlers": ["console"], "level": "WARNING"},
         "loggers": {

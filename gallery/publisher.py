@@ -1,10 +1,21 @@
 """Publishers' pages on the app origin: "My galleries" and each gallery's management page.
 
 Who may manage a gallery: its owner (a signed-in publisher), or, for a gallery uploaded
-anonymously and not yet claimed, a browser session that opened the gallery's private
-management link (``/manage/<gallery-id>/<token>/``). Anyone else gets 404, as for a
-gallery that does not exist. Signing up or logging in in such a session claims its
-galleries (``claim_session_galleries``, connected to ``user_logged_in``).
+anonymously and not yet claimed, a browser session that uploaded it or opened the gallery's
+private management link (``/manage/<gallery-id>/<token>/``). Anyone else gets 404, as for a
+gallery that does not exist.
+
+Claiming (moving an anonymous gallery into an account) never happens on a GET: a link can be
+sent to anyone, so opening it only lets this browser manage the gallery. A signed-in holder
+claims with the "Add this gallery to my account" button (a CSRF-checked POST, ``claim``).
+Logging in or signing up claims only the galleries this very session uploaded
+(``claim_session_galleries``, connected to ``user_logged_in``): a link that was merely
+opened would otherwise plant a stranger's gallery in the account of whoever logs in next.
+
+Sessions never hold a management token: only its sha256 (``services.management_token_hash``,
+the same hash ``Gallery.management_key_hash`` stores). The token of an anonymous upload is
+made when its build page is first drawn for the uploading session (``new_link_to_show``), so
+it exists in that one response and in no server-side store.
 
 Every change goes through ``gallery.services``.
 """
@@ -12,7 +23,9 @@ Every change goes through ``gallery.services``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -40,27 +53,73 @@ from gallery.ratelimits import (
 
 logger = logging.getLogger(__name__)
 
-#: Session key: ``{gallery_id: management token}`` of the galleries this browser opened the link of.
-#: Sessions live on the server (database); the browser holds only the session id.
-SESSION_GRANTS = "glasshouse_managed_galleries"
-#: Session key: ``{build_id: management URL}`` shown once on the build page after an anonymous upload.
-SESSION_NEW_LINKS = "glasshouse_new_management_links"
+#: Session key: ``{gallery_id: sha256 of its management token}`` of the galleries this browser
+#: uploaded or opened the link of. Sessions live on the server (database); the browser holds
+#: only the session id.
+SESSION_GRANTS = "glasshouse_gallery_grants"
+#: Session key: ``[gallery_id]`` of the galleries this browser uploaded anonymously; logging in claims them.
+SESSION_UPLOADS = "glasshouse_uploaded_galleries"
+#: Session key: ``[build_id]`` of the anonymous uploads whose build page has not shown the link yet.
+SESSION_NEW_LINKS = "glasshouse_links_to_show"
+#: Keys of sessions written before tokens were hashed: ``{gallery_id: token}`` and ``{build_id:
+#: management URL}``. Read once by ``_grants``, hashed or dropped, and removed.
+OLD_SESSION_GRANTS = "glasshouse_managed_galleries"
+OLD_SESSION_NEW_LINKS = "glasshouse_new_management_links"
+_OLD_LINK_PATH = re.compile(r"/manage/(?P<gallery_id>[^/]+)/[^/]+/$")
+
+
+def _session_list(request: HttpRequest, key: str) -> list[str]:
+    return list(request.session.get(key) or [])
+
+
+def _add_to_session_list(request: HttpRequest, key: str, value: str) -> None:
+    values = _session_list(request, key)
+    if value not in values:
+        request.session[key] = [*values, value]
+
+
+def _upgrade_old_session(request: HttpRequest) -> None:
+    """Rewrite a session of the plain-token format (before hashing) in the current one.
+
+    Its plain grants become hashes (the browser keeps managing those galleries, but logging in
+    no longer claims them: nothing tells an upload from an opened link). A management link it
+    kept for a build page not yet seen names a gallery this session uploaded: that gallery counts
+    as uploaded here, and the build page issues a new link (the old one was never shown).
+    """
+    session = request.session
+    old_grants = session.pop(OLD_SESSION_GRANTS, None)
+    old_links = session.pop(OLD_SESSION_NEW_LINKS, None)
+    if old_grants:
+        grants = dict(session.get(SESSION_GRANTS) or {})
+        for gallery_id, token in old_grants.items():
+            grants.setdefault(gallery_id, services.management_token_hash(str(token)))
+        session[SESSION_GRANTS] = grants
+    for build_id, link in (old_links or {}).items():
+        match = _OLD_LINK_PATH.search(urlsplit(str(link)).path)
+        if match:
+            _add_to_session_list(request, SESSION_UPLOADS, match["gallery_id"])
+            _add_to_session_list(request, SESSION_NEW_LINKS, build_id)
 
 
 def _grants(request: HttpRequest) -> dict[str, str]:
+    """``{gallery_id: token hash}`` this session holds (an old-format session is upgraded first)."""
+    _upgrade_old_session(request)
     return dict(request.session.get(SESSION_GRANTS) or {})
 
 
 def grant_session(request: HttpRequest, gallery: Gallery, token: str) -> None:
-    """Let this browser session manage ``gallery`` while ``token`` is its management token."""
+    """Let this browser session manage ``gallery`` while ``token`` is its management token.
+
+    The session keeps only the token's hash.
+    """
     grants = _grants(request)
-    grants[gallery.pk] = token
+    grants[gallery.pk] = services.management_token_hash(token)
     request.session[SESSION_GRANTS] = grants
 
 
 def _holds_link(request: HttpRequest, gallery: Gallery) -> bool:
-    """Whether the session opened ``gallery``'s current management link (a claimed gallery has none)."""
-    return services.management_token_matches(gallery, _grants(request).get(gallery.pk, ""))
+    """Whether the session holds ``gallery``'s current management link (a claimed gallery has none)."""
+    return services.management_hash_matches(gallery, _grants(request).get(gallery.pk, ""))
 
 
 def _may_manage(request: HttpRequest, gallery: Gallery) -> bool:
@@ -68,6 +127,17 @@ def _may_manage(request: HttpRequest, gallery: Gallery) -> bool:
     if user.is_authenticated and gallery.owner_id == user.pk:
         return True
     return gallery.owner_id is None and _holds_link(request, gallery)
+
+
+def may_see_build_log(request: HttpRequest, gallery: Gallery) -> bool:
+    """Whether this request may read the logs of ``gallery``'s builds.
+
+    Who may manage the gallery (owner, a session holding its link) and staff who may view builds
+    in the admin. A log can hold a traceback or names from the database; others see a build's
+    steps, state, failure reason and warnings only.
+    """
+    user = request.user
+    return _may_manage(request, gallery) or (user.is_staff and user.has_perm("gallery.view_build"))
 
 
 def _not_deleted() -> QuerySet[Gallery]:
@@ -88,32 +158,48 @@ def _actor(request: HttpRequest) -> Any:
 
 
 def _session_galleries(request: HttpRequest) -> list[Gallery]:
-    """Unclaimed galleries whose management link this session opened."""
+    """Unclaimed galleries whose management link this session holds (uploaded here or opened)."""
     grants = _grants(request)
     if not grants:
         return []
     return [g for g in _not_deleted().filter(pk__in=grants, owner__isnull=True) if _holds_link(request, g)]
 
 
-def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
-    """``user_logged_in`` receiver: move the galleries this session holds the link of into ``user``'s account.
+def _claim(request: HttpRequest, gallery: Gallery, user: Any, how: str) -> bool:
+    """Claim ``gallery`` for ``user`` with the session's grant; say how it went in a message; return whether it did.
 
-    A gallery over the publisher's gallery quota stays unclaimed (and manageable through its
-    link); the reason is shown as a message.
+    A gallery over the publisher's gallery quota stays unclaimed (and manageable through its link).
+    """
+    try:
+        services.claim_gallery(gallery, user, _grants(request).get(gallery.pk, ""), how=how)
+    except services.QuotaExceeded as exc:
+        messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
+    except services.ClaimRefused as exc:
+        logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
+        messages.error(
+            request, f"“{gallery.title}” could not be added to your account: its link changed or it has an owner.",
+            fail_silently=True,
+        )  # fmt: skip
+    else:
+        messages.success(request, f"“{gallery.title}” is now in your account.", fail_silently=True)
+        return True
+    return False
+
+
+def claim_session_galleries(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    """``user_logged_in`` receiver: move the galleries this session uploaded into ``user``'s account.
+
+    Only uploads made in this session (``SESSION_UPLOADS``) whose link the session still holds;
+    a gallery whose link was merely opened here waits for the "Add this gallery to my account"
+    button (``claim``). A gallery over the publisher's gallery quota stays unclaimed (and
+    manageable through its link); the reason is shown as a message.
     """
     if request is None or not hasattr(request, "session"):
         return
+    uploaded = set(_session_list(request, SESSION_UPLOADS))
     for gallery in _session_galleries(request):
-        try:
-            services.claim_gallery(gallery, user, _grants(request)[gallery.pk])
-        except services.QuotaExceeded as exc:
-            messages.warning(
-                request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True
-            )
-        except services.ClaimRefused as exc:
-            logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
-        else:
-            messages.success(request, f"“{gallery.title}” is now in your account.", fail_silently=True)
+        if gallery.pk in uploaded:
+            _claim(request, gallery, user, "logged in after uploading it")
 
 
 def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
@@ -152,23 +238,29 @@ def _latest_builds() -> Prefetch:
 @never_cache
 @require_GET
 def mine(request: HttpRequest) -> HttpResponse:
-    """``/mine/``: the signed-in publisher's galleries (not deleted), or those this session holds the link of.
+    """``/mine/``: the signed-in publisher's galleries (not deleted), and those this session holds the link of.
 
-    Each with its moderation state and reason, view count and builds. Anonymous without any
-    link: redirect to the login page.
+    Each with its moderation state and reason, view count and builds. A signed-in publisher
+    also sees the unclaimed galleries this browser holds the link of, each with the button
+    that adds it to the account. Anonymous without any link: redirect to the login page.
     """
+    held = _session_galleries(request)
     if request.user.is_authenticated:
         galleries = list(
             _not_deleted().filter(owner=request.user).select_related("live_build").prefetch_related(_latest_builds())
         )
     else:
-        galleries = _session_galleries(request)
+        galleries, held = held, []
         if not galleries:
             return redirect_to_login(request.get_full_path())
     return render(
         request,
         "gallery/mine.html",
-        {"galleries": galleries, "unclaimed": [g for g in galleries if g.owner_id is None]},
+        {
+            "galleries": galleries,
+            "unclaimed": [g for g in galleries if g.owner_id is None],
+            "held": held,
+        },
     )
 
 
@@ -183,6 +275,9 @@ def _manage_page(
             "rows": _build_rows(gallery),
             "upload_form": upload_form or DatabaseFileForm(),
             "anonymous_holder": not request.user.is_authenticated,
+            # A signed-in holder of the link: the gallery is not theirs until they press the button.
+            "claimable": request.user.is_authenticated and gallery.owner_id is None,
+            "uploaded_here": gallery.pk in _session_list(request, SESSION_UPLOADS),
             "max_size": services.format_megabytes(settings.UPLOAD_MAX_BYTES),
         },
         status=status,
@@ -200,16 +295,33 @@ def manage(request: HttpRequest, gallery_id: str) -> HttpResponse:
 def management_link(request: HttpRequest, gallery_id: str, token: str) -> HttpResponse:
     """``/manage/<gallery-id>/<token>/``: the private link of an anonymous upload.
 
-    A signed-in publisher claims the gallery at once; anyone else's browser session may
-    manage it from now on (and claims it on signing up or logging in). A wrong token, or a
-    gallery already claimed, is 404.
+    Lets this browser session manage the gallery from now on (the session keeps the token's
+    hash) and redirects to its management page. It never changes who owns the gallery, for
+    anyone signed in or not: a link can be sent to anyone. A signed-in holder adds the gallery
+    to their account with the button there (``claim``). A wrong token, or a gallery already
+    claimed or deleted, is 404.
     """
     gallery = _not_deleted().filter(pk=gallery_id, owner__isnull=True).first()
     if gallery is None or not services.management_token_matches(gallery, token):
         raise Http404("This management link is not valid (any more).")
     grant_session(request, gallery, token)
-    if request.user.is_authenticated:
-        claim_session_galleries(None, request=request, user=request.user)
+    return redirect("gallery:mine-gallery", gallery.pk)
+
+
+@require_POST
+def claim(request: HttpRequest, gallery_id: str) -> HttpResponse:
+    """``POST /mine/<gallery-id>/claim/``: add an unclaimed gallery whose link this session holds to the signed-in account.
+
+    The "Add this gallery to my account" button of the management page and of My galleries;
+    CSRF-checked by the middleware. Signed out: redirect to the login page. 404 for anyone who
+    may not manage the gallery. Refusals (quota, a link that changed) come back as messages on
+    the management page. Writes a ``claim`` audit record (``details.how``: ``"confirmed"``).
+    """
+    if not request.user.is_authenticated:
+        return redirect_to_login(reverse("gallery:mine-gallery", args=[gallery_id]))
+    gallery = managed_gallery(request, gallery_id)
+    if gallery.owner_id is None:
+        _claim(request, gallery, request.user, "confirmed")
     return redirect("gallery:mine-gallery", gallery.pk)
 
 
@@ -319,18 +431,32 @@ def delete(request: HttpRequest, gallery_id: str) -> HttpResponse:
     return render(request, "gallery/mine_delete.html", {"gallery": gallery})
 
 
-def remember_new_link(request: HttpRequest, build: Build, token: str) -> None:
-    """After an anonymous upload: grant this session, and keep the link for the build page to show once."""
-    grant_session(request, build.gallery, token)
-    links = dict(request.session.get(SESSION_NEW_LINKS) or {})
-    links[build.pk] = request.build_absolute_uri(reverse("gallery:manage-link", args=[build.gallery_id, token]))
-    request.session[SESSION_NEW_LINKS] = links
+def remember_new_upload(request: HttpRequest, build: Build) -> None:
+    """After an anonymous upload: this session uploaded ``build.gallery``, and ``build``'s page shows its link once.
+
+    No token exists yet: ``new_link_to_show`` makes it when the build page is drawn.
+    """
+    _add_to_session_list(request, SESSION_UPLOADS, build.gallery_id)
+    _add_to_session_list(request, SESSION_NEW_LINKS, build.pk)
 
 
-def pop_new_link(request: HttpRequest, build: Build) -> str | None:
-    """The management link to show on ``build``'s page, once; ``None`` if there is none (any more)."""
-    links = dict(request.session.get(SESSION_NEW_LINKS) or {})
-    link = links.pop(build.pk, None)
-    if link is not None:
-        request.session[SESSION_NEW_LINKS] = links
-    return link
+def new_link_to_show(request: HttpRequest, build: Build) -> str | None:
+    """The management link to show on ``build``'s page, once, after this session uploaded it anonymously.
+
+    Makes the gallery's management token (``services.new_management_token``) and grants this
+    session its hash; the token itself is only in the returned URL (absolute), which the page
+    shows and nothing stores. ``None`` if this session has no link to see for ``build`` (any
+    more), or if the gallery was claimed or deleted meanwhile.
+    """
+    _upgrade_old_session(request)
+    pending = _session_list(request, SESSION_NEW_LINKS)
+    if build.pk not in pending:
+        return None
+    pending.remove(build.pk)
+    request.session[SESSION_NEW_LINKS] = pending
+    gallery = build.gallery
+    if gallery.owner_id is not None or gallery.is_deleted:
+        return None
+    token = services.new_management_token(gallery)
+    grant_session(request, gallery, token)
+    return request.build_absolute_uri(reverse("gallery:manage-link", args=[gallery.pk, token]))

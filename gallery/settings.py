@@ -593,7 +593,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 #: No login before the address is confirmed through the link allauth emails.
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 #: Following the link in the browser that signed up logs in there (and claims the galleries
-#: whose management link that browser opened, gallery.publisher.claim_session_galleries).
+#: uploaded anonymously in that browser, gallery.publisher.claim_session_galleries).
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Glasshouse] "
 ACCOUNT_LOGOUT_REDIRECT_URL = "gallery:index"

@@ -30,6 +30,7 @@ app_patterns = [
     path("mine/<str:gallery_id>/rebuild/", publisher.rebuild, name="mine-rebuild"),
     path("mine/<str:gallery_id>/edit/", publisher.edit, name="mine-edit"),
     path("mine/<str:gallery_id>/delete/", publisher.delete, name="mine-delete"),
+    path("mine/<str:gallery_id>/claim/", publisher.claim, name="mine-claim"),
     path("manage/<str:gallery_id>/<str:token>/", publisher.management_link, name="manage-link"),
 ]
 

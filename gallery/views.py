@@ -494,7 +494,7 @@ def _publish(request: HttpRequest) -> HttpResponse:
         form.add_error(None, exc.args[0])
         return _publish_failed(request, form, 400)
     if not request.user.is_authenticated:
-        publisher.remember_new_link(request, build, services.new_management_token(build.gallery))
+        publisher.remember_new_upload(request, build)  # the build page makes and shows the link, once
     if _wants_json(request):
         return JsonResponse({"redirect": build.get_absolute_url()})
     return redirect(build)
@@ -507,21 +507,23 @@ QUEUE_NOTE = (
 )
 
 
-def build_status_data(build: Build) -> dict[str, object]:
+def build_status_data(build: Build, *, with_log: bool) -> dict[str, object]:
     """The build page's live data.
 
-    Shape: ``{"state": str, "state_label": str, "log": str, "failure_reason": str,
+    Shape: ``{"state": str, "state_label": str, "log": str | None, "failure_reason": str,
     "gallery_url": str | None (only when the gallery is public), "gallery_page": str | None
     (path of its page on the app origin, only when public), "is_public": bool,
     "moderation_state": str, "finished": bool, "queue_note": str, "warnings": [str]}``;
-    ``queue_note`` is empty unless the build waits for a build queue that could not be reached
-    (``Build.waits_for_queue``); ``warnings`` are ``Build.warnings`` (e.g. a WAL-mode upload).
+    ``log`` is ``None`` unless ``with_log`` (``publisher.may_see_build_log``: a crashed build's
+    log holds a traceback, and anyone may know a build id); ``queue_note`` is empty unless the
+    build waits for a build queue that could not be reached (``Build.waits_for_queue``);
+    ``warnings`` are ``Build.warnings`` (e.g. a WAL-mode upload).
     """
     gallery = build.gallery
     return {
         "state": build.state,
         "state_label": BuildState(build.state).label,
-        "log": build.log,
+        "log": build.log if with_log else None,
         "failure_reason": build.failure_reason,
         "gallery_url": gallery.url if gallery.is_public else None,
         "gallery_page": reverse("gallery:detail", args=[gallery.id]) if gallery.is_public else None,
@@ -553,20 +555,23 @@ def _steps(build: Build) -> list[dict[str, str]]:
 @never_cache
 @require_GET
 def build_detail(request: HttpRequest, build_id: str) -> HttpResponse:
-    """The build page: steps, log, failure reason, and the gallery URL once public.
+    """The build page: steps, failure reason, warnings, the gallery URL once public, and the
+    log for who may see it (``publisher.may_see_build_log``; others get a line saying so).
 
-    Right after an anonymous upload it shows the gallery's private management link, once.
+    Right after an anonymous upload it shows the gallery's private management link, once:
+    the link is made for this response (``publisher.new_link_to_show``).
     """
     build = get_object_or_404(Build.objects.select_related("gallery"), pk=build_id)
+    management_link = publisher.new_link_to_show(request, build)  # first: it grants this session
     return render(
         request,
         "gallery/build.html",
         {
-            "management_link": publisher.pop_new_link(request, build),
+            "management_link": management_link,
             "build": build,
             "gallery": build.gallery,
             "steps": _steps(build),
-            "status": build_status_data(build),
+            "status": build_status_data(build, with_log=publisher.may_see_build_log(request, build.gallery)),
             "progress_states": list(PROGRESS_STATES),
         },
     )
@@ -575,9 +580,12 @@ def build_detail(request: HttpRequest, build_id: str) -> HttpResponse:
 @never_cache
 @require_GET
 def build_status(request: HttpRequest, build_id: str) -> JsonResponse:
-    """``build_status_data`` as JSON, polled by the build page every second until ``finished``."""
+    """``build_status_data`` as JSON, polled by the build page every second until ``finished``.
+
+    ``log`` is ``null`` unless the request may see it (``publisher.may_see_build_log``).
+    """
     build = get_object_or_404(Build.objects.select_related("gallery"), pk=build_id)
-    return JsonResponse(build_status_data(build))
+    return JsonResponse(build_status_data(build, with_log=publisher.may_see_build_log(request, build.gallery)))
 
 
 @require_GET

@@ -1,5 +1,7 @@
-"""A new publisher in Chromium: signs up (the verification email read from Django's outbox),
-publishes through the form, finds the gallery pending on My galleries and opens its preview.
+"""A new publisher in Chromium: publishes through the form anonymously, signs up (the
+verification email read from Django's outbox) and finds that upload in the account; opens a
+management link someone sent and adds that gallery only with the button; finds the upload
+pending on My galleries and opens its preview. (Publishing signed in: tests/gallery/test_publisher.py.)
 
 The live server runs in this process, so the locmem email backend's ``mail.outbox`` holds
 what allauth sent; a real Celery worker builds the bundle.
@@ -14,7 +16,8 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from gallery.models import Build, Gallery
+from gallery import services
+from gallery.models import AuditEvent, Build, Gallery
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -22,11 +25,21 @@ EMAIL = "grace@example.org"
 PASSWORD = "a long enough passphrase 1906"
 
 
-def test_a_new_publisher_signs_up_publishes_and_previews_the_pending_gallery(
+def test_a_new_publisher_publishes_signs_up_keeps_the_upload_and_previews_it(
     page: Any, live_gallery_server: Any, celery_worker: Any, shared_data: Path
 ) -> None:
     app = live_gallery_server.url
     mail.outbox.clear()
+
+    # --- Publish anonymously first: the build page shows the management link once.
+    page.goto(app + "/publish/")
+    page.set_input_files("input[name=file]", str(shared_data / "chinook.sqlite"))
+    page.fill("input[name=title]", "Grace's first try")
+    page.click("#publish-button")
+    page.wait_for_url(re.compile(r"/builds/[a-z0-9]{16}/$"))
+    assert page.locator("#management-link a").first.inner_text().startswith(app + "/manage/")
+    first = Build.objects.get(pk=page.url.rstrip("/").rsplit("/", 1)[1])
+    assert page.locator("#log").count() == 1  # the uploader sees the build's log
 
     # --- Sign up from the nav; the address must be confirmed before anything else.
     page.goto(app + "/")
@@ -44,18 +57,28 @@ def test_a_new_publisher_signs_up_publishes_and_previews_the_pending_gallery(
     page.wait_for_load_state()
     assert page.url.endswith("/mine/"), (page.url, page.inner_text("main"))  # logged in on confirmation
     assert page.locator("header a:text-is('My galleries')").is_visible()
-    assert "You have no galleries yet" in page.inner_text("main")
+    # What this browser uploaded moved into the account on logging in.
+    assert page.locator(f"section[data-gallery='{first.gallery_id}']").is_visible()
+    assert Gallery.objects.get(pk=first.gallery_id).owner.email == EMAIL
 
-    # --- Publish through the form, signed in: no management link, the gallery is the account's.
-    page.goto(app + "/publish/")
-    page.set_input_files("input[name=file]", str(shared_data / "chinook.sqlite"))
-    page.fill("input[name=title]", "Grace's Chinook")
-    page.click("#publish-button")
-    page.wait_for_url(re.compile(r"/builds/[a-z0-9]{16}/$"))
-    assert page.locator("#management-link").count() == 0
-    build = Build.objects.select_related("gallery").get(pk=page.url.rstrip("/").rsplit("/", 1)[1])
-    assert build.gallery.owner.email == EMAIL
+    # --- A management link someone sent: opening it changes no owner; the button does.
+    sent = Gallery.objects.create(title="Sent to Grace", database_name="sent")
+    page.goto(f"{app}/manage/{sent.pk}/{services.new_management_token(sent)}/")
+    assert page.url == f"{app}/mine/{sent.pk}/"
+    button = page.locator("#claim-button")
+    assert button.inner_text() == f"Add this gallery to my account ({EMAIL})"
+    assert Gallery.objects.get(pk=sent.pk).owner is None
+    assert not AuditEvent.objects.filter(action="claim", gallery_id=sent.pk).exists()
+    button.click()
+    page.wait_for_selector("text=is now in your account")
+    assert Gallery.objects.get(pk=sent.pk).owner.email == EMAIL
+
+    # --- The build page of the upload, now the account's: the log, then the outcome.
+    page.goto(app + first.get_absolute_url())
+    assert page.locator("#management-link").count() == 0  # shown once, before
     page.wait_for_selector("#outcome :text('waiting for a moderator')", timeout=180_000)
+    assert "== Uploading the bundle" in page.inner_text("#log")
+    build = Build.objects.select_related("gallery").get(pk=first.pk)
 
     # --- My galleries: pending, with the build; the gallery's page links its preview.
     page.click("header a:text-is('My galleries')")

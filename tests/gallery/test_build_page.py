@@ -31,8 +31,8 @@ def status(client, build: Build) -> dict:
     return response.json()
 
 
-def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(client, queued):
-    assert status(client, queued) == {
+def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(admin_client, queued):
+    assert status(admin_client, queued) == {
         "state": "queued",
         "state_label": "Queued",
         "log": "Checking the SQLite header.\n",
@@ -76,16 +76,99 @@ def test_a_ready_build_waiting_for_moderation_says_so(client, build, gallery):
     assert gallery.url not in page
 
 
-def test_a_failed_build_shows_the_reason_and_what_to_do(client, queued):
+def test_a_failed_build_shows_the_reason_and_what_to_do(admin_client, queued):
     queued.append_log("quick_check: page 3 is damaged")
     queued.set_state(BuildState.FAILED, "SQLite reports the database is damaged.")
-    response = client.get(queued.get_absolute_url())
+    response = admin_client.get(queued.get_absolute_url())
     page = response.content.decode()
     assert "The build failed." in page
     assert "SQLite reports the database is damaged." in page
     assert "publish the file again" in page
     assert "quick_check: page 3 is damaged" in page
-    assert status(client, queued)["finished"] is True
+    assert status(admin_client, queued)["finished"] is True
+
+
+# --- The log: for who may manage the gallery, and staff ----------------------------------------------
+
+#: What a crashed build's log holds (``worker_shell.tasks`` writes ``traceback.format_exc()``).
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/srv/glasshouse/worker_shell/tasks.py", line 212, in run_build\n'
+    "RuntimeError: secret detail of the build host\n"
+)
+CRASH_REASON = "The build crashed on our side; the log has the details. Nothing was published. Try again later."
+
+
+def failed_build(gallery: Gallery, **fields: object) -> Build:
+    """A failed build of ``gallery`` with ``fields`` (log, failure reason, warnings, tables...)."""
+    return Build.objects.create(
+        gallery=gallery, state=BuildState.FAILED, source_key="uploads/f/source.db", source_sha256="2" * 64,
+        source_bytes=8192, **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def crashed(gallery: Gallery, build: Build) -> Build:
+    """A crashed build of ``gallery``, which is public (approved, live ``build``) and has no owner."""
+    return failed_build(
+        gallery,
+        log="== Validating the database\n" + TRACEBACK,
+        failure_reason=CRASH_REASON,
+        warnings=["This database was in WAL mode."],
+    )
+
+
+def _as(who: str, client, gallery: Gallery, django_user_model):
+    """``client`` made into ``who``: anonymous, stranger, owner, link holder, moderator, or staff without build access."""
+    from django.contrib.auth.models import Group
+
+    from gallery import services
+
+    if who == "owner":
+        owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw-12345-long")
+        Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
+        client.force_login(owner)
+    elif who == "link holder":
+        token = services.new_management_token(gallery)
+        assert client.get(reverse("gallery:manage-link", args=[gallery.pk, token])).status_code == 302
+    elif who == "stranger":
+        client.force_login(django_user_model.objects.create_user("stranger", "s@example.org", "pw-12345-long"))
+    elif who in ("moderator", "staff without build access"):
+        staff = django_user_model.objects.create_user("staff", "m@example.org", "pw-12345-long", is_staff=True)
+        if who == "moderator":
+            staff.groups.add(Group.objects.get(name="Moderators"))
+        client.force_login(staff)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("who", "sees_log"),
+    [
+        ("anonymous", False),
+        ("stranger", False),
+        ("staff without build access", False),
+        ("owner", True),
+        ("link holder", True),
+        ("moderator", True),
+    ],
+)
+def test_the_log_of_a_build_is_shown_only_to_who_may_manage_the_gallery_and_to_moderators(
+    client, crashed, gallery, django_user_model, who, sees_log
+):
+    _as(who, client, gallery, django_user_model)
+    page = client.get(crashed.get_absolute_url()).content.decode()
+    data = status(client, crashed)
+    # Everyone sees the steps, the state, the reason and the warnings.
+    assert 'data-state="validating" class="stopped"' in page
+    assert "The build failed." in page and CRASH_REASON in page
+    assert "This database was in WAL mode." in page
+    assert data["state"] == "failed" and data["failure_reason"] == CRASH_REASON
+    assert data["warnings"] == ["This database was in WAL mode."]
+    # The log, with its traceback, only for some.
+    assert ("RuntimeError: secret detail" in page) is sees_log
+    assert ('id="log"' in page) is sees_log
+    assert ("shown to the gallery's publisher and to moderators only" in page) is not sees_log
+    assert data["log"] == (crashed.log if sees_log else None)
 
 
 def test_the_build_page_lists_the_steps_and_marks_the_current_one(client, queued):
@@ -149,12 +232,8 @@ HOSTILE_COLUMN = "<img src=x onerror=alert(1)>"
 @pytest.fixture
 def hostile_build(gallery: Gallery) -> Build:
     """A build whose log, failure reason, warnings and tables carry the names of a hostile database."""
-    return Build.objects.create(
-        gallery=gallery,
-        state=BuildState.FAILED,
-        source_key="uploads/h/source.db",
-        source_sha256="2" * 64,
-        source_bytes=8192,
+    return failed_build(
+        gallery,
         log=f"Tables: {HOSTILE_TABLE} (2 rows).\n",
         failure_reason=f"Column `{HOSTILE_COLUMN}` of table `{HOSTILE_TABLE}` calls nosuch(). Drop the column.",
         warnings=[f"This database was in WAL mode {HOSTILE_COLUMN}."],
@@ -162,8 +241,8 @@ def hostile_build(gallery: Gallery) -> Build:
     )
 
 
-def test_the_build_page_shows_names_from_the_database_as_text(client, hostile_build):
-    page = client.get(hostile_build.get_absolute_url()).content.decode()
+def test_the_build_page_shows_names_from_the_database_as_text(admin_client, hostile_build):
+    page = admin_client.get(hostile_build.get_absolute_url()).content.decode()
     for markup in (HOSTILE_TABLE, HOSTILE_COLUMN):
         assert markup not in page
     assert "&lt;script&gt;alert(&quot;table&quot;)&lt;/script&gt; (2 rows)" in page  # the log

@@ -251,5 +251,7 @@ def test_a_title_typed_back_into_a_refused_form_stays_text(client, upload_data):
 def test_the_build_log_names_the_title_as_text(client, hostile, make_build: Callable[..., Build]):
     new = make_build(state=BuildState.QUEUED, of=hostile)
     new.append_log(f"New version of “{hostile.title}” uploaded.")
+    client.force_login(hostile.owner)  # the log is the publisher's to see
     page = client.get(new.get_absolute_url()).content.decode()
+    assert f"New version of “{escape(TITLE)}” uploaded." in page
     assert_inert(page, "build page with log")

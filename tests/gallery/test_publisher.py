@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
+from gallery import publisher as publisher_views
 from gallery import services
+from gallery.logs import redact_management_tokens
 from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
 from gallery.view_counts import flush_view_counts
 
@@ -160,42 +166,21 @@ def test_the_management_link_lets_another_browser_manage_and_a_wrong_one_does_no
     assert other.get(manage).status_code == 200
 
 
-def test_logging_in_from_the_management_link_claims_the_gallery(client, upload_data, publisher):
-    build, link = _anonymous_upload(client, upload_data)
-    browser = Client()
-    browser.get(link)
-    browser.post(reverse("account_login"), {"login": publisher.email, "password": PASSWORD})
-    gallery = Gallery.objects.get(pk=build.gallery_id)
-    assert gallery.owner == publisher
-    assert gallery.management_key_hash == ""
-    assert AuditEvent.objects.filter(action="claim", gallery_id=gallery.pk, actor=publisher).exists()
-    # The link served its purpose: it no longer grants anything, and a stranger cannot claim it.
-    assert Client().get(link).status_code == 404
-
-
-def test_a_signed_in_publisher_opening_the_link_claims_at_once(client, upload_data, publisher):
-    build, link = _anonymous_upload(client, upload_data)
-    browser = Client()
-    browser.force_login(publisher)
-    browser.get(link)
-    assert Gallery.objects.get(pk=build.gallery_id).owner == publisher
-    # The uploader's session held the old link; the gallery is no longer theirs to manage.
-    assert client.get(reverse("gallery:mine-gallery", args=[build.gallery_id])).status_code == 404
-
-
 def test_claiming_needs_the_current_token_and_an_unowned_gallery(owned, gallery, publisher, stranger):
     Gallery.objects.filter(pk=gallery.pk).update(owner=None)
     gallery.refresh_from_db()
     token = services.new_management_token(gallery)
     with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, "wrong")
+        services.claim_gallery(gallery, stranger, services.management_token_hash("wrong"))
+    with pytest.raises(services.ClaimRefused):
+        services.claim_gallery(gallery, stranger, "")
     services.new_management_token(gallery)  # a new token replaces the old one
     with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, token)
+        services.claim_gallery(gallery, stranger, services.management_token_hash(token))
     token = services.new_management_token(gallery)
-    services.claim_gallery(gallery, publisher, token)
+    services.claim_gallery(gallery, publisher, services.management_token_hash(token))
     with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, token)
+        services.claim_gallery(gallery, stranger, services.management_token_hash(token))
     assert Gallery.objects.get(pk=gallery.pk).owner == publisher
 
 
@@ -470,3 +455,234 @@ def test_signing_up_after_an_anonymous_upload_claims_it_once_the_address_is_conf
     (confirm,) = re.findall(r"http://testserver(/accounts/confirm-email/\S+)", mailoutbox[-1].body)
     client.post(confirm)
     assert Gallery.objects.get(pk=build.gallery_id).owner.email == "new@example.org"
+
+
+# --- Claiming: opening a link changes no ownership; a confirmation POST does ------------------------
+
+
+def _token(link: str) -> str:
+    return link.rstrip("/").rsplit("/", 1)[1]
+
+
+def _log_in(browser: Client, user) -> None:
+    response = browser.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.content.decode()
+
+
+def test_a_signed_in_user_who_opens_a_link_keeps_the_gallery_unowned_until_they_confirm(
+    client, upload_data, publisher
+):
+    build, link = _anonymous_upload(client, upload_data)
+    victim = Client()
+    victim.force_login(publisher)
+    manage = reverse("gallery:mine-gallery", args=[build.gallery_id])
+    response = victim.get(link)
+    assert response.status_code == 302 and response.url == manage
+    gallery = Gallery.objects.get(pk=build.gallery_id)
+    assert gallery.owner is None and gallery.management_key_hash
+    assert not AuditEvent.objects.filter(action="claim").exists()
+    page = victim.get(manage).content.decode()
+    assert f"Add this gallery to my account ({publisher.email})" in page
+    assert f'action="{reverse("gallery:mine-claim", args=[gallery.pk])}"' in page
+    assert client.get(manage).status_code == 200  # the uploader still manages it
+
+    response = victim.post(reverse("gallery:mine-claim", args=[gallery.pk]))
+    assert response.status_code == 302 and response.url == manage
+    gallery.refresh_from_db()
+    assert gallery.owner == publisher and gallery.management_key_hash == ""
+    event = AuditEvent.objects.get(action="claim", gallery_id=gallery.pk)
+    assert event.actor == publisher and event.details == {"how": "confirmed"}
+    assert "is now in your account" in victim.get(manage).content.decode()
+    # The link served its purpose: it no longer grants anything, and its holders lose the gallery.
+    assert client.get(manage).status_code == 404
+    assert Client().get(link).status_code == 404
+
+
+def test_the_claim_button_is_csrf_checked(client, upload_data, publisher):
+    build, link = _anonymous_upload(client, upload_data)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(publisher)
+    browser.get(link)
+    claim = reverse("gallery:mine-claim", args=[build.gallery_id])
+    assert browser.post(claim).status_code == 403
+    assert Gallery.objects.get(pk=build.gallery_id).owner is None
+    page = browser.get(reverse("gallery:mine-gallery", args=[build.gallery_id])).content.decode()
+    csrf = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[0]
+    assert browser.post(claim, {"csrfmiddlewaretoken": csrf}).status_code == 302
+    assert Gallery.objects.get(pk=build.gallery_id).owner == publisher
+
+
+@pytest.mark.parametrize("who", ["a stranger without the link", "signed out with the link"])
+def test_claiming_needs_a_signed_in_holder_of_the_link(client, upload_data, stranger, who):
+    build, link = _anonymous_upload(client, upload_data)
+    browser = Client()
+    if who == "a stranger without the link":
+        browser.force_login(stranger)
+    else:
+        browser.get(link)
+    response = browser.post(reverse("gallery:mine-claim", args=[build.gallery_id]))
+    if who == "a stranger without the link":
+        assert response.status_code == 404
+    else:
+        assert response.status_code == 302 and response.url.startswith(reverse("account_login"))
+    assert Gallery.objects.get(pk=build.gallery_id).owner is None
+    assert not AuditEvent.objects.filter(action="claim").exists()
+
+
+@pytest.mark.parametrize("how", ["log in", "sign up"])
+def test_logging_in_or_signing_up_after_merely_opening_a_link_claims_nothing(
+    client, upload_data, publisher, mailoutbox, how
+):
+    build, link = _anonymous_upload(client, upload_data)
+    browser = Client()
+    browser.get(link)
+    if how == "log in":
+        _log_in(browser, publisher)
+        email = publisher.email
+    else:
+        email = "new@example.org"
+        browser.post(reverse("account_signup"), {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+        (confirm,) = re.findall(r"http://testserver(/accounts/confirm-email/\S+)", mailoutbox[-1].body)
+        browser.post(confirm)  # logs in (ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION)
+    assert "_auth_user_id" in browser.session
+    assert Gallery.objects.get(pk=build.gallery_id).owner is None
+    assert not AuditEvent.objects.filter(action="claim").exists()
+    # My galleries shows it apart, with the button; the button claims it.
+    mine = browser.get(reverse("gallery:mine")).content.decode()
+    assert "Not in your account" in mine and f"Add this gallery to my account ({email})" in mine
+    browser.post(reverse("gallery:mine-claim", args=[build.gallery_id]))
+    assert Gallery.objects.get(pk=build.gallery_id).owner.email == email
+
+
+def test_logging_in_after_an_anonymous_upload_claims_it_and_not_a_link_opened_in_the_same_session(
+    client, upload_data, publisher
+):
+    others, others_link = _anonymous_upload(Client(), upload_data)
+    client.get(others_link)
+    response = client.post(reverse("gallery:publish"), upload_data(title="Mine"))
+    mine = Build.objects.exclude(pk=others.pk).get()
+    client.get(response.url)  # the build page, which shows the link
+    _log_in(client, publisher)
+    assert Gallery.objects.get(pk=mine.gallery_id).owner == publisher
+    event = AuditEvent.objects.get(action="claim")
+    assert event.gallery_id == mine.gallery_id and event.details == {"how": "logged in after uploading it"}
+    assert Gallery.objects.get(pk=others.gallery_id).owner is None
+    assert client.get(reverse("gallery:mine-gallery", args=[others.gallery_id])).status_code == 200
+
+
+# --- Sessions hold no management token ---------------------------------------------------------------
+
+
+def _stored_sessions() -> str:
+    """Every session in the session store (the ``django_session`` table), decoded, as one JSON text."""
+    return json.dumps([session.get_decoded() for session in Session.objects.all()])
+
+
+def test_no_session_holds_a_management_token_after_an_upload_the_build_page_a_link_or_a_claim(
+    client, upload_data, publisher
+):
+    response = client.post(reverse("gallery:publish"), upload_data())
+    build = Build.objects.get()
+    assert Gallery.objects.get().management_key_hash == ""  # no token before the build page is drawn
+    assert build.pk in _stored_sessions()  # the session knows it uploaded it
+    page = client.get(response.url).content.decode()
+    (link,) = re.findall(r'href="http://testserver(/manage/[^"]+)"', page)
+    token = _token(link)
+    assert services.management_token_matches(Gallery.objects.get(), token)
+    stored = _stored_sessions()
+    assert token not in stored
+    assert services.management_token_hash(token) in stored  # the grant is the hash
+    assert token not in client.get(response.url).content.decode()  # shown once
+
+    other = Client()
+    other.get(link)
+    assert other.get(reverse("gallery:mine-gallery", args=[build.gallery_id])).status_code == 200
+    assert token not in _stored_sessions()
+    _log_in(other, publisher)
+    other.post(reverse("gallery:mine-claim", args=[build.gallery_id]))
+    assert Gallery.objects.get().owner == publisher
+    assert token not in _stored_sessions()
+
+
+def _old_format_session(browser: Client, grants: dict[str, str], links: dict[str, str]) -> None:
+    """Store in ``browser``'s session what the app wrote before it hashed tokens: plain tokens and links."""
+    session = browser.session
+    session[publisher_views.OLD_SESSION_GRANTS] = grants
+    session[publisher_views.OLD_SESSION_NEW_LINKS] = links
+    session.save()
+
+
+def test_a_session_from_before_hashing_keeps_managing_but_loses_its_plain_tokens(
+    client, gallery, build, make_build, publisher
+):
+    Gallery.objects.filter(pk=gallery.pk).update(owner=None)
+    opened_token = services.new_management_token(gallery)
+    uploaded = Gallery.objects.create(title="Uploaded before", database_name="up")
+    uploaded_build = make_build(state=BuildState.QUEUED, of=uploaded)
+    uploaded_token = services.new_management_token(uploaded)
+    _old_format_session(
+        client,
+        {gallery.pk: opened_token, uploaded.pk: uploaded_token},
+        {uploaded_build.pk: f"http://testserver/manage/{uploaded.pk}/{uploaded_token}/"},
+    )
+    assert opened_token in _stored_sessions()
+
+    assert client.get(reverse("gallery:mine-gallery", args=[gallery.pk])).status_code == 200
+    stored = _stored_sessions()
+    assert opened_token not in stored and uploaded_token not in stored
+    # The upload's build page, not seen yet, shows a link once: a new one (the old one was never shown).
+    page = client.get(uploaded_build.get_absolute_url()).content.decode()
+    (link,) = re.findall(r'href="http://testserver(/manage/[^"]+)"', page)
+    uploaded.refresh_from_db()
+    assert services.management_token_matches(uploaded, _token(link))
+    assert not services.management_token_matches(uploaded, uploaded_token)
+    assert _token(link) not in _stored_sessions()
+    # Logging in claims what this session uploaded, not the gallery whose link it opened.
+    _log_in(client, publisher)
+    assert Gallery.objects.get(pk=uploaded.pk).owner == publisher
+    assert Gallery.objects.get(pk=gallery.pk).owner is None
+
+
+# --- Django's log lines carry no management token ----------------------------------------------------
+
+
+@pytest.fixture
+def console_log() -> Iterator[io.StringIO]:
+    """What the app's log handler (``console``, ``gallery.logs.logging_config``) writes while the test runs."""
+    handler = logging.getHandlerByName("console")
+    assert isinstance(handler, logging.StreamHandler)
+    written = io.StringIO()
+    stream = handler.setStream(written)
+    try:
+        yield written
+    finally:
+        handler.setStream(stream)
+
+
+def test_no_log_line_names_a_management_token(client, upload_data, publisher, console_log):
+    build, link = _anonymous_upload(client, upload_data)
+    token = _token(link)
+    browser = Client()
+    assert browser.head(link).status_code == 405  # a link checker's HEAD: Django logs "Method Not Allowed: <path>"
+    assert browser.post(link).status_code == 405
+    browser.get(link)
+    browser.force_login(publisher)
+    browser.post(reverse("gallery:mine-claim", args=[build.gallery_id]))
+    assert browser.get(link).status_code == 404  # a stale link: Django logs "Not Found: <path>"
+    written = console_log.getvalue()
+    assert f"/manage/{build.gallery_id}/" in written, written  # the lines were written ...
+    assert token not in written  # ... without the token
+    assert f"/manage/{build.gallery_id}/<token>/" in written
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        ("Not Found: /manage/abc123/SeCrEt-_tok3n/", "Not Found: /manage/abc123/<token>/"),
+        ("Method Not Allowed (HEAD): /manage/abc123/SeCrEt", "Method Not Allowed (HEAD): /manage/abc123/<token>"),
+        ("at http://app.example/manage/abc123/SeCrEt/?x=1 now", "at http://app.example/manage/abc123/<token>/?x=1 now"),
+        ("GET /mine/abc123/ and /manage/abc123/", "GET /mine/abc123/ and /manage/abc123/"),
+    ],
+)
+def test_a_log_line_naming_a_management_link_loses_its_token(line, redacted):
+    assert redact_management_tokens(line) == redacted

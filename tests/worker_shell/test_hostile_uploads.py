@@ -110,7 +110,7 @@ def test_the_corpus_is_refused_with_reasons_and_the_same_worker_then_builds_ever
     html_build.refresh_from_db()
     assert HTML_TABLE in html_build.log, "the log names the table"
     pages = {
-        "build page": Client().get(html_build.get_absolute_url()),
+        "build page": admin_client.get(html_build.get_absolute_url()),  # its log is for the publisher and staff
         "admin build": admin_client.get(reverse("admin:gallery_build_change", args=[html_build.id])),
         "admin gallery": admin_client.get(reverse("admin:gallery_gallery_change", args=[html_build.gallery_id])),
         "admin galleries": admin_client.get(reverse("admin:gallery_gallery_changelist")),

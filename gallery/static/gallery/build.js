@@ -41,9 +41,12 @@
     for (const [i, li] of document.querySelectorAll("#steps li").entries()) {
       li.className = reached < 0 ? "stopped" : (i < reached || s.state === "ready") ? "done" : i === reached ? "current" : "todo";
     }
-    const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
-    logBox.textContent = s.log || "Waiting for a build worker…";
-    if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+    // The log is null for readers who may not see it (only the publisher and moderators do): no box then.
+    if (logBox && s.log !== null) {
+      const atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 4;
+      logBox.textContent = s.log || "Waiting for a build worker…";
+      if (atBottom) logBox.scrollTop = logBox.scrollHeight;
+    }
     if (s.state === "ready") {
       if (s.is_public) notice("good", "Your gallery is live at ", link(s.gallery_url, s.gallery_url), ". ",
         link(s.gallery_page, "Its page"), " has the embed code, share links and the download.");
@@ -54,7 +57,8 @@
       const strong = document.createElement("strong");
       strong.textContent = "The build failed.";
       notice("bad", strong, " " + (s.failure_reason || "No reason was recorded."), document.createElement("br"),
-        "What to do: fix the problem described above (the log below has details), then ", link(publishURL, "publish the file again"), ".");
+        "What to do: fix the problem described above" + (s.log !== null ? " (the log below has details)" : "") + ", then ",
+        link(publishURL, "publish the file again"), ".");
     } else if (s.state === "cancelled") {
       notice("bad", "This build was cancelled. ", link(publishURL, "Publish again"), ".");
     } else if (s.queue_note) {
