@@ -4,6 +4,6 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("gallery", "0011_build_review")]
+    dependencies = [("gallery", "0012_build_review_data")]
 
     operations = [migrations.RemoveField(model_name="build", name="needs_review")]
