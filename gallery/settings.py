@@ -20,7 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from gallery.logs import LOG_FORMATS, logging_config
+from gallery.logs import LOG_FORMATS, logging_config, redact_sentry_event
 from gallery.sites import registrable_domain, same_site
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -645,6 +645,7 @@ if SENTRY_DSN:
     import sentry_sdk
 
     # The Django, Celery and logging integrations are enabled by themselves when installed.
+    from sentry_sdk.scrubber import EventScrubber
     from sentry_sdk.utils import BadDsn
 
     try:
@@ -653,6 +654,13 @@ if SENTRY_DSN:
             environment=SENTRY_ENVIRONMENT,
             traces_sample_rate=_traces_rate,
             send_default_pii=False,
+            # Local variables named like secrets ("token", "session", ...) are scrubbed at any depth
+            # (a view's kwargs hold a management link's token); URLs, messages and breadcrumbs get
+            # management-link tokens redacted, as in the logs.
+            event_scrubber=EventScrubber(recursive=True),
+            before_send=redact_sentry_event,
+            before_send_transaction=redact_sentry_event,
+            before_breadcrumb=redact_sentry_event,
         )
     except BadDsn as exc:
         raise ImproperlyConfigured(
