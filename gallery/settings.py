@@ -189,6 +189,16 @@ for _host in filter(None, [_app_host, *APP_HOSTS]):
             "could read, set and clear the app's cookies. Serve galleries from a domain of their own, "
             "such as glasshouse-content.org beside glasshouse.org (README, 'Security model')."
         )
+    # The content domain and its subdomains are answered by gallery.content, never by the app.
+    _name = _host.lower().rstrip(".")
+    if _name == CONTENT_DOMAIN or _name.endswith(f".{CONTENT_DOMAIN}"):
+        raise ImproperlyConfigured(
+            f"The app host {_host} (APP_URL or APP_HOSTS) is "
+            + ("CONTENT_DOMAIN itself" if _name == CONTENT_DOMAIN else f"under CONTENT_DOMAIN ({CONTENT_DOMAIN})")
+            + ", where only galleries are served: the app would answer 404 there. Serve the app from another "
+            "host, such as 127.0.0.1 in development (the default APP_URL) or glasshouse.org beside "
+            "glasshouse-content.org."
+        )
 if _app_host and _app_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_app_host)
 CSRF_TRUSTED_ORIGINS = [APP_URL]
