@@ -95,7 +95,7 @@ _root = str(Path(__file__).resolve().parent.parent)
 if _root not in sys.path:
     sys.path.insert(0, _root)
 # Every access and error line with management-link tokens redacted (/manage/<gallery-id>/[redacted]/).
-logger_class = "gallery.logs.GunicornLogger"
+logger_class = "gallery.gunicorn_logger.GunicornLogger"
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
     # One JSON object per line, as the app's (gallery.logs): the access line is the message.
     _handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}

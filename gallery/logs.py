@@ -11,9 +11,10 @@ what the test fixtures match) or ``json``, one JSON object a line for a log coll
 (journald, Loki, CloudWatch...), with ``time``, ``level``, ``logger``, ``message``,
 ``request_id``, ``build_id`` and the traceback as ``exc_info`` when there is one.
 
-No line names a secret: both formats, gunicorn's access and error lines (``GunicornLogger``) and
-what goes to Sentry (``redact_sentry_event``) pass through ``redact_secrets``, which replaces the
-token of every management link (``/manage/<gallery-id>/<token>/``) with ``[redacted]``.
+No line names a secret: both formats, gunicorn's access and error lines
+(``gallery.gunicorn_logger``) and what goes to Sentry (``redact_sentry_event``) pass through
+``redact_secrets``, which replaces the token of every management link
+(``/manage/<gallery-id>/<token>/``) with ``[redacted]``.
 deploy/nginx/app.conf does the same for nginx's access log.
 
 This module imports neither Django's settings nor Celery, so ``deploy/gunicorn.conf.py``
@@ -29,7 +30,6 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
-from gunicorn.glogging import Logger as GunicornBaseLogger
 from pythonjsonlogger.json import JsonFormatter
 
 #: The current request's id (web process), or ``None`` outside a request.
@@ -87,7 +87,7 @@ class ContextFilter(logging.Filter):
 class _Redacting(logging.Formatter):
     """A formatter whose finished line (message, extra fields, traceback) passes through ``redact_secrets``."""
 
-    #: Marks formatters whose lines are already redacted (``GunicornLogger`` wraps the others).
+    #: Marks formatters whose lines are already redacted (``redact_handler`` wraps the others).
     redacts_secrets = True
 
     def format(self, record: logging.LogRecord) -> str:
@@ -213,23 +213,6 @@ def redact_handler(handler: logging.Handler) -> None:
     """Make ``handler``'s lines pass through ``redact_secrets``, keeping its formatter's format (once only)."""
     if not getattr(handler.formatter, "redacts_secrets", False):
         handler.setFormatter(RedactedFormatter(handler.formatter))
-
-
-class GunicornLogger(GunicornBaseLogger):
-    """gunicorn's logger (``logger_class`` in deploy/gunicorn.conf.py) with every access and error line redacted.
-
-    The access line keeps ``access_log_format`` (the request line, with ``/manage/<gallery-id>/[redacted]/``);
-    gunicorn's error lines ("Error handling request /manage/...") are redacted too. With
-    ``LOG_FORMAT=json`` the handlers come from ``logconfig_dict`` with ``JsonLineFormatter``, which
-    redacts already.
-    """
-
-    def setup(self, cfg: Any) -> None:
-        super().setup(cfg)
-        # setup() runs again on a configuration reload (SIGHUP), with new handlers.
-        for log in (self.error_log, self.access_log):
-            for handler in log.handlers:
-                redact_handler(handler)
 
 
 def _redact_value(value: Any) -> Any:
