@@ -90,11 +90,14 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms request_id=%({x-request-id}o)s "%(a)s"'
+# gallery.logs is importable before Django starts (and before gunicorn changes to its chdir).
+_root = str(Path(__file__).resolve().parent.parent)
+if _root not in sys.path:
+    sys.path.insert(0, _root)
+# Every access and error line with management-link tokens redacted (/manage/<gallery-id>/[redacted]/).
+logger_class = "gallery.gunicorn_logger.GunicornLogger"
 if os.environ.get("LOG_FORMAT", "").strip().lower() == "json":
     # One JSON object per line, as the app's (gallery.logs): the access line is the message.
-    _root = str(Path(__file__).resolve().parent.parent)
-    if _root not in sys.path:
-        sys.path.insert(0, _root)
     _handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
     logconfig_dict = {
         "version": 1,

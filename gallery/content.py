@@ -2,8 +2,9 @@
 
 ``ContentOriginMiddleware`` sits first in ``MIDDLEWARE``. A request whose host
 (port stripped) is a subdomain of ``CONTENT_DOMAIN`` is answered here and never
-reaches the app's URLs, sessions, CSRF or X-Frame-Options; every other host
-passes through to the app. In production nginx serves the same map from S3.
+reaches the app's URLs, sessions, CSRF or X-Frame-Options; so is one for the bare
+``CONTENT_DOMAIN`` (404, a page saying where the app is: ``APP_URL``); every other
+host passes through to the app. In production nginx serves the same map from S3.
 
 A host label is ``<gallery-id>`` (follows ``Gallery.live_build``) or
 ``<gallery-id>--<build-id>`` (a pinned version: always that build, which must be a
@@ -64,7 +65,8 @@ nosniff``; the served build's ``Content-Security-Policy`` as its manifest record
 of a gallery without plugins where no build is served; ``Referrer-Policy:
 no-referrer`` for an unlisted gallery, read from its row on every request (so a
 visibility change takes effect at once), and wherever no build is served, else
-``strict-origin-when-cross-origin``.
+``strict-origin-when-cross-origin``. Over HTTPS every answer also carries the app origin's
+``Strict-Transport-Security`` max-age (``strict_transport_security``).
 """
 
 from __future__ import annotations
@@ -130,11 +132,11 @@ def killswitch_source() -> bytes:
 
 
 def content_origin_label(request: HttpRequest) -> str | None:
-    """Return the label before ``.<CONTENT_DOMAIN>`` in the request's host, or ``None`` for an app host.
+    """Return the label before ``.<CONTENT_DOMAIN>`` in the request's host, or ``None`` for any other host.
 
-    ``"abc123def456.localhost:8000"`` -> ``"abc123def456"``; ``"localhost:8000"``
-    -> ``None``. A host Django refuses (``ALLOWED_HOSTS``) is left to the app,
-    which answers 400.
+    ``"abc123def456.localhost:8000"`` -> ``"abc123def456"``; ``"127.0.0.1:8000"`` and the
+    bare ``"localhost:8000"`` -> ``None``. A host Django refuses (``ALLOWED_HOSTS``) is left to
+    the app, which answers 400.
     """
     try:
         host = request.get_host()
@@ -147,8 +149,21 @@ def content_origin_label(request: HttpRequest) -> str | None:
     return domain[: -len(suffix)]
 
 
+def is_bare_content_domain(request: HttpRequest) -> bool:
+    """Whether the request's host is ``CONTENT_DOMAIN`` itself, with no gallery label (``"localhost:8000"``)."""
+    try:
+        host = request.get_host()
+    except DisallowedHost:
+        return False
+    return split_domain_port(host)[0] == settings.CONTENT_DOMAIN
+
+
 class ContentOriginMiddleware:
-    """Answer requests for gallery content origins; pass app-origin requests on."""
+    """Answer requests for gallery content origins and the bare content domain; pass app-origin requests on.
+
+    Every answer it gives gets ``Strict-Transport-Security`` when the request came over HTTPS
+    (``strict_transport_security``).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -156,10 +171,18 @@ class ContentOriginMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         label = content_origin_label(request)
         if label is None:
-            return self.get_response(request)
-        response = serve_content(request, label)
-        _clear_cookies(request, response)
-        return _harden_preview(response) if is_preview_label(label) else response
+            if not is_bare_content_domain(request):
+                return self.get_response(request)
+            # The content domain is galleries' only: the app never answers on it (an app page
+            # there would share the site of every gallery).
+            response = _harden(_bare_content_domain(), None)
+        else:
+            response = serve_content(request, label)
+            _clear_cookies(request, response)
+            if is_preview_label(label):
+                response = _harden_preview(response)
+        strict_transport_security(request, response)
+        return response
 
 
 @dataclass(frozen=True)
@@ -668,6 +691,19 @@ def _harden(response: HttpResponse, served: ServedBuild | None) -> HttpResponse:
     return response
 
 
+def strict_transport_security(request: HttpRequest, response: HttpResponse) -> None:
+    """Add ``Strict-Transport-Security: max-age=<SECURE_HSTS_SECONDS>`` to a content-origin answer sent over HTTPS.
+
+    The app origin's max-age (``SECURE_HSTS_SECONDS``: a year with an ``https://`` ``APP_URL``,
+    ``0`` for none). ``request.is_secure()`` honours ``SECURE_PROXY_SSL_HEADER`` (nginx's
+    ``X-Forwarded-Proto``); nothing over plain HTTP, where browsers ignore the header anyway.
+    Behind nginx, deploy/nginx/content.conf copies it onto the store files it sends itself.
+    """
+    seconds = settings.SECURE_HSTS_SECONDS
+    if seconds and request.is_secure():
+        response["Strict-Transport-Security"] = f"max-age={seconds}"
+
+
 #: Paths of the shared stores and a build's files: many requests per visit, no cookies to clear.
 _NO_CLEAR_SITE_DATA_PREFIXES = ("/_runtime/", "/_wheels/", "/_build/", *STATIC_PREFIXES, DOWNLOAD_PREFIX)
 
@@ -782,12 +818,23 @@ def _no_gallery() -> HttpResponse:
     return _page(404, "Not found", "No gallery at this address.")
 
 
+def _bare_content_domain() -> HttpResponse:
+    return _page(
+        404,
+        "No gallery here",
+        "There is no gallery at this address: each gallery has an address of its own, "
+        f"{content_origin('<gallery-id>')}/. Glasshouse itself is at",
+        link=settings.APP_URL,
+    )
+
+
 def _not_found() -> HttpResponse:
     return _page(404, "Not found", "No file at this address.")
 
 
-def _page(status: int, title: str, message: str) -> HttpResponse:
-    """A small self-contained HTML page, ``Cache-Control: no-cache``."""
+def _page(status: int, title: str, message: str, *, link: str = "") -> HttpResponse:
+    """A small self-contained HTML page, ``Cache-Control: no-cache``; ``link``, if given, ends the message as a link."""
+    anchor = f' <a href="{html.escape(link)}">{html.escape(link)}</a>.' if link else ""
     body = (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -795,7 +842,7 @@ def _page(status: int, title: str, message: str) -> HttpResponse:
         f"<title>{html.escape(title)}</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}"
         "h1{font-size:1.4rem}</style></head>"
-        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}</p></body></html>\n"
+        f"<body><h1>{html.escape(title)}</h1><p>{html.escape(message)}{anchor}</p></body></html>\n"
     )
     response = HttpResponse(
         body, status=status, content_type=content_type_for("page.html")

@@ -11,6 +11,12 @@ what the test fixtures match) or ``json``, one JSON object a line for a log coll
 (journald, Loki, CloudWatch...), with ``time``, ``level``, ``logger``, ``message``,
 ``request_id``, ``build_id`` and the traceback as ``exc_info`` when there is one.
 
+No line names a secret: both formats, gunicorn's access and error lines
+(``gallery.gunicorn_logger``) and what goes to Sentry (``redact_sentry_event``) pass through
+``redact_secrets``, which replaces the token of every management link
+(``/manage/<gallery-id>/<token>/``) with ``[redacted]``.
+deploy/nginx/app.conf does the same for nginx's access log.
+
 This module imports neither Django's settings nor Celery, so ``deploy/gunicorn.conf.py``
 can use it before Django starts.
 """
@@ -42,6 +48,27 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s buil
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(process)d %(request_id)s %(build_id)s %(message)s"
 LOG_FORMATS = ("text", "json")
 
+#: One path segment as it may appear in a log line: URL-safe characters or percent-escapes,
+#: except an escaped slash (``%2F``), which ends the segment as ``/`` does. Quotes, spaces and
+#: backslashes end it too, so redacting inside a JSON line keeps the line valid JSON.
+_SEGMENT = r"(?:[A-Za-z0-9_.~-]|%(?!2[Ff])[0-9A-Fa-f]{2})"
+_SLASH = r"(?:/|%2[Ff])"
+#: The token of a management link (gallery/urls.py, ``manage-link``): the segment after
+#: ``/manage/<gallery-id>/``, also percent-encoded (``?next=%2Fmanage%2F...``) and in any case.
+#: deploy/nginx/app.conf's ``map`` uses the same expression.
+MANAGEMENT_TOKEN_RE = re.compile(rf"({_SLASH}manage{_SLASH}{_SEGMENT}*{_SLASH}){_SEGMENT}+", re.IGNORECASE)
+#: What a redacted token reads as.
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with the token of each management link in it replaced by ``[redacted]``.
+
+    ``"GET /manage/abcdefghijkl/Zq3...x/ HTTP/1.1"`` -> ``"GET /manage/abcdefghijkl/[redacted]/ HTTP/1.1"``;
+    ``"?next=%2Fmanage%2Fabc%2FZq3"`` -> ``"?next=%2Fmanage%2Fabc%2F[redacted]"``. Other text is unchanged.
+    """
+    return MANAGEMENT_TOKEN_RE.sub(rf"\1{REDACTED}", text)
+
 
 class ContextFilter(logging.Filter):
     """Adds ``record.request_id`` and ``record.build_id`` (``"-"`` when unset); never drops a record."""
@@ -57,9 +84,38 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class JsonLineFormatter(JsonFormatter):
+class _Redacting(logging.Formatter):
+    """A formatter whose finished line (message, extra fields, traceback) passes through ``redact_secrets``."""
+
+    #: Marks formatters whose lines are already redacted (``redact_handler`` wraps the others).
+    redacts_secrets = True
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(super().format(record))
+
+
+class TextLineFormatter(_Redacting):
+    """``TEXT_FORMAT`` lines (``LOG_FORMAT=text``), secrets redacted."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT, datefmt: str | None = None) -> None:
+        super().__init__(fmt, datefmt)
+
+
+class RedactedFormatter(_Redacting):
+    """Another formatter's lines, secrets redacted: for handlers someone else set up (gunicorn's own)."""
+
+    def __init__(self, inner: logging.Formatter | None) -> None:
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_secrets(self.inner.format(record))
+
+
+class JsonLineFormatter(_Redacting, JsonFormatter):
     """One JSON object per line: ``time`` (ISO 8601, UTC offset), ``level``, ``logger``, ``pid``,
-    ``request_id``, ``build_id``, ``message``, and ``exc_info`` (the traceback) when present."""
+    ``request_id``, ``build_id``, ``message``, and ``exc_info`` (the traceback) when present;
+    secrets redacted in the whole line."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("fmt", JSON_FIELDS)
@@ -69,33 +125,6 @@ class JsonLineFormatter(JsonFormatter):
         )
         kwargs.setdefault("datefmt", "%Y-%m-%dT%H:%M:%S%z")
         super().__init__(*args, **kwargs)
-
-
-#: A management link's path, ``/manage/<gallery-id>/<token>/``: group 1 is all but the token.
-_MANAGEMENT_LINK = re.compile(r"(/manage/[^/\s]+/)[^/\s?#\"']+")
-#: What stands for a management token in a log line.
-REDACTED_TOKEN = "<token>"
-
-
-def redact_management_tokens(text: str) -> str:
-    """``text`` with the token of every management link path replaced by ``REDACTED_TOKEN``."""
-    return _MANAGEMENT_LINK.sub(lambda match: match[1] + REDACTED_TOKEN, text)
-
-
-class ManagementTokenFilter(logging.Filter):
-    """Redacts management tokens (``redact_management_tokens``) in a record's message; never drops a record.
-
-    A management token lets its holder change or delete an anonymous gallery, and Django's own
-    lines name the request path (``Not Found: /manage/<id>/<token>/`` for a stale link,
-    ``Method Not Allowed`` for a HEAD, ``Internal Server Error`` with a traceback).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_management_tokens(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
 
 
 def new_request_id() -> str:
@@ -136,29 +165,31 @@ class RequestIdMiddleware:
 def logging_config(log_format: str, level: str) -> dict[str, Any]:
     """Django's ``LOGGING`` dict for ``log_format`` (``"text"`` or ``"json"``) and the ``gallery`` loggers' ``level``.
 
-    One stream handler (stderr) with ``ContextFilter`` and ``ManagementTokenFilter``; the root
-    logger at WARNING, ``gallery`` and ``worker_shell`` at ``level``. Raises ``ValueError`` for
-    another format.
+    One stream handler (stderr) with ``ContextFilter`` and a redacting formatter; the root logger
+    at WARNING, ``gallery`` and ``worker_shell`` at ``level``. Django's own ``django`` and
+    ``django.server`` loggers write through that handler too, instead of the handlers Django's
+    default configuration gives them (which would print request paths unredacted). Raises
+    ``ValueError`` for another format.
     """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
-    formatter: dict[str, Any] = {"()": JsonLineFormatter} if log_format == "json" else {"format": TEXT_FORMAT}
+    formatter: dict[str, Any] = {"()": JsonLineFormatter if log_format == "json" else TextLineFormatter}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": ContextFilter}, "management_tokens": {"()": ManagementTokenFilter}},
+        "filters": {"context": {"()": ContextFilter}},
         "formatters": {"line": formatter},
         "handlers": {
-            "console": {
-                "class": "logging.StreamHandler",
-                "filters": ["context", "management_tokens"],
-                "formatter": "line",
-            },
+            "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": "line"},
         },
         "root": {"handlers": ["console"], "level": "WARNING"},
         "loggers": {
             "gallery": {"level": level, "propagate": True},
             "worker_shell": {"level": level, "propagate": True},
+            # Django's defaults: "django" prints to stderr under DEBUG and mails ADMINS (none are
+            # set; errors go to Sentry), "django.server" (runserver) has a handler of its own.
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         },
     }
 
@@ -168,9 +199,38 @@ def use_context_on(logger: logging.Logger, log_format: str) -> None:
 
     For handlers someone else configured (Celery's worker sets up the root logger's with
     ``CELERY_WORKER_LOG_FORMAT``, which names ``%(build_id)s``: the filter must be on them).
+    Their own text formatter is kept, its lines redacted (``redact_handler``).
     """
     for handler in logger.handlers:
         if not any(isinstance(f, ContextFilter) for f in handler.filters):
             handler.addFilter(ContextFilter())
         if log_format == "json":
             handler.setFormatter(JsonLineFormatter())
+        redact_handler(handler)
+
+
+def redact_handler(handler: logging.Handler) -> None:
+    """Make ``handler``'s lines pass through ``redact_secrets``, keeping its formatter's format (once only)."""
+    if not getattr(handler.formatter, "redacts_secrets", False):
+        handler.setFormatter(RedactedFormatter(handler.formatter))
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_secrets(value)
+    if isinstance(value, dict):
+        return {key: _redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(item) for item in value]
+    return value
+
+
+def redact_sentry_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+    """sentry-sdk's ``before_send*`` and ``before_breadcrumb``: ``event`` with every string redacted.
+
+    An event carries the request's URL (Django integration), log messages and their arguments
+    (logging integration) and breadcrumbs of earlier log lines, any of which may name a
+    management link. ``redact_secrets`` is applied to every string in it; returns a new dict
+    (lists for tuples). ``hint`` is unused.
+    """
+    return _redact_value(event)

@@ -20,7 +20,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from gallery.logs import LOG_FORMATS, logging_config
+from gallery.logs import LOG_FORMATS, logging_config, redact_sentry_event
 from gallery.sites import registrable_domain, same_site
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -188,6 +188,16 @@ for _host in filter(None, [_app_host, *APP_HOSTS]):
             f"({registrable_domain(_host)}) as the app host {_host} (APP_URL or APP_HOSTS): galleries "
             "could read, set and clear the app's cookies. Serve galleries from a domain of their own, "
             "such as glasshouse-content.org beside glasshouse.org (README, 'Security model')."
+        )
+    # The content domain and its subdomains are answered by gallery.content, never by the app.
+    _name = _host.lower().rstrip(".")
+    if _name == CONTENT_DOMAIN or _name.endswith(f".{CONTENT_DOMAIN}"):
+        raise ImproperlyConfigured(
+            f"The app host {_host} (APP_URL or APP_HOSTS) is "
+            + ("CONTENT_DOMAIN itself" if _name == CONTENT_DOMAIN else f"under CONTENT_DOMAIN ({CONTENT_DOMAIN})")
+            + ", where only galleries are served: the app would answer 404 there. Serve the app from another "
+            "host, such as 127.0.0.1 in development (the default APP_URL) or glasshouse.org beside "
+            "glasshouse-content.org."
         )
 if _app_host and _app_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(_app_host)
@@ -657,6 +667,7 @@ if SENTRY_DSN:
     import sentry_sdk
 
     # The Django, Celery and logging integrations are enabled by themselves when installed.
+    from sentry_sdk.scrubber import EventScrubber
     from sentry_sdk.utils import BadDsn
 
     try:
@@ -665,6 +676,13 @@ if SENTRY_DSN:
             environment=SENTRY_ENVIRONMENT,
             traces_sample_rate=_traces_rate,
             send_default_pii=False,
+            # Local variables named like secrets ("token", "session", ...) are scrubbed at any depth
+            # (a view's kwargs hold a management link's token); URLs, messages and breadcrumbs get
+            # management-link tokens redacted, as in the logs.
+            event_scrubber=EventScrubber(recursive=True),
+            before_send=redact_sentry_event,
+            before_send_transaction=redact_sentry_event,
+            before_breadcrumb=redact_sentry_event,
         )
     except BadDsn as exc:
         raise ImproperlyConfigured(

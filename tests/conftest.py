@@ -290,7 +290,8 @@ def page(browser: Any) -> Iterator[Any]:
 
 @dataclass(frozen=True)
 class LiveGalleryServer:
-    """The live server as both origins: ``url`` is the app origin, ``gallery_url(id)`` a content origin."""
+    """The live server as both origins: ``url`` is the app origin (``http://127.0.0.1:<port>``, pytest.ini's
+    ``--liveserver``), ``gallery_url(id)`` a content origin."""
 
     url: str
     port: int

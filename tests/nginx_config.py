@@ -76,9 +76,10 @@ def render_deploy_config(
 ) -> Nginx:
     """Write deploy/nginx/ into ``folder/nginx.conf`` with ``replacements`` (old, new) applied.
 
-    Self-signed TLS files replace /etc/ssl/glasshouse/, and ``data_dir`` (default
-    ``folder/data``) replaces /var/lib/glasshouse/. Each ``old`` must occur in the files:
-    an assertion says to update the test when one no longer does.
+    Self-signed TLS files replace /etc/ssl/glasshouse/, ``data_dir`` (default ``folder/data``)
+    replaces /var/lib/glasshouse/, and ``folder`` replaces the log folder /var/log/nginx/ (so every
+    server logs to ``folder/access.log`` and ``folder/error.log``). Each ``old`` must occur in the
+    files: an assertion says to update the test when one no longer does.
     """
     ssl_dir = folder / "ssl"
     ssl_dir.mkdir(parents=True)
@@ -94,7 +95,12 @@ def render_deploy_config(
         data_dir = folder / "data"
         data_dir.mkdir()
     text = deploy_config_text()
-    for old, new in [("/etc/ssl/glasshouse/", f"{ssl_dir}/"), ("/var/lib/glasshouse/", f"{data_dir}/"), *replacements]:
+    defaults = [
+        ("/etc/ssl/glasshouse/", f"{ssl_dir}/"),
+        ("/var/lib/glasshouse/", f"{data_dir}/"),
+        ("/var/log/nginx/", f"{folder}/"),
+    ]
+    for old, new in [*defaults, *replacements]:
         assert old in text, f"deploy/nginx/ no longer contains {old!r}: update this test"
         text = text.replace(old, new)
     config = folder / "nginx.conf"

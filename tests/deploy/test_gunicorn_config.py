@@ -100,9 +100,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve_one_request(tmp_path: Path, log_format: str, request_id: str) -> tuple[str, str]:
-    """Start gunicorn from the config (1 worker), GET /healthz with ``request_id``; return (the
-    response's X-Request-ID, everything gunicorn printed)."""
+def _get(url: str, request_id: str) -> str:
+    """GET ``url`` with ``request_id``; return the answer's X-Request-ID (error statuses included)."""
+    request = urllib.request.Request(url, headers={"X-Request-ID": request_id})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers["X-Request-ID"]
+    except urllib.error.HTTPError as exc:  # 404, 500, 503 still name the request
+        return exc.headers["X-Request-ID"]
+
+
+def _serve_requests(tmp_path: Path, log_format: str, requests: list[tuple[str, str]]) -> tuple[list[str], str]:
+    """Start gunicorn from the config (1 worker), GET each ``(path, request id)`` in turn; return (the
+    answers' X-Request-ID, everything gunicorn printed)."""
     port = _free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -118,26 +128,29 @@ def _serve_one_request(tmp_path: Path, log_format: str, request_id: str) -> tupl
             [*GUNICORN, "-c", str(CONFIG), "gallery.wsgi:application"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
+    answered = []
     try:
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": request_id})
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    answered = response.headers["X-Request-ID"]
-                break
-            except urllib.error.HTTPError as exc:  # 503 still names the request
-                answered = exc.headers["X-Request-ID"]
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    pytest.fail(f"gunicorn did not answer:\n{log_path.read_text()}")
-                time.sleep(0.2)
+        for path, request_id in requests:
+            while True:
+                try:
+                    answered.append(_get(f"http://127.0.0.1:{port}{path}", request_id))
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or process.poll() is not None:
+                        pytest.fail(f"gunicorn did not answer:\n{log_path.read_text()}")
+                    time.sleep(0.2)
         time.sleep(0.5)  # the access line is written after the response
     finally:
         process.terminate()
         process.wait(30)
     return answered, log_path.read_text()
+
+
+def _serve_one_request(tmp_path: Path, log_format: str, request_id: str) -> tuple[str, str]:
+    """As ``_serve_requests`` with one GET of /healthz: (its X-Request-ID, gunicorn's output)."""
+    answered, log = _serve_requests(tmp_path, log_format, [("/healthz", request_id)])
+    return answered[0], log
 
 
 @pytest.mark.slow
@@ -158,3 +171,31 @@ def test_json_logs_are_one_object_per_line(tmp_path):
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert len(access) == 1 and access[0]["request_id"] == "0123abcd", log
     assert all(not line.strip() or line.startswith("{") for line in log.splitlines()), log
+
+
+#: A management link's token (``secrets.token_urlsafe(32)``, as gallery.services makes them).
+TOKEN = "Zq3vN8-_kP2mW7xR4tY9uB1cD6eF0gH5jL2nM8pQ3sT"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_no_line_names_a_management_links_token(tmp_path, log_format):
+    """The access lines and Django's request log (a 500: the folder has no tables; a 404) redact it."""
+    link = f"/manage/abcdefghijkl/{TOKEN}/"
+    answered, log = _serve_requests(
+        tmp_path, log_format, [("/healthz", "ready"), (link, "link-500"), (link + "nope", "link-404")]
+    )
+    assert answered == ["ready", "link-500", "link-404"]
+    assert TOKEN not in log and TOKEN[:12] not in log, log
+    redacted = "/manage/abcdefghijkl/[redacted]/"
+    if log_format == "json":
+        lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+        access = [line["message"] for line in lines if line["logger"] == "gunicorn.access"]
+        django = [line for line in lines if line["logger"] == "django.request"]
+        assert any(f"Internal Server Error: {redacted}" == line["message"] and "exc_info" in line for line in django)
+    else:
+        access = [line for line in log.splitlines() if "request_id=link-" in line]
+        django = [line for line in log.splitlines() if " django.request " in line]
+        assert any(line.endswith(f"Internal Server Error: {redacted}") for line in django), log
+    assert len([line for line in access if f'"GET {redacted}' in line]) == 2, log
+    assert any(f"Not Found: {redacted}nope" in str(line) for line in django), log

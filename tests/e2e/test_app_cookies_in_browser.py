@@ -1,9 +1,9 @@
 """App cookies never reach a gallery, and a gallery's own cookies do not last (Chromium).
 
-On the development layout (app ``localhost``, galleries ``*.localhost``) Chromium keeps even a
-``Domain=localhost`` cookie to ``localhost`` alone, so the first test would pass without
-host-only cookies; the second puts app and galleries on one site (``*.glasshouse.test``), where
-a ``Domain`` attribute on the app's cookies would hand them to every gallery, and fails then.
+On the development layout (app ``127.0.0.1``, galleries ``*.localhost``) no cookie of the app's
+can reach a gallery, whatever its ``Domain``, so the first test would pass without host-only
+cookies; the second puts app and galleries on one site (``*.glasshouse.test``), where a
+``Domain`` attribute on the app's cookies would hand them to every gallery, and fails then.
 
 The server records the ``Cookie`` header of every request it receives for a gallery origin
 (``request_started`` hands over the WSGI environ), so requests made by the gallery's Service

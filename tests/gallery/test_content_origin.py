@@ -606,3 +606,27 @@ def test_a_preview_has_no_report_form_and_its_signed_address_is_never_passed_on(
     assert response.status_code == 404
     assert b"only published galleries can be reported" in response.content
     assert "Location" not in response
+
+
+@pytest.mark.parametrize(
+    ("content_domain", "host"),
+    [("localhost", "localhost:8000"), ("localhost", "LOCALHOST"), ("example-content.org", "example-content.org")],
+)
+@pytest.mark.parametrize("path", ["/", "/publish/", "/accounts/login/", "/admin/", "/healthz", "/sw.js"])
+def test_the_bare_content_domain_is_no_gallery_and_never_the_app(client, settings, content_domain, host, path):
+    settings.CONTENT_DOMAIN = content_domain
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, f".{content_domain}"]
+    settings.APP_URL = "https://glasshouse.example.org"
+    response = client.get(path, HTTP_HOST=host)
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert "There is no gallery at this address" in page
+    assert '<a href="https://glasshouse.example.org">https://glasshouse.example.org</a>' in page
+    assert response["Cache-Control"] == "no-cache"
+    assert_hardened(response, NOT_SERVED)
+
+
+def test_the_bare_content_domain_refuses_forms_too(client):
+    response = client.post("/publish/", {"title": "x"}, HTTP_HOST="localhost:8000")
+    assert response.status_code == 404 and b"There is no gallery at this address" in response.content
+    assert not response.cookies

@@ -86,3 +86,26 @@ def test_a_bad_traces_rate_stops_start_up_naming_the_variable(tmp_path):
     result = run_probe(tmp_path, SENTRY_TRACES_SAMPLE_RATE="2")
     assert result.returncode != 0
     assert "SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not '2'" in result.stderr
+
+
+#: A request to a management link that fails (no tables in the fresh data folder: a 500 with the
+#: request's URL), and log lines naming the link, as breadcrumb and as event.
+LINK_PROBE = (
+    "import django, logging, sentry_sdk; django.setup(); from django.test import Client; "
+    "link = '/manage/abcdefghijkl/{token}/'; "
+    "Client(raise_request_exception=False).get(link, HTTP_HOST='127.0.0.1'); "
+    "logging.getLogger('gallery.probe').warning('opened %s', link); "
+    "logging.getLogger('gallery.probe').error('failed at http://127.0.0.1:8000%s', link); sentry_sdk.flush(5)"
+)
+
+
+def test_events_sent_to_sentry_never_name_a_management_links_token(tmp_path, ingest):
+    address, received = ingest
+    token = "Zq3vN8-_kP2mW7xR4tY9uB1cD6eF0gH5jL2nM8pQ3sT"
+    result = run_python(tmp_path, ["-c", LINK_PROBE.format(token=token)], SENTRY_DSN=f"http://publickey@{address}/42")
+    assert result.returncode == 0, result.stderr
+    envelope = b"\n".join(body for path, body in received if path == "/api/42/envelope/")
+    assert b"OperationalError" in envelope and b"failed at" in envelope and b"opened " in envelope, envelope[:2000]
+    assert b"/manage/abcdefghijkl/[redacted]/" in envelope
+    assert token.encode() not in envelope
+    assert token.encode() not in result.stderr.encode(), result.stderr

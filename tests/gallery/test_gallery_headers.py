@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -10,6 +11,7 @@ from builder.csp import gallery_policy
 from builder.storage import content_type_for
 from gallery import content
 from gallery.models import Gallery
+from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +89,48 @@ def test_a_database_key_never_gets_a_script_or_html_type_whatever_its_name(name:
     for key in (f"builds/b0000000000000001/data/{name}.db", f"uploads/b0000000000000001/{name}.db"):
         kind = content_type_for(key)
         assert kind == "application/vnd.sqlite3", (key, kind)
+
+
+#: The app origin's HSTS max-age in production (gallery/settings.py, SECURE_HSTS_SECONDS).
+YEAR = 365 * 24 * 3600
+
+
+@pytest.fixture
+def hsts(settings) -> int:
+    settings.SECURE_HSTS_SECONDS = YEAR
+    return YEAR
+
+
+@pytest.mark.parametrize("path", [*PATHS, "/_build/{build}/data/chinook.db"])
+def test_answers_over_https_carry_the_apps_hsts_max_age(content_client, bundle, build, hsts, path):
+    response = content_client.get(path.format(build=build.id), secure=True)
+    assert response["Strict-Transport-Security"] == f"max-age={YEAR}"
+    assert "Strict-Transport-Security" not in content_client.get(path.format(build=build.id))
+
+
+def test_behind_nginx_the_forwarded_scheme_decides(content_client, bundle, hsts, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert content_client.get("/", HTTP_X_FORWARDED_PROTO="https")["Strict-Transport-Security"] == f"max-age={YEAR}"
+    assert "Strict-Transport-Security" not in content_client.get("/", HTTP_X_FORWARDED_PROTO="http")
+
+
+def test_every_kind_of_content_answer_carries_it(client, bundle, build, gallery, hsts):
+    """Pinned and preview origins, refusals, the kill switch, and the bare content domain."""
+    answers = {
+        "pinned": client.get("/", HTTP_HOST=f"{gallery.id}--{build.id}.localhost:8000", secure=True),
+        "preview": client.get("/sw.js", HTTP_HOST=urlsplit(preview_url(build)).netloc, secure=True),
+        "unknown gallery": client.get("/", HTTP_HOST="abcdefabcdef.localhost:8000", secure=True),
+        "bad label": client.get("/", HTTP_HOST="nosuchgallery.localhost:8000", secure=True),
+        "method": client.post("/", HTTP_HOST=f"{gallery.id}.localhost:8000", secure=True),
+        "bare domain": client.get("/", HTTP_HOST="localhost:8000", secure=True),
+    }
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.TAKEN_DOWN)
+    answers["kill switch"] = client.get("/sw.js", HTTP_HOST=f"{gallery.id}.localhost:8000", secure=True)
+    assert answers["kill switch"].status_code == 200 and b"unregister" in answers["kill switch"].content
+    for kind, response in answers.items():
+        assert response["Strict-Transport-Security"] == f"max-age={YEAR}", kind
+
+
+def test_no_hsts_when_the_app_sends_none(content_client, bundle, settings):
+    settings.SECURE_HSTS_SECONDS = 0
+    assert "Strict-Transport-Security" not in content_client.get("/", secure=True)

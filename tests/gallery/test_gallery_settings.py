@@ -91,6 +91,10 @@ def test_production_variables_choose_the_real_servers(tmp_path):
         ({"UPLOAD_RATE_LIMIT": "ten an hour"}, "UPLOAD_RATE_LIMIT"),
         ({"CONTENT_ACCEL_REDIRECT": "/_s3"}, "CONTENT_ACCEL_REDIRECT"),
         ({"CONTENT_ACCEL_REDIRECT": "http://s3.example/"}, "CONTENT_ACCEL_REDIRECT"),
+        # The bare content domain and its subdomains answer only for galleries (404 without one).
+        ({"APP_URL": "http://localhost:8000"}, "The app host localhost (APP_URL or APP_HOSTS) is CONTENT_DOMAIN"),
+        ({"APP_URL": "http://glasshouse.localhost:8000"}, "is under CONTENT_DOMAIN (localhost)"),
+        ({"APP_HOSTS": "LOCALHOST"}, "The app host LOCALHOST (APP_URL or APP_HOSTS) is CONTENT_DOMAIN itself"),
     ],
 )
 def test_a_bad_value_names_the_variable(tmp_path, env, variable):
@@ -161,7 +165,7 @@ def test_the_registrable_domain_follows_the_public_suffix_list(host, site):
     "env",
     [
         {},  # a bare checkout: app 127.0.0.1, galleries *.localhost
-        {"APP_URL": "http://localhost:8000"},
+        {"APP_URL": "http://glasshouse.localhost:8080", "CONTENT_DOMAIN": "glasshouse-content.localhost"},  # compose
         {"APP_URL": "https://glasshouse.org", "CONTENT_DOMAIN": "glasshouse-content.org"},
         {"APP_URL": "https://app.example.com", "CONTENT_DOMAIN": "example-content.com"},
     ],

@@ -5,7 +5,8 @@ TLS files and data folder point into ``tmp_path``, it listens on free loopback p
 upstream is the live server. Then, through nginx: a chunked upload reaches Django with a
 Content-Length (request buffering), a body over the cap is refused by nginx with the publish
 page's JSON, and the client address Django counts is the one nginx saw, whatever the client
-claims in ``X-Real-IP`` or ``X-Forwarded-For``.
+claims in ``X-Real-IP`` or ``X-Forwarded-For``. No line nginx logs names a management link's
+token: neither the access log (request line, Referer) nor the error log.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import sqlite3
 import ssl
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,3 +173,53 @@ def test_the_address_django_limits_is_the_one_nginx_saw_not_the_clients_claim(
     assert _post(nginx, body, content_type, **{claim: "203.0.113.1"})[0] == 200
     status, answer = _post(nginx, body, content_type, **{claim: "203.0.113.2"})
     assert status == 429, answer[:2000]
+
+
+#: A management link's token (``secrets.token_urlsafe(32)``).
+TOKEN = "Zq3vN8-_kP2mW7xR4tY9uB1cD6eF0gH5jL2nM8pQ3sT"
+LINK = f"/manage/abcdefghijkl/{TOKEN}/"
+
+
+def _get(nginx: Nginx, path: str, **headers: str) -> int:
+    connection = _connection(nginx)
+    connection.request("GET", path, headers={"Host": APP_HOST, **headers})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+def _log_lines(path: Path, count: int) -> list[str]:
+    """The lines of log ``path`` once it has ``count`` of them (nginx writes after the answer; 5 s at most)."""
+    deadline = time.monotonic() + 5
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
+@pytest.mark.integration
+def test_the_access_log_redacts_management_link_tokens(nginx):
+    assert _get(nginx, LINK) == 404  # no such gallery; the line is written all the same
+    assert _get(nginx, f"/accounts/login/?next=%2Fmanage%2Fabcdefghijkl%2F{TOKEN}%2F") == 200
+    assert _get(nginx, "/healthz", Referer=f"https://{APP_HOST}{LINK}") in (200, 503)
+    lines = _log_lines(nginx.prefix / "access.log", 3)
+    assert len(lines) == 3, lines
+    assert not [line for line in lines if TOKEN in line], lines
+    assert '"GET /manage/abcdefghijkl/[redacted]/ HTTP/1.1" 404 ' in lines[0]
+    assert '"GET /accounts/login/?next=%2Fmanage%2Fabcdefghijkl%2F[redacted]%2F HTTP/1.1" 200 ' in lines[1]
+    assert f'"https://{APP_HOST}/manage/abcdefghijkl/[redacted]/"' in lines[2]
+
+
+@pytest.mark.integration
+def test_the_error_log_never_names_a_management_link(nginx_binary, tmp_path):
+    """With gunicorn down, nginx logs each failed request with its request line: not a management link's."""
+    rendered = render_example(nginx_binary, tmp_path / "nginx", upstream_port=free_port())
+    with running_nginx(rendered.rendered):
+        assert _get(rendered, LINK) == 502
+        assert _get(rendered, "/healthz") == 502
+        assert _log_lines(rendered.prefix / "access.log", 2)
+    errors = rendered.rendered.error_log
+    assert 'connect() failed (111: Connection refused) while connecting to upstream' in errors
+    assert 'request: "GET /healthz HTTP/1.1"' in errors, "the error log shows other failed requests"
+    assert TOKEN not in errors and "/manage/" not in errors, errors

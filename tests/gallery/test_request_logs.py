@@ -15,7 +15,11 @@ import socket
 import pytest
 from fresh_process import run_python
 
-from gallery.logs import ContextFilter, JsonLineFormatter, use_context_on
+from gallery.logs import ContextFilter, JsonLineFormatter, redact_secrets, use_context_on
+
+#: A management link's token (``secrets.token_urlsafe(32)``); tests/deploy/test_gunicorn_config.py
+#: checks gunicorn's lines, tests/gallery/test_nginx_example.py nginx's.
+TOKEN = "Zq3vN8-_kP2mW7xR4tY9uB1cD6eF0gH5jL2nM8pQ3sT"
 
 
 class Recorder(logging.Handler):
@@ -124,3 +128,39 @@ def test_handlers_configured_elsewhere_get_the_ids_and_json_lines():
         assert isinstance(handler.formatter, JsonLineFormatter)
     finally:
         logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize(
+    ("line", "redacted"),
+    [
+        (f'"GET /manage/abcdefghijkl/{TOKEN}/ HTTP/1.1" 302', '"GET /manage/abcdefghijkl/[redacted]/ HTTP/1.1" 302'),
+        (f"Not Found: /manage/abcdefghijkl/{TOKEN}/", "Not Found: /manage/abcdefghijkl/[redacted]/"),
+        (f"https://glasshouse.example.org/manage/abcdefghijkl/{TOKEN}",
+         "https://glasshouse.example.org/manage/abcdefghijkl/[redacted]"),
+        (f"/accounts/login/?next=%2Fmanage%2Fabcdefghijkl%2F{TOKEN}%2F&x=1",
+         "/accounts/login/?next=%2Fmanage%2Fabcdefghijkl%2F[redacted]%2F&x=1"),
+        (f"/MANAGE/abcdefghijkl/%5A{TOKEN[1:]}/", "/MANAGE/abcdefghijkl/[redacted]/"),
+        (f'{{"message": "<WSGIRequest: GET \'/manage/a/{TOKEN}/\'>", "q": "\\"/manage/a/{TOKEN}\\""}}',
+         '{"message": "<WSGIRequest: GET \'/manage/a/[redacted]/\'>", "q": "\\"/manage/a/[redacted]\\""}'),
+        ("/mine/abcdefghijkl/ and /manage/abcdefghijkl/", "/mine/abcdefghijkl/ and /manage/abcdefghijkl/"),
+    ],
+    ids=["access-line", "django-request", "url", "encoded-query", "case-and-escapes", "json", "no-token"],
+)
+def test_management_link_tokens_are_redacted_wherever_they_appear_in_a_line(line, redacted):
+    assert redact_secrets(line) == redacted
+    if line.startswith("{"):
+        assert json.loads(redact_secrets(line))  # still one valid JSON object
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_djangos_own_request_log_redacts_management_links_under_debug_too(tmp_path, log_format):
+    """With DEBUG, Django's default handlers would print "Not Found: <path>" to stderr as it is."""
+    code = (
+        "import django; django.setup(); from django.test import Client; "
+        f"Client().get('/manage/abcdefghijkl/{TOKEN}/nope', HTTP_HOST='127.0.0.1')"
+    )
+    result = run_python(tmp_path, ["-c", code], DEBUG="true", LOG_FORMAT=log_format)
+    assert result.returncode == 0, result.stderr
+    assert "Not Found: /manage/abcdefghijkl/[redacted]/nope" in result.stderr
+    assert TOKEN not in result.stderr
+    assert result.stderr.count("Not Found:") == 1, result.stderr
