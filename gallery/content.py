@@ -28,7 +28,7 @@ anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    n
 The bootstrap page gets an oEmbed discovery ``<link>`` for the requested URL
 after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` serves
 the origin's own build on a pinned origin and any ready build of the gallery on
-its live origin (``gallery.download``). ``/_report`` is where the "Report" link in
+its live origin (``builder.download``). ``/_report`` is where the "Report" link in
 every page's footer points (the bundle's built-in plugin,
 ``builder/runtime/glasshouse_report.py``): the bundle cannot name the app origin, so
 this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page's
@@ -87,8 +87,8 @@ from django.urls import reverse
 from django.utils.http import parse_etags
 
 from builder.csp import gallery_policy, security_headers
+from builder.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
-from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
 from gallery.embed import oembed_url
 from gallery.models import (
     BUILD_ID_RE,
