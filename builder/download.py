@@ -1,45 +1,52 @@
-"""Self-host download: one build's bundle as a zip laid out as a static site.
+"""Self-host download: one build's bundle as a zip laid out as a static site, written once per build.
 
-``<gallery origin>/_download/<build-id>.zip`` (see ``gallery.content``) streams the
-bundle that ``builds/<build-id>/manifest.json`` lists: every file of its ``files``
-at its ``url`` path (``index.html``, ``sw.js``, ``_runtime/…``, ``_wheels/…``,
-``_build/<build-id>/…`` and any static assets), plus a ``README.txt`` that says how
-to serve the folder (``python3 -m http.server``) and what it holds. Served that way
-the copy needs nothing from Glasshouse: every path in a bundle is absolute from
-the site root.
+The zip holds every file of the build's manifest ``files`` at its ``url`` path (``index.html``,
+``sw.js``, ``_runtime/…``, ``_wheels/…``, ``_build/<build-id>/…`` and Datasette's static files),
+in manifest order, then a ``README.txt`` that says how to serve the folder (``python3 -m
+http.server``) and what it holds. Served that way the copy needs nothing from Glasshouse: every
+path in a bundle is absolute from the site root. The stored gzip copies (``<key>.gz``) are not
+part of it, nor is the zip itself (it is no ``files`` entry).
 
-The zip is written by the standard library's ``zipfile`` into a write-only pipe
-and handed out chunk by chunk, so it is never held whole in memory (a database may
-be 1 GB): entries carry data descriptors, and each entry's size is declared up
-front from the store so that ZIP64 is used when it is needed.
+``builder.bundle.build_bundle`` writes it from the bundle's local files once they are all
+written, and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
+the build; the content origin serves that key at ``/_download/<build-id>.zip``
+(``gallery.content``). A build stored before builds wrote the zip gets it once, made from the
+store by ``store_bundle_zip`` (``worker_shell.tasks.store_download``).
+
+Compressible files (``builder.storage.compressible``: text, wasm, SQLite) are deflated; the rest
+(wheels, zips, images, fonts) are stored as they are, since deflating them again gains nothing.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
+import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
-from builder.storage import Storage, check_key, content_type_for
+from builder.storage import Storage, check_key, compressible
 
 #: Name of the README at the root of every download.
 README_NAME = "README.txt"
+#: Name of the stored zip inside its build's prefix (``download_key``).
+DOWNLOAD_NAME = "download.zip"
 #: Storage prefixes a bundle file may come from; never ``uploads/`` (private).
 BUNDLE_PREFIXES = ("builds/", "runtime/", "wheels/")
-#: Suffixes that are compressed already: stored as they are instead of deflated again.
-_STORED_SUFFIXES = frozenset({".whl", ".zip"})
-_CHUNK = 256 * 1024
-#: Content type of the download, from the same fixed map as every bundle file.
-ZIP_CONTENT_TYPE = content_type_for("download.zip")
+_CHUNK = 1024 * 1024
+
+
+def download_key(build_id: str) -> str:
+    """Storage key of build ``build_id``'s self-host zip: ``"builds/<build_id>/download.zip"``."""
+    return f"builds/{build_id}/{DOWNLOAD_NAME}"
 
 
 class InvalidManifest(ValueError):
-    """``manifest.json`` of a build cannot describe a download; ``args[0]`` says what is wrong."""
+    """A build's manifest (or a file it lists) cannot make a download; ``args[0]`` says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -53,70 +60,73 @@ class BundleFile:
 
 @dataclass(frozen=True)
 class BundleListing:
-    """What a build's download holds: ``files`` in manifest order, ``readme`` text, and the zip's file name."""
+    """What a build's download holds: ``files`` in manifest order, ``readme`` text, and ``filename``.
+
+    ``filename`` is ``"<database-name>-<build-id>.zip"`` (``download_filename``), for ``Content-Disposition``.
+    """
 
     build_id: str
-    database_name: str
+    filename: str
     files: tuple[BundleFile, ...]
     readme: str
 
-    @property
-    def filename(self) -> str:
-        """``"<database-name>-<build-id>.zip"``, for ``Content-Disposition``."""
-        return f"{self.database_name}-{self.build_id}.zip"
 
+def download_filename(manifest: dict, build_id: str) -> str:
+    """``"<database-name>-<build-id>.zip"``: the file name a reader's browser saves the download as.
 
-def load_bundle_listing(storage: Storage, build_id: str) -> BundleListing:
-    """Read ``builds/<build_id>/manifest.json`` and check every file it lists against the store.
-
-    Sizes come from the store (a file whose size differs from the manifest's is
-    refused: the copy would not match its lock). Raises ``builder.storage.MissingKey``
-    when the manifest or a listed file is absent, ``InvalidManifest`` when the
-    manifest is malformed, names a key outside the bundle or disagrees with the
-    store, and ``StorageError`` when the store fails. Nothing has been sent when
-    any of these is raised.
+    The database name comes from ``manifest["database"]["name"]``, kept to the characters
+    ``gallery.models.database_name_for`` produces (``"data"`` when there is none).
     """
-    manifest_key = f"builds/{build_id}/manifest.json"
-    with storage.open(manifest_key) as fh:
-        raw = fh.read()
+    database = manifest.get("database") if isinstance(manifest, dict) else None
+    name = str(database.get("name") or "") if isinstance(database, dict) else ""
+    return f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower()).strip('-') or 'data'}-{build_id}.zip"
+
+
+def bundle_listing(manifest: dict, build_id: str) -> BundleListing:
+    """Check ``manifest`` (``builds/<build_id>/manifest.json``, parsed) and list what its download holds.
+
+    Raises ``InvalidManifest`` when the manifest is malformed, lists a key outside the bundle
+    (``BUNDLE_PREFIXES``: never an upload), an unsafe path, the zip itself, or one name twice.
+    """
+    where = f"builds/{build_id}/manifest.json"
     try:
-        manifest = json.loads(raw)
-        entries = manifest["files"]
-        # Only for the file name: keep it to the characters ``database_name_for`` produces.
-        database_name = re.sub(r"[^a-z0-9_-]+", "-", str(manifest["database"]["name"]).lower()).strip("-") or "data"
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidManifest(f"{manifest_key} is not a bundle manifest: {exc}") from exc
+        entries = list(manifest["files"])
+        manifest["database"]["name"]  # the README names the database
+        metadata = manifest.get("metadata") or {}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InvalidManifest(f"{where} is not a bundle manifest: {exc!r}") from exc
+    if not isinstance(metadata, dict):
+        raise InvalidManifest(f"{where} has metadata that is not an object")
     files: list[BundleFile] = []
-    seen: set[str] = set()
+    seen = {README_NAME}
     for entry in entries:
-        bundle_file = _bundle_file(storage, entry, manifest_key)
-        if bundle_file.name in seen or bundle_file.name == README_NAME:
-            raise InvalidManifest(f"{manifest_key} lists {bundle_file.name} twice")
+        bundle_file = _bundle_file(entry, where)
+        if bundle_file.key == download_key(build_id):
+            raise InvalidManifest(f"{where} lists the download itself")
+        if bundle_file.name in seen:
+            raise InvalidManifest(f"{where} lists {bundle_file.name} twice")
         seen.add(bundle_file.name)
         files.append(bundle_file)
     return BundleListing(
         build_id=build_id,
-        database_name=database_name,
+        filename=download_filename(manifest, build_id),
         files=tuple(files),
         readme=readme_text(manifest, files),
     )
 
 
-def _bundle_file(storage: Storage, entry: object, manifest_key: str) -> BundleFile:
+def _bundle_file(entry: object, where: str) -> BundleFile:
     try:
-        key, url, size = entry["key"], entry["url"], int(entry["size"])  # type: ignore[index]
+        key, url, size = entry["key"], str(entry["url"]), int(entry["size"])  # type: ignore[index]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidManifest(f"{manifest_key} has a file entry without key, url and size: {entry!r}") from exc
+        raise InvalidManifest(f"{where} has a file entry without key, url and size: {entry!r}") from exc
     try:
         check_key(key)
-        name = check_key(str(url).removeprefix("/"))
-    except ValueError as exc:
-        raise InvalidManifest(f"{manifest_key} lists an unsafe path: {exc}") from exc
-    if not str(url).startswith("/") or not key.startswith(BUNDLE_PREFIXES):
-        raise InvalidManifest(f"{manifest_key} lists {key!r} at {url!r}, outside the bundle")
-    stored = storage.size(key)
-    if stored != size:
-        raise InvalidManifest(f"{key} has {stored} bytes in the store, {manifest_key} says {size}")
+        name = check_key(url.removeprefix("/"))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidManifest(f"{where} lists an unsafe path: {exc}") from exc
+    if not url.startswith("/") or not key.startswith(BUNDLE_PREFIXES) or size < 0:
+        raise InvalidManifest(f"{where} lists {key!r} at {url!r}, outside the bundle")
     return BundleFile(name=name, key=key, size=size)
 
 
@@ -173,57 +183,61 @@ def _bracket(url: object) -> str:
     return f"<{url}>" if url else ""
 
 
-def stream_bundle_zip(storage: Storage, listing: BundleListing, date_time: datetime) -> Iterator[bytes]:
-    """Yield the zip of ``listing`` in pieces of about 256 KiB, reading each file from ``storage`` as it goes.
+def write_bundle_zip(
+    listing: BundleListing, open_file: Callable[[str], BinaryIO], target: BinaryIO, date_time: datetime
+) -> None:
+    """Write the zip of ``listing`` to ``target`` (a seekable file opened for writing).
 
-    Every entry is dated ``date_time`` (its local fields; zip has no time zone).
-    Files with the suffix of a compressed format are stored, the rest deflated.
-    A store failure part-way raises ``StorageError``/``MissingKey`` inside the
-    response; the client then sees a truncated zip (the status was already sent).
+    ``open_file(key)`` opens a bundle file's bytes (a local file at build time, ``Storage.open``
+    for an older build); each is copied in 1 MiB pieces, never held whole (a database may be
+    1 GB). Every entry is dated ``date_time`` (its local fields; zip has no time zone).
+    Compressible files are deflated (zlib's default level, 6), the rest stored. Raises
+    ``InvalidManifest`` when a file's size differs from the listing's (the copy would not match
+    its lock), and whatever ``open_file`` raises (``OSError``, ``builder.storage.MissingKey``,
+    ``StorageError``); ``target`` then holds no usable zip.
     """
     stamp = date_time.timetuple()[:6]
-    pipe = _Pipe()
-    with zipfile.ZipFile(pipe, mode="w") as archive:
+    with zipfile.ZipFile(target, mode="w") as archive:
         for bundle_file in listing.files:
             info = zipfile.ZipInfo(bundle_file.name, date_time=stamp)
             info.file_size = bundle_file.size  # lets zipfile pick ZIP64 before it writes the header
-            info.compress_type = (
-                zipfile.ZIP_STORED
-                if PurePosixPath(bundle_file.name).suffix in _STORED_SUFFIXES
-                else zipfile.ZIP_DEFLATED
-            )
+            info.compress_type = zipfile.ZIP_DEFLATED if compressible(bundle_file.key) else zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
-            with storage.open(bundle_file.key) as source, archive.open(info, mode="w") as target:
+            written = 0
+            with open_file(bundle_file.key) as source, archive.open(info, mode="w") as entry:
                 while chunk := source.read(_CHUNK):
-                    target.write(chunk)
-                    if pipe.pending >= _CHUNK:
-                        yield pipe.drain()
+                    entry.write(chunk)
+                    written += len(chunk)
+            if written != bundle_file.size:
+                raise InvalidManifest(
+                    f"{bundle_file.key} has {written} bytes, builds/{listing.build_id}/manifest.json says {bundle_file.size}"
+                )
         readme = zipfile.ZipInfo(README_NAME, date_time=stamp)
         readme.compress_type = zipfile.ZIP_DEFLATED
         readme.external_attr = 0o644 << 16
         archive.writestr(readme, listing.readme)
-    yield pipe.drain()
 
 
-class _Pipe(io.RawIOBase):
-    """A write-only, unseekable sink: ``zipfile`` then writes data descriptors, and ``drain`` hands bytes on."""
+def store_bundle_zip(storage: Storage, build_id: str, date_time: datetime, temp_dir: Path | None = None) -> int:
+    """Make the zip of a stored build from the store and store it at ``download_key``; return its size in bytes.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._chunks: list[bytes] = []
-        self.pending = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self._chunks.append(bytes(data))
-        self.pending += len(data)
-        return len(data)
-
-    def drain(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        self.pending = 0
-        return data
-
+    For builds stored before ``builder.bundle`` wrote the zip itself. Reads
+    ``builds/<build_id>/manifest.json`` and every file it lists from ``storage``, writes the
+    zip under ``temp_dir`` (default: the system's temporary folder; removed before returning)
+    and stores it. Raises ``builder.storage.MissingKey`` when the manifest or a listed file is
+    absent, ``InvalidManifest`` when the manifest is malformed or disagrees with the store, and
+    ``StorageError`` when the store fails; nothing is stored then.
+    """
+    with storage.open(f"builds/{build_id}/manifest.json") as fh:
+        raw = fh.read()
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidManifest(f"builds/{build_id}/manifest.json is not JSON: {exc}") from exc
+    listing = bundle_listing(manifest, build_id)
+    with tempfile.TemporaryDirectory(prefix="glasshouse-download-", dir=temp_dir) as tmp:
+        path = Path(tmp) / DOWNLOAD_NAME
+        with path.open("wb") as target:
+            write_bundle_zip(listing, storage.open, target, date_time)
+        storage.put_file(download_key(build_id), path)
+        return path.stat().st_size

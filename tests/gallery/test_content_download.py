@@ -1,18 +1,28 @@
-"""Self-host download: /_download/<build-id>.zip on a gallery's live and pinned origins."""
+"""Self-host download: /_download/<build-id>.zip on a gallery's live and pinned origins.
+
+The zip is the one the build stored (``builder.download``; the fixtures' ``make_bundle`` stores
+it as a build does), served as any stored file. A build made
+before builds stored their zip gets it made once by a worker task.
+"""
 
 from __future__ import annotations
 
 import io
 import json
-import os
+import socket
 import zipfile
 
 import pytest
 
+from builder.download import download_key
+from gallery import queue
 from gallery.models import Build, BuildState, Gallery
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
+
+#: The real sender, kept before the ``asked`` fixture replaces it.
+real_send_download = queue.send_download
 
 LICENSED = {
     "license": "CC BY 4.0",
@@ -22,8 +32,8 @@ LICENSED = {
 }
 
 
-def download(client, host: str, build_id: str):
-    response = client.get(f"/_download/{build_id}.zip", HTTP_HOST=host)
+def download(client, host: str, build_id: str, **headers: str):
+    response = client.get(f"/_download/{build_id}.zip", HTTP_HOST=host, **headers)
     return response, (b"".join(response.streaming_content) if response.streaming else response.content)
 
 
@@ -40,14 +50,24 @@ def licensed_bundle(build: Build, make_bundle) -> dict[str, bytes]:
     return make_bundle(build, metadata=LICENSED)
 
 
-def test_the_download_is_the_bundle_laid_out_as_a_static_site_with_a_readme(
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Build ids whose zip the content origin asked a worker for (``gallery.queue.send_download``)."""
+    sent: list[str] = []
+    monkeypatch.setattr(queue, "send_download", sent.append)
+    return sent
+
+
+def test_the_download_is_the_stored_zip_laid_out_as_a_static_site_with_a_readme(
     client, gallery, build, licensed_bundle
 ):
     response, data = download(client, live_host(gallery), build.id)
     assert response.status_code == 200
-    assert response.streaming
+    assert data == licensed_bundle[download_key(build.id)]  # the stored zip, as it is
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == f'attachment; filename="chinook-{build.id}.zip"'
+    assert response["Content-Length"] == str(len(data)) == str(build.download_bytes)
+    assert response["Cache-Control"] == "no-store"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert not response.cookies
 
@@ -69,6 +89,11 @@ def test_the_download_is_the_bundle_laid_out_as_a_static_site_with_a_readme(
     for name, content in expected.items():
         assert archive.getinfo(name).file_size == len(content)
         assert archive.read(name) == content
+    # Text, wasm and SQLite deflated; what is compressed already stored as it is.
+    assert archive.getinfo("index.html").compress_type == zipfile.ZIP_DEFLATED
+    assert archive.getinfo(f"_build/{build.id}/data/chinook.db").compress_type == zipfile.ZIP_DEFLATED
+    assert archive.getinfo("_runtime/pyodide-314.0.7/python_stdlib.zip").compress_type == zipfile.ZIP_STORED
+    assert archive.getinfo(f"_wheels/{'ab' * 32}/datasette-0.65.5-py3-none-any.whl").compress_type == zipfile.ZIP_STORED
     assert b"private" not in data  # the private upload is never part of it
 
     readme = archive.read("README.txt").decode()
@@ -89,22 +114,10 @@ def test_a_readme_without_licence_metadata_says_nothing_about_it(client, gallery
     assert "python3 -m http.server 8000" in readme
 
 
-def test_a_large_file_is_streamed_in_pieces_never_whole(client, gallery, build, bundle, storage, remote_storage):
-    database = os.urandom(3 * 1024 * 1024)  # random: deflate cannot shrink it
-    key = f"builds/{build.id}/data/chinook.db"
-    storage.put_bytes(key, database)
-    manifest = json.loads(bundle[f"builds/{build.id}/manifest.json"])
-    for entry in manifest["files"]:
-        if entry["key"] == key:
-            entry["size"] = len(database)
-    storage.put_bytes(f"builds/{build.id}/manifest.json", json.dumps(manifest).encode())
-
-    response = client.get(f"/_download/{build.id}.zip", HTTP_HOST=live_host(gallery))
-    pieces = list(response.streaming_content)
-    assert len(pieces) >= 10
-    assert max(len(piece) for piece in pieces) < 1024 * 1024
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(pieces)))
-    assert archive.read(f"_build/{build.id}/data/chinook.db") == database
+def test_the_zip_is_served_only_as_an_attachment_under_download(client, gallery, build, bundle):
+    """Not at its storage path under /_build/, where it would be immutable and inline."""
+    response = client.get(f"/_build/{build.id}/download.zip", HTTP_HOST=live_host(gallery))
+    assert response.status_code == 404
 
 
 def test_a_pinned_origin_offers_its_own_build_and_no_other(client, gallery, build, bundle, make_build, make_bundle):
@@ -154,27 +167,17 @@ def test_a_gallery_that_is_not_public_offers_no_download(client, gallery, build,
         assert text in response.content
 
 
-def test_a_bundle_with_a_missing_file_is_refused_before_anything_is_sent(client, gallery, build, bundle, storage):
-    (storage.root / f"builds/{build.id}/pyodide-lock.json").unlink()
+def test_a_stored_zip_that_went_missing_answers_404(client, gallery, build, bundle, storage):
+    (storage.root / download_key(build.id)).unlink()
     response = client.get(f"/_download/{build.id}.zip", HTTP_HOST=live_host(gallery))
     assert response.status_code == 404
-    assert not response.streaming
-    assert b"files are incomplete on the server" in response.content
-
-
-def test_a_manifest_naming_a_private_upload_is_refused(client, gallery, build, bundle, storage):
-    manifest = json.loads(bundle[f"builds/{build.id}/manifest.json"])
-    manifest["files"].append({"key": "uploads/x/source.db", "url": "/source.db", "size": 24, "sha256": "0" * 64})
-    storage.put_bytes(f"builds/{build.id}/manifest.json", json.dumps(manifest).encode())
-    response, data = download(client, live_host(gallery), build.id)
-    assert response.status_code == 404
-    assert b"private" not in data
 
 
 def test_a_head_request_gets_the_download_headers_and_no_body(client, gallery, build, bundle):
     response = client.head(f"/_download/{build.id}.zip", HTTP_HOST=live_host(gallery))
     assert response.status_code == 200
     assert response["Content-Disposition"] == f'attachment; filename="chinook-{build.id}.zip"'
+    assert response["Content-Length"] == str(build.download_bytes)
     assert response.content == b""
 
 
@@ -188,9 +191,84 @@ def test_the_download_streams_from_s3_as_from_a_local_folder(client, gallery, bu
     store = get_storage()
     for key, content in bundle.items():
         store.put_bytes(key, content)
-    assert store.local_path(f"builds/{build.id}/manifest.json") is None
+    assert store.local_path(download_key(build.id)) is None
     response, data = download(client, live_host(gallery), build.id)
     assert response.status_code == 200
+    assert response.streaming
+    assert data == bundle[download_key(build.id)]
+
+
+# --- Builds made before builds stored their zip ------------------------------------------------
+
+
+def test_an_older_build_gets_its_zip_made_once_by_a_worker_never_while_a_reader_waits(
+    client, gallery, build, make_bundle, storage, asked
+):
+    from worker_shell.tasks import store_download
+
+    bundle = make_bundle(build, metadata=LICENSED, download=False)
+    assert build.download_bytes is None and not storage.exists(download_key(build.id))
+    host = live_host(gallery)
+    for _ in range(3):
+        response, _ = download(client, host, build.id)
+        assert response.status_code == 503
+        assert b"its zip is being made now, once. Try again in a minute or two." in response.content
+        assert response["Retry-After"] == "60"
+        assert "Content-Disposition" not in response
+        assert not storage.exists(download_key(build.id)), "nothing is zipped in the web process"
+    assert asked == [build.id], "one worker task, whatever the number of requests"
+
+    # The worker's task (worker_shell.tasks.store_download), run here with the same store.
+    size = store_download(build.id)
+    build.refresh_from_db()
+    assert build.download_bytes == size == storage.size(download_key(build.id))
+    assert store_download(build.id) == size  # a second delivery changes nothing
+
+    response, data = download(client, host, build.id)
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="chinook-{build.id}.zip"'
     archive = zipfile.ZipFile(io.BytesIO(data))
-    assert archive.read(f"_build/{build.id}/data/chinook.db") == bundle[f"builds/{build.id}/data/chinook.db"]
-    assert "README.txt" in archive.namelist()
+    manifest = json.loads(bundle[f"builds/{build.id}/manifest.json"])
+    assert archive.namelist() == [*(entry["url"].removeprefix("/") for entry in manifest["files"]), "README.txt"]
+    assert "Licence: CC BY 4.0" in archive.read("README.txt").decode()
+    assert asked == [build.id]
+
+
+def test_a_build_whose_files_were_removed_while_its_zip_was_made_keeps_no_zip(
+    gallery, build, make_bundle, storage, monkeypatch
+):
+    """A takedown between the task's start and its end: the build's folder goes again, zip included."""
+    from worker_shell import tasks
+
+    make_bundle(build, download=False)
+    real_store = tasks.store_bundle_zip
+
+    def store_then_removed(*args, **kwargs):  # type: ignore[no-untyped-def]
+        size = real_store(*args, **kwargs)
+        Build.objects.filter(pk=build.pk).update(files_deleted=True)  # what services.remove_build_files records
+        return size
+
+    monkeypatch.setattr(tasks, "store_bundle_zip", store_then_removed)
+    assert tasks.store_download(build.id) is None
+    assert not storage.exists(download_key(build.id))
+    build.refresh_from_db()
+    assert build.download_bytes is None
+
+
+def test_an_older_build_while_the_queue_is_down_asks_again_on_the_next_request(
+    client, gallery, build, make_bundle, settings, monkeypatch, asked
+):
+    make_bundle(build, download=False)
+    with socket.socket() as sock:  # a loopback port where nothing listens: a broker that is down
+        sock.bind(("127.0.0.1", 0))
+        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    monkeypatch.setattr(queue, "app", queue.make_app())
+    monkeypatch.setattr(queue, "send_download", real_send_download)
+    response, _ = download(client, live_host(gallery), build.id)
+    assert response.status_code == 503
+    assert b"cannot be prepared right now. Try again later." in response.content
+    monkeypatch.setattr(queue, "send_download", asked.append)  # the broker is back
+    response, _ = download(client, live_host(gallery), build.id)
+    assert b"being made now" in response.content
+    assert asked == [build.id]
+
