@@ -29,7 +29,8 @@ The bootstrap page gets an oEmbed discovery ``<link>`` for the requested URL
 after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` serves
 the origin's own build on a pinned origin and any ready build of the gallery on
 its live origin: the self-host zip the build stored (``builder.download``), as an
-attachment; the zip is never served under ``/_build/``. ``/_report`` is where the "Report" link in
+attachment, at most ``DOWNLOAD_RATE_LIMIT`` per client address (else 429); the zip is
+never served under ``/_build/``. ``/_report`` is where the "Report" link in
 every page's footer points (the bundle's built-in plugin,
 ``builder/runtime/glasshouse_report.py``): the bundle cannot name the app origin, so
 this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page's
@@ -87,6 +88,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRed
 from django.http.request import split_domain_port
 from django.urls import reverse
 from django.utils.http import parse_etags
+from django_ratelimit.core import get_usage
 
 from builder.csp import gallery_policy, security_headers
 from builder.download import DOWNLOAD_NAME, download_filename, download_key
@@ -103,6 +105,7 @@ from gallery.models import (
     ready_build,
 )
 from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
+from gallery.ratelimits import DOWNLOAD_RATE_GROUP, too_many_downloads_message
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -334,7 +337,7 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         return _serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE, build_id=build)
     if path.startswith("/_build/"):
         build_id, _, rest = path.removeprefix("/_build/").partition("/")
-        # The stored zip only ever goes out through /_download/ (as an attachment).
+        # The stored zip only ever goes out through /_download/ (rate-limited, as an attachment).
         if build_id != build or not rest or rest == DOWNLOAD_NAME:
             return _not_found()
         return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE, build_id=build)
@@ -457,7 +460,9 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
     """Serve ``/_download/<build-id>.zip``: the zip the build stored (``builder.download.download_key``).
 
     A pinned origin offers its own build, a gallery's origin any build ``ready_build``
-    returns; anything else is 404. The zip goes out as every stored file does (``_serve_key``: X-Accel-Redirect behind
+    returns; anything else is 404. Each GET counts against ``DOWNLOAD_RATE_LIMIT`` for the
+    client's address (``gallery.ratelimits``); over it, 429 with a page that says when to try
+    again. The zip goes out as every stored file does (``_serve_key``: X-Accel-Redirect behind
     nginx), ``no-store``, as an attachment named ``<database-name>-<build-id>.zip``. A build
     made before builds stored their zip (``Build.download_bytes`` unset) gets it made once
     (``_prepare_download``): the server never makes a zip while a reader waits.
@@ -474,6 +479,14 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
         return _not_found()
     if build.download_bytes is None:
         return _prepare_download(build_id)
+    usage = get_usage(
+        request, group=DOWNLOAD_RATE_GROUP, key="ip", rate=settings.DOWNLOAD_RATE_LIMIT, method="GET", increment=True
+    )
+    if usage is not None and usage["should_limit"]:
+        response = _page(429, "Too many downloads", too_many_downloads_message(usage["time_left"]))
+        if usage["time_left"] >= 0:
+            response["Retry-After"] = str(usage["time_left"])
+        return response
     disposition = f'attachment; filename="{build_serving(build_id).download_filename}"'
     return _serve_key(
         request, download_key(build_id), "no-store", {"Content-Disposition": disposition}, build_id=build_id

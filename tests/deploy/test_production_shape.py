@@ -13,7 +13,8 @@ its build, approval, then every kind of store file fetched through nginx: the by
 (moto logs nginx's GET), Django's own answer for the path is an X-Accel-Redirect without a
 body, and the headers are Django's (map content type even when the object says otherwise, CSP,
 nosniff, immutable caching of content-addressed paths, no cookies, no x-amz-*); Range, HEAD,
-gzip and a missing key; the self-host zip (the stored object, as an attachment); then Chromium browses the gallery through nginx.
+gzip and a missing key; the self-host zip (the stored object, as an attachment) and its rate
+limit per the address nginx saw; then Chromium browses the gallery through nginx.
 ``test_a_burst_of_builds_finishes_when_one_of_two_workers_stops``: six uploads, one worker node
 stopped (SIGTERM, Celery's warm shutdown) while it builds; every build ends ready.
 """
@@ -52,6 +53,8 @@ REPO = Path(__file__).resolve().parents[2]
 CSRF = "p" * 32
 #: The prefixes nginx may read from the bucket without credentials (deploy/nginx/content.conf).
 PUBLIC_PREFIXES = ("builds/", "runtime/", "wheels/")
+#: gunicorn's DOWNLOAD_RATE_LIMIT here: self-host zips per client address and hour.
+DOWNLOADS_ALLOWED = 3
 
 
 @dataclass
@@ -151,6 +154,7 @@ def stack(
         "CONTENT_ACCEL_REDIRECT": "/_s3/",
         "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP",
         "UPLOAD_RATE_LIMIT": "1000/m",
+        "DOWNLOAD_RATE_LIMIT": f"{DOWNLOADS_ALLOWED}/h",
     }
     with web_log.open("wb") as log:
         web = subprocess.Popen(
@@ -286,6 +290,13 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert archive.read(database_url.removeprefix("/")) == _s3_bytes(stack.bucket, database)
         assert "python3 -m http.server" in archive.read("README.txt").decode()
+    # DOWNLOADS_ALLOWED per address: the one nginx saw (127.0.0.1, as for the direct GET above),
+    # whatever the client claims in X-Real-IP.
+    for claim in range(DOWNLOADS_ALLOWED - 2):
+        assert stack.gallery_get(gallery.id, zip_url, **{"X-Real-IP": f"203.0.113.{claim}"}).status_code == 200
+    refused = stack.gallery_get(gallery.id, zip_url, **{"X-Real-IP": "203.0.113.200"})
+    assert refused.status_code == 429 and "Too many downloads from your address" in refused.text
+    assert int(refused.headers["Retry-After"]) > 0 and "Set-Cookie" not in refused.headers
 
     # The type and caching are Django's even when the object in the bucket says otherwise.
     client = stack.bucket.client()

@@ -1,7 +1,7 @@
 """Self-host download: /_download/<build-id>.zip on a gallery's live and pinned origins.
 
 The zip is the one the build stored (``builder.download``; the fixtures' ``make_bundle`` stores
-it as a build does), served as any stored file. A build made
+it as a build does), served as any stored file, rate-limited per client address. A build made
 before builds stored their zip gets it made once by a worker task.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import zipfile
 
@@ -17,6 +18,7 @@ import pytest
 from builder.download import download_key
 from gallery import queue
 from gallery.models import Build, BuildState, Gallery
+from gallery.ratelimits import too_many_downloads_message
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +117,7 @@ def test_a_readme_without_licence_metadata_says_nothing_about_it(client, gallery
 
 
 def test_the_zip_is_served_only_as_an_attachment_under_download(client, gallery, build, bundle):
-    """Not at its storage path under /_build/, where it would be immutable and inline."""
+    """Not at its storage path under /_build/, where it would be immutable, inline and not rate-limited."""
     response = client.get(f"/_build/{build.id}/download.zip", HTTP_HOST=live_host(gallery))
     assert response.status_code == 404
 
@@ -196,6 +198,52 @@ def test_the_download_streams_from_s3_as_from_a_local_folder(client, gallery, bu
     assert response.status_code == 200
     assert response.streaming
     assert data == bundle[download_key(build.id)]
+
+
+# --- Rate limit per client address -------------------------------------------------------------
+
+
+def test_downloads_over_the_limit_from_one_address_get_a_429_page_that_says_when_to_try_again(
+    client, gallery, build, bundle, settings
+):
+    settings.DOWNLOAD_RATE_LIMIT = "2/h"
+    host = live_host(gallery)
+    # A HEAD (a download manager's check) costs no bytes and counts for nothing.
+    assert client.head(f"/_download/{build.id}.zip", HTTP_HOST=host).status_code == 200
+    for _ in range(2):
+        assert download(client, host, build.id)[0].status_code == 200
+    # The pinned origin of the same gallery shares the address's count.
+    refused, _ = download(client, pinned_host(gallery, build.id), build.id)
+    assert refused.status_code == 429
+    assert refused["Content-Type"] == "text/html; charset=utf-8"
+    page = refused.content.decode()
+    assert "Too many downloads from your address: the limit is 2 per hour." in page
+    assert re.search(r"Try again in \d+ minutes?\. The gallery itself keeps working", page)
+    assert 0 < int(refused["Retry-After"]) <= 3600
+    assert "Content-Disposition" not in refused
+    assert not refused.cookies and "Set-Cookie" not in refused
+    assert refused["X-Content-Type-Options"] == "nosniff"
+    # Another address is counted on its own.
+    other, _ = download(client, host, build.id, REMOTE_ADDR="203.0.113.7")
+    assert other.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "wait"), [(30, "in 1 minute."), (60, "in 1 minute."), (61, "in 2 minutes."), (-1, "later.")]
+)
+def test_the_refusal_says_how_long_to_wait(settings, seconds_left: int, wait: str):
+    settings.DOWNLOAD_RATE_LIMIT = "30/h"
+    assert too_many_downloads_message(seconds_left).startswith(
+        f"Too many downloads from your address: the limit is 30 per hour. Try again {wait}"
+    )
+
+
+def test_an_ipv6_client_is_counted_by_its_64_prefix(client, gallery, build, bundle, settings):
+    settings.DOWNLOAD_RATE_LIMIT = "1/h"
+    host = live_host(gallery)
+    assert download(client, host, build.id, REMOTE_ADDR="2001:db8:1:2::10")[0].status_code == 200
+    assert download(client, host, build.id, REMOTE_ADDR="2001:db8:1:2::99")[0].status_code == 429
+    assert download(client, host, build.id, REMOTE_ADDR="2001:db8:1:3::10")[0].status_code == 200
 
 
 # --- Builds made before builds stored their zip ------------------------------------------------
