@@ -16,6 +16,7 @@ Layout written (DESIGN.md, "Bundle")::
     builds/<build-id>/-/static/...         Datasette's static files, served at /-/static/...
     builds/<build-id>/-/static-plugins/... the plugins' static files, served at /-/static-plugins/...
     <key>.gz                               gzip copy of a text, wasm or database file above
+    builds/<build-id>/download.zip         the self-host zip of the files above (builder.download)
     builds/<build-id>/manifest.json
     builds/<build-id>/sw.js                generated, written last but one
     builds/<build-id>/index.html           written last
@@ -32,9 +33,11 @@ import html
 import json
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
 
@@ -42,6 +45,7 @@ from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
 from builder.csp import gallery_policy, security_headers
+from builder.download import DOWNLOAD_NAME, README_NAME, bundle_listing, download_key, write_bundle_zip
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
@@ -95,7 +99,8 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content.
+    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content;
+    ``download_bytes``: the size of the self-host zip (``builds/<build-id>/download.zip``).
 
     ``manifest["warnings"]`` lists sentences the publisher should read although the build
     succeeded (e.g. a WAL-mode upload's un-checkpointed changes are missing).
@@ -103,6 +108,7 @@ class BuildResult:
 
     manifest: dict
     bundle_bytes: int
+    download_bytes: int
 
 
 StateCallback = Callable[[str], None]
@@ -454,11 +460,27 @@ def build_bundle(
             # builder.sqlite_check: what the publisher should know although the build succeeded.
             "warnings": list(info.warnings),
         }
+        # The self-host zip of the files just listed, from their local copies: made once here, so
+        # the content origin serves it as a stored file. It is no "files" entry: a reader's worker
+        # never fetches it, and it never holds itself.
+        started = time.monotonic()
+        listing = bundle_listing(manifest, request.build_id)
+        local_files = {key: local for key, local, _ in listed}
+        download = work / DOWNLOAD_NAME
+        with download.open("wb") as target:
+            write_bundle_zip(listing, lambda key: local_files[key].open("rb"), target, datetime.now(UTC))
+        download_bytes = download.stat().st_size
+        manifest["download"] = {"key": download_key(request.build_id), "size": download_bytes}
+        log(
+            f"Self-host zip written in {time.monotonic() - started:.1f} s: {download_bytes:,} bytes "
+            f"({len(listing.files)} files and {README_NAME})."
+        )
         manifest_file = work / "manifest.json"
         manifest_file.write_text(json.dumps(manifest, indent=1))
         # sw.js and index.html go last: once they are in place, readers may start on this build.
         ordered = [*files, *extras, *generated[:-1],
                    *((key + GZIP_SUFFIX, copy, "") for key, (copy, _) in gzipped.items() if copy),
+                   (download_key(request.build_id), download, ""),
                    (f"{build_prefix}manifest.json", manifest_file, ""),
                    generated[-1], (f"{build_prefix}index.html", index_html, "/index.html")]  # fmt: skip
         log(
@@ -475,4 +497,4 @@ def build_bundle(
                 storage.put_file(key, local)
                 uploaded += 1
         log(f"Stored {uploaded} files ({len(ordered) - uploaded} shared files were already stored).")
-    return BuildResult(manifest=manifest, bundle_bytes=total_bytes)
+    return BuildResult(manifest=manifest, bundle_bytes=total_bytes, download_bytes=download_bytes)

@@ -21,7 +21,7 @@ request path                       storage key                                 C
 ``/_build/<build>/<rest>``         ``builds/<build>/<rest>``                   immutable
 ``/-/static/<rest>``               ``builds/<build>/-/static/<rest>``          no-cache
 ``/-/static-plugins/<rest>``       ``builds/<build>/-/static-plugins/<rest>``  no-cache
-``/_download/<id>.zip``            zip of ``builds/<id>/manifest.json`` files  no-store
+``/_download/<id>.zip``            ``builds/<id>/download.zip``                no-store
 ``/_report?url=<page path>``       302 to the app's report form                no-cache
 anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    no-cache
 =================================  ==========================================  ============
@@ -29,7 +29,9 @@ anything else (app deep links)     ``builds/<build>/index.html`` (+ oEmbed)    n
 The bootstrap page gets an oEmbed discovery ``<link>`` for the requested URL
 after its ``<head>`` tag, and the same as a ``Link`` header. ``/_download/`` serves
 the origin's own build on a pinned origin and any ready build of the gallery on
-its live origin (``gallery.download``). ``/_report`` is where the "Report" link in
+its live origin: the self-host zip the build stored (``builder.download``), as an
+attachment, at most ``DOWNLOAD_RATE_LIMIT`` per client address (else 429); the zip is
+never served under ``/_build/``. ``/_report`` is where the "Report" link in
 every page's footer points (the bundle's built-in plugin,
 ``builder/runtime/glasshouse_report.py``): the bundle cannot name the app origin, so
 this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page's
@@ -84,16 +86,18 @@ from typing import BinaryIO
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import DisallowedHost
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.request import split_domain_port
 from django.urls import reverse
 from django.utils.http import parse_etags
+from django_ratelimit.core import get_usage
 
 from builder.csp import gallery_policy, security_headers
+from builder.download import DOWNLOAD_NAME, download_filename, download_key
 from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
-from gallery import view_counts
-from gallery.download import ZIP_CONTENT_TYPE, InvalidManifest, load_bundle_listing, stream_bundle_zip
+from gallery import queue, view_counts
 from gallery.embed import oembed_url
 from gallery.models import (
     BUILD_ID_RE,
@@ -106,6 +110,7 @@ from gallery.models import (
     parse_content_label,
 )
 from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
+from gallery.ratelimits import DOWNLOAD_RATE_GROUP, too_many_downloads_message
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -390,7 +395,8 @@ def _route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         return _serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE, build_id=build)
     if path.startswith("/_build/"):
         build_id, _, rest = path.removeprefix("/_build/").partition("/")
-        if build_id != build or not rest:
+        # The stored zip only ever goes out through /_download/ (rate-limited, as an attachment).
+        if build_id != build or not rest or rest == DOWNLOAD_NAME:
             return _not_found()
         return _serve_key(request, f"builds/{build}/{rest}", IMMUTABLE, build_id=build)
     if path.startswith(STATIC_PREFIXES):
@@ -508,7 +514,16 @@ def _report_redirect(request: HttpRequest, served: ServedBuild) -> HttpResponse:
 
 
 def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> HttpResponse:
-    """Stream ``/_download/<build-id>.zip``: a pinned origin offers its own build, a gallery's origin any ready build."""
+    """Serve ``/_download/<build-id>.zip``: the zip the build stored (``builder.download.download_key``).
+
+    A pinned origin offers its own build, a gallery's origin any build ``approved_build``
+    returns; anything else is 404. Each GET counts against ``DOWNLOAD_RATE_LIMIT`` for the
+    client's address (``gallery.ratelimits``); over it, 429 with a page that says when to try
+    again. The zip goes out as every stored file does (``_serve_key``: X-Accel-Redirect behind
+    nginx), ``no-store``, as an attachment named ``<database-name>-<build-id>.zip``. A build
+    made before builds stored their zip (``Build.download_bytes`` unset) gets it made once
+    (``_prepare_download``): the server never makes a zip while a reader waits.
+    """
     build_id = name.removesuffix(".zip")
     if (
         not name.endswith(".zip")
@@ -519,30 +534,48 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
     build = approved_build(served.gallery_id, build_id)
     if build is None:
         return _not_found()
-    finished_at = build.finished_at or build.created_at
-    storage = get_storage()
-    try:
-        listing = load_bundle_listing(storage, build_id)
-    except (MissingKey, InvalidManifest) as exc:
-        logger.error("build %s cannot be downloaded: %s", build_id, exc)
-        return _page(
-            404,
-            "Download unavailable",
-            "This version's files are incomplete on the server, so it cannot be downloaded. "
-            "Download the gallery's latest version, or report the problem to the moderators.",
-        )
-    except StorageError as exc:
-        return _storage_unavailable(f"builds/{build_id}/manifest.json", exc)
-    headers = {
-        "Cache-Control": "no-store",
-        "Content-Disposition": f'attachment; filename="{listing.filename}"',
-    }
-    if request.method == "HEAD":
-        return _with_headers(HttpResponse(content_type=ZIP_CONTENT_TYPE), headers)
-    response = StreamingHttpResponse(
-        stream_bundle_zip(storage, listing, finished_at), content_type=ZIP_CONTENT_TYPE
+    if build.download_bytes is None:
+        return _prepare_download(build_id)
+    usage = get_usage(
+        request, group=DOWNLOAD_RATE_GROUP, key="ip", rate=settings.DOWNLOAD_RATE_LIMIT, method="GET", increment=True
     )
-    return _with_headers(response, headers)
+    if usage is not None and usage["should_limit"]:
+        response = _page(429, "Too many downloads", too_many_downloads_message(usage["time_left"]))
+        if usage["time_left"] >= 0:
+            response["Retry-After"] = str(usage["time_left"])
+        return response
+    disposition = f'attachment; filename="{build_serving(build_id).download_filename}"'
+    return _serve_key(
+        request, download_key(build_id), "no-store", {"Content-Disposition": disposition}, build_id=build_id
+    )
+
+
+def _prepare_download(build_id: str) -> HttpResponse:
+    """Answer 503 for a build whose zip is not stored yet, having asked a worker to make it.
+
+    The first request sends ``worker_shell.tasks.store_download`` (``gallery.queue.send_download``);
+    later ones, until the task's hard time limit has passed, send nothing more (a cache entry
+    per build, shared by the web processes through Redis). The page says to try again shortly,
+    and ``Retry-After`` says when.
+    """
+    asked = f"glasshouse:download-asked:{build_id}"
+    if cache.add(asked, 1, timeout=settings.BUILD_HARD_TIME_LIMIT):
+        try:
+            queue.send_download(build_id)
+        except queue.BROKER_ERRORS as exc:
+            cache.delete(asked)
+            logger.error("could not ask a worker for the zip of build %s: %s", build_id, exc)
+            return _page(
+                503, "Download unavailable", "This version's download cannot be prepared right now. Try again later."
+            )
+    response = _page(
+        503,
+        "Download being prepared",
+        "This version was published before downloads were stored, so its zip is being made now, once. "
+        "Try again in a minute or two.",
+    )
+    response["Retry-After"] = "60"
+    return response
 
 
 def _serve_key(
@@ -729,11 +762,14 @@ class BuildServing:
     """What the content origin needs from a build's ``manifest.json``.
 
     ``policy``: its ``Content-Security-Policy``; ``gzip``: storage key -> key of its stored
-    gzip copy, for every ``files`` entry with a ``gzip`` record (``builder.bundle``).
+    gzip copy, for every ``files`` entry with a ``gzip`` record (``builder.bundle``);
+    ``download_filename``: what a reader's browser saves its zip as
+    (``builder.download.download_filename``).
     """
 
     policy: str
     gzip: dict[str, str]
+    download_filename: str
 
 
 #: ``build_serving``'s memory: build id -> what its manifest says. A build's manifest never
@@ -746,9 +782,9 @@ def build_serving(build_id: str) -> BuildServing:
 
     A build from before the manifest recorded its policy gets ``gallery_policy`` of its
     manifest's ``plugins``. When the manifest cannot be read or names an unknown plugin,
-    the answer gets the stricter policy of a gallery without plugins and no gzip copies
-    (logged, not remembered): a plugin's map tiles may then not load, but nothing is
-    allowed that the build did not ask for.
+    the answer gets the stricter policy of a gallery without plugins, no gzip copies and
+    the zip name ``data-<build_id>.zip`` (logged, not remembered): a plugin's map tiles may
+    then not load, but nothing is allowed that the build did not ask for.
     """
     if build_id in _BUILDS:
         return _BUILDS[build_id]
@@ -760,8 +796,10 @@ def build_serving(build_id: str) -> BuildServing:
         gzipped = {entry["key"]: entry["gzip"]["key"] for entry in manifest.get("files", []) if "gzip" in entry}
     except (StorageError, MissingKey, ValueError, KeyError, TypeError, AttributeError) as exc:
         logger.error("no policy for build %s (%s): serving the policy of a gallery without plugins", build_id, exc)
-        return BuildServing(policy=gallery_policy(()), gzip={})
-    _BUILDS[build_id] = BuildServing(policy=policy, gzip=gzipped)
+        return BuildServing(policy=gallery_policy(()), gzip={}, download_filename=download_filename({}, build_id))
+    _BUILDS[build_id] = BuildServing(
+        policy=policy, gzip=gzipped, download_filename=download_filename(manifest, build_id)
+    )
     return _BUILDS[build_id]
 
 

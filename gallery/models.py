@@ -294,7 +294,9 @@ class Build(models.Model):
     tables = models.JSONField(default=list, blank=True)
     #: Whether the build stored a share card at ``builds/<build-id>/card.png``.
     has_card = models.BooleanField(default=False)
-    #: Size in bytes of the self-host zip (``/_download/<build-id>.zip``), when the build reports it.
+    #: Size in bytes of the self-host zip stored at ``builds/<build-id>/download.zip`` (served at
+    #: ``/_download/<build-id>.zip``); ``None`` until it is stored (builds made before builds
+    #: stored it get it on the first request, ``worker_shell.tasks.store_download``).
     download_bytes = models.BigIntegerField(null=True, blank=True)
     #: The settings this build bakes into its bundle, copied from the gallery when the build is
     #: made (``bundled_settings``): ``{"title": str, "description": str, "plugins": [str],

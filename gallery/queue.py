@@ -12,6 +12,8 @@ from kombu.exceptions import OperationalError
 
 #: Name of the build task defined in ``worker_shell.tasks``.
 BUILD_TASK = "worker_shell.tasks.build_gallery"
+#: Name of the task that stores the self-host zip of a build made before builds wrote one.
+DOWNLOAD_TASK = "worker_shell.tasks.store_download"
 #: What ``send_build`` raises when the broker cannot be reached (kombu wraps connection errors).
 BROKER_ERRORS = (OperationalError, OSError)
 
@@ -35,3 +37,12 @@ def send_build(build_id: str) -> None:
     reached within ``CELERY_TASK_PUBLISH_RETRY_POLICY``.
     """
     app.send_task(BUILD_TASK, args=[build_id])
+
+
+def send_download(build_id: str) -> None:
+    """Enqueue making the self-host zip of ready build ``build_id`` (``worker_shell.tasks.store_download``).
+
+    Raises one of ``BROKER_ERRORS`` if the broker cannot be reached within
+    ``CELERY_TASK_PUBLISH_RETRY_POLICY``.
+    """
+    app.send_task(DOWNLOAD_TASK, args=[build_id])

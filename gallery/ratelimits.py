@@ -22,6 +22,8 @@ _PERIODS = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 
 #: django-ratelimit group shared by the publish form and the new-version form: uploads per address.
 UPLOAD_RATE_GROUP = "gallery.upload"
+#: django-ratelimit group of the self-host zips the content origins serve (``gallery.content``), per address.
+DOWNLOAD_RATE_GROUP = "gallery.download"
 
 
 def _ip_address(value: str) -> str | None:
@@ -109,4 +111,14 @@ def too_many_builds_message() -> str:
     return (
         f"Too many builds started: the limit is {describe_rate(settings.BUILD_RATE_LIMIT)} per publisher and "
         f"{describe_rate(settings.BUILD_RATE_LIMIT_PER_ADDRESS)} per address. Nothing was started; try again later."
+    )
+
+
+def too_many_downloads_message(seconds_left: int) -> str:
+    """The refusal of a download over ``DOWNLOAD_RATE_LIMIT`` from one address; ``seconds_left`` until the window ends (< 0: unknown)."""
+    minutes = max(1, -(-seconds_left // 60))
+    wait = f"in {minutes} minute{'' if minutes == 1 else 's'}" if seconds_left >= 0 else "later"
+    return (
+        f"Too many downloads from your address: the limit is {describe_rate(settings.DOWNLOAD_RATE_LIMIT)}. "
+        f"Try again {wait}. The gallery itself keeps working in your browser meanwhile."
     )

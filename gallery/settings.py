@@ -570,6 +570,11 @@ REPORT_RATE_LIMIT = env_rate("REPORT_RATE_LIMIT", "5/h")
 #: Distinct reporters after whose reports an approved gallery is taken down for review; 0: never.
 REPORTS_TAKEDOWN_THRESHOLD = env_int("REPORTS_TAKEDOWN_THRESHOLD", 3, minimum=0)
 
+# --- Self-host downloads (/_download/<build-id>.zip on a content origin, gallery.content) ----
+
+#: django-ratelimit rate for self-host zips served per client IP (IPv6: per /64), e.g. "30/h".
+DOWNLOAD_RATE_LIMIT = env_rate("DOWNLOAD_RATE_LIMIT", "30/h")
+
 # --- Static files (admin CSS), served by WhiteNoise under gunicorn ----------------
 
 STATIC_URL = "/static/"

@@ -29,11 +29,13 @@ from django import db
 from django.conf import settings
 
 from builder.bundle import BuildError, BuildRequest, build_bundle
+from builder.download import store_bundle_zip
 from builder.sqlite_check import CheckLimits
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery import recovery, services
 from gallery.models import Build, BuildState
+from gallery.queue import DOWNLOAD_TASK
 from gallery.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
@@ -46,7 +48,8 @@ logger = logging.getLogger(__name__)
 TRANSIENT_FAULTS = (WheelError,)
 
 __all__ = [
-    "BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "database_check_limits", "fail_build", "sweep_builds",
+    "BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "database_check_limits", "fail_build",
+    "store_download", "sweep_builds",
 ]
 
 
@@ -55,14 +58,16 @@ def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
 
     ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
     is present (any true value) when ``builds/<build-id>/card.png`` was stored,
-    ``manifest["download_bytes"]`` is the self-host zip's size, and ``manifest["scan"]``
+    ``manifest["download"]["size"]`` is the self-host zip's size (``builder.bundle`` stores the
+    zip at ``manifest["download"]["key"]``), and ``manifest["scan"]``
     is ``builder.scan.scan_database``'s list of flags, stored as ``Build.scan_flags`` for
     the moderation queue, and ``manifest["warnings"]`` the database check's warnings for the
     publisher (``Build.warnings``, shown on the build page). Each is optional: a bundle that
     lacks one (or whose size, scan or warnings are not of the right type) leaves the default
     (no tables, no card, size unknown, no flags, no warnings).
     """
-    download_bytes = manifest.get("download_bytes")
+    download = manifest.get("download")
+    download_bytes = download.get("size") if isinstance(download, dict) else None
     scan = manifest.get("scan")
     warnings = manifest.get("warnings")
     return {
@@ -274,3 +279,35 @@ def sweep_builds() -> dict[str, object]:
     """
     result = recovery.sweep_builds()
     return {"sent": result.sent, "restarted": result.restarted, "failed": result.failed, "broker_down": result.broker_down}
+
+
+@app.task(
+    name=DOWNLOAD_TASK,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.BUILD_SOFT_TIME_LIMIT,
+    time_limit=settings.BUILD_HARD_TIME_LIMIT,
+)
+def store_download(build_id: str) -> int | None:
+    """Store the self-host zip of ``Build`` ``build_id``, made before builds wrote one; return its size in bytes.
+
+    Sent by the content origin on the first request for such a build's ``/_download/``
+    (``gallery.content``). Makes the zip from the store once (``builder.download.store_bundle_zip``)
+    and records its size as ``Build.download_bytes``, which tells the content origin it is
+    stored. A build that is not ready, whose files were removed, or that has its zip already
+    returns at once (its recorded size, or ``None``). If the build's files are removed while the
+    zip is made, the build's folder is removed again, zip included. Storage faults and a
+    manifest that cannot make a zip raise (Celery logs them); nothing is recorded then, and a
+    later request sends the task again.
+    """
+    build = Build.objects.filter(pk=build_id).first()
+    if build is None or build.state != BuildState.READY or build.files_deleted or build.download_bytes is not None:
+        return build.download_bytes if build is not None else None
+    storage = get_storage()
+    with build_temp_dir(build.id) as tmp:
+        size = store_bundle_zip(storage, build.id, build.finished_at or build.created_at, temp_dir=tmp)
+    if not Build.objects.filter(pk=build.pk, files_deleted=False).update(download_bytes=size):
+        # A takedown, rejection or deletion removed the build's files meanwhile: the zip goes too.
+        storage.delete_prefix(f"builds/{build.id}/")
+        return None
+    return size

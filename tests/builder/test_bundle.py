@@ -8,6 +8,7 @@ import os
 import re
 import sqlite3
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from builder.bundle import (
 )
 from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
-from builder.storage import LocalStorage
+from builder.storage import LocalStorage, compressible, content_type_for
 
 
 def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tuple[str, ...] = ()) -> BuildRequest:
@@ -87,6 +88,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
             "bytecode.zip",
             "data/chinook.db",
             "card.png",
+            "download.zip",
             *modules,
         )
     } == build_keys - static
@@ -167,6 +169,38 @@ def test_compressible_files_get_a_deterministic_gzip_copy(
     assert database["size"] == entries[f"{prefix}data/chinook.db"]["size"]
     identity = storage.open(f"{prefix}data/chinook.db").read()
     assert database["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(identity).digest()).decode()
+
+
+def test_the_build_stores_the_self_host_zip_once_laid_out_as_a_static_site(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
+    storage, result, recorder = built
+    key = "builds/b0000000000000001/download.zip"
+    size = storage.size(key)
+    assert result.download_bytes == size == result.manifest["download"]["size"]
+    assert result.manifest["download"]["key"] == key
+    assert content_type_for(key) == "application/zip"
+    assert any(line.startswith("Self-host zip written in ") and f"{size:,} bytes" in line for line in recorder.lines)
+    # Never a bundle file: not in the manifest's files, not in what a reader's worker downloads.
+    entries = result.manifest["files"]
+    assert not [entry for entry in entries if "download" in entry["key"]]
+    assert not [item for item in build_config(storage)["precache"] if "download" in item["url"]]
+    with storage.open(key) as fh, zipfile.ZipFile(fh) as archive:
+        assert archive.testzip() is None
+        # Every listed file at its URL path, then the README: no gzip copy, no manifest, not itself.
+        assert archive.namelist() == [*(entry["url"].removeprefix("/") for entry in entries), "README.txt"]
+        for entry in entries:
+            info = archive.getinfo(entry["url"].removeprefix("/"))
+            assert archive.read(info) == storage.open(entry["key"]).read(), entry["key"]
+            # Text, wasm and SQLite deflated; wheels, zips and images stored as they are.
+            assert info.compress_type == (zipfile.ZIP_DEFLATED if compressible(entry["key"]) else zipfile.ZIP_STORED)
+        names = archive.namelist()
+        assert {"index.html", "sw.js", "_build/b0000000000000001/data/chinook.db"} <= set(names)
+        assert any(name.startswith("_wheels/") and name.endswith(".whl") for name in names)
+        assert any(name.startswith("-/static/") for name in names)
+        readme = archive.read("README.txt").decode()
+    assert "python3 -m http.server 8000" in readme
+    assert "_build/b0000000000000001/data/chinook.db  the database (" in readme
 
 
 def build_config(storage: LocalStorage) -> dict:

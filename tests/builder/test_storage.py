@@ -35,6 +35,7 @@ from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, c
         ("builds/b/-/static-plugins/p/unknown.xyz", "application/octet-stream"),
         ("builds/b/js/core.mjs", "text/javascript; charset=utf-8"),
         ("builds/b/card.png", "image/png"),
+        ("builds/b/download.zip", "application/zip"),
         ("builds/b/data/card.png", "application/octet-stream"),
         ("uploads/b/card.png", "application/octet-stream"),
     ],
@@ -182,7 +183,8 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
     copies = {entry["gzip"]["key"] for entry in result.manifest["files"] if "gzip" in entry}
     listed_keys = {entry["key"] for entry in result.manifest["files"]}
-    assert listed_keys | copies | {"builds/s3build000000001/manifest.json"} == listed
+    own = {"builds/s3build000000001/manifest.json", "builds/s3build000000001/download.zip"}
+    assert listed_keys | copies | own == listed
     # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).
     for key in ("runtime/pyodide-314.0.7/pyodide.asm.wasm.gz", "builds/s3build000000001/data/chinook.db.gz"):
         head = client.head_object(Bucket=s3_bucket.name, Key=key)
@@ -195,6 +197,7 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
         "builds/s3build000000001/data/chinook.db": "application/vnd.sqlite3",
         "builds/s3build000000001/pyodide-lock.json": "application/json",
         "runtime/pyodide-314.0.7/pyodide.asm.wasm": "application/wasm",
+        "builds/s3build000000001/download.zip": "application/zip",
     }
     for key, content_type in expected.items():
         assert client.head_object(Bucket=s3_bucket.name, Key=key)["ContentType"] == content_type, key

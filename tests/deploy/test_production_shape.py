@@ -13,7 +13,8 @@ its build, approval, then every kind of store file fetched through nginx: the by
 (moto logs nginx's GET), Django's own answer for the path is an X-Accel-Redirect without a
 body, and the headers are Django's (map content type even when the object says otherwise, CSP,
 nosniff, immutable caching of content-addressed paths, no cookies, no x-amz-*); Range, HEAD,
-gzip and a missing key; then Chromium browses the gallery through nginx.
+gzip and a missing key; the self-host zip (the stored object, as an attachment) and its rate
+limit per the address nginx saw; then Chromium browses the gallery through nginx.
 ``test_a_burst_of_builds_finishes_when_one_of_two_workers_stops``: six uploads, one worker node
 stopped (SIGTERM, Celery's warm shutdown) while it builds; every build ends ready.
 """
@@ -21,12 +22,14 @@ stopped (SIGTERM, Celery's warm shutdown) while it builds; every build ends read
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +53,8 @@ REPO = Path(__file__).resolve().parents[2]
 CSRF = "p" * 32
 #: The prefixes nginx may read from the bucket without credentials (deploy/nginx/content.conf).
 PUBLIC_PREFIXES = ("builds/", "runtime/", "wheels/")
+#: gunicorn's DOWNLOAD_RATE_LIMIT here: self-host zips per client address and hour.
+DOWNLOADS_ALLOWED = 3
 
 
 @dataclass
@@ -149,6 +154,7 @@ def stack(
         "CONTENT_ACCEL_REDIRECT": "/_s3/",
         "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP",
         "UPLOAD_RATE_LIMIT": "1000/m",
+        "DOWNLOAD_RATE_LIMIT": f"{DOWNLOADS_ALLOWED}/h",
     }
     with web_log.open("wb") as log:
         web = subprocess.Popen(
@@ -261,6 +267,36 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     sw = stack.gallery_get(gallery.id, "/sw.js")
     assert sw.headers["Service-Worker-Allowed"] == "/"
     assert sw.headers["Clear-Site-Data"] == '"cookies"'
+
+    # The self-host zip the build stored: Django decides and counts, nginx sends the object.
+    zip_key, zip_url = f"builds/{build.id}/download.zip", f"/_download/{build.id}.zip"
+    direct = _get(f"http://127.0.0.1:{stack.web_port}{zip_url}", Host=stack.gallery_host(gallery.id))
+    assert direct.status_code == 200 and direct.headers["X-Accel-Redirect"] == f"/_s3/{zip_key}"
+    assert direct.content == b""
+    s3_gets = stack.s3_gets(zip_key)
+    served = stack.gallery_get(gallery.id, zip_url, Cookie="sessionid=x; gallery=y")
+    assert served.status_code == 200, (served.text[:500], stack.nginx.error_log)
+    body = _content(served)
+    assert stack.s3_gets(zip_key) == s3_gets + 1, "nginx did not fetch the zip from S3"
+    assert body == _s3_bytes(stack.bucket, zip_key)
+    assert len(body) == Build.objects.get(pk=build.id).download_bytes
+    assert served.headers["Content-Type"] == "application/zip"
+    assert served.headers["Content-Disposition"] == f'attachment; filename="albums-{build.id}.zip"'
+    assert served.headers["Cache-Control"] == "no-store"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert served.headers["Content-Security-Policy"] == policy
+    assert "Set-Cookie" not in served.headers
+    assert not [name for name in served.headers if name.lower().startswith("x-amz")], served.headers
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.read(database_url.removeprefix("/")) == _s3_bytes(stack.bucket, database)
+        assert "python3 -m http.server" in archive.read("README.txt").decode()
+    # DOWNLOADS_ALLOWED per address: the one nginx saw (127.0.0.1, as for the direct GET above),
+    # whatever the client claims in X-Real-IP.
+    for claim in range(DOWNLOADS_ALLOWED - 2):
+        assert stack.gallery_get(gallery.id, zip_url, **{"X-Real-IP": f"203.0.113.{claim}"}).status_code == 200
+    refused = stack.gallery_get(gallery.id, zip_url, **{"X-Real-IP": "203.0.113.200"})
+    assert refused.status_code == 429 and "Too many downloads from your address" in refused.text
+    assert int(refused.headers["Retry-After"]) > 0 and "Set-Cookie" not in refused.headers
 
     # The type and caching are Django's even when the object in the bucket says otherwise.
     client = stack.bucket.client()

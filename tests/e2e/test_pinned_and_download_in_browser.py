@@ -2,8 +2,9 @@
 
 - A gallery published twice: its pinned URL keeps showing the first build's data while
   its own URL shows the second, and a takedown stops both (kill switch on each origin).
-- The self-host zip, downloaded over HTTP, unzipped and served by ``python3 -m
-  http.server``: Datasette runs from it with no request to anywhere but that server.
+- The self-host zip the build stored (its size on the gallery page), downloaded over HTTP,
+  unzipped and served by ``python3 -m http.server``: Datasette runs from it with no request
+  to anywhere but that server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import shutil
 import sqlite3
 import subprocess
 import threading
+import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.template.defaultfilters import filesizeformat
 
 from gallery import services
 from gallery.models import Build, BuildReview, Gallery
@@ -166,6 +169,11 @@ def test_the_self_host_download_runs_in_chromium_from_a_plain_static_server(
     assert response.getheader("Content-Disposition") == (
         f'attachment; filename="chinook-{gallery.live_build_id}.zip"'
     )
+    # The zip the build stored, whose size the build recorded and the gallery page shows.
+    build = Build.objects.get(pk=gallery.live_build_id)
+    assert build.download_bytes == archive_path.stat().st_size
+    with urllib.request.urlopen(f"{live_gallery_server.url}/g/{gallery.id}/", timeout=30) as answer:
+        assert f"Download the whole gallery (.zip, {filesizeformat(build.download_bytes)})" in answer.read().decode()
     site, origin = static_server
     with zipfile.ZipFile(archive_path) as archive:
         assert archive.testzip() is None

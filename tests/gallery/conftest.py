@@ -15,6 +15,7 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from builder.download import download_key, store_bundle_zip
 from builder.storage import LocalStorage, StorageError
 from gallery import queue
 from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
@@ -190,16 +191,19 @@ def _bundle_url(key: str, build_id: str) -> str:
 
 @pytest.fixture
 def make_bundle(storage: LocalStorage) -> Callable[..., dict[str, bytes]]:
-    """``make_bundle(build, metadata=None) -> {key: bytes}``: store fake bundle files of ``build``.
+    """``make_bundle(build, metadata=None, download=True) -> {key: bytes}``: store fake bundle files of ``build``.
 
     The build's own files name the build (so tests can tell builds apart); the
     shared runtime and wheel files are the same for every build; the private
     upload ``uploads/x/source.db`` is stored too, to prove it is never served. A
     ``manifest.json`` lists every bundle file with its key, URL and size, as
-    ``builder.bundle`` writes it, with ``metadata`` as the Datasette metadata.
+    ``builder.bundle`` writes it, with ``metadata`` as the Datasette metadata. With
+    ``download``, the self-host zip of those files is stored too
+    (``builder.download``) and its size recorded on the row, as a build does; without,
+    the build is one made before builds stored their zip.
     """
 
-    def make(build: Build, metadata: dict[str, object] | None = None) -> dict[str, bytes]:
+    def make(build: Build, metadata: dict[str, object] | None = None, download: bool = True) -> dict[str, bytes]:
         prefix = f"builds/{build.id}/"
         files = {
             f"{prefix}index.html": (
@@ -230,6 +234,10 @@ def make_bundle(storage: LocalStorage) -> Callable[..., dict[str, bytes]]:
         files["uploads/x/source.db"] = b"SQLite format 3\x00private"
         for key, data in files.items():
             storage.put_bytes(key, data)
+        if download:
+            build.download_bytes = store_bundle_zip(storage, build.id, build.created_at)
+            Build.objects.filter(pk=build.pk).update(download_bytes=build.download_bytes)
+            files[download_key(build.id)] = storage.open(download_key(build.id)).read()
         return files
 
     return make

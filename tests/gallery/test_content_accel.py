@@ -67,6 +67,20 @@ def test_store_files_are_redirected_to_nginx_with_the_map_s_headers_and_no_body(
     assert content_client.get("/sw.js")["Clear-Site-Data"] == '"cookies"'
 
 
+def test_the_self_host_zip_is_redirected_to_nginx_as_an_attachment(content_client, bundle, build, accel, request):
+    build_policy(build.id)  # the manifest, read once per build and process (file name and policy)
+    request.getfixturevalue("no_reads")
+    response = content_client.get(f"/_download/{build.id}.zip")
+    assert response.status_code == 200
+    assert response["X-Accel-Redirect"] == f"/_s3/builds/{build.id}/download.zip"
+    assert response.content == b""
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == f'attachment; filename="chinook-{build.id}.zip"'
+    assert response["Cache-Control"] == "no-store"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert not response.cookies
+
+
 def test_the_redirect_percent_encodes_the_key(content_client, bundle, build, accel):
     response = content_client.get(f"/_build/{build.id}/data/a%20b%2Bc%3F.db")
     assert response["X-Accel-Redirect"] == f"/_s3/builds/{build.id}/data/a%20b%2Bc%3F.db"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from gallery.models import BuildState, Gallery
+from builder.download import download_key
+from gallery.models import Build, BuildState, Gallery
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +32,34 @@ def test_a_worker_builds_chinook_to_ready_and_it_goes_live(celery_worker, shared
     assert f"== Ready. Gallery URL: {gallery.url}\n" in build.log
     from gallery.storage import get_storage
 
-    assert get_storage().exists(f"builds/{build.id}/index.html")
+    storage = get_storage()
+    assert storage.exists(f"builds/{build.id}/index.html")
+    # The self-host zip is stored with the build, and its size recorded for the gallery page.
+    assert build.download_bytes and build.download_bytes == storage.size(download_key(build.id)) > 5_000_000
+
+
+def test_a_build_stored_without_its_zip_gets_it_from_a_worker_on_the_first_download(
+    celery_worker, shared_data: Path, publish, wait_for_build, client
+) -> None:
+    from gallery.storage import get_storage
+
+    build = wait_for_build(publish(shared_data / "chinook.sqlite"))  # the operator's: approved, live
+    assert build.state == BuildState.READY, build.log
+    # As a build made before builds stored their zip: none stored, no size recorded.
+    storage = get_storage()
+    storage.local_path(download_key(build.id)).unlink()
+    Build.objects.filter(pk=build.pk).update(download_bytes=None)
+    host = f"{build.gallery_id}.localhost:8000"
+    first = client.get(f"/_download/{build.id}.zip", HTTP_HOST=host)
+    assert first.status_code == 503 and first["Retry-After"] == "60"
+    build = wait_for_build(build, until=lambda b: b.download_bytes is not None, timeout=120)
+    assert build.download_bytes == storage.size(download_key(build.id))
+    celery_worker.wait_for_log(r"store_download\[.*\] succeeded", timeout=30)
+    served = client.get(f"/_download/{build.id}.zip", HTTP_HOST=host)
+    assert served.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(b"".join(served.streaming_content))) as archive:
+        assert archive.testzip() is None
+        assert "README.txt" in archive.namelist()
 
 
 def test_a_damaged_database_fails_the_build_with_a_reason(

@@ -1,0 +1,243 @@
+"""Self-host download: one build's bundle as a zip laid out as a static site, written once per build.
+
+The zip holds every file of the build's manifest ``files`` at its ``url`` path (``index.html``,
+``sw.js``, ``_runtime/…``, ``_wheels/…``, ``_build/<build-id>/…`` and Datasette's static files),
+in manifest order, then a ``README.txt`` that says how to serve the folder (``python3 -m
+http.server``) and what it holds. Served that way the copy needs nothing from Glasshouse: every
+path in a bundle is absolute from the site root. The stored gzip copies (``<key>.gz``) are not
+part of it, nor is the zip itself (it is no ``files`` entry).
+
+``builder.bundle.build_bundle`` writes it from the bundle's local files once they are all
+written, and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
+the build; the content origin serves that key at ``/_download/<build-id>.zip``
+(``gallery.content``). A build stored before builds wrote the zip gets it once, made from the
+store by ``store_bundle_zip`` (``worker_shell.tasks.store_download``).
+
+Compressible files (``builder.storage.compressible``: text, wasm, SQLite) are deflated; the rest
+(wheels, zips, images, fonts) are stored as they are, since deflating them again gains nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+from builder.storage import Storage, check_key, compressible
+
+#: Name of the README at the root of every download.
+README_NAME = "README.txt"
+#: Name of the stored zip inside its build's prefix (``download_key``).
+DOWNLOAD_NAME = "download.zip"
+#: Storage prefixes a bundle file may come from; never ``uploads/`` (private).
+BUNDLE_PREFIXES = ("builds/", "runtime/", "wheels/")
+_CHUNK = 1024 * 1024
+
+
+def download_key(build_id: str) -> str:
+    """Storage key of build ``build_id``'s self-host zip: ``"builds/<build_id>/download.zip"``."""
+    return f"builds/{build_id}/{DOWNLOAD_NAME}"
+
+
+class InvalidManifest(ValueError):
+    """A build's manifest (or a file it lists) cannot make a download; ``args[0]`` says what is wrong."""
+
+
+@dataclass(frozen=True)
+class BundleFile:
+    """One file of the download: ``name`` in the zip (its URL path without the leading ``/``), storage ``key``, ``size`` in bytes."""
+
+    name: str
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
+class BundleListing:
+    """What a build's download holds: ``files`` in manifest order, ``readme`` text, and ``filename``.
+
+    ``filename`` is ``"<database-name>-<build-id>.zip"`` (``download_filename``), for ``Content-Disposition``.
+    """
+
+    build_id: str
+    filename: str
+    files: tuple[BundleFile, ...]
+    readme: str
+
+
+def download_filename(manifest: dict, build_id: str) -> str:
+    """``"<database-name>-<build-id>.zip"``: the file name a reader's browser saves the download as.
+
+    The database name comes from ``manifest["database"]["name"]``, kept to the characters
+    ``gallery.models.database_name_for`` produces (``"data"`` when there is none).
+    """
+    database = manifest.get("database") if isinstance(manifest, dict) else None
+    name = str(database.get("name") or "") if isinstance(database, dict) else ""
+    return f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower()).strip('-') or 'data'}-{build_id}.zip"
+
+
+def bundle_listing(manifest: dict, build_id: str) -> BundleListing:
+    """Check ``manifest`` (``builds/<build_id>/manifest.json``, parsed) and list what its download holds.
+
+    Raises ``InvalidManifest`` when the manifest is malformed, lists a key outside the bundle
+    (``BUNDLE_PREFIXES``: never an upload), an unsafe path, the zip itself, or one name twice.
+    """
+    where = f"builds/{build_id}/manifest.json"
+    try:
+        entries = list(manifest["files"])
+        manifest["database"]["name"]  # the README names the database
+        metadata = manifest.get("metadata") or {}
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InvalidManifest(f"{where} is not a bundle manifest: {exc!r}") from exc
+    if not isinstance(metadata, dict):
+        raise InvalidManifest(f"{where} has metadata that is not an object")
+    files: list[BundleFile] = []
+    seen = {README_NAME}
+    for entry in entries:
+        bundle_file = _bundle_file(entry, where)
+        if bundle_file.key == download_key(build_id):
+            raise InvalidManifest(f"{where} lists the download itself")
+        if bundle_file.name in seen:
+            raise InvalidManifest(f"{where} lists {bundle_file.name} twice")
+        seen.add(bundle_file.name)
+        files.append(bundle_file)
+    return BundleListing(
+        build_id=build_id,
+        filename=download_filename(manifest, build_id),
+        files=tuple(files),
+        readme=readme_text(manifest, files),
+    )
+
+
+def _bundle_file(entry: object, where: str) -> BundleFile:
+    try:
+        key, url, size = entry["key"], str(entry["url"]), int(entry["size"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidManifest(f"{where} has a file entry without key, url and size: {entry!r}") from exc
+    try:
+        check_key(key)
+        name = check_key(url.removeprefix("/"))
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InvalidManifest(f"{where} lists an unsafe path: {exc}") from exc
+    if not url.startswith("/") or not key.startswith(BUNDLE_PREFIXES) or size < 0:
+        raise InvalidManifest(f"{where} lists {key!r} at {url!r}, outside the bundle")
+    return BundleFile(name=name, key=key, size=size)
+
+
+def readme_text(manifest: dict, files: list[BundleFile]) -> str:
+    """The download's ``README.txt``: how to serve it, what it contains, licence and source if the metadata has them."""
+    metadata = manifest.get("metadata") or {}
+    title = str(metadata.get("title") or manifest["database"]["name"])
+    build_id = manifest.get("build_id", "")
+    pyodide = manifest.get("pyodide_version", "?")
+    database = next((f for f in files if f.key == manifest["database"].get("key")), None)
+    wheels = sorted(PurePosixPath(f.name).name for f in files if f.name.startswith("_wheels/"))
+    plugins = ", ".join(manifest.get("plugins") or []) or "none"
+    lines = [
+        f"{title}",
+        f"A self-contained copy of a Glasshouse gallery (build {build_id}).",
+        "",
+        "This folder is a static web site. Datasette runs inside the reader's browser",
+        "(in Pyodide, Python compiled to WebAssembly); the server only hands out files.",
+        "",
+        "To open it:",
+        "  1. Unzip this file.",
+        "  2. In the unzipped folder, run:  python3 -m http.server 8000",
+        "  3. Open http://localhost:8000/ in a browser.",
+        "",
+        "Open it through http://localhost (not as a file:// page): the Service Worker that",
+        "answers every page needs an http(s) address, and browsers treat localhost as secure.",
+        "Any static file server works the same way; serve the folder at the root of its site.",
+        "",
+        "What it contains:",
+        "  index.html                 the loading page: starts the Service Worker, shows progress",
+        "  sw.js                      the Service Worker that answers every page with Datasette",
+        f"  _runtime/pyodide-{pyodide}/  Pyodide {pyodide}",
+        f"  _wheels/                   Datasette {manifest.get('datasette_version', '?')} with its dependencies; plugins: {plugins}",
+        f"  _build/{build_id}/pyodide-lock.json  the lock file: every package with its sha256",
+    ]
+    if database is not None:
+        lines.append(f"  {database.name}  the database ({database.size:,} bytes)")
+    lines += ["", "Wheels:", *(f"  {name}" for name in wheels)]
+    notes = [
+        f"  {label}: {' '.join(str(v) for v in values if v)}"
+        for label, values in (
+            ("Licence", (metadata.get("license"), _bracket(metadata.get("license_url")))),
+            ("Source", (metadata.get("source"), _bracket(metadata.get("source_url")))),
+            ("About", (metadata.get("about"), _bracket(metadata.get("about_url")))),
+        )
+        if any(values)
+    ]
+    if notes:
+        lines += ["", "Licence and source, as the publisher gave them:", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _bracket(url: object) -> str:
+    return f"<{url}>" if url else ""
+
+
+def write_bundle_zip(
+    listing: BundleListing, open_file: Callable[[str], BinaryIO], target: BinaryIO, date_time: datetime
+) -> None:
+    """Write the zip of ``listing`` to ``target`` (a seekable file opened for writing).
+
+    ``open_file(key)`` opens a bundle file's bytes (a local file at build time, ``Storage.open``
+    for an older build); each is copied in 1 MiB pieces, never held whole (a database may be
+    1 GB). Every entry is dated ``date_time`` (its local fields; zip has no time zone).
+    Compressible files are deflated (zlib's default level, 6), the rest stored. Raises
+    ``InvalidManifest`` when a file's size differs from the listing's (the copy would not match
+    its lock), and whatever ``open_file`` raises (``OSError``, ``builder.storage.MissingKey``,
+    ``StorageError``); ``target`` then holds no usable zip.
+    """
+    stamp = date_time.timetuple()[:6]
+    with zipfile.ZipFile(target, mode="w") as archive:
+        for bundle_file in listing.files:
+            info = zipfile.ZipInfo(bundle_file.name, date_time=stamp)
+            info.file_size = bundle_file.size  # lets zipfile pick ZIP64 before it writes the header
+            info.compress_type = zipfile.ZIP_DEFLATED if compressible(bundle_file.key) else zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            written = 0
+            with open_file(bundle_file.key) as source, archive.open(info, mode="w") as entry:
+                while chunk := source.read(_CHUNK):
+                    entry.write(chunk)
+                    written += len(chunk)
+            if written != bundle_file.size:
+                raise InvalidManifest(
+                    f"{bundle_file.key} has {written} bytes, builds/{listing.build_id}/manifest.json says {bundle_file.size}"
+                )
+        readme = zipfile.ZipInfo(README_NAME, date_time=stamp)
+        readme.compress_type = zipfile.ZIP_DEFLATED
+        readme.external_attr = 0o644 << 16
+        archive.writestr(readme, listing.readme)
+
+
+def store_bundle_zip(storage: Storage, build_id: str, date_time: datetime, temp_dir: Path | None = None) -> int:
+    """Make the zip of a stored build from the store and store it at ``download_key``; return its size in bytes.
+
+    For builds stored before ``builder.bundle`` wrote the zip itself. Reads
+    ``builds/<build_id>/manifest.json`` and every file it lists from ``storage``, writes the
+    zip under ``temp_dir`` (default: the system's temporary folder; removed before returning)
+    and stores it. Raises ``builder.storage.MissingKey`` when the manifest or a listed file is
+    absent, ``InvalidManifest`` when the manifest is malformed or disagrees with the store, and
+    ``StorageError`` when the store fails; nothing is stored then.
+    """
+    with storage.open(f"builds/{build_id}/manifest.json") as fh:
+        raw = fh.read()
+    try:
+        manifest = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidManifest(f"builds/{build_id}/manifest.json is not JSON: {exc}") from exc
+    listing = bundle_listing(manifest, build_id)
+    with tempfile.TemporaryDirectory(prefix="glasshouse-download-", dir=temp_dir) as tmp:
+        path = Path(tmp) / DOWNLOAD_NAME
+        with path.open("wb") as target:
+            write_bundle_zip(listing, storage.open, target, date_time)
+        storage.put_file(download_key(build_id), path)
+        return path.stat().st_size

@@ -1,0 +1,158 @@
+"""``builder.download``: what a self-host zip may hold, how it is written, and the zip of an older stored build.
+
+A real build's zip is tested in test_bundle.py; serving it in tests/gallery/test_content_download.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from builder.download import (
+    InvalidManifest,
+    bundle_listing,
+    download_filename,
+    download_key,
+    store_bundle_zip,
+    write_bundle_zip,
+)
+from builder.storage import LocalStorage, MissingKey, S3Storage
+
+BUILD = "b0000000000000009"
+WHEEL = f"wheels/{'cd' * 32}/datasette-0.65.5-py3-none-any.whl"
+WHEN = datetime(2025, 11, 22, 10, 30, tzinfo=UTC)
+
+
+def stored_bundle(storage: LocalStorage | S3Storage, database: bytes = b"SQLite format 3\x00rows") -> dict:
+    """Store a small bundle of build ``BUILD`` and its manifest in ``storage``; return the manifest."""
+    files = {
+        f"builds/{BUILD}/index.html": ("/index.html", b"<!doctype html><title>boot</title>" * 20),
+        f"builds/{BUILD}/sw.js": ("/sw.js", b"// worker\n"),
+        f"builds/{BUILD}/data/birds.db": (f"/_build/{BUILD}/data/birds.db", database),
+        WHEEL: (f"/_{WHEEL}", b"PK\x03\x04wheel"),
+    }
+    manifest = {
+        "build_id": BUILD,
+        "pyodide_version": "314.0.7",
+        "datasette_version": "0.65.5",
+        "plugins": [],
+        "database": {"name": "Birds of Europe", "key": f"builds/{BUILD}/data/birds.db"},
+        "metadata": {"title": "Birds"},
+        "files": [{"key": key, "url": url, "size": len(data)} for key, (url, data) in files.items()],
+    }
+    for key, (_, data) in files.items():
+        storage.put_bytes(key, data)
+    storage.put_bytes(f"builds/{BUILD}/manifest.json", json.dumps(manifest).encode())
+    return manifest
+
+
+def with_entry(manifest: dict, **entry: object) -> dict:
+    return {**manifest, "files": [*manifest["files"], {"size": 1, **entry}]}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: with_entry(m, key="uploads/x/source.db", url="/source.db"), "outside the bundle"),
+        (lambda m: with_entry(m, key=f"builds/{BUILD}/x.js", url="/../x.js"), "unsafe path"),
+        (lambda m: with_entry(m, key=f"builds/{BUILD}/x.js", url="_build/x.js"), "outside the bundle"),
+        (lambda m: with_entry(m, key=f"builds/{BUILD}/again.html", url="/index.html"), "lists index.html twice"),
+        (lambda m: with_entry(m, key=f"builds/{BUILD}/readme", url="/README.txt"), "lists README.txt twice"),
+        (lambda m: with_entry(m, key=download_key(BUILD), url="/download.zip"), "lists the download itself"),
+        (lambda m: with_entry(m, key=f"builds/{BUILD}/x.js"), "without key, url and size"),
+        (lambda m: {k: v for k, v in m.items() if k != "files"}, "is not a bundle manifest"),
+        (lambda m: {**m, "metadata": ["title"]}, "metadata that is not an object"),
+    ],
+    ids=["private-upload", "climbs-out", "relative-url", "same-name", "readme-name", "itself", "no-url",
+         "no-files", "bad-metadata"],
+)  # fmt: skip
+def test_a_manifest_that_cannot_make_a_safe_zip_is_refused(tmp_path: Path, change, message: str) -> None:
+    manifest = change(stored_bundle(LocalStorage(tmp_path)))
+    with pytest.raises(InvalidManifest, match=message):
+        bundle_listing(manifest, BUILD)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("Birds of Europe", "birds-of-europe"), ("chinook", "chinook"), ('a"; b', "a-b"), ("", "data"), (None, "data")],
+)
+def test_the_file_name_keeps_to_safe_characters(name: object, expected: str) -> None:
+    assert download_filename({"database": {"name": name}}, BUILD) == f"{expected}-{BUILD}.zip"
+
+
+class Reads:
+    """Opens a store's keys and records the size of every read, to show nothing is read whole."""
+
+    def __init__(self, storage: LocalStorage) -> None:
+        self.storage = storage
+        self.sizes: list[int] = []
+
+    def open(self, key: str):  # type: ignore[no-untyped-def]
+        handle = self.storage.open(key)
+        read = handle.read
+
+        def recorded(size: int = -1) -> bytes:
+            data = read(size)
+            self.sizes.append(len(data))
+            return data
+
+        handle.read = recorded  # type: ignore[method-assign]
+        return handle
+
+
+def test_a_large_file_is_copied_in_pieces_and_deflated_only_if_compressible(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    database = os.urandom(3 * 1024 * 1024) + b"\x00" * (2 * 1024 * 1024)
+    listing = bundle_listing(stored_bundle(storage, database), BUILD)
+    reads = Reads(storage)
+    target = io.BytesIO()
+    write_bundle_zip(listing, reads.open, target, WHEN)
+    assert max(reads.sizes) <= 1024 * 1024
+    with zipfile.ZipFile(target) as archive:
+        assert archive.read(f"_build/{BUILD}/data/birds.db") == database
+        assert archive.getinfo(f"_build/{BUILD}/data/birds.db").compress_type == zipfile.ZIP_DEFLATED
+        assert archive.getinfo(WHEEL.replace("wheels/", "_wheels/")).compress_type == zipfile.ZIP_STORED
+        assert archive.getinfo("README.txt").date_time == (2025, 11, 22, 10, 30, 0)
+        assert "Birds" in archive.read("README.txt").decode()
+
+
+def test_a_file_whose_size_differs_from_the_manifest_is_refused(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    listing = bundle_listing(stored_bundle(storage), BUILD)
+    storage.put_bytes(f"builds/{BUILD}/sw.js", b"// another worker, longer\n")
+    with pytest.raises(InvalidManifest, match=f"builds/{BUILD}/sw.js has 26 bytes, .* says 10"):
+        write_bundle_zip(listing, storage.open, io.BytesIO(), WHEN)
+
+
+def test_an_older_build_gets_its_zip_from_the_store_once_and_nothing_when_a_file_is_missing(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    manifest = stored_bundle(storage)
+    storage.put_bytes("uploads/x/source.db", b"private")
+    size = store_bundle_zip(storage, BUILD, WHEN, temp_dir=tmp_path)
+    assert size == storage.size(download_key(BUILD))
+    with storage.open(download_key(BUILD)) as fh, zipfile.ZipFile(fh) as archive:
+        assert archive.namelist() == [*(entry["url"].removeprefix("/") for entry in manifest["files"]), "README.txt"]
+    assert [path.name for path in tmp_path.iterdir()] == ["store"], "the temporary zip is removed"
+
+    missing = LocalStorage(tmp_path / "missing")
+    stored_bundle(missing)
+    (missing.root / "builds" / BUILD / "sw.js").unlink()
+    with pytest.raises(MissingKey):
+        store_bundle_zip(missing, BUILD, WHEN, temp_dir=tmp_path)
+    assert not missing.exists(download_key(BUILD))
+
+
+def test_an_older_builds_zip_is_made_from_s3_and_stored_as_a_zip(s3_bucket, tmp_path: Path) -> None:
+    storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
+    stored_bundle(storage)
+    size = store_bundle_zip(storage, BUILD, WHEN, temp_dir=tmp_path)
+    head = s3_bucket.client().head_object(Bucket=s3_bucket.name, Key=download_key(BUILD))
+    assert (head["ContentLength"], head["ContentType"]) == (size, "application/zip")
+    with zipfile.ZipFile(io.BytesIO(storage.open(download_key(BUILD)).read())) as archive:
+        assert archive.read("sw.js") == b"// worker\n"
