@@ -154,6 +154,8 @@ def stack(
         "CONTENT_ACCEL_REDIRECT": "/_s3/",
         "RATELIMIT_IP_META_KEY": "HTTP_X_REAL_IP",
         "UPLOAD_RATE_LIMIT": "1000/m",
+        # The burst's uploads all come from this machine's address, which quotas count as one publisher.
+        "PUBLISHER_MAX_CONCURRENT_BUILDS": "10",
         "DOWNLOAD_RATE_LIMIT": f"{DOWNLOADS_ALLOWED}/h",
     }
     with web_log.open("wb") as log:
