@@ -106,9 +106,8 @@ from gallery.models import (
     BuildState,
     Gallery,
     approved_build,
-    content_origin,
-    parse_content_label,
 )
+from gallery.origins import content_origin, parse_content_label
 from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
 from gallery.ratelimits import DOWNLOAD_RATE_GROUP, too_many_downloads_message
 from gallery.storage import get_storage

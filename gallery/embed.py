@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from django.conf import settings
 
 from builder.compat import tilde_encode
-from gallery.models import content_origin, parse_content_label
+from gallery.origins import content_origin, parse_content_label
 
 #: Path prefix of embed mode on a gallery origin.
 EMBED_PREFIX = "/-/embed/"

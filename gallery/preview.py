@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from gallery.models import BUILD_ID_RE, Build, content_origin
+from gallery.models import BUILD_ID_RE, Build
+from gallery.origins import content_origin
 
 #: Salt of the preview signature: a signature made for anything else never verifies here.
 PREVIEW_SALT = "glasshouse.gallery.preview"

@@ -12,7 +12,8 @@ from builder.csp import gallery_policy
 from gallery import services
 from gallery.content import killswitch_source
 from gallery.embed import InvalidGalleryURL, parse_gallery_url
-from gallery.models import CONTENT_LABEL_RE, Build, BuildReview, BuildState, Gallery, parse_content_label
+from gallery.models import Build, BuildReview, BuildState, Gallery
+from gallery.origins import CONTENT_LABEL_RE, parse_content_label
 from gallery.preview import (
     PreviewDenied,
     parse_preview_label,

@@ -1,0 +1,32 @@
+"""Publishers: whether a moderator trusts an account to publish without review."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Publisher(models.Model):
+    """What Glasshouse knows about a user who publishes: whether a moderator trusts them.
+
+    Trusted publishers (and staff) are approved automatically, and their new versions go
+    live without review.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="publisher"
+    )
+    trusted = models.BooleanField(default=False)
+    trusted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"publisher {self.user}"
+
+
+def is_trusted(user: object) -> bool:
+    """Whether ``user`` (a ``User``, ``AnonymousUser`` or ``None``) publishes without review: staff or trusted."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if getattr(user, "is_staff", False):
+        return True
+    return Publisher.objects.filter(user=user, trusted=True).exists()
