@@ -27,7 +27,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
-from gallery import services
+from builder.sqlite_check import format_megabytes
 from gallery.forms import too_long
 from gallery.models import (
     MODERATION_REASON_MAX_LENGTH,
@@ -40,6 +40,7 @@ from gallery.models import (
     Submission,
     is_trusted,
 )
+from gallery.services import moderation, publishing, reports
 
 State = Gallery.ModerationState
 MODERATE_PERMISSION = "gallery.moderate_gallery"
@@ -210,7 +211,7 @@ class GalleryAdmin(admin.ModelAdmin):
     # --- permissions: read-only rows; decisions through the actions ---------------------------
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
-        # Builds prefetched: each row names the version to review (services.build_to_review).
+        # Builds prefetched: each row names the version to review (moderation.build_to_review).
         return (
             super().get_queryset(request).annotate(report_total=Count("reports", distinct=True)).prefetch_related("builds")
         )
@@ -248,7 +249,7 @@ class GalleryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Version to review")
     def version_to_review(self, gallery: Gallery) -> str:
-        """The id of the build ``approve`` would approve (``services.build_to_review``), with a hidden
+        """The id of the build ``approve`` would approve (``moderation.build_to_review``), with a hidden
         ``reviewed_build`` = ``<gallery-id>:<build-id>`` input the bulk approval reads, so it approves
         exactly the version this list showed."""
         build = self._review(gallery)
@@ -259,7 +260,7 @@ class GalleryAdmin(admin.ModelAdmin):
         )
 
     def _review(self, gallery: Gallery) -> Build | None:
-        return services.build_to_review(gallery)
+        return moderation.build_to_review(gallery)
 
     @admin.display(description="URL")
     def gallery_link(self, gallery: Gallery) -> str:
@@ -279,7 +280,7 @@ class GalleryAdmin(admin.ModelAdmin):
         for gallery in queryset:
             try:
                 act(gallery)
-            except (services.InvalidTransition, ValueError) as exc:
+            except (moderation.InvalidTransition, ValueError) as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 count += 1
@@ -297,7 +298,7 @@ class GalleryAdmin(admin.ModelAdmin):
                     f"“{gallery.title}”: this list did not show a version to approve. Open the moderation queue "
                     "(or the gallery's page), review the version it shows, and approve it there."
                 )
-            services.approve(gallery, build=shown[gallery.pk], by=request.user)
+            moderation.approve(gallery, build=shown[gallery.pk], by=request.user)
 
         self._each(request, queryset, approve, "Approved {count} galleries.")
 
@@ -334,14 +335,14 @@ class GalleryAdmin(admin.ModelAdmin):
     @admin.action(description="Reject selected galleries (with a reason)…", permissions=("moderate",))
     def reject_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
         return self._with_reason(
-            request, queryset, "reject_galleries", "Reject", services.reject,
+            request, queryset, "reject_galleries", "Reject", moderation.reject,
             "Rejected {count} galleries; their publishers were emailed.",
         )  # fmt: skip
 
     @admin.action(description="Take down selected galleries (with a reason)…", permissions=("moderate",))
     def take_down_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> HttpResponse | None:
         return self._with_reason(
-            request, queryset, "take_down_galleries", "Take down", services.take_down,
+            request, queryset, "take_down_galleries", "Take down", moderation.take_down,
             "Took down {count} galleries: their addresses now answer 410 and clear readers' caches.",
         )  # fmt: skip
 
@@ -350,20 +351,20 @@ class GalleryAdmin(admin.ModelAdmin):
         def trust(gallery: Gallery) -> None:
             if gallery.owner is None:
                 raise ValueError(f"“{gallery.title}” was uploaded anonymously: there is no account to trust.")
-            services.trust_publisher(gallery.owner, by=request.user)
+            moderation.trust_publisher(gallery.owner, by=request.user)
 
         self._each(request, queryset, trust, "Trusted the publishers of {count} galleries.")
 
     @admin.action(description="Rebuild selected galleries", permissions=("moderate",))
     def rebuild_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
         self._each(
-            request, queryset, lambda g: services.rebuild(g, by=request.user), "Queued a rebuild of {count} galleries."
+            request, queryset, lambda g: publishing.rebuild(g, by=request.user), "Queued a rebuild of {count} galleries."
         )
 
     @admin.action(description="Delete selected galleries (leaves a tombstone)", permissions=("tombstone",))
     def delete_galleries(self, request: HttpRequest, queryset: QuerySet[Gallery]) -> None:
         self._each(
-            request, queryset, lambda g: services.delete_gallery(g, by=request.user),
+            request, queryset, lambda g: moderation.delete_gallery(g, by=request.user),
             "Deleted {count} galleries: their ids stay taken and their addresses answer 410.",
         )  # fmt: skip
 
@@ -388,19 +389,19 @@ class GalleryAdmin(admin.ModelAdmin):
         else:
             acts: dict[str, tuple[Callable[[], object], str]] = {
                 "approve": (
-                    lambda: services.approve(gallery, build=request.POST.get("build", ""), by=request.user),
+                    lambda: moderation.approve(gallery, build=request.POST.get("build", ""), by=request.user),
                     "Approved.",
                 ),
                 "reject": (
-                    lambda: services.reject(gallery, request.POST.get("reason", ""), by=request.user),
+                    lambda: moderation.reject(gallery, request.POST.get("reason", ""), by=request.user),
                     "Rejected; the publisher was emailed.",
                 ),
                 "take_down": (
-                    lambda: services.take_down(gallery, request.POST.get("reason", ""), by=request.user),
+                    lambda: moderation.take_down(gallery, request.POST.get("reason", ""), by=request.user),
                     "Taken down.",
                 ),
                 "trust": (lambda: self.trust_publishers(request, Gallery.objects.filter(pk=gallery.pk)), ""),
-                "delete": (lambda: services.delete_gallery(gallery, by=request.user), "Deleted (tombstone)."),
+                "delete": (lambda: moderation.delete_gallery(gallery, by=request.user), "Deleted (tombstone)."),
             }
             if do not in acts:
                 self.message_user(request, f"Unknown action {do!r}.", messages.ERROR)
@@ -408,7 +409,7 @@ class GalleryAdmin(admin.ModelAdmin):
                 act, done = acts[do]
                 try:
                     act()
-                except (services.InvalidTransition, ValueError) as exc:
+                except (moderation.InvalidTransition, ValueError) as exc:
                     self.message_user(request, str(exc), messages.ERROR)
                 else:
                     if done:
@@ -421,8 +422,8 @@ class GalleryAdmin(admin.ModelAdmin):
         gallery = Gallery.objects.filter(pk=object_id).first()
         context = dict(extra_context or {})
         if gallery is not None:
-            review = services.build_to_review(gallery)
-            targets = services.TRANSITIONS.get(gallery.moderation_state, frozenset())
+            review = moderation.build_to_review(gallery)
+            targets = moderation.TRANSITIONS.get(gallery.moderation_state, frozenset())
             context.update(
                 review_build=review,
                 review_preview=preview_link(review)
@@ -437,7 +438,7 @@ class GalleryAdmin(admin.ModelAdmin):
                     (State.APPROVED in targets)
                     or review.review == BuildReview.PENDING
                     or gallery.held_at is not None
-                    or services.has_unreviewed_reports(gallery)
+                    or reports.has_unreviewed_reports(gallery)
                 ),
                 can_reject=State.REJECTED in targets,
                 can_take_down=State.TAKEN_DOWN in targets,
@@ -471,7 +472,7 @@ def awaiting_review(galleries: QuerySet[Gallery]) -> QuerySet[Gallery]:
     return galleries.alias(
         has_waiting_version=Exists(waiting),
         has_new_version=Exists(newer_than_live),
-        has_new_reports=services.unreviewed_reports_filter(),
+        has_new_reports=reports.unreviewed_reports_filter(),
     ).filter(
         Q(moderation_state=State.PENDING)
         | Q(moderation_state=State.APPROVED, has_new_version=True)
@@ -530,7 +531,7 @@ class ModerationQueueAdmin(GalleryAdmin):
     @admin.display(description="Size")
     def size(self, gallery: Gallery) -> str:
         build = self._review(gallery)
-        return services.format_megabytes(build.source_bytes) if build else "—"
+        return format_megabytes(build.source_bytes) if build else "—"
 
     @admin.display(description="Tables (rows): columns")
     def tables(self, gallery: Gallery) -> SafeString | str:
@@ -644,7 +645,7 @@ class BuildAdmin(admin.ModelAdmin):
 
     @admin.action(description="Cancel selected builds", permissions=("moderate",))
     def cancel_builds(self, request: HttpRequest, queryset: QuerySet[Build]) -> None:
-        cancelled = sum(1 for build in queryset if services.cancel(build))
+        cancelled = sum(1 for build in queryset if publishing.cancel(build))
         self.message_user(request, f"Cancelled {cancelled} builds.", messages.SUCCESS)
 
 
@@ -714,5 +715,5 @@ class PublisherAdmin(ReadOnlyAdmin):
     @admin.action(description="Mark selected publishers trusted", permissions=("moderate",))
     def trust(self, request: HttpRequest, queryset: QuerySet[Publisher]) -> None:
         for publisher in queryset:
-            services.trust_publisher(publisher.user, by=request.user)
+            moderation.trust_publisher(publisher.user, by=request.user)
         self.message_user(request, f"Trusted {len(queryset)} publishers.", messages.SUCCESS)

@@ -97,7 +97,7 @@ from django_ratelimit.core import get_usage
 from builder.csp import gallery_policy, security_headers
 from builder.download import DOWNLOAD_NAME, download_filename, download_key
 from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
-from gallery import queue, view_counts
+from gallery import view_counts
 from gallery.embed import oembed_url
 from gallery.models import (
     BUILD_ID_RE,
@@ -110,6 +110,7 @@ from gallery.models import (
 from gallery.origins import content_origin, parse_content_label
 from gallery.preview import PreviewDenied, is_preview_label, parse_preview_label
 from gallery.ratelimits import DOWNLOAD_RATE_GROUP, too_many_downloads_message
+from gallery.services import queue
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -552,7 +553,7 @@ def _serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Htt
 def _prepare_download(build_id: str) -> HttpResponse:
     """Answer 503 for a build whose zip is not stored yet, having asked a worker to make it.
 
-    The first request sends ``worker_shell.tasks.store_download`` (``gallery.queue.send_download``);
+    The first request sends ``worker_shell.tasks.store_download`` (``gallery.services.queue.send_download``);
     later ones, until the task's hard time limit has passed, send nothing more (a cache entry
     per build, shared by the web processes through Redis). The page says to try again shortly,
     and ``Retry-After`` says when.

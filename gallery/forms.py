@@ -22,7 +22,6 @@ from builder.catalog import (
     load_lock,
 )
 from builder.metadata import InvalidMetadata, parse_metadata
-from gallery import services
 from gallery.embed import InvalidGalleryURL, parse_gallery_url
 from gallery.models import (
     DESCRIPTION_MAX_LENGTH,
@@ -33,6 +32,7 @@ from gallery.models import (
     Report,
     database_name_for,
 )
+from gallery.services import uploads
 
 
 def too_long(what: str) -> dict[str, str]:
@@ -108,7 +108,7 @@ class GallerySettingsForm(forms.Form):
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
     def settings_arguments(self) -> dict[str, Any]:
-        """The cleaned settings as ``services.accept_upload``/``update_gallery`` keyword arguments.
+        """The cleaned settings as ``galleries.accept_upload``/``update_gallery`` keyword arguments.
 
         Keys: ``title``, ``description``, ``visibility``, ``plugins``, ``metadata_text``, ``datasette_version``.
         """
@@ -233,7 +233,7 @@ class ReportForm(forms.Form):
 
 
 class DatabaseFileForm(forms.Form):
-    """One field, ``file``: a SQLite database checked like every upload (``services.check_upload``).
+    """One field, ``file``: a SQLite database checked like every upload (``uploads.check_upload``).
 
     On its own it is the publisher's "upload a new version" form.
     """
@@ -250,8 +250,8 @@ class DatabaseFileForm(forms.Form):
         """Check extension, size (``UPLOAD_MAX_BYTES``) and the SQLite header."""
         upload: UploadedFile = self.cleaned_data["file"]
         try:
-            services.check_upload(upload, upload.name or "")
-        except services.UploadRejected as exc:
+            uploads.check_upload(upload, upload.name or "")
+        except uploads.UploadRejected as exc:
             raise forms.ValidationError(exc.args[0], code="invalid_upload") from exc
         return upload
 

@@ -12,7 +12,7 @@ Logging in or signing up claims only the galleries this very session uploaded
 (``claim_session_galleries``, connected to ``user_logged_in``): a link that was merely
 opened would otherwise plant a stranger's gallery in the account of whoever logs in next.
 
-Sessions never hold a management token: only its sha256 (``services.management_token_hash``,
+Sessions never hold a management token: only its sha256 (``ownership.management_token_hash``,
 the same hash ``Gallery.management_key_hash`` stores). The token of an anonymous upload is
 made when its build page is first drawn for the uploading session (``new_link_to_show``), so
 it exists in that one response and in no server-side store.
@@ -39,7 +39,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from gallery import services, uploads
+from builder.sqlite_check import format_megabytes
+from gallery import upload_limits
 from gallery.forms import DatabaseFileForm, EditGalleryForm
 from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.preview import preview_url
@@ -50,6 +51,7 @@ from gallery.ratelimits import (
     too_many_uploads_message,
     upload_rate,
 )
+from gallery.services import galleries, moderation, ownership, publishing, quotas, uploads
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ def _upgrade_old_session(request: HttpRequest) -> None:
     if old_grants:
         grants = dict(session.get(SESSION_GRANTS) or {})
         for gallery_id, token in old_grants.items():
-            grants.setdefault(gallery_id, services.management_token_hash(str(token)))
+            grants.setdefault(gallery_id, ownership.management_token_hash(str(token)))
         session[SESSION_GRANTS] = grants
     for build_id, link in (old_links or {}).items():
         match = _OLD_LINK_PATH.search(urlsplit(str(link)).path)
@@ -113,13 +115,13 @@ def grant_session(request: HttpRequest, gallery: Gallery, token: str) -> None:
     The session keeps only the token's hash.
     """
     grants = _grants(request)
-    grants[gallery.pk] = services.management_token_hash(token)
+    grants[gallery.pk] = ownership.management_token_hash(token)
     request.session[SESSION_GRANTS] = grants
 
 
 def _holds_link(request: HttpRequest, gallery: Gallery) -> bool:
     """Whether the session holds ``gallery``'s current management link (a claimed gallery has none)."""
-    return services.management_hash_matches(gallery, _grants(request).get(gallery.pk, ""))
+    return ownership.management_hash_matches(gallery, _grants(request).get(gallery.pk, ""))
 
 
 def _may_manage(request: HttpRequest, gallery: Gallery) -> bool:
@@ -171,10 +173,10 @@ def _claim(request: HttpRequest, gallery: Gallery, user: Any, how: str) -> bool:
     A gallery over the publisher's gallery quota stays unclaimed (and manageable through its link).
     """
     try:
-        services.claim_gallery(gallery, user, _grants(request).get(gallery.pk, ""), how=how)
-    except services.QuotaExceeded as exc:
+        ownership.claim_gallery(gallery, user, _grants(request).get(gallery.pk, ""), how=how)
+    except quotas.QuotaExceeded as exc:
         messages.warning(request, f"“{gallery.title}” was not added to your account: {exc.args[0]}", fail_silently=True)
-    except services.ClaimRefused as exc:
+    except ownership.ClaimRefused as exc:
         logger.info("gallery %s not claimed by user %s: %s", gallery.pk, user.pk, exc)
         messages.error(
             request, f"“{gallery.title}” could not be added to your account: its link changed or it has an owner.",
@@ -208,7 +210,7 @@ def _build_rows(gallery: Gallery) -> list[dict[str, Any]]:
     ``review_note`` says where a ready build stands with the moderators; a ready build waiting
     for review has a preview link (the publisher's only way to see it before approval).
     """
-    to_review = services.build_to_review(gallery)
+    to_review = moderation.build_to_review(gallery)
     rows = []
     for build in gallery.builds.all():
         waiting = build.state == BuildState.READY and not build.files_deleted and build.review == BuildReview.PENDING
@@ -278,7 +280,7 @@ def _manage_page(
             # A signed-in holder of the link: the gallery is not theirs until they press the button.
             "claimable": request.user.is_authenticated and gallery.owner_id is None,
             "uploaded_here": gallery.pk in _session_list(request, SESSION_UPLOADS),
-            "max_size": services.format_megabytes(settings.UPLOAD_MAX_BYTES),
+            "max_size": format_megabytes(settings.UPLOAD_MAX_BYTES),
         },
         status=status,
     )
@@ -302,7 +304,7 @@ def management_link(request: HttpRequest, gallery_id: str, token: str) -> HttpRe
     claimed or deleted, is 404.
     """
     gallery = _not_deleted().filter(pk=gallery_id, owner__isnull=True).first()
-    if gallery is None or not services.management_token_matches(gallery, token):
+    if gallery is None or not ownership.management_token_matches(gallery, token):
         raise Http404("This management link is not valid (any more).")
     grant_session(request, gallery, token)
     return redirect("gallery:mine-gallery", gallery.pk)
@@ -334,38 +336,38 @@ def new_version(request: HttpRequest, gallery_id: str) -> HttpResponse:
     Refused with the management page and a message: 429 over ``UPLOAD_RATE_LIMIT`` for a
     holder of the management link (signed-in owners have quotas instead) or over the build
     rate limits (``ratelimits.builds_limited``), 411/413 from the headers before the body is
-    read, 413/400 for a file over the limit or a second file (``gallery.uploads``), 400 for a
+    read, 413/400 for a file over the limit or a second file (``gallery.upload_limits``), 400 for a
     bad file or while another build of the gallery runs.
     """
     gallery = managed_gallery(request, gallery_id)
-    refusal = uploads.refusal_before_reading(request)
+    refusal = upload_limits.refusal_before_reading(request)
     if getattr(request, "limited", False):
-        refusal = uploads.UploadRefusal(429, "__all__", too_many_uploads_message())
+        refusal = upload_limits.UploadRefusal(429, "__all__", too_many_uploads_message())
     elif builds_limited(request):
-        refusal = uploads.UploadRefusal(429, "__all__", too_many_builds_message())
+        refusal = upload_limits.UploadRefusal(429, "__all__", too_many_builds_message())
     if refusal is not None:
         return _refused_version(request, gallery, DatabaseFileForm(), refusal)
     return _new_version(request, gallery)
 
 
 def _refused_version(
-    request: HttpRequest, gallery: Gallery, form: DatabaseFileForm, refusal: uploads.UploadRefusal
+    request: HttpRequest, gallery: Gallery, form: DatabaseFileForm, refusal: upload_limits.UploadRefusal
 ) -> HttpResponse:
-    uploads.show_refusal(form, refusal)
+    upload_limits.show_refusal(form, refusal)
     return _manage_page(request, gallery, upload_form=form, status=refusal.status)
 
 
 @csrf_protect
 def _new_version(request: HttpRequest, gallery: Gallery) -> HttpResponse:
-    refusal = uploads.refusal_after_reading(request)
+    refusal = upload_limits.refusal_after_reading(request)
     form = DatabaseFileForm(request.POST, request.FILES)
     if refusal is not None:
         return _refused_version(request, gallery, form, refusal)
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            build = services.upload_new_version(gallery, upload=upload, filename=upload.name, by=_actor(request))
-        except (services.UploadRejected, services.StorageUnavailable) as exc:
+            build = galleries.upload_new_version(gallery, upload=upload, filename=upload.name, by=_actor(request))
+        except (uploads.UploadRejected, uploads.StorageUnavailable) as exc:
             form.add_error("file", exc.args[0])
         else:
             return redirect(build)
@@ -384,7 +386,7 @@ def rebuild(request: HttpRequest, gallery_id: str) -> HttpResponse:
         messages.error(request, too_many_builds_message())
         return redirect("gallery:mine-gallery", gallery.pk)
     try:
-        build = services.rebuild(gallery, by=_actor(request), as_publisher=True)
+        build = publishing.rebuild(gallery, by=_actor(request), as_publisher=True)
     except ValueError as exc:  # QuotaExceeded too (an UploadRejected, a ValueError)
         messages.error(request, exc.args[0])
         return redirect("gallery:mine-gallery", gallery.pk)
@@ -399,8 +401,8 @@ def edit(request: HttpRequest, gallery_id: str) -> HttpResponse:
     form = EditGalleryForm(request.POST or None, gallery=gallery)
     if request.method == "POST" and form.is_valid():
         try:
-            needs_rebuild = services.update_gallery(gallery, **form.settings_arguments(), by=_actor(request))
-        except services.UploadRejected as exc:
+            needs_rebuild = galleries.update_gallery(gallery, **form.settings_arguments(), by=_actor(request))
+        except uploads.UploadRejected as exc:
             form.add_error(None, exc.args[0])
         else:
             if needs_rebuild:
@@ -408,7 +410,7 @@ def edit(request: HttpRequest, gallery_id: str) -> HttpResponse:
                     request,
                     "Saved. The gallery and its public page still show its current build: rebuild it (below) to "
                     "apply the new plugins, metadata, Datasette version, title or description"
-                    + ("." if services.approval_for(request.user) else "; a moderator approves that build first."),
+                    + ("." if publishing.approval_for(request.user) else "; a moderator approves that build first."),
                 )
             else:
                 messages.success(request, "Saved.")
@@ -423,7 +425,7 @@ def delete(request: HttpRequest, gallery_id: str) -> HttpResponse:
     """GET: a confirmation page; POST: delete the gallery (a tombstone; its files are removed)."""
     gallery = managed_gallery(request, gallery_id)
     if request.method == "POST":
-        services.delete_gallery(gallery, by=_actor(request))
+        moderation.delete_gallery(gallery, by=_actor(request))
         messages.success(request, f"“{gallery.title}” was deleted; readers who open it see that it is gone.")
         if request.user.is_authenticated:
             return redirect("gallery:mine")
@@ -443,7 +445,7 @@ def remember_new_upload(request: HttpRequest, build: Build) -> None:
 def new_link_to_show(request: HttpRequest, build: Build) -> str | None:
     """The management link to show on ``build``'s page, once, after this session uploaded it anonymously.
 
-    Makes the gallery's management token (``services.new_management_token``) and grants this
+    Makes the gallery's management token (``ownership.new_management_token``) and grants this
     session its hash; the token itself is only in the returned URL (absolute), which the page
     shows and nothing stores. ``None`` if this session has no link to see for ``build`` (any
     more), or if the gallery was claimed or deleted meanwhile.
@@ -457,6 +459,6 @@ def new_link_to_show(request: HttpRequest, build: Build) -> str | None:
     gallery = build.gallery
     if gallery.owner_id is not None or gallery.is_deleted:
         return None
-    token = services.new_management_token(gallery)
+    token = ownership.new_management_token(gallery)
     grant_session(request, gallery, token)
     return request.build_absolute_uri(reverse("gallery:manage-link", args=[gallery.pk, token]))

@@ -452,8 +452,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
 FILE_UPLOAD_PERMISSIONS = 0o600
 #: The only upload handler: spools one file per request and stops at UPLOAD_MAX_BYTES while the
-#: body arrives, removing the partial file (gallery.uploads).
-FILE_UPLOAD_HANDLERS = ["gallery.uploads.CappedUploadHandler"]
+#: body arrives, removing the partial file (gallery.upload_limits).
+FILE_UPLOAD_HANDLERS = ["gallery.upload_limits.CappedUploadHandler"]
 #: django-ratelimit rate for anonymous uploads per client IP, e.g. "10/h".
 UPLOAD_RATE_LIMIT = env_rate("UPLOAD_RATE_LIMIT", "10/h")
 #: django-ratelimit rates for a publisher's rebuilds and new versions together (each runs a whole
@@ -525,7 +525,7 @@ PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"p
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 
-# --- Build upkeep: temporary files, Node's heap, old builds (worker_shell.tempfiles, gallery.garbage) ---
+# --- Build upkeep: temporary files, Node's heap, old builds (worker_shell.tempfiles, gallery.services.garbage) ---
 
 #: Cap of Node's V8 heap in the build's compatibility check (``--max-old-space-size``, MB).
 #: The database and Pyodide's wasm memory live outside that heap (ArrayBuffers), so it does not
@@ -535,7 +535,7 @@ GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
 #: runaway check fails with "ran out of memory in the compatibility check" instead of the machine.
 BUILD_NODE_MAX_OLD_SPACE_MB = env_int("BUILD_NODE_MAX_OLD_SPACE_MB", 256, minimum=8)
 #: Builds per gallery whose files garbage collection keeps (the newest; the live build and a
-#: build waiting for review are kept whatever their age). See ``gallery.garbage``.
+#: build waiting for review are kept whatever their age). See ``gallery.services.garbage``.
 BUILDS_KEPT_PER_GALLERY = env_int("BUILDS_KEPT_PER_GALLERY", 5, minimum=1)
 
 # --- The build's database check (builder.sqlite_check; issue 9, "Hostile or broken uploads") ---
@@ -563,7 +563,7 @@ DATABASE_MAX_SCHEMA_BYTES = env_int("DATABASE_MAX_SCHEMA_BYTES", 2 * 1024 * 1024
 #: gallery until it expires (a forwarded link, browser history, a Referer header).
 PREVIEW_LIFETIME = env_int("PREVIEW_LIFETIME", 24 * 3600, minimum=60)
 
-# --- Reports from readers (gallery.views.gallery_report, services.record_report) ----
+# --- Reports from readers (gallery.views.gallery_report, services.reports.record_report) ----
 
 #: django-ratelimit rate for report submissions per client IP, e.g. "5/h".
 REPORT_RATE_LIMIT = env_rate("REPORT_RATE_LIMIT", "5/h")

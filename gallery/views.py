@@ -24,10 +24,12 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
-from gallery import embed, health, publisher, services, uploads
+from builder.sqlite_check import format_megabytes
+from gallery import embed, health, publisher, upload_limits
 from gallery.forms import PublishForm, ReportForm
 from gallery.models import FINAL_STATES, PROGRESS_STATES, Build, BuildState, Gallery, approved_build
 from gallery.ratelimits import UPLOAD_RATE_GROUP, client_ip, describe_rate, too_many_uploads_message, upload_rate
+from gallery.services import galleries, reports, uploads
 
 #: Galleries per page of the front page.
 GALLERIES_PER_PAGE = 12
@@ -177,7 +179,7 @@ def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
 
     GET ``?url=<gallery page>`` (from the footer's Report link, via ``/_report`` on the
     gallery origin) names the page reported. POST (CSRF-checked by the middleware) records
-    the report with ``services.record_report`` and redirects to the thank-you page;
+    the report with ``reports.record_report`` and redirects to the thank-you page;
     invalid input gets the form again with its errors (400); more than
     ``REPORT_RATE_LIMIT`` reports from one address get it again with the reader's input
     kept and the limit explained (429).
@@ -197,12 +199,12 @@ def gallery_report(request: HttpRequest, gallery_id: str) -> HttpResponse:
     if not form.is_valid():
         return _report_page(request, gallery, form, status=400)
     data = form.cleaned_data
-    services.record_report(
+    reports.record_report(
         gallery,
         reason=data["reason"],
         details=data["details"].strip(),
         email=data["email"],
-        reporter_key=services.reporter_key_for(client_ip(request)),
+        reporter_key=reports.reporter_key_for(client_ip(request)),
         page_url=data["url"],
         by=request.user,
     )
@@ -438,7 +440,7 @@ def _publish_context(form: PublishForm, refusal: str = "") -> dict[str, object]:
         "refusal": refusal,
         "anonymous_uploads": settings.ANONYMOUS_UPLOADS,
         "max_bytes": settings.UPLOAD_MAX_BYTES,
-        "max_size": services.format_megabytes(settings.UPLOAD_MAX_BYTES),
+        "max_size": format_megabytes(settings.UPLOAD_MAX_BYTES),
     }
 
 
@@ -451,7 +453,7 @@ def publish(request: HttpRequest) -> HttpResponse:
     A POST from the page's script (``Accept: application/json``) gets
     ``{"redirect": build_page_path}`` or ``{"errors": {field: [messages]}}`` with
     status 400 (bad upload, or more than one file), 411 (no ``Content-Length``), 413
-    (body or file over the limit: ``gallery.uploads``), 429 (rate limited) or 503
+    (body or file over the limit: ``gallery.upload_limits``), 429 (rate limited) or 503
     (storage down). A plain POST gets a redirect or the form again; after the body was
     read, the form keeps what the publisher typed.
     """
@@ -461,7 +463,7 @@ def publish(request: HttpRequest) -> HttpResponse:
         if getattr(request, "limited", False):
             return _refuse(request, "__all__", too_many_uploads_message(), 429)
         # Refuse an oversized body before Django spools it to disk.
-        refusal = uploads.refusal_before_reading(request)
+        refusal = upload_limits.refusal_before_reading(request)
         if refusal is not None:
             return _refuse(request, refusal.field, refusal.message, refusal.status)
     return _publish(request)
@@ -471,26 +473,26 @@ def publish(request: HttpRequest) -> HttpResponse:
 def _publish(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return render(request, "gallery/publish.html", _publish_context(PublishForm()))
-    refusal = uploads.refusal_after_reading(request)
+    refusal = upload_limits.refusal_after_reading(request)
     form = PublishForm(request.POST, request.FILES)
     if refusal is not None:
-        uploads.show_refusal(form, refusal)
+        upload_limits.show_refusal(form, refusal)
         return _publish_failed(request, form, refusal.status)
     if not form.is_valid():
         return _publish_failed(request, form, 400)
     data = form.cleaned_data
     try:
-        build = services.accept_upload(
+        build = galleries.accept_upload(
             upload=data["file"],
             filename=data["file"].name,
             **form.settings_arguments(),
             owner=request.user,
             uploader_ip=client_ip(request),
         )
-    except services.StorageUnavailable as exc:
+    except uploads.StorageUnavailable as exc:
         form.add_error(None, exc.args[0])
         return _publish_failed(request, form, 503)
-    except services.UploadRejected as exc:
+    except uploads.UploadRejected as exc:
         form.add_error(None, exc.args[0])
         return _publish_failed(request, form, 400)
     if not request.user.is_authenticated:

@@ -820,7 +820,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
 
     def restore(bundle: Prebuilt) -> None:
         # A test that rejects, takes down or deletes its gallery removes these from shared_store
-        # (services.remove_build_files); the next test gets them back.
+        # (removal.remove_build_files); the next test gets them back.
         for prefix in (f"builds/{bundle.build_id}", f"uploads/{bundle.build_id}"):
             if not (shared_store / prefix).exists():
                 shutil.copytree(pristine / prefix, shared_store / prefix)
@@ -906,8 +906,8 @@ def published_gallery(
     With ``gallery_id``, the new gallery gets that id (so that content origin)
     instead of a random one: ``lasting_gallery`` uses it to serve one origin across tests.
     """
-    from gallery import services
     from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
+    from gallery.services import publishing
     from worker_shell.tasks import build_facts
 
     settings.S3_BUCKET = ""
@@ -955,7 +955,7 @@ def published_gallery(
             bundle_bytes=bundle.bundle_bytes,
             **build_facts(bundle.manifest),  # tables, card, scan flags: as the worker records them
         )
-        services.publish_build(build)
+        publishing.publish_build(build)
         gallery.refresh_from_db()
         assert gallery.is_public
         return gallery

@@ -20,7 +20,7 @@ from celery.schedules import crontab
 from django.conf import settings
 
 from gallery.logs import build_id_var, use_context_on
-from gallery.queue import BUILD_TASK
+from gallery.services.queue import BUILD_TASK
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
 # Tasks load rows by primary key, so the ORM must be ready before they are imported.

@@ -2,7 +2,7 @@
 
 A task is idempotent: the same build id always writes the same storage keys, a
 build already in a final state returns at once, and a second delivery of a build
-that is running elsewhere is dropped (``gallery.recovery.claim_build``), so
+that is running elsewhere is dropped (``gallery.services.recovery.claim_build``), so
 ``acks_late``, redelivery after a lost worker and the sweeper's re-sends are safe.
 Faults the build's own process cannot report (hard time limit, a killed pool
 process) are handled in the worker's main process by ``BuildTaskRequest``.
@@ -33,10 +33,10 @@ from builder.download import store_bundle_zip
 from builder.sqlite_check import CheckLimits
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
-from gallery import recovery, services
 from gallery.models import Build, BuildState
-from gallery.queue import DOWNLOAD_TASK
-from gallery.recovery import fail_build
+from gallery.services import publishing, recovery
+from gallery.services.queue import DOWNLOAD_TASK
+from gallery.services.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
 from worker_shell.tempfiles import build_temp_dir, remove_build_temp_dir
@@ -113,7 +113,7 @@ class BuildTaskRequest(Request):
     to write anything, so ``on_timeout`` fails the build with the reason; when the pool process
     dies (SIGKILL, the kernel's out-of-memory killer) Celery reports ``WorkerLostError`` to
     ``on_failure``, which queues the build again or fails it after ``BUILD_MAX_ATTEMPTS``
-    (``gallery.recovery.worker_lost``). Both remove the build's temporary files, and both write
+    (``gallery.services.recovery.worker_lost``). Both remove the build's temporary files, and both write
     before Celery acknowledges or requeues the message, so the next delivery sees the new state.
     """
 
@@ -178,7 +178,7 @@ class BuildTask(Task):
 def build_gallery(self: Task, build_id: str) -> str:
     """Build and publish the bundle of ``Build`` ``build_id``; return its state afterwards.
 
-    First claims the build (``gallery.recovery.claim_build``): a final build, or one that
+    First claims the build (``gallery.services.recovery.claim_build``): a final build, or one that
     another delivery is building, returns its state at once. User errors (bad database,
     unknown plugin) fail the build with the builder's reason; a storage fault that outlasted
     the store's retry budget fails it with a reason saying to rebuild later; ``WheelError``
@@ -250,7 +250,7 @@ def build_gallery(self: Task, build_id: str) -> str:
 
     Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes, **build_facts(result.manifest))
     try:
-        went_live = services.finish_build(build)
+        went_live = publishing.finish_build(build)
     except ValueError as exc:
         fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
@@ -273,7 +273,7 @@ def build_gallery(self: Task, build_id: str) -> str:
 
 @app.task(name="worker_shell.tasks.sweep_builds", acks_late=False, time_limit=300)
 def sweep_builds() -> dict[str, object]:
-    """Run ``gallery.recovery.sweep_builds`` (Celery beat, every ``BUILD_SWEEP_INTERVAL`` seconds).
+    """Run ``gallery.services.recovery.sweep_builds`` (Celery beat, every ``BUILD_SWEEP_INTERVAL`` seconds).
 
     Returns ``{"sent": [build ids], "restarted": [...], "failed": [...], "broker_down": bool}``.
     """

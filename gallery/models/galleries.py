@@ -47,7 +47,7 @@ def database_name_for(filename: str) -> str:
     return slug or "data"
 
 
-#: Longest gallery title (characters): forms, ``services.clean_settings`` and the column agree.
+#: Longest gallery title (characters): forms, ``services.uploads.clean_settings`` and the column agree.
 TITLE_MAX_LENGTH = 200
 #: Longest gallery description (characters).
 DESCRIPTION_MAX_LENGTH = 5000
@@ -114,7 +114,7 @@ class Gallery(models.Model):
     management_key_hash = models.CharField(max_length=64, blank=True, editable=False)
     #: Salted sha256 hex of the uploader's IP address (``hash_ip``), "" if unknown.
     uploader_ip_hash = models.CharField(max_length=64, blank=True, editable=False)
-    #: When readers' reports held the approved gallery for review (``services.hold_for_review``):
+    #: When readers' reports held the approved gallery for review (``services.reports.hold_for_review``):
     #: not served until a moderator approves it again, rejects it or takes it down; files kept.
     held_at = models.DateTimeField(null=True, blank=True, editable=False)
     #: Bootstrap-page loads of the public origin, counted on the server.

@@ -43,7 +43,7 @@ class Report(models.Model):
     details = models.CharField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True)
     #: Optional, for the moderators' reply.
     email = models.EmailField(blank=True)
-    #: ``hash_ip`` of the reporter's network (``services.reporter_key_for``: the IPv4 address, the
+    #: ``hash_ip`` of the reporter's network (``services.reports.reporter_key_for``: the IPv4 address, the
     #: IPv6 /64), whatever the account: counts distinct reporters.
     reporter_key = models.CharField(max_length=64, blank=True)
     #: The gallery page the reader reported from, when known.

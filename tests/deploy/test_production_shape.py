@@ -42,10 +42,10 @@ from nginx_config import Nginx, find_nginx, free_port, render_deploy_config, run
 from process_wait import wait_http
 
 from builder.storage import content_type_for
-from gallery import services
 from gallery.content import IMMUTABLE
 from gallery.models import Build, BuildState, Gallery
 from gallery.preview import preview_url
+from gallery.services import moderation
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -237,7 +237,7 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
             r"frame-ancestors [^;]*", "frame-ancestors 'none'", policy
         )
         assert answer.headers["Cache-Control"] == (cache_control or "private, max-age=31536000, immutable")
-    services.approve(gallery, build=build.pk)
+    moderation.approve(gallery, build=build.pk)
     runtime_wasm = next(url for url in files if url.startswith("/_runtime/") and url.endswith(".wasm"))
     wheel = next(url for url in files if url.startswith("/_wheels/"))
     static = next(url for url in files if url.startswith("/-/static/"))

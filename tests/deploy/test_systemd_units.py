@@ -21,7 +21,7 @@ from django.conf import settings
 from fresh_process import run_python
 
 from builder.compat import NETWORK_NAMESPACE_OPTIONS
-from gallery.queue import make_app
+from gallery.services.queue import make_app
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy" / "systemd"

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.template.defaultfilters import filesizeformat
 
-from gallery import services
 from gallery.models import Build, BuildReview, Gallery
+from gallery.services import moderation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -72,7 +72,7 @@ def test_a_new_version_waiting_for_review_is_not_served_on_its_pinned_origin_unt
     live = page.context.new_page()
     assert open_table(live, gallery.url + "chinook/Album").startswith("347 rows")
 
-    services.approve(gallery, build=waiting)
+    moderation.approve(gallery, build=waiting)
     assert open_table(page, gallery.pinned_url(waiting) + "chinook/Album").startswith("3 rows")
 
 
@@ -96,7 +96,7 @@ def test_a_pinned_version_keeps_its_data_while_the_gallery_follows_the_live_buil
     assert open_table(pinned, pinned_url + "chinook/Album?_sort=AlbumId").startswith("347 rows")
     assert open_table(live, gallery.url + "chinook/Album?_sort=AlbumId").startswith("3 rows")
 
-    services.take_down(gallery, "test")
+    moderation.take_down(gallery, "test")
     for reader, origin in ((pinned, pinned_url), (live, gallery.url)):
         # The installed worker may answer this navigation; its update check fetches the
         # kill switch, which wipes the caches and reloads the page.

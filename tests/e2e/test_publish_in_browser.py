@@ -18,8 +18,8 @@ import pytest
 from django.core.signals import request_started
 from service_worker import stop_service_worker
 
-from gallery import services
 from gallery.models import Build, Gallery
+from gallery.services import moderation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -157,7 +157,7 @@ def test_a_published_database_works_in_the_readers_browser(
     pending = page.context.new_page()
     assert pending.goto(gallery.url).status == 404
     pending.close()
-    services.approve(gallery, build=build.pk)
+    moderation.approve(gallery, build=build.pk)
     page.reload()
     link = page.locator("#outcome a", has_text=gallery.url)
     assert link.get_attribute("href") == gallery.url
@@ -241,12 +241,12 @@ def test_a_taken_down_gallery_stops_being_served(page: Any, live_gallery_server:
     page.wait_for_selector("#outcome :text('waiting for a moderator')", timeout=180_000)
     build_id = build_url.rstrip("/").rsplit("/", 1)[1]
     gallery = Gallery.objects.get(builds__id=build_id)
-    services.approve(gallery, build=build_id)
+    moderation.approve(gallery, build=build_id)
     reader = page.context.new_page()
     reader.goto(gallery.url + "chinook/Album")
     reader.wait_for_selector("table.rows-and-columns", timeout=120_000)
 
-    services.take_down(gallery, "test")
+    moderation.take_down(gallery, "test")
     # The next navigation may still be answered by the installed worker; its update check
     # fetches the kill switch, which wipes the caches and reloads the page.
     reader.goto(gallery.url + "chinook/Album")

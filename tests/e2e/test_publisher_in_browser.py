@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from django.core import mail
 
-from gallery import services
 from gallery.models import AuditEvent, Build, Gallery
+from gallery.services import ownership
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -63,7 +63,7 @@ def test_a_new_publisher_publishes_signs_up_keeps_the_upload_and_previews_it(
 
     # --- A management link someone sent: opening it changes no owner; the button does.
     sent = Gallery.objects.create(title="Sent to Grace", database_name="sent")
-    page.goto(f"{app}/manage/{sent.pk}/{services.new_management_token(sent)}/")
+    page.goto(f"{app}/manage/{sent.pk}/{ownership.new_management_token(sent)}/")
     assert page.url == f"{app}/mine/{sent.pk}/"
     button = page.locator("#claim-button")
     assert button.inner_text() == f"Add this gallery to my account ({EMAIL})"

@@ -3,7 +3,7 @@
 After a gallery is rejected, taken down or deleted, its origin answers ``/sw.js`` with the kill-switch
 worker (``gallery.content``): the browser's next update check installs it, it empties the
 gallery's caches, unregisters itself and reloads the page, which then gets the server's notice.
-Each removal also deletes the bundle's files from storage (``services.remove_build_files``);
+Each removal also deletes the bundle's files from storage (``removal.remove_build_files``);
 the shared prebuilt bundle is put back for later tests by ``prebuilt_bundle``.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from gallery import services
 from gallery.models import Gallery
+from gallery.services import moderation
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -24,15 +24,15 @@ BOOT_MS = 120_000
 
 
 def reject(gallery: Gallery) -> None:
-    services.reject(gallery, "The licence field is missing; add it and upload again.")
+    moderation.reject(gallery, "The licence field is missing; add it and upload again.")
 
 
 def take_down(gallery: Gallery) -> None:
-    services.take_down(gallery, "Reported for publishing personal data; upheld.")
+    moderation.take_down(gallery, "Reported for publishing personal data; upheld.")
 
 
 def delete(gallery: Gallery) -> None:
-    services.delete_gallery(gallery)
+    moderation.delete_gallery(gallery)
 
 
 @pytest.mark.parametrize(

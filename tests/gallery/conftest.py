@@ -2,7 +2,7 @@
 and a chain gallery -> build -> bundle with fake bundle files.
 
 Every test gets a fresh ``LocalStorage`` under ``tmp_path`` and a queue that only
-records build ids (``gallery.queue.send_build`` is the boundary to the worker).
+records build ids (``gallery.services.queue.send_build`` is the boundary to the worker).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from builder.download import download_key, store_bundle_zip
 from builder.storage import LocalStorage, StorageError
-from gallery import queue
 from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
+from gallery.services import queue
 from gallery.storage import get_storage
 
 WHEEL_SHA = "ab" * 32

@@ -13,9 +13,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from gallery import services
 from gallery.content import killswitch_source
 from gallery.models import FINAL_STATES, Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
+from gallery.services import galleries, moderation, publishing, quotas
 
 pytestmark = pytest.mark.django_db
 
@@ -66,7 +66,7 @@ def test_an_untrusted_publishers_new_version_is_on_no_public_address_until_a_mod
     assert f"booting {build.id}".encode() in live.getvalue()  # the approved version stays live
     assert waiting.id not in client.get(reverse("gallery:detail", args=[gallery.id])).content.decode()
 
-    services.approve(gallery, build=waiting.id)
+    moderation.approve(gallery, build=waiting.id)
 
     assert f"booting {waiting.id}".encode() in client.get("/", HTTP_HOST=pinned_host(gallery, waiting)).getvalue()
     assert f"booting {waiting.id}".encode() in client.get("/", HTTP_HOST=live_host(gallery)).getvalue()
@@ -81,9 +81,9 @@ def test_approving_version_b_of_a_pending_gallery_leaves_version_a_unreviewed_an
     version_a, version_b = make_build(), make_build()
     make_bundle(version_a)
     make_bundle(version_b)
-    assert services.build_to_review(gallery) == version_b
+    assert moderation.build_to_review(gallery) == version_b
 
-    services.approve(gallery, build=version_b.id)
+    moderation.approve(gallery, build=version_b.id)
 
     gallery.refresh_from_db()
     version_a.refresh_from_db()
@@ -97,11 +97,11 @@ def test_approving_version_b_of_a_pending_gallery_leaves_version_a_unreviewed_an
 
 
 def test_approval_is_refused_when_a_newer_version_arrived_after_the_page_was_drawn(gallery, build, waiting, make_build):
-    shown = services.build_to_review(gallery)
+    shown = moderation.build_to_review(gallery)
     assert shown == waiting
     newer = make_build()  # the publisher's next upload finishes while the moderator looks
-    with pytest.raises(services.NewerVersion, match="A newer version .* arrived since this page was drawn"):
-        services.approve(gallery, build=shown.id)
+    with pytest.raises(moderation.NewerVersion, match="A newer version .* arrived since this page was drawn"):
+        moderation.approve(gallery, build=shown.id)
     for each in (waiting, newer):
         each.refresh_from_db()
         assert each.review == BuildReview.PENDING
@@ -117,23 +117,23 @@ def test_a_build_still_running_when_the_moderator_approves_waits_for_its_own_rev
     reviewed = make_build()
     make_bundle(reviewed)
     running = make_build(state=BuildState.BUNDLING)
-    services.approve(gallery, build=reviewed.id)
+    moderation.approve(gallery, build=reviewed.id)
 
     make_bundle(running)
-    assert services.finish_build(running) is False  # not live: nobody reviewed it
+    assert publishing.finish_build(running) is False  # not live: nobody reviewed it
     running.set_state(BuildState.READY)  # as the worker does once finish_build returned
     gallery.refresh_from_db()
     running.refresh_from_db()
     assert gallery.live_build_id == reviewed.id and running.review == BuildReview.PENDING
     assert_unserved(client, gallery, running)
-    assert services.build_to_review(gallery) == running  # it is the next thing in the queue
+    assert moderation.build_to_review(gallery) == running  # it is the next thing in the queue
 
 
 def test_a_pending_gallery_with_nothing_built_cannot_be_approved(gallery, make_build):
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
     queued = make_build(state=BuildState.QUEUED)
-    with pytest.raises(services.InvalidTransition, match="no version to approve"):
-        services.approve(gallery, build=queued.id)
+    with pytest.raises(moderation.InvalidTransition, match="no version to approve"):
+        moderation.approve(gallery, build=queued.id)
     gallery.refresh_from_db()
     assert gallery.moderation_state == Gallery.ModerationState.PENDING
 
@@ -145,19 +145,19 @@ def test_a_moderators_rebuild_builds_the_live_builds_source_with_its_approved_se
     gallery, build, make_build, sent_builds, django_capture_on_commit_callbacks, admin_user
 ):
     # The publisher edited the settings and uploaded a new file; a moderator saw neither.
-    services.update_gallery(
+    galleries.update_gallery(
         gallery, title="Renamed", description="", visibility="listed", plugins=[], metadata_text="title: Unreviewed"
     )
     unreviewed = make_build()
     with django_capture_on_commit_callbacks(execute=True):
-        rebuilt = services.rebuild(gallery, by=admin_user)
+        rebuilt = publishing.rebuild(gallery, by=admin_user)
     assert (rebuilt.source_key, rebuilt.source_sha256) == (build.source_key, build.source_sha256)
     assert rebuilt.source_key != unreviewed.source_key
     assert rebuilt.bundle_settings == build.bundle_settings
     assert rebuilt.title == "Chinook" and rebuilt.plugins == ["datasette-pretty-json"] and rebuilt.metadata == {}
     assert (rebuilt.review, rebuilt.approval, rebuilt.reviewed_by) == (BuildReview.APPROVED, Approval.REBUILD, admin_user)
     assert sent_builds == [rebuilt.id]
-    assert services.finish_build(rebuilt) is True  # the same approved content goes live again
+    assert publishing.finish_build(rebuilt) is True  # the same approved content goes live again
 
 
 def test_a_publishers_settings_change_on_an_approved_gallery_waits_for_review_unless_trusted(
@@ -166,14 +166,14 @@ def test_a_publishers_settings_change_on_an_approved_gallery_waits_for_review_un
     owner = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
     Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
     gallery.refresh_from_db()
-    assert services.update_gallery(
+    assert galleries.update_gallery(
         gallery, title="Buy pills", description="", visibility="listed", plugins=[], metadata_text="", by=owner
     )
-    edited = services.rebuild(gallery, by=owner, as_publisher=True)
+    edited = publishing.rebuild(gallery, by=owner, as_publisher=True)
     assert edited.review == BuildReview.PENDING and edited.title == "Buy pills"
     edited.set_state(BuildState.UPLOADING)
     make_bundle(edited)
-    assert services.finish_build(edited) is False
+    assert publishing.finish_build(edited) is False
     gallery.refresh_from_db()
     assert gallery.live_build_id == build.id
     page = client.get(reverse("gallery:detail", args=[gallery.id])).content.decode()
@@ -181,7 +181,7 @@ def test_a_publishers_settings_change_on_an_approved_gallery_waits_for_review_un
     Build.objects.filter(pk=edited.pk).update(state=BuildState.FAILED)  # let the next build start
 
     Publisher.objects.create(user=owner, trusted=True)
-    trusted = services.rebuild(gallery, by=owner, as_publisher=True)
+    trusted = publishing.rebuild(gallery, by=owner, as_publisher=True)
     assert (trusted.review, trusted.approval) == (BuildReview.APPROVED, Approval.TRUSTED)
 
 
@@ -203,7 +203,7 @@ def test_a_rejection_covers_a_build_still_running_which_is_cancelled_and_never_s
 ):
     running = make_build(state=BuildState.BUNDLING)
     with django_capture_on_commit_callbacks(execute=True):
-        services.reject(gallery, "Personal data in the customers table.")
+        moderation.reject(gallery, "Personal data in the customers table.")
     running.refresh_from_db()
     build.refresh_from_db()
     assert running.state == BuildState.CANCELLED and "the gallery was rejected" in running.failure_reason
@@ -211,7 +211,7 @@ def test_a_rejection_covers_a_build_still_running_which_is_cancelled_and_never_s
     # A worker that did not see the cancellation in time finishes: nothing of it stays.
     make_bundle(running)
     with pytest.raises(ValueError, match="rejected during the build"):
-        services.finish_build(running)
+        publishing.finish_build(running)
     assert list(storage.keys(f"builds/{running.id}/")) == []
 
 
@@ -224,7 +224,7 @@ def test_a_moderator_can_end_a_pending_gallery_and_its_previews(client, gallery,
     make_bundle(waiting)
     host = preview_url(waiting).split("//", 1)[1].rstrip("/")
     assert client.get("/", HTTP_HOST=host).status_code == 200
-    getattr(services, act)(gallery, "Spam.")
+    getattr(moderation, act)(gallery, "Spam.")
     assert client.get("/", HTTP_HOST=host).status_code == 410
     assert client.get("/sw.js", HTTP_HOST=host).content == killswitch_source()
 
@@ -254,8 +254,8 @@ def test_a_gallery_builds_one_version_at_a_time(owner_client, gallery, sqlite_by
     upload = owner_client.post(new_version, {"file": SimpleUploadedFile("v2.db", sqlite_bytes)})
     assert upload.status_code == 400 and "has a build that has not finished yet" in upload.content.decode()
     assert gallery.builds.count() == 2
-    with pytest.raises(services.BuildInProgress):
-        services.rebuild(gallery)  # a moderator's rebuild waits too
+    with pytest.raises(publishing.BuildInProgress):
+        publishing.rebuild(gallery)  # a moderator's rebuild waits too
 
 
 def test_rebuilds_and_new_versions_are_rate_limited_per_publisher(owner_client, gallery, sqlite_bytes, settings):
@@ -309,13 +309,13 @@ def test_anonymous_builds_at_once_are_bounded_per_address(upload_data, settings,
     def data() -> SimpleUploadedFile:
         return upload_data()["file"]
 
-    services.accept_upload(upload=data(), filename="a.db", title="A", plugins=[], uploader_ip="203.0.113.5")
-    with pytest.raises(services.QuotaExceeded, match="already has 1 builds queued or running"):
-        services.accept_upload(upload=data(), filename="b.db", title="B", plugins=[], uploader_ip="203.0.113.5")
+    galleries.accept_upload(upload=data(), filename="a.db", title="A", plugins=[], uploader_ip="203.0.113.5")
+    with pytest.raises(quotas.QuotaExceeded, match="already has 1 builds queued or running"):
+        galleries.accept_upload(upload=data(), filename="b.db", title="B", plugins=[], uploader_ip="203.0.113.5")
     assert Gallery.objects.count() == 1
     assert len(list(storage.keys("uploads/"))) == 1  # the refused file was not kept
     # The operator's command counts against nobody's quota.
-    services.accept_upload(upload=data(), filename="c.db", title="C", plugins=[], by_operator=True)
+    galleries.accept_upload(upload=data(), filename="c.db", title="C", plugins=[], by_operator=True)
 
 
 def finish_builds_of_all() -> None:

@@ -122,14 +122,14 @@ def _as(who: str, client, gallery: Gallery, django_user_model):
     """``client`` made into ``who``: anonymous, stranger, owner, link holder, moderator, or staff without build access."""
     from django.contrib.auth.models import Group
 
-    from gallery import services
+    from gallery.services import ownership
 
     if who == "owner":
         owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw-12345-long")
         Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
         client.force_login(owner)
     elif who == "link holder":
-        token = services.new_management_token(gallery)
+        token = ownership.new_management_token(gallery)
         assert client.get(reverse("gallery:manage-link", args=[gallery.pk, token])).status_code == 302
     elif who == "stranger":
         client.force_login(django_user_model.objects.create_user("stranger", "s@example.org", "pw-12345-long"))

@@ -16,9 +16,9 @@ import zipfile
 import pytest
 
 from builder.download import download_key
-from gallery import queue
 from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.ratelimits import too_many_downloads_message
+from gallery.services import queue
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def licensed_bundle(build: Build, make_bundle) -> dict[str, bytes]:
 
 @pytest.fixture
 def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Build ids whose zip the content origin asked a worker for (``gallery.queue.send_download``)."""
+    """Build ids whose zip the content origin asked a worker for (``gallery.services.queue.send_download``)."""
     sent: list[str] = []
     monkeypatch.setattr(queue, "send_download", sent.append)
     return sent
@@ -299,7 +299,7 @@ def test_a_build_whose_files_were_removed_while_its_zip_was_made_keeps_no_zip(
 
     def store_then_removed(*args, **kwargs):  # type: ignore[no-untyped-def]
         size = real_store(*args, **kwargs)
-        Build.objects.filter(pk=build.pk).update(files_deleted=True)  # what services.remove_build_files records
+        Build.objects.filter(pk=build.pk).update(files_deleted=True)  # what services.removal.remove_build_files records
         return size
 
     monkeypatch.setattr(tasks, "store_bundle_zip", store_then_removed)

@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 
 from builder.csp import gallery_policy
-from gallery import services
 from gallery.content import IMMUTABLE, killswitch_source
 from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.preview import preview_url
+from gallery.services import moderation
 
 pytestmark = pytest.mark.django_db
 
@@ -559,7 +559,7 @@ def test_a_takedown_answers_410_and_the_kill_switch_on_the_live_and_every_pinned
         "pinned older build": pinned_host(gallery.id, older_build.id),
     }[origin]
     assert client.get("/", HTTP_HOST=host).status_code == 200
-    services.take_down(gallery, "copyright notice")
+    moderation.take_down(gallery, "copyright notice")
     for path in ("/", "/chinook/album", f"/_build/{older_build.id}/data/chinook.db", f"/_download/{build.id}.zip"):
         gone = client.get(path, HTTP_HOST=host)
         assert gone.status_code == 410

@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import escape
 
-from gallery import services
 from gallery.models import (
     DESCRIPTION_MAX_LENGTH,
     METADATA_TEXT_MAX_LENGTH,
@@ -23,6 +22,7 @@ from gallery.models import (
     Gallery,
     Report,
 )
+from gallery.services import galleries, reports, uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -110,12 +110,12 @@ def test_the_services_refuse_overlong_settings_whatever_calls_them(gallery, make
     settings_arguments = {
         "title": "T", "description": "", "plugins": [], "visibility": "listed", "metadata_text": "", **arguments,
     }  # fmt: skip
-    with make_sqlite("x.db").open("rb") as fh, pytest.raises(services.UploadRejected, match=message):
-        services.accept_upload(upload=File(fh, name="x.db"), filename="x.db", **settings_arguments)
-    with pytest.raises(services.UploadRejected, match=message):
-        services.update_gallery(gallery, **settings_arguments)
+    with make_sqlite("x.db").open("rb") as fh, pytest.raises(uploads.UploadRejected, match=message):
+        galleries.accept_upload(upload=File(fh, name="x.db"), filename="x.db", **settings_arguments)
+    with pytest.raises(uploads.UploadRejected, match=message):
+        galleries.update_gallery(gallery, **settings_arguments)
     with pytest.raises(ValueError, match="The report has"):
-        services.record_report(
+        reports.record_report(
             gallery, reason="other", details="x" * (REPORT_DETAILS_MAX_LENGTH + 1), email="", reporter_key=""
         )
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from gallery import services
+from builder.sqlite_check import format_megabytes
 from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery
+from gallery.services import galleries, moderation, publishing, uploads
 
 pytestmark = pytest.mark.django_db
 
 
 def test_publishing_a_build_flips_the_live_pointer(gallery, build, make_build):
     newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
-    services.publish_build(newer)
+    publishing.publish_build(newer)
     gallery.refresh_from_db()
     assert gallery.live_build_id == newer.id
 
@@ -21,8 +22,8 @@ def test_publishing_a_build_flips_the_live_pointer(gallery, build, make_build):
 def test_a_build_nobody_approved_never_goes_live(gallery, build, make_build):
     waiting = make_build(state=BuildState.UPLOADING)
     with pytest.raises(ValueError, match="only an approved build can go live"):
-        services.publish_build(waiting)
-    assert services.finish_build(waiting) is False  # ready, but it waits for a moderator
+        publishing.publish_build(waiting)
+    assert publishing.finish_build(waiting) is False  # ready, but it waits for a moderator
     gallery.refresh_from_db()
     assert gallery.live_build_id == build.id
     event = AuditEvent.objects.get(build_id=waiting.id, action=AuditEvent.Action.BUILD_READY)
@@ -33,8 +34,8 @@ def test_an_older_build_finishing_after_a_newer_one_does_not_replace_it(gallery,
     older = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     assert older.created_at < newer.created_at
-    assert services.publish_build(newer) is True
-    assert services.publish_build(older) is False  # a retried or slow build finishing late
+    assert publishing.publish_build(newer) is True
+    assert publishing.publish_build(older) is False  # a retried or slow build finishing late
     gallery.refresh_from_db()
     assert gallery.live_build_id == newer.id
 
@@ -42,8 +43,8 @@ def test_an_older_build_finishing_after_a_newer_one_does_not_replace_it(gallery,
 def test_a_build_finishing_late_stays_ready_off_the_live_pointer_and_says_why(gallery, build, make_build):
     older = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
     newer = make_build(state=BuildState.UPLOADING, review=BuildReview.APPROVED)
-    assert services.finish_build(newer) is True
-    assert services.finish_build(older) is False
+    assert publishing.finish_build(newer) is True
+    assert publishing.finish_build(older) is False
     gallery.refresh_from_db()
     assert gallery.live_build_id == newer.id
     older.refresh_from_db()
@@ -53,7 +54,7 @@ def test_a_build_finishing_late_stays_ready_off_the_live_pointer_and_says_why(ga
 
 
 def test_a_build_may_be_published_again(gallery, build):
-    assert services.publish_build(build) is True  # idempotent: a redelivered task publishes twice
+    assert publishing.publish_build(build) is True  # idempotent: a redelivered task publishes twice
     gallery.refresh_from_db()
     assert gallery.live_build_id == build.id
 
@@ -67,7 +68,7 @@ def test_a_failed_or_cancelled_build_cannot_go_live(gallery, build, state):
         state=state
     )  # the worker's copy still says queued
     with pytest.raises(ValueError, match="only a complete build can go live"):
-        services.publish_build(broken)
+        publishing.publish_build(broken)
     gallery.refresh_from_db()
     assert gallery.live_build_id == build.id
 
@@ -78,14 +79,14 @@ def test_approving_a_pending_gallery_serves_the_build_the_moderator_reviewed(con
     Build.objects.filter(pk=build.pk).update(review=BuildReview.PENDING, approval="")
     gallery.refresh_from_db()
     assert content_client.get("/").status_code == 404
-    services.approve(gallery, build=build.id)
+    moderation.approve(gallery, build=build.id)
     assert content_client.get("/").status_code == 200
     build.refresh_from_db()
     assert (build.review, build.approval) == (BuildReview.APPROVED, Approval.MODERATOR)
 
 
 def test_rejecting_keeps_the_reason_and_stops_serving(content_client, bundle, gallery):
-    services.reject(gallery, "  Contains personal data.  ")
+    moderation.reject(gallery, "  Contains personal data.  ")
     gallery.refresh_from_db()
     assert gallery.moderation_state == Gallery.ModerationState.REJECTED
     assert gallery.moderation_reason == "Contains personal data."
@@ -93,7 +94,7 @@ def test_rejecting_keeps_the_reason_and_stops_serving(content_client, bundle, ga
 
 
 def test_a_takedown_serves_410_on_every_path(content_client, bundle, gallery, build):
-    services.take_down(gallery, "Abuse report upheld.")
+    moderation.take_down(gallery, "Abuse report upheld.")
     gallery.refresh_from_db()
     assert gallery.moderation_state == Gallery.ModerationState.TAKEN_DOWN
     assert not gallery.is_public
@@ -105,7 +106,7 @@ def test_a_rebuild_queues_a_new_build_from_the_same_upload(
     gallery, build, sent_builds, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.rebuild(gallery)
+        new = publishing.rebuild(gallery)
     assert new.id != build.id
     assert new.state == BuildState.QUEUED
     # A moderator's (or the system's) rebuild of the live build: approved, nothing new in it.
@@ -124,7 +125,7 @@ def test_a_rebuild_queues_a_new_build_from_the_same_upload(
 
 def test_a_gallery_without_an_upload_cannot_be_rebuilt(gallery):
     with pytest.raises(ValueError, match="no upload to rebuild from"):
-        services.rebuild(gallery)
+        publishing.rebuild(gallery)
 
 
 def test_an_upload_while_the_queue_is_down_is_kept_and_sent_by_the_sweeper_once_it_is_back(
@@ -134,15 +135,15 @@ def test_an_upload_while_the_queue_is_down_is_kept_and_sent_by_the_sweeper_once_
 
     from django.utils import timezone
 
-    from gallery import recovery
+    from gallery.services import recovery
 
     def broker_down(build_id: str) -> None:
         raise ConnectionRefusedError("broker down")
 
-    monkeypatch.setattr("gallery.queue.send_build", broker_down)
+    monkeypatch.setattr("gallery.services.queue.send_build", broker_down)
     data = upload_data()
     with django_capture_on_commit_callbacks(execute=True):
-        build = services.accept_upload(
+        build = galleries.accept_upload(
             upload=data["file"], filename="x.db", title="T", plugins=[]
         )
     build.refresh_from_db()
@@ -153,7 +154,7 @@ def test_an_upload_while_the_queue_is_down_is_kept_and_sent_by_the_sweeper_once_
     later = timezone.now() + timedelta(seconds=recovery.UNSENT_GRACE + 1)
     assert recovery.sweep_builds(now=later).broker_down  # still down: nothing sent, nothing lost
     assert Build.objects.get(pk=build.pk).waits_for_queue
-    monkeypatch.setattr("gallery.queue.send_build", sent_builds.append)  # the broker is back
+    monkeypatch.setattr("gallery.services.queue.send_build", sent_builds.append)  # the broker is back
     result = recovery.sweep_builds(now=later)
     assert result.sent == sent_builds == [build.id]
     build.refresh_from_db()
@@ -177,8 +178,8 @@ def test_accept_upload_checks_everything_again(sqlite_bytes, storage, kwargs, me
         "plugins": [],
         **kwargs,
     }
-    with pytest.raises(services.UploadRejected, match=message):
-        services.accept_upload(**arguments)
+    with pytest.raises(uploads.UploadRejected, match=message):
+        galleries.accept_upload(**arguments)
     assert Gallery.objects.count() == 0
     assert list(storage.keys("uploads/")) == []
 
@@ -187,4 +188,4 @@ def test_accept_upload_checks_everything_again(sqlite_bytes, storage, kwargs, me
     ("size", "text"), [(100 * 1024 * 1024, "100 MB"), (1536 * 1024, "1.5 MB")]
 )
 def test_sizes_are_shown_in_megabytes(size, text):
-    assert services.format_megabytes(size) == text
+    assert format_megabytes(size) == text

@@ -1,4 +1,4 @@
-"""``gallery.garbage``: superseded builds, orphaned uploads and unreferenced shared files leave storage.
+"""``gallery.services.garbage``: superseded builds, orphaned uploads and unreferenced shared files leave storage.
 
 Local store in ``tmp_path`` (``storage``, from ``conftest.py``); one test runs against moto's S3 server.
 """
@@ -18,9 +18,9 @@ from django.db import connection, transaction
 
 from builder.catalog import load_lock
 from builder.storage import Storage
-from gallery import garbage
-from gallery.garbage import collect_garbage
 from gallery.models import Build, BuildReview, BuildState, Gallery
+from gallery.services import garbage
+from gallery.services.garbage import collect_garbage
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ def test_the_newest_ready_build_stays_however_many_builds_failed_after_it(
 ) -> None:
     settings.BUILDS_KEPT_PER_GALLERY = 1
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
-    corrected = store_build(gallery)  # what a moderator would approve (services.build_to_review)
+    corrected = store_build(gallery)  # what a moderator would approve (services.moderation.build_to_review)
     failures = [store_build(gallery, BuildState.FAILED) for _ in range(2)]
     assert collect_garbage().builds == [failures[0].id]
     assert stored(storage, f"builds/{corrected.id}/")

@@ -277,9 +277,9 @@ def test_trusting_the_publisher_from_the_queue(moderator_client, pending, django
 
 
 def test_the_audit_log_is_readable_but_not_editable(moderator_client, admin_client, gallery):
-    from gallery import services
+    from gallery.services import audit
 
-    event = services.audit("approve", gallery=gallery, reason="fine")
+    event = audit.audit("approve", gallery=gallery, reason="fine")
     for client in (moderator_client, admin_client):
         listing = client.get(reverse("admin:gallery_auditevent_changelist"))
         assert listing.status_code == 200 and gallery.pk in listing.content.decode()
@@ -303,13 +303,13 @@ def test_the_moderator_command_grants_and_removes_the_role(django_user_model, cl
 
 
 def test_a_reported_gallery_joins_the_queue_until_a_moderator_decides(moderator_client, gallery, build):
-    from gallery import services
+    from gallery.services import reports
 
     assert gallery.title not in moderator_client.get(QUEUE).content.decode()
-    services.record_report(gallery, reason="personal_data", details="Real emails", email="", reporter_key="k1")
+    reports.record_report(gallery, reason="personal_data", details="Real emails", email="", reporter_key="k1")
     assert gallery.title in moderator_client.get(QUEUE).content.decode()
     moderator_client.post(reverse("admin:gallery_gallery_moderate", args=[gallery.pk]), {"do": "approve", "build": build.pk})
     assert gallery.title not in moderator_client.get(QUEUE).content.decode()  # kept up: reports reviewed
     assert AuditEvent.objects.get(gallery_id=gallery.pk, action="approve").details["reports_reviewed"] is True
-    services.record_report(gallery, reason="spam", details="", email="", reporter_key="k2")
+    reports.record_report(gallery, reason="spam", details="", email="", reporter_key="k2")
     assert gallery.title in moderator_client.get(QUEUE).content.decode()  # a newer report

@@ -28,7 +28,7 @@ from nginx_config import Nginx as RenderedNginx
 from nginx_config import find_nginx, free_port, render_deploy_config, running_nginx
 from urllib3 import encode_multipart_formdata
 
-from gallery.services import format_megabytes
+from builder.sqlite_check import format_megabytes
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "nginx" / "app.conf"

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.csp import gallery_policy
-from gallery import services
 from gallery.content import killswitch_source
 from gallery.embed import InvalidGalleryURL, parse_gallery_url
 from gallery.models import Build, BuildReview, BuildState, Gallery
@@ -21,6 +20,7 @@ from gallery.preview import (
     preview_signature,
     preview_url,
 )
+from gallery.services import moderation
 
 pytestmark = pytest.mark.django_db
 
@@ -276,17 +276,17 @@ def assert_gone(client, host: str, build: Build, notice: bytes) -> None:
 
 
 def reject(gallery: Gallery) -> None:
-    services.reject(gallery, "The licence field is missing; add it and upload again.")
+    moderation.reject(gallery, "The licence field is missing; add it and upload again.")
 
 
 def take_down(gallery: Gallery) -> None:
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.APPROVED)
     gallery.refresh_from_db()
-    services.take_down(gallery, "Reported for publishing personal data; upheld.")
+    moderation.take_down(gallery, "Reported for publishing personal data; upheld.")
 
 
 def delete(gallery: Gallery) -> None:
-    services.delete_gallery(gallery)
+    moderation.delete_gallery(gallery)
 
 
 @pytest.mark.parametrize(

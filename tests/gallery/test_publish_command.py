@@ -134,7 +134,7 @@ def fake_worker(
             build.append_log("Done." if outcome == BuildState.READY else "Stopped.")
             build.set_state(outcome, reason)
 
-    monkeypatch.setattr("gallery.queue.send_build", run)
+    monkeypatch.setattr("gallery.services.queue.send_build", run)
 
 
 @pytest.mark.django_db(transaction=True)

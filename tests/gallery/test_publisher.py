@@ -18,9 +18,9 @@ from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
 from gallery import publisher as publisher_views
-from gallery import services
 from gallery.logs import redact_secrets
 from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
+from gallery.services import galleries, moderation, ownership, publishing, quotas, uploads
 from gallery.view_counts import flush_view_counts
 
 pytestmark = pytest.mark.django_db
@@ -169,18 +169,18 @@ def test_the_management_link_lets_another_browser_manage_and_a_wrong_one_does_no
 def test_claiming_needs_the_current_token_and_an_unowned_gallery(owned, gallery, publisher, stranger):
     Gallery.objects.filter(pk=gallery.pk).update(owner=None)
     gallery.refresh_from_db()
-    token = services.new_management_token(gallery)
-    with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, services.management_token_hash("wrong"))
-    with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, "")
-    services.new_management_token(gallery)  # a new token replaces the old one
-    with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, services.management_token_hash(token))
-    token = services.new_management_token(gallery)
-    services.claim_gallery(gallery, publisher, services.management_token_hash(token))
-    with pytest.raises(services.ClaimRefused):
-        services.claim_gallery(gallery, stranger, services.management_token_hash(token))
+    token = ownership.new_management_token(gallery)
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.claim_gallery(gallery, stranger, ownership.management_token_hash("wrong"))
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.claim_gallery(gallery, stranger, "")
+    ownership.new_management_token(gallery)  # a new token replaces the old one
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.claim_gallery(gallery, stranger, ownership.management_token_hash(token))
+    token = ownership.new_management_token(gallery)
+    ownership.claim_gallery(gallery, publisher, ownership.management_token_hash(token))
+    with pytest.raises(ownership.ClaimRefused):
+        ownership.claim_gallery(gallery, stranger, ownership.management_token_hash(token))
     assert Gallery.objects.get(pk=gallery.pk).owner == publisher
 
 
@@ -210,7 +210,7 @@ def test_the_gallery_quota_refuses_one_more_with_a_clear_message(client, setting
     assert "the most one publisher may keep (1)" in response.json()["errors"]["__all__"][0]
     assert Gallery.objects.count() == 1
     # A deleted gallery no longer counts.
-    services.delete_gallery(Gallery.objects.get(), by=publisher)
+    moderation.delete_gallery(Gallery.objects.get(), by=publisher)
     assert client.post(reverse("gallery:publish"), upload_data()).status_code == 302
 
 
@@ -223,37 +223,37 @@ def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
         busy = Gallery.objects.create(title=f"Busy {state}", owner=publisher, moderation_state="approved")
         make_build(state=state, of=busy)
     message = "2 builds queued or running"
-    with pytest.raises(services.QuotaExceeded, match=message):
-        services.accept_upload(upload=db_file(), filename="x.db", title="Third", plugins=[], owner=publisher)
-    with pytest.raises(services.QuotaExceeded, match=message):
-        services.upload_new_version(owned, upload=db_file(), filename="x.db", by=publisher)
-    with pytest.raises(services.QuotaExceeded, match=message):
-        services.rebuild(owned, by=publisher, as_publisher=True)
+    with pytest.raises(quotas.QuotaExceeded, match=message):
+        galleries.accept_upload(upload=db_file(), filename="x.db", title="Third", plugins=[], owner=publisher)
+    with pytest.raises(quotas.QuotaExceeded, match=message):
+        galleries.upload_new_version(owned, upload=db_file(), filename="x.db", by=publisher)
+    with pytest.raises(quotas.QuotaExceeded, match=message):
+        publishing.rebuild(owned, by=publisher, as_publisher=True)
     client.force_login(publisher)
     response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]), follow=True)
     assert message in response.content.decode()
     assert owned.builds.count() == 1
     # A moderator's rebuild is not the publisher's: no quota.
-    services.rebuild(owned, by=None)
+    publishing.rebuild(owned, by=None)
 
 
 def test_the_storage_quota_counts_each_upload_once_and_the_bundles(settings, publisher, owned, build, db_file):
     Build.objects.filter(pk=build.pk).update(source_bytes=1000, bundle_bytes=500)
-    services.rebuild(owned)  # shares the upload
+    publishing.rebuild(owned)  # shares the upload
     Build.objects.filter(gallery=owned).exclude(pk=build.pk).update(state=BuildState.READY, bundle_bytes=500)
-    assert services.stored_bytes(publisher) == 1000 + 500 + 500
+    assert quotas.stored_bytes(publisher) == 1000 + 500 + 500
     size = len(db_file().read())
     settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size - 1
-    with pytest.raises(services.QuotaExceeded, match="over your"):
-        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    with pytest.raises(quotas.QuotaExceeded, match="over your"):
+        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
     settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size
-    services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
 
 
 def test_a_refused_upload_leaves_nothing_in_storage(settings, publisher, owned, db_file, storage):
     settings.PUBLISHER_MAX_STORED_BYTES = 1
-    with pytest.raises(services.QuotaExceeded):
-        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    with pytest.raises(quotas.QuotaExceeded):
+        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
     uploads = storage.root / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
 
@@ -262,7 +262,7 @@ def test_anonymous_uploads_have_no_publisher_quota(settings, db_file, db):
     settings.PUBLISHER_MAX_GALLERIES = 1
     settings.PUBLISHER_MAX_CONCURRENT_BUILDS = 1
     for title in ("One", "Two"):
-        services.accept_upload(upload=db_file(), filename="x.db", title=title, plugins=[])
+        galleries.accept_upload(upload=db_file(), filename="x.db", title=title, plugins=[])
     assert Gallery.objects.count() == 2
 
 
@@ -289,7 +289,7 @@ def test_a_new_version_waits_for_review_unless_its_publisher_is_trusted(
         Publisher.objects.create(user=publisher, trusted=True)
     by = None if who == "link holder" else publisher
     with django_capture_on_commit_callbacks(execute=True):
-        new = services.upload_new_version(owned, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by)
+        new = galleries.upload_new_version(owned, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by)
     assert (new.review == BuildReview.PENDING) is waits
     assert new.approval == ("" if waits else Approval.TRUSTED)
     assert new.state == BuildState.QUEUED and sent_builds == [new.pk]
@@ -305,10 +305,10 @@ def test_a_new_version_waits_for_review_unless_its_publisher_is_trusted(
 def test_a_gallery_taken_down_or_deleted_takes_no_new_version_or_edit(owned, publisher, db_file, state):
     Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
     owned.refresh_from_db()
-    with pytest.raises(services.UploadRejected):
-        services.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
-    with pytest.raises(services.UploadRejected):
-        services.update_gallery(
+    with pytest.raises(uploads.UploadRejected):
+        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    with pytest.raises(uploads.UploadRejected):
+        galleries.update_gallery(
             owned, title="New", description="", visibility="listed", plugins=[], metadata_text="", by=publisher
         )
 
@@ -588,10 +588,10 @@ def test_no_session_holds_a_management_token_after_an_upload_the_build_page_a_li
     page = client.get(response.url).content.decode()
     (link,) = re.findall(r'href="http://testserver(/manage/[^"]+)"', page)
     token = _token(link)
-    assert services.management_token_matches(Gallery.objects.get(), token)
+    assert ownership.management_token_matches(Gallery.objects.get(), token)
     stored = _stored_sessions()
     assert token not in stored
-    assert services.management_token_hash(token) in stored  # the grant is the hash
+    assert ownership.management_token_hash(token) in stored  # the grant is the hash
     assert token not in client.get(response.url).content.decode()  # shown once
 
     other = Client()
@@ -616,10 +616,10 @@ def test_a_session_from_before_hashing_keeps_managing_but_loses_its_plain_tokens
     client, gallery, build, make_build, publisher
 ):
     Gallery.objects.filter(pk=gallery.pk).update(owner=None)
-    opened_token = services.new_management_token(gallery)
+    opened_token = ownership.new_management_token(gallery)
     uploaded = Gallery.objects.create(title="Uploaded before", database_name="up")
     uploaded_build = make_build(state=BuildState.QUEUED, of=uploaded)
-    uploaded_token = services.new_management_token(uploaded)
+    uploaded_token = ownership.new_management_token(uploaded)
     _old_format_session(
         client,
         {gallery.pk: opened_token, uploaded.pk: uploaded_token},
@@ -634,8 +634,8 @@ def test_a_session_from_before_hashing_keeps_managing_but_loses_its_plain_tokens
     page = client.get(uploaded_build.get_absolute_url()).content.decode()
     (link,) = re.findall(r'href="http://testserver(/manage/[^"]+)"', page)
     uploaded.refresh_from_db()
-    assert services.management_token_matches(uploaded, _token(link))
-    assert not services.management_token_matches(uploaded, uploaded_token)
+    assert ownership.management_token_matches(uploaded, _token(link))
+    assert not ownership.management_token_matches(uploaded, uploaded_token)
     assert _token(link) not in _stored_sessions()
     # Logging in claims what this session uploaded, not the gallery whose link it opened.
     _log_in(client, publisher)

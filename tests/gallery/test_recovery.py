@@ -1,4 +1,4 @@
-"""gallery.recovery: claiming deliveries, lost workers, time limits and the build sweeper, on PostgreSQL."""
+"""gallery.services.recovery: claiming deliveries, lost workers, time limits and the build sweeper, on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from gallery import queue, recovery
 from gallery.models import AuditEvent, Build, BuildState, Gallery
-from gallery.queue import send_build as real_send_build  # before the autouse fixture replaces it
+from gallery.services import queue, recovery
+from gallery.services.queue import send_build as real_send_build  # before the autouse fixture replaces it
 
 pytestmark = pytest.mark.django_db
 

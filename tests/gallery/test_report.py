@@ -12,10 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from gallery import services
 from gallery.admin import awaiting_review
 from gallery.forms import hold_reasons_help
 from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip
+from gallery.services import moderation, reports
 from gallery.settings import env_rate
 
 pytestmark = pytest.mark.django_db
@@ -165,19 +165,19 @@ def test_a_malformed_report_rate_is_refused_naming_the_variable(value, monkeypat
     ],
 )
 def test_a_reporter_key_is_a_salted_hash_of_the_ipv4_address_or_the_ipv6_64(first, second, same):
-    key = services.reporter_key_for(first)
+    key = reports.reporter_key_for(first)
     assert len(key) == 64 and first not in key
-    assert (services.reporter_key_for(second) == key) is same
+    assert (reports.reporter_key_for(second) == key) is same
 
 
 def test_an_ipv4_reporter_key_is_the_hash_of_the_address_and_no_address_has_no_key():
-    assert services.reporter_key_for("203.0.113.7") == hash_ip("203.0.113.7")
-    assert services.reporter_key_for("2001:db8:1:2::1") == hash_ip("2001:db8:1:2::/64")
-    assert services.reporter_key_for("") == ""
+    assert reports.reporter_key_for("203.0.113.7") == hash_ip("203.0.113.7")
+    assert reports.reporter_key_for("2001:db8:1:2::1") == hash_ip("2001:db8:1:2::/64")
+    assert reports.reporter_key_for("") == ""
 
 
 def report(gallery: Gallery, key: str) -> Report:
-    return services.record_report(
+    return reports.record_report(
         gallery, reason=Report.Reason.ILLEGAL, details="", email="", reporter_key=key
     )
 
@@ -223,7 +223,7 @@ def test_distinct_addresses_reporting_through_the_form_hold_the_gallery_for_revi
 
 def test_an_unknown_reason_is_refused(gallery, build):
     with pytest.raises(ValueError, match="unknown report reason 'boring'"):
-        services.record_report(gallery, reason="boring", details="", email="", reporter_key="")
+        reports.record_report(gallery, reason="boring", details="", email="", reporter_key="")
     assert not Report.objects.exists()
 
 
@@ -240,12 +240,12 @@ def test_after_a_hold_is_released_only_new_reports_count_toward_another(client, 
         assert post(client, report_url, ip=ip).status_code == 302
     assert is_held(gallery)
     held = Gallery.objects.get(pk=gallery.pk)
-    services.approve(held, build=held.live_build_id)  # the moderator releases the hold, reviewing the live build
+    moderation.approve(held, build=held.live_build_id)  # the moderator releases the hold, reviewing the live build
     assert not is_held(gallery)
 
     assert post(client, report_url, ip="203.0.113.4").status_code == 302
     assert not is_held(gallery), "one report after the release does not hold it again"
-    assert Gallery.objects.filter(pk=gallery.pk).filter(services.unreviewed_reports_filter()).exists()
+    assert Gallery.objects.filter(pk=gallery.pk).filter(reports.unreviewed_reports_filter()).exists()
     assert post(client, report_url, ip="203.0.113.1").status_code == 302
     assert not is_held(gallery)
     assert post(client, report_url, ip="203.0.113.5").status_code == 302

@@ -1,5 +1,5 @@
 """Upload requests: the size cap while the body is read, one file per request, temporary files
-always removed, and the messages a publisher gets (``gallery.uploads``).
+always removed, and the messages a publisher gets (``gallery.upload_limits``).
 
 The cap is 1 MB here. Requests go through Django's test client and, where what matters is the
 bytes on the wire (no or a wrong ``Content-Length``, chunked encoding, a client that goes away
@@ -25,7 +25,7 @@ from django.urls import reverse
 from urllib3 import encode_multipart_formdata
 
 from builder.storage import LocalStorage
-from gallery import uploads
+from gallery import upload_limits
 from gallery.models import FINAL_STATES, Build, BuildState, Gallery
 
 PUBLISH = reverse("gallery:publish")
@@ -36,7 +36,7 @@ CSRF = "u" * 32
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
-class PeakRecordingHandler(uploads.CappedUploadHandler):
+class PeakRecordingHandler(upload_limits.CappedUploadHandler):
     """The real handler, recording the largest size its spooled file reached (bytes)."""
 
     peaks: ClassVar[list[int]] = []
@@ -99,7 +99,7 @@ def test_a_file_over_the_limit_is_refused_while_it_is_read_and_the_form_keeps_wh
 def test_a_file_over_the_limit_from_the_script_gets_a_413_json_error(client, upload_data, storage, sent_builds):
     response = client.post(PUBLISH, upload_data(file=oversized()), **JSON)
     assert response.status_code == 413
-    assert response.json() == {"errors": {"file": [uploads.too_large_message()]}}
+    assert response.json() == {"errors": {"file": [upload_limits.too_large_message()]}}
     assert_nothing_stored(storage, sent_builds)
 
 
@@ -118,7 +118,7 @@ def test_a_file_exactly_at_the_limit_is_accepted(client, upload_data, sqlite_byt
 def test_a_body_without_a_content_length_is_refused_with_what_to_do(client, upload_data, storage, sent_builds):
     response = client.post(PUBLISH, upload_data(), CONTENT_LENGTH="", **JSON)
     assert response.status_code == 411
-    assert response.json() == {"errors": {"file": [uploads.LENGTH_REQUIRED_MESSAGE]}}
+    assert response.json() == {"errors": {"file": [upload_limits.LENGTH_REQUIRED_MESSAGE]}}
     assert_nothing_stored(storage, sent_builds)
 
 
@@ -142,7 +142,7 @@ def test_a_request_with_two_files_is_refused_and_keeps_the_typed_fields(
     response = client.post(PUBLISH, upload_data(**extra(sqlite_bytes), title="Two at once"), **accept)
     assert response.status_code == 400
     if accept:
-        assert response.json()["errors"]["file"] == [uploads.ONE_FILE_MESSAGE]
+        assert response.json()["errors"]["file"] == [upload_limits.ONE_FILE_MESSAGE]
     else:
         page = response.content.decode()
         assert "Upload one SQLite database at a time" in page
@@ -223,7 +223,7 @@ def test_an_oversized_body_without_a_content_length_is_refused_unread(
         connection.send(body)
     status, answer = connection.response()
     assert status == 411
-    assert uploads.LENGTH_REQUIRED_MESSAGE.encode() in answer
+    assert upload_limits.LENGTH_REQUIRED_MESSAGE.encode() in answer
     assert spooled_files(settings) == []
     assert_nothing_stored(storage, sent_builds)
 
@@ -324,10 +324,10 @@ def test_no_temporary_file_outlives_its_request(
 @pytest.fixture
 def held_link(client, gallery: Gallery, build: Build) -> str:
     """``gallery`` made an anonymous upload whose management link this ``client`` opened; returns the new-version URL."""
-    from gallery import services
+    from gallery.services import ownership
 
     Gallery.objects.filter(pk=gallery.pk).update(owner=None)
-    token = services.new_management_token(gallery)
+    token = ownership.new_management_token(gallery)
     assert client.get(reverse("gallery:manage-link", args=[gallery.pk, token])).status_code == 302
     return reverse("gallery:mine-new-version", args=[gallery.pk])
 

@@ -12,14 +12,14 @@ from django.core.files import File
 
 @pytest.fixture
 def publish() -> Callable[..., object]:
-    """``publish(path, plugins=None) -> Build``: upload ``path`` through ``services.accept_upload`` as the
+    """``publish(path, plugins=None) -> Build``: upload ``path`` through ``galleries.accept_upload`` as the
     operator's ``publish`` command does (queued build, approved: it goes live once ready)."""
-    from gallery import services
     from gallery.models import Gallery
+    from gallery.services import galleries
 
     def upload(path: Path, plugins: list[str] | None = None) -> object:
         with path.open("rb") as fh:
-            return services.accept_upload(
+            return galleries.accept_upload(
                 upload=File(fh, name=path.name),
                 filename=path.name,
                 title=path.stem,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from gallery import queue
 from gallery.models import Build, BuildState, Gallery
+from gallery.services import queue
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

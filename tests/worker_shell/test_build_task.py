@@ -77,7 +77,7 @@ def test_a_damaged_database_fails_the_build_with_a_reason(
 
 
 def test_a_finished_build_is_not_built_again(celery_worker, shared_data: Path, publish, wait_for_build) -> None:
-    from gallery import queue
+    from gallery.services import queue
 
     build = wait_for_build(publish(shared_data / "chinook.sqlite"))
     assert build.state == BuildState.READY

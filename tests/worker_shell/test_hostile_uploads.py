@@ -18,17 +18,17 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from gallery import services
 from gallery.models import Build, BuildState, Gallery
+from gallery.services import galleries, uploads
 from gallery.storage import get_storage
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def _accept(path: Path) -> Build:
-    """``services.accept_upload`` as the ``publish`` command does it: the gallery starts approved."""
+    """``galleries.accept_upload`` as the ``publish`` command does it: the gallery starts approved."""
     with path.open("rb") as fh:
-        return services.accept_upload(
+        return galleries.accept_upload(
             upload=File(fh, name=path.name),
             filename=path.name,
             title=path.stem,
@@ -74,7 +74,7 @@ def test_the_corpus_is_refused_with_reasons_and_the_same_worker_then_builds_ever
     at_upload = [case for case in REFUSED if case.stage == "upload"]
     for case in at_upload:
         with subtests.test("refused at upload", case=case.name):
-            with pytest.raises(services.UploadRejected) as refused:
+            with pytest.raises(uploads.UploadRejected) as refused:
                 _accept(corpus[case.name])
             assert case.refusal in refused.value.args[0]
             assert not Gallery.objects.exists()

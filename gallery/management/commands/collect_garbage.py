@@ -2,7 +2,7 @@
 
 Superseded builds beyond ``BUILDS_KEPT_PER_GALLERY`` per gallery, uploads orphaned by a request
 that died before committing, and runtime files and wheels no stored build refers to
-(``gallery.garbage``). The worker's beat runs the same every day; this is for operators.
+(``gallery.services.garbage``). The worker's beat runs the same every day; this is for operators.
 Exits non-zero if storage refused some removals (the next run tries again).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gallery.garbage import collect_garbage
+from gallery.services.garbage import collect_garbage
 
 
 class Command(BaseCommand):

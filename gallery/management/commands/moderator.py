@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from gallery.services import MODERATORS_GROUP
+from gallery.services.audit import MODERATORS_GROUP
 
 
 class Command(BaseCommand):

@@ -20,8 +20,8 @@ from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION
-from gallery import services
 from gallery.models import Build, BuildState, Gallery
+from gallery.services import galleries, uploads
 
 #: Seconds between two looks at the build row with --wait.
 POLL_INTERVAL = 0.5
@@ -93,7 +93,7 @@ class Command(BaseCommand):
             raise CommandError(f"Could not read {options['metadata']}: {exc.strerror or exc}") from exc
         try:
             with path.open("rb") as fh:
-                build = services.accept_upload(
+                build = galleries.accept_upload(
                     upload=File(fh, name=path.name),
                     filename=path.name,
                     title=options["title"] or path.stem,
@@ -106,7 +106,7 @@ class Command(BaseCommand):
                     metadata_text=metadata_text,
                     by_operator=not options["pending"],
                 )
-        except (services.UploadRejected, services.StorageUnavailable) as exc:
+        except (uploads.UploadRejected, uploads.StorageUnavailable) as exc:
             raise CommandError(exc.args[0]) from exc
         except OSError as exc:
             raise CommandError(f"Could not read {path}: {exc.strerror or exc}") from exc

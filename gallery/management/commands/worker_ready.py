@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from gallery.queue import BROKER_ERRORS, make_app
+from gallery.services.queue import BROKER_ERRORS, make_app
 
 
 class Command(BaseCommand):

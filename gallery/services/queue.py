@@ -1,4 +1,5 @@
-"""Enqueue builds by task name; producer only.
+"""Send tasks to the worker by name; producer only. Imports no model: the worker's Celery app
+reads the task names from here before Django is set up.
 
 The worker's Celery app lives in ``worker_shell`` and reads the same ``CELERY_*``
 settings. ``gallery`` never imports ``worker_shell`` (DESIGN.md, imports flow one
@@ -16,7 +17,6 @@ BUILD_TASK = "worker_shell.tasks.build_gallery"
 DOWNLOAD_TASK = "worker_shell.tasks.store_download"
 #: What ``send_build`` raises when the broker cannot be reached (kombu wraps connection errors).
 BROKER_ERRORS = (OperationalError, OSError)
-
 
 
 def make_app() -> Celery:
@@ -46,3 +46,5 @@ def send_download(build_id: str) -> None:
     ``CELERY_TASK_PUBLISH_RETRY_POLICY``.
     """
     app.send_task(DOWNLOAD_TASK, args=[build_id])
+
+

@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from gallery import queue, services
 from gallery.models import FINAL_STATES, AuditEvent, Build, BuildState
+from gallery.services import audit, queue
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def fail_build(build: Build, reason: str, log_line: str | None = None) -> str:
     """
     build.append_log(f"Failed: {reason}" if log_line is None else log_line)
     if build.set_state(BuildState.FAILED, reason):
-        services.audit(AuditEvent.Action.BUILD_FAILED, gallery=build.gallery_id, build=build, reason=reason)
+        audit.audit(AuditEvent.Action.BUILD_FAILED, gallery=build.gallery_id, build=build, reason=reason)
     return BuildState.FAILED
 
 

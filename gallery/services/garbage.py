@@ -4,7 +4,7 @@
 
 1. **Superseded builds**: each gallery keeps the files of its newest ``BUILDS_KEPT_PER_GALLERY``
    builds; older ones, once final, lose their ``builds/<id>/`` files and their upload
-   (``services.remove_build_files``, which sets ``Build.files_deleted``). Never the live build,
+   (``removal.remove_build_files``, which sets ``Build.files_deleted``). Never the live build,
    the build waiting for review (what a moderator would approve), the newest ready build nor a
    build still running.
 2. **Orphaned uploads**: ``uploads/<id>/`` folders that no ``Build`` row names, untouched for
@@ -37,8 +37,8 @@ from django.db.models import Count
 
 from builder.catalog import DATASETTE_VERSIONS, load_lock
 from builder.storage import MissingKey, Storage, StorageError
-from gallery import services
 from gallery.models import FINAL_STATES, Build, BuildState, Gallery
+from gallery.services import moderation, removal
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -96,13 +96,13 @@ def superseded_builds(gallery: Gallery, kept: int) -> list[tuple[str, str]]:
     """``(build id, source_key)`` of ``gallery``'s builds whose files may go, oldest last.
 
     Those beyond the newest ``kept`` builds (by ``created_at``) that are final and still have
-    their files, except the live build, the build waiting for review (``services.build_to_review``)
+    their files, except the live build, the build waiting for review (``moderation.build_to_review``)
     and the newest ready build. An older build that waited for review and was superseded by a
     newer one before anyone reviewed it is never served, so it may go.
     """
     builds = list(gallery.builds.order_by("-created_at").values_list("pk", "source_key", "state", "files_deleted"))
     newest_ready = next((pk for pk, _, state, gone in builds if state == BuildState.READY and not gone), None)
-    to_review = services.build_to_review(gallery)
+    to_review = moderation.build_to_review(gallery)
     protected = {gallery.live_build_id, newest_ready, to_review.pk if to_review else None}
     return [
         (pk, source_key)
@@ -127,7 +127,7 @@ def collect_superseded_builds(result: Collected) -> None:
             if result.dry_run:
                 result.builds += [pk for pk, _ in victims]
                 continue
-            done = services.remove_build_files(victims)
+            done = removal.remove_build_files(victims)
         result.builds += done
         result.failed += [f"builds/{pk}/" for pk, _ in victims if pk not in done]
 

@@ -25,7 +25,8 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.uploadhandler import SkipFile, TemporaryFileUploadHandler
 from django.http import HttpRequest
 
-from gallery import services
+from builder.sqlite_check import format_megabytes
+from gallery.services import uploads
 
 #: Attribute of the request where ``CappedUploadHandler`` leaves its ``UploadRefusal``.
 REFUSAL_ATTRIBUTE = "glasshouse_upload_refusal"
@@ -44,7 +45,7 @@ class UploadRefusal:
 def too_large_message() -> str:
     """The refusal of a file over ``UPLOAD_MAX_BYTES`` (the limit in MB, and what to do)."""
     return (
-        f"The file is larger than the {services.format_megabytes(settings.UPLOAD_MAX_BYTES)} limit, so it was "
+        f"The file is larger than the {format_megabytes(settings.UPLOAD_MAX_BYTES)} limit, so it was "
         "not uploaded. Remove tables or rows you do not need (then VACUUM) and upload it again; "
         "the rest of the form is kept."
     )
@@ -77,8 +78,8 @@ def refusal_before_reading(request: HttpRequest) -> UploadRefusal | None:
         return UploadRefusal(411, "file", LENGTH_REQUIRED_MESSAGE)
     if int(declared) > settings.UPLOAD_MAX_BYTES + (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0):
         try:
-            services.check_size(int(declared))
-        except services.UploadRejected as exc:
+            uploads.check_size(int(declared))
+        except uploads.UploadRejected as exc:
             return UploadRefusal(413, "file", exc.args[0])
     return None
 

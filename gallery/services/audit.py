@@ -1,0 +1,67 @@
+"""The append-only audit log and who did something, in words."""
+
+from __future__ import annotations
+
+import logging
+
+from gallery.models import (
+    AuditEvent,
+    Build,
+    Gallery,
+)
+
+logger = logging.getLogger(__name__)
+
+
+
+def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
+    """Who did something, in words for the audit log.
+
+    A user -> ``"<email or username> (staff)"`` / ``"(moderator)"`` / ``""``; no user but an
+    ``ip_hash`` -> ``"anonymous <first 8 hex>"``; neither -> ``"system"``.
+    """
+    if user is not None and getattr(user, "is_authenticated", False):
+        name = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"  # type: ignore[attr-defined]
+        if getattr(user, "is_superuser", False) or getattr(user, "is_staff", False):
+            is_moderator = user.groups.filter(name=MODERATORS_GROUP).exists()  # type: ignore[attr-defined]
+            return f"{name} ({'moderator' if is_moderator else 'staff'})"
+        return name
+    if ip_hash:
+        return f"anonymous {ip_hash[:8]}"
+    return "system"
+
+
+
+#: The group whose staff members moderate (created by migration 0005).
+MODERATORS_GROUP = "Moderators"
+
+
+
+def audit(
+    action: str,
+    *,
+    gallery: Gallery | str | None = None,
+    build: Build | str | None = None,
+    by: object = None,
+    actor_label: str = "",
+    reason: str = "",
+    details: dict[str, object] | None = None,
+) -> AuditEvent:
+    """Append one record to the audit log and return it.
+
+    ``action`` is an ``AuditEvent.Action``; ``gallery``/``build`` are rows or ids; ``by`` is
+    the acting user (or ``None``); ``actor_label`` overrides the words for who acted
+    (default ``describe_actor(by)``). Raises ``ValueError`` for an unknown action.
+    """
+    if action not in AuditEvent.Action.values:
+        raise ValueError(f"unknown audit action {action!r}")
+    user = by if getattr(by, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        action=action,
+        gallery_id=getattr(gallery, "pk", gallery) or "",
+        build_id=getattr(build, "pk", build) or "",
+        actor=user,
+        actor_label=actor_label or describe_actor(user),
+        reason=reason,
+        details=details or {},
+    )
