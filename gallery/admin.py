@@ -51,7 +51,7 @@ def preview_link(build: Build | None) -> str:
     """An HTML link to ``build``'s signed preview origin (new tab), or "—" without a build."""
     if build is None:
         return "—"
-    from gallery.preview import preview_url
+    from gallery.content.preview import preview_url
 
     return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Preview</a>', preview_url(build))
 

@@ -41,9 +41,9 @@ from django_ratelimit.decorators import ratelimit
 
 from builder.sqlite_check import format_megabytes
 from gallery import upload_limits
+from gallery.content.preview import preview_url
 from gallery.forms import DatabaseFileForm, EditGalleryForm
 from gallery.models import Build, BuildReview, BuildState, Gallery
-from gallery.preview import preview_url
 from gallery.ratelimits import (
     UPLOAD_RATE_GROUP,
     builds_limited,

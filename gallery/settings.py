@@ -245,7 +245,7 @@ MIDDLEWARE = [
     "gallery.logs.RequestIdMiddleware",
     # Then: requests for <gallery-id>.<CONTENT_DOMAIN> are answered here and never
     # reach the app's URLs, sessions, CSRF or X-Frame-Options (galleries are embeddable).
-    "gallery.content.ContentOriginMiddleware",
+    "gallery.content.middleware.ContentOriginMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -555,9 +555,9 @@ DATABASE_MAX_COLUMNS = env_int("DATABASE_MAX_COLUMNS", 1000, minimum=1)
 #: Bytes of SQL in the schema (every CREATE statement together).
 DATABASE_MAX_SCHEMA_BYTES = env_int("DATABASE_MAX_SCHEMA_BYTES", 2 * 1024 * 1024, minimum=1024)
 
-# --- Previews (gallery.preview) ----------------------------------------------------
+# --- Previews (gallery.content.preview) ----------------------------------------------------
 
-#: Seconds a preview link (``gallery.preview.preview_url``) stays valid, at least (rounded up
+#: Seconds a preview link (``gallery.content.preview.preview_url``) stays valid, at least (rounded up
 #: to the next hour). A day: the queue and "My galleries" mint a fresh link on every page view,
 #: so a link only has to outlast one review, and anyone holding it sees the unmoderated
 #: gallery until it expires (a forwarded link, browser history, a Referer header).

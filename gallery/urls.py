@@ -1,7 +1,7 @@
 """Root URLs of the app origin. App views are namespaced ``gallery:``.
 
 Gallery content origins (``<gallery-id>.<CONTENT_DOMAIN>``) never reach these:
-``gallery.content.ContentOriginMiddleware`` answers them first.
+``gallery.content.middleware.ContentOriginMiddleware`` answers them first.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Views of a gallery's public origin, counted without a database write per page load.
 
-A GET of the bootstrap page of a gallery's public origin (``gallery.content._serve_bootstrap``)
+A GET of the bootstrap page of a gallery's public origin (``gallery.content.bootstrap.serve_bootstrap``)
 calls ``count_view``; ``flush_view_counts`` adds what was counted to ``Gallery.view_count``
 (shown on "My galleries" and in the admin) in one transaction.
 

@@ -42,9 +42,9 @@ from nginx_config import Nginx, find_nginx, free_port, render_deploy_config, run
 from process_wait import wait_http
 
 from builder.storage import content_type_for
-from gallery.content import IMMUTABLE
+from gallery.content.paths import IMMUTABLE
+from gallery.content.preview import preview_url
 from gallery.models import Build, BuildState, Gallery
-from gallery.preview import preview_url
 from gallery.services import moderation
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -222,7 +222,7 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     manifest = json.loads(_s3_bytes(stack.bucket, f"builds/{build.id}/manifest.json"))
     files = {entry["url"]: entry["key"] for entry in manifest["files"]}
     database = manifest["database"]["key"]
-    # The build's own policy (gallery.content.build_policy), framed by nobody on a preview.
+    # The build's own policy (gallery.content.files.build_policy), framed by nobody on a preview.
     policy = manifest["content_security_policy"]
 
     # A preview (the moderators' view of a pending gallery): nginx keeps its stricter headers.

@@ -1,6 +1,6 @@
 """A pending gallery opened on its signed preview origin, in Chromium.
 
-The preview (``gallery.preview.preview_url``) boots Datasette on an origin of its own while
+The preview (``gallery.content.preview.preview_url``) boots Datasette on an origin of its own while
 the gallery's public origin still answers "Not published"; a forged preview link gets 403. Once
 the link expires, the browser that opened it keeps nothing (the kill switch at ``/sw.js``).
 """
@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from gallery import preview as preview_module
+from gallery.content import preview as preview_module
+from gallery.content.preview import preview_url
 from gallery.models import Gallery
-from gallery.preview import preview_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,7 +13,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from gallery.content import killswitch_source
+from gallery.content.pages import killswitch_source
 from gallery.models import FINAL_STATES, Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
 from gallery.services import galleries, moderation, publishing, quotas
 
@@ -217,7 +217,7 @@ def test_a_rejection_covers_a_build_still_running_which_is_cancelled_and_never_s
 
 @pytest.mark.parametrize("act", ["take_down", "reject"])
 def test_a_moderator_can_end_a_pending_gallery_and_its_previews(client, gallery, make_build, make_bundle, act):
-    from gallery.preview import preview_url
+    from gallery.content.preview import preview_url
 
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
     waiting = make_build()

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 
-from gallery.content import IMMUTABLE, build_policy, killswitch_source
+from gallery.content.files import build_policy
+from gallery.content.pages import killswitch_source
+from gallery.content.paths import IMMUTABLE
 from gallery.models import Gallery
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +49,7 @@ def _store_paths(build_id: str) -> list[tuple[str, str, str, str]]:
 def test_store_files_are_redirected_to_nginx_with_the_map_s_headers_and_no_body(
     content_client, bundle, build, accel, request
 ):
-    # A process reads a build's policy from its manifest once (gallery.content.build_policy);
+    # A process reads a build's policy from its manifest once (gallery.content.files.build_policy);
     # after that, redirecting a store file touches the store no more.
     policy = build_policy(build.id)
     assert "frame-ancestors *" in policy

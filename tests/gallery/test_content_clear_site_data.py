@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gallery.content.preview import preview_url
 from gallery.models import Gallery
-from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 """Precompressed copies on the content origin: ``<key>.gz`` for readers that accept gzip.
 
 The builder stores a gzip copy of compressible files and lists it in the manifest's ``files``
-(``"gzip": {"key", "size"}``); ``gallery.content._serve_key`` picks it for a GET without
+(``"gzip": {"key", "size"}``); ``gallery.content.files.serve_key`` picks it for a GET without
 ``Range`` whose ``Accept-Encoding`` allows gzip, streamed or (``CONTENT_ACCEL_REDIRECT``)
 redirected to nginx. The nginx side is tested in tests/deploy/test_production_shape.py.
 """
@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.download import store_bundle_zip
-from gallery.content import accepts_gzip
-from gallery.preview import preview_url
+from gallery.content.files import accepts_gzip
+from gallery.content.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,10 @@ import pytest
 from django.test import Client
 
 from builder.csp import gallery_policy
-from gallery.content import IMMUTABLE, killswitch_source
+from gallery.content.pages import killswitch_source
+from gallery.content.paths import IMMUTABLE
+from gallery.content.preview import preview_url
 from gallery.models import Build, BuildReview, BuildState, Gallery
-from gallery.preview import preview_url
 from gallery.services import moderation
 
 pytestmark = pytest.mark.django_db

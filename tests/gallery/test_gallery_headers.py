@@ -9,9 +9,9 @@ import pytest
 
 from builder.csp import gallery_policy
 from builder.storage import content_type_for
-from gallery import content
+from gallery.content import files as content_files
+from gallery.content.preview import preview_url
 from gallery.models import Gallery
-from gallery.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", "/_runtime/pyodide-314.
 @pytest.fixture(autouse=True)
 def _forget_policies() -> None:
     """Each test's builds are new, but keep the policy memory from leaking across tests anyway."""
-    content._BUILDS.clear()
+    content_files._BUILDS.clear()
 
 
 def rewrite_manifest(storage, build, **changes) -> None:

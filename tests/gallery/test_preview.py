@@ -9,17 +9,17 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.csp import gallery_policy
-from gallery.content import killswitch_source
-from gallery.embed import InvalidGalleryURL, parse_gallery_url
-from gallery.models import Build, BuildReview, BuildState, Gallery
-from gallery.origins import CONTENT_LABEL_RE, parse_content_label
-from gallery.preview import (
+from gallery.content.pages import killswitch_source
+from gallery.content.preview import (
     PreviewDenied,
     parse_preview_label,
     preview_label,
     preview_signature,
     preview_url,
 )
+from gallery.embed import InvalidGalleryURL, parse_gallery_url
+from gallery.models import Build, BuildReview, BuildState, Gallery
+from gallery.origins import CONTENT_LABEL_RE, parse_content_label
 from gallery.services import moderation
 
 pytestmark = pytest.mark.django_db
