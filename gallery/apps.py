@@ -20,7 +20,7 @@ class GalleryConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from gallery import storage  # noqa: F401
-        from gallery.publisher import claim_session_galleries
+        from gallery.views.mine import claim_session_galleries
 
         user_logged_in.connect(claim_session_galleries, dispatch_uid="gallery.claim_session_galleries")
         post_migrate.connect(ensure_moderators_group, sender=self, dispatch_uid="gallery.ensure_moderators_group")

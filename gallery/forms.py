@@ -56,7 +56,7 @@ class GallerySettingsForm(forms.Form):
     (YAML or JSON text).
 
     ``cleaned_data["plugins"]`` is sorted and de-duplicated. Shared by the publish form
-    and the publisher's edit form (``gallery.publisher``).
+    and the publisher's edit form (``gallery.views.mine``).
     """
 
     title = forms.CharField(

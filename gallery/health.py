@@ -1,7 +1,7 @@
 """Health of the services a web process needs: the database, the broker and the bundle store.
 
 ``check_all()`` runs each check with a time limit (``HEALTH_CHECK_TIMEOUT`` seconds) and says
-which are up; ``gallery.views.healthz`` answers it as JSON for load balancers and monitors.
+which are up; ``gallery.views.public.healthz`` answers it as JSON for load balancers and monitors.
 A check never retries: a health probe must report a fault, not ride it out.
 """
 

@@ -563,7 +563,7 @@ DATABASE_MAX_SCHEMA_BYTES = env_int("DATABASE_MAX_SCHEMA_BYTES", 2 * 1024 * 1024
 #: gallery until it expires (a forwarded link, browser history, a Referer header).
 PREVIEW_LIFETIME = env_int("PREVIEW_LIFETIME", 24 * 3600, minimum=60)
 
-# --- Reports from readers (gallery.views.gallery_report, services.reports.record_report) ----
+# --- Reports from readers (gallery.views.reports.gallery_report, services.reports.record_report) ----
 
 #: django-ratelimit rate for report submissions per client IP, e.g. "5/h".
 REPORT_RATE_LIMIT = env_rate("REPORT_RATE_LIMIT", "5/h")
@@ -608,7 +608,7 @@ ACCOUNT_UNIQUE_EMAIL = True
 #: No login before the address is confirmed through the link allauth emails.
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 #: Following the link in the browser that signed up logs in there (and claims the galleries
-#: uploaded anonymously in that browser, gallery.publisher.claim_session_galleries).
+#: uploaded anonymously in that browser, gallery.views.mine.claim_session_galleries).
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Glasshouse] "
 ACCOUNT_LOGOUT_REDIRECT_URL = "gallery:index"

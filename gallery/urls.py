@@ -9,29 +9,29 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from gallery import publisher, views
+from gallery.views import builds, embeds, mine, public, publish, reports
 
 app_patterns = [
-    path("", views.index, name="index"),
-    path("g/<str:gallery_id>/", views.gallery_detail, name="detail"),
-    path("g/<str:gallery_id>/report/", views.gallery_report, name="report"),
-    path("g/<str:gallery_id>/report/thanks/", views.gallery_report_thanks, name="report-thanks"),
-    path("g/<str:gallery_id>/embed.json", views.embed_code, name="embed-code"),
-    path("oembed", views.oembed, name="oembed"),
-    path("embed.js", views.embed_js, name="embed-js"),
-    path("publish/", views.publish, name="publish"),
-    path("plugins/", views.plugins, name="plugins"),
-    path("builds/<str:build_id>/", views.build_detail, name="build"),
-    path("builds/<str:build_id>/status.json", views.build_status, name="build-status"),
-    path("healthz", views.healthz, name="healthz"),
-    path("mine/", publisher.mine, name="mine"),
-    path("mine/<str:gallery_id>/", publisher.manage, name="mine-gallery"),
-    path("mine/<str:gallery_id>/new-version/", publisher.new_version, name="mine-new-version"),
-    path("mine/<str:gallery_id>/rebuild/", publisher.rebuild, name="mine-rebuild"),
-    path("mine/<str:gallery_id>/edit/", publisher.edit, name="mine-edit"),
-    path("mine/<str:gallery_id>/delete/", publisher.delete, name="mine-delete"),
-    path("mine/<str:gallery_id>/claim/", publisher.claim, name="mine-claim"),
-    path("manage/<str:gallery_id>/<str:token>/", publisher.management_link, name="manage-link"),
+    path("", public.index, name="index"),
+    path("g/<str:gallery_id>/", public.gallery_detail, name="detail"),
+    path("g/<str:gallery_id>/report/", reports.gallery_report, name="report"),
+    path("g/<str:gallery_id>/report/thanks/", reports.gallery_report_thanks, name="report-thanks"),
+    path("g/<str:gallery_id>/embed.json", embeds.embed_code, name="embed-code"),
+    path("oembed", embeds.oembed, name="oembed"),
+    path("embed.js", embeds.embed_js, name="embed-js"),
+    path("publish/", publish.publish, name="publish"),
+    path("plugins/", public.plugins, name="plugins"),
+    path("builds/<str:build_id>/", builds.build_detail, name="build"),
+    path("builds/<str:build_id>/status.json", builds.build_status, name="build-status"),
+    path("healthz", public.healthz, name="healthz"),
+    path("mine/", mine.mine, name="mine"),
+    path("mine/<str:gallery_id>/", mine.manage, name="mine-gallery"),
+    path("mine/<str:gallery_id>/new-version/", mine.new_version, name="mine-new-version"),
+    path("mine/<str:gallery_id>/rebuild/", mine.rebuild, name="mine-rebuild"),
+    path("mine/<str:gallery_id>/edit/", mine.edit, name="mine-edit"),
+    path("mine/<str:gallery_id>/delete/", mine.delete, name="mine-delete"),
+    path("mine/<str:gallery_id>/claim/", mine.claim, name="mine-claim"),
+    path("manage/<str:gallery_id>/<str:token>/", mine.management_link, name="manage-link"),
 ]
 
 urlpatterns = [

@@ -28,7 +28,7 @@ class ClaimRefused(ValueError):
 
 def management_token_hash(token: str) -> str:
     """The sha256 of a management token, 64 lowercase hex digits: what ``Gallery.management_key_hash``
-    stores and what a browser session keeps (``gallery.publisher``) instead of the token."""
+    stores and what a browser session keeps (``gallery.views.mine``) instead of the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

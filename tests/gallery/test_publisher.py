@@ -17,11 +17,11 @@ from django.urls import reverse
 from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
-from gallery import publisher as publisher_views
 from gallery.logs import redact_secrets
 from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState, Gallery, Publisher
 from gallery.services import galleries, moderation, ownership, publishing, quotas, uploads
 from gallery.view_counts import flush_view_counts
+from gallery.views import mine as publisher_views
 
 pytestmark = pytest.mark.django_db
 
