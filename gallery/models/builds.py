@@ -11,16 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from builder.catalog import DEFAULT_DATASETTE_VERSION
-from gallery.models.galleries import Gallery, new_build_id
+from gallery.models.ids import new_build_id
 from gallery.models.states import FINAL_STATES, Approval, BuildReview, BuildState
 
 #: Gallery settings a build bakes into its bundle; each build keeps its own copy (``Build.bundle_settings``).
 BUNDLED_SETTINGS: tuple[str, ...] = ("title", "description", "plugins", "metadata", "datasette_version")
-
-
-def bundled_settings(gallery: Gallery) -> dict[str, object]:
-    """``gallery``'s current ``BUNDLED_SETTINGS`` as a dict, the shape of ``Build.bundle_settings``."""
-    return {field: getattr(gallery, field) for field in BUNDLED_SETTINGS}
 
 
 class BuildQuerySet(models.QuerySet["Build"]):
@@ -42,7 +37,7 @@ class Build(models.Model):
     Review = BuildReview
 
     id = models.CharField(primary_key=True, max_length=16, default=new_build_id, editable=False)
-    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="builds")
+    gallery = models.ForeignKey("Gallery", on_delete=models.CASCADE, related_name="builds")
     state = models.CharField(
         max_length=12,
         choices=BuildState.choices,

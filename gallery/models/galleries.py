@@ -1,4 +1,4 @@
-"""Galleries: what a publisher uploaded and its settings, their ids, and the query rules about them.
+"""Galleries: what a publisher uploaded and its settings, and the query rules about them.
 
 A ``Gallery`` is one SQLite database, a title, the chosen plugins, and its moderation state;
 ``Gallery.live_build`` points at the approved build its content origin serves (DESIGN.md, "Bundle").
@@ -6,57 +6,17 @@ A ``Gallery`` is one SQLite database, a title, the chosen plugins, and its moder
 
 from __future__ import annotations
 
-import re
-import secrets
-import string
-from pathlib import PurePath
-
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q
 
 from builder.catalog import DEFAULT_DATASETTE_VERSION
+from gallery.models.builds import BUNDLED_SETTINGS, Build
+from gallery.models.ids import new_gallery_id
+from gallery.models.limits import DESCRIPTION_MAX_LENGTH, MODERATION_REASON_MAX_LENGTH, TITLE_MAX_LENGTH
+from gallery.models.records import unreviewed_reports
 from gallery.models.states import BuildReview, BuildState, ModerationState
 from gallery.origins import content_origin
-
-_LETTERS = string.ascii_lowercase
-_ALPHANUMERIC = string.ascii_lowercase + string.digits
-
-#: A gallery id: a DNS label of 12 characters, ``[a-z][a-z0-9]{11}``.
-GALLERY_ID_RE = re.compile(r"[a-z][a-z0-9]{11}")
-#: A build id: 16 characters of ``[a-z0-9]``.
-BUILD_ID_RE = re.compile(r"[a-z0-9]{16}")
-def new_gallery_id() -> str:
-    """Return a random, opaque gallery id that is a valid DNS label (``GALLERY_ID_RE``, ~60 bits)."""
-    return secrets.choice(_LETTERS) + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(11))
-
-
-def new_build_id() -> str:
-    """Return a random build id (``BUILD_ID_RE``, ~82 bits); also the capability to view its page."""
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(16))
-
-
-def database_name_for(filename: str) -> str:
-    """Return the database name used in Datasette URLs for an uploaded ``filename``.
-
-    The file's stem, lowercased, with every character outside ``[a-z0-9_-]``
-    replaced by ``-`` (runs collapsed, ends trimmed), at most 60 characters;
-    ``"data"`` if nothing is left. ``"My Chinook.sqlite"`` -> ``"my-chinook"``.
-    """
-    stem = PurePath(PurePath(filename).name).stem.lower()
-    slug = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")[:60].strip("-_")
-    return slug or "data"
-
-
-#: Longest gallery title (characters): forms, ``services.uploads.clean_settings`` and the column agree.
-TITLE_MAX_LENGTH = 200
-#: Longest gallery description (characters).
-DESCRIPTION_MAX_LENGTH = 5000
-#: Longest Datasette metadata text a publisher may send, YAML or JSON (characters); stored parsed.
-METADATA_TEXT_MAX_LENGTH = 100_000
-#: Longest details of a reader's report (characters).
-REPORT_DETAILS_MAX_LENGTH = 5000
-#: Longest reason a moderator gives for a rejection or takedown (characters); the publisher reads it.
-MODERATION_REASON_MAX_LENGTH = 2000
 
 
 class GalleryQuerySet(models.QuerySet["Gallery"]):
@@ -66,11 +26,35 @@ class GalleryQuerySet(models.QuerySet["Gallery"]):
         """Galleries readers may open: approved, not held for review, and a live build that is
         ready, stored and approved (listed or not)."""
         return self.filter(
-            moderation_state=Gallery.ModerationState.APPROVED,
+            moderation_state=ModerationState.APPROVED,
             held_at__isnull=True,
             live_build__state=BuildState.READY,
             live_build__files_deleted=False,
             live_build__review=BuildReview.APPROVED,
+        )
+
+    def not_deleted(self) -> GalleryQuerySet:
+        """Every gallery but the tombstones."""
+        return self.exclude(moderation_state=ModerationState.DELETED)
+
+    def awaiting_review(self) -> GalleryQuerySet:
+        """Galleries a moderator must look at (the moderation queue): pending ones, approved ones whose new
+        version waits for review, that readers reported since the last decision (``unreviewed_reports``)
+        or that reports held, and rejected ones whose publisher uploaded a corrected version."""
+        waiting = Build.objects.reviewable().filter(gallery=OuterRef("pk"))
+        # Newer than the live build: an older one waiting was superseded unreviewed (never served).
+        newer_than_live = waiting.filter(created_at__gt=OuterRef("live_build__created_at"))
+        return self.alias(
+            has_waiting_version=Exists(waiting),
+            has_new_version=Exists(newer_than_live),
+            has_new_reports=unreviewed_reports(),
+        ).filter(
+            Q(moderation_state=ModerationState.PENDING)
+            | Q(moderation_state=ModerationState.APPROVED, has_new_version=True)
+            | Q(moderation_state=ModerationState.APPROVED, live_build__isnull=True, has_waiting_version=True)
+            | Q(moderation_state=ModerationState.APPROVED, held_at__isnull=False)
+            | Q(moderation_state=ModerationState.APPROVED, has_new_reports=True)
+            | Q(moderation_state=ModerationState.REJECTED, has_waiting_version=True)
         )
 
 
@@ -101,7 +85,7 @@ class Gallery(models.Model):
     #: ``builder.metadata.parse_metadata``; handed to Datasette in the bundle.
     metadata = models.JSONField(default=dict, blank=True)
     datasette_version = models.CharField(max_length=20, default=DEFAULT_DATASETTE_VERSION)
-    live_build = models.ForeignKey("Build", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    live_build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     #: The publisher's account; ``None`` for an anonymous upload not claimed yet.
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -163,3 +147,8 @@ class Submission(Gallery):
         proxy = True
         verbose_name = "submission awaiting review"
         verbose_name_plural = "moderation queue"
+
+
+def bundled_settings(gallery: Gallery) -> dict[str, object]:
+    """``gallery``'s current ``BUNDLED_SETTINGS`` as a dict, the shape of ``Build.bundle_settings``."""
+    return {field: getattr(gallery, field) for field in BUNDLED_SETTINGS}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils.crypto import salted_hmac
 
-from gallery.models.galleries import REPORT_DETAILS_MAX_LENGTH, Gallery
+from gallery.models.limits import REPORT_DETAILS_MAX_LENGTH
 
 
 def hash_ip(address: str) -> str:
@@ -38,7 +39,7 @@ class Report(models.Model):
     #: never hides the gallery, so readers cannot take a working gallery down by saying it fails.
     HOLD_REASONS: tuple[str, ...] = (Reason.PERSONAL_DATA, Reason.ILLEGAL, Reason.HARMFUL, Reason.SPAM)
 
-    gallery = models.ForeignKey(Gallery, on_delete=models.CASCADE, related_name="reports")
+    gallery = models.ForeignKey("Gallery", on_delete=models.CASCADE, related_name="reports")
     reason = models.CharField(max_length=20, choices=Reason.choices)
     details = models.CharField(max_length=REPORT_DETAILS_MAX_LENGTH, blank=True)
     #: Optional, for the moderators' reply.
@@ -118,3 +119,23 @@ class AuditEvent(models.Model):
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         """Always raises ``AppendOnly``."""
         raise AppendOnly("audit records cannot be deleted")
+
+
+#: Audit actions that count as a moderator's decision on a gallery: reports older than the
+#: latest one have been looked at.
+DECISIONS = (AuditEvent.Action.APPROVE, AuditEvent.Action.REJECT, AuditEvent.Action.TAKE_DOWN)
+
+
+def unreviewed_reports(gallery_ref: str = "pk") -> Exists:
+    """An ``Exists`` expression: the gallery (``OuterRef(gallery_ref)``) has reports newer than its
+    latest moderator decision (``DECISIONS`` in the audit log), or any report if none was made."""
+    last_decision = (
+        AuditEvent.objects.filter(gallery_id=OuterRef(OuterRef(gallery_ref)), action__in=DECISIONS)
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    return Exists(
+        Report.objects.filter(gallery=OuterRef(gallery_ref)).filter(
+            Q(created_at__gt=Subquery(last_decision)) | Q(~Exists(last_decision))
+        )
+    )

@@ -13,7 +13,6 @@ from gallery.models import (
 logger = logging.getLogger(__name__)
 
 
-
 def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
     """Who did something, in words for the audit log.
 
@@ -31,10 +30,8 @@ def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
     return "system"
 
 
-
 #: The group whose staff members moderate (created by migration 0005).
 MODERATORS_GROUP = "Moderators"
-
 
 
 def audit(

@@ -39,7 +39,6 @@ from gallery.services.uploads import (
 logger = logging.getLogger(__name__)
 
 
-
 def accept_upload(
     *,
     upload: UploadFile,
@@ -132,7 +131,6 @@ def accept_upload(
     return build
 
 
-
 def check_changeable(gallery: Gallery) -> None:
     """Raise ``UploadRejected`` if the publisher may no longer change ``gallery`` (taken down or deleted)."""
     if gallery.moderation_state == ModerationState.TAKEN_DOWN:
@@ -142,7 +140,6 @@ def check_changeable(gallery: Gallery) -> None:
         )
     if gallery.is_deleted:
         raise UploadRejected(f"“{gallery.title}” was deleted; publish the database as a new gallery.")
-
 
 
 def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, by: object = None) -> Build:
@@ -192,7 +189,6 @@ def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, b
         forget_upload(source_key)
         raise
     return build
-
 
 
 def update_gallery(

@@ -29,7 +29,6 @@ from gallery.services.uploads import check_length
 logger = logging.getLogger(__name__)
 
 
-
 #: Moderation transitions a moderator (or an operator) may make: ``{from: {to, ...}}``. Deletion
 #: (any state but deleted -> deleted) is the publisher's or an admin's, through ``delete_gallery``.
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -41,15 +40,12 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-
 class InvalidTransition(ValueError):
     """The gallery's moderation state does not allow the action. ``args[0]`` says why, for people."""
 
 
-
 class NewerVersion(InvalidTransition):
     """A newer build became ready since the moderator's page was drawn; ``args[0]`` says so."""
-
 
 
 def transition(
@@ -86,7 +82,6 @@ def transition(
     return current
 
 
-
 def build_to_review(gallery: Gallery) -> Build | None:
     """The build a moderator is shown, and approves, for ``gallery``; ``None`` if there is none.
 
@@ -106,7 +101,6 @@ def build_to_review(gallery: Gallery) -> Build | None:
         and (live is None or b.created_at > live.created_at)
     ]  # fmt: skip
     return max(waiting, key=lambda b: b.created_at, default=live)
-
 
 
 def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = "") -> None:
@@ -163,7 +157,6 @@ def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = ""
             gallery.live_build = shown
 
 
-
 def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     """Reject ``gallery`` (pending or approved -> rejected) for a fixable ``reason``, shown to the publisher.
 
@@ -181,7 +174,6 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     )  # fmt: skip
 
 
-
 def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
     """Take ``gallery`` down for abuse (pending, approved or rejected -> taken_down); its origins,
     previews included, answer 410.
@@ -196,7 +188,6 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
         body=f"A moderator took down your gallery “{gallery.title}”:\n\n{{reason}}\n\n"
         "Its addresses no longer serve it and its files were removed. Reply to this email to appeal.",
     )  # fmt: skip
-
 
 
 def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, subject: str, body: str) -> None:
@@ -216,7 +207,6 @@ def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, 
         notify_publisher(gallery, subject, body.replace("{reason}", reason))
 
 
-
 def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
     """Delete ``gallery``: it becomes a tombstone (state ``deleted``) and its files are removed.
 
@@ -231,7 +221,6 @@ def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> 
         unpublish(gallery)
 
 
-
 def trust_publisher(user: object, *, by: object = None) -> None:
     """Mark ``user``'s account trusted: their uploads are approved and new versions go live without review."""
     publisher, _ = Publisher.objects.get_or_create(user=user)
@@ -239,7 +228,6 @@ def trust_publisher(user: object, *, by: object = None) -> None:
         return
     Publisher.objects.filter(pk=publisher.pk).update(trusted=True, trusted_at=timezone.now())
     audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})  # type: ignore[attr-defined]
-
 
 
 def required_reason(reason: str) -> str:

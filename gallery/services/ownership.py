@@ -20,17 +20,14 @@ from gallery.services.quotas import QuotaSubject, check_quota
 logger = logging.getLogger(__name__)
 
 
-
 class ClaimRefused(ValueError):
     """A gallery cannot be claimed: wrong or stale management token, already owned, or deleted."""
-
 
 
 def management_token_hash(token: str) -> str:
     """The sha256 of a management token, 64 lowercase hex digits: what ``Gallery.management_key_hash``
     stores and what a browser session keeps (``gallery.views.mine``) instead of the token."""
     return hashlib.sha256(token.encode()).hexdigest()
-
 
 
 def new_management_token(gallery: Gallery) -> str:
@@ -48,7 +45,6 @@ def new_management_token(gallery: Gallery) -> str:
     return token
 
 
-
 def management_hash_matches(gallery: Gallery, token_hash: str) -> bool:
     """Whether ``token_hash`` (``management_token_hash`` of a token) is that of ``gallery``'s current
     management token; a constant-time comparison. A gallery without a token (claimed, or never
@@ -58,11 +54,9 @@ def management_hash_matches(gallery: Gallery, token_hash: str) -> bool:
     )
 
 
-
 def management_token_matches(gallery: Gallery, token: str) -> bool:
     """Whether ``token`` is ``gallery``'s current management token (constant-time comparison)."""
     return bool(token) and management_hash_matches(gallery, management_token_hash(token))
-
 
 
 def claim_gallery(gallery: Gallery, user: object, token_hash: str, *, how: str = "") -> None:

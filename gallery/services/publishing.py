@@ -30,7 +30,6 @@ from gallery.services.uploads import UploadRejected
 logger = logging.getLogger(__name__)
 
 
-
 def queue_build(
     gallery: Gallery,
     build_id: str,
@@ -64,7 +63,6 @@ def queue_build(
     )
 
 
-
 def approval_for(by: object, *, by_operator: bool = False) -> str:
     """Who vouches for a build that ``by`` starts (a user, ``AnonymousUser`` or ``None``), as an ``Approval``
     value, or ``""`` when a moderator must review it.
@@ -82,10 +80,8 @@ def approval_for(by: object, *, by_operator: bool = False) -> str:
     return ""
 
 
-
 class BuildInProgress(UploadRejected):
     """The gallery already has a build queued or running (one at a time); ``args[0]`` says what to do."""
-
 
 
 def check_no_build_running(gallery: Gallery) -> None:
@@ -100,7 +96,6 @@ def check_no_build_running(gallery: Gallery) -> None:
             f"“{gallery.title}” has a build that has not finished yet ({BuildState(running.state).label.lower()}: "
             f"build {running.pk}). Wait until it has finished (its build page shows it), then try again."
         )
-
 
 
 def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) -> Build:
@@ -156,7 +151,6 @@ def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) 
     return build
 
 
-
 def publish_build(build: Build) -> bool:
     """Make ``build`` the gallery's live build unless a newer one already is; return whether it went live.
 
@@ -192,7 +186,6 @@ def publish_build(build: Build) -> bool:
     return True
 
 
-
 def finish_build(build: Build) -> bool:
     """Put a build whose bundle is complete live if it is approved; return whether it went live.
 
@@ -221,7 +214,6 @@ def finish_build(build: Build) -> bool:
     audit(AuditEvent.Action.BUILD_READY, gallery=build.gallery_id, build=build,
           details={"live": live, "superseded": not waits and not live, "waits_for_review": waits})  # fmt: skip
     return live
-
 
 
 def cancel(build: Build) -> bool:

@@ -15,17 +15,14 @@ from gallery.models import (
     FINAL_STATES,
     Build,
     Gallery,
-    ModerationState,
 )
 from gallery.services.uploads import UploadRejected
 
 logger = logging.getLogger(__name__)
 
 
-
 class QuotaExceeded(UploadRejected):
     """A publisher's quota (``PUBLISHER_MAX_*`` settings) would be exceeded; ``args[0]`` says which and what to do."""
-
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class QuotaSubject:
             mine = Gallery.objects.filter(owner__isnull=True, uploader_ip_hash=self.ip_hash)
         else:
             mine = Gallery.objects.none()
-        return mine.exclude(moderation_state=ModerationState.DELETED)
+        return mine.not_deleted()
 
     def lock(self) -> None:
         """Inside a transaction, serialise this subject's quota checks: the account's row lock, or
@@ -66,7 +63,6 @@ class QuotaSubject:
         elif self.ip_hash and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["glasshouse.quota:" + self.ip_hash])
-
 
 
 def stored_bytes(subject: object) -> int:
@@ -85,7 +81,6 @@ def stored_bytes(subject: object) -> int:
         uploads[source_key] = source_bytes
         bundles += bundle_bytes or 0
     return sum(uploads.values()) + bundles
-
 
 
 def check_quota(

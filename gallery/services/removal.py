@@ -20,7 +20,6 @@ from gallery.storage import get_storage
 logger = logging.getLogger(__name__)
 
 
-
 def unpublish(gallery: Gallery) -> None:
     """Stop serving ``gallery`` and, after commit, remove every build's bundle and upload from storage."""
     Gallery.objects.filter(pk=gallery.pk).update(live_build=None, held_at=None)
@@ -28,7 +27,6 @@ def unpublish(gallery: Gallery) -> None:
     gallery.held_at = None
     build_ids = list(gallery.builds.filter(files_deleted=False).values_list("pk", "source_key"))
     transaction.on_commit(lambda: remove_build_files(build_ids), robust=True)
-
 
 
 def files_left_behind() -> list[tuple[str, str]]:
@@ -40,7 +38,6 @@ def files_left_behind() -> list[tuple[str, str]]:
     """
     gone = Q(gallery__moderation_state__in=(ModerationState.TAKEN_DOWN, ModerationState.DELETED)) | Q(review=BuildReview.REJECTED)
     return list(Build.objects.filter(gone, files_deleted=False).values_list("pk", "source_key"))
-
 
 
 def remove_build_files(builds: Iterable[tuple[str, str]]) -> list[str]:

@@ -7,16 +7,18 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from gallery.models import (
+    DECISIONS,
     REPORT_DETAILS_MAX_LENGTH,
     AuditEvent,
     Gallery,
     ModerationState,
     Report,
     hash_ip,
+    unreviewed_reports,
 )
 from gallery.services.audit import audit, describe_actor
 from gallery.services.notices import notify_publisher
@@ -25,39 +27,14 @@ from gallery.services.uploads import check_length
 logger = logging.getLogger(__name__)
 
 
-
-#: Audit actions that count as a moderator's decision on a gallery: reports older than the
-#: latest one have been looked at.
-DECISIONS = (AuditEvent.Action.APPROVE, AuditEvent.Action.REJECT, AuditEvent.Action.TAKE_DOWN)
-
-
-
-def unreviewed_reports_filter(gallery_ref: str = "pk") -> Exists:
-    """An ``Exists`` expression: the gallery (``OuterRef(gallery_ref)``) has reports newer than its
-    latest moderator decision (``DECISIONS`` in the audit log), or any report if none was made."""
-    last_decision = (
-        AuditEvent.objects.filter(gallery_id=OuterRef(OuterRef(gallery_ref)), action__in=DECISIONS)
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    return Exists(
-        Report.objects.filter(gallery=OuterRef(gallery_ref)).filter(
-            Q(created_at__gt=Subquery(last_decision)) | Q(~Exists(last_decision))
-        )
-    )
-
-
-
 def has_unreviewed_reports(gallery: Gallery) -> bool:
     """Whether ``gallery`` has reports newer than a moderator's latest decision on it."""
-    return Gallery.objects.filter(pk=gallery.pk).filter(unreviewed_reports_filter()).exists()
-
+    return Gallery.objects.filter(pk=gallery.pk).filter(unreviewed_reports()).exists()
 
 
 #: Prefix length of the IPv6 network that counts as one reporter: an IPv4 address is one subscriber
 #: at most, but an IPv6 subscriber is given a whole /64 and may pick any address in it.
 REPORTER_IPV6_PREFIX_LENGTH = 64
-
 
 
 def reporter_key_for(ip: str) -> str:
@@ -80,7 +57,6 @@ def reporter_key_for(ip: str) -> str:
     return hash_ip(str(ipaddress.ip_network((address, REPORTER_IPV6_PREFIX_LENGTH), strict=False)))
 
 
-
 def _reports_counting_toward_a_hold(gallery: Gallery) -> QuerySet[Report]:
     """``gallery``'s reports that count toward a hold: about harm (``Report.HOLD_REASONS``) and
     made after its latest moderator decision (``DECISIONS``), so a released hold starts the count again."""
@@ -92,7 +68,6 @@ def _reports_counting_toward_a_hold(gallery: Gallery) -> QuerySet[Report]:
         .first()
     )
     return reports if last_decision is None else reports.filter(created_at__gt=last_decision)
-
 
 
 def record_report(
@@ -110,7 +85,7 @@ def record_report(
     ``reason`` is a ``Report.Reason`` value; ``email`` optional (``""``), for the moderators'
     reply; ``reporter_key`` from ``reporter_key_for``; ``page_url`` the gallery page reported
     from (``""`` if unknown); ``by`` the signed-in reader or ``None``. Every report puts the
-    gallery in the moderation queue (``unreviewed_reports_filter``). Once
+    gallery in the moderation queue (``gallery.models.unreviewed_reports``). Once
     ``settings.REPORTS_TAKEDOWN_THRESHOLD`` distinct reporter keys (0: never) have reported an
     approved gallery for a reason about harm (``Report.HOLD_REASONS``) since the latest moderator
     decision on it (``DECISIONS``), it is held for review with ``hold_for_review`` (as the
@@ -144,7 +119,6 @@ def record_report(
                     f"(REPORTS_TAKEDOWN_THRESHOLD is {threshold}).",
                 )
     return report
-
 
 
 def hold_for_review(gallery: Gallery, reason: str, *, by: object = None) -> bool:

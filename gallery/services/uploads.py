@@ -31,7 +31,6 @@ from gallery.storage import get_storage
 logger = logging.getLogger(__name__)
 
 
-
 #: File name endings accepted for an upload.
 ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
 
@@ -44,15 +43,12 @@ STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. 
 _CHUNK = 1024 * 1024
 
 
-
 class UploadRejected(ValueError):
     """The upload cannot be accepted. ``args[0]`` tells the publisher why and what to do."""
 
 
-
 class StorageUnavailable(Exception):
     """The store failed while saving the upload; nothing was created. ``args[0]`` is user-facing."""
-
 
 
 class UploadFile(Protocol):
@@ -66,14 +62,12 @@ class UploadFile(Protocol):
     def chunks(self, chunk_size: int | None = None) -> Iterable[bytes]: ...
 
 
-
 def check_filename(filename: str) -> None:
     """Raise ``UploadRejected`` unless ``filename`` ends in .db, .sqlite or .sqlite3 (any case)."""
     suffix = PurePath(filename).suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:
         shown = f"“{suffix}”" if suffix else "no extension"
         raise UploadRejected(f"The file has {shown}; upload a SQLite database ending in .db, .sqlite or .sqlite3.")
-
 
 
 def check_size(size_bytes: int) -> None:
@@ -86,7 +80,6 @@ def check_size(size_bytes: int) -> None:
             f"{format_megabytes(settings.UPLOAD_MAX_BYTES)} limit. Remove tables or rows you do not need "
             "(then VACUUM) and upload it again."
         )
-
 
 
 def check_upload(upload: UploadFile, filename: str) -> None:
@@ -107,7 +100,6 @@ def check_upload(upload: UploadFile, filename: str) -> None:
         raise UploadRejected(exc.args[0]) from exc
 
 
-
 def _measure(upload: UploadFile) -> int:
     upload.seek(0, os.SEEK_END)
     size = upload.tell()
@@ -115,12 +107,10 @@ def _measure(upload: UploadFile) -> int:
     return size
 
 
-
 def check_length(what: str, value: str, limit: int) -> None:
     """Raise ``UploadRejected`` if ``value`` is longer than ``limit`` characters, naming ``what``, its length and the limit."""
     if len(value) > limit:
         raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to at most {limit} characters.")
-
 
 
 def clean_settings(
@@ -164,7 +154,6 @@ def clean_settings(
     return title, plugins, metadata
 
 
-
 def store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
     """Put ``upload`` at ``key``; return ``(sha256 hex, size in bytes)``. Raises ``StorageUnavailable``."""
     storage = get_storage()
@@ -194,7 +183,6 @@ def store_upload(upload: UploadFile, key: str) -> tuple[str, int]:
         forget_upload(key)
         raise StorageUnavailable(STORAGE_UNAVAILABLE_MESSAGE) from exc
     return digest.hexdigest(), size
-
 
 
 def forget_upload(key: str) -> None:

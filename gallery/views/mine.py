@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -142,13 +142,9 @@ def may_see_build_log(request: HttpRequest, gallery: Gallery) -> bool:
     return _may_manage(request, gallery) or (user.is_staff and user.has_perm("gallery.view_build"))
 
 
-def _not_deleted() -> QuerySet[Gallery]:
-    return Gallery.objects.exclude(moderation_state=Gallery.ModerationState.DELETED)
-
-
 def managed_gallery(request: HttpRequest, gallery_id: str) -> Gallery:
     """The gallery ``gallery_id`` if this request may manage it; raises ``Http404`` otherwise (also if deleted)."""
-    gallery = _not_deleted().filter(pk=gallery_id).select_related("live_build").first()
+    gallery = Gallery.objects.not_deleted().filter(pk=gallery_id).select_related("live_build").first()
     if gallery is None or not _may_manage(request, gallery):
         raise Http404("You have no gallery at this address.")
     return gallery
@@ -164,7 +160,7 @@ def _session_galleries(request: HttpRequest) -> list[Gallery]:
     grants = _grants(request)
     if not grants:
         return []
-    return [g for g in _not_deleted().filter(pk__in=grants, owner__isnull=True) if _holds_link(request, g)]
+    return [g for g in Gallery.objects.not_deleted().filter(pk__in=grants, owner__isnull=True) if _holds_link(request, g)]
 
 
 def _claim(request: HttpRequest, gallery: Gallery, user: Any, how: str) -> bool:
@@ -249,7 +245,7 @@ def mine(request: HttpRequest) -> HttpResponse:
     held = _session_galleries(request)
     if request.user.is_authenticated:
         galleries = list(
-            _not_deleted().filter(owner=request.user).select_related("live_build").prefetch_related(_latest_builds())
+            Gallery.objects.not_deleted().filter(owner=request.user).select_related("live_build").prefetch_related(_latest_builds())
         )
     else:
         galleries, held = held, []
@@ -303,7 +299,7 @@ def management_link(request: HttpRequest, gallery_id: str, token: str) -> HttpRe
     to their account with the button there (``claim``). A wrong token, or a gallery already
     claimed or deleted, is 404.
     """
-    gallery = _not_deleted().filter(pk=gallery_id, owner__isnull=True).first()
+    gallery = Gallery.objects.not_deleted().filter(pk=gallery_id, owner__isnull=True).first()
     if gallery is None or not ownership.management_token_matches(gallery, token):
         raise Http404("This management link is not valid (any more).")
     grant_session(request, gallery, token)

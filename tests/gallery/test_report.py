@@ -12,9 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.urls import reverse
 
-from gallery.admin import awaiting_review
 from gallery.forms import hold_reasons_help
-from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip
+from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip, unreviewed_reports
 from gallery.services import moderation, reports
 from gallery.settings import env_rate
 
@@ -245,7 +244,7 @@ def test_after_a_hold_is_released_only_new_reports_count_toward_another(client, 
 
     assert post(client, report_url, ip="203.0.113.4").status_code == 302
     assert not is_held(gallery), "one report after the release does not hold it again"
-    assert Gallery.objects.filter(pk=gallery.pk).filter(reports.unreviewed_reports_filter()).exists()
+    assert Gallery.objects.filter(pk=gallery.pk).filter(unreviewed_reports()).exists()
     assert post(client, report_url, ip="203.0.113.1").status_code == 302
     assert not is_held(gallery)
     assert post(client, report_url, ip="203.0.113.5").status_code == 302
@@ -285,7 +284,7 @@ def test_reports_not_about_harm_never_hold_a_gallery_but_put_it_in_the_queue(
     gallery = Gallery.objects.get(pk=gallery.pk)
     assert gallery.held_at is None and gallery.is_public
     assert client.get(report_url).status_code == 200, "still public, still reportable"
-    assert list(awaiting_review(Gallery.objects.all())) == [gallery]
+    assert list(Gallery.objects.awaiting_review()) == [gallery]
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.HOLD).exists()
 
 
