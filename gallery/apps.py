@@ -49,8 +49,10 @@ def ensure_moderators_group(sender: AppConfig, using: str = "default", **kwargs:
     from django.contrib.auth.management import create_permissions
     from django.contrib.auth.models import Group, Permission
 
+    from gallery.models import MODERATORS_GROUP
+
     create_permissions(sender, verbosity=0, using=using)  # the permissions must exist first
-    group, created = Group.objects.using(using).get_or_create(name="Moderators")
+    group, created = Group.objects.using(using).get_or_create(name=MODERATORS_GROUP)
     if created:
         group.permissions.set(
             Permission.objects.using(using).filter(

@@ -32,14 +32,13 @@ from gallery.models import (
     Report,
     database_name_for,
 )
+from gallery.models.limits import TOO_LONG
 from gallery.services import uploads
 
 
 def too_long(what: str) -> dict[str, str]:
-    """``error_messages`` for a length-limited field: how long it is, the limit, what to do."""
-    return {
-        "max_length": f"The {what} has %(show_value)d characters; shorten it to at most %(limit_value)d characters."
-    }
+    """``error_messages`` for a length-limited field: how long it is, the limit, what to do (``TOO_LONG``)."""
+    return {"max_length": TOO_LONG.format(what=what, length="%(show_value)d", limit="%(limit_value)d")}
 
 
 class CatalogPluginsField(forms.MultipleChoiceField):

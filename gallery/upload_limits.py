@@ -16,6 +16,7 @@ too large, or that does not say its length, is refused without reading a byte of
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,15 +65,23 @@ LENGTH_REQUIRED_MESSAGE = (
 )
 
 
-def refusal_before_reading(request: HttpRequest) -> UploadRefusal | None:
-    """Refuse a POST from its headers alone, before its body is read; ``None`` if it may be read.
+def refusal_before_reading(
+    request: HttpRequest, rate_limits: Sequence[tuple[Callable[[], bool], Callable[[], str]]] = ()
+) -> UploadRefusal | None:
+    """Refuse an upload's POST from its headers alone, before its body is read; ``None`` if it may be read.
 
-    411 without a valid ``Content-Length`` (Django would read nothing of such a body, and the
-    publisher would only see "choose a file"); 413 when the declared body exceeds
-    ``UPLOAD_MAX_BYTES`` plus ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (the form fields' allowance),
-    with the declared size in MB. Bodies within that may still hold a file over the cap:
-    ``CappedUploadHandler`` stops those while they are read.
+    The one sequence of every upload form (publish, new version): first each of ``rate_limits``
+    in order, ``(over, message)``: 429 with ``message()`` for the first whose ``over()`` is true
+    (later ones are not asked, so their counters do not move); then 411 without a valid
+    ``Content-Length`` (Django would read nothing of such a body, and the publisher would only
+    see "choose a file"); 413 when the declared body exceeds ``UPLOAD_MAX_BYTES`` plus
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (the form fields' allowance), with the declared size in MB.
+    Bodies within that may still hold a file over the cap: ``CappedUploadHandler`` stops those
+    while they are read.
     """
+    for over, message in rate_limits:
+        if over():
+            return UploadRefusal(429, "__all__", message())
     declared = request.META.get("CONTENT_LENGTH", "")
     if not str(declared).strip().isdigit():
         return UploadRefusal(411, "file", LENGTH_REQUIRED_MESSAGE)

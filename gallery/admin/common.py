@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from gallery.content.preview import preview_url
 from gallery.forms import too_long
 from gallery.models import (
     MODERATION_REASON_MAX_LENGTH,
@@ -28,8 +29,6 @@ def preview_link(build: Build | None) -> str:
     """An HTML link to ``build``'s signed preview origin (new tab), or "—" without a build."""
     if build is None:
         return "—"
-    from gallery.content.preview import preview_url
-
     return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">Preview</a>', preview_url(build))
 
 

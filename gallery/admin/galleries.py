@@ -34,7 +34,7 @@ from gallery.models import (
     ModerationState,
     is_trusted,
 )
-from gallery.services import moderation, publishing, reports
+from gallery.services import moderation, publishing
 
 
 @admin.register(Gallery)
@@ -314,13 +314,7 @@ class GalleryAdmin(admin.ModelAdmin):
                 review_flags=describe_flags(review.scan_flags if review else []),
                 can_moderate=self.has_moderate_permission(request),
                 can_delete_gallery=self.has_tombstone_permission(request) and not gallery.is_deleted,
-                can_approve=review is not None
-                and (
-                    (ModerationState.APPROVED in targets)
-                    or review.review == BuildReview.PENDING
-                    or gallery.held_at is not None
-                    or reports.has_unreviewed_reports(gallery)
-                ),
+                can_approve=moderation.approval_refusal(gallery, review) is None,
                 can_reject=ModerationState.REJECTED in targets,
                 can_take_down=ModerationState.TAKEN_DOWN in targets,
                 can_trust=gallery.owner_id is not None and not is_trusted(gallery.owner),

@@ -15,6 +15,7 @@ from gallery.models import (
     BuildState,
     Gallery,
     approved_build,
+    asks_not_to_be_indexed,
 )
 from gallery.origins import parse_content_label
 
@@ -101,12 +102,8 @@ def resolve(request: HttpRequest, label: str) -> ServedBuild | Unserved:
         title=build.title,
         build_id=build.pk,
         pinned=pinned_id is not None,
-        # Crawlers run no Service Worker, so the server answers for them: unlisted galleries,
-        # those with datasette-block-robots, and pinned copies (the live origin is the one to
-        # index) ask not to be indexed.
-        hidden=visibility == Gallery.Visibility.UNLISTED
-        or "datasette-block-robots" in build.plugins
-        or pinned_id is not None,
+        # Pinned copies ask not to be indexed too: the live origin is the one to index.
+        hidden=asks_not_to_be_indexed(visibility, build.plugins) or pinned_id is not None,
         unlisted=visibility == Gallery.Visibility.UNLISTED,
     )
 

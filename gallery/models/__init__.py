@@ -9,7 +9,7 @@
 """
 
 from gallery.models.builds import BUNDLED_SETTINGS, Build, BuildQuerySet, approved_build
-from gallery.models.galleries import Gallery, GalleryQuerySet, Submission, bundled_settings
+from gallery.models.galleries import Gallery, GalleryQuerySet, Submission, asks_not_to_be_indexed, bundled_settings
 from gallery.models.ids import BUILD_ID_RE, GALLERY_ID_RE, database_name_for, new_build_id, new_gallery_id
 from gallery.models.limits import (
     DESCRIPTION_MAX_LENGTH,
@@ -18,7 +18,7 @@ from gallery.models.limits import (
     REPORT_DETAILS_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
-from gallery.models.publishers import Publisher, is_trusted
+from gallery.models.publishers import MODERATORS_GROUP, Publisher, is_trusted
 from gallery.models.records import DECISIONS, AppendOnly, AuditEvent, Report, hash_ip, unreviewed_reports
 from gallery.models.states import FINAL_STATES, PROGRESS_STATES, Approval, BuildReview, BuildState, ModerationState
 
@@ -31,6 +31,7 @@ __all__ = [
     "GALLERY_ID_RE",
     "METADATA_TEXT_MAX_LENGTH",
     "MODERATION_REASON_MAX_LENGTH",
+    "MODERATORS_GROUP",
     "PROGRESS_STATES",
     "REPORT_DETAILS_MAX_LENGTH",
     "TITLE_MAX_LENGTH",
@@ -48,6 +49,7 @@ __all__ = [
     "Report",
     "Submission",
     "approved_build",
+    "asks_not_to_be_indexed",
     "bundled_settings",
     "database_name_for",
     "hash_ip",

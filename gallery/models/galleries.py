@@ -6,6 +6,8 @@ A ``Gallery`` is one SQLite database, a title, the chosen plugins, and its moder
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -152,3 +154,15 @@ class Submission(Gallery):
 def bundled_settings(gallery: Gallery) -> dict[str, object]:
     """``gallery``'s current ``BUNDLED_SETTINGS`` as a dict, the shape of ``Build.bundle_settings``."""
     return {field: getattr(gallery, field) for field in BUNDLED_SETTINGS}
+
+
+#: The plugin whose galleries ask crawlers not to index them (it answers ``/robots.txt`` inside the bundle).
+BLOCK_ROBOTS_PLUGIN = "datasette-block-robots"
+
+
+def asks_not_to_be_indexed(visibility: str, plugins: Iterable[str]) -> bool:
+    """Whether crawlers are asked not to index a gallery of ``visibility`` whose live build bundles
+    ``plugins``: unlisted galleries, and those with ``BLOCK_ROBOTS_PLUGIN``. Crawlers run no
+    Service Worker, so the server (the gallery page, the content origin's ``/robots.txt`` and
+    ``X-Robots-Tag``) answers for the bundle."""
+    return visibility == Gallery.Visibility.UNLISTED or BLOCK_ROBOTS_PLUGIN in plugins

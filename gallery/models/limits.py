@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: What a text over its limit is told, filled in by ``services.uploads.check_length`` and the forms'
+#: ``too_long`` (``what``: "title", "description"...; ``length`` and ``limit`` in characters).
+TOO_LONG = "The {what} has {length} characters; shorten it to at most {limit} characters."
+
 #: Longest gallery title (characters): forms, ``services.uploads.clean_settings`` and the column agree.
 TITLE_MAX_LENGTH = 200
 #: Longest gallery description (characters).

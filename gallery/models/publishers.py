@@ -5,6 +5,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+#: The group whose staff members moderate (``gallery.apps.ensure_moderators_group`` makes it).
+MODERATORS_GROUP = "Moderators"
+
 
 class Publisher(models.Model):
     """What Glasshouse knows about a user who publishes: whether a moderator trusts them.

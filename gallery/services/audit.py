@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from gallery.models import (
+    MODERATORS_GROUP,
     AuditEvent,
     Build,
     Gallery,
@@ -30,8 +31,6 @@ def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
     return "system"
 
 
-#: The group whose staff members moderate (created by migration 0005).
-MODERATORS_GROUP = "Moderators"
 
 
 def audit(

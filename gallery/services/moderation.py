@@ -103,6 +103,29 @@ def build_to_review(gallery: Gallery) -> Build | None:
     return max(waiting, key=lambda b: b.created_at, default=live)
 
 
+def approval_refusal(gallery: Gallery, shown: Build | None) -> str | None:
+    """Why ``gallery`` cannot be approved now, in words for the moderator; ``None`` if it can.
+
+    ``shown`` is ``build_to_review(gallery)``. The one rule of who may be approved, which
+    ``approve`` enforces and the admin asks before offering the button: there must be a build
+    to review; an approved gallery needs something to look at (a new version, a hold or reports
+    since the last decision); any other state must allow the move to approved (``TRANSITIONS``).
+    """
+    if shown is None:
+        return (
+            f"“{gallery.title}” has no version to approve: nothing finished building, or its files were "
+            "removed when it was rejected. The publisher must upload a (corrected) version first."
+        )
+    state = gallery.moderation_state
+    if state == ModerationState.APPROVED:
+        if gallery.held_at is None and shown.review != BuildReview.PENDING and not has_unreviewed_reports(gallery):
+            return f"“{gallery.title}” is already approved, with no new version or reports to review."
+        return None
+    if ModerationState.APPROVED not in TRANSITIONS.get(state, frozenset()):
+        return f"“{gallery.title}” is {ModerationState(state).label.lower()}; it cannot be approved from that state."
+    return None
+
+
 def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = "") -> None:
     """Approve build ``build`` (its id) of ``gallery``, the one the moderator reviewed, and serve it.
 
@@ -120,26 +143,20 @@ def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = ""
     """
     with transaction.atomic():
         current = Gallery.objects.select_for_update().values_list("moderation_state", flat=True).get(pk=gallery.pk)
-        gallery.refresh_from_db(fields=["live_build", "held_at"])
+        gallery.refresh_from_db(fields=["moderation_state", "live_build", "held_at"])
         shown = build_to_review(gallery)
-        if shown is None:
-            raise InvalidTransition(
-                f"“{gallery.title}” has no version to approve: nothing finished building, or its files were "
-                "removed when it was rejected. The publisher must upload a (corrected) version first."
-            )
-        if shown.pk != build:
+        if shown is not None and shown.pk != build:
             raise NewerVersion(
                 f"A newer version of “{gallery.title}” arrived since this page was drawn (build {shown.pk}); "
                 "review it (its preview, tables and data scan), then approve again."
             )
+        refusal = approval_refusal(gallery, shown)
+        if refusal is not None or shown is None:
+            raise InvalidTransition(refusal)
         new_version = shown.review == BuildReview.PENDING
         if current == ModerationState.APPROVED:
             held = gallery.held_at is not None
             reported = has_unreviewed_reports(gallery)
-            if not held and not new_version and not reported:
-                raise InvalidTransition(
-                    f"“{gallery.title}” is already approved, with no new version or reports to review."
-                )
             audit(AuditEvent.Action.APPROVE, gallery=gallery, build=shown, by=by, reason=reason,
                   details={"from": current, "to": current, "version": shown.pk if new_version else None,
                            "released_hold": held, "reports_reviewed": reported})  # fmt: skip

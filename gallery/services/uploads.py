@@ -26,6 +26,7 @@ from gallery.models import (
     TITLE_MAX_LENGTH,
     Gallery,
 )
+from gallery.models.limits import TOO_LONG
 from gallery.storage import get_storage
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ def _measure(upload: UploadFile) -> int:
 def check_length(what: str, value: str, limit: int) -> None:
     """Raise ``UploadRejected`` if ``value`` is longer than ``limit`` characters, naming ``what``, its length and the limit."""
     if len(value) > limit:
-        raise UploadRejected(f"The {what} has {len(value)} characters; shorten it to at most {limit} characters.")
+        raise UploadRejected(TOO_LONG.format(what=what, length=len(value), limit=limit))
 
 
 def clean_settings(

@@ -336,11 +336,13 @@ def new_version(request: HttpRequest, gallery_id: str) -> HttpResponse:
     bad file or while another build of the gallery runs.
     """
     gallery = managed_gallery(request, gallery_id)
-    refusal = upload_limits.refusal_before_reading(request)
-    if getattr(request, "limited", False):
-        refusal = upload_limits.UploadRefusal(429, "__all__", too_many_uploads_message())
-    elif builds_limited(request):
-        refusal = upload_limits.UploadRefusal(429, "__all__", too_many_builds_message())
+    refusal = upload_limits.refusal_before_reading(
+        request,
+        [
+            (lambda: getattr(request, "limited", False), too_many_uploads_message),
+            (lambda: builds_limited(request), too_many_builds_message),
+        ],
+    )
     if refusal is not None:
         return _refused_version(request, gallery, DatabaseFileForm(), refusal)
     return _new_version(request, gallery)

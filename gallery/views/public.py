@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import embed, health
-from gallery.models import Gallery
+from gallery.models import Gallery, asks_not_to_be_indexed
 
 #: Galleries per page of the front page.
 GALLERIES_PER_PAGE = 12
@@ -138,7 +138,7 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
             "page_url": page_url,
             "card_url": card_url,
             # Crawlers run no Service Worker, so the page itself asks them not to index what is hidden.
-            "noindex": gallery.visibility == Gallery.Visibility.UNLISTED or "datasette-block-robots" in build.plugins,
+            "noindex": asks_not_to_be_indexed(gallery.visibility, build.plugins),
             "summary": summary,
             "share_tags": share_tags(build.title, page_url, summary, card_url),
             "download_url": gallery.url.rstrip("/") + build.download_path,

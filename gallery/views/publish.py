@@ -73,10 +73,9 @@ def publish(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not settings.ANONYMOUS_UPLOADS and not request.user.is_authenticated:
             return _refuse(request, "__all__", LOG_IN_TO_PUBLISH, 403)
-        if getattr(request, "limited", False):
-            return _refuse(request, "__all__", too_many_uploads_message(), 429)
-        # Refuse an oversized body before Django spools it to disk.
-        refusal = upload_limits.refusal_before_reading(request)
+        # Refuse over the rate limit, or an oversized body, before Django spools it to disk.
+        limited = (lambda: getattr(request, "limited", False), too_many_uploads_message)
+        refusal = upload_limits.refusal_before_reading(request, [limited])
         if refusal is not None:
             return _refuse(request, refusal.field, refusal.message, refusal.status)
     return _publish(request)

@@ -1,6 +1,6 @@
 """``python manage.py moderator EMAIL [--remove]``: make an account a moderator, or stop it being one.
 
-A moderator is a staff user in the "Moderators" group (migration 0005): they sign in at
+A moderator is a staff user in the "Moderators" group (``gallery.apps.ensure_moderators_group``): they sign in at
 ``/admin/``, work the moderation queue and read the audit log, and cannot edit galleries'
 fields, delete galleries or change the audit log. The account must exist (sign up first).
 """
@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from gallery.services.audit import MODERATORS_GROUP
+from gallery.models import MODERATORS_GROUP
 
 
 class Command(BaseCommand):
