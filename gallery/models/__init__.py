@@ -18,7 +18,7 @@ from gallery.models.limits import (
     REPORT_DETAILS_MAX_LENGTH,
     TITLE_MAX_LENGTH,
 )
-from gallery.models.publishers import MODERATORS_GROUP, Publisher, is_trusted
+from gallery.models.publishers import MODERATORS_GROUP, Actor, Publisher, is_trusted, signed_in
 from gallery.models.records import DECISIONS, AppendOnly, AuditEvent, Report, hash_ip, unreviewed_reports
 from gallery.models.states import FINAL_STATES, PROGRESS_STATES, Approval, BuildReview, BuildState, ModerationState
 
@@ -35,6 +35,7 @@ __all__ = [
     "PROGRESS_STATES",
     "REPORT_DETAILS_MAX_LENGTH",
     "TITLE_MAX_LENGTH",
+    "Actor",
     "AppendOnly",
     "Approval",
     "AuditEvent",
@@ -56,5 +57,6 @@ __all__ = [
     "is_trusted",
     "new_build_id",
     "new_gallery_id",
+    "signed_in",
     "unreviewed_reports",
 ]  # fmt: skip

@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db import models
+
+#: Who acts: a user (signed in), Django's ``AnonymousUser`` (a request signed out), or ``None``
+#: (the system, an operator's command, the holder of a management link).
+type Actor = AbstractBaseUser | AnonymousUser | None
+
+
+def signed_in(actor: Actor) -> AbstractBaseUser | None:
+    """``actor`` if it is a signed-in user, else ``None`` (anonymous, the system, a link holder)."""
+    return actor if actor is not None and actor.is_authenticated else None
 
 #: The group whose staff members moderate (``gallery.apps.ensure_moderators_group`` makes it).
 MODERATORS_GROUP = "Moderators"
@@ -26,9 +37,10 @@ class Publisher(models.Model):
         return f"publisher {self.user}"
 
 
-def is_trusted(user: object) -> bool:
+def is_trusted(user: Actor) -> bool:
     """Whether ``user`` (a ``User``, ``AnonymousUser`` or ``None``) publishes without review: staff or trusted."""
-    if user is None or not getattr(user, "is_authenticated", False):
+    user = signed_in(user)
+    if user is None:
         return False
     if getattr(user, "is_staff", False):
         return True

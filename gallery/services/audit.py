@@ -6,21 +6,23 @@ import logging
 
 from gallery.models import (
     MODERATORS_GROUP,
+    Actor,
     AuditEvent,
     Build,
     Gallery,
+    signed_in,
 )
 
 logger = logging.getLogger(__name__)
 
 
-def describe_actor(user: object = None, *, ip_hash: str = "") -> str:
+def describe_actor(user: Actor = None, *, ip_hash: str = "") -> str:
     """Who did something, in words for the audit log.
 
     A user -> ``"<email or username> (staff)"`` / ``"(moderator)"`` / ``""``; no user but an
     ``ip_hash`` -> ``"anonymous <first 8 hex>"``; neither -> ``"system"``.
     """
-    if user is not None and getattr(user, "is_authenticated", False):
+    if signed_in(user) is not None:
         name = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"  # type: ignore[attr-defined]
         if getattr(user, "is_superuser", False) or getattr(user, "is_staff", False):
             is_moderator = user.groups.filter(name=MODERATORS_GROUP).exists()  # type: ignore[attr-defined]
@@ -38,7 +40,7 @@ def audit(
     *,
     gallery: Gallery | str | None = None,
     build: Build | str | None = None,
-    by: object = None,
+    by: Actor = None,
     actor_label: str = "",
     reason: str = "",
     details: dict[str, object] | None = None,
@@ -51,7 +53,7 @@ def audit(
     """
     if action not in AuditEvent.Action.values:
         raise ValueError(f"unknown audit action {action!r}")
-    user = by if getattr(by, "is_authenticated", False) else None
+    user = signed_in(by)
     return AuditEvent.objects.create(
         action=action,
         gallery_id=getattr(gallery, "pk", gallery) or "",

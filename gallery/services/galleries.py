@@ -15,6 +15,7 @@ from builder.catalog import (
 from builder.sqlite_check import format_megabytes
 from gallery.models import (
     BUNDLED_SETTINGS,
+    Actor,
     AuditEvent,
     Build,
     Gallery,
@@ -23,6 +24,7 @@ from gallery.models import (
     database_name_for,
     hash_ip,
     new_build_id,
+    signed_in,
 )
 from gallery.services.audit import audit, describe_actor
 from gallery.services.publishing import approval_for, check_no_build_running, enqueue, queue_build
@@ -49,7 +51,7 @@ def accept_upload(
     visibility: str = Gallery.Visibility.LISTED,
     datasette_version: str = DEFAULT_DATASETTE_VERSION,
     metadata_text: str = "",
-    owner: object = None,
+    owner: Actor = None,
     uploader_ip: str = "",
     by_operator: bool = False,
 ) -> Build:
@@ -79,7 +81,7 @@ def accept_upload(
     )  # fmt: skip
     check_upload(upload, filename)
 
-    owner = owner if getattr(owner, "is_authenticated", False) else None
+    owner = signed_in(owner)
     ip_hash = hash_ip(uploader_ip)
     # An operator's upload counts against nobody's quota; anyone else's against the account's,
     # or the address's when signed out.
@@ -142,7 +144,7 @@ def check_changeable(gallery: Gallery) -> None:
         raise UploadRejected(f"“{gallery.title}” was deleted; publish the database as a new gallery.")
 
 
-def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, by: object = None) -> Build:
+def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, by: Actor = None) -> Build:
     """Store a new database file for ``gallery`` and queue a build of it; return the build.
 
     ``by`` is the signed-in publisher, or ``None`` for the holder of the management link.
@@ -200,7 +202,7 @@ def update_gallery(
     plugins: Iterable[str],
     metadata_text: str,
     datasette_version: str | None = None,
-    by: object = None,
+    by: Actor = None,
 ) -> bool:
     """Change ``gallery``'s settings; return whether a rebuild is needed to apply them.
 

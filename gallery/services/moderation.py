@@ -11,6 +11,7 @@ from django.utils import timezone
 from gallery.models import (
     FINAL_STATES,
     MODERATION_REASON_MAX_LENGTH,
+    Actor,
     Approval,
     AuditEvent,
     Build,
@@ -19,6 +20,7 @@ from gallery.models import (
     Gallery,
     ModerationState,
     Publisher,
+    signed_in,
 )
 from gallery.services.audit import audit, describe_actor
 from gallery.services.notices import notify_publisher
@@ -53,7 +55,7 @@ def transition(
     to: str,
     action: str,
     *,
-    by: object,
+    by: Actor,
     reason: str = "",
     allowed_from: Iterable[str] | None = None,
     build: Build | None = None,
@@ -126,7 +128,7 @@ def approval_refusal(gallery: Gallery, shown: Build | None) -> str | None:
     return None
 
 
-def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = "") -> None:
+def approve(gallery: Gallery, *, build: str, by: Actor = None, reason: str = "") -> None:
     """Approve build ``build`` (its id) of ``gallery``, the one the moderator reviewed, and serve it.
 
     ``build`` must be what ``build_to_review`` gives now: the moderation pages carry the id of
@@ -165,7 +167,7 @@ def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = ""
         Gallery.objects.filter(pk=gallery.pk).update(held_at=None)
         gallery.held_at = None
         if new_version:
-            user = by if getattr(by, "is_authenticated", False) else None
+            user = signed_in(by)
             Build.objects.filter(pk=shown.pk).update(
                 review=BuildReview.APPROVED, approval=Approval.MODERATOR, reviewed_at=timezone.now(), reviewed_by=user
             )
@@ -174,7 +176,7 @@ def approve(gallery: Gallery, *, build: str, by: object = None, reason: str = ""
             gallery.live_build = shown
 
 
-def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
+def reject(gallery: Gallery, reason: str, *, by: Actor = None) -> None:
     """Reject ``gallery`` (pending or approved -> rejected) for a fixable ``reason``, shown to the publisher.
 
     It stops being served at once (readers' Service Workers are replaced by the kill switch),
@@ -191,7 +193,7 @@ def reject(gallery: Gallery, reason: str, *, by: object = None) -> None:
     )  # fmt: skip
 
 
-def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
+def take_down(gallery: Gallery, reason: str, *, by: Actor = None) -> None:
     """Take ``gallery`` down for abuse (pending, approved or rejected -> taken_down); its origins,
     previews included, answer 410.
 
@@ -207,7 +209,7 @@ def take_down(gallery: Gallery, reason: str, *, by: object = None) -> None:
     )  # fmt: skip
 
 
-def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, subject: str, body: str) -> None:
+def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: Actor, subject: str, body: str) -> None:
     """Move ``gallery`` to ``to`` for ``reason`` (required), stop serving it, remove its files
     after commit and email the publisher ``body`` (with ``{reason}`` filled in)."""
     reason = required_reason(reason)
@@ -215,7 +217,7 @@ def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, 
         transition(gallery, to, action, by=by, reason=reason)
         for unfinished in gallery.builds.exclude(state__in=FINAL_STATES):
             unfinished.set_state(BuildState.CANCELLED, f"Cancelled: the gallery was {ModerationState(to).label.lower()}.")
-        user = by if getattr(by, "is_authenticated", False) else None
+        user = signed_in(by)
         # A build still running now is covered too: it finishes rejected and its files go (finish_build).
         gallery.builds.exclude(review=BuildReview.REJECTED).update(
             review=BuildReview.REJECTED, reviewed_at=timezone.now(), reviewed_by=user
@@ -224,7 +226,7 @@ def _remove(gallery: Gallery, to: str, action: str, reason: str, *, by: object, 
         notify_publisher(gallery, subject, body.replace("{reason}", reason))
 
 
-def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> None:
+def delete_gallery(gallery: Gallery, *, by: Actor = None, reason: str = "") -> None:
     """Delete ``gallery``: it becomes a tombstone (state ``deleted``) and its files are removed.
 
     The row stays, so the id is never reused and its origins answer 410; reports and
@@ -238,7 +240,7 @@ def delete_gallery(gallery: Gallery, *, by: object = None, reason: str = "") -> 
         unpublish(gallery)
 
 
-def trust_publisher(user: object, *, by: object = None) -> None:
+def trust_publisher(user: Actor, *, by: Actor = None) -> None:
     """Mark ``user``'s account trusted: their uploads are approved and new versions go live without review."""
     publisher, _ = Publisher.objects.get_or_create(user=user)
     if publisher.trusted:

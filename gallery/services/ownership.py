@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gallery.models import (
+    Actor,
     AuditEvent,
     Gallery,
 )
@@ -59,7 +60,7 @@ def management_token_matches(gallery: Gallery, token: str) -> bool:
     return bool(token) and management_hash_matches(gallery, management_token_hash(token))
 
 
-def claim_gallery(gallery: Gallery, user: object, token_hash: str, *, how: str = "") -> None:
+def claim_gallery(gallery: Gallery, user: Actor, token_hash: str, *, how: str = "") -> None:
     """Make ``user`` the owner of the anonymously uploaded ``gallery``.
 
     ``token_hash`` is ``management_token_hash`` of the gallery's current management token (a

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from gallery.models import (
     FINAL_STATES,
+    Actor,
     Approval,
     AuditEvent,
     Build,
@@ -20,6 +21,7 @@ from gallery.models import (
     bundled_settings,
     is_trusted,
     new_build_id,
+    signed_in,
 )
 from gallery.services import queue
 from gallery.services.audit import audit
@@ -39,7 +41,7 @@ def queue_build(
     *,
     bundle_settings: dict[str, object],
     approval: str = "",
-    by: object = None,
+    by: Actor = None,
 ) -> Build:
     """Create the queued ``Build`` ``build_id`` of ``gallery`` from the upload stored at ``source_key``.
 
@@ -47,7 +49,7 @@ def queue_build(
     ``Approval`` value) it is approved from the start, vouched for by ``by``; else it waits
     for a moderator's review.
     """
-    user = by if getattr(by, "is_authenticated", False) else None
+    user = signed_in(by)
     return Build.objects.create(
         id=build_id,
         gallery=gallery,
@@ -63,7 +65,7 @@ def queue_build(
     )
 
 
-def approval_for(by: object, *, by_operator: bool = False) -> str:
+def approval_for(by: Actor, *, by_operator: bool = False) -> str:
     """Who vouches for a build that ``by`` starts (a user, ``AnonymousUser`` or ``None``), as an ``Approval``
     value, or ``""`` when a moderator must review it.
 
@@ -98,7 +100,7 @@ def check_no_build_running(gallery: Gallery) -> None:
         )
 
 
-def rebuild(gallery: Gallery, *, by: object = None, as_publisher: bool = False) -> Build:
+def rebuild(gallery: Gallery, *, by: Actor = None, as_publisher: bool = False) -> Build:
     """Queue a new build of ``gallery`` from a stored upload; return it.
 
     ``as_publisher`` (the publisher asked, signed in as ``by`` or, with ``by=None``, through the

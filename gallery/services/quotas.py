@@ -13,8 +13,10 @@ from django.db.models import QuerySet
 from builder.sqlite_check import format_megabytes
 from gallery.models import (
     FINAL_STATES,
+    Actor,
     Build,
     Gallery,
+    signed_in,
 )
 from gallery.services.uploads import UploadRejected
 
@@ -30,7 +32,7 @@ class QuotaSubject:
     """Whose quotas an upload or build counts against: an account (``owner``), or, for galleries
     published without one, the uploader's address (``ip_hash``, from ``hash_ip``)."""
 
-    owner: object = None
+    owner: Actor = None
     ip_hash: str = ""
 
     @classmethod
@@ -43,7 +45,7 @@ class QuotaSubject:
     @property
     def anonymous(self) -> bool:
         """Whether this is an address, not an account."""
-        return not getattr(self.owner, "is_authenticated", False)
+        return signed_in(self.owner) is None
 
     def galleries(self) -> QuerySet[Gallery]:
         """Its galleries, deleted ones left out (none for an unknown address)."""
@@ -65,7 +67,7 @@ class QuotaSubject:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["glasshouse.quota:" + self.ip_hash])
 
 
-def stored_bytes(subject: object) -> int:
+def stored_bytes(subject: QuotaSubject | Actor) -> int:
     """Bytes ``subject``'s galleries keep in storage: each stored upload once (rebuilds share it) plus every stored bundle.
 
     ``subject`` is a ``QuotaSubject`` or a user. Deleted galleries and builds whose files were

@@ -13,11 +13,13 @@ from django.utils import timezone
 from gallery.models import (
     DECISIONS,
     REPORT_DETAILS_MAX_LENGTH,
+    Actor,
     AuditEvent,
     Gallery,
     ModerationState,
     Report,
     hash_ip,
+    signed_in,
     unreviewed_reports,
 )
 from gallery.services.audit import audit, describe_actor
@@ -78,7 +80,7 @@ def record_report(
     email: str,
     reporter_key: str,
     page_url: str = "",
-    by: object = None,
+    by: Actor = None,
 ) -> Report:
     """Record a reader's report of ``gallery`` (a ``Report`` and a ``report`` audit record) and return it.
 
@@ -103,7 +105,7 @@ def record_report(
         report = Report.objects.create(
             gallery=gallery, reason=reason, details=details, email=email, reporter_key=reporter_key, page_url=page_url
         )
-        user = by if getattr(by, "is_authenticated", False) else None
+        user = signed_in(by)
         audit(
             AuditEvent.Action.REPORT, gallery=gallery, by=user,
             actor_label=describe_actor(user, ip_hash=reporter_key), reason=Report.Reason(reason).label,
@@ -121,7 +123,7 @@ def record_report(
     return report
 
 
-def hold_for_review(gallery: Gallery, reason: str, *, by: object = None) -> bool:
+def hold_for_review(gallery: Gallery, reason: str, *, by: Actor = None) -> bool:
     """Stop serving an approved ``gallery`` until a moderator looks at it; return whether it was held now.
 
     Readers' reports do this (``record_report``). Unlike a takedown it removes nothing and can be
