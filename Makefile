@@ -104,7 +104,7 @@ services:
 # $(call run_pytest,<extra pytest arguments>): pytest against the test servers; PYTEST_ARGS come last and win.
 define run_pytest
 	@rc=0; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	    DJANGO_SETTINGS_MODULE=gallery.settings \
+	    DJANGO_SETTINGS_MODULE=gallery.project.settings \
 	    $(VENV)/bin/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(ALLOW_NO_TESTS)" ]; then \
 	    echo "pytest collected no tests (exit 5); ALLOW_NO_TESTS is set, so that counts as success"; rc=0; \

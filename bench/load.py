@@ -156,7 +156,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
     env.update(dict(os.environ, **AWS_ENV))
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "gallery.settings",
+            "DJANGO_SETTINGS_MODULE": "gallery.project.settings",
             "GLASSHOUSE_DATA_DIR": str(data / "data"),
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
@@ -185,7 +185,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
     boto3.client("s3", endpoint_url=env["S3_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="bench",
                  aws_secret_access_key="bench").create_bucket(Bucket=env["S3_BUCKET"])  # fmt: skip
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    stack.start("web", [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.wsgi:application"])
+    stack.start("web", [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.project.wsgi:application"])
     celery = [py, "-m", "celery", "-A", "worker_shell.celery:app"]
     stack.start("worker", [*celery, "worker", "--pool=prefork", f"--concurrency={args.worker_processes}",
                            "--loglevel=INFO", "--hostname=load@%h"])  # fmt: skip

@@ -113,7 +113,7 @@ class GlasshouseStack:
         py = sys.executable
         subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
         gunicorn = [py, "-m", "gunicorn", "-b", f"127.0.0.1:{self.web_port}", "-k", "gthread", "--threads", "8",
-                    "--timeout", "600", "gallery.wsgi:application"]  # fmt: skip
+                    "--timeout", "600", "gallery.project.wsgi:application"]  # fmt: skip
         self.procs.append(start_logged(gunicorn, self.data / "gunicorn.log", self.env))
         worker = [py, "-m", "celery", "-A", "worker_shell.celery:app", "worker", "--pool=solo", "--loglevel=INFO"]
         self.procs.append(start_logged(worker, self.data / "worker.log", self.env))

@@ -20,8 +20,8 @@ def table_variables() -> set[str]:
 
 
 def read_variables() -> set[str]:
-    """Variables read by ``gallery/settings.py`` (its ``env_*`` helpers) and ``deploy/gunicorn.conf.py``."""
-    settings = (REPO / "gallery" / "settings.py").read_text()
+    """Variables read by ``gallery/project/settings.py`` (its ``env_*`` helpers) and ``deploy/gunicorn.conf.py``."""
+    settings = (REPO / "gallery" / "project" / "settings.py").read_text()
     gunicorn = (REPO / "deploy" / "gunicorn.conf.py").read_text()
     return set(re.findall(r"\benv_[a-z]+\(\s*\"([A-Z][A-Z0-9_]+)\"", settings + gunicorn)) | set(
         re.findall(r"os\.environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"", gunicorn)

@@ -23,7 +23,7 @@ from django.utils.csp import CSP
 from gallery.logs import LOG_FORMATS, logging_config, redact_sentry_event
 from gallery.sites import registrable_domain, same_site
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parents[2]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -321,7 +321,7 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 }
 
 ROOT_URLCONF = "gallery.urls"
-WSGI_APPLICATION = "gallery.wsgi.application"
+WSGI_APPLICATION = "gallery.project.wsgi.application"
 
 TEMPLATES = [
     {
