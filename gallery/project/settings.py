@@ -320,7 +320,7 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }
 
-ROOT_URLCONF = "gallery.urls"
+ROOT_URLCONF = "gallery.project.urls"
 WSGI_APPLICATION = "gallery.project.wsgi.application"
 
 TEMPLATES = [
