@@ -6,13 +6,16 @@ a filesystem Celery broker and local-folder storage. Production sets
 ``DATABASE_URL``, ``REDIS_URL``, ``S3_BUCKET`` and friends (see DESIGN.md,
 "Configuration"). Every variable is read through the small typed helpers below;
 a value that does not parse raises ``ImproperlyConfigured`` naming the variable.
+
+This module only reads: it creates no folder or file and starts nothing. What a process does
+with these values at start-up (the data folders, the generated secret key, Sentry) is in
+``gallery.project.startup``, run by ``GalleryConfig.ready``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +23,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from gallery.logs import LOG_FORMATS, logging_config, redact_sentry_event
+from gallery.logs import LOG_FORMATS, logging_config
 from gallery.sites import registrable_domain, same_site
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -119,26 +122,6 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
-def _secret_key(data_dir: Path) -> str:
-    """Return ``SECRET_KEY`` from the environment, or from ``<data>/secret_key`` (created once, mode 0600)."""
-    from_env = env_str("SECRET_KEY", "")
-    if from_env:
-        return from_env
-    path = data_dir / "secret_key"
-    try:
-        # O_EXCL: when several processes start at once, exactly one writes the key.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        key = path.read_text().strip()
-        if not key:
-            raise ImproperlyConfigured(f"{path} is empty: delete it to generate a new SECRET_KEY") from None
-        return key
-    key = secrets.token_urlsafe(50)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
-    return key
-
-
 # --- Data folder --------------------------------------------------------------
 
 DATA_DIR = env_path("GLASSHOUSE_DATA_DIR", BASE_DIR / "var")
@@ -148,19 +131,13 @@ BROKER_CONTROL_DIR = DATA_DIR / "broker" / "control"
 #: Where Django spools uploads while they arrive; on the data disk, not a small /tmp.
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 STATIC_ROOT = DATA_DIR / "static"
-for _folder in (
-    DATA_DIR,
-    BROKER_QUEUE_DIR,
-    BROKER_PROCESSED_DIR,
-    BROKER_CONTROL_DIR,
-    Path(FILE_UPLOAD_TEMP_DIR),
-    STATIC_ROOT,
-):
-    _folder.mkdir(parents=True, exist_ok=True)
+# Each process creates these folders at start-up (gallery.project.startup.create_data_folders).
 
 # --- Core ---------------------------------------------------------------------
 
-SECRET_KEY = _secret_key(DATA_DIR)
+#: Empty (unset): every process takes the key in ``<data>/secret_key`` at start-up, which the first
+#: one to start creates (mode 0600; gallery.project.startup), so all processes sharing the data folder agree.
+SECRET_KEY = env_str("SECRET_KEY", "")
 DEBUG = env_bool("DEBUG", False)
 
 PORT = env_port("PORT", "8000")
@@ -669,26 +646,11 @@ if not 0.0 <= _traces_rate <= 1.0:
         f"SENTRY_TRACES_SAMPLE_RATE must be a number from 0 to 1, not {SENTRY_TRACES_SAMPLE_RATE!r}"
     )
 if SENTRY_DSN:
-    import sentry_sdk
-
-    # The Django, Celery and logging integrations are enabled by themselves when installed.
-    from sentry_sdk.scrubber import EventScrubber
-    from sentry_sdk.utils import BadDsn
+    # Checked here, as every variable; sentry-sdk starts at start-up (gallery.project.startup).
+    from sentry_sdk.utils import BadDsn, Dsn
 
     try:
-        sentry_sdk.init(
-            dsn=SENTRY_DSN,
-            environment=SENTRY_ENVIRONMENT,
-            traces_sample_rate=_traces_rate,
-            send_default_pii=False,
-            # Local variables named like secrets ("token", "session", ...) are scrubbed at any depth
-            # (a view's kwargs hold a management link's token); URLs, messages and breadcrumbs get
-            # management-link tokens redacted, as in the logs.
-            event_scrubber=EventScrubber(recursive=True),
-            before_send=redact_sentry_event,
-            before_send_transaction=redact_sentry_event,
-            before_breadcrumb=redact_sentry_event,
-        )
+        Dsn(SENTRY_DSN)
     except BadDsn as exc:
         raise ImproperlyConfigured(
             f"SENTRY_DSN must be a Sentry DSN such as https://<key>@<host>/<project>, not {SENTRY_DSN!r} ({exc})"
