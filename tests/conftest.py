@@ -317,7 +317,7 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
     settings.CONTENT_SCHEME = "http"
     settings.CONTENT_PORT = str(port)
     # The app's CSP names the gallery origins (their port included) for frames and images.
-    from gallery.project.settings import app_csp, content_origins_source
+    from gallery.project.settings.web import app_csp, content_origins_source
 
     settings.SECURE_CSP = app_csp(content_origins_source("http", "localhost", str(port)))
     return LiveGalleryServer(url=live_server.url, port=port)

@@ -91,7 +91,7 @@ def test_a_database_key_never_gets_a_script_or_html_type_whatever_its_name(name:
         assert kind == "application/vnd.sqlite3", (key, kind)
 
 
-#: The app origin's HSTS max-age in production (gallery/project/settings.py, SECURE_HSTS_SECONDS).
+#: The app origin's HSTS max-age in production (gallery/project/settings/core.py, SECURE_HSTS_SECONDS).
 YEAR = 365 * 24 * 3600
 
 

@@ -16,7 +16,7 @@ from gallery import services
 from gallery.admin import awaiting_review
 from gallery.forms import hold_reasons_help
 from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip
-from gallery.project.settings import env_rate
+from gallery.project.env import env_rate
 
 pytestmark = pytest.mark.django_db
 

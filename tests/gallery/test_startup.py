@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import stat
 
-from fresh_process import run_python
+from fresh_process import REPO, run_python
 
 #: A DSN whose port nobody answers on: valid, so the settings accept it; nothing is sent before
 #: the process ends (no error is logged).
@@ -24,6 +24,14 @@ def test_importing_the_settings_creates_no_folder_or_file_and_starts_no_reportin
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"secret_key": "", "sentry": False}
     assert not (tmp_path / "data").exists()
+
+
+def test_the_default_data_folder_is_var_in_the_repository(tmp_path):
+    # An empty GLASSHOUSE_DATA_DIR counts as unset. Only the settings are imported: nothing is created.
+    show = "import gallery.project.settings as s; print(s.DATA_DIR, s.PYODIDE_RUNTIME_DIR.parent)"
+    result = run_python(tmp_path, ["-c", show], GLASSHOUSE_DATA_DIR="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(REPO / "var"), str(REPO / "var" / "runtime")]
 
 
 def test_starting_django_creates_the_data_folders(tmp_path):
