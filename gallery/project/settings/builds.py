@@ -20,7 +20,7 @@ BUILD_RETRY_BACKOFF = env_int("BUILD_RETRY_BACKOFF", 5, minimum=1)
 #: Times a worker may start one build: a build whose worker is lost (killed, out of memory) is
 #: started again until then, and fails with the reason after that.
 BUILD_MAX_ATTEMPTS = env_int("BUILD_MAX_ATTEMPTS", 3, minimum=1)
-#: Seconds between two runs of the build sweeper (``gallery.sweeper``, run by Celery beat).
+#: Seconds between two runs of the build sweeper (the task ``worker_shell.tasks.sweep_builds``, run by Celery beat).
 BUILD_SWEEP_INTERVAL = env_int("BUILD_SWEEP_INTERVAL", 60, minimum=1)
 #: Seconds a build may stay queued after it was sent before the sweeper sends it again (the
 #: broker may have lost the message); a build that never reached the broker is sent at the next sweep.

@@ -80,7 +80,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 #: Sending a build while the broker is down fails within seconds instead of holding the upload
-#: request: the build stays queued and the sweeper sends it later (``gallery.sweeper``).
+#: request: the build stays queued and the sweeper sends it later (``worker_shell.tasks.sweep_builds``).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1}
 #: Celery beat's state file (last run times of periodic tasks), in the data folder.
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
