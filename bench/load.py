@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 import requests
-from processes import REPO, children, descendants, free_port, wait_http
+from processes import REPO, RUNTIME_DIR, children, descendants, free_port, wait_http
 
 CHINOOK = REPO.parent / "shared" / "data" / "chinook.sqlite"
 FINAL = ("ready", "failed", "cancelled")
@@ -168,7 +168,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
             "APP_URL": f"http://127.0.0.1:{web_port}",
             "WEB_CONCURRENCY": "2",
             "UPLOAD_RATE_LIMIT": "1000000/s",  # one client IP sends every upload
-            "PYODIDE_RUNTIME_DIR": str(REPO / "var" / "runtime" / "pyodide-314.0.7"),
+            "PYODIDE_RUNTIME_DIR": str(RUNTIME_DIR),
             "WHEEL_CACHE_DIR": str(REPO / "var" / "cache" / "wheels"),
             "GUNICORN_LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",

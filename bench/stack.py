@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import REPO, free_port, wait_http
+from processes import REPO, RUNTIME_DIR, free_port, wait_http
 from proxy import CountingProxy
 
 #: Pyodide's npm runtime: the files every gallery loads, and the reference for the download ratio.
-RUNTIME_DIR = REPO / "var" / "runtime" / "pyodide-314.0.7"
 #: The runtime files a page needs to start Pyodide (npm's ``pyodide`` package).
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.csp import gallery_policy
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import content_type_for
 from gallery import content
 from gallery.models import Gallery
@@ -16,7 +17,7 @@ from gallery.preview import preview_url
 pytestmark = pytest.mark.django_db
 
 #: Answers of the live origin that come from the build, from the server's own pages, or from nowhere.
-PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", "/_runtime/pyodide-314.0.7/pyodide.mjs", "/no-such.css"]
+PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs", "/no-such.css"]
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
 
+from builder import pyodide
 from gallery.project.env import env_bool, env_int, env_path
 from gallery.project.settings.core import DATA_DIR
 
@@ -33,7 +34,8 @@ if BUILD_HARD_TIME_LIMIT <= BUILD_SOFT_TIME_LIMIT:
         f"BUILD_HARD_TIME_LIMIT ({BUILD_HARD_TIME_LIMIT}) must be greater than "
         f"BUILD_SOFT_TIME_LIMIT ({BUILD_SOFT_TIME_LIMIT})"
     )
-PYODIDE_VERSION = "314.0.7"
+#: The Pyodide release bundles ship; written once, in builder/pyodide.py (make runtime fetches it).
+PYODIDE_VERSION = pyodide.PYODIDE_VERSION
 PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}")
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
