@@ -12,11 +12,6 @@ PY          := $(VENV)/bin/python
 DATA_DIR    := $(or $(GLASSHOUSE_DATA_DIR),var)
 PORT        ?= 8000
 
-# Pyodide's core runtime comes from the npm registry; the tarball must match this
-# integrity (from `npm view pyodide@314.0.7 dist.integrity`). Bump both together.
-PYODIDE_VERSION   := 314.0.7
-PYODIDE_INTEGRITY := sha512-0YvXxEhfEdpLfb/XkM2BFAeMROq0iMUX2bzzH9pOttyMcWkwq+HbE5uyuGD82LN7y2q+SNvi/6V5JEsOlD2R1A==
-
 # `make test` talks to the real servers on this machine. Redis db 15 (and 14 to 12) is the test
 # suite's own: the celery_worker fixture flushes it at the start of a session.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/glasshouse
@@ -59,9 +54,10 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/pip install -qq --disable-pip-version-check --no-compile -r requirements.txt
 	@touch $@
 
+# Pyodide's core runtime, from the npm registry: the version and integrity builder/pyodide.py pins.
 runtime:
 	@bash deploy/install-node.sh
-	@PYODIDE_VERSION=$(PYODIDE_VERSION) PYODIDE_INTEGRITY=$(PYODIDE_INTEGRITY) bash deploy/fetch-pyodide.sh
+	@bash deploy/fetch-pyodide.sh
 
 setup: venv runtime
 	$(PY) manage.py migrate --noinput
@@ -104,7 +100,7 @@ services:
 # $(call run_pytest,<extra pytest arguments>): pytest against the test servers; PYTEST_ARGS come last and win.
 define run_pytest
 	@rc=0; DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
-	    DJANGO_SETTINGS_MODULE=gallery.settings \
+	    DJANGO_SETTINGS_MODULE=gallery.project.settings \
 	    $(VENV)/bin/pytest $(1) $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ] && [ -n "$(ALLOW_NO_TESTS)" ]; then \
 	    echo "pytest collected no tests (exit 5); ALLOW_NO_TESTS is set, so that counts as success"; rc=0; \

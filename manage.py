@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Django's command-line utility for Glasshouse (settings: ``gallery.settings``)."""
+"""Django's command-line utility for Glasshouse (settings: ``gallery.project.settings``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     """Run the management command named in ``sys.argv``."""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.project.settings")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

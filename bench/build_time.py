@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from builder.bundle import BuildRequest, build_bundle
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage
 from builder.wheels import sha256_file
 
@@ -53,7 +54,7 @@ def backup_seconds(database: Path, scratch: Path) -> float:
 
 def build_once(database: Path, scratch: Path, store: Path, build_id: str) -> tuple[float, list[tuple[float, str]]]:
     """``(seconds, [(seconds since the previous line, line)])`` of build ``build_id`` of ``database`` into ``store``."""
-    runtime = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO / "var" / "runtime" / "pyodide-314.0.7"))
+    runtime = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"))
     cache = Path(os.environ.get("WHEEL_CACHE_DIR", REPO / "var" / "cache" / "wheels"))
     lines: list[tuple[float, str]] = []
     started = last = time.monotonic()

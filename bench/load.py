@@ -54,7 +54,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import redis
 import requests
-from processes import REPO, children, descendants, free_port, wait_http
+from processes import REPO, RUNTIME_DIR, children, descendants, free_port, wait_http
 
 CHINOOK = REPO.parent / "shared" / "data" / "chinook.sqlite"
 FINAL = ("ready", "failed", "cancelled")
@@ -156,7 +156,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
     env.update(dict(os.environ, **AWS_ENV))
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "gallery.settings",
+            "DJANGO_SETTINGS_MODULE": "gallery.project.settings",
             "GLASSHOUSE_DATA_DIR": str(data / "data"),
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
@@ -168,7 +168,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
             "APP_URL": f"http://127.0.0.1:{web_port}",
             "WEB_CONCURRENCY": "2",
             "UPLOAD_RATE_LIMIT": "1000000/s",  # one client IP sends every upload
-            "PYODIDE_RUNTIME_DIR": str(REPO / "var" / "runtime" / "pyodide-314.0.7"),
+            "PYODIDE_RUNTIME_DIR": str(RUNTIME_DIR),
             "WHEEL_CACHE_DIR": str(REPO / "var" / "cache" / "wheels"),
             "GUNICORN_LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
@@ -185,7 +185,7 @@ def start_stack(args: argparse.Namespace, stack: Stack) -> None:
     boto3.client("s3", endpoint_url=env["S3_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="bench",
                  aws_secret_access_key="bench").create_bucket(Bucket=env["S3_BUCKET"])  # fmt: skip
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=env, check=True)
-    stack.start("web", [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.wsgi:application"])
+    stack.start("web", [py, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.project.wsgi:application"])
     celery = [py, "-m", "celery", "-A", "worker_shell.celery:app"]
     stack.start("worker", [*celery, "worker", "--pool=prefork", f"--concurrency={args.worker_processes}",
                            "--loglevel=INFO", "--hostname=load@%h"])  # fmt: skip

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from processes import RUNTIME_DIR
+
 REPO = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
 
@@ -92,7 +94,7 @@ def main() -> int:
     sizes = [int(size) for size in args.sizes.split(",")]
     data = Path(tempfile.mkdtemp(prefix="glasshouse-memory-"))
     env = dict(os.environ, GLASSHOUSE_DATA_DIR=str(data), PYTHONPATH=str(REPO))
-    env.setdefault("PYODIDE_RUNTIME_DIR", str(REPO / "var" / "runtime" / "pyodide-314.0.7"))
+    env.setdefault("PYODIDE_RUNTIME_DIR", str(RUNTIME_DIR))
     env.setdefault("WHEEL_CACHE_DIR", str(REPO / "var" / "cache" / "wheels"))
     for name in ("DATABASE_URL", "REDIS_URL", "S3_BUCKET"):
         env.pop(name, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -10,6 +11,13 @@ from pathlib import Path
 
 #: The repository's root (the benchmarks run manage.py, gunicorn and Celery from there).
 REPO = Path(__file__).resolve().parent.parent
+# The benchmarks run as scripts (bench/ first on sys.path); the repository's packages import too.
+sys.path.insert(0, str(REPO))
+
+from builder.pyodide import PYODIDE_VERSION
+
+#: The Pyodide runtime `make runtime` fetched into the repository's data folder.
+RUNTIME_DIR = REPO / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"
 
 
 def free_port() -> int:

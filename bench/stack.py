@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import REPO, free_port, wait_http
+from processes import REPO, RUNTIME_DIR, free_port, wait_http
 from proxy import CountingProxy
 
 #: Pyodide's npm runtime: the files every gallery loads, and the reference for the download ratio.
-RUNTIME_DIR = REPO / "var" / "runtime" / "pyodide-314.0.7"
 #: The runtime files a page needs to start Pyodide (npm's ``pyodide`` package).
 RUNTIME_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 
@@ -113,7 +112,7 @@ class GlasshouseStack:
         py = sys.executable
         subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=REPO, env=self.env, check=True)
         gunicorn = [py, "-m", "gunicorn", "-b", f"127.0.0.1:{self.web_port}", "-k", "gthread", "--threads", "8",
-                    "--timeout", "600", "gallery.wsgi:application"]  # fmt: skip
+                    "--timeout", "600", "gallery.project.wsgi:application"]  # fmt: skip
         self.procs.append(start_logged(gunicorn, self.data / "gunicorn.log", self.env))
         worker = [py, "-m", "celery", "-A", "worker_shell.celery:app", "worker", "--pool=solo", "--loglevel=INFO"]
         self.procs.append(start_logged(worker, self.data / "worker.log", self.env))

@@ -33,6 +33,7 @@ from typing import ClassVar
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from builder.pyodide import PYODIDE_VERSION
 from builder.runtime.glasshouse_bytecode import STDLIB_HOT_MODULES
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
 from tests.chromium_flags import CHROMIUM_ARGS
@@ -62,9 +63,9 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    runtime = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO / "var" / "runtime" / "pyodide-314.0.7"))
+    runtime = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"))
     cache = Path(os.environ.get("WHEEL_CACHE_DIR", REPO / "var" / "cache" / "wheels"))
-    compiled = compiled_stdlib(runtime, cache, "314.0.7", log=print)
+    compiled = compiled_stdlib(runtime, cache, PYODIDE_VERSION, log=print)
     if compiled is None:
         raise SystemExit("the compiled standard library could not be made (see above)")
     with tempfile.TemporaryDirectory(prefix="glasshouse-stdlib-boot-") as tmp:

@@ -46,6 +46,7 @@ from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
 from builder.csp import gallery_policy, security_headers
 from builder.download import DOWNLOAD_NAME, README_NAME, bundle_listing, download_key, write_bundle_zip
+from builder.pyodide import PYODIDE_VERSION
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
@@ -90,7 +91,7 @@ class BuildRequest:
     plugins: tuple[str, ...]
     datasette_version: str
     source_sha256: str
-    pyodide_version: str = "314.0.7"
+    pyodide_version: str = PYODIDE_VERSION
     #: Publisher metadata and plugin settings (``builder.metadata.parse_metadata``); its keys win.
     metadata: dict = field(default_factory=dict)
     #: Limits of the database check and copy (``builder.sqlite_check.check_database``).

@@ -41,7 +41,8 @@ from builder.wheels import PYODIDE_PIP_TARGET, sha256_file
 #: them out saves about 2.8 MB per cold start.
 NOT_NEEDED_IN_BROWSER = {"pip", "setuptools"}
 
-#: PEP 508 marker values inside Pyodide 314.0.7 (Python 3.14.2, Emscripten 5.0.3, wasm32).
+#: PEP 508 marker values inside the Pyodide of ``builder.pyodide`` (Python 3.14.2, Emscripten 5.0.3, wasm32):
+#: update them with ``PYODIDE_VERSION``.
 PYODIDE_MARKER_ENVIRONMENT = {
     "implementation_name": "cpython",
     "implementation_version": "3.14.2",

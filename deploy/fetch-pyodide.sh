@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
-# Put Pyodide's core runtime files into <data>/runtime/pyodide-<version>/.
+# Put Pyodide's core runtime files where the settings look for them: $PYODIDE_RUNTIME_DIR, or
+# <data>/runtime/pyodide-<version>/ (data folder: $GLASSHOUSE_DATA_DIR or ./var).
 #
-# Pyodide comes from the npm registry's `pyodide` package (its own CDN is not
-# reachable from our machines). The tarball is checked against the sha512
-# integrity pinned below (the value `npm view pyodide@<version> dist.integrity`
-# printed when the pin was made); a mismatch stops with an error.
-# Idempotent: does nothing when every file is already in place.
+# The version and the tarball's integrity are the ones builder/pyodide.py pins (read from its
+# `NAME = "value"` lines, so this works before the venv exists). Pyodide comes from the npm
+# registry's `pyodide` package (its own CDN is not reachable from our machines); the tarball
+# must match that sha512 integrity, or this stops with an error.
+# Idempotent: does nothing when every file of that version is already in place.
 #
-# Usage: deploy/fetch-pyodide.sh            (data folder: $GLASSHOUSE_DATA_DIR or ./var)
-# Env:   PYODIDE_VERSION, PYODIDE_INTEGRITY  override the pins (the Makefile passes them)
+# Usage: deploy/fetch-pyodide.sh   (`make runtime`; deploy/Dockerfile)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-PYODIDE_VERSION=${PYODIDE_VERSION:-314.0.7}
-PYODIDE_INTEGRITY=${PYODIDE_INTEGRITY:-sha512-0YvXxEhfEdpLfb/XkM2BFAeMROq0iMUX2bzzH9pOttyMcWkwq+HbE5uyuGD82LN7y2q+SNvi/6V5JEsOlD2R1A==}
+# pin NAME: the value of `NAME = "value"` in builder/pyodide.py.
+pin() {
+    local value
+    value=$(sed -n "s/^$1 = \"\(.*\)\"\$/\1/p" builder/pyodide.py)
+    [ -n "$value" ] || { echo "fetch-pyodide.sh: no $1 = \"...\" line in builder/pyodide.py" >&2; exit 1; }
+    printf '%s' "$value"
+}
+PYODIDE_VERSION=$(pin PYODIDE_VERSION)
+PYODIDE_INTEGRITY=$(pin PYODIDE_INTEGRITY)
 DATA_DIR=${GLASSHOUSE_DATA_DIR:-var}
-DEST="$DATA_DIR/runtime/pyodide-$PYODIDE_VERSION"
+DEST=${PYODIDE_RUNTIME_DIR:-$DATA_DIR/runtime/pyodide-$PYODIDE_VERSION}
 CACHE="$DATA_DIR/cache/npm"
 FILES=(pyodide.mjs pyodide.asm.mjs pyodide.asm.wasm python_stdlib.zip pyodide-lock.json package.json)
 
@@ -24,6 +31,8 @@ complete=1
 for f in "${FILES[@]}"; do
     [ -s "$DEST/$f" ] || complete=0
 done
+# A folder of another version (PYODIDE_RUNTIME_DIR names one folder whatever the version) is replaced.
+grep -q "\"version\": \"$PYODIDE_VERSION\"" "$DEST/package.json" 2>/dev/null || complete=0
 if [ "$complete" = 1 ]; then
     echo "Pyodide $PYODIDE_VERSION runtime present in $DEST"
     exit 0

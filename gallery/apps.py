@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from gallery.project.startup import prepare_process
+
 
 class GalleryConfig(AppConfig):
     """The Glasshouse gallery app."""
@@ -14,9 +16,11 @@ class GalleryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        """Connect the storage cache to ``setting_changed`` so tests can point storage elsewhere,
-        and claiming on login: galleries a session uploaded anonymously move into the account
-        that logs in (or signs up) in it."""
+        """Prepare the process (data folders, the generated secret key, Sentry:
+        ``gallery.project.startup``), connect the storage cache to ``setting_changed`` so tests
+        can point storage elsewhere, and claiming on login: galleries a session uploaded
+        anonymously move into the account that logs in (or signs up) in it."""
+        prepare_process()
         from django.contrib.auth.signals import user_logged_in
 
         from gallery import storage  # noqa: F401

@@ -1,17 +1,19 @@
-"""Root URLs of the app origin. App views are namespaced ``gallery:``.
+"""URLs of the gallery app on the app origin, namespaced ``gallery:`` (``reverse("gallery:detail", ...)``).
 
-Gallery content origins (``<gallery-id>.<CONTENT_DOMAIN>``) never reach these:
-``gallery.content.middleware.ContentOriginMiddleware`` answers them first.
+Included at ``/`` by the root URLconf, ``gallery.project.urls``. Gallery content origins
+(``<gallery-id>.<CONTENT_DOMAIN>``) never reach these: ``gallery.content.middleware.ContentOriginMiddleware``
+answers them first.
 """
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 
 from gallery.views import builds, embeds, mine, public, publish, reports
 
-app_patterns = [
+app_name = "gallery"
+
+urlpatterns = [
     path("", public.index, name="index"),
     path("g/<str:gallery_id>/", public.gallery_detail, name="detail"),
     path("g/<str:gallery_id>/report/", reports.gallery_report, name="report"),
@@ -32,11 +34,4 @@ app_patterns = [
     path("mine/<str:gallery_id>/delete/", mine.delete, name="mine-delete"),
     path("mine/<str:gallery_id>/claim/", mine.claim, name="mine-claim"),
     path("manage/<str:gallery_id>/<str:token>/", mine.management_link, name="manage-link"),
-]
-
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    # django-allauth: sign up, email verification, log in/out, password reset.
-    path("accounts/", include("allauth.urls")),
-    path("", include((app_patterns, "gallery"))),
 ]

@@ -154,7 +154,7 @@ def glasshouse_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting
     """A fresh data folder for this test, used by the test process and by workers it starts.
 
     Sets ``GLASSHOUSE_DATA_DIR`` in the environment (``celery_worker_factory``
-    passes it on) and overrides the settings that ``gallery.settings`` derived from
+    passes it on) and overrides the settings that ``gallery.project.settings`` derived from
     it at import: ``DATA_DIR``, ``LOCAL_STORAGE_ROOT`` (local bundle store; the
     cached store is rebuilt through ``setting_changed``) and ``FILE_UPLOAD_TEMP_DIR``.
     ``PYODIDE_RUNTIME_DIR`` and ``WHEEL_CACHE_DIR`` keep pointing at the
@@ -317,7 +317,7 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
     settings.CONTENT_SCHEME = "http"
     settings.CONTENT_PORT = str(port)
     # The app's CSP names the gallery origins (their port included) for frames and images.
-    from gallery.settings import app_csp, content_origins_source
+    from gallery.project.settings.web import app_csp, content_origins_source
 
     settings.SECURE_CSP = app_csp(content_origins_source("http", "localhost", str(port)))
     return LiveGalleryServer(url=live_server.url, port=port)
@@ -668,7 +668,7 @@ def celery_worker_factory(
         full_env = dict(os.environ)
         full_env.update(
             {
-                "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "gallery.settings"),
+                "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "gallery.project.settings"),
                 "DATABASE_URL": _database_url(connection.settings_dict),
                 "REDIS_URL": celery_broker_url,
                 "GLASSHOUSE_DATA_DIR": str(glasshouse_data_dir),

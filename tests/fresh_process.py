@@ -19,7 +19,7 @@ def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.Comple
     and a data folder in ``tmp_path/data``; return the finished process (text output, 60 s at most)."""
     environment = {
         "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
+        "DJANGO_SETTINGS_MODULE": "gallery.project.settings",
         "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
         **env,
     }

@@ -5,7 +5,7 @@ machines, the scheduler of periodic tasks (the build sweeper, garbage collection
 gallery view counts) with
 ``celery -A worker_shell.celery:app beat``. The broker is
 ``REDIS_URL`` when set, else the embedded filesystem transport (see
-``gallery.settings``).
+``gallery.project.settings``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.conf import settings
 from gallery.logs import build_id_var, use_context_on
 from gallery.services.queue import BUILD_TASK
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gallery.project.settings")
 # Tasks load rows by primary key, so the ORM must be ready before they are imported.
 django.setup()
 

@@ -12,12 +12,17 @@ import argparse
 import functools
 import os
 import re
+import sys
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
-RUNTIME = HERE.parent.parent / "var" / "runtime" / "pyodide-314.0.7"
+sys.path.insert(0, str(HERE.parent.parent))  # the repository, for builder.pyodide
+
+from builder.pyodide import PYODIDE_VERSION
+
+RUNTIME = HERE.parent.parent / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"
 
 
 class RangeHandler(SimpleHTTPRequestHandler):

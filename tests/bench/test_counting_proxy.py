@@ -16,6 +16,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from proxy import CountingProxy, floor_page  # bench/ is scripts, not a package
 
+from builder.pyodide import PYODIDE_VERSION
+
 BODY = b"abcdefgh" * 4096
 
 
@@ -99,9 +101,9 @@ def test_a_revalidation_counts_as_a_request_without_bytes(proxy: CountingProxy) 
 
 def test_the_floor_host_serves_its_page_and_fetches_the_rest_from_the_gallery_host(proxy: CountingProxy) -> None:
     proxy.floor_host = "gallery.localhost:1"
-    proxy.floor_html = floor_page("/_runtime/pyodide-314.0.7/", "/_build/b/pyodide-lock.json")
+    proxy.floor_html = floor_page(f"/_runtime/pyodide-{PYODIDE_VERSION}/", "/_build/b/pyodide-lock.json")
     page = get(proxy, "floor.localhost:1", "/")
-    assert b'from "/_runtime/pyodide-314.0.7/pyodide.mjs"' in page.body
+    assert f'from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs"'.encode() in page.body
     assert get(proxy, "floor.localhost:1", "/gz").headers["X-Seen-Host"] == "gallery.localhost:1"
     assert [r.host for r in proxy.since(0)] == ["floor.localhost:1", "floor.localhost:1"]
 

@@ -13,13 +13,15 @@ from typing import Any
 
 import pytest
 
+from builder.pyodide import PYODIDE_VERSION
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def pyodide_runtime() -> Path:
-    """Folder with the Pyodide 314.0.7 npm package files (``PYODIDE_RUNTIME_DIR`` or ``var/runtime``)."""
-    path = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO_ROOT / "var" / "runtime" / "pyodide-314.0.7"))
+    """Folder with the npm package files of the pinned Pyodide (``PYODIDE_RUNTIME_DIR`` or ``var/runtime``)."""
+    path = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO_ROOT / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"))
     if not (path / "pyodide.asm.wasm").is_file():
         pytest.fail(f"Pyodide runtime missing at {path}: run `make runtime`")
     return path

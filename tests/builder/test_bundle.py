@@ -27,6 +27,7 @@ from builder.bundle import (
 )
 from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, compressible, content_type_for
 
 
@@ -94,7 +95,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
     } == build_keys - static
     runtime = {key for key in storage.keys("runtime/") if not key.endswith(".gz")}
     stdlib = {key for key in runtime if key.endswith("/python_stdlib.zip")}
-    assert {f"runtime/pyodide-314.0.7/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")} == (
+    assert {f"runtime/pyodide-{PYODIDE_VERSION}/{n}" for n in ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm")} == (
         runtime - stdlib
     )
     # The compiled standard library, content-addressed (tests/builder/test_stdlib.py), not npm's source zip.
@@ -147,7 +148,7 @@ def test_compressible_files_get_a_deterministic_gzip_copy(
     # Text, wasm and the database get one; wheels, zips and images never.
     assert {
         f"{prefix}data/chinook.db", f"{prefix}index.html", f"{prefix}config.mjs", f"{prefix}js/core.mjs",
-        "runtime/pyodide-314.0.7/pyodide.asm.wasm", "runtime/pyodide-314.0.7/pyodide.asm.mjs",
+        f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs",
     } <= gzipped  # fmt: skip
     assert not {key for key in gzipped if key.endswith((".whl", ".zip", ".png", ".woff", ".woff2"))}
     # Only the build's own copies and the shared runtime's are stored, each listed.
@@ -230,8 +231,8 @@ def test_the_service_worker_is_a_static_import_of_the_shared_runtime(
     sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
     assert 'import "/_build/b0000000000000001/js/sw-main.mjs";' in sw
     pyodide = storage.open("builds/b0000000000000001/pyodide.mjs").read().decode()
-    assert 'export { loadPyodide } from "/_runtime/pyodide-314.0.7/pyodide.mjs";' in pyodide
-    assert 'export { default as createPyodideModule } from "/_runtime/pyodide-314.0.7/pyodide.asm.mjs";' in pyodide
+    assert f'export {{ loadPyodide }} from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs";' in pyodide
+    assert f'export {{ default as createPyodideModule }} from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs";' in pyodide
     page = storage.open("builds/b0000000000000001/index.html").read().decode()
     assert '<script type="module" src="/_build/b0000000000000001/js/bootstrap.mjs"></script>' in page
     for path in RUNTIME_MODULES.glob("*.mjs"):
@@ -323,7 +324,7 @@ def test_a_second_build_stores_shared_files_once(
         return [entry for entry in result.manifest["files"] if not entry["key"].startswith("builds/")]
 
     assert shared(second) == shared(first)
-    assert {entry["key"] for entry in shared(second) if "gzip" in entry} >= {"runtime/pyodide-314.0.7/pyodide.asm.wasm"}
+    assert {entry["key"] for entry in shared(second) if "gzip" in entry} >= {f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"}
 
 
 @pytest.mark.parametrize(
@@ -384,7 +385,7 @@ def test_readers_boot_from_the_compiled_standard_library(built: tuple[LocalStora
     (url,) = re.findall(r'"stdLibURL": "([^"]+)"', config)
     assert re.fullmatch(r"/_runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", url)
     assert url in {entry["url"] for entry in result.manifest["files"]}
-    assert "/_runtime/pyodide-314.0.7/python_stdlib.zip" not in config, "npm's source zip is not downloaded too"
+    assert f"/_runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip" not in config, "npm's source zip is not downloaded too"
     names = set(zipfile.ZipFile(io.BytesIO(storage.open("runtime" + url.removeprefix("/_runtime")).read())).namelist())
     assert {"json/__init__.pyc", "asyncio/base_events.pyc", "sqlite3/__init__.pyc"} <= names
     assert "json/__init__.py" not in names

@@ -22,6 +22,7 @@ from builder.download import (
     store_bundle_zip,
     write_bundle_zip,
 )
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, MissingKey, S3Storage
 
 BUILD = "b0000000000000009"
@@ -39,7 +40,7 @@ def stored_bundle(storage: LocalStorage | S3Storage, database: bytes = b"SQLite 
     }
     manifest = {
         "build_id": BUILD,
-        "pyodide_version": "314.0.7",
+        "pyodide_version": PYODIDE_VERSION,
         "datasette_version": "0.65.5",
         "plugins": [],
         "database": {"name": "Birds of Europe", "key": f"builds/{BUILD}/data/birds.db"},

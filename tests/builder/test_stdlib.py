@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from builder.pyodide import PYODIDE_VERSION
 from builder.stdlib import STDLIB_NAME, cache_path, compiled_stdlib
 
 
@@ -16,7 +17,7 @@ def compiled(pyodide_runtime: Path, tmp_path_factory: pytest.TempPathFactory) ->
     cache = tmp_path_factory.mktemp("cache")
     lines: list[str] = []
     with ThreadPoolExecutor(2) as pool:
-        made, again = pool.map(lambda _: compiled_stdlib(pyodide_runtime, cache, "314.0.7", log=lines.append), range(2))
+        made, again = pool.map(lambda _: compiled_stdlib(pyodide_runtime, cache, PYODIDE_VERSION, log=lines.append), range(2))
     assert made is not None and again == made, lines
     return cache, made, lines
 
@@ -31,7 +32,7 @@ def test_it_compiles_what_pyodide_and_datasette_import_and_copies_the_rest(
     compiled: tuple[Path, Path, list[str]], pyodide_runtime: Path
 ) -> None:
     _, made, lines = compiled
-    assert any(line.startswith("Compiled the standard library of Pyodide 314.0.7") for line in lines), lines
+    assert any(line.startswith(f"Compiled the standard library of Pyodide {PYODIDE_VERSION}") for line in lines), lines
     source = zipfile.ZipFile(pyodide_runtime / STDLIB_NAME)
     archive = zipfile.ZipFile(made)
     names = set(archive.namelist())
@@ -56,9 +57,9 @@ def test_a_second_build_takes_the_cached_copy_without_node(
 ) -> None:
     cache, made, _ = compiled
     lines: list[str] = []
-    assert compiled_stdlib(pyodide_runtime, cache, "314.0.7", log=lines.append, node="no-such-node") == made
+    assert compiled_stdlib(pyodide_runtime, cache, PYODIDE_VERSION, log=lines.append, node="no-such-node") == made
     assert lines == []
-    assert made == cache_path(pyodide_runtime, cache, "314.0.7")
+    assert made == cache_path(pyodide_runtime, cache, PYODIDE_VERSION)
 
 
 def fake_runtime(folder: Path, pyodide_mjs: str = "") -> Path:
@@ -71,16 +72,16 @@ def fake_runtime(folder: Path, pyodide_mjs: str = "") -> Path:
 def test_without_node_the_bundle_keeps_the_source_zip_and_the_log_says_why(tmp_path: Path) -> None:
     lines: list[str] = []
     runtime = fake_runtime(tmp_path / "runtime")
-    assert compiled_stdlib(runtime, tmp_path / "cache", "314.0.7", log=lines.append, node="no-such-node") is None
+    assert compiled_stdlib(runtime, tmp_path / "cache", PYODIDE_VERSION, log=lines.append, node="no-such-node") is None
     assert lines == ["Compiled standard library not made: Node.js ('no-such-node') is not on PATH."]
 
 
 def test_a_failing_compile_leaves_no_cache_entry_and_the_log_says_why(tmp_path: Path) -> None:
     lines: list[str] = []
     runtime = fake_runtime(tmp_path / "runtime", 'export async function loadPyodide() { throw new Error("no wasm here"); }\n')
-    assert compiled_stdlib(runtime, tmp_path / "cache", "314.0.7", log=lines.append) is None
+    assert compiled_stdlib(runtime, tmp_path / "cache", PYODIDE_VERSION, log=lines.append) is None
     (line,) = lines
     assert "no wasm here" in line and "uses Pyodide's source-only python_stdlib.zip" in line
-    assert not cache_path(runtime, tmp_path / "cache", "314.0.7").exists()
+    assert not cache_path(runtime, tmp_path / "cache", PYODIDE_VERSION).exists()
     # Only the empty lock file that concurrent builds wait on (builder.wheels.cache_lock) stays.
-    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [cache_path(runtime, tmp_path / "cache", "314.0.7").parent.name + ".lock"]
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [cache_path(runtime, tmp_path / "cache", PYODIDE_VERSION).parent.name + ".lock"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from builder.bundle import BuildRequest, build_bundle
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, content_type_for
 
 
@@ -18,9 +19,9 @@ from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, c
     [
         ("builds/b/index.html", "text/html; charset=utf-8"),
         ("builds/b/sw.js", "text/javascript; charset=utf-8"),
-        ("runtime/pyodide-314.0.7/pyodide.asm.mjs", "text/javascript; charset=utf-8"),
-        ("runtime/pyodide-314.0.7/pyodide.asm.wasm", "application/wasm"),
-        ("runtime/pyodide-314.0.7/python_stdlib.zip", "application/zip"),
+        (f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs", "text/javascript; charset=utf-8"),
+        (f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", "application/wasm"),
+        (f"runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip", "application/zip"),
         ("builds/b/pyodide-lock.json", "application/json"),
         ("builds/b/data/chinook.db", "application/vnd.sqlite3"),
         ("uploads/b/source.exe", "application/octet-stream"),
@@ -186,17 +187,17 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     own = {"builds/s3build000000001/manifest.json", "builds/s3build000000001/download.zip"}
     assert listed_keys | copies | own == listed
     # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).
-    for key in ("runtime/pyodide-314.0.7/pyodide.asm.wasm.gz", "builds/s3build000000001/data/chinook.db.gz"):
+    for key in (f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm.gz", "builds/s3build000000001/data/chinook.db.gz"):
         head = client.head_object(Bucket=s3_bucket.name, Key=key)
         assert (head["ContentType"], head["ContentEncoding"]) == (content_type_for(key.removesuffix(".gz")), "gzip")
-    identity = client.head_object(Bucket=s3_bucket.name, Key="runtime/pyodide-314.0.7/pyodide.asm.wasm")
+    identity = client.head_object(Bucket=s3_bucket.name, Key=f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm")
     assert "ContentEncoding" not in identity
     expected = {
         "builds/s3build000000001/index.html": "text/html; charset=utf-8",
         "builds/s3build000000001/sw.js": "text/javascript; charset=utf-8",
         "builds/s3build000000001/data/chinook.db": "application/vnd.sqlite3",
         "builds/s3build000000001/pyodide-lock.json": "application/json",
-        "runtime/pyodide-314.0.7/pyodide.asm.wasm": "application/wasm",
+        f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm": "application/wasm",
         "builds/s3build000000001/download.zip": "application/zip",
     }
     for key, content_type in expected.items():

@@ -70,9 +70,14 @@ def test_nginx_serves_the_app_and_content_configs_of_deploy_nginx(stack):
     assert "./nginx/app.conf" in mounts and "./nginx/content.conf" in mounts
 
 
-def test_the_image_fetches_the_pyodide_version_the_settings_name():
+def test_the_image_fetches_pyodide_where_the_settings_look():
+    # fetch-pyodide.sh installs the version builder/pyodide.py pins into PYODIDE_RUNTIME_DIR, which
+    # the settings read: the ENV must come before the RUN, and the RUN must not set another folder.
     dockerfile = DOCKERFILE.read_text()
-    assert f"PYODIDE_RUNTIME_DIR=/opt/glasshouse/runtime/pyodide-{settings.PYODIDE_VERSION}" in dockerfile
+    env = re.search(r"^ENV PYODIDE_RUNTIME_DIR=(/opt/glasshouse/\S+)", dockerfile, re.MULTILINE)
+    fetch = re.search(r"^RUN (.*)bash deploy/fetch-pyodide\.sh", dockerfile, re.MULTILINE)
+    assert env and fetch and env.start() < fetch.start(), "ENV PYODIDE_RUNTIME_DIR=... before RUN ... fetch-pyodide.sh"
+    assert "PYODIDE_RUNTIME_DIR" not in fetch.group(1)
     assert re.search(r"^USER glasshouse$", dockerfile, re.MULTILINE)
 
 

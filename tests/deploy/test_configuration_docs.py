@@ -20,8 +20,11 @@ def table_variables() -> set[str]:
 
 
 def read_variables() -> set[str]:
-    """Variables read by ``gallery/settings.py`` (its ``env_*`` helpers) and ``deploy/gunicorn.conf.py``."""
-    settings = (REPO / "gallery" / "settings.py").read_text()
+    """Variables read by the project's configuration (the ``env_*`` helpers in every module of
+    ``gallery/project/``, the settings package included) and by ``deploy/gunicorn.conf.py``."""
+    modules = sorted((REPO / "gallery" / "project").rglob("*.py"))
+    assert REPO / "gallery" / "project" / "settings" / "core.py" in modules, "the settings package moved: update this test"
+    settings = "".join(module.read_text() for module in modules)
     gunicorn = (REPO / "deploy" / "gunicorn.conf.py").read_text()
     return set(re.findall(r"\benv_[a-z]+\(\s*\"([A-Z][A-Z0-9_]+)\"", settings + gunicorn)) | set(
         re.findall(r"os\.environ(?:\.get\(|\[)\"([A-Z][A-Z0-9_]+)\"", gunicorn)

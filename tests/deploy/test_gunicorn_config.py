@@ -88,7 +88,7 @@ def test_a_bad_worker_count_stops_start_up_naming_the_variable(monkeypatch):
 def test_gunicorn_accepts_the_config(tmp_path, log_format):
     env = {**os.environ, "LOG_FORMAT": log_format, "GLASSHOUSE_DATA_DIR": str(tmp_path)}
     result = subprocess.run(
-        [*GUNICORN, "-c", str(CONFIG), "--check-config", "gallery.wsgi:application"],
+        [*GUNICORN, "-c", str(CONFIG), "--check-config", "gallery.project.wsgi:application"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -116,7 +116,7 @@ def _serve_requests(tmp_path: Path, log_format: str, requests: list[tuple[str, s
     port = _free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "DJANGO_SETTINGS_MODULE": "gallery.settings",
+        "DJANGO_SETTINGS_MODULE": "gallery.project.settings",
         "GLASSHOUSE_DATA_DIR": str(tmp_path / "data"),
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
@@ -125,7 +125,7 @@ def _serve_requests(tmp_path: Path, log_format: str, requests: list[tuple[str, s
     log_path = tmp_path / "gunicorn.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*GUNICORN, "-c", str(CONFIG), "gallery.wsgi:application"],
+            [*GUNICORN, "-c", str(CONFIG), "gallery.project.wsgi:application"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     answered = []

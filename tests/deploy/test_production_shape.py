@@ -160,7 +160,7 @@ def stack(
     }
     with web_log.open("wb") as log:
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.wsgi:application"],
+            [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "gallery.project.wsgi:application"],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:

@@ -86,7 +86,7 @@ def test_each_service_runs_as_its_own_user_from_the_env_file_and_restarts_on_fai
 def test_the_web_unit_runs_gunicorn_from_the_deploy_config():
     command = shlex.split(value(read_unit("glasshouse-web.service"), "Service.ExecStart"))
     assert command[0].endswith("/gunicorn")
-    assert command[1:] == ["-c", "deploy/gunicorn.conf.py", "gallery.wsgi:application"]
+    assert command[1:] == ["-c", "deploy/gunicorn.conf.py", "gallery.project.wsgi:application"]
 
 
 def test_the_worker_consumes_the_build_queue_one_build_per_cpu_fairly():

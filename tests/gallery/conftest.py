@@ -16,13 +16,14 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from builder.download import download_key, store_bundle_zip
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, StorageError
 from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
 from gallery.services import queue
 from gallery.storage import get_storage
 
 WHEEL_SHA = "ab" * 32
-RUNTIME = "runtime/pyodide-314.0.7"
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}"
 
 
 @pytest.fixture(autouse=True)
@@ -220,7 +221,7 @@ def make_bundle(storage: LocalStorage) -> Callable[..., dict[str, bytes]]:
         }
         manifest = {
             "build_id": build.id,
-            "pyodide_version": "314.0.7",
+            "pyodide_version": PYODIDE_VERSION,
             "datasette_version": "0.65.5",
             "plugins": ["datasette-pretty-json"],
             "database": {"name": "chinook", "key": f"{prefix}data/chinook.db", "tables": ["album"], "views": []},

@@ -74,7 +74,7 @@ def test_the_app_sends_a_strict_nonce_policy(client, settings):
 
 
 def test_the_frame_and_image_sources_are_exactly_the_gallery_origins():
-    from gallery.settings import app_csp, content_origins_source
+    from gallery.project.settings.web import app_csp, content_origins_source
 
     production = app_csp(content_origins_source("https", "glasshouse-content.org", ""))
     assert production["frame-src"] == ["https://*.glasshouse-content.org"]

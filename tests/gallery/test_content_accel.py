@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from builder.pyodide import PYODIDE_VERSION
 from gallery.content.files import build_policy
 from gallery.content.pages import killswitch_source
 from gallery.content.paths import IMMUTABLE
@@ -18,7 +19,7 @@ from gallery.models import Gallery
 
 pytestmark = pytest.mark.django_db
 
-RUNTIME = "runtime/pyodide-314.0.7"
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}"
 WHEEL_SHA = "ab" * 32
 
 
@@ -36,7 +37,7 @@ def no_reads(storage_outage) -> None:
 def _store_paths(build_id: str) -> list[tuple[str, str, str, str]]:
     """(path, key, content type, Cache-Control) of each kind of store file."""
     return [
-        ("/_runtime/pyodide-314.0.7/pyodide.asm.wasm", f"{RUNTIME}/pyodide.asm.wasm", "application/wasm", IMMUTABLE),
+        (f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", f"{RUNTIME}/pyodide.asm.wasm", "application/wasm", IMMUTABLE),
         (f"/_wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl",
          f"wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl", "application/zip", IMMUTABLE),
         (f"/_build/{build_id}/data/chinook.db", f"builds/{build_id}/data/chinook.db", "application/vnd.sqlite3",
@@ -105,8 +106,8 @@ def test_django_still_decides_what_is_served(content_client, bundle, build, gall
 
 
 def test_a_conditional_get_is_still_answered_304_by_django(content_client, bundle, build, accel):
-    first = content_client.get("/_runtime/pyodide-314.0.7/pyodide.mjs")
-    again = content_client.get("/_runtime/pyodide-314.0.7/pyodide.mjs", HTTP_IF_NONE_MATCH=first["ETag"])
+    first = content_client.get(f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs")
+    again = content_client.get(f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304 and "X-Accel-Redirect" not in again
 
 

@@ -10,12 +10,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from builder.pyodide import PYODIDE_VERSION
 from gallery.content.preview import preview_url
 from gallery.models import Gallery
 
 pytestmark = pytest.mark.django_db
 
-RUNTIME = "runtime/pyodide-314.0.7"  # as the ``bundle`` fixture writes it
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}"  # as the ``bundle`` fixture writes it
 WHEEL_SHA = "ab" * 32
 
 

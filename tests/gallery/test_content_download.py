@@ -16,6 +16,7 @@ import zipfile
 import pytest
 
 from builder.download import download_key
+from builder.pyodide import PYODIDE_VERSION
 from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.ratelimits import too_many_downloads_message
 from gallery.services import queue
@@ -80,9 +81,9 @@ def test_the_download_is_the_stored_zip_laid_out_as_a_static_site_with_a_readme(
     assert sorted(expected) == [
         f"_build/{build.id}/data/chinook.db",
         f"_build/{build.id}/pyodide-lock.json",
-        "_runtime/pyodide-314.0.7/pyodide.asm.wasm",
-        "_runtime/pyodide-314.0.7/pyodide.mjs",
-        "_runtime/pyodide-314.0.7/python_stdlib.zip",
+        f"_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm",
+        f"_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs",
+        f"_runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip",
         f"_wheels/{'ab' * 32}/datasette-0.65.5-py3-none-any.whl",
         "index.html",
         "sw.js",
@@ -94,14 +95,14 @@ def test_the_download_is_the_stored_zip_laid_out_as_a_static_site_with_a_readme(
     # Text, wasm and SQLite deflated; what is compressed already stored as it is.
     assert archive.getinfo("index.html").compress_type == zipfile.ZIP_DEFLATED
     assert archive.getinfo(f"_build/{build.id}/data/chinook.db").compress_type == zipfile.ZIP_DEFLATED
-    assert archive.getinfo("_runtime/pyodide-314.0.7/python_stdlib.zip").compress_type == zipfile.ZIP_STORED
+    assert archive.getinfo(f"_runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip").compress_type == zipfile.ZIP_STORED
     assert archive.getinfo(f"_wheels/{'ab' * 32}/datasette-0.65.5-py3-none-any.whl").compress_type == zipfile.ZIP_STORED
     assert b"private" not in data  # the private upload is never part of it
 
     readme = archive.read("README.txt").decode()
     assert "python3 -m http.server 8000" in readme
     assert "http://localhost:8000/" in readme
-    assert "Pyodide 314.0.7" in readme
+    assert f"Pyodide {PYODIDE_VERSION}" in readme
     assert "Datasette 0.65.5 with its dependencies; plugins: datasette-pretty-json" in readme
     assert f"_build/{build.id}/pyodide-lock.json" in readme
     assert f"_build/{build.id}/data/chinook.db  the database (" in readme

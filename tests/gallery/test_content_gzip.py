@@ -17,12 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.download import store_bundle_zip
+from builder.pyodide import PYODIDE_VERSION
 from gallery.content.files import accepts_gzip
 from gallery.content.preview import preview_url
 
 pytestmark = pytest.mark.django_db
 
-RUNTIME = "runtime/pyodide-314.0.7"
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}"
 WHEEL_SHA = "ab" * 32
 TEXT = b"export const loadPyodide = 1;\n" * 200
 
@@ -55,7 +56,7 @@ def body(response) -> bytes:
 @pytest.fixture
 def paths(build) -> dict[str, str]:
     return {
-        "/_runtime/pyodide-314.0.7/pyodide.mjs": f"{RUNTIME}/pyodide.mjs",
+        f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs": f"{RUNTIME}/pyodide.mjs",
         f"/_build/{build.id}/data/chinook.db": f"builds/{build.id}/data/chinook.db",
     }
 
@@ -125,7 +126,7 @@ def test_with_accel_redirect_nginx_is_sent_to_the_copy(content_client, build, gz
 
 def test_a_preview_serves_the_copy_too(client, build, gzipped):
     host = urlsplit(preview_url(build)).netloc
-    response = client.get("/_runtime/pyodide-314.0.7/pyodide.mjs", HTTP_HOST=host, HTTP_ACCEPT_ENCODING="gzip")
+    response = client.get(f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs", HTTP_HOST=host, HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200
     assert response["Content-Encoding"] == "gzip"
     assert response["Cache-Control"].startswith("private")
@@ -150,4 +151,4 @@ def test_the_self_host_download_holds_the_identity_files_only(content_client, bu
     with zipfile.ZipFile(io.BytesIO(body(response))) as archive:
         names = archive.namelist()
         assert not [name for name in names if name.endswith(".gz")]
-        assert archive.read("_runtime/pyodide-314.0.7/pyodide.mjs") == TEXT
+        assert archive.read(f"_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs") == TEXT

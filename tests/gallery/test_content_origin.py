@@ -8,6 +8,7 @@ import pytest
 from django.test import Client
 
 from builder.csp import gallery_policy
+from builder.pyodide import PYODIDE_VERSION
 from gallery.content.pages import killswitch_source
 from gallery.content.paths import IMMUTABLE
 from gallery.content.preview import preview_url
@@ -17,7 +18,7 @@ from gallery.services import moderation
 pytestmark = pytest.mark.django_db
 
 # As written by the ``bundle`` fixture in conftest.py.
-RUNTIME = "runtime/pyodide-314.0.7"
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}"
 WHEEL_SHA = "ab" * 32
 DEEP_LINKS = [
     "/",
@@ -151,17 +152,17 @@ def test_the_service_worker_is_the_live_builds_and_may_control_the_whole_origin(
     ("path", "key", "content_type"),
     [
         (
-            "/_runtime/pyodide-314.0.7/pyodide.asm.wasm",
+            f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm",
             f"{RUNTIME}/pyodide.asm.wasm",
             "application/wasm",
         ),
         (
-            "/_runtime/pyodide-314.0.7/pyodide.mjs",
+            f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs",
             f"{RUNTIME}/pyodide.mjs",
             "text/javascript; charset=utf-8",
         ),
         (
-            "/_runtime/pyodide-314.0.7/python_stdlib.zip",
+            f"/_runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip",
             f"{RUNTIME}/python_stdlib.zip",
             "application/zip",
         ),
@@ -198,7 +199,7 @@ def test_shared_and_build_files_are_immutable_with_the_content_type_of_their_rol
 def test_files_stream_from_a_store_without_local_paths_as_from_s3(
     content_client, bundle, build, remote_storage
 ):
-    response = content_client.get("/_runtime/pyodide-314.0.7/pyodide.asm.wasm")
+    response = content_client.get(f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm")
     assert response.status_code == 200
     assert response.streaming
     assert body(response) == bundle[f"{RUNTIME}/pyodide.asm.wasm"]
@@ -239,7 +240,7 @@ def test_another_builds_files_are_not_served(content_client, bundle, build, gall
     "path",
     [
         "/_runtime/../uploads/x/source.db",
-        "/_runtime/pyodide-314.0.7/../../uploads/x/source.db",
+        f"/_runtime/pyodide-{PYODIDE_VERSION}/../../uploads/x/source.db",
         "/_runtime/%2e%2e/uploads/x/source.db",
         "/_build/{live}/../../uploads/x/source.db",
         "/_build/{live}/data/../../../uploads/x/source.db",
@@ -248,8 +249,8 @@ def test_another_builds_files_are_not_served(content_client, bundle, build, gall
         "/_runtime//etc/passwd",
         "/_runtime/",
         "/_build/{live}/",
-        "/_runtime/pyodide-314.0.7",
-        "/_runtime/pyodide-314.0.7/missing.js",
+        f"/_runtime/pyodide-{PYODIDE_VERSION}",
+        f"/_runtime/pyodide-{PYODIDE_VERSION}/missing.js",
     ],
 )
 def test_paths_outside_the_bundle_are_not_found(content_client, bundle, build, path):
@@ -288,7 +289,7 @@ def test_a_gallery_not_approved_is_not_published(
 ):
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
     host = f"{gallery.id}.localhost:8000" if origin == "live" else pinned_host(gallery.id, older_build.id)
-    for path in ("/", "/_runtime/pyodide-314.0.7/pyodide.mjs"):
+    for path in ("/", f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs"):
         response = client.get(path, HTTP_HOST=host)
         assert response.status_code == 404
         assert b"This gallery is not published (yet)" in response.content
@@ -371,7 +372,7 @@ def test_a_missing_bootstrap_page_is_404_not_an_error(content_client, build, sto
     [
         "/sw.js",
         "/_build/{live}/data/chinook.db",
-        "/_runtime/pyodide-314.0.7/pyodide.mjs",
+        f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs",
         f"/_wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl",
         "/uploads/x/source.db",
     ],
@@ -475,7 +476,7 @@ def test_a_pinned_origin_serves_its_build_while_the_gallery_origin_follows_the_l
     )
     assert database["Content-Type"] == "application/vnd.sqlite3"
     assert database["Cache-Control"] == IMMUTABLE
-    runtime = client.get("/_runtime/pyodide-314.0.7/pyodide.mjs", HTTP_HOST=host)
+    runtime = client.get(f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs", HTTP_HOST=host)
     assert body(runtime) == bundle[f"{RUNTIME}/pyodide.mjs"]
 
     live_page = content_client.get("/chinook/album")

@@ -109,3 +109,20 @@ def test_events_sent_to_sentry_never_name_a_management_links_token(tmp_path, ing
     assert b"/manage/abcdefghijkl/[redacted]/" in envelope
     assert token.encode() not in envelope
     assert token.encode() not in result.stderr.encode(), result.stderr
+
+
+#: What the Celery worker and beat load (``celery -A worker_shell.celery:app``), then an error line.
+WORKER_PROBE = (
+    "import logging, sentry_sdk, worker_shell.celery; client = sentry_sdk.get_client(); "
+    "print(client.is_active(), 'celery' in client.integrations); "
+    "logging.getLogger('worker_shell.probe').error('worker probe for sentry'); sentry_sdk.flush(5)"
+)
+
+
+def test_the_worker_process_reports_to_sentry_through_its_celery_integration(tmp_path, ingest):
+    address, received = ingest
+    result = run_python(tmp_path, ["-c", WORKER_PROBE], SENTRY_DSN=f"http://publickey@{address}/42")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True"]
+    envelope = b"\n".join(body for path, body in received if path == "/api/42/envelope/")
+    assert b"worker probe for sentry" in envelope

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.csp import gallery_policy
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import content_type_for
 from gallery.content import files as content_files
 from gallery.content.preview import preview_url
@@ -16,7 +17,7 @@ from gallery.models import Gallery
 pytestmark = pytest.mark.django_db
 
 #: Answers of the live origin that come from the build, from the server's own pages, or from nowhere.
-PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", "/_runtime/pyodide-314.0.7/pyodide.mjs", "/no-such.css"]
+PATHS = ["/", "/chinook/album", "/sw.js", "/robots.txt", f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs", "/no-such.css"]
 
 
 @pytest.fixture(autouse=True)
@@ -91,7 +92,7 @@ def test_a_database_key_never_gets_a_script_or_html_type_whatever_its_name(name:
         assert kind == "application/vnd.sqlite3", (key, kind)
 
 
-#: The app origin's HSTS max-age in production (gallery/settings.py, SECURE_HSTS_SECONDS).
+#: The app origin's HSTS max-age in production (gallery/project/settings/core.py, SECURE_HSTS_SECONDS).
 YEAR = 365 * 24 * 3600
 
 

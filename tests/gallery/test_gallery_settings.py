@@ -11,7 +11,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from fresh_process import run_python
 
-from gallery.settings import env_bool, env_int, env_list, env_port, env_url
+from gallery.project.env import env_bool, env_int, env_list, env_port, env_url
 from gallery.sites import registrable_domain
 
 SHOW = (

@@ -17,6 +17,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from builder.catalog import load_lock
+from builder.pyodide import PYODIDE_VERSION
 from builder.storage import Storage
 from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.services import garbage
@@ -25,7 +26,7 @@ from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
 
-RUNTIME = "runtime/pyodide-314.0.7/pyodide.asm.wasm"
+RUNTIME = f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"
 OLD_RUNTIME = "runtime/pyodide-0.27.0/pyodide.asm.wasm"
 USED_WHEEL = "wheels/" + "a1" * 32 + "/used-1.0-py3-none-any.whl"
 OLD_WHEEL = "wheels/" + "b2" * 32 + "/old-1.0-py3-none-any.whl"

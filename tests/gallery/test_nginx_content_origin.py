@@ -95,7 +95,7 @@ def https_content(
     settings.CONTENT_PORT = ""
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, f".{CONTENT_DOMAIN}"]
     settings.CONTENT_ACCEL_REDIRECT = "/_s3/"
-    # What an https APP_URL sets (gallery/settings.py): nginx's X-Forwarded-Proto is trusted.
+    # What an https APP_URL sets (gallery/project/settings/core.py): nginx's X-Forwarded-Proto is trusted.
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SECURE_HSTS_SECONDS = YEAR
     name, s3_port = store_bucket

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from builder.csp import gallery_policy
+from builder.pyodide import PYODIDE_VERSION
 from gallery.content.pages import killswitch_source
 from gallery.content.preview import (
     PreviewDenied,
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 1, 12, 34, 56, tzinfo=UTC)
 DNS_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
-RUNTIME_PATH = "/_runtime/pyodide-314.0.7/pyodide.mjs"
+RUNTIME_PATH = f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs"
 
 
 @pytest.fixture(autouse=True)
@@ -215,7 +216,7 @@ def test_a_pending_gallery_is_served_on_its_preview_but_not_on_its_public_origin
     # Immutable for the reader's browser, but no shared cache keeps it past the link's expiry.
     assert database["Cache-Control"] == "private, max-age=31536000, immutable"
     assert_preview_headers(database)
-    assert client.get(RUNTIME_PATH, HTTP_HOST=host).getvalue() == bundle["runtime/pyodide-314.0.7/pyodide.mjs"]
+    assert client.get(RUNTIME_PATH, HTTP_HOST=host).getvalue() == bundle[f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs"]
     assert client.get("/robots.txt", HTTP_HOST=host).getvalue() == b"User-agent: *\nDisallow: /\n"
 
     public = client.get("/chinook/album", HTTP_HOST=f"{pending.id}.localhost:8000")

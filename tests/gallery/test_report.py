@@ -14,8 +14,8 @@ from django.urls import reverse
 
 from gallery.forms import hold_reasons_help
 from gallery.models import AuditEvent, Build, Gallery, Report, hash_ip, unreviewed_reports
+from gallery.project.env import env_rate
 from gallery.services import moderation, reports
-from gallery.settings import env_rate
 
 pytestmark = pytest.mark.django_db
 

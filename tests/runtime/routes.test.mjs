@@ -11,7 +11,7 @@ const ORIGIN = "http://g1.localhost:8000";
 
 test("requests are sorted into store files, static files, the worker script, app pages and other origins", () => {
   const cases = {
-    "/_runtime/pyodide-314.0.7/pyodide.mjs": "store",
+    "/_runtime/pyodide-0.0.1/pyodide.mjs": "store",
     "/_wheels/ab/x.whl": "store",
     "/_build/b1/js/core.mjs": "store",
     "/-/static/app.css": "static",

@@ -72,7 +72,7 @@ function fakeCache() {
   };
 }
 
-const CONFIG = { buildId: "b1", runtimeURL: "/_runtime/pyodide-314.0.7/" };
+const CONFIG = { buildId: "b1", runtimeURL: "/_runtime/pyodide-0.0.1/" };
 
 test("a saved snapshot reads back as written, per build and mode, and is gone once deleted", async () => {
   const cache = fakeCache();
