@@ -95,7 +95,9 @@ class GallerySettingsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["plugins"].choices = [(p.name, p.name) for p in load_catalog().values()]
+        plugins = self.fields["plugins"]
+        assert isinstance(plugins, forms.MultipleChoiceField)
+        plugins.choices = [(p.name, p.name) for p in load_catalog().values()]
 
     def clean_plugins(self) -> list[str]:
         """Return the chosen plugins sorted; an unknown name fails with the catalog's message."""
@@ -127,7 +129,7 @@ class GallerySettingsForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """Check ``metadata`` against the database name (``database_name()``) and the chosen plugins."""
-        data = super().clean()
+        data = super().clean() or {}
         database_name = self.database_name()
         if database_name is not None and "plugins" in data and data.get("metadata"):
             try:
@@ -215,7 +217,7 @@ class ReportForm(forms.Form):
 
     def _gallery_page(self, url: str) -> str:
         url = url.strip()
-        if not url or len(url) > Report._meta.get_field("page_url").max_length:
+        if not url or len(url) > (Report._meta.get_field("page_url").max_length or 0):
             return ""
         try:
             target = parse_gallery_url(url)
@@ -225,7 +227,7 @@ class ReportForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """ "Something else" needs details: moderators cannot act on a report that says nothing."""
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("reason") == Report.Reason.OTHER and not data.get("details", "").strip():
             self.add_error("details", "Say what is wrong: you chose “Something else”, so the moderators need details.")
         return data

@@ -225,7 +225,7 @@ def _redact_value(value: Any) -> Any:
     return value
 
 
-def redact_sentry_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> dict[str, Any]:
+def redact_sentry_event(event: Any, hint: Any = None) -> Any:
     """sentry-sdk's ``before_send*`` and ``before_breadcrumb``: ``event`` with every string redacted.
 
     An event carries the request's URL (Django integration), log messages and their arguments

@@ -213,13 +213,13 @@ def apply_claims(client: redis.Redis, claims: list[str]) -> FlushResult:
     counts: Counter[str] = Counter()
     for claim in claims:
         for gallery_id, views in client.hgetall(claim).items():
-            counts[gallery_id.decode()] += int(views)
+            counts[gallery_id.decode() if isinstance(gallery_id, bytes) else gallery_id] += int(views)
     try:
         result = add_views(counts)
     except DatabaseError:
         with client.pipeline(transaction=True) as put_back:
-            for gallery_id, views in counts.items():
-                put_back.hincrby(COUNTS_KEY, gallery_id, views)
+            for gallery_id, count in counts.items():
+                put_back.hincrby(COUNTS_KEY, gallery_id, count)
             put_back.delete(*claims)
             put_back.execute()
         logger.exception("view counts of %d galleries not written; put back for the next flush", len(counts))

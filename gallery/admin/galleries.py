@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -54,7 +55,7 @@ class GalleryAdmin(admin.ModelAdmin):
         "view_count",
         "created_at",
     )
-    list_filter = ("moderation_state", "visibility", "datasette_version")
+    list_filter: ClassVar[tuple[str, ...]] = ("moderation_state", "visibility", "datasette_version")
     list_select_related = ("live_build", "owner")
     search_fields = ("id", "title", "description", "owner__email")
     fields = (
@@ -85,7 +86,7 @@ class GalleryAdmin(admin.ModelAdmin):
         "rebuild_galleries",
         "delete_galleries",
     )
-    date_hierarchy = "created_at"
+    date_hierarchy: ClassVar[str | None] = "created_at"
     change_form_template = "admin/gallery/gallery/moderation_change_form.html"
     Media = GlasshouseAdminMedia
 
@@ -116,7 +117,7 @@ class GalleryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Publisher", ordering="owner__email")
     def publisher(self, gallery: Gallery) -> str:
-        if gallery.owner_id:
+        if gallery.owner is not None:
             trusted = " (trusted)" if is_trusted(gallery.owner) else ""
             return f"{gallery.owner.email or gallery.owner.get_username()}{trusted}"
         return (
@@ -208,7 +209,7 @@ class GalleryAdmin(admin.ModelAdmin):
                 "galleries": queryset,
                 "form": form,
                 "action": action,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
                 "opts": self.model._meta,
             },
         )

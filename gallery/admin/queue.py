@@ -16,6 +16,7 @@ from gallery.admin.common import describe_flags, describe_tables, preview_link
 from gallery.admin.galleries import GalleryAdmin
 from gallery.models import (
     Gallery,
+    GalleryQuerySet,
     Submission,
 )
 
@@ -47,7 +48,9 @@ class ModerationQueueAdmin(GalleryAdmin):
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Gallery]:
-        return super().get_queryset(request).awaiting_review()
+        galleries = super().get_queryset(request)
+        assert isinstance(galleries, GalleryQuerySet)
+        return galleries.awaiting_review()
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_moderate_permission(request)

@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import parse_etags
 
@@ -25,7 +26,7 @@ from gallery.storage import get_storage
 logger = logging.getLogger(__name__)
 
 
-def serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+def serve_bootstrap(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
     """The build's ``index.html`` with an oEmbed discovery ``<link>`` for the requested URL, plus the same as ``Link``.
 
     The page is small (a few KiB), so it is read whole and changed here; its ETag
@@ -97,7 +98,7 @@ def report_form_url(gallery_id: str, page_url: str = "") -> str:
     return form + (f"?{urlencode({'url': page_url})}" if page_url else "")
 
 
-def report_redirect(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+def report_redirect(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
     """Send ``/_report?url=<path and query of a page>`` to the app's report form for this gallery.
 
     The page becomes an absolute URL on this origin (pinned origins keep their build);

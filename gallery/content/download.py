@@ -6,7 +6,8 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django_ratelimit.core import get_usage
 
 from builder.download import download_key
@@ -23,7 +24,7 @@ from gallery.services import queue
 logger = logging.getLogger(__name__)
 
 
-def serve_download(request: HttpRequest, served: ServedBuild, name: str) -> HttpResponse:
+def serve_download(request: HttpRequest, served: ServedBuild, name: str) -> HttpResponseBase:
     """Serve ``/_download/<build-id>.zip``: the zip the build stored (``builder.download.download_key``).
 
     A pinned origin offers its own build, a gallery's origin any build ``approved_build``
@@ -60,7 +61,7 @@ def serve_download(request: HttpRequest, served: ServedBuild, name: str) -> Http
     )
 
 
-def _prepare_download(build_id: str) -> HttpResponse:
+def _prepare_download(build_id: str) -> HttpResponseBase:
     """Answer 503 for a build whose zip is not stored yet, having asked a worker to make it.
 
     The first request sends ``worker_shell.tasks.store_download`` (``gallery.services.queue.send_download``);

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import parse_etags
 
 from builder.csp import gallery_policy
@@ -34,7 +35,7 @@ def serve_key(
     extra_headers: dict[str, str] | None = None,
     *,
     build_id: str,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
 
     A GET without ``Range`` whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz``
@@ -80,6 +81,7 @@ def serve_key(
         response["X-Accel-Redirect"] = settings.CONTENT_ACCEL_REDIRECT + quote(key)
         return with_headers(response, headers)
     storage = get_storage()
+    answer: HttpResponseBase | FileResponse | StreamingHttpResponse
     try:
         local = storage.local_path(key)
         if local is not None:
@@ -87,25 +89,25 @@ def serve_key(
             size = os.fstat(fh.fileno()).st_size
             if head:
                 fh.close()
-                response: HttpResponse = HttpResponse(content_type=content_type)
+                answer = HttpResponse(content_type=content_type)
             else:
-                response = FileResponse(fh, content_type=content_type)
+                answer = FileResponse(fh, content_type=content_type)
                 # FileResponse names the file; bundle files are shown inline, under the request's URL.
-                del response["Content-Disposition"]
+                del answer["Content-Disposition"]
         else:
             size = storage.size(key)
             if head:
-                response = HttpResponse(content_type=content_type)
+                answer = HttpResponse(content_type=content_type)
             else:
-                response = StreamingHttpResponse(
+                answer = StreamingHttpResponse(
                     _stream(storage.open(key)), content_type=content_type
                 )
     except MissingKey:
         return not_found()
     except StorageError as exc:
         return storage_unavailable(key, exc)
-    response["Content-Length"] = str(size)
-    return with_headers(response, headers)
+    answer["Content-Length"] = str(size)
+    return with_headers(answer, headers)
 
 
 def _open_local(key: str, path: os.PathLike[str]) -> BinaryIO:

@@ -6,7 +6,8 @@ import logging
 import re
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from builder.csp import gallery_policy, security_headers
 from gallery.content.files import build_policy
@@ -16,7 +17,7 @@ from gallery.content.resolve import ServedBuild
 logger = logging.getLogger(__name__)
 
 
-def harden(response: HttpResponse, served: ServedBuild | None) -> HttpResponse:
+def harden(response: HttpResponseBase, served: ServedBuild | None) -> HttpResponseBase:
     """Set ``builder.csp.security_headers`` on a content-origin answer (see the module's docstring).
 
     ``served`` is the build the answer comes from, or ``None`` where none is served (the
@@ -29,7 +30,7 @@ def harden(response: HttpResponse, served: ServedBuild | None) -> HttpResponse:
     return response
 
 
-def strict_transport_security(request: HttpRequest, response: HttpResponse) -> None:
+def strict_transport_security(request: HttpRequest, response: HttpResponseBase) -> None:
     """Add ``Strict-Transport-Security: max-age=<SECURE_HSTS_SECONDS>`` to a content-origin answer sent over HTTPS.
 
     The app origin's max-age (``SECURE_HSTS_SECONDS``: a year with an ``https://`` ``APP_URL``,
@@ -46,7 +47,7 @@ def strict_transport_security(request: HttpRequest, response: HttpResponse) -> N
 _NO_CLEAR_SITE_DATA_PREFIXES = ("/_runtime/", "/_wheels/", "/_build/", *STATIC_PREFIXES, DOWNLOAD_PREFIX)
 
 
-def clear_cookies(request: HttpRequest, response: HttpResponse) -> None:
+def clear_cookies(request: HttpRequest, response: HttpResponseBase) -> None:
     """Add ``Clear-Site-Data: "cookies"`` to the bootstrap page, ``/sw.js`` and the other few answers.
 
     Galleries are cookie-free, so a cookie on a content origin was set by a gallery's own
@@ -62,7 +63,7 @@ def clear_cookies(request: HttpRequest, response: HttpResponse) -> None:
         response["Clear-Site-Data"] = '"cookies"'
 
 
-def harden_preview(response: HttpResponse) -> HttpResponse:
+def harden_preview(response: HttpResponseBase) -> HttpResponseBase:
     """Headers on every preview-origin answer (after ``harden``): not framed, indexed, shared or told to others.
 
     The build's policy with ``frame-ancestors 'none'``; ``Referrer-Policy: no-referrer``,

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 from django.http.request import split_domain_port
+from django.http.response import HttpResponseBase
 
 from gallery.content.headers import clear_cookies, harden, harden_preview, strict_transport_security
 from gallery.content.pages import bare_content_domain_page
@@ -55,7 +56,7 @@ class ContentOriginMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         label = content_origin_label(request)
         if label is None:
             if not is_bare_content_domain(request):

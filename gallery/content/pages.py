@@ -8,6 +8,7 @@ from importlib import resources
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from builder.storage import StorageError, content_type_for
 from gallery.content.paths import NO_CACHE
@@ -39,7 +40,7 @@ def killswitch(request: HttpRequest) -> HttpResponse:
     )
 
 
-def with_headers(response: HttpResponse, headers: dict[str, str]) -> HttpResponse:
+def with_headers[R: HttpResponseBase](response: R, headers: dict[str, str]) -> R:
     for name, value in headers.items():
         response[name] = value
     return response

@@ -88,7 +88,7 @@ def preview_signature(build_id: str, expiry: int) -> str:
     return _signature(build_id, expiry, settings.SECRET_KEY)
 
 
-def _signature(build_id: str, expiry: int, secret: str) -> str:
+def _signature(build_id: str, expiry: int, secret: str | bytes) -> str:
     digest = salted_hmac(PREVIEW_SALT, f"{build_id}:{expiry}", secret=secret, algorithm="sha256").digest()
     return base64.b32encode(digest).decode("ascii")[:SIGNATURE_CHARS].lower()
 

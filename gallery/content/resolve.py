@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 from gallery.content.pages import no_gallery, notice_page
 from gallery.content.preview import PreviewDenied, parse_preview_label
@@ -49,11 +50,11 @@ class Unserved:
     """Why a content-origin label serves no build: ``response`` (404, 403, 410 or 503) answers
     every path, and with ``killswitch`` its ``/sw.js`` is the kill-switch worker instead."""
 
-    response: HttpResponse
+    response: HttpResponseBase
     killswitch: bool
 
 
-def gone(response: HttpResponse) -> Unserved:
+def gone(response: HttpResponseBase) -> Unserved:
     """``response`` for every path, and the kill switch for ``/sw.js``."""
     return Unserved(response, killswitch=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from builder.download import DOWNLOAD_NAME
 from gallery.content.bootstrap import report_redirect, serve_bootstrap
@@ -27,7 +28,7 @@ from gallery.content.resolve import ServedBuild, Unserved, resolve, resolve_prev
 logger = logging.getLogger(__name__)
 
 
-def serve_content(request: HttpRequest, label: str) -> HttpResponse:
+def serve_content(request: HttpRequest, label: str) -> HttpResponseBase:
     """Answer ``request`` for the content origin ``label`` (see the module's map).
 
     ``label`` is ``<gallery-id>`` (follows the live build), ``<gallery-id>--<build-id>``
@@ -56,7 +57,7 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponse:
     return harden(route(request, served), served)
 
 
-def route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
+def route(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
     """Map ``request``'s path to a file of ``served.build`` (see the module's map)."""
     path = request.path_info
     build = served.build_id
@@ -96,7 +97,7 @@ def route(request: HttpRequest, served: ServedBuild) -> HttpResponse:
         return report_redirect(request, served)
     # Every other path is a page of the Datasette app: the bootstrap page boots
     # the Service Worker, which then answers the same URL inside the browser.
-    response = serve_bootstrap(request, served)
+    page = serve_bootstrap(request, served)
     if served.hidden:
-        response["X-Robots-Tag"] = "noindex"
-    return response
+        page["X-Robots-Tag"] = "noindex"
+    return page

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 #: Who acts: a user (signed in), Django's ``AnonymousUser`` (a request signed out), or ``None``
 #: (the system, an operator's command, the holder of a management link).
-type Actor = AbstractBaseUser | AnonymousUser | None
+type Actor = User | AnonymousUser | None
 
 
-def signed_in(actor: Actor) -> AbstractBaseUser | None:
+def signed_in(actor: Actor) -> User | None:
     """``actor`` if it is a signed-in user, else ``None`` (anonymous, the system, a link holder)."""
-    return actor if actor is not None and actor.is_authenticated else None
+    return actor if isinstance(actor, User) and actor.is_authenticated else None
 
 #: The group whose staff members moderate (``gallery.apps.ensure_moderators_group`` makes it).
 MODERATORS_GROUP = "Moderators"

@@ -22,10 +22,11 @@ def describe_actor(user: Actor = None, *, ip_hash: str = "") -> str:
     A user -> ``"<email or username> (staff)"`` / ``"(moderator)"`` / ``""``; no user but an
     ``ip_hash`` -> ``"anonymous <first 8 hex>"``; neither -> ``"system"``.
     """
-    if signed_in(user) is not None:
-        name = getattr(user, "email", "") or getattr(user, "username", "") or f"user {user.pk}"  # type: ignore[attr-defined]
-        if getattr(user, "is_superuser", False) or getattr(user, "is_staff", False):
-            is_moderator = user.groups.filter(name=MODERATORS_GROUP).exists()  # type: ignore[attr-defined]
+    person = signed_in(user)
+    if person is not None:
+        name = person.email or person.username or f"user {person.pk}"
+        if person.is_superuser or person.is_staff:
+            is_moderator = person.groups.filter(name=MODERATORS_GROUP).exists()
             return f"{name} ({'moderator' if is_moderator else 'staff'})"
         return name
     if ip_hash:

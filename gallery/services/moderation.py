@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -240,13 +241,13 @@ def delete_gallery(gallery: Gallery, *, by: Actor = None, reason: str = "") -> N
         unpublish(gallery)
 
 
-def trust_publisher(user: Actor, *, by: Actor = None) -> None:
+def trust_publisher(user: User, *, by: Actor = None) -> None:
     """Mark ``user``'s account trusted: their uploads are approved and new versions go live without review."""
     publisher, _ = Publisher.objects.get_or_create(user=user)
     if publisher.trusted:
         return
     Publisher.objects.filter(pk=publisher.pk).update(trusted=True, trusted_at=timezone.now())
-    audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})  # type: ignore[attr-defined]
+    audit(AuditEvent.Action.TRUST, by=by, details={"publisher": describe_actor(user), "user_id": user.pk})
 
 
 def required_reason(reason: str) -> str:

@@ -49,8 +49,9 @@ class QuotaSubject:
 
     def galleries(self) -> QuerySet[Gallery]:
         """Its galleries, deleted ones left out (none for an unknown address)."""
-        if not self.anonymous:
-            mine = Gallery.objects.filter(owner=self.owner)
+        account = signed_in(self.owner)
+        if account is not None:
+            mine = Gallery.objects.filter(owner=account)
         elif self.ip_hash:
             mine = Gallery.objects.filter(owner__isnull=True, uploader_ip_hash=self.ip_hash)
         else:
@@ -60,8 +61,9 @@ class QuotaSubject:
     def lock(self) -> None:
         """Inside a transaction, serialise this subject's quota checks: the account's row lock, or
         for an address a PostgreSQL advisory lock on its hash (SQLite locks the whole database on write)."""
-        if not self.anonymous:
-            get_user_model().objects.select_for_update().filter(pk=self.owner.pk).first()  # type: ignore[attr-defined]
+        account = signed_in(self.owner)
+        if account is not None:
+            get_user_model().objects.select_for_update().filter(pk=account.pk).first()
         elif self.ip_hash and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["glasshouse.quota:" + self.ip_hash])

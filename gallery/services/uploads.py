@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 
 #: File name endings accepted for an upload.
 ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
-
-
-ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
 STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. Try again in a few minutes."
 
 
@@ -55,7 +52,8 @@ class StorageUnavailable(Exception):
 class UploadFile(Protocol):
     """What ``accept_upload`` reads: a Django ``UploadedFile`` or ``File``."""
 
-    size: int | None
+    @property
+    def size(self) -> int | None: ...
 
     def seek(self, offset: int, whence: int = 0) -> int: ...
     def tell(self) -> int: ...

@@ -11,8 +11,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from gallery import embed
-from gallery.models import Gallery, approved_build
-from gallery.views.public import canned_queries, public_galleries, public_gallery
+from gallery.models import Build, Gallery, approved_build
+from gallery.views.public import canned_queries, live_build_of, public_galleries, public_gallery
 
 
 def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.EmbedTarget:
@@ -28,7 +28,7 @@ def _embed_target_from_panel(gallery: Gallery, params: QueryDict) -> embed.Embed
     if show == "app":
         view = "/"
     elif show == "table":
-        names = {str(table.get("name")) for table in gallery.live_build.tables}
+        names = {str(table.get("name")) for table in live_build_of(gallery).tables}
         table = params.get("table", "")
         if table not in names:
             raise ValueError(f"This gallery has no table {table!r}: choose one from the list.")
@@ -70,7 +70,7 @@ def embed_code(request: HttpRequest, gallery_id: str) -> JsonResponse:
     fit = request.GET.get("fit") == "1"
     return JsonResponse(
         {
-            "snippet": embed.embed_snippet(target, title=gallery.live_build.title, height=height, fit_content=fit),
+            "snippet": embed.embed_snippet(target, title=live_build_of(gallery).title, height=height, fit_content=fit),
             "embed_url": target.embed_url,
             "view_url": target.view_url,
             "height": height,
@@ -129,11 +129,11 @@ def oembed(request: HttpRequest) -> JsonResponse:
     gallery = public_galleries().filter(pk=target.gallery_id).first()
     if gallery is None:
         return _oembed_error(404, "No public gallery has this address: it may be unpublished or taken down.")
-    build = gallery.live_build
+    build: Build | None = live_build_of(gallery)
     if target.build_id:
         build = approved_build(gallery.pk, target.build_id)
-        if build is None:
-            return _oembed_error(404, "This gallery has no such version (build).")
+    if build is None:
+        return _oembed_error(404, "This gallery has no such version (build).")
     thumbnail = target.origin + build.card_path if build.has_card else None
     data = embed.oembed_response(
         target, title=build.title, maxwidth=maxwidth, maxheight=maxheight, thumbnail_url=thumbnail

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
 from gallery import embed, health
-from gallery.models import Gallery, asks_not_to_be_indexed
+from gallery.models import Build, Gallery, asks_not_to_be_indexed
 
 #: Galleries per page of the front page.
 GALLERIES_PER_PAGE = 12
@@ -70,9 +70,16 @@ def public_gallery(gallery_id: str) -> Gallery:
     return gallery
 
 
+def live_build_of(gallery: Gallery) -> Build:
+    """The live build of a public gallery (``GalleryQuerySet.public`` guarantees one); ``Http404`` if it has none."""
+    if gallery.live_build is None:
+        raise Http404("No public gallery has this address.")
+    return gallery.live_build
+
+
 def canned_queries(gallery: Gallery) -> list[dict[str, Any]]:
-    """The canned queries of the gallery's live build's metadata: ``[{"name", "title", "params": [str]}]``."""
-    metadata = gallery.live_build.metadata if gallery.live_build else {}
+    """The canned queries of the public gallery's live build's metadata: ``[{"name", "title", "params": [str]}]``."""
+    metadata = live_build_of(gallery).metadata
     database = (metadata.get("databases") or {}).get(gallery.database_name) or {}
     queries = []
     for name, query in (database.get("queries") or {}).items():
@@ -121,8 +128,7 @@ def _page_url(gallery: Gallery) -> str:
 def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
     """A public gallery's page: facts, Open, Embed, Share, Download and Report. 404 unless public."""
     gallery = public_gallery(gallery_id)
-    build = gallery.live_build
-    assert build is not None  # public_galleries() has a live build
+    build = live_build_of(gallery)
     target = embed.EmbedTarget(gallery_id=gallery.id)
     page_url = _page_url(gallery)
     card_url = gallery.url.rstrip("/") + build.card_path if build.has_card else ""

@@ -47,7 +47,7 @@ if SENTRY_DSN:
 
     try:
         Dsn(SENTRY_DSN)
-    except BadDsn as exc:
+    except BadDsn as _exc:
         raise ImproperlyConfigured(
-            f"SENTRY_DSN must be a Sentry DSN such as https://<key>@<host>/<project>, not {SENTRY_DSN!r} ({exc})"
+            f"SENTRY_DSN must be a Sentry DSN such as https://<key>@<host>/<project>, not {SENTRY_DSN!r} ({_exc})"
         ) from None

@@ -23,8 +23,8 @@ try:
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         conn_health_checks=True,
     )
-except ValueError as exc:
-    raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {exc}") from exc
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"DATABASE_URL could not be parsed: {_exc}") from _exc
 if _database["ENGINE"] == "django.db.backends.sqlite3":
     # The web process and the worker write the same file: wait for locks, take
     # the write lock up front, and let readers proceed during writes (WAL).
@@ -55,6 +55,7 @@ else:
 
 # --- Celery (producer side here; worker_shell reads the same settings) ----------
 
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object]
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {
