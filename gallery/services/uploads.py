@@ -35,9 +35,6 @@ logger = logging.getLogger(__name__)
 #: File name endings accepted for an upload.
 ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
 STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. Try again in a few minutes."
-
-
-STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. Try again in a few minutes."
 _CHUNK = 1024 * 1024
 
 
