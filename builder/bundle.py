@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Self
@@ -46,6 +46,7 @@ from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
 from builder.csp import gallery_policy, security_headers
 from builder.download import DOWNLOAD_NAME, README_NAME, bundle_listing, download_key, write_bundle_zip
+from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, InvalidDatabase, check_database
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
@@ -99,14 +100,14 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class BuildResult:
-    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: the manifest.json content;
+    """``bundle_bytes``: what a reader downloads on a first visit; ``manifest``: what manifest.json says;
     ``download_bytes``: the size of the self-host zip (``builds/<build-id>/download.zip``).
 
-    ``manifest["warnings"]`` lists sentences the publisher should read although the build
+    ``manifest.warnings`` lists sentences the publisher should read although the build
     succeeded (e.g. a WAL-mode upload's un-checkpointed changes are missing).
     """
 
-    manifest: dict
+    manifest: Manifest
     bundle_bytes: int
     download_bytes: int
 
@@ -426,40 +427,39 @@ def build_bundle(
             if copy.stat().st_size <= local.stat().st_size * GZIP_MAX_RATIO:
                 gzipped[key] = (copy, copy.stat().st_size)
         gzip_bytes = sum(gzipped[key][1] if key in gzipped else local.stat().st_size for key, local, _ in files)
-        manifest = {
-            "build_id": request.build_id,
-            "pyodide_version": request.pyodide_version,
-            "datasette_version": request.datasette_version,
-            "plugins": plugins,
-            "database": {"name": request.database_name, "key": f"{build_prefix}data/{db_file.name}",
-                         "tables": list(info.tables), "views": list(info.views)},
-            "source_sha256": request.source_sha256,
-            "datasette_settings": DATASETTE_SETTINGS,
+        manifest = Manifest(
+            build_id=request.build_id,
+            pyodide_version=request.pyodide_version,
+            datasette_version=request.datasette_version,
+            plugins=tuple(plugins),
+            database=ManifestDatabase(name=request.database_name, key=f"{build_prefix}data/{db_file.name}",
+                                      tables=info.tables, views=info.views),
+            source_sha256=request.source_sha256,
+            datasette_settings=DATASETTE_SETTINGS,
             # builder.csp.gallery_policy: what the content origin sends on this build's answers.
-            "content_security_policy": policy,
-            "metadata": metadata,
+            content_security_policy=policy,
+            metadata=metadata,
             # builder.tables.describe_tables: [{"name", "rows", "columns"}], for the gallery page.
-            "tables": tables,
+            tables=tuple(tables),
             # builder.scan.scan_database: columns that look like personal data, for moderators.
-            "scan": scan,
-            "card": {"key": extras[0][0], "url": extras[0][2]} if extras else None,
+            scan=tuple(scan),
+            card=StoredImage(key=extras[0][0], url=extras[0][2]) if extras else None,
             # Every file with its storage key and its path on the content origin (what a self-host
-            # copy of the bundle lays out as folders), and its gzip copy if it has one:
-            # "gzip": {"key": "<key>.gz", "size": <bytes>}.
-            "files": [
-                {
-                    "key": key,
-                    "url": url,
-                    "size": local.stat().st_size,
-                    "sha256": digests.get(local) or sha256_file(local),
-                    **({"gzip": {"key": key + GZIP_SUFFIX, "size": gzipped[key][1]}} if key in gzipped else {}),
-                }
+            # copy of the bundle lays out as folders), and its gzip copy if it has one.
+            files=tuple(
+                ManifestFile(
+                    key=key,
+                    url=url,
+                    size=local.stat().st_size,
+                    sha256=digests.get(local) or sha256_file(local),
+                    gzip=GzipCopy(key + GZIP_SUFFIX, gzipped[key][1]) if key in gzipped else None,
+                )
                 for key, local, url in listed
-            ],
-            "first_visit_bytes": total_bytes,
+            ),
+            first_visit_bytes=total_bytes,
             # builder.sqlite_check: what the publisher should know although the build succeeded.
-            "warnings": list(info.warnings),
-        }
+            warnings=info.warnings,
+        )  # fmt: skip
         # The self-host zip of the files just listed, from their local copies: made once here, so
         # the content origin serves it as a stored file. It is no "files" entry: a reader's worker
         # never fetches it, and it never holds itself.
@@ -470,13 +470,13 @@ def build_bundle(
         with download.open("wb") as target:
             write_bundle_zip(listing, lambda key: local_files[key].open("rb"), target, datetime.now(UTC))
         download_bytes = download.stat().st_size
-        manifest["download"] = {"key": download_key(request.build_id), "size": download_bytes}
+        manifest = replace(manifest, download=DownloadZip(key=download_key(request.build_id), size=download_bytes))
         log(
             f"Self-host zip written in {time.monotonic() - started:.1f} s: {download_bytes:,} bytes "
             f"({len(listing.files)} files and {README_NAME})."
         )
         manifest_file = work / "manifest.json"
-        manifest_file.write_text(json.dumps(manifest, indent=1))
+        manifest_file.write_text(manifest.to_json())
         # sw.js and index.html go last: once they are in place, readers may start on this build.
         ordered = [*files, *extras, *generated[:-1],
                    *((key + GZIP_SUFFIX, copy, "") for key, (copy, _) in gzipped.items() if copy),

@@ -853,7 +853,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         )
         return {
             "build_id": build_id, "database_name": name, "source_key": source_key,
-            "bundle_bytes": result.bundle_bytes, "manifest": result.manifest, "log": "\n".join(log) + "\n",
+            "bundle_bytes": result.bundle_bytes, "manifest": result.manifest.to_dict(), "log": "\n".join(log) + "\n",
         }  # fmt: skip
 
     def get(
@@ -906,6 +906,7 @@ def published_gallery(
     With ``gallery_id``, the new gallery gets that id (so that content origin)
     instead of a random one: ``lasting_gallery`` uses it to serve one origin across tests.
     """
+    from builder.manifest import Manifest
     from gallery import services
     from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
     from worker_shell.tasks import build_facts
@@ -953,7 +954,7 @@ def published_gallery(
             source_sha256=bundle.source_sha256,
             source_bytes=bundle.database.stat().st_size,
             bundle_bytes=bundle.bundle_bytes,
-            **build_facts(bundle.manifest),  # tables, card, scan flags: as the worker records them
+            **build_facts(Manifest.from_dict(bundle.manifest)),  # tables, card, scan flags: as the worker records them
         )
         services.publish_build(build)
         gallery.refresh_from_db()

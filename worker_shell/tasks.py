@@ -18,7 +18,6 @@ import signal
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
@@ -30,6 +29,7 @@ from django.conf import settings
 
 from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.download import store_bundle_zip
+from builder.manifest import Manifest
 from builder.sqlite_check import CheckLimits
 from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
@@ -53,29 +53,23 @@ __all__ = [
 ]
 
 
-def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
+def build_facts(manifest: Manifest) -> dict[str, object]:
     """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes", "scan_flags", "warnings"}``.
 
-    ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
-    is present (any true value) when ``builds/<build-id>/card.png`` was stored,
-    ``manifest["download"]["size"]`` is the self-host zip's size (``builder.bundle`` stores the
-    zip at ``manifest["download"]["key"]``), and ``manifest["scan"]``
-    is ``builder.scan.scan_database``'s list of flags, stored as ``Build.scan_flags`` for
-    the moderation queue, and ``manifest["warnings"]`` the database check's warnings for the
-    publisher (``Build.warnings``, shown on the build page). Each is optional: a bundle that
-    lacks one (or whose size, scan or warnings are not of the right type) leaves the default
-    (no tables, no card, size unknown, no flags, no warnings).
+    ``tables`` is ``builder.tables.describe_tables``'s list; ``has_card`` whether
+    ``builds/<build-id>/card.png`` was stored; ``download_bytes`` the self-host zip's size
+    (``None`` when the manifest records no zip); ``scan_flags`` ``builder.scan.scan_database``'s
+    flags, stored as ``Build.scan_flags`` for the moderation queue; ``warnings`` the database
+    check's warnings for the publisher (``Build.warnings``, shown on the build page). A manifest
+    older than one of them (``builder.manifest``) gives its default: no tables, no card, size
+    unknown, no flags, no warnings.
     """
-    download = manifest.get("download")
-    download_bytes = download.get("size") if isinstance(download, dict) else None
-    scan = manifest.get("scan")
-    warnings = manifest.get("warnings")
     return {
-        "tables": list(manifest.get("tables", [])),
-        "has_card": bool(manifest.get("card")),
-        "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
-        "scan_flags": scan if isinstance(scan, list) else [],
-        "warnings": [str(warning) for warning in warnings] if isinstance(warnings, list) else [],
+        "tables": list(manifest.tables),
+        "has_card": manifest.card is not None,
+        "download_bytes": manifest.download.size if manifest.download else None,
+        "scan_flags": list(manifest.scan),
+        "warnings": list(manifest.warnings),
     }
 
 

@@ -181,8 +181,8 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     )
     client = s3_bucket.client()
     listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
-    copies = {entry["gzip"]["key"] for entry in result.manifest["files"] if "gzip" in entry}
-    listed_keys = {entry["key"] for entry in result.manifest["files"]}
+    copies = {entry.gzip.key for entry in result.manifest.files if entry.gzip}
+    listed_keys = {entry.key for entry in result.manifest.files}
     own = {"builds/s3build000000001/manifest.json", "builds/s3build000000001/download.zip"}
     assert listed_keys | copies | own == listed
     # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).
