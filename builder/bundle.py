@@ -43,7 +43,7 @@ from typing import Self
 
 from builder.card import render_card
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
-from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, check_bundle
+from builder.compat import BUILTIN_PLUGINS, CompatError, CompatOutOfMemory, CompatRequest, check_bundle
 from builder.csp import gallery_policy, security_headers
 from builder.download import DOWNLOAD_NAME, README_NAME, bundle_listing, download_key, write_bundle_zip
 from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
@@ -323,10 +323,12 @@ def build_bundle(
         bytecode = work / "bytecode.zip"
         try:
             report = check_bundle(
-                runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=["datasette", *plugins],
-                database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=metadata,
-                bytecode_out=bytecode, static_out=work / "static", max_old_space_mb=node_max_old_space_mb,
-                temp_dir=work, stdlib=stdlib,
+                CompatRequest(
+                    runtime_dir=runtime_dir, cache_dir=cache_dir, lock_file=lock_file, packages=("datasette", *plugins),
+                    database=db_file, database_name=request.database_name, settings=DATASETTE_SETTINGS,
+                    metadata=metadata, bytecode_out=bytecode, static_out=work / "static",
+                    max_old_space_mb=node_max_old_space_mb, temp_dir=work, stdlib=stdlib,
+                )
             )
         except CompatOutOfMemory as exc:
             log(f"Compatibility check failed: {exc.args[0]}\n{exc.log}")
