@@ -7,8 +7,8 @@ http.server``) and what it holds. Served that way the copy needs nothing from Gl
 path in a bundle is absolute from the site root. The stored gzip copies (``<key>.gz``) are not
 part of it, nor is the zip itself (it is no ``files`` entry).
 
-``builder.bundle.build_bundle`` writes it from the bundle's local files once they are all
-written, and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
+``builder.director`` writes it from the bundle's local files once they are all written
+(``write_local_zip``), and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
 the build; the content origin serves that key at ``/_download/<build-id>.zip``
 (``gallery.content``). A build stored before builds wrote the zip gets it once, made from the
 store by ``store_bundle_zip`` (``worker_shell.tasks.store_download``).
@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -200,10 +200,23 @@ def write_bundle_zip(
         archive.writestr(readme, listing.readme)
 
 
+def write_local_zip(manifest: Manifest, local_files: Mapping[str, Path], target: Path, date_time: datetime) -> int:
+    """Write the zip of ``manifest``'s files to ``target`` from their local copies; return how many it holds.
+
+    At build time (``builder.director``), before anything is stored: ``local_files`` maps each
+    listed storage key to its local file. The README comes on top of the count. Raises
+    ``InvalidManifest`` (``bundle_listing``, ``write_bundle_zip``) and ``OSError``.
+    """
+    listing = bundle_listing(manifest, manifest.build_id)
+    with target.open("wb") as out:
+        write_bundle_zip(listing, lambda key: local_files[key].open("rb"), out, date_time)
+    return len(listing.files)
+
+
 def store_bundle_zip(storage: Storage, build_id: str, date_time: datetime, temp_dir: Path | None = None) -> int:
     """Make the zip of a stored build from the store and store it at ``download_key``; return its size in bytes.
 
-    For builds stored before ``builder.bundle`` wrote the zip itself. Reads
+    For builds stored before builds wrote the zip themselves (``write_local_zip``). Reads
     ``builds/<build_id>/manifest.json`` and every file it lists from ``storage``, writes the
     zip under ``temp_dir`` (default: the system's temporary folder; removed before returning)
     and stores it. Raises ``builder.storage.MissingKey`` when the manifest or a listed file is

@@ -789,7 +789,7 @@ def _link_missing(source: Path, target: Path) -> None:
 def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Prebuilt]:
     """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None) -> Prebuilt``.
 
-    Runs ``builder.bundle.build_bundle`` (with its Node check) the first time a combination is
+    Runs ``builder.director.BuildDirector`` (with its Node check) the first time a combination is
     asked for in this pytest run, and returns the same ``Prebuilt`` after that, so browser tests
     share builds instead of repeating them. A combination is the database's bytes and file name,
     the plugins, the Datasette version and the metadata.
@@ -807,8 +807,8 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
 
     from django.conf import settings as django_settings
 
-    from builder.bundle import BuildRequest, build_bundle
     from builder.catalog import DEFAULT_DATASETTE_VERSION
+    from builder.director import BuildDirector, BuildRequest
     from builder.storage import LocalStorage
     from builder.wheels import cache_lock
     from gallery.models import database_name_for, new_build_id
@@ -832,7 +832,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         store = LocalStorage(root)
         store.put_file(source_key, database)
         log: list[str] = []
-        result = build_bundle(
+        result = BuildDirector(
             BuildRequest(
                 build_id=build_id,
                 database_path=database,
@@ -844,13 +844,13 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
                 source_sha256=sha256,
                 pyodide_version=django_settings.PYODIDE_VERSION,
                 metadata=metadata,
+                runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
+                cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
             ),
             storage=store,
-            runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
-            cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
             on_state=lambda state: None,
             log=log.append,
-        )
+        ).run()
         return {
             "build_id": build_id, "database_name": name, "source_key": source_key,
             "bundle_bytes": result.bundle_bytes, "manifest": result.manifest.to_dict(), "log": "\n".join(log) + "\n",

@@ -14,24 +14,23 @@ from typing import Any
 
 import pytest
 
-from builder.bundle import (
-    DATABASE_GZIP_LEVEL,
-    GZIP_MAX_RATIO,
-    RUNTIME_MODULES,
-    BackgroundGzip,
-    BuildError,
-    BuildRequest,
-    BuildResult,
-    build_bundle,
-    gzip_copy,
-)
+from builder.bundle import RUNTIME_MODULES
 from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
+from builder.director import BuildDirector, BuildError, BuildPhase, BuildRequest, BuildResult
+from builder.gzip_copies import DATABASE_GZIP_LEVEL, GZIP_MAX_RATIO, BackgroundGzip, gzip_copy
 from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestFile, StoredImage
 from builder.storage import LocalStorage, compressible, content_type_for
 
 
-def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tuple[str, ...] = ()) -> BuildRequest:
+def request_for(
+    database: Path,
+    runtime_dir: Path,
+    cache_dir: Path,
+    build_id: str = "b0000000000000001",
+    plugins: tuple[str, ...] = (),
+    temp_dir: Path | None = None,
+) -> BuildRequest:
     return BuildRequest(
         build_id=build_id,
         database_path=database,
@@ -41,6 +40,9 @@ def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tu
         plugins=plugins,
         datasette_version="0.65.5",
         source_sha256="0" * 64,
+        runtime_dir=runtime_dir,
+        cache_dir=cache_dir,
+        temp_dir=temp_dir,
     )
 
 
@@ -64,6 +66,8 @@ def built(chinook_build: Any) -> tuple[LocalStorage, BuildResult, Recorder]:
 
 def test_it_reports_each_state_in_order(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     _, _, recorder = built
+    assert recorder.states == [BuildPhase.VALIDATING, BuildPhase.RESOLVING, BuildPhase.BUNDLING, BuildPhase.UPLOADING]
+    assert all(type(state) is BuildPhase for state in recorder.states), "a BuildPhase, never a bare string"
     assert recorder.states == ["validating", "resolving", "bundling", "uploading"]
 
 
@@ -310,14 +314,12 @@ def test_a_second_build_stores_shared_files_once(
 ) -> None:
     storage, first, _ = built
     lines: list[str] = []
-    second = build_bundle(
-        request_for(chinook, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
+    second = BuildDirector(
+        request_for(chinook, pyodide_runtime, wheel_cache, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
         storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
         on_state=lambda state: None,
         log=lines.append,
-    )
+    ).run()
     # Only the second build's own files were stored: the runtime and the wheels were there already.
     own = list(storage.keys("builds/b0000000000000002/"))
     assert f"Stored {len(own)} files (" in lines[-1], lines[-1]
@@ -351,14 +353,12 @@ def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
         database.write_bytes(content)
     storage = LocalStorage(tmp_path / "store")
     with pytest.raises(BuildError, match=message):
-        build_bundle(
-            request_for(database, plugins=plugins),
+        BuildDirector(
+            request_for(database, pyodide_runtime, wheel_cache, plugins=plugins),
             storage=storage,
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=lambda state: None,
             log=lambda line: None,
-        )
+        ).run()
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
 
 
@@ -434,15 +434,12 @@ def test_a_hostile_database_fails_while_validating_and_stores_nothing(
     storage = LocalStorage(tmp_path / "store")
     (tmp_path / "tmp").mkdir()
     with pytest.raises(BuildError) as failed:
-        build_bundle(
-            request_for(corpus[case]),
+        BuildDirector(
+            request_for(corpus[case], pyodide_runtime, wheel_cache, temp_dir=tmp_path / "tmp"),
             storage=storage,
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=states.append,
             log=lambda line: None,
-            temp_dir=tmp_path / "tmp",
-        )
+        ).run()
     assert expected in failed.value.args[0]
     assert states == ["validating"]
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
@@ -454,14 +451,12 @@ def test_a_wal_mode_database_builds_with_a_warning_in_the_log_and_the_manifest(
 ) -> None:
     lines: list[str] = []
     storage = LocalStorage(tmp_path / "store")
-    result = build_bundle(
-        request_for(corpus["wal_mode"]),
+    result = BuildDirector(
+        request_for(corpus["wal_mode"], pyodide_runtime, wheel_cache),
         storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
         on_state=lambda state: None,
         log=lines.append,
-    )
+    ).run()
     (warning,) = result.manifest.warnings
     assert "not checkpointed before upload" in warning
     assert f"Warning: {warning}" in lines

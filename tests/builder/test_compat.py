@@ -24,7 +24,6 @@ from typing import Any
 import pytest
 
 import builder.compat
-from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.catalog import load_lock
 from builder.compat import (
     CompatError,
@@ -41,6 +40,7 @@ from builder.compat import (
     stage_wheels,
     tilde_encode,
 )
+from builder.director import BuildDirector, BuildError, BuildRequest
 from builder.storage import LocalStorage
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
 
@@ -290,7 +290,8 @@ def test_a_page_without_its_marker_fails_and_names_are_encoded(
 # --- wired into the build ------------------------------------------------------------------
 
 
-def request_for(database: Path, build_id: str) -> BuildRequest:
+def request_for(database: Path, build_id: str, runtime_dir: Path, cache_dir: Path, **worker: Any) -> BuildRequest:
+    """A build of ``database`` with datasette-pretty-json; ``worker``: ``temp_dir``, ``node_max_old_space_mb``."""
     return BuildRequest(
         build_id=build_id,
         database_path=database,
@@ -300,6 +301,9 @@ def request_for(database: Path, build_id: str) -> BuildRequest:
         plugins=("datasette-pretty-json",),
         datasette_version="0.65.5",
         source_sha256="0" * 64,
+        runtime_dir=runtime_dir,
+        cache_dir=cache_dir,
+        **worker,
     )
 
 
@@ -328,14 +332,12 @@ def test_a_bundle_that_does_not_start_fails_the_build_before_uploading(
     lines: list[str] = []
 
     with pytest.raises(BuildError) as info:
-        build_bundle(
-            request_for(chinook, "bcompat000000002"),
+        BuildDirector(
+            request_for(chinook, "bcompat000000002", pyodide_runtime, wheel_cache),
             storage=LocalStorage(tmp_path / "store"),
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=states.append,
             log=lines.append,
-        )
+        ).run()
 
     assert info.value.args[0] == (
         "The bundle did not start in Pyodide: RuntimeError: Datasette refused to start. The build log has the traceback."
@@ -355,16 +357,12 @@ def test_a_tiny_heap_cap_fails_the_build_with_a_clear_reason_and_leaves_no_tempo
     lines: list[str] = []
 
     with pytest.raises(BuildError) as info:
-        build_bundle(
-            request_for(chinook, "bcompat000000003"),
+        BuildDirector(
+            request_for(chinook, "bcompat000000003", pyodide_runtime, wheel_cache, temp_dir=scratch, node_max_old_space_mb=8),
             storage=LocalStorage(tmp_path / "store"),
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=lambda state: None,
             log=lines.append,
-            temp_dir=scratch,
-            node_max_old_space_mb=8,
-        )
+        ).run()
 
     assert info.value.args[0].startswith(
         "The build ran out of memory in the compatibility check (Node's heap is capped at 8 MB). Try a smaller database"
@@ -427,14 +425,14 @@ def test_canned_queries_license_and_table_options_work_with_each_datasette(
     version: str, tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:
     storage = LocalStorage(tmp_path / "store")
-    build_bundle(
+    BuildDirector(
         BuildRequest(
             build_id="meta", database_path=chinook, database_name="chinook", title="T", description="",
             plugins=(), datasette_version=version, source_sha256="0" * 64, metadata=METADATA,
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
         ),
-        storage=storage, runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
-        on_state=lambda state: None, log=lambda line: None,
-    )  # fmt: skip
+        storage=storage, on_state=lambda state: None, log=lambda line: None,
+    ).run()  # fmt: skip
     check_bundle(
         CompatRequest(
             runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
