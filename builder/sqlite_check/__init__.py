@@ -694,7 +694,7 @@ def check_database(
             input=json.dumps(request),
             capture_output=True,
             text=True,
-            cwd=Path(__file__).resolve().parent.parent,
+            cwd=Path(__file__).resolve().parents[2],
             env=_child_env(temp_dir),
             timeout=limits.seconds + KILL_GRACE_SECONDS,
             check=False,
