@@ -188,9 +188,10 @@ class Staged:
 
 @dataclass(frozen=True)
 class Written:
-    """What ``write`` laid out: the ``manifest`` (with the zip) and every file to store, in storage order."""
+    """What ``write`` laid out: the ``manifest`` (with the zip), the zip's size in bytes, every file to store in order."""
 
     manifest: Manifest
+    download_bytes: int
     ordered: list[BundleEntry]
 
 
@@ -238,17 +239,13 @@ class BuildDirector:
                 report = self.check(staged, resolved)
                 written = self.write(staged, resolved, report)
                 self.upload(written)
-        except MissingKey as exc:
-            raise BuildError("The uploaded file is no longer in storage. Upload the database again.") from exc
         except StorageError as exc:
             raise BuildError(
                 f"Storage was unavailable during the build (retried for up to {self.request.storage_retry_budget:g} "
                 "seconds). Nothing was published; start the build again later (Rebuild).",
                 log_line=f"Storage fault: {exc}",
             ) from exc
-        download = written.manifest.download
-        assert download is not None  # write() recorded it
-        return BuildResult(written.manifest, written.manifest.first_visit_bytes, download.size)
+        return BuildResult(written.manifest, written.manifest.first_visit_bytes, written.download_bytes)
 
     def validate(self) -> tuple[Path, DatabaseInfo]:
         """Check the upload and write its canonical copy; return ``(the copy, what the check found)``.
@@ -260,7 +257,10 @@ class BuildDirector:
         request = self.request
         self.on_state(BuildPhase.VALIDATING)
         if request.source_key:
-            copy_to_file(self.storage, request.source_key, request.database_path)
+            try:
+                copy_to_file(self.storage, request.source_key, request.database_path)
+            except MissingKey as exc:
+                raise BuildError("The uploaded file is no longer in storage. Upload the database again.") from exc
         copy = self.work / f"{request.database_name}.db"
         # The raw upload is only ever read by the checker's child process; what is published is
         # the copy it writes with the same hardened settings (builder.sqlite_check).
@@ -320,7 +320,7 @@ class BuildDirector:
         # The share card is for pages that link to the gallery; a build without one still works.
         card: Path | None = work / "card.png"
         try:
-            render_card(request.title, tables, card)
+            render_card(request.title, tables, work / "card.png")
         except (OSError, ValueError) as exc:
             self.log(f"Share card not drawn ({exc}); the gallery page shows none.")
             card = None
@@ -409,7 +409,7 @@ class BuildDirector:
             f"{manifest.first_visit_bytes:,} bytes for a first visit "
             f"({gzip_bytes:,} with the {len(copies)} gzip copies)."
         )
-        return Written(manifest, ordered)
+        return Written(manifest, download.path.stat().st_size, ordered)
 
     def upload(self, written: Written) -> None:
         """Store ``written``'s files in order; shared runtime files and wheels only if not stored yet (immutable)."""

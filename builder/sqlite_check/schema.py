@@ -264,7 +264,8 @@ def _check_triggers(conn: sqlite3.Connection, schema: Schema, source: _Source, t
                 continue
             if (error := trusting.retry(statement, error)) is None:
                 continue
-            culprit = source.name if kinds.get(source.name or "") == "trigger" else _trigger_of(schema, target, error)
+            named = source.name if source.name is not None and kinds.get(source.name) == "trigger" else None
+            culprit = named or _trigger_of(schema, target, error)
             raise _refusal("trigger", culprit, error)
 
 
