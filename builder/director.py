@@ -170,8 +170,7 @@ class Staged:
     ``scan``: ``builder.tables.describe_tables`` and ``builder.scan.scan_database``; ``card``: the
     share card (``None`` if it could not be drawn); ``lock_file``, ``runtime_module``: the
     build's own files; ``metadata``: Datasette's; ``stdlib``: the compiled standard library, or
-    ``None``; ``folder``: the build's work folder (the check writes ``bytecode.zip`` and
-    ``static/`` there).
+    ``None``.
     """
 
     database: Path
@@ -183,7 +182,6 @@ class Staged:
     runtime_module: Path
     metadata: dict
     stdlib: Path | None
-    folder: Path
 
 
 @dataclass(frozen=True)
@@ -209,6 +207,7 @@ class BuildDirector:
         self.on_state = on_state
         self.log = log
         self.layout = BundleLayout(request.build_id, request.pyodide_version)
+        # The build in progress's work folder and gzip thread: set by run(), for the phases.
         self.work = Path()
         self.background = BackgroundGzip()
 
@@ -333,15 +332,15 @@ class BuildDirector:
         stdlib = compiled_stdlib(request.runtime_dir, request.cache_dir, request.pyodide_version, log=self.log)
         return Staged(
             database=database, info=info, tables=tables, scan=scan, card=card, lock_file=lock_file,
-            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib, folder=work,
+            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib,
         )  # fmt: skip
 
     def check(self, staged: Staged, resolved: Resolved) -> CompatReport:
         """Boot the bundle once in Node before anything is published (``builder.compat``).
 
-        The same run leaves the bytecode of every module Datasette imported (``bytecode.zip``),
-        which readers then need not compile, and Datasette's static files (``static/``). A failed
-        check's traceback goes to the log.
+        The same run leaves in the work folder the bytecode of every module Datasette imported
+        (``bytecode.zip``), which readers then need not compile, and Datasette's static files
+        (``static/``). A failed check's traceback goes to the log.
         """
         request = self.request
         try:
@@ -350,8 +349,8 @@ class BuildDirector:
                     runtime_dir=request.runtime_dir, cache_dir=request.cache_dir, lock_file=staged.lock_file,
                     packages=("datasette", *resolved.plugins), database=staged.database,
                     database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=staged.metadata,
-                    bytecode_out=staged.folder / "bytecode.zip", static_out=staged.folder / "static",
-                    max_old_space_mb=request.node_max_old_space_mb, temp_dir=staged.folder, stdlib=staged.stdlib,
+                    bytecode_out=self.work / "bytecode.zip", static_out=self.work / "static",
+                    max_old_space_mb=request.node_max_old_space_mb, temp_dir=self.work, stdlib=staged.stdlib,
                 )
             )  # fmt: skip
         except CompatOutOfMemory as exc:
