@@ -4,7 +4,7 @@ Times, on one database file:
 
 - the floor: Python's ``sqlite3`` backup API copying the file (``Connection.backup``), the
   cheapest safe copy of a SQLite database;
-- builds: ``builder.bundle.build_bundle`` called in-process, as the build task does,
+- builds: ``builder.director.BuildDirector`` run in-process, as the build task does,
   with local storage in a temporary folder (one store for all runs: the first build stores
   the shared runtime files, later ones find them), the Pyodide runtime and wheel cache of this
   checkout (the wheels and the compiled standard library are cached, as on a worker that
@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from builder.bundle import BuildRequest, build_bundle
+from builder.director import BuildDirector, BuildRequest
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage
 from builder.wheels import sha256_file
@@ -68,11 +68,11 @@ def build_once(database: Path, scratch: Path, store: Path, build_id: str) -> tup
     request = BuildRequest(
         build_id=build_id, database_path=database, database_name="big", title="Benchmark",
         description="", plugins=(), datasette_version="0.65.5", source_sha256=sha256_file(database),
+        runtime_dir=runtime, cache_dir=cache, temp_dir=scratch,
     )  # fmt: skip
-    build_bundle(
-        request, storage=LocalStorage(store), runtime_dir=runtime, cache_dir=cache,
-        on_state=lambda state: log(f"[state: {state}]"), log=log, temp_dir=scratch,
-    )  # fmt: skip
+    BuildDirector(
+        request, storage=LocalStorage(store), on_state=lambda state: log(f"[state: {state}]"), log=log
+    ).run()
     seconds = time.monotonic() - started
     log("[build returned]")
     return seconds, lines

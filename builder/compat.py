@@ -1,6 +1,6 @@
 """Build-time compatibility check: does the bundle start in Pyodide and render pages?
 
-``check_bundle`` runs ``node builder/runtime/compat_check.mjs`` in a subprocess.
+``check_bundle(CompatRequest(...))`` runs ``node builder/runtime/compat_check.mjs`` in a subprocess.
 The script does what the reader's browser does, with the same runtime core
 (``builder/runtime/js/core.mjs``): it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
 loads Datasette and the plugins from the wheel cache, writes the database,
@@ -14,7 +14,7 @@ checks do).
 A failure raises ``CompatError``: ``args[0]`` is a short reason (the last line
 of the Python traceback, or the page that failed), ``.log`` the full text
 (tracebacks, Pyodide's messages, the start of a failing page's body). Node's heap
-is capped (``max_old_space_mb``); running out of it raises ``CompatOutOfMemory``.
+is capped (``CompatRequest.max_old_space_mb``); running out of it raises ``CompatOutOfMemory``.
 
 The check runs the publisher's bundle, and Python in Pyodide reaches all of Node
 through its ``js`` module, so Node runs in a sandbox (``node_sandbox``): an empty
@@ -115,7 +115,7 @@ class SandboxUnavailable(RuntimeError):
 
 
 class CompatOutOfMemory(CompatError):
-    """Node reached its heap cap (``check_bundle``'s ``max_old_space_mb``, in ``limit_mb``) during the check."""
+    """Node reached its heap cap (``CompatRequest.max_old_space_mb``, in ``limit_mb``) during the check."""
 
     def __init__(self, limit_mb: int | None, log: str = "") -> None:
         cap = f" (Node's heap is capped at {limit_mb} MB)" if limit_mb else ""
@@ -368,134 +368,163 @@ def default_pages(database: Path, database_name: str) -> list[dict]:
     return [{"path": path, "footer": [report_link(path)]} for path in paths]
 
 
-def check_bundle(
-    *,
-    runtime_dir: Path,
-    cache_dir: Path,
-    lock_file: Path,
-    packages: list[str],
-    database: Path,
-    database_name: str,
-    node: str = "node",
-    timeout: float = 120,
-    settings: dict | None = None,
-    metadata: dict | None = None,
-    extra_pages: list[dict] | None = None,
-    bytecode_out: Path | None = None,
-    static_out: Path | None = None,
-    max_old_space_mb: int | None = None,
-    temp_dir: Path | None = None,
-    stdlib: Path | None = None,
-) -> CompatReport:
-    """Boot the bundle in Node and render its pages; return the report or raise ``CompatError``.
+@dataclass(frozen=True)
+class CompatRequest:
+    """What ``check_bundle`` boots and renders; paths are local.
 
-    ``lock_file``'s ``file_name`` entries are ``<sha256>/<file>.whl`` relative to
-    ``cache_dir``. ``packages`` are loaded with ``loadPackage`` (``datasette``
-    and the plugins). ``extra_pages`` are ``{"path", "query"?, "contains"?:
-    [markers], "lacks"?: [markers], "footer"?: [markers inside Datasette's footer]}``
-    rendered after the default pages. Raises ``FileNotFoundError``
-    if ``node`` is not on PATH or a runtime file is missing, ``CompatError`` if
-    the bundle fails (including a timeout after ``timeout`` seconds).
+    ``lock_file``'s ``file_name`` entries are ``<sha256>/<file>.whl`` relative to ``cache_dir``;
+    ``packages`` are loaded with ``loadPackage`` (``datasette`` and the plugins); ``database`` is
+    written at ``/data/<database_name>.db``. ``settings`` are Datasette's (``None``:
+    ``DEFAULT_SETTINGS``); ``metadata`` the bundle's. ``extra_pages`` are ``{"path", "query"?,
+    "contains"?: [markers], "lacks"?: [markers], "footer"?: [markers inside Datasette's
+    footer]}``, rendered after the default pages (``default_pages``). ``node`` is the Node.js
+    command; ``timeout`` the seconds the whole check may take.
 
-    With ``bytecode_out``, a passing check also writes there a zip of Python 3.14
-    bytecode (``__pycache__/*.pyc``, unchecked-hash) of every site-packages module
-    the pages imported, paths relative to site-packages; the Service Worker
-    unpacks it so a reader's Pyodide imports Datasette without compiling it.
-
-    With ``static_out``, a passing check also writes there every static file
-    Datasette and the plugins serve, each at its URL path (``static_out /
-    "-/static/app.css"``), with the bytes Datasette answers; their URL paths are
-    ``CompatReport.static_files``.
-
-    With ``stdlib`` (``builder.stdlib.compiled_stdlib``'s zip), Pyodide boots from that
-    standard library, as the bundle's readers do; without it, from the runtime's own.
+    With ``bytecode_out``, a passing check also writes there a zip of Python 3.14 bytecode
+    (``__pycache__/*.pyc``, unchecked-hash) of every site-packages module the pages imported,
+    paths relative to site-packages; the Service Worker unpacks it so a reader's Pyodide imports
+    Datasette without compiling it. With ``static_out``, it writes there every static file
+    Datasette and the plugins serve, each at its URL path (``static_out / "-/static/app.css"``),
+    with the bytes Datasette answers. With ``stdlib`` (``builder.stdlib.compiled_stdlib``'s zip),
+    Pyodide boots from that standard library, as the bundle's readers do; without it, from the
+    runtime's own.
 
     ``max_old_space_mb`` caps Node's V8 heap (``--max-old-space-size``, MB; ``None``: Node's
-    default, about a quarter of the machine's memory); reaching it raises ``CompatOutOfMemory``.
-    The database and Pyodide's wasm memory are ArrayBuffers outside that heap, so the cap bounds
-    the JavaScript objects of Pyodide and Datasette's pages, not the database's size.
-    ``temp_dir`` is where the check's scratch folder goes (default: the system's); Node gets it
-    as ``TMPDIR`` too.
+    default, about a quarter of the machine's memory). The database and Pyodide's wasm memory
+    are ArrayBuffers outside that heap, so the cap bounds the JavaScript objects of Pyodide and
+    Datasette's pages, not the database's size. ``temp_dir`` is where the check's scratch folder
+    goes (default: the system's); Node gets it as ``TMPDIR`` too.
+    """
+
+    runtime_dir: Path
+    cache_dir: Path
+    lock_file: Path
+    packages: tuple[str, ...]
+    database: Path
+    database_name: str
+    node: str = "node"
+    timeout: float = 120
+    settings: dict | None = None
+    metadata: dict | None = None
+    extra_pages: tuple[dict, ...] = ()
+    bytecode_out: Path | None = None
+    static_out: Path | None = None
+    max_old_space_mb: int | None = None
+    temp_dir: Path | None = None
+    stdlib: Path | None = None
+
+
+def check_bundle(request: CompatRequest) -> CompatReport:
+    """Boot the bundle of ``request`` in Node and render its pages; return the report or raise ``CompatError``.
+
+    Raises ``FileNotFoundError`` if ``request.node`` is not on PATH or a runtime file is
+    missing, ``CompatError`` if the bundle fails (including a timeout after
+    ``request.timeout`` seconds), ``CompatOutOfMemory`` (a ``CompatError``) when Node reaches
+    ``request.max_old_space_mb``. A passing check's report lists the static files it wrote
+    (``CompatReport.static_files``).
 
     Node runs in ``node_sandbox``: it may read the runtime folders, ``lock_file``, the wheels
     it names, ``database`` and ``stdlib``, and write only ``bytecode_out``, ``static_out`` (created
     first) and its scratch folder; its environment is empty but for ``TMPDIR``. Raises
     ``SandboxUnavailable`` if ``node`` is too old for that (``NODE_MINIMUM``).
     """
-    node_path = shutil.which(node)
-    if node_path is None:
-        raise FileNotFoundError(
-            f"Node.js ({node!r}) is not on PATH; the build's compatibility check needs it (apt-get install nodejs)."
-        )
-    for required in (
-        runtime_dir / "pyodide.mjs",
-        lock_file,
-        database,
-        SCRIPT,
-        RUNTIME_MODULE,
-        *BUILTIN_PLUGINS.values(),
-    ):
-        if not required.is_file():
-            raise FileNotFoundError(f"Compatibility check: {required} is missing.")
-    config = {
-        "runtimeDir": str(runtime_dir.resolve()),
-        "lockFile": str(lock_file.resolve()),
-        "packages": list(packages),
-        "database": str(database.resolve()),
-        "databasePath": f"/data/{database_name}.db",
-        "runtimeModule": str(RUNTIME_MODULE),
-        "pluginModules": [{"name": name, "path": str(path)} for name, path in BUILTIN_PLUGINS.items()],
-        "settings": DEFAULT_SETTINGS if settings is None else settings,
-        "metadata": metadata or {},
-        "pages": default_pages(database, database_name) + list(extra_pages or []),
-        "stdlib": str(stdlib.resolve()) if stdlib else "",
-        "bytecodeModule": str(BYTECODE_MODULE),
-        "bytecodeOut": str(bytecode_out.resolve()) if bytecode_out else "",
-        "staticOut": str(static_out.resolve()) if static_out else "",
-    }
-    heap_cap = [f"--max-old-space-size={max_old_space_mb}"] if max_old_space_mb else []
+    node_path = _node_and_files(request)
     try:
-        with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=temp_dir) as tmp:
-            # scratch/: Node's TMPDIR, writable; wheels/: this build's wheels, read-only for Node.
-            scratch = Path(tmp).resolve() / "scratch"
-            wheels = Path(tmp).resolve() / "wheels"
-            scratch.mkdir()
-            wheels.mkdir()
-            stage_wheels(lock_file, cache_dir, wheels)
-            config_text = json.dumps({**config, "packageBaseUrl": f"{wheels}/"})
-            argument = config_text
-            if len(config_text.encode()) > MAX_INLINE_CONFIG:
-                (scratch / "config.json").write_text(config_text)
-                argument = "@" + str(scratch / "config.json")
-            if static_out:
-                static_out.mkdir(parents=True, exist_ok=True)
-            sandbox = node_sandbox(
-                node_path,
-                read=[
-                    RUNTIME_DIR.resolve(), RUNTIME_MODULE.resolve(), *(p.resolve() for p in BUILTIN_PLUGINS.values()),
-                    runtime_dir.resolve(), lock_file.resolve(), wheels, database.resolve(), scratch,
-                    *([stdlib.resolve()] if stdlib else []),
-                ],
-                write=[scratch, *(p.resolve() for p in (bytecode_out, static_out) if p)],
-                scratch=scratch,
-            )  # fmt: skip
-            proc = subprocess.run(
-                [*sandbox.prefix, node_path, *sandbox.node_options, *heap_cap, str(SCRIPT), argument],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                env=sandbox.env,
-                stdin=subprocess.DEVNULL,
-                cwd=scratch,
-            )
+        with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=request.temp_dir) as tmp:
+            proc, sandbox = _run_node(request, node_path, Path(tmp).resolve())
     except subprocess.TimeoutExpired as exc:
         output = "\n".join(
             part.decode(errors="replace") if isinstance(part, bytes) else part
             for part in (exc.stdout, exc.stderr)
             if part
         )
-        raise CompatError(f"Pyodide did not start and render the pages within {timeout:g} s", output) from exc
+        raise CompatError(f"Pyodide did not start and render the pages within {request.timeout:g} s", output) from exc
+    return _report(request, proc, sandbox)
+
+
+def _node_and_files(request: CompatRequest) -> str:
+    """The path of ``request.node``; raises ``FileNotFoundError`` if it or a file the check reads is missing."""
+    node_path = shutil.which(request.node)
+    if node_path is None:
+        raise FileNotFoundError(
+            f"Node.js ({request.node!r}) is not on PATH; the build's compatibility check needs it (apt-get install nodejs)."
+        )
+    for required in (
+        request.runtime_dir / "pyodide.mjs",
+        request.lock_file,
+        request.database,
+        SCRIPT,
+        RUNTIME_MODULE,
+        *BUILTIN_PLUGINS.values(),
+    ):
+        if not required.is_file():
+            raise FileNotFoundError(f"Compatibility check: {required} is missing.")
+    return node_path
+
+
+def _config(request: CompatRequest, wheels: Path) -> dict[str, object]:
+    """The check script's configuration (``compat_check.mjs``), with this build's wheels staged in ``wheels``."""
+    return {
+        "runtimeDir": str(request.runtime_dir.resolve()),
+        "lockFile": str(request.lock_file.resolve()),
+        "packages": list(request.packages),
+        "database": str(request.database.resolve()),
+        "databasePath": f"/data/{request.database_name}.db",
+        "runtimeModule": str(RUNTIME_MODULE),
+        "pluginModules": [{"name": name, "path": str(path)} for name, path in BUILTIN_PLUGINS.items()],
+        "settings": DEFAULT_SETTINGS if request.settings is None else request.settings,
+        "metadata": request.metadata or {},
+        "pages": default_pages(request.database, request.database_name) + list(request.extra_pages),
+        "stdlib": str(request.stdlib.resolve()) if request.stdlib else "",
+        "bytecodeModule": str(BYTECODE_MODULE),
+        "bytecodeOut": str(request.bytecode_out.resolve()) if request.bytecode_out else "",
+        "staticOut": str(request.static_out.resolve()) if request.static_out else "",
+        "packageBaseUrl": f"{wheels}/",
+    }
+
+
+def _run_node(request: CompatRequest, node_path: str, tmp: Path) -> tuple[subprocess.CompletedProcess[str], NodeSandbox]:
+    """Run the check script in its sandbox with scratch files under ``tmp``; return Node's process and the sandbox.
+
+    Raises ``subprocess.TimeoutExpired`` after ``request.timeout`` seconds.
+    """
+    # scratch/: Node's TMPDIR, writable; wheels/: this build's wheels, read-only for Node.
+    scratch, wheels = tmp / "scratch", tmp / "wheels"
+    scratch.mkdir()
+    wheels.mkdir()
+    stage_wheels(request.lock_file, request.cache_dir, wheels)
+    argument = config_text = json.dumps(_config(request, wheels))
+    if len(config_text.encode()) > MAX_INLINE_CONFIG:
+        (scratch / "config.json").write_text(config_text)
+        argument = "@" + str(scratch / "config.json")
+    if request.static_out:
+        request.static_out.mkdir(parents=True, exist_ok=True)
+    sandbox = node_sandbox(
+        node_path,
+        read=[
+            RUNTIME_DIR.resolve(), RUNTIME_MODULE.resolve(), *(p.resolve() for p in BUILTIN_PLUGINS.values()),
+            request.runtime_dir.resolve(), request.lock_file.resolve(), wheels, request.database.resolve(), scratch,
+            *([request.stdlib.resolve()] if request.stdlib else []),
+        ],
+        write=[scratch, *(path.resolve() for path in (request.bytecode_out, request.static_out) if path)],
+        scratch=scratch,
+    )  # fmt: skip
+    heap_cap = [f"--max-old-space-size={request.max_old_space_mb}"] if request.max_old_space_mb else []
+    proc = subprocess.run(
+        [*sandbox.prefix, node_path, *sandbox.node_options, *heap_cap, str(SCRIPT), argument],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=request.timeout,
+        env=sandbox.env,
+        stdin=subprocess.DEVNULL,
+        cwd=scratch,
+    )
+    return proc, sandbox
+
+
+def _report(request: CompatRequest, proc: subprocess.CompletedProcess[str], sandbox: NodeSandbox) -> CompatReport:
+    """The report in the check script's result line on Node's stdout; raises ``CompatError`` for a failed check."""
     result = None
     for line in proc.stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
@@ -506,7 +535,7 @@ def check_bundle(
     if result is None:
         text = "\n".join(part for part in (proc.stdout, proc.stderr) if part.strip())
         if any(marker in proc.stderr for marker in OUT_OF_MEMORY_MARKERS):
-            raise CompatOutOfMemory(max_old_space_mb, text)
+            raise CompatOutOfMemory(request.max_old_space_mb, text)
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
         reason = lines[-1].strip() if lines else f"node exited with code {proc.returncode}"
         raise CompatError(f"the check script failed: {reason}", text)
@@ -535,6 +564,6 @@ def check_bundle(
         start_ms=timings["start_ms"],
         total_ms=timings["total_ms"],
         log=log,
-        static_files=checked_static_files(result.get("static", []), static_out) if static_out else [],
+        static_files=checked_static_files(result.get("static", []), request.static_out) if request.static_out else [],
         sandbox=sandbox.description,
     )

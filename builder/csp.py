@@ -9,7 +9,8 @@ the server and the browser send the same bytes for the same build.
 
 The policy is ``BASE_DIRECTIVES`` plus, for each of the build's plugins, the extra
 sources the plugin catalog lists for it (``csp`` in ``builder/catalog/plugins.toml``:
-map tiles, for instance). Why each source is there:
+map tiles, for instance). The catalog checks what an entry may add when it loads
+(``builder.catalog.check_plugin_sources``). Why each source is there:
 
 - ``script-src 'wasm-unsafe-eval'``: Pyodide compiles WebAssembly (the Service Worker
   and the Worker run under the policy of their own script's answer).
@@ -35,8 +36,9 @@ map tiles, for instance). Why each source is there:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+
+from builder.catalog import UnknownPlugin, load_catalog
 
 #: The policy of a gallery with no plugins: directive -> sources, in the order they are sent.
 BASE_DIRECTIVES: dict[str, tuple[str, ...]] = {
@@ -51,42 +53,9 @@ BASE_DIRECTIVES: dict[str, tuple[str, ...]] = {
     "form-action": ("'self'",),
     "frame-ancestors": ("*",),
 }
-#: Directives a catalog plugin may add sources to (fetch directives only: never frame-ancestors,
-#: base-uri, form-action or object-src).
-PLUGIN_DIRECTIVES = frozenset({"script-src", "style-src", "img-src", "font-src", "connect-src"})
 #: Referrer-Policy of a listed gallery; an unlisted one sends ``no-referrer`` (its id is its secret).
 LISTED_REFERRER_POLICY = "strict-origin-when-cross-origin"
 UNLISTED_REFERRER_POLICY = "no-referrer"
-#: A source expression a plugin may list: an https host source (wildcard subdomain allowed)
-#: or ``'unsafe-eval'`` (Vega compiles its expressions with ``Function``).
-_SOURCE_RE = re.compile(r"https://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?|'unsafe-eval'")
-
-
-class InvalidPolicySource(ValueError):
-    """A catalog entry's ``csp`` names a directive or source the gallery policy does not allow plugins to add."""
-
-
-def check_plugin_sources(plugin: str, sources: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
-    """Return ``sources`` (``{directive: [source, ...]}``) as tuples, or raise ``InvalidPolicySource``.
-
-    Only ``PLUGIN_DIRECTIVES`` may be extended, and only with https host sources or
-    ``'unsafe-eval'``: a catalog typo such as ``*`` or ``'unsafe-hashes'`` fails loudly
-    instead of widening every gallery that uses the plugin.
-    """
-    checked: dict[str, tuple[str, ...]] = {}
-    for directive, values in sources.items():
-        if directive not in PLUGIN_DIRECTIVES:
-            raise InvalidPolicySource(
-                f"{plugin}: csp directive {directive!r} may not be extended; use one of {sorted(PLUGIN_DIRECTIVES)}"
-            )
-        values = tuple(values)
-        for value in values:
-            if not _SOURCE_RE.fullmatch(value):
-                raise InvalidPolicySource(
-                    f"{plugin}: csp source {value!r} for {directive} is not an https host source or 'unsafe-eval'"
-                )
-        checked[directive] = values
-    return checked
 
 
 def policy_directives(plugin_sources: Iterable[Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, ...]]:
@@ -106,9 +75,6 @@ def gallery_policy(plugins: Iterable[str]) -> str:
     ``"default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-inline'; ...;
     frame-ancestors *"``. Raises ``builder.catalog.UnknownPlugin`` for a name not in the catalog.
     """
-    # builder.catalog checks its entries with check_plugin_sources, so it is imported here, not at the top.
-    from builder.catalog import UnknownPlugin, load_catalog
-
     catalog = load_catalog()
     unknown = sorted(set(plugins) - set(catalog))
     if unknown:

@@ -7,8 +7,8 @@ http.server``) and what it holds. Served that way the copy needs nothing from Gl
 path in a bundle is absolute from the site root. The stored gzip copies (``<key>.gz``) are not
 part of it, nor is the zip itself (it is no ``files`` entry).
 
-``builder.bundle.build_bundle`` writes it from the bundle's local files once they are all
-written, and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
+``builder.director`` writes it from the bundle's local files once they are all written
+(``write_local_zip``), and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of
 the build; the content origin serves that key at ``/_download/<build-id>.zip``
 (``gallery.content``). A build stored before builds wrote the zip gets it once, made from the
 store by ``store_bundle_zip`` (``worker_shell.tasks.store_download``).
@@ -19,16 +19,16 @@ Compressible files (``builder.storage.compressible``: text, wasm, SQLite) are de
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from builder.manifest import InvalidManifest, Manifest, ManifestFile
 from builder.storage import Storage, check_key, compressible
 
 #: Name of the README at the root of every download.
@@ -43,10 +43,6 @@ _CHUNK = 1024 * 1024
 def download_key(build_id: str) -> str:
     """Storage key of build ``build_id``'s self-host zip: ``"builds/<build_id>/download.zip"``."""
     return f"builds/{build_id}/{DOWNLOAD_NAME}"
-
-
-class InvalidManifest(ValueError):
-    """A build's manifest (or a file it lists) cannot make a download; ``args[0]`` says what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -71,35 +67,25 @@ class BundleListing:
     readme: str
 
 
-def download_filename(manifest: dict, build_id: str) -> str:
+def download_filename(database_name: str, build_id: str) -> str:
     """``"<database-name>-<build-id>.zip"``: the file name a reader's browser saves the download as.
 
-    The database name comes from ``manifest["database"]["name"]``, kept to the characters
-    ``gallery.models.database_name_for`` produces (``"data"`` when there is none).
+    ``database_name`` is the manifest's ``database.name``, kept to the characters
+    ``gallery.models.database_name_for`` produces (``"data"`` when none are left).
     """
-    database = manifest.get("database") if isinstance(manifest, dict) else None
-    name = str(database.get("name") or "") if isinstance(database, dict) else ""
-    return f"{re.sub(r'[^a-z0-9_-]+', '-', name.lower()).strip('-') or 'data'}-{build_id}.zip"
+    return f"{re.sub(r'[^a-z0-9_-]+', '-', database_name.lower()).strip('-') or 'data'}-{build_id}.zip"
 
 
-def bundle_listing(manifest: dict, build_id: str) -> BundleListing:
-    """Check ``manifest`` (``builds/<build_id>/manifest.json``, parsed) and list what its download holds.
+def bundle_listing(manifest: Manifest, build_id: str) -> BundleListing:
+    """List what the download of ``manifest`` (``builds/<build_id>/manifest.json``) holds.
 
-    Raises ``InvalidManifest`` when the manifest is malformed, lists a key outside the bundle
+    Raises ``InvalidManifest`` when the manifest lists a key outside the bundle
     (``BUNDLE_PREFIXES``: never an upload), an unsafe path, the zip itself, or one name twice.
     """
     where = f"builds/{build_id}/manifest.json"
-    try:
-        entries = list(manifest["files"])
-        manifest["database"]["name"]  # the README names the database
-        metadata = manifest.get("metadata") or {}
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InvalidManifest(f"{where} is not a bundle manifest: {exc!r}") from exc
-    if not isinstance(metadata, dict):
-        raise InvalidManifest(f"{where} has metadata that is not an object")
     files: list[BundleFile] = []
     seen = {README_NAME}
-    for entry in entries:
+    for entry in manifest.files:
         bundle_file = _bundle_file(entry, where)
         if bundle_file.key == download_key(build_id):
             raise InvalidManifest(f"{where} lists the download itself")
@@ -109,36 +95,32 @@ def bundle_listing(manifest: dict, build_id: str) -> BundleListing:
         files.append(bundle_file)
     return BundleListing(
         build_id=build_id,
-        filename=download_filename(manifest, build_id),
+        filename=download_filename(manifest.database.name, build_id),
         files=tuple(files),
         readme=readme_text(manifest, files),
     )
 
 
-def _bundle_file(entry: object, where: str) -> BundleFile:
+def _bundle_file(entry: ManifestFile, where: str) -> BundleFile:
     try:
-        key, url, size = entry["key"], str(entry["url"]), int(entry["size"])  # type: ignore[index]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidManifest(f"{where} has a file entry without key, url and size: {entry!r}") from exc
-    try:
-        check_key(key)
-        name = check_key(url.removeprefix("/"))
-    except (ValueError, AttributeError, TypeError) as exc:
+        check_key(entry.key)
+        name = check_key(entry.url.removeprefix("/"))
+    except ValueError as exc:
         raise InvalidManifest(f"{where} lists an unsafe path: {exc}") from exc
-    if not url.startswith("/") or not key.startswith(BUNDLE_PREFIXES) or size < 0:
-        raise InvalidManifest(f"{where} lists {key!r} at {url!r}, outside the bundle")
-    return BundleFile(name=name, key=key, size=size)
+    if not entry.url.startswith("/") or not entry.key.startswith(BUNDLE_PREFIXES) or entry.size < 0:
+        raise InvalidManifest(f"{where} lists {entry.key!r} at {entry.url!r}, outside the bundle")
+    return BundleFile(name=name, key=entry.key, size=entry.size)
 
 
-def readme_text(manifest: dict, files: list[BundleFile]) -> str:
+def readme_text(manifest: Manifest, files: list[BundleFile]) -> str:
     """The download's ``README.txt``: how to serve it, what it contains, licence and source if the metadata has them."""
-    metadata = manifest.get("metadata") or {}
-    title = str(metadata.get("title") or manifest["database"]["name"])
-    build_id = manifest.get("build_id", "")
-    pyodide = manifest.get("pyodide_version", "?")
-    database = next((f for f in files if f.key == manifest["database"].get("key")), None)
+    metadata = manifest.metadata
+    title = str(metadata.get("title") or manifest.database.name)
+    build_id = manifest.build_id
+    pyodide = manifest.pyodide_version
+    database = next((f for f in files if f.key == manifest.database.key), None)
     wheels = sorted(PurePosixPath(f.name).name for f in files if f.name.startswith("_wheels/"))
-    plugins = ", ".join(manifest.get("plugins") or []) or "none"
+    plugins = ", ".join(manifest.plugins) or "none"
     lines = [
         f"{title}",
         f"A self-contained copy of a Glasshouse gallery (build {build_id}).",
@@ -159,7 +141,7 @@ def readme_text(manifest: dict, files: list[BundleFile]) -> str:
         "  index.html                 the loading page: starts the Service Worker, shows progress",
         "  sw.js                      the Service Worker that answers every page with Datasette",
         f"  _runtime/pyodide-{pyodide}/  Pyodide {pyodide}",
-        f"  _wheels/                   Datasette {manifest.get('datasette_version', '?')} with its dependencies; plugins: {plugins}",
+        f"  _wheels/                   Datasette {manifest.datasette_version} with its dependencies; plugins: {plugins}",
         f"  _build/{build_id}/pyodide-lock.json  the lock file: every package with its sha256",
     ]
     if database is not None:
@@ -218,22 +200,32 @@ def write_bundle_zip(
         archive.writestr(readme, listing.readme)
 
 
+def write_local_zip(manifest: Manifest, local_files: Mapping[str, Path], target: Path, date_time: datetime) -> int:
+    """Write the zip of ``manifest``'s files to ``target`` from their local copies; return how many it holds.
+
+    At build time (``builder.director``), before anything is stored: ``local_files`` maps each
+    listed storage key to its local file. The README comes on top of the count. Raises
+    ``InvalidManifest`` (``bundle_listing``, ``write_bundle_zip``) and ``OSError``.
+    """
+    listing = bundle_listing(manifest, manifest.build_id)
+    with target.open("wb") as out:
+        write_bundle_zip(listing, lambda key: local_files[key].open("rb"), out, date_time)
+    return len(listing.files)
+
+
 def store_bundle_zip(storage: Storage, build_id: str, date_time: datetime, temp_dir: Path | None = None) -> int:
     """Make the zip of a stored build from the store and store it at ``download_key``; return its size in bytes.
 
-    For builds stored before ``builder.bundle`` wrote the zip itself. Reads
+    For builds stored before builds wrote the zip themselves (``write_local_zip``). Reads
     ``builds/<build_id>/manifest.json`` and every file it lists from ``storage``, writes the
     zip under ``temp_dir`` (default: the system's temporary folder; removed before returning)
     and stores it. Raises ``builder.storage.MissingKey`` when the manifest or a listed file is
     absent, ``InvalidManifest`` when the manifest is malformed or disagrees with the store, and
     ``StorageError`` when the store fails; nothing is stored then.
     """
-    with storage.open(f"builds/{build_id}/manifest.json") as fh:
-        raw = fh.read()
-    try:
-        manifest = json.loads(raw)
-    except ValueError as exc:
-        raise InvalidManifest(f"builds/{build_id}/manifest.json is not JSON: {exc}") from exc
+    where = f"builds/{build_id}/manifest.json"
+    with storage.open(where) as fh:
+        manifest = Manifest.from_json(fh.read(), where)
     listing = bundle_listing(manifest, build_id)
     with tempfile.TemporaryDirectory(prefix="glasshouse-download-", dir=temp_dir) as tmp:
         path = Path(tmp) / DOWNLOAD_NAME

@@ -57,7 +57,7 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
 #: Files the builder draws itself, by their name directly under ``builds/<id>/``.
 BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-#: Content types worth a gzip copy (``<key>.gz``, builder.bundle): text, wasm and SQLite. Zips,
+#: Content types worth a gzip copy (``<key>.gz``, builder.gzip_copies): text, wasm and SQLite. Zips,
 #: wheels, images and fonts are compressed already.
 COMPRESSIBLE_TYPES = frozenset(
     {
@@ -160,6 +160,15 @@ class Storage(Protocol):
 
     def keys_with_mtime(self, prefix: str) -> Iterator[tuple[str, float]]:
         """Yield ``(key, last modified)`` for every key under ``prefix``; times in POSIX seconds."""
+
+
+def copy_to_file(storage: Storage, key: str, target: Path) -> None:
+    """Copy the stored ``key`` into the local file ``target``, 1 MiB at a time (an upload may be 1 GB).
+
+    Raises ``MissingKey`` and ``StorageError``.
+    """
+    with storage.open(key) as source, target.open("wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
 
 
 class LocalStorage:

@@ -789,7 +789,7 @@ def _link_missing(source: Path, target: Path) -> None:
 def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Prebuilt]:
     """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None) -> Prebuilt``.
 
-    Runs ``builder.bundle.build_bundle`` (with its Node check) the first time a combination is
+    Runs ``builder.director.BuildDirector`` (with its Node check) the first time a combination is
     asked for in this pytest run, and returns the same ``Prebuilt`` after that, so browser tests
     share builds instead of repeating them. A combination is the database's bytes and file name,
     the plugins, the Datasette version and the metadata.
@@ -807,8 +807,8 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
 
     from django.conf import settings as django_settings
 
-    from builder.bundle import BuildRequest, build_bundle
     from builder.catalog import DEFAULT_DATASETTE_VERSION
+    from builder.director import BuildDirector, BuildRequest
     from builder.storage import LocalStorage
     from builder.wheels import cache_lock
     from gallery.models import database_name_for, new_build_id
@@ -832,7 +832,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         store = LocalStorage(root)
         store.put_file(source_key, database)
         log: list[str] = []
-        result = build_bundle(
+        result = BuildDirector(
             BuildRequest(
                 build_id=build_id,
                 database_path=database,
@@ -844,16 +844,16 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
                 source_sha256=sha256,
                 pyodide_version=django_settings.PYODIDE_VERSION,
                 metadata=metadata,
+                runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
+                cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
             ),
             storage=store,
-            runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
-            cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
             on_state=lambda state: None,
             log=log.append,
-        )
+        ).run()
         return {
             "build_id": build_id, "database_name": name, "source_key": source_key,
-            "bundle_bytes": result.bundle_bytes, "manifest": result.manifest, "log": "\n".join(log) + "\n",
+            "bundle_bytes": result.bundle_bytes, "manifest": result.manifest.to_dict(), "log": "\n".join(log) + "\n",
         }  # fmt: skip
 
     def get(
@@ -906,6 +906,7 @@ def published_gallery(
     With ``gallery_id``, the new gallery gets that id (so that content origin)
     instead of a random one: ``lasting_gallery`` uses it to serve one origin across tests.
     """
+    from builder.manifest import Manifest
     from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
     from gallery.services import publishing
     from worker_shell.tasks import build_facts
@@ -953,7 +954,7 @@ def published_gallery(
             source_sha256=bundle.source_sha256,
             source_bytes=bundle.database.stat().st_size,
             bundle_bytes=bundle.bundle_bytes,
-            **build_facts(bundle.manifest),  # tables, card, scan flags: as the worker records them
+            **build_facts(Manifest.from_dict(bundle.manifest)),  # tables, card, scan flags: as the worker records them
         )
         publishing.publish_build(build)
         gallery.refresh_from_db()

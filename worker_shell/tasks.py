@@ -13,12 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
@@ -28,10 +26,10 @@ from celery.worker.request import Request
 from django import db
 from django.conf import settings
 
-from builder.bundle import BuildError, BuildRequest, build_bundle
+from builder.director import CRASH_REASON, BuildCancelled, BuildDirector, BuildError, BuildPhase, BuildRequest
 from builder.download import store_bundle_zip
+from builder.manifest import Manifest
 from builder.sqlite_check import CheckLimits
-from builder.storage import MissingKey, StorageError
 from builder.wheels import WheelError
 from gallery.models import Build, BuildState
 from gallery.services import publishing, recovery
@@ -48,34 +46,28 @@ logger = logging.getLogger(__name__)
 TRANSIENT_FAULTS = (WheelError,)
 
 __all__ = [
-    "BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "database_check_limits", "fail_build",
-    "store_download", "sweep_builds",
+    "BuildTask", "BuildTaskRequest", "build_facts", "build_gallery", "build_request", "database_check_limits",
+    "fail_build", "store_download", "sweep_builds",
 ]
 
 
-def build_facts(manifest: dict[str, Any]) -> dict[str, object]:
+def build_facts(manifest: Manifest) -> dict[str, object]:
     """What the app shows about a build, from its manifest: ``{"tables", "has_card", "download_bytes", "scan_flags", "warnings"}``.
 
-    ``manifest["tables"]`` is ``builder.tables.describe_tables``'s list, ``manifest["card"]``
-    is present (any true value) when ``builds/<build-id>/card.png`` was stored,
-    ``manifest["download"]["size"]`` is the self-host zip's size (``builder.bundle`` stores the
-    zip at ``manifest["download"]["key"]``), and ``manifest["scan"]``
-    is ``builder.scan.scan_database``'s list of flags, stored as ``Build.scan_flags`` for
-    the moderation queue, and ``manifest["warnings"]`` the database check's warnings for the
-    publisher (``Build.warnings``, shown on the build page). Each is optional: a bundle that
-    lacks one (or whose size, scan or warnings are not of the right type) leaves the default
-    (no tables, no card, size unknown, no flags, no warnings).
+    ``tables`` is ``builder.tables.describe_tables``'s list; ``has_card`` whether
+    ``builds/<build-id>/card.png`` was stored; ``download_bytes`` the self-host zip's size
+    (``None`` when the manifest records no zip); ``scan_flags`` ``builder.scan.scan_database``'s
+    flags, stored as ``Build.scan_flags`` for the moderation queue; ``warnings`` the database
+    check's warnings for the publisher (``Build.warnings``, shown on the build page). A manifest
+    older than one of them (``builder.manifest``) gives its default: no tables, no card, size
+    unknown, no flags, no warnings.
     """
-    download = manifest.get("download")
-    download_bytes = download.get("size") if isinstance(download, dict) else None
-    scan = manifest.get("scan")
-    warnings = manifest.get("warnings")
     return {
-        "tables": list(manifest.get("tables", [])),
-        "has_card": bool(manifest.get("card")),
-        "download_bytes": download_bytes if isinstance(download_bytes, int) else None,
-        "scan_flags": scan if isinstance(scan, list) else [],
-        "warnings": [str(warning) for warning in warnings] if isinstance(warnings, list) else [],
+        "tables": list(manifest.tables),
+        "has_card": manifest.card is not None,
+        "download_bytes": manifest.download.size if manifest.download else None,
+        "scan_flags": list(manifest.scan),
+        "warnings": list(manifest.warnings),
     }
 
 
@@ -88,6 +80,34 @@ def database_check_limits() -> CheckLimits:
         max_tables=settings.DATABASE_MAX_TABLES,
         max_columns=settings.DATABASE_MAX_COLUMNS,
         max_schema_bytes=settings.DATABASE_MAX_SCHEMA_BYTES,
+    )
+
+
+def build_request(build: Build, temp_dir: Path) -> BuildRequest:
+    """The director's request for ``build``: its rows, and this worker's settings and files.
+
+    The upload is copied from storage into ``temp_dir / "source.db"`` (the director does it);
+    every other temporary file goes under ``temp_dir`` too.
+    """
+    return BuildRequest(
+        build_id=build.id,
+        database_path=temp_dir / "source.db",
+        source_key=build.source_key,
+        database_name=build.gallery.database_name,
+        # The build's own copy of the settings (what a moderator approves with it).
+        title=build.title,
+        description=build.description,
+        plugins=tuple(build.plugins),
+        metadata=build.metadata,
+        datasette_version=build.datasette_version,
+        source_sha256=build.source_sha256,
+        pyodide_version=settings.PYODIDE_VERSION,
+        check_limits=database_check_limits(),
+        runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),
+        cache_dir=Path(settings.WHEEL_CACHE_DIR),
+        temp_dir=temp_dir,
+        node_max_old_space_mb=settings.BUILD_NODE_MAX_OLD_SPACE_MB,
+        storage_retry_budget=settings.STORAGE_RETRY_BUDGET,
     )
 
 
@@ -147,7 +167,7 @@ class BuildTask(Task):
 
     Request = BuildTaskRequest
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # type: ignore[no-untyped-def]
         if not isinstance(exc, TRANSIENT_FAULTS):
             return  # time limits and lost workers: BuildTaskRequest
         build = Build.objects.filter(pk=args[0]).first() if args else None
@@ -179,74 +199,38 @@ def build_gallery(self: Task, build_id: str) -> str:
     """Build and publish the bundle of ``Build`` ``build_id``; return its state afterwards.
 
     First claims the build (``gallery.services.recovery.claim_build``): a final build, or one that
-    another delivery is building, returns its state at once. User errors (bad database,
-    unknown plugin) fail the build with the builder's reason; a storage fault that outlasted
-    the store's retry budget fails it with a reason saying to rebuild later; ``WheelError``
-    is retried with backoff. Temporary files live in ``tempfiles.build_temp_dir`` and are removed.
+    another delivery is building, returns its state at once. Then runs the build director
+    (``builder.director``) on the build's rows: a ``BuildError`` fails the build with the
+    director's reason (a bad database, an unknown plugin, a storage fault that outlasted the
+    store's retry budget...); ``WheelError`` is retried with backoff; the soft time limit and
+    any crash fail it with reasons of their own. Temporary files live in
+    ``tempfiles.build_temp_dir`` and are removed.
     """
     build = recovery.claim_build(build_id)
     if build is None:
         return Build.objects.filter(pk=build_id).values_list("state", flat=True).first() or "gone"
     gallery = build.gallery
 
-    def on_state(state: str) -> None:
-        if not build.set_state(state):
-            raise BuildError("The build was cancelled.")
-        build.append_log(f"== {BuildState(state).label}")
+    def on_state(phase: BuildPhase) -> None:
+        if not build.set_state(phase):
+            raise BuildCancelled()
+        build.append_log(f"== {BuildState(phase).label}")
 
-    storage = get_storage()
     try:
         with build_temp_dir(build.id) as tmp:
-            source = tmp / "source.db"
-            with storage.open(build.source_key) as src, source.open("wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            result = build_bundle(
-                BuildRequest(
-                    build_id=build.id,
-                    database_path=source,
-                    database_name=gallery.database_name,
-                    # The build's own copy of the settings (what a moderator approves with it).
-                    title=build.title,
-                    description=build.description,
-                    plugins=tuple(build.plugins),
-                    metadata=build.metadata,
-                    datasette_version=build.datasette_version,
-                    source_sha256=build.source_sha256,
-                    pyodide_version=settings.PYODIDE_VERSION,
-                    check_limits=database_check_limits(),
-                ),
-                storage=storage,
-                runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR),
-                cache_dir=Path(settings.WHEEL_CACHE_DIR),
-                on_state=on_state,
-                log=build.append_log,
-                temp_dir=tmp,
-                node_max_old_space_mb=settings.BUILD_NODE_MAX_OLD_SPACE_MB,
-            )
+            director = BuildDirector(build_request(build, tmp), storage=get_storage(), on_state=on_state, log=build.append_log)
+            result = director.run()
     except BuildError as exc:
-        return fail_build(build, exc.args[0])
-    except MissingKey:
-        return fail_build(build, "The uploaded file is no longer in storage. Upload the database again.")
+        return fail_build(build, exc.reason, log_line=exc.log_line)
     except SoftTimeLimitExceeded:
         return fail_build(build, recovery.timeout_reason(settings.BUILD_SOFT_TIME_LIMIT))
-    except StorageError as exc:
-        return fail_build(
-            build,
-            f"Storage was unavailable during the build (retried for up to {settings.STORAGE_RETRY_BUDGET} "
-            "seconds). Nothing was published; start the build again later (Rebuild).",
-            log_line=f"Storage fault: {exc}",
-        )
     except TRANSIENT_FAULTS as exc:
         build.append_log(f"Transient fault, will retry: {exc}")
         recovery.requeue(build)  # the retry's delivery claims it again
         raise
     except Exception:
         logger.exception("build %s crashed", build_id)
-        return fail_build(
-            build,
-            "The build crashed on our side; the log has the details. Nothing was published. Try again later.",
-            log_line=traceback.format_exc(),
-        )
+        return fail_build(build, CRASH_REASON, log_line=traceback.format_exc())
 
     Build.objects.filter(pk=build.pk).update(bundle_bytes=result.bundle_bytes, **build_facts(result.manifest))
     try:

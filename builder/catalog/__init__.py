@@ -1,4 +1,4 @@
-"""The plugin catalog and its locks.
+"""The plugin catalog and its locks, and what a catalog entry may add to a gallery's policy.
 
 ``plugins.toml`` lists the Datasette plugins a publisher may choose; each
 ``lock-datasette-<version>.json`` pins Datasette, every catalog plugin and their
@@ -9,12 +9,12 @@ this package and are read at import time of the functions below, never fetched.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-
-from builder.csp import check_plugin_sources
 
 CATALOG_DIR = Path(__file__).parent
 
@@ -22,7 +22,6 @@ CATALOG_DIR = Path(__file__).parent
 #: alpha; it is offered with the plugins verified against it (``verified_with``).
 DATASETTE_VERSIONS: tuple[str, ...] = ("0.65.5", "1.0a41")
 DEFAULT_DATASETTE_VERSION = DATASETTE_VERSIONS[0]
-
 
 class UnknownPlugin(ValueError):
     """A plugin not in the catalog, or not offered with the chosen Datasette. ``args[0]`` is the user-facing message."""
@@ -60,12 +59,49 @@ class Plugin:
         return dict(self.requirement).get(datasette_version, self.name)
 
 
+# --- What an entry's ``csp`` may add to the gallery policy (builder.csp) -----------------------
+
+#: Directives a catalog plugin may add sources to (fetch directives only: never frame-ancestors,
+#: base-uri, form-action or object-src).
+PLUGIN_DIRECTIVES = frozenset({"script-src", "style-src", "img-src", "font-src", "connect-src"})
+#: A source expression a plugin may list: an https host source (wildcard subdomain allowed)
+#: or ``'unsafe-eval'`` (Vega compiles its expressions with ``Function``).
+_SOURCE_RE = re.compile(r"https://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?|'unsafe-eval'")
+
+
+class InvalidPolicySource(ValueError):
+    """A catalog entry's ``csp`` names a directive or source the gallery policy does not allow plugins to add."""
+
+
+def check_plugin_sources(plugin: str, sources: Mapping[str, Iterable[str]]) -> dict[str, tuple[str, ...]]:
+    """Return ``sources`` (``{directive: [source, ...]}``) as tuples, or raise ``InvalidPolicySource``.
+
+    Only ``PLUGIN_DIRECTIVES`` may be extended, and only with https host sources or
+    ``'unsafe-eval'``: a catalog typo such as ``*`` or ``'unsafe-hashes'`` fails loudly
+    instead of widening every gallery that uses the plugin.
+    """
+    checked: dict[str, tuple[str, ...]] = {}
+    for directive, values in sources.items():
+        if directive not in PLUGIN_DIRECTIVES:
+            raise InvalidPolicySource(
+                f"{plugin}: csp directive {directive!r} may not be extended; use one of {sorted(PLUGIN_DIRECTIVES)}"
+            )
+        values = tuple(values)
+        for value in values:
+            if not _SOURCE_RE.fullmatch(value):
+                raise InvalidPolicySource(
+                    f"{plugin}: csp source {value!r} for {directive} is not an https host source or 'unsafe-eval'"
+                )
+        checked[directive] = values
+    return checked
+
+
 @cache
 def load_catalog() -> dict[str, Plugin]:
     """Return the catalog as ``{name: Plugin}``, in the file's order.
 
-    Raises ``builder.csp.InvalidPolicySource`` if an entry's ``csp`` names a directive or
-    source plugins may not add.
+    Raises ``InvalidPolicySource`` if an entry's ``csp`` names a directive or source plugins
+    may not add (``check_plugin_sources``).
     """
     with (CATALOG_DIR / "plugins.toml").open("rb") as fh:
         raw = tomllib.load(fh)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from django.utils.http import parse_etags
 
 from builder.csp import gallery_policy
 from builder.download import download_filename
+from builder.manifest import Manifest
 from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
 from gallery.content.pages import not_found, storage_unavailable, with_headers
 from gallery.storage import get_storage
@@ -167,14 +167,14 @@ def build_serving(build_id: str) -> BuildServing:
     key = f"builds/{build_id}/manifest.json"
     try:
         with get_storage().open(key) as fh:
-            manifest = json.loads(fh.read())
-        policy = manifest.get("content_security_policy") or gallery_policy(manifest["plugins"])
-        gzipped = {entry["key"]: entry["gzip"]["key"] for entry in manifest.get("files", []) if "gzip" in entry}
-    except (StorageError, MissingKey, ValueError, KeyError, TypeError, AttributeError) as exc:
+            manifest = Manifest.from_json(fh.read(), key)
+        policy = manifest.content_security_policy or gallery_policy(manifest.plugins)
+        gzipped = {entry.key: entry.gzip.key for entry in manifest.files if entry.gzip}
+    except (StorageError, MissingKey, ValueError) as exc:  # InvalidManifest and UnknownPlugin are ValueErrors
         logger.error("no policy for build %s (%s): serving the policy of a gallery without plugins", build_id, exc)
-        return BuildServing(policy=gallery_policy(()), gzip={}, download_filename=download_filename({}, build_id))
+        return BuildServing(policy=gallery_policy(()), gzip={}, download_filename=download_filename("", build_id))
     _BUILDS[build_id] = BuildServing(
-        policy=policy, gzip=gzipped, download_filename=download_filename(manifest, build_id)
+        policy=policy, gzip=gzipped, download_filename=download_filename(manifest.database.name, build_id)
     )
     return _BUILDS[build_id]
 

@@ -24,7 +24,6 @@ Called by ``worker_shell.maintenance.collect_garbage`` (Celery beat, daily) and 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import defaultdict
@@ -36,6 +35,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from builder.catalog import DATASETTE_VERSIONS, load_lock
+from builder.manifest import Manifest
 from builder.storage import MissingKey, Storage, StorageError
 from gallery.models import FINAL_STATES, Build, BuildState, Gallery
 from gallery.services import moderation, removal
@@ -180,12 +180,10 @@ def referenced_shared_folders(build_ids: Iterable[str]) -> set[str]:
     for build_id in build_ids:
         try:
             with storage.open(f"builds/{build_id}/manifest.json") as fh:
-                manifest = json.load(fh)
+                manifest = Manifest.from_json(fh.read(), f"builds/{build_id}/manifest.json")
         except MissingKey:
             continue
-        needed.update(
-            folder for entry in manifest.get("files", []) if (folder := _shared_folder(entry.get("key", "")))
-        )
+        needed.update(folder for entry in manifest.files if (folder := _shared_folder(entry.key)))
     return needed
 
 

@@ -43,7 +43,7 @@ def chinook(shared_data: Path) -> Path:
 
 @dataclass
 class SharedBuild:
-    """A build ``builder.bundle.build_bundle`` ran once this session: its store, result, states and log lines."""
+    """A build ``builder.director.BuildDirector`` ran once this session: its store, result, states and log lines."""
 
     storage: Any
     result: Any
@@ -65,19 +65,18 @@ def chinook_build(
     Shared by ``tests/builder/test_bundle.py`` (what a build writes) and ``test_compat.py`` (what
     its log says about the Node check), which only read it: a second build may add files to the store.
     """
-    from builder.bundle import BuildRequest, build_bundle
+    from builder.director import BuildDirector, BuildRequest
     from builder.storage import LocalStorage
 
     storage = LocalStorage(tmp_path_factory.mktemp("chinook-build"))
     states: list[str] = []
     lines: list[str] = []
-    result = build_bundle(
+    result = BuildDirector(
         BuildRequest(
             build_id="b0000000000000001", database_path=chinook, database_name="chinook", title=HOSTILE_TITLE,
             description="A music store", plugins=("datasette-pretty-json",), datasette_version="0.65.5",
-            source_sha256="0" * 64,
+            source_sha256="0" * 64, runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
         ),
-        storage=storage, runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
-        on_state=states.append, log=lines.append,
-    )  # fmt: skip
+        storage=storage, on_state=states.append, log=lines.append,
+    ).run()  # fmt: skip
     return SharedBuild(storage, result, states, lines)

@@ -14,24 +14,24 @@ from typing import Any
 
 import pytest
 
-from builder.bundle import (
-    DATABASE_GZIP_LEVEL,
-    GZIP_MAX_RATIO,
-    RUNTIME_MODULES,
-    BackgroundGzip,
-    BuildError,
-    BuildRequest,
-    BuildResult,
-    build_bundle,
-    gzip_copy,
-)
+from builder.bundle import RUNTIME_MODULES
 from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
+from builder.director import BuildDirector, BuildError, BuildPhase, BuildRequest, BuildResult
+from builder.gzip_copies import DATABASE_GZIP_LEVEL, GZIP_MAX_RATIO, BackgroundGzip, gzip_copy
+from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, compressible, content_type_for
 
 
-def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tuple[str, ...] = ()) -> BuildRequest:
+def request_for(
+    database: Path,
+    runtime_dir: Path,
+    cache_dir: Path,
+    build_id: str = "b0000000000000001",
+    plugins: tuple[str, ...] = (),
+    temp_dir: Path | None = None,
+) -> BuildRequest:
     return BuildRequest(
         build_id=build_id,
         database_path=database,
@@ -41,6 +41,9 @@ def request_for(database: Path, build_id: str = "b0000000000000001", plugins: tu
         plugins=plugins,
         datasette_version="0.65.5",
         source_sha256="0" * 64,
+        runtime_dir=runtime_dir,
+        cache_dir=cache_dir,
+        temp_dir=temp_dir,
     )
 
 
@@ -64,6 +67,8 @@ def built(chinook_build: Any) -> tuple[LocalStorage, BuildResult, Recorder]:
 
 def test_it_reports_each_state_in_order(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     _, _, recorder = built
+    assert recorder.states == [BuildPhase.VALIDATING, BuildPhase.RESOLVING, BuildPhase.BUNDLING, BuildPhase.UPLOADING]
+    assert all(type(state) is BuildPhase for state in recorder.states), "a BuildPhase, never a bare string"
     assert recorder.states == ["validating", "resolving", "bundling", "uploading"]
 
 
@@ -127,39 +132,41 @@ def test_the_manifest_lists_every_file_with_its_size_and_hash(
     built: tuple[LocalStorage, BuildResult, Recorder],
 ) -> None:
     storage, result, _ = built
-    manifest = json.loads(storage.open("builds/b0000000000000001/manifest.json").read())
+    stored = storage.open("builds/b0000000000000001/manifest.json").read()
+    assert stored.decode() == result.manifest.to_json()
+    manifest = Manifest.from_json(stored)
     assert manifest == result.manifest
-    assert manifest["plugins"] == ["datasette-pretty-json"]
-    assert manifest["datasette_settings"]["sql_time_limit_ms"] == 1000
-    assert manifest["source_sha256"] == "0" * 64
-    for entry in manifest["files"]:
-        data = storage.open(entry["key"]).read()
-        assert len(data) == entry["size"], entry["key"]
-        assert sha256(data) == entry["sha256"], entry["key"]
+    assert manifest.plugins == ("datasette-pretty-json",)
+    assert manifest.datasette_settings["sql_time_limit_ms"] == 1000
+    assert manifest.source_sha256 == "0" * 64
+    for entry in manifest.files:
+        data = storage.open(entry.key).read()
+        assert len(data) == entry.size, entry.key
+        assert sha256(data) == entry.sha256, entry.key
 
 
 def test_compressible_files_get_a_deterministic_gzip_copy(
     built: tuple[LocalStorage, BuildResult, Recorder], tmp_path: Path
 ) -> None:
     storage, result, _ = built
-    entries = {entry["key"]: entry for entry in result.manifest["files"]}
-    gzipped = {key for key, entry in entries.items() if "gzip" in entry}
+    entries = {entry.key: entry for entry in result.manifest.files}
+    gzipped = {key for key, entry in entries.items() if entry.gzip}
     prefix = "builds/b0000000000000001/"
     # Text, wasm and the database get one; wheels, zips and images never.
     assert {
         f"{prefix}data/chinook.db", f"{prefix}index.html", f"{prefix}config.mjs", f"{prefix}js/core.mjs",
         f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs",
     } <= gzipped  # fmt: skip
-    assert not {key for key in gzipped if key.endswith((".whl", ".zip", ".png", ".woff", ".woff2"))}
+    assert not {key for key in gzipped if key.endswith((".whl", ".zip", ".png", ".wof", ".woff2"))}
     # Only the build's own copies and the shared runtime's are stored, each listed.
     stored = {key for key in [*storage.keys("builds/"), *storage.keys("runtime/"), *storage.keys("wheels/")]
               if key.endswith(".gz") and key.startswith((prefix, "runtime/", "wheels/"))}  # fmt: skip
-    assert stored == {entries[key]["gzip"]["key"] for key in gzipped}
+    assert stored == {entries[key].gzip.key for key in gzipped}
     for key in gzipped:
         copy = storage.open(key + ".gz").read()
-        assert entries[key]["gzip"] == {"key": key + ".gz", "size": len(copy)}
+        assert entries[key].gzip == GzipCopy(key=key + ".gz", size=len(copy))
         assert gzip.decompress(copy) == storage.open(key).read(), key
-        assert len(copy) <= entries[key]["size"] * GZIP_MAX_RATIO, key
+        assert len(copy) <= entries[key].size * GZIP_MAX_RATIO, key
         assert copy[4:8] == b"\0\0\0\0", "mtime 0: the same bytes on every build"
     # The same input gives the same bytes.
     source = storage.local_path(f"{prefix}data/chinook.db")
@@ -167,7 +174,7 @@ def test_compressible_files_get_a_deterministic_gzip_copy(
     assert (tmp_path / "again.gz").read_bytes() == storage.open(f"{prefix}data/chinook.db.gz").read()
     # The precache list keeps the identity bytes: fetch decodes, and SRI is over the decoded body.
     database = next(item for item in build_config(storage)["precache"] if item["url"].endswith("/chinook.db"))
-    assert database["size"] == entries[f"{prefix}data/chinook.db"]["size"]
+    assert database["size"] == entries[f"{prefix}data/chinook.db"].size
     identity = storage.open(f"{prefix}data/chinook.db").read()
     assert database["integrity"] == "sha256-" + base64.b64encode(hashlib.sha256(identity).digest()).decode()
 
@@ -178,23 +185,23 @@ def test_the_build_stores_the_self_host_zip_once_laid_out_as_a_static_site(
     storage, result, recorder = built
     key = "builds/b0000000000000001/download.zip"
     size = storage.size(key)
-    assert result.download_bytes == size == result.manifest["download"]["size"]
-    assert result.manifest["download"]["key"] == key
+    assert result.manifest.download == DownloadZip(key=key, size=size)
+    assert result.download_bytes == size
     assert content_type_for(key) == "application/zip"
     assert any(line.startswith("Self-host zip written in ") and f"{size:,} bytes" in line for line in recorder.lines)
     # Never a bundle file: not in the manifest's files, not in what a reader's worker downloads.
-    entries = result.manifest["files"]
-    assert not [entry for entry in entries if "download" in entry["key"]]
+    entries = result.manifest.files
+    assert not [entry for entry in entries if "download" in entry.key]
     assert not [item for item in build_config(storage)["precache"] if "download" in item["url"]]
     with storage.open(key) as fh, zipfile.ZipFile(fh) as archive:
         assert archive.testzip() is None
         # Every listed file at its URL path, then the README: no gzip copy, no manifest, not itself.
-        assert archive.namelist() == [*(entry["url"].removeprefix("/") for entry in entries), "README.txt"]
+        assert archive.namelist() == [*(entry.url.removeprefix("/") for entry in entries), "README.txt"]
         for entry in entries:
-            info = archive.getinfo(entry["url"].removeprefix("/"))
-            assert archive.read(info) == storage.open(entry["key"]).read(), entry["key"]
+            info = archive.getinfo(entry.url.removeprefix("/"))
+            assert archive.read(info) == storage.open(entry.key).read(), entry.key
             # Text, wasm and SQLite deflated; wheels, zips and images stored as they are.
-            assert info.compress_type == (zipfile.ZIP_DEFLATED if compressible(entry["key"]) else zipfile.ZIP_STORED)
+            assert info.compress_type == (zipfile.ZIP_DEFLATED if compressible(entry.key) else zipfile.ZIP_STORED)
         names = archive.namelist()
         assert {"index.html", "sw.js", "_build/b0000000000000001/data/chinook.db"} <= set(names)
         assert any(name.startswith("_wheels/") and name.endswith(".whl") for name in names)
@@ -215,11 +222,11 @@ def test_the_build_records_one_policy_for_the_server_and_the_readers_browser(
 ) -> None:
     storage, result, _ = built
     policy = gallery_policy(["datasette-pretty-json"])
-    assert result.manifest["content_security_policy"] == policy
+    assert result.manifest.content_security_policy == policy
     # What the Service Worker and the Worker stamp on every answer they build: the same policy,
     # and no-referrer whatever the gallery's visibility (it may change after the worker is installed).
     assert build_config(storage)["securityHeaders"] == [
-        ["Content-Security-Policy", policy], ["X-Content-Type-Options", "nosniff"], ["Referrer-Policy", "no-referrer"],
+        ["Content-Security-Policy", policy], ["X-Content-Type-Options", "nosnif"], ["Referrer-Policy", "no-referrer"],
     ]  # fmt: skip
     assert build_config(storage)["settings"] == {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_returned_rows": 1000}
 
@@ -231,8 +238,8 @@ def test_the_service_worker_is_a_static_import_of_the_shared_runtime(
     sw = storage.open("builds/b0000000000000001/sw.js").read().decode()
     assert 'import "/_build/b0000000000000001/js/sw-main.mjs";' in sw
     pyodide = storage.open("builds/b0000000000000001/pyodide.mjs").read().decode()
-    assert f'export {{ loadPyodide }} from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs";' in pyodide
-    assert f'export {{ default as createPyodideModule }} from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs";' in pyodide
+    assert 'export { loadPyodide } from f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs";' in pyodide
+    assert 'export { default as createPyodideModule } from f"/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs";' in pyodide
     page = storage.open("builds/b0000000000000001/index.html").read().decode()
     assert '<script type="module" src="/_build/b0000000000000001/js/bootstrap.mjs"></script>' in page
     for path in RUNTIME_MODULES.glob("*.mjs"):
@@ -244,14 +251,14 @@ def test_datasettes_and_the_plugins_static_files_are_bundle_files_at_their_urls(
     built: tuple[LocalStorage, BuildResult, Recorder],
 ) -> None:
     storage, result, _ = built
-    static = {f["url"]: f for f in result.manifest["files"] if f["url"].startswith("/-/")}
+    static = {f.url: f for f in result.manifest.files if f.url.startswith("/-/")}
     assert "/-/static/app.css" in static
     assert any(url.startswith("/-/static/codemirror-") for url in static)
     # datasette-pretty-json has no static files; Datasette's own must all be there.
     assert all(url.startswith(("/-/static/", "/-/static-plugins/")) for url in static)
     entry = static["/-/static/app.css"]
-    assert entry["key"] == "builds/b0000000000000001/-/static/app.css"
-    assert b"font-family" in storage.open(entry["key"]).read()
+    assert entry.key == "builds/b0000000000000001/-/static/app.css"
+    assert b"font-family" in storage.open(entry.key).read()
 
 
 def test_the_service_worker_precaches_every_file_with_its_integrity(
@@ -308,23 +315,21 @@ def test_a_second_build_stores_shared_files_once(
 ) -> None:
     storage, first, _ = built
     lines: list[str] = []
-    second = build_bundle(
-        request_for(chinook, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
+    second = BuildDirector(
+        request_for(chinook, pyodide_runtime, wheel_cache, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
         storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
         on_state=lambda state: None,
         log=lines.append,
-    )
+    ).run()
     # Only the second build's own files were stored: the runtime and the wheels were there already.
     own = list(storage.keys("builds/b0000000000000002/"))
     assert f"Stored {len(own)} files (" in lines[-1], lines[-1]
     # The shared files' gzip copies are taken as stored, not made again: the same entries.
-    def shared(result: BuildResult) -> list[dict]:
-        return [entry for entry in result.manifest["files"] if not entry["key"].startswith("builds/")]
+    def shared(result: BuildResult) -> list[ManifestFile]:
+        return [entry for entry in result.manifest.files if not entry.key.startswith("builds/")]
 
     assert shared(second) == shared(first)
-    assert {entry["key"] for entry in shared(second) if "gzip" in entry} >= {f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"}
+    assert {entry.key for entry in shared(second) if entry.gzip} >= {f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"}
 
 
 @pytest.mark.parametrize(
@@ -349,14 +354,12 @@ def test_a_bad_request_fails_with_a_reason_and_stores_nothing(
         database.write_bytes(content)
     storage = LocalStorage(tmp_path / "store")
     with pytest.raises(BuildError, match=message):
-        build_bundle(
-            request_for(database, plugins=plugins),
+        BuildDirector(
+            request_for(database, pyodide_runtime, wheel_cache, plugins=plugins),
             storage=storage,
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=lambda state: None,
             log=lambda line: None,
-        )
+        ).run()
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
 
 
@@ -384,7 +387,7 @@ def test_readers_boot_from_the_compiled_standard_library(built: tuple[LocalStora
     config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
     (url,) = re.findall(r'"stdLibURL": "([^"]+)"', config)
     assert re.fullmatch(r"/_runtime/pyodide-314\.0\.7/stdlib/[0-9a-f]{64}/python_stdlib\.zip", url)
-    assert url in {entry["url"] for entry in result.manifest["files"]}
+    assert url in {entry.url for entry in result.manifest.files}
     assert f"/_runtime/pyodide-{PYODIDE_VERSION}/python_stdlib.zip" not in config, "npm's source zip is not downloaded too"
     names = set(zipfile.ZipFile(io.BytesIO(storage.open("runtime" + url.removeprefix("/_runtime")).read())).namelist())
     assert {"json/__init__.pyc", "asyncio/base_events.pyc", "sqlite3/__init__.pyc"} <= names
@@ -395,11 +398,11 @@ def test_readers_boot_from_the_compiled_standard_library(built: tuple[LocalStora
 
 def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     storage, result, _ = built
-    tables = {table["name"]: table for table in result.manifest["tables"]}
+    tables = {table["name"]: table for table in result.manifest.tables}
     assert len(tables) == 11
     assert tables["Album"] == {"name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"]}
     card_key = "builds/b0000000000000001/card.png"
-    assert result.manifest["card"] == {"key": card_key, "url": "/_build/b0000000000000001/card.png"}
+    assert result.manifest.card == StoredImage(key=card_key, url="/_build/b0000000000000001/card.png")
     with storage.open(card_key) as fh:
         assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
     # Drawn for pages about the gallery: the reader's first visit does not download it.
@@ -409,12 +412,12 @@ def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalS
 
 def test_the_build_scans_the_data_for_moderators(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:
     _, result, recorder = built
-    flagged = [(flag["table"], flag["column"], flag["kind"]) for flag in result.manifest["scan"]]
+    flagged = [(flag["table"], flag["column"], flag["kind"]) for flag in result.manifest.scan]
     assert flagged == [
         ("Customer", "Email", "email"), ("Customer", "Fax", "phone"), ("Customer", "Phone", "phone"),
         ("Employee", "Email", "email"), ("Employee", "Fax", "phone"), ("Employee", "Phone", "phone"),
     ]  # fmt: skip
-    assert result.manifest["scan"][0]["examples"] == ["l***@e***.br", "l***@s***.de"]
+    assert result.manifest.scan[0]["examples"] == ["l***@e***.br", "l***@s***.de"]
     assert (
         "Data scan: 6 columns flagged (email: Customer.Email, phone: Customer.Fax, phone: Customer.Phone, "
         "email: Employee.Email, phone: Employee.Fax, phone: Employee.Phone)." in recorder.lines
@@ -432,15 +435,12 @@ def test_a_hostile_database_fails_while_validating_and_stores_nothing(
     storage = LocalStorage(tmp_path / "store")
     (tmp_path / "tmp").mkdir()
     with pytest.raises(BuildError) as failed:
-        build_bundle(
-            request_for(corpus[case]),
+        BuildDirector(
+            request_for(corpus[case], pyodide_runtime, wheel_cache, temp_dir=tmp_path / "tmp"),
             storage=storage,
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=states.append,
             log=lambda line: None,
-            temp_dir=tmp_path / "tmp",
-        )
+        ).run()
     assert expected in failed.value.args[0]
     assert states == ["validating"]
     assert not any(p.is_file() for p in (tmp_path / "store").rglob("*"))
@@ -452,15 +452,13 @@ def test_a_wal_mode_database_builds_with_a_warning_in_the_log_and_the_manifest(
 ) -> None:
     lines: list[str] = []
     storage = LocalStorage(tmp_path / "store")
-    result = build_bundle(
-        request_for(corpus["wal_mode"]),
+    result = BuildDirector(
+        request_for(corpus["wal_mode"], pyodide_runtime, wheel_cache),
         storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
         on_state=lambda state: None,
         log=lines.append,
-    )
-    (warning,) = result.manifest["warnings"]
+    ).run()
+    (warning,) = result.manifest.warnings
     assert "not checkpointed before upload" in warning
     assert f"Warning: {warning}" in lines
     copy = storage.local_path("builds/b0000000000000001/data/chinook.db")

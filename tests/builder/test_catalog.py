@@ -28,7 +28,7 @@ from builder.catalog import (
     load_lock,
     plugins_for_version,
 )
-from builder.compat import CompatError, PageResult, check_bundle
+from builder.compat import CompatError, CompatRequest, PageResult, check_bundle
 
 CATALOG = load_catalog()
 
@@ -303,11 +303,13 @@ def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_da
         lock_key = next(f["key"] for f in manifest["files"] if f["url"].endswith("/pyodide-lock.json"))
         try:
             report = check_bundle(
-                runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR), cache_dir=Path(settings.WHEEL_CACHE_DIR),
-                lock_file=shared_store / lock_key, packages=["datasette", *manifest["plugins"]],
-                database=shared_store / manifest["database"]["key"], database_name=manifest["database"]["name"],
-                settings=manifest["datasette_settings"], metadata=manifest["metadata"],
-                extra_pages=[page for name in CATALOG_ORDER for page in pages_for(name, version)], timeout=240,
+                CompatRequest(
+                    runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR), cache_dir=Path(settings.WHEEL_CACHE_DIR),
+                    lock_file=shared_store / lock_key, packages=("datasette", *manifest["plugins"]),
+                    database=shared_store / manifest["database"]["key"], database_name=manifest["database"]["name"],
+                    settings=manifest["datasette_settings"], metadata=manifest["metadata"],
+                    extra_pages=tuple(page for name in CATALOG_ORDER for page in pages_for(name, version)), timeout=240,
+                )
             )  # fmt: skip
             boots[version, plugins] = NodeBoot(plugins, version, report.pages, "", report.log)
         except CompatError as exc:

@@ -24,10 +24,10 @@ from typing import Any
 import pytest
 
 import builder.compat
-from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.catalog import load_lock
 from builder.compat import (
     CompatError,
+    CompatRequest,
     NodeSandbox,
     SandboxUnavailable,
     check_bundle,
@@ -40,6 +40,7 @@ from builder.compat import (
     stage_wheels,
     tilde_encode,
 )
+from builder.director import BuildDirector, BuildError, BuildRequest
 from builder.storage import LocalStorage
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
 
@@ -130,13 +131,15 @@ def test_every_default_page_must_show_its_report_link_in_the_footer(tmp_path: Pa
 def test_a_missing_node_is_a_clear_file_not_found_error(tmp_path: Path, pyodide_runtime: Path, chinook: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"Node.js \('no-such-node'\) is not on PATH"):
         check_bundle(
-            runtime_dir=pyodide_runtime,
-            cache_dir=tmp_path,
-            lock_file=tmp_path / "lock.json",
-            packages=["datasette"],
-            database=chinook,
-            database_name="chinook",
-            node="no-such-node",
+            CompatRequest(
+                runtime_dir=pyodide_runtime,
+                cache_dir=tmp_path,
+                lock_file=tmp_path / "lock.json",
+                packages=("datasette",),
+                database=chinook,
+                database_name="chinook",
+                node="no-such-node",
+            )
         )
 
 
@@ -155,13 +158,15 @@ def test_datasette_alone_boots_and_renders_chinook(
     # A description longer than one command-line argument may be: the config goes through a file.
     description = "A music store. " * 15_000
     report = check_bundle(
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
-        lock_file=lock_file,
-        packages=["datasette"],
-        database=chinook,
-        database_name="chinook",
-        metadata={"title": "Chinook", "description": description},
+        CompatRequest(
+            runtime_dir=pyodide_runtime,
+            cache_dir=wheel_cache,
+            lock_file=lock_file,
+            packages=("datasette",),
+            database=chinook,
+            database_name="chinook",
+            metadata={"title": "Chinook", "description": description},
+        )
     )
 
     assert [page.path for page in report.pages] == ["/", "/chinook", "/chinook/Album"]
@@ -195,12 +200,14 @@ def test_a_lock_that_lacks_a_dependency_fails_with_the_traceback(
 
     with pytest.raises(CompatError) as info:
         check_bundle(
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
-            lock_file=lock_file,
-            packages=["datasette"],
-            database=chinook,
-            database_name="chinook",
+            CompatRequest(
+                runtime_dir=pyodide_runtime,
+                cache_dir=wheel_cache,
+                lock_file=lock_file,
+                packages=("datasette",),
+                database=chinook,
+                database_name="chinook",
+            )
         )
 
     assert info.value.args[0] == "ModuleNotFoundError: No module named 'markupsafe'"
@@ -225,12 +232,14 @@ def test_a_plugin_that_raises_at_import_fails_with_its_traceback(
 
     with pytest.raises(CompatError) as info:
         check_bundle(
-            runtime_dir=pyodide_runtime,
-            cache_dir=cache,
-            lock_file=lock_file,
-            packages=["datasette", "glasshouse-broken-plugin"],
-            database=chinook,
-            database_name="chinook",
+            CompatRequest(
+                runtime_dir=pyodide_runtime,
+                cache_dir=cache,
+                lock_file=lock_file,
+                packages=("datasette", "glasshouse-broken-plugin"),
+                database=chinook,
+                database_name="chinook",
+            )
         )
 
     assert info.value.args[0] == "RuntimeError: this plugin cannot start in Pyodide"
@@ -255,17 +264,20 @@ def test_a_page_without_its_marker_fails_and_names_are_encoded(
 
     with pytest.raises(CompatError) as info:
         check_bundle(
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
-            lock_file=lock_file,
-            packages=["datasette"],
-            database=database,
-            database_name="odd-db",
-            extra_pages=[
-                {"path": "/odd-db/my+table~2F1", "contains": ["only row"]},
-                # "odd-db" is on the page, but not in its footer; the footer keeps Datasette's own line.
-                {"path": "/", "contains": ["no-such-marker"], "lacks": ["odd-db"], "footer": ["Powered by", "odd-db"]},
-            ],
+            CompatRequest(
+                runtime_dir=pyodide_runtime,
+                cache_dir=wheel_cache,
+                lock_file=lock_file,
+                packages=("datasette",),
+                database=database,
+                database_name="odd-db",
+                extra_pages=(
+                    {"path": "/odd-db/my+table~2F1", "contains": ["only row"]},
+                    # "odd-db" is on the page, but not in its footer; the footer keeps Datasette's own line.
+                    {"path": "/", "contains": ["no-such-marker"], "lacks": ["odd-db"],
+                     "footer": ["Powered by", "odd-db"]},
+                ),
+            )
         )
 
     assert info.value.args[0] == 'GET / lacks "no-such-marker"; contains "odd-db"; footer lacks "odd-db"'
@@ -278,7 +290,8 @@ def test_a_page_without_its_marker_fails_and_names_are_encoded(
 # --- wired into the build ------------------------------------------------------------------
 
 
-def request_for(database: Path, build_id: str) -> BuildRequest:
+def request_for(database: Path, build_id: str, runtime_dir: Path, cache_dir: Path, **worker: Any) -> BuildRequest:
+    """A build of ``database`` with datasette-pretty-json; ``worker``: ``temp_dir``, ``node_max_old_space_mb``."""
     return BuildRequest(
         build_id=build_id,
         database_path=database,
@@ -288,6 +301,9 @@ def request_for(database: Path, build_id: str) -> BuildRequest:
         plugins=("datasette-pretty-json",),
         datasette_version="0.65.5",
         source_sha256="0" * 64,
+        runtime_dir=runtime_dir,
+        cache_dir=cache_dir,
+        **worker,
     )
 
 
@@ -316,14 +332,12 @@ def test_a_bundle_that_does_not_start_fails_the_build_before_uploading(
     lines: list[str] = []
 
     with pytest.raises(BuildError) as info:
-        build_bundle(
-            request_for(chinook, "bcompat000000002"),
+        BuildDirector(
+            request_for(chinook, "bcompat000000002", pyodide_runtime, wheel_cache),
             storage=LocalStorage(tmp_path / "store"),
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=states.append,
             log=lines.append,
-        )
+        ).run()
 
     assert info.value.args[0] == (
         "The bundle did not start in Pyodide: RuntimeError: Datasette refused to start. The build log has the traceback."
@@ -343,16 +357,12 @@ def test_a_tiny_heap_cap_fails_the_build_with_a_clear_reason_and_leaves_no_tempo
     lines: list[str] = []
 
     with pytest.raises(BuildError) as info:
-        build_bundle(
-            request_for(chinook, "bcompat000000003"),
+        BuildDirector(
+            request_for(chinook, "bcompat000000003", pyodide_runtime, wheel_cache, temp_dir=scratch, node_max_old_space_mb=8),
             storage=LocalStorage(tmp_path / "store"),
-            runtime_dir=pyodide_runtime,
-            cache_dir=wheel_cache,
             on_state=lambda state: None,
             log=lines.append,
-            temp_dir=scratch,
-            node_max_old_space_mb=8,
-        )
+        ).run()
 
     assert info.value.args[0].startswith(
         "The build ran out of memory in the compatibility check (Node's heap is capped at 8 MB). Try a smaller database"
@@ -415,24 +425,26 @@ def test_canned_queries_license_and_table_options_work_with_each_datasette(
     version: str, tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:
     storage = LocalStorage(tmp_path / "store")
-    build_bundle(
+    BuildDirector(
         BuildRequest(
             build_id="meta", database_path=chinook, database_name="chinook", title="T", description="",
             plugins=(), datasette_version=version, source_sha256="0" * 64, metadata=METADATA,
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
         ),
-        storage=storage, runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
-        on_state=lambda state: None, log=lambda line: None,
-    )  # fmt: skip
+        storage=storage, on_state=lambda state: None, log=lambda line: None,
+    ).run()  # fmt: skip
     check_bundle(
-        runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
-        lock_file=tmp_path / "store" / "builds" / "meta" / "pyodide-lock.json",
-        packages=["datasette"], database=tmp_path / "store" / "builds" / "meta" / "data" / "chinook.db",
-        database_name="chinook", metadata={"title": "T", **METADATA},
-        extra_pages=[
-            {"path": "/chinook/longest", "contains": ["Longest tracks", "Occupation / Precipice"]},
-            {"path": "/", "contains": ["CC BY 4.0"]},
-            {"path": "/chinook/Album", "contains": ["Albums of the store", "Koyaanisqatsi"], "lacks": ["Facelift"]},
-        ],
+        CompatRequest(
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
+            lock_file=tmp_path / "store" / "builds" / "meta" / "pyodide-lock.json",
+            packages=("datasette",), database=tmp_path / "store" / "builds" / "meta" / "data" / "chinook.db",
+            database_name="chinook", metadata={"title": "T", **METADATA},
+            extra_pages=(
+                {"path": "/chinook/longest", "contains": ["Longest tracks", "Occupation / Precipice"]},
+                {"path": "/", "contains": ["CC BY 4.0"]},
+                {"path": "/chinook/Album", "contains": ["Albums of the store", "Koyaanisqatsi"], "lacks": ["Facelift"]},
+            ),
+        )
     )  # fmt: skip
 
 
@@ -601,9 +613,11 @@ def run_probe_plugin(
     )  # fmt: skip
     cache, lock_file = lock_with_plugin(tmp_path, pyodide_runtime, wheel_cache, probe)
     report = check_bundle(
-        runtime_dir=pyodide_runtime, cache_dir=cache, lock_file=lock_file,
-        packages=["datasette", "glasshouse-probe-plugin"], database=chinook, database_name="chinook",
-        bytecode_out=tmp_path / "out" / "bytecode.zip", static_out=tmp_path / "out" / "static",
+        CompatRequest(
+            runtime_dir=pyodide_runtime, cache_dir=cache, lock_file=lock_file,
+            packages=("datasette", "glasshouse-probe-plugin"), database=chinook, database_name="chinook",
+            bytecode_out=tmp_path / "out" / "bytecode.zip", static_out=tmp_path / "out" / "static",
+        )
     )  # fmt: skip
     return report.log, targets
 
@@ -714,8 +728,10 @@ def test_a_node_too_old_to_sandbox_fails_the_check_before_it_runs(
 
     with pytest.raises(SandboxUnavailable) as info:
         check_bundle(
-            runtime_dir=pyodide_runtime, cache_dir=tmp_path, lock_file=lock_file, packages=["datasette"],
-            database=chinook, database_name="chinook", node=str(old_node),
+            CompatRequest(
+                runtime_dir=pyodide_runtime, cache_dir=tmp_path, lock_file=lock_file, packages=("datasette",),
+                database=chinook, database_name="chinook", node=str(old_node),
+            )
         )  # fmt: skip
 
     assert info.value.args[0].startswith("Node.js 18.19.0 cannot sandbox the build's compatibility check")

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from builder.catalog import UnknownPlugin, load_catalog
-from builder.csp import (
-    BASE_DIRECTIVES,
-    InvalidPolicySource,
-    check_plugin_sources,
-    gallery_policy,
-    security_headers,
-)
+from builder.catalog import InvalidPolicySource, UnknownPlugin, check_plugin_sources, load_catalog
+from builder.csp import BASE_DIRECTIVES, gallery_policy, security_headers
 
 
 def directives(policy: str) -> dict[str, list[str]]:

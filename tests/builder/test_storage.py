@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.bundle import BuildRequest, build_bundle
+from builder.director import BuildDirector, BuildRequest
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, content_type_for
 
@@ -163,7 +163,7 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     s3_bucket, chinook: Path, pyodide_runtime: Path, wheel_cache: Path
 ) -> None:
     storage = S3Storage(s3_bucket.name, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region)
-    result = build_bundle(
+    result = BuildDirector(
         BuildRequest(
             build_id="s3build000000001",
             database_path=chinook,
@@ -173,17 +173,17 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
             plugins=("datasette-cluster-map",),
             datasette_version="0.65.5",
             source_sha256="1" * 64,
+            runtime_dir=pyodide_runtime,
+            cache_dir=wheel_cache,
         ),
         storage=storage,
-        runtime_dir=pyodide_runtime,
-        cache_dir=wheel_cache,
         on_state=lambda state: None,
         log=lambda line: None,
-    )
+    ).run()
     client = s3_bucket.client()
     listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
-    copies = {entry["gzip"]["key"] for entry in result.manifest["files"] if "gzip" in entry}
-    listed_keys = {entry["key"] for entry in result.manifest["files"]}
+    copies = {entry.gzip.key for entry in result.manifest.files if entry.gzip}
+    listed_keys = {entry.key for entry in result.manifest.files}
     own = {"builds/s3build000000001/manifest.json", "builds/s3build000000001/download.zip"}
     assert listed_keys | copies | own == listed
     # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from builder import wheels as wheels_module
-from builder.bundle import BuildError, BuildRequest, build_bundle
 from builder.catalog import load_lock
+from builder.director import BuildDirector, BuildError, BuildRequest
 from builder.storage import LocalStorage
 from builder.wheels import LockedWheel, TamperedWheel, cache_lock, closure, fetch_wheels
 
@@ -91,14 +91,14 @@ def test_a_build_with_a_tampered_cache_fails_with_a_clear_reason_and_stores_noth
         conn.execute("create table t (x)")
     log: list[str] = []
     with pytest.raises(BuildError, match="failed its integrity check, so the build stopped and nothing was published"):
-        build_bundle(
+        BuildDirector(
             BuildRequest(
                 build_id="b0000000000000009", database_path=database, database_name="tiny", title="Tiny",
                 description="", plugins=(), datasette_version="0.65.5", source_sha256="0" * 64,
+                runtime_dir=pyodide_runtime, cache_dir=cache,
             ),
-            storage=LocalStorage(tmp_path / "store"), runtime_dir=pyodide_runtime, cache_dir=cache,
-            on_state=lambda state: None, log=log.append,
-        )  # fmt: skip
+            storage=LocalStorage(tmp_path / "store"), on_state=lambda state: None, log=log.append,
+        ).run()  # fmt: skip
     assert any(
         line.startswith("Wheel integrity check failed: The cached wheel") and victim.filename in line for line in log
     )

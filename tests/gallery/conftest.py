@@ -7,7 +7,6 @@ records build ids (``gallery.services.queue.send_build`` is the boundary to the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from builder.download import download_key, store_bundle_zip
+from builder.manifest import Manifest, ManifestDatabase, ManifestFile
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, StorageError
 from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
@@ -219,19 +219,22 @@ def make_bundle(storage: LocalStorage) -> Callable[..., dict[str, bytes]]:
             f"{RUNTIME}/python_stdlib.zip": b"PK\x03\x04",
             f"wheels/{WHEEL_SHA}/datasette-0.65.5-py3-none-any.whl": b"PK\x03\x04wheel",
         }
-        manifest = {
-            "build_id": build.id,
-            "pyodide_version": PYODIDE_VERSION,
-            "datasette_version": "0.65.5",
-            "plugins": ["datasette-pretty-json"],
-            "database": {"name": "chinook", "key": f"{prefix}data/chinook.db", "tables": ["album"], "views": []},
-            "metadata": {"title": "Chinook", **(metadata or {})},
-            "files": [
-                {"key": key, "url": _bundle_url(key, build.id), "size": len(data), "sha256": "0" * 64}
+        manifest = Manifest(
+            build_id=build.id,
+            pyodide_version=PYODIDE_VERSION,
+            datasette_version="0.65.5",
+            plugins=("datasette-pretty-json",),
+            database=ManifestDatabase(name="chinook", key=f"{prefix}data/chinook.db", tables=("album",), views=()),
+            source_sha256="0" * 64,
+            datasette_settings={},
+            metadata={"title": "Chinook", **(metadata or {})},
+            files=tuple(
+                ManifestFile(key=key, url=_bundle_url(key, build.id), size=len(data), sha256="0" * 64)
                 for key, data in files.items()
-            ],
-        }
-        files[f"{prefix}manifest.json"] = json.dumps(manifest).encode()
+            ),
+            first_visit_bytes=sum(len(data) for data in files.values()),
+        )
+        files[f"{prefix}manifest.json"] = manifest.to_json().encode()
         files["uploads/x/source.db"] = b"SQLite format 3\x00private"
         for key, data in files.items():
             storage.put_bytes(key, data)

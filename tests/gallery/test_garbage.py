@@ -5,7 +5,6 @@ Local store in ``tmp_path`` (``storage``, from ``conftest.py``); one test runs a
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -17,6 +16,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from builder.catalog import load_lock
+from builder.manifest import GzipCopy, Manifest, ManifestDatabase, ManifestFile
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import Storage
 from gallery.models import Build, BuildReview, BuildState, Gallery
@@ -55,15 +55,20 @@ def store_build(
     storage.put_bytes(build.source_key, b"SQLite format 3\x00")
     storage.put_bytes(f"builds/{build.id}/index.html", b"<!doctype html>")
     storage.put_bytes(f"builds/{build.id}/index.html.gz", b"\x1f\x8b")
-    files = [
-        {"key": key, "url": "/_" + key, "size": 1, "sha256": "0" * 64,
-         **({"gzip": {"key": key + ".gz", "size": 2}} if key.startswith("runtime/") else {})}
+    files = tuple(
+        ManifestFile(key=key, url="/_" + key, size=1, sha256="0" * 64,
+                     gzip=GzipCopy(key + ".gz", 2) if key.startswith("runtime/") else None)
         for key in shared
-    ]  # fmt: skip
+    )  # fmt: skip
     for key in shared:
         if key.startswith("runtime/"):
             storage.put_bytes(key + ".gz", b"\x1f\x8b")
-    storage.put_bytes(f"builds/{build.id}/manifest.json", json.dumps({"build_id": build.id, "files": files}).encode())
+    manifest = Manifest(
+        build_id=build.id, pyodide_version=PYODIDE_VERSION, datasette_version="0.65.5", plugins=(),
+        database=ManifestDatabase(name="data", key=f"builds/{build.id}/data/data.db", tables=("t",), views=()),
+        source_sha256="0" * 64, datasette_settings={}, metadata={}, files=files, first_visit_bytes=len(files),
+    )  # fmt: skip
+    storage.put_bytes(f"builds/{build.id}/manifest.json", manifest.to_json().encode())
     for key in shared:
         storage.put_bytes(key, b"shared")
     return build

@@ -1,0 +1,119 @@
+"""Gzip copies of bundle files: made once at build time, stored beside their file as ``<key>.gz``.
+
+The content origin (``gallery.content``) answers a reader whose browser accepts gzip with the
+stored copy, so nothing is compressed per request. Only compressible files get one
+(``builder.storage.compressible``: text, wasm, SQLite), and only when it is at most
+``GZIP_MAX_RATIO`` of the file's size. Every copy has ``mtime`` 0 and no file name: the same
+input always gives the same bytes. The database's copy is started in a background thread as soon
+as the canonical copy exists (``BackgroundGzip``), since for a big database it is the longest
+step after the check.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Self
+
+from builder.bundle import BundleEntry
+from builder.storage import GZIP_SUFFIX, Storage, compressible
+
+#: A gzip copy is stored only when it is at most this fraction of the file's size.
+GZIP_MAX_RATIO = 0.9
+#: The database's gzip level. Measured on the 217 MB benchmark database (bench/make_database.py):
+#: level 9 took about 4 times as long as level 6 for a copy 2 % smaller (0.368 against 0.377 of the file).
+DATABASE_GZIP_LEVEL = 6
+
+
+class GzipCancelled(Exception):
+    """A background gzip copy was stopped because the build ended first."""
+
+
+def gzip_copy(source: Path, target: Path, level: int = 9, stop: threading.Event | None = None) -> int:
+    """Write ``source`` gzipped to ``target`` and return the copy's size in bytes.
+
+    ``level`` 1-9; ``mtime`` 0 and no file name in the header: the same input always gives the
+    same bytes. Streams in 1 MiB chunks (a database may be 1 GB). Raises ``OSError``, and
+    ``GzipCancelled`` once ``stop`` is set (``target`` removed: closing the gzip stream would
+    have made a valid gzip file of the first part).
+    """
+    try:
+        with (
+            source.open("rb") as src,
+            target.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0) as out,
+        ):
+            while chunk := src.read(1024 * 1024):
+                if stop is not None and stop.is_set():
+                    raise GzipCancelled(f"gzip copy of {source.name} stopped")
+                out.write(chunk)
+    except GzipCancelled:
+        target.unlink(missing_ok=True)
+        raise
+    return target.stat().st_size
+
+
+class BackgroundGzip:
+    """Gzip copies made in one thread while the build goes on (zlib and crc32 release the GIL).
+
+    A context manager: leaving it stops an unfinished copy (``GzipCancelled``) and waits for
+    the thread, so nothing writes into a build's folder after the build has returned.
+    """
+
+    def __enter__(self) -> Self:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glasshouse-gzip")
+        self._stop = threading.Event()
+        self._copies: dict[Path, tuple[Path, Future[int]]] = {}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def start(self, source: Path, target: Path, level: int) -> None:
+        """Begin writing ``source`` gzipped (``level``) to ``target``."""
+        self._copies[source] = (target, self._pool.submit(gzip_copy, source, target, level, self._stop))
+
+    def copy(self, source: Path, target: Path) -> Path:
+        """The gzip copy of ``source``: the one started for it (waiting for it), else one written now at ``target``."""
+        if source in self._copies:
+            started, future = self._copies.pop(source)
+            future.result()
+            return started
+        gzip_copy(source, target)
+        return target
+
+
+@dataclass(frozen=True)
+class GzipFile:
+    """The gzip copy of one bundle file: local ``path`` to store (``None``: stored already), ``size`` in bytes."""
+
+    path: Path | None
+    size: int
+
+
+def gzip_copies(
+    entries: Sequence[BundleEntry], storage: Storage, background: BackgroundGzip, folder: Path, build_prefix: str
+) -> dict[str, GzipFile]:
+    """The gzip copies of ``entries`` that are worth storing: ``{storage key of the file: GzipFile}``.
+
+    Copies are written into ``folder`` (or taken from ``background``, e.g. the database's). A
+    shared file (outside ``build_prefix``) whose copy an earlier build stored is not made
+    again: its key names its content, so the stored copy has the same bytes. Raises ``OSError``
+    and ``builder.storage.StorageError``.
+    """
+    copies: dict[str, GzipFile] = {}
+    for number, entry in enumerate(entries):
+        if not compressible(entry.key):
+            continue
+        if not entry.key.startswith(build_prefix) and storage.exists(entry.key + GZIP_SUFFIX):
+            copies[entry.key] = GzipFile(None, storage.size(entry.key + GZIP_SUFFIX))
+            continue
+        copy = background.copy(entry.path, folder / f"{number}.gz")
+        if copy.stat().st_size <= entry.path.stat().st_size * GZIP_MAX_RATIO:
+            copies[entry.key] = GzipFile(copy, copy.stat().st_size)
+    return copies
