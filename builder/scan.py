@@ -203,7 +203,8 @@ def scan_values(values: list[str]) -> dict[str, tuple[int, list[str]]]:
     # A column stops being read for a kind once too many values missed for it to reach half.
     allowed_misses = len(values) // 2
     for kind, (matches, mask) in KINDS.items():
-        count, misses, shown = 0, 0, []
+        count, misses = 0, 0
+        shown: list[str] = []
         for value in values:
             if len(value) <= MAX_VALUE_CHARS and matches(value):
                 count += 1

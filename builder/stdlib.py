@@ -25,6 +25,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from builder.compat import RUNTIME_DIR, CompatError, SandboxUnavailable, node_sandbox
 from builder.wheels import cache_lock, sha256_file
@@ -99,7 +100,9 @@ def _compile(
             stdin=subprocess.DEVNULL, cwd=scratch,
         )  # fmt: skip
         results = [line[len(RESULT_PREFIX) :] for line in proc.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
-        result = json.loads(results[-1]) if results else {"ok": False, "reason": proc.stderr.strip()[-500:]}
+        result: dict[str, Any] = (
+            json.loads(results[-1]) if results else {"ok": False, "reason": proc.stderr.strip()[-500:]}
+        )
         if not result["ok"]:
             raise CompatError(result["reason"] or f"node exited with code {proc.returncode}", proc.stderr)
         with zipfile.ZipFile(out) as archive:

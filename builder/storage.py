@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Protocol, Self
+from typing import Any, BinaryIO, Protocol, Self, cast
 
 #: Role of a file in the bundle, by suffix -> Content-Type. Anything else is
 #: served as opaque bytes.
@@ -303,7 +303,7 @@ class S3Storage:
             return status >= 500 or status == 429 or error.get("Code", "") in RETRYABLE_S3_CODES
         return False
 
-    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -361,7 +361,7 @@ class S3Storage:
 
     def open(self, key: str) -> BinaryIO:
         obj = self._call(key, self.client.get_object, Bucket=self.bucket, Key=check_key(key))
-        return _S3Body(obj["Body"], key)
+        return cast(BinaryIO, _S3Body(obj["Body"], key))
 
     def local_path(self, key: str) -> Path | None:
         return None
@@ -388,7 +388,7 @@ class S3Storage:
 class _S3Body:
     """An S3 object's streaming body whose read faults raise ``StorageError`` (a file-like ``BinaryIO``)."""
 
-    def __init__(self, body, key: str) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, body: Any, key: str) -> None:
         self._body = body
         self._key = key
 
@@ -409,5 +409,5 @@ class _S3Body:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._body, name)

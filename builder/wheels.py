@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from builder.pure_wheels import build_pure_wheel, normalise
 
@@ -254,7 +255,7 @@ def write_pyodide_lock(base_lock: Path, cache_dir: Path, wheel_paths: list[Path]
     abi_platform = f"pyemscripten_{spec.info.abi_version}_{spec.info.arch}"
     interpreter = "cp" + "".join(spec.info.python.split(".")[:2])
 
-    def _check_wheel_compatible(path: Path, info: object) -> None:
+    def _check_wheel_compatible(path: Path, info: Any) -> None:
         tags = parse_wheel_filename(path.name)[3]
         if not any(t.platform == abi_platform and t.interpreter == interpreter for t in tags):
             check_compatible(path, info)

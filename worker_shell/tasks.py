@@ -167,7 +167,7 @@ class BuildTask(Task):
 
     Request = BuildTaskRequest
 
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:  # type: ignore[no-untyped-def]
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         if not isinstance(exc, TRANSIENT_FAULTS):
             return  # time limits and lost workers: BuildTaskRequest
         build = Build.objects.filter(pk=args[0]).first() if args else None

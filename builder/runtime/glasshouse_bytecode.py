@@ -18,7 +18,10 @@ import importlib.util
 import site
 import sys
 import zipfile
-from importlib._bootstrap_external import _code_to_hash_pyc
+
+# CPython's own writer of hash-based .pyc files (private, but stable since 3.7): the bytecode must be
+# byte for byte what CPython would write, so the runtime validates it as its own.
+from importlib._bootstrap_external import _code_to_hash_pyc  # type: ignore[attr-defined]
 
 #: Zip timestamps of every entry (zip's epoch): the archive's bytes do not depend on when it was made.
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)

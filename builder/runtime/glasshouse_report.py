@@ -53,6 +53,8 @@ def report_url(path: str, query_string: str = "") -> str:
 def prepare_jinja2_environment(env: Environment, datasette: Datasette) -> None:
     """Put this plugin's ``_footer.html`` in front of Datasette's template loader."""
     original = env.loader
+    if original is None:  # Datasette always gives its environment a loader
+        raise RuntimeError("Datasette's Jinja environment has no template loader")
     env.loader = ChoiceLoader(
         [DictLoader({"_footer.html": FOOTER_TEMPLATE}), PrefixLoader({_ORIGINAL: original}, delimiter=":"), original]
     )

@@ -7,10 +7,13 @@ sockets and no threads: SQL runs on Pyodide's event loop (``num_sql_threads=0``)
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
 from urllib.parse import quote, unquote
 
-_app = None
-_datasette = None
+# Datasette and its ASGI app once ``start`` ran (Any: Datasette exists only inside Pyodide).
+_app: Any = None
+_datasette: Any = None
 #: Keys that Datasette 1.0 reads from its configuration rather than its metadata
 #: (docs.datasette.io/en/latest/configuration.html); 0.65 reads everything from metadata.
 _CONFIG_KEYS = {"plugins", "queries"}
@@ -49,7 +52,7 @@ def split_for_datasette_1(metadata: dict) -> tuple[dict, dict]:
 _DROP_HEADERS = {b"set-cookie", b"content-length", b"transfer-encoding", b"connection"}
 
 
-def prepare_connection(conn: object) -> None:
+def prepare_connection(conn: sqlite3.Connection) -> None:
     """Datasette's ``prepare_connection`` hook: ``PRAGMA trusted_schema=OFF`` on every connection.
 
     SQLite then refuses, inside views, triggers and generated columns of the
@@ -80,7 +83,7 @@ async def start(config: dict) -> None:
 
     if not pm.has_plugin("glasshouse_hardening"):
         hardening = ModuleType("glasshouse_hardening")
-        hardening.prepare_connection = hookimpl(prepare_connection)
+        setattr(hardening, "prepare_connection", hookimpl(prepare_connection))  # noqa: B010 (a module made here)
         pm.register(hardening, name="glasshouse_hardening")
     for name in config.get("plugins", []):
         if not pm.has_plugin(name):
@@ -180,7 +183,7 @@ def resume() -> None:
     _app = _datasette.app()
 
 
-async def handle(method: str, path: str, query_string: str, headers: list, body: object | None, host: str, scheme: str):
+async def handle(method: str, path: str, query_string: str, headers: list, body: Any, host: str, scheme: str) -> Any:
     """Answer one HTTP request through Datasette's ASGI app.
 
     ``path`` is percent-encoded as in the URL; ``headers`` is a list of
