@@ -33,7 +33,7 @@ from builder.sqlite_check import CheckLimits
 from builder.wheels import WheelError
 from gallery.models import Build, BuildState
 from gallery.services import publishing, recovery
-from gallery.services.queue import DOWNLOAD_TASK
+from gallery.services.queue import BUILD_TASK, DOWNLOAD_TASK
 from gallery.services.recovery import fail_build
 from gallery.storage import get_storage
 from worker_shell.celery import app
@@ -181,7 +181,7 @@ class BuildTask(Task):
 
 
 @app.task(
-    name="worker_shell.tasks.build_gallery",
+    name=BUILD_TASK,
     base=BuildTask,
     bind=True,
     acks_late=True,
@@ -209,7 +209,6 @@ def build_gallery(self: Task, build_id: str) -> str:
     build = recovery.claim_build(build_id)
     if build is None:
         return Build.objects.filter(pk=build_id).values_list("state", flat=True).first() or "gone"
-    gallery = build.gallery
 
     def on_state(phase: BuildPhase) -> None:
         if not build.set_state(phase):
@@ -238,20 +237,7 @@ def build_gallery(self: Task, build_id: str) -> str:
     except ValueError as exc:
         fail_build(build, f"Not published: {exc}.")
         return Build.objects.get(pk=build.pk).state
-    gallery.refresh_from_db(fields=["moderation_state", "live_build", "held_at"])
-    if went_live:
-        waiting = "" if gallery.is_public else " (public once a moderator approves the gallery)"
-    elif not build.is_approved and gallery.live_build_id is not None:
-        waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
-    elif not build.is_approved:
-        waiting = " (public once a moderator approves this version)"
-    else:
-        waiting = f" (a newer build is live there; this one stays at {gallery.pinned_url(build.id)})"
-    # The log is complete before the state is final: whoever sees "ready" sees the whole log.
-    build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
-    if not build.set_state(BuildState.READY):
-        build.refresh_from_db(fields=["state"])
-        build.append_log(f"The build was {build.state} meanwhile.")
+    publishing.mark_ready(build, went_live=went_live)
     return build.state
 
 

@@ -239,3 +239,27 @@ def enqueue(build: Build) -> None:
         )
         return
     Build.objects.filter(pk=build.pk, sent_at__isnull=True).update(sent_at=timezone.now())
+
+
+def mark_ready(build: Build, *, went_live: bool) -> None:
+    """Finish ``build``'s log with where it stands, then mark it ``ready`` (``went_live``: ``finish_build``'s answer).
+
+    The log's last line names the gallery's URL and why it is or is not public yet: the gallery
+    waits for a moderator, this version does (the current one stays live), or a newer build is
+    live (this one stays at its pinned origin). The log is complete before the state is final,
+    so whoever sees "ready" sees the whole log. A build cancelled meanwhile stays cancelled, and
+    its log says so.
+    """
+    gallery = Gallery.objects.get(pk=build.gallery_id)
+    if went_live:
+        waiting = "" if gallery.is_public else " (public once a moderator approves the gallery)"
+    elif not build.is_approved and gallery.live_build_id is not None:
+        waiting = " (this version goes live once a moderator approves it; the current one stays live until then)"
+    elif not build.is_approved:
+        waiting = " (public once a moderator approves this version)"
+    else:
+        waiting = f" (a newer build is live there; this one stays at {gallery.pinned_url(build.id)})"
+    build.append_log(f"== Ready. Gallery URL: {gallery.url}{waiting}")
+    if not build.set_state(BuildState.READY):
+        build.refresh_from_db(fields=["state"])
+        build.append_log(f"The build was {build.state} meanwhile.")
