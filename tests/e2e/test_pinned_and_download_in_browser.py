@@ -99,9 +99,11 @@ def test_a_pinned_version_keeps_its_data_while_the_gallery_follows_the_live_buil
     moderation.take_down(gallery, "test")
     for reader, origin in ((pinned, pinned_url), (live, gallery.url)):
         # The installed worker may answer this navigation; its update check fetches the
-        # kill switch, which wipes the caches and reloads the page.
+        # kill switch, which wipes the caches and reloads the page. Chromium may defer that check
+        # while the old worker is busy (it saves its memory snapshot a few seconds after the first
+        # pages): 60 s, as four test processes on two cores have made it take over 30.
         reader.goto(origin + "chinook/Album")
-        reader.wait_for_function("() => document.body.innerText.includes('taken down')", timeout=30_000)
+        reader.wait_for_function("() => document.body.innerText.includes('taken down')", timeout=60_000)
         assert reader.evaluate("caches.keys()") == []
         assert reader.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
 
