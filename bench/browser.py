@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import shutil
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,10 +20,9 @@ from typing import Any
 
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page, Playwright
-from processes import REPO, descendants, pss_bytes
+from processes import descendants, pss_bytes
 
-sys.path.insert(0, str(REPO / "tests"))
-from chromium_flags import CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM_ARGS  # processes put the repository on sys.path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 

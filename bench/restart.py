@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from browser import wait_for_snapshot
-from chromium_flags import CHROMIUM_ARGS
 from stack import GlasshouseStack
+
+from tests.support.chromium import CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parent.parent
 #: How Python started for this page (keepalive.mjs's status), waiting up to 5 s for the answer to its ping.

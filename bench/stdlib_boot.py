@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from builder.pyodide import PYODIDE_VERSION
 from builder.runtime.glasshouse_bytecode import STDLIB_HOT_MODULES
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
-from tests.chromium_flags import CHROMIUM_ARGS
+from tests.support.chromium import CHROMIUM_ARGS
 
 PAGE = """<!doctype html><meta charset="utf-8"><script type="module">
 import { loadPyodide } from "/pyodide.mjs";

@@ -24,8 +24,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from browser import CHROMIUM, MemorySampler
-from chromium_flags import CHROMIUM_ARGS  # browser put tests/ on sys.path
 from processes import free_port, wait_http
+
+from tests.support.chromium import CHROMIUM_ARGS  # processes put the repository on sys.path
 
 
 def main() -> None:

@@ -428,7 +428,7 @@ def test_the_build_scans_the_data_for_moderators(built: tuple[LocalStorage, Buil
 def test_a_hostile_database_fails_while_validating_and_stores_nothing(
     tmp_path: Path, corpus: dict[str, Path], pyodide_runtime: Path, wheel_cache: Path, case: str
 ) -> None:
-    from corpus.make_corpus import CASES
+    from tests.corpus.make_corpus import CASES
 
     expected = next(c.refusal for c in CASES if c.name == case)
     states: list[str] = []

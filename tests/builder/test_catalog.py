@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_data import TIMESTAMP_TEXT, group_metadata
 
 from builder.catalog import (
     DATASETTE_VERSIONS,
@@ -29,6 +28,7 @@ from builder.catalog import (
     plugins_for_version,
 )
 from builder.compat import CompatError, CompatRequest, PageResult, check_bundle
+from tests.support.plugin_data import TIMESTAMP_TEXT, group_metadata
 
 CATALOG = load_catalog()
 

@@ -4,7 +4,6 @@ import json
 import re
 
 import pytest
-from hostile_metadata import alias_bomb, deep_json
 
 from builder.metadata import (
     MAX_METADATA_BYTES,
@@ -13,6 +12,7 @@ from builder.metadata import (
     InvalidMetadata,
     parse_metadata,
 )
+from tests.support.hostile_metadata import alias_bomb, deep_json
 
 PLUGINS = ["datasette-cluster-map"]
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from corpus.make_corpus import ACCEPTED, REFUSED, RUNAWAY_VIEW, Case
 
 from builder import sqlite_check
 from builder.sqlite_check import (
@@ -21,6 +20,7 @@ from builder.sqlite_check import (
     harden,
     open_untrusted,
 )
+from tests.corpus.make_corpus import ACCEPTED, REFUSED, RUNAWAY_VIEW, Case
 
 #: The default upload cap, as the worker passes it.
 LIMITS = CheckLimits(max_bytes=100 * 1024 * 1024)

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import yaml
 from django.conf import settings
-from fresh_process import run_python
+
+from tests.support.fresh_process import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "deploy" / "compose.yaml"

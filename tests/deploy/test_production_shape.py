@@ -38,14 +38,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from nginx_config import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
-from process_wait import wait_http
 
 from builder.storage import content_type_for
 from gallery.content.paths import IMMUTABLE
 from gallery.content.preview import preview_url
 from gallery.models import Build, BuildState, Gallery
 from gallery.services import moderation
+from tests.support.nginx import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
+from tests.support.process_wait import wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from fresh_process import run_python
 
 from builder.compat import NETWORK_NAMESPACE_OPTIONS
 from gallery.services.queue import make_app
+from tests.support.fresh_process import run_python
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "deploy" / "systemd"

@@ -107,7 +107,7 @@ SAME_SITE_CONTENT = "g.glasshouse.test"
 @pytest.fixture
 def same_site_browser(chromium_path: str, playwright_driver: Any) -> Iterator[Any]:
     """A headless Chromium that resolves ``*.glasshouse.test`` to 127.0.0.1."""
-    from chromium_flags import CHROMIUM_ARGS
+    from tests.support.chromium import CHROMIUM_ARGS
 
     chromium = playwright_driver.chromium.launch(
         executable_path=chromium_path,

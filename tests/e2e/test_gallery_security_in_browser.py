@@ -25,9 +25,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
-from plugin_data import DATABASE, HOSTILE_COLUMN, HOSTILE_TABLE, HOSTILE_VALUE
 
 from builder.csp import gallery_policy
+from tests.support.plugin_data import DATABASE, HOSTILE_COLUMN, HOSTILE_TABLE, HOSTILE_VALUE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -37,9 +37,9 @@ from urllib.parse import quote_plus
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
-from plugin_data import DATABASE, TIMESTAMP_TEXT, group_metadata, group_of, plugin_groups
 
 from builder.catalog import DATASETTE_VERSIONS, load_catalog
+from tests.support.plugin_data import DATABASE, TIMESTAMP_TEXT, group_metadata, group_of, plugin_groups
 
 #: Milliseconds the first page may take: download, Pyodide and Datasette boot, reload.
 BOOT_TIMEOUT = 120_000

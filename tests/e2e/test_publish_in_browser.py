@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 from django.core.signals import request_started
-from service_worker import stop_service_worker
 
 from gallery.models import Build, Gallery
 from gallery.services import moderation
+from tests.support.service_worker import stop_service_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_worker import stop_service_worker
+
+from tests.support.service_worker import stop_service_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

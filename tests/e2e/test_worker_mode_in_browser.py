@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plugin_data import group_metadata, group_of
 
 from builder.catalog import DEFAULT_DATASETTE_VERSION
+from tests.support.plugin_data import group_metadata, group_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from fresh_process import run_python
+
+from tests.support.fresh_process import run_python
 
 #: An error line of the app, then a flush: sentry-sdk's logging integration reports ERROR lines.
 PROBE = (

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from fresh_process import run_python
 
 from gallery.project.env import env_bool, env_int, env_list, env_port, env_url
 from gallery.sites import registrable_domain
+from tests.support.fresh_process import run_python
 
 SHOW = (
     "import json, django; django.setup(); from django.conf import settings as s; "

@@ -14,7 +14,8 @@ import socket
 import time
 
 import pytest
-from fresh_process import run_python
+
+from tests.support.fresh_process import run_python
 
 
 def _closed_port() -> int:

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from nginx_config import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
 
 from builder.storage import content_type_for
+from tests.support.nginx import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
 
 pytestmark = pytest.mark.integration
 

@@ -24,11 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from nginx_config import Nginx as RenderedNginx
-from nginx_config import find_nginx, free_port, render_deploy_config, running_nginx
 from urllib3 import encode_multipart_formdata
 
 from builder.sqlite_check import format_megabytes
+from tests.support.nginx import Nginx as RenderedNginx
+from tests.support.nginx import find_nginx, free_port, render_deploy_config, running_nginx
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "nginx" / "app.conf"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
 from gallery.models import Build, BuildState, Gallery
+from tests.support.hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 
 def publish(*args: str) -> str:

@@ -14,7 +14,6 @@ from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
 from gallery.logs import redact_secrets
@@ -22,6 +21,7 @@ from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState,
 from gallery.services import galleries, moderation, ownership, publishing, quotas, uploads
 from gallery.view_counts import flush_view_counts
 from gallery.views import mine as publisher_views
+from tests.support.hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,9 @@ import re
 import socket
 
 import pytest
-from fresh_process import run_python
 
 from gallery.logs import ContextFilter, JsonLineFormatter, redact_secrets, use_context_on
+from tests.support.fresh_process import run_python
 
 #: A management link's token (``secrets.token_urlsafe(32)``); tests/deploy/test_gunicorn_config.py
 #: checks gunicorn's lines, tests/gallery/test_nginx_example.py nginx's.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import stat
 
-from fresh_process import REPO, run_python
+from tests.support.fresh_process import REPO, run_python
 
 #: A DSN whose port nobody answers on: valid, so the settings accept it; nothing is sent before
 #: the process ends (no error is logged).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus.make_corpus import REFUSED, Case
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from gallery.models import Build, Gallery
+from tests.corpus.make_corpus import REFUSED, Case
 
 AT_UPLOAD = tuple(case for case in REFUSED if case.stage == "upload")
 

@@ -7,12 +7,12 @@ import hashlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 from builder.metadata import MAX_METADATA_DEPTH
 from builder.storage import LocalStorage
 from gallery.forms import PublishForm
 from gallery.models import Build, BuildState, Gallery
+from tests.support.hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 PUBLISH = reverse("gallery:publish")
 JSON = {"HTTP_ACCEPT": "application/json"}

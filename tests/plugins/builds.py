@@ -33,8 +33,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pytest
-from chromium_flags import CHROMIUM_ARGS
-from process_wait import wait_http as _wait_http
+
+from tests.support.chromium import CHROMIUM_ARGS
+from tests.support.process_wait import wait_http as _wait_http
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -1004,7 +1005,7 @@ def plugin_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     One path for the catalog's Node checks and the browser checks, so both ask
     ``prebuilt_bundle`` for the same combinations and share each build.
     """
-    from plugin_data import make_plugin_database
+    from tests.support.plugin_data import make_plugin_database
 
     return make_plugin_database(tmp_path_factory.mktemp("plugin-database") / "plugins.db")
 
@@ -1015,7 +1016,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     ``{case name: path}``; ``corpus.make_corpus.CASES`` says what Glasshouse must do with each.
     """
-    from corpus.make_corpus import make_corpus
+    from tests.corpus.make_corpus import make_corpus
 
     return make_corpus(tmp_path_factory.mktemp("corpus"))
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from corpus.make_corpus import ACCEPTED, HTML_COLUMN, HTML_TABLE, HTML_VALUE, REFUSED, Case
 from django.core.files import File
 from django.db import transaction
 from django.test import Client
@@ -21,6 +20,7 @@ from django.urls import reverse
 from gallery.models import Build, BuildState, Gallery
 from gallery.services import galleries, uploads
 from gallery.storage import get_storage
+from tests.corpus.make_corpus import ACCEPTED, HTML_COLUMN, HTML_TABLE, HTML_VALUE, REFUSED, Case
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -10,11 +10,11 @@ import pytest
 import redis
 from celery.schedules import crontab
 from django.conf import settings
-from fresh_process import run_python
 
 from gallery import view_counts
 from gallery.models import Build, BuildState, Gallery
 from gallery.storage import get_storage
+from tests.support.fresh_process import run_python
 from worker_shell.celery import app
 
 TASK = "worker_shell.maintenance.collect_garbage"

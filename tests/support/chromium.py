@@ -1,7 +1,6 @@
-"""Chromium's command-line flags on these machines, for every test that launches it.
+"""Chromium's command-line flags on these machines, for every test and benchmark that launches it.
 
-A module of its own (not ``conftest``): ``from conftest import ...`` in a test resolves to
-whichever ``conftest`` pytest imported first, ``tests/worker_shell/conftest.py`` in a full run.
+``tests.plugins.browsers`` launches the suite's browsers with them; ``bench/`` imports them too.
 """
 
 #: As root Chromium needs --no-sandbox, and without the background-networking flags it keeps

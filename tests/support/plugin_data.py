@@ -2,9 +2,8 @@
 and the groups of plugins that share one gallery in the checks.
 
 Shared by the Node checks of the catalog (``tests/builder/test_catalog.py``) and the
-browser checks (``tests/e2e/test_plugins_in_browser.py``). ``tests/`` is on
-``sys.path`` (pytest inserts the rootdir conftest's folder), so both import it as
-``plugin_data``. Both ask ``prebuilt_bundle`` for ``(plugin_database, plugins,
+browser checks (``tests/e2e/test_plugins_in_browser.py``), which import it as
+``tests.support.plugin_data``. Both ask ``prebuilt_bundle`` for ``(plugin_database, plugins,
 version, group_metadata(plugins))``, so each plugin set is built once per session.
 """
 

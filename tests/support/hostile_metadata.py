@@ -2,7 +2,7 @@
 
 Shared by the parser's unit tests (``tests/builder/test_metadata.py``) and the tests of the
 form, the edit page and the ``publish`` command, which must refuse them with a message
-before any other work. ``tests/`` is on ``sys.path``, so they import it as ``hostile_metadata``.
+before any other work. They import it as ``tests.support.hostile_metadata``.
 """
 
 from __future__ import annotations

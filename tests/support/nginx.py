@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NGINX_DIR = REPO / "deploy" / "nginx"
 #: In the order nginx must read them (upstreams first).
 CONFIG_FILES = ("upstreams.conf", "app.conf", "content.conf")

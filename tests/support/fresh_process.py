@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
