@@ -109,13 +109,13 @@ define run_pytest
 endef
 
 # The heavy tests: Chromium (e2e), a Pyodide boot in Node or a full build (slow), a Celery worker
-# or moto (integration), PyPI (network). tests/conftest.py marks tests by the fixtures they use.
+# or moto (integration), PyPI (network). tests/plugins/suite.py marks tests by the fixtures they use.
 FAST_MARKERS := not slow and not e2e and not integration and not network
 
 # -n 4 --dist loadfile: four pytest processes (pytest-xdist), a test file at a time each. The suite
 # waits on browsers, workers and builds, so several keep two cores busy (pytest 18.6 min in one
 # process, 12.1 in two, 10.1 in three, 9.6 in four here; the cores are then the limit). Each process
-# has its own test database (_gwN), Redis database (15 down to 12: tests/conftest.py) and servers,
+# has its own test database (_gwN), Redis database (15 down to 12: tests/plugins/suite.py) and servers,
 # and they share the session's prebuilt bundles.
 # --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 TEST_PROCESSES ?= 4

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import stat
 
-from tests.support.fresh_process import REPO, run_python
+from tests.support import REPO_ROOT
+from tests.support.fresh_process import run_python
 
 #: A DSN whose port nobody answers on: valid, so the settings accept it; nothing is sent before
 #: the process ends (no error is logged).
@@ -31,7 +32,7 @@ def test_the_default_data_folder_is_var_in_the_repository(tmp_path):
     show = "import gallery.project.settings as s; print(s.DATA_DIR, s.PYODIDE_RUNTIME_DIR.parent)"
     result = run_python(tmp_path, ["-c", show], GLASSHOUSE_DATA_DIR="")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [str(REPO / "var"), str(REPO / "var" / "runtime")]
+    assert result.stdout.split() == [str(REPO_ROOT / "var"), str(REPO_ROOT / "var" / "runtime")]
 
 
 def test_starting_django_creates_the_data_folders(tmp_path):

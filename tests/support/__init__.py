@@ -8,3 +8,10 @@
 - ``process_wait``: waiting for a test's server process to answer over HTTP;
 - ``service_worker``: stopping a gallery's Service Worker as a browser stops an idle one.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The repository's root folder (where ``manage.py`` is).
+REPO_ROOT = Path(__file__).resolve().parents[2]

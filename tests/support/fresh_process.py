@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO_ROOT
 
 
 def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
@@ -24,5 +24,5 @@ def run_python(tmp_path: Path, args: list[str], **env: str) -> subprocess.Comple
         **env,
     }
     return subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=environment, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, *args], cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False
     )

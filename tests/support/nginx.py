@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-NGINX_DIR = REPO / "deploy" / "nginx"
+from tests.support import REPO_ROOT
+
+NGINX_DIR = REPO_ROOT / "deploy" / "nginx"
 #: In the order nginx must read them (upstreams first).
 CONFIG_FILES = ("upstreams.conf", "app.conf", "content.conf")
 
