@@ -5,10 +5,9 @@ from __future__ import annotations
 import gzip
 import http.client
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from proxy import CountingProxy, floor_page  # bench/ is scripts, not a package
 
 from builder.pyodide import PYODIDE_VERSION
+from tests.support.loopback import LoopbackServer
 
 BODY = b"abcdefgh" * 4096
 
@@ -26,9 +26,6 @@ class Upstream(BaseHTTPRequestHandler):
     ``/gz``, a streamed body without Content-Length for ``/stream``, 304 for ``/cached``."""
 
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args: object) -> None:
-        pass
 
     def do_GET(self) -> None:
         if self.path == "/cached":
@@ -54,14 +51,10 @@ class Upstream(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def proxy() -> Iterator[CountingProxy]:
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    counting = CountingProxy(upstream.server_address[1])
+def proxy(loopback_server: Callable[..., LoopbackServer]) -> Iterator[CountingProxy]:
+    counting = CountingProxy(loopback_server(Upstream).port)
     yield counting
     counting.close()
-    upstream.shutdown()
-    upstream.server_close()
 
 
 def get(proxy: CountingProxy, host: str, path: str) -> http.client.HTTPResponse:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import json
 import os
 import re
 import shutil
+import socketserver
 import sqlite3
 import subprocess
+import threading
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +46,7 @@ from builder.compat import (
 from builder.director import BuildDirector, BuildError, BuildRequest
 from builder.storage import LocalStorage
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
+from tests.support.loopback import LoopbackServer
 
 
 def datasette_wheels(cache: Path) -> dict[str, Path]:
@@ -551,13 +555,10 @@ PROBES = [
 
 
 class Listeners:
-    """An HTTP server on a loopback TCP port and one on a Unix socket; ``requests`` lists the paths each got."""
+    """An HTTP server on a loopback TCP port (``loopback_server``) and one on a Unix socket;
+    ``requests`` lists the paths each got."""
 
-    def __init__(self, folder: Path) -> None:
-        import http.server
-        import socketserver
-        import threading
-
+    def __init__(self, folder: Path, loopback_server: Callable[..., LoopbackServer]) -> None:
         self.requests: list[str] = []
         requests = self.requests
 
@@ -576,23 +577,19 @@ class Listeners:
             daemon_threads = True
 
         self.socket_path = folder / "listener.sock"
-        self.tcp = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = loopback_server(Handler).port
         self.unix = UnixServer(str(self.socket_path), Handler)
         self.unix.server_address = ("local", 0)  # BaseHTTPRequestHandler wants a (host, port) pair
-        self.port = self.tcp.server_address[1]
-        self.threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in (self.tcp, self.unix)]
-        for thread in self.threads:
-            thread.start()
+        threading.Thread(target=self.unix.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        for server in (self.tcp, self.unix):
-            server.shutdown()
-            server.server_close()
+        self.unix.shutdown()
+        self.unix.server_close()
 
 
 @pytest.fixture
-def listeners(tmp_path: Path) -> Iterator[Listeners]:
-    servers = Listeners(tmp_path)
+def listeners(tmp_path: Path, loopback_server: Callable[..., LoopbackServer]) -> Iterator[Listeners]:
+    servers = Listeners(tmp_path, loopback_server)
     yield servers
     servers.close()
 

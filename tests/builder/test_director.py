@@ -7,7 +7,6 @@ a real store, an S3 endpoint where nothing listens, a build cancelled from its s
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from builder.director import BuildCancelled, BuildDirector, BuildError, BuildPhase, BuildRequest
 from builder.storage import LocalStorage, S3Storage, Storage
+from tests.support.loopback import free_port
 
 
 def request_for(tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, source_key: str) -> BuildRequest:
@@ -50,9 +50,7 @@ def test_an_upload_gone_from_storage_fails_with_the_reason_to_upload_again(
 def test_a_store_down_for_its_whole_retry_budget_fails_with_the_reason_to_rebuild_later(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path
 ) -> None:
-    with socket.socket() as sock:  # a loopback port where nothing listens: a real outage
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # a loopback port where nothing listens: a real outage
     storage = S3Storage("outage", endpoint_url=dead, region="us-east-1", retry_budget=1, timeout=1)
     with pytest.raises(BuildError) as failed:
         run(request_for(tmp_path, pyodide_runtime, wheel_cache, "uploads/x/source.db"), storage, lambda phase: None)

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from builder.director import BuildDirector, BuildRequest
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, MissingKey, S3Storage, StorageError, content_type_for
+from tests.support.loopback import LoopbackServer, free_port
 
 
 @pytest.mark.parametrize(
@@ -83,9 +83,7 @@ def test_s3_storage_round_trip_over_http(s3_bucket) -> None:
 
 
 def test_s3_storage_outage_is_retried_with_backoff_then_raises_a_storage_error(moto_s3: str) -> None:
-    with socket.socket() as sock:  # a port on loopback where nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port on loopback where nothing listens
     pauses: list[float] = []
     storage = S3Storage(
         "bucket", endpoint_url=f"http://127.0.0.1:{port}", region="us-east-1", retry_budget=3, sleep=pauses.append
@@ -97,50 +95,43 @@ def test_s3_storage_outage_is_retried_with_backoff_then_raises_a_storage_error(m
     assert max(pauses) <= 8 * 1.2
 
 
-class FlakyS3(ThreadingHTTPServer):
-    """A loopback HTTP server that answers ``status`` to the first ``failures`` requests, then 200 OK."""
+@dataclass
+class FlakyS3:
+    """A loopback S3 stand-in that answers ``status`` to the first ``failures`` PUTs, then 200 OK;
+    ``requests`` counts the PUTs it got, ``url`` is its endpoint."""
 
-    def __init__(self, failures: int, status: int) -> None:
-        self.failures, self.status, self.requests = failures, status, 0
+    failures: int
+    status: int
+    url: str = ""
+    requests: int = 0
+
+
+@pytest.fixture
+def flaky_s3(moto_s3: str, loopback_server: Callable[..., LoopbackServer]) -> Callable[[int, int], FlakyS3]:
+    """``flaky_s3(failures, status) -> FlakyS3`` on a loopback server (``moto_s3`` for the dummy credentials)."""
+
+    def start(failures: int, status: int) -> FlakyS3:
+        store = FlakyS3(failures, status)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # answers botocore's "Expect: 100-continue" at once
 
-            def do_PUT(handler) -> None:  # the server is ``self`` here
-                handler.rfile.read(int(handler.headers.get("Content-Length", 0)))
-                self.requests += 1
-                failing = self.requests <= self.failures
-                code = b"AccessDenied" if self.status == 403 else b"ServiceUnavailable"
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                store.requests += 1
+                failing = store.requests <= store.failures
+                code = b"AccessDenied" if store.status == 403 else b"ServiceUnavailable"
                 body = b"<Error><Code>" + code + b"</Code></Error>" if failing else b""
-                handler.send_response(self.status if failing else 200)
-                handler.send_header("ETag", '"0"')
-                handler.send_header("Content-Length", str(len(body)))
-                handler.end_headers()
-                handler.wfile.write(body)
+                self.send_response(store.status if failing else 200)
+                self.send_header("ETag", '"0"')
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
-            def log_message(handler, *args: object) -> None:
-                pass
+        store.url = loopback_server(Handler).url
+        return store
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-@pytest.fixture
-def flaky_s3(moto_s3: str) -> Iterator[Callable[[int, int], FlakyS3]]:
-    servers: list[FlakyS3] = []
-
-    def start(failures: int, status: int) -> FlakyS3:
-        servers.append(FlakyS3(failures, status))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+    return start
 
 
 def test_s3_storage_retries_5xx_answers_until_the_store_recovers(flaky_s3) -> None:

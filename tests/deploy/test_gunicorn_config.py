@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.loopback import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "gunicorn.conf.py"
@@ -94,12 +95,6 @@ def test_gunicorn_accepts_the_config(tmp_path, log_format):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str, request_id: str) -> str:
     """GET ``url`` with ``request_id``; return the answer's X-Request-ID (error statuses included)."""
     request = urllib.request.Request(url, headers={"X-Request-ID": request_id})
@@ -113,7 +108,7 @@ def _get(url: str, request_id: str) -> str:
 def _serve_requests(tmp_path: Path, log_format: str, requests: list[tuple[str, str]]) -> tuple[list[str], str]:
     """Start gunicorn from the config (1 worker), GET each ``(path, request id)`` in turn; return (the
     answers' X-Request-ID, everything gunicorn printed)."""
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DJANGO_SETTINGS_MODULE": "gallery.project.settings",

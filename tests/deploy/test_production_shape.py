@@ -44,7 +44,8 @@ from gallery.content.paths import IMMUTABLE
 from gallery.content.preview import preview_url
 from gallery.models import Build, BuildState, Gallery
 from gallery.services import moderation
-from tests.support.nginx import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
+from tests.support.loopback import free_port
+from tests.support.nginx import Nginx, find_nginx, render_deploy_config, running_nginx
 from tests.support.process_wait import wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

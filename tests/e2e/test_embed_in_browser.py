@@ -2,23 +2,23 @@
 partitions storage (as current browsers do), worker mode where it gives the frame no storage.
 
 The article is a tiny page on ``http://127.0.0.1:<port>`` (cross-site to ``*.localhost``) served
-by a thread-based ``http.server``, holding the snippet the embed panel and oEmbed give
-(``gallery.embed.embed_snippet``) and an inline listener that only records ``glasshouse:resize``
+by a stub server on loopback (``loopback_server``), holding the snippet the embed panel and oEmbed
+give (``gallery.embed.embed_snippet``) and an inline listener that only records ``glasshouse:resize``
 messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
 gallery has drawn itself, as a slow script would arrive: it must still size the iframe.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gallery.embed import RESIZE_MESSAGE, embed_snippet, parse_gallery_url
+from tests.support.loopback import LoopbackServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ window.addEventListener("message", (event) => {{
 
 
 @pytest.fixture
-def article_server() -> Iterator[Callable[[str], str]]:
+def article_server(loopback_server: Callable[..., LoopbackServer]) -> Callable[[str], str]:
     """``publish(snippet) -> article URL`` on ``http://127.0.0.1:<free port>/article.html``."""
     pages: dict[str, bytes] = {}
 
@@ -54,22 +54,13 @@ def article_server() -> Iterator[Callable[[str], str]]:
             self.end_headers()
             self.wfile.write(body or b"not found")
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, name="article-server", daemon=True)
-    thread.start()
+    server = loopback_server(Handler)
 
     def publish(snippet: str) -> str:
         pages["/article.html"] = article_html(snippet).encode()
-        return f"http://127.0.0.1:{server.server_port}/article.html"
+        return f"{server.url}/article.html"
 
-    try:
-        yield publish
-    finally:
-        server.shutdown()
-        server.server_close()
+    return publish
 
 
 @pytest.mark.parametrize(

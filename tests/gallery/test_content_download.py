@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import socket
 import zipfile
 
 import pytest
@@ -21,6 +20,7 @@ from gallery.models import Build, BuildReview, BuildState, Gallery
 from gallery.ratelimits import too_many_downloads_message
 from gallery.services import queue
 from gallery.storage import get_storage
+from tests.support.loopback import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -314,9 +314,7 @@ def test_an_older_build_while_the_queue_is_down_asks_again_on_the_next_request(
     client, gallery, build, make_bundle, settings, monkeypatch, asked
 ):
     make_bundle(build, download=False)
-    with socket.socket() as sock:  # a loopback port where nothing listens: a broker that is down
-        sock.bind(("127.0.0.1", 0))
-        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: a broker that is down
     monkeypatch.setattr(queue, "app", queue.make_app())
     monkeypatch.setattr(queue, "send_download", real_send_download)
     response, _ = download(client, live_host(gallery), build.id)

@@ -1,22 +1,22 @@
 """Error reporting to Sentry starts only when ``SENTRY_DSN`` is set, and then delivers events.
 
-A small HTTP server on loopback stands in for Sentry's ingest endpoint: it records what
-sentry-sdk posts to ``/api/<project>/envelope/``. Settings are imported in a fresh interpreter,
-as a web or worker process starts.
+A stub HTTP server on loopback (``loopback_server``) stands in for Sentry's ingest endpoint: it
+records what sentry-sdk posts to ``/api/<project>/envelope/``. Settings are imported in a fresh
+interpreter, as a web or worker process starts.
 """
 
 from __future__ import annotations
 
 import gzip
 import subprocess
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from tests.support.fresh_process import run_python
+from tests.support.loopback import LoopbackServer
 
 #: An error line of the app, then a flush: sentry-sdk's logging integration reports ERROR lines.
 PROBE = (
@@ -27,7 +27,7 @@ PROBE = (
 
 
 @pytest.fixture
-def ingest() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+def ingest(loopback_server: Callable[..., LoopbackServer]) -> tuple[str, list[tuple[str, bytes]]]:
     """``(host:port, received)``: a loopback server that answers 200 and records (path, body) of each POST."""
     received: list[tuple[str, bytes]] = []
 
@@ -40,17 +40,7 @@ def ingest() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    return loopback_server(Handler).address, received
 
 
 def run_probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

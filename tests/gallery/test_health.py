@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 
 import pytest
 
 from tests.support.fresh_process import run_python
-
-
-def _closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.loopback import free_port
 
 
 def get_health(client) -> tuple[int, dict]:
@@ -53,7 +46,7 @@ def test_it_answers_200_when_database_broker_and_storage_answer(client, redis_br
 
 @pytest.mark.django_db
 def test_a_broker_nobody_listens_on_makes_it_503(client, settings):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
     status, body = get_health(client)
     assert status == 503
     assert body["status"] == "fail"
@@ -100,7 +93,7 @@ def test_a_database_server_that_is_not_there_makes_it_503(tmp_path):
         "r = Client().get('/healthz', HTTP_HOST='127.0.0.1'); print(r.status_code, r.content.decode())"
     )
     result = run_python(
-        tmp_path, ["-c", show], DATABASE_URL=f"postgres://postgres@127.0.0.1:{_closed_port()}/glasshouse"
+        tmp_path, ["-c", show], DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/glasshouse"
     )
     assert result.returncode == 0, result.stderr
     status, _, body = result.stdout.strip().partition(" ")

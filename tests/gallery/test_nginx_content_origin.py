@@ -25,7 +25,8 @@ import boto3
 import pytest
 
 from builder.storage import content_type_for
-from tests.support.nginx import Nginx, find_nginx, free_port, render_deploy_config, running_nginx
+from tests.support.loopback import free_port
+from tests.support.nginx import Nginx, find_nginx, render_deploy_config, running_nginx
 
 pytestmark = pytest.mark.integration
 

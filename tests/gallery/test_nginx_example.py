@@ -27,8 +27,9 @@ import pytest
 from urllib3 import encode_multipart_formdata
 
 from builder.sqlite_check import format_megabytes
+from tests.support.loopback import free_port
 from tests.support.nginx import Nginx as RenderedNginx
-from tests.support.nginx import find_nginx, free_port, render_deploy_config, running_nginx
+from tests.support.nginx import find_nginx, render_deploy_config, running_nginx
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "deploy" / "nginx" / "app.conf"

@@ -13,6 +13,7 @@ from django.utils import timezone
 from gallery.models import AuditEvent, Build, BuildState, Gallery
 from gallery.services import queue, recovery
 from gallery.services.queue import send_build as real_send_build  # before the autouse fixture replaces it
+from tests.support.loopback import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -144,11 +145,7 @@ def test_the_sweeper_restarts_a_build_whose_whole_worker_died_and_fails_it_after
 
 
 def test_the_sweeper_stops_sending_while_the_broker_is_down(make_queued, monkeypatch, settings):
-    import socket
-
-    with socket.socket() as sock:  # a loopback port where nothing listens: a broker that is down
-        sock.bind(("127.0.0.1", 0))
-        settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{sock.getsockname()[1]}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens: a broker that is down
     monkeypatch.setattr(queue, "app", queue.make_app())
     monkeypatch.setattr(queue, "send_build", real_send_build)
     first, second = make_queued(sent_ago=None), make_queued(sent_ago=None)

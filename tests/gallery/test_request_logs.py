@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import socket
 
 import pytest
 
 from gallery.logs import ContextFilter, JsonLineFormatter, redact_secrets, use_context_on
 from tests.support.fresh_process import run_python
+from tests.support.loopback import free_port
 
 #: A management link's token (``secrets.token_urlsafe(32)``); tests/deploy/test_gunicorn_config.py
 #: checks gunicorn's lines, tests/gallery/test_nginx_example.py nginx's.
@@ -45,12 +45,6 @@ def health_log():
         logger.removeHandler(handler)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.django_db
 def test_a_new_request_id_is_made_and_returned_when_the_request_has_none(client):
     response = client.get("/healthz")
@@ -78,7 +72,7 @@ def test_a_well_formed_incoming_request_id_is_kept_and_others_replaced(client, s
 
 @pytest.mark.django_db
 def test_lines_logged_while_a_request_runs_name_its_id(client, settings, health_log):
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{_closed_port()}/0"  # the check logs a warning
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"  # the check logs a warning
     response = client.get("/healthz", HTTP_X_REQUEST_ID="probe-42")
     assert response.status_code == 503
     assert [r.request_id for r in health_log.records] == ["probe-42"]

@@ -3,7 +3,6 @@ process), and a flush adds the counts to ``Gallery.view_count``, losing and doub
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 
@@ -15,6 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from gallery import view_counts
 from gallery.models import Gallery
 from gallery.view_counts import CLAIM_ABANDONED_AFTER, CLAIM_PREFIX, COUNTS_KEY, FlushResult, flush_view_counts
+from tests.support.loopback import free_port
 
 #: Largest value of PostgreSQL's bigint: one more view cannot be written.
 BIGINT_MAX = 2**63 - 1
@@ -179,13 +179,6 @@ def test_views_of_a_gallery_deleted_before_the_flush_are_skipped(counting, conte
     assert (view_count(gallery), view_count(other_gallery)) == (0, 1)
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (it was free a moment ago)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def fresh_fault_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fault log that has logged nothing yet in this process (it logs at most once a minute)."""
@@ -195,7 +188,7 @@ def fresh_fault_log(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_redis_that_is_down_still_serves_the_page_and_says_so_once(
     settings, fresh_fault_log, content_client, bundle, gallery, build, caplog
 ):
-    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
     for _ in range(3):
         response = content_client.get("/")
         assert response.status_code == 200

@@ -1,5 +1,6 @@
 """Servers the tests talk to over loopback: the live server as the app and content origins,
-moto's S3 server (shared, or a test's own), and a private Redis a test may stop and restart.
+moto's S3 server (shared, or a test's own), a private Redis a test may stop and restart, and
+stub HTTP servers playing a third party (``loopback_server``).
 
 Each is a real process or thread on 127.0.0.1 (DESIGN.md: real components wherever a user would
 meet them); a server that does not answer in time fails the test with its log.
@@ -11,26 +12,42 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.loopback import LoopbackServer, free_port
 from tests.support.process_wait import wait_http as _wait_http
 
+# --- Stub servers -------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    """Return a TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+
+@pytest.fixture
+def loopback_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], LoopbackServer]]:
+    """``loopback_server(handler) -> LoopbackServer``: a stub HTTP server on 127.0.0.1 answering with ``handler``.
+
+    ``handler`` is the test's ``BaseHTTPRequestHandler`` subclass (the other side: an ingest
+    endpoint, a failing store, a page of a third-party site); the server runs in a daemon thread
+    (``tests.support.loopback.LoopbackServer``: ``url``, ``address``, ``port``). Every server the
+    test started is stopped after it.
+    """
+    servers: list[LoopbackServer] = []
+
+    def start(handler: type[BaseHTTPRequestHandler]) -> LoopbackServer:
+        servers.append(LoopbackServer(handler))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
 
 
 # --- Live server -----------------------------------------------------------------------------
@@ -82,7 +99,7 @@ def moto_s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     over HTTP (30 s at most, else the test fails with the server's log). Prefer
     ``moto_s3``, which also sets dummy AWS credentials for the test.
     """
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -206,7 +223,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateServer]:
     ``redis://127.0.0.1:<port>/0``. Never touches the machine's Redis on 6379.
     """
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    port = _free_port()
+    port = free_port()
     folder = tmp_path / "redis"
     folder.mkdir()
 
@@ -245,7 +262,7 @@ def private_s3(moto_s3: str, tmp_path: Path, settings: Any) -> Iterator[tuple[Pr
     with its objects (moto keeps them in memory, so a restart would lose them). Dummy credentials
     come from ``moto_s3``; ``celery_worker_factory`` passes the bucket's settings to workers.
     """
-    port = _free_port()
+    port = free_port()
 
     def ready(server: PrivateServer) -> None:
         assert server.process is not None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -33,12 +32,6 @@ def find_nginx() -> str:
     if path is None:
         pytest.fail("nginx is not installed: as root, `apt-get install nginx-light` (make nginx)")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def deploy_config_text() -> str:

@@ -11,6 +11,7 @@ import pytest
 
 from builder.download import download_key
 from gallery.models import Build, BuildState, Gallery
+from tests.support.loopback import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -94,11 +95,7 @@ def test_a_storage_outage_is_retried_then_fails_with_a_clear_reason(
 ) -> None:
     build = publish(shared_data / "chinook.sqlite")  # stored in the local folder
     # The worker's store is an S3 endpoint on a loopback port where nothing listens: a real outage.
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"
     worker = celery_worker_factory(
         env={"S3_BUCKET": "outage", "S3_ENDPOINT_URL": dead, "S3_REGION": "us-east-1", "STORAGE_RETRY_BUDGET": "3"}
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from celery.utils.nodenames import host_format
+
+from tests.support.loopback import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -36,9 +37,7 @@ def test_worker_ready_succeeds_for_a_running_worker_and_fails_once_it_stopped(ce
 
 
 def test_worker_ready_says_when_the_broker_is_unreachable(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there: a broker that is down
     env = {**os.environ, "GLASSHOUSE_DATA_DIR": str(tmp_path), "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
     result = subprocess.run(
         [sys.executable, "manage.py", "worker_ready", "--timeout", "2"],
