@@ -7,7 +7,10 @@ fixtures and hooks live in pytest plugins, one module per concern, registered he
   file order, and each pytest-xdist process's own Redis database;
 - ``tests.plugins.data``: the repository, the team's sample databases (``shared_data``), a fresh
   data folder (``glasshouse_data_dir``), small SQLite files, the plugin database, the corpus;
-- ``tests.plugins.users``: the people of the tests and fast password hashing;
+- ``tests.plugins.users`` and ``tests.plugins.galleries``: the chain of fixtures most tests start
+  from: ``publisher``, ``moderator``, ``stranger`` (``make_user`` for more), then ``gallery``
+  (no owner), ``owned_gallery`` (the publisher's) and ``build`` (its live build); and fast
+  password hashing;
 - ``tests.plugins.browsers``: Debian's Chromium, driven by Playwright (``chromium_path``,
   ``browser``, ``partitioned_browser``, ``page``);
 - ``tests.plugins.servers``: pytest-django's ``live_server`` as the app origin and, through
@@ -30,6 +33,7 @@ pytest_plugins = [
     "tests.plugins.suite",
     "tests.plugins.data",
     "tests.plugins.users",
+    "tests.plugins.galleries",
     "tests.plugins.browsers",
     "tests.plugins.servers",
     "tests.plugins.workers",

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.core.signals import request_started
+
+from tests.plugins.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BOOT_MS = 120_000
-PASSWORD = "a long enough passphrase 1906"
 
 
 @pytest.fixture
@@ -54,16 +54,14 @@ def test_app_cookies_never_reach_a_gallery_and_a_gallerys_own_cookie_is_cleared(
     live_gallery_server: Any,
     gallery_requests: list[tuple[str, str, str]],
     shared_data: Path,
-    django_user_model: Any,
+    publisher: Any,
 ) -> None:
     app = live_gallery_server.url
-    user = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     gallery = published_gallery(shared_data / "chinook.sqlite")
 
     # Log in on the app: its cookies are host-only (no leading dot), Lax, the session HttpOnly.
     page.goto(app + "/accounts/login/")
-    page.fill("input[name=login]", user.email)
+    page.fill("input[name=login]", publisher.email)
     page.fill("input[name=password]", PASSWORD)
     page.click("form button[type=submit]")
     page.wait_for_url(app + "/mine/")
@@ -127,7 +125,7 @@ def test_host_only_app_cookies_stay_off_galleries_even_on_one_site(
     gallery_requests: list[tuple[str, str, str]],
     settings: Any,
     shared_data: Path,
-    django_user_model: Any,
+    publisher: Any,
 ) -> None:
     # Where host-only cookies matter most: were the app's cookies given Domain=glasshouse.test,
     # every gallery would receive them.
@@ -135,8 +133,6 @@ def test_host_only_app_cookies_stay_off_galleries_even_on_one_site(
     settings.CONTENT_DOMAIN = SAME_SITE_CONTENT
     settings.ALLOWED_HOSTS = [SAME_SITE_APP, f".{SAME_SITE_CONTENT}"]
     app = f"http://{SAME_SITE_APP}:{port}"
-    user = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     gallery = published_gallery(shared_data / "chinook.sqlite")
     gallery_url = f"http://{gallery.id}.{SAME_SITE_CONTENT}:{port}/"
 
@@ -144,7 +140,7 @@ def test_host_only_app_cookies_stay_off_galleries_even_on_one_site(
     try:
         page = context.new_page()
         page.goto(app + "/accounts/login/")
-        page.fill("input[name=login]", user.email)
+        page.fill("input[name=login]", publisher.email)
         page.fill("input[name=password]", PASSWORD)
         page.click("form button[type=submit]")
         page.wait_for_url(app + "/mine/")

@@ -15,14 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from allauth.account.models import EmailAddress
-from django.contrib.auth.models import Group
 
 from gallery.models import Build, BuildState, Gallery, new_build_id
+from tests.plugins.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-PASSWORD = "a long enough passphrase 1906"
 
 #: Runs first in every document; records violations in app-origin documents only (not galleries).
 WATCH = """
@@ -91,12 +88,9 @@ def watched(browser: Any, live_gallery_server: Any) -> Iterator[Any]:
 
 
 def test_the_main_app_pages_work_under_the_nonce_policy_without_a_violation(
-    watched: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path, django_user_model: Any
+    watched: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path,
+    publisher: Any, moderator: Any,
 ) -> None:
-    publisher = django_user_model.objects.create_user("grace", "grace@example.org", PASSWORD)
-    EmailAddress.objects.create(user=publisher, email=publisher.email, verified=True, primary=True)
-    moderator = django_user_model.objects.create_user("moderator", "moderator@example.org", PASSWORD, is_staff=True)
-    moderator.groups.add(Group.objects.get(name="Moderators"))
     gallery = published_gallery(shared_data / "chinook.sqlite", title="Chinook under CSP")
     Gallery.objects.filter(pk=gallery.pk).update(owner=publisher)
     running = Build.objects.create(id=new_build_id(), gallery=gallery, state=BuildState.BUNDLING, source_bytes=1)
@@ -152,7 +146,7 @@ def test_the_main_app_pages_work_under_the_nonce_policy_without_a_violation(
     staff = watched()
     staff.goto("/admin/login/")
     staff.assert_clean("admin login")
-    staff.page.fill("#id_username", "moderator")
+    staff.page.fill("#id_username", moderator.username)
     staff.page.fill("#id_password", PASSWORD)
     staff.page.click("input[type=submit]")
     staff.goto("/admin/gallery/submission/")

@@ -73,17 +73,17 @@ def control_bundle(prebuilt_bundle: Callable[..., Any], plugin_database: Path) -
 
 
 @pytest.fixture
-def gallery(published_gallery: Callable[..., Any], plugin_database: Path, live_gallery_server: Any) -> Any:
+def control_gallery(published_gallery: Callable[..., Any], plugin_database: Path, live_gallery_server: Any) -> Any:
     """A fresh published gallery (own origin) of the control build."""
     return published_gallery(plugin_database, (), datasette_version="0.65.5")
 
 
 @pytest.fixture
-def tab(browser: Any, gallery: Any, live_gallery_server: Any) -> Iterator[Tab]:
+def tab(browser: Any, control_gallery: Any, live_gallery_server: Any) -> Iterator[Tab]:
     context = browser.new_context()
     context.set_default_timeout(PAGE_MS)
     try:
-        yield Tab(context.new_page(), live_gallery_server.gallery_url(gallery.pk))
+        yield Tab(context.new_page(), live_gallery_server.gallery_url(control_gallery.pk))
     finally:
         context.close()
 
@@ -264,9 +264,9 @@ def test_worker_mode_pages_run_under_the_policy_which_refuses_other_origins(tab:
 
 
 def test_the_database_file_cannot_be_registered_as_a_service_worker_nor_served_as_a_page(
-    tab: Tab, gallery: Any
+    tab: Tab, control_gallery: Any
 ) -> None:
-    database_url = f"/_build/{gallery.live_build_id}/data/{DATABASE}.db"
+    database_url = f"/_build/{control_gallery.live_build_id}/data/{DATABASE}.db"
     tab.page.goto(tab.base + "/")  # the bootstrap page: script on the gallery's origin
     refusal = tab.page.evaluate(
         "async (url) => { try { await navigator.serviceWorker.register(url); return 'registered'; }"
@@ -304,7 +304,7 @@ def tampered_store(
 
 @pytest.mark.parametrize("mode", ["service-worker", "worker"])
 def test_a_tampered_wheel_is_refused_in_the_browser_with_a_clear_error(
-    tab: Tab, gallery: Any, tampered_store: Path, settings: Any, mode: str
+    tab: Tab, control_gallery: Any, tampered_store: Path, settings: Any, mode: str
 ) -> None:
     settings.LOCAL_STORAGE_ROOT = tampered_store
     query = "?_glasshouse_mode=worker" if mode == "worker" else ""

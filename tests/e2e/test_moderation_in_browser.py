@@ -10,26 +10,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from gallery.models import AuditEvent, Gallery
+from tests.plugins.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BOOT_MS = 120_000
-PASSWORD = "a-long-moderator-password"
 
 
 def test_a_moderator_previews_and_approves_from_the_queue_and_a_reader_opens_it(
-    browser: Any, page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path, django_user_model: Any
+    browser: Any, page: Any, published_gallery: Any, live_gallery_server: Any, shared_data: Path, moderator: Any
 ) -> None:
     gallery = published_gallery(shared_data / "chinook.sqlite", title="Chinook, awaiting review")
     Gallery.objects.filter(pk=gallery.pk).update(moderation_state=Gallery.ModerationState.PENDING)
-    moderator = django_user_model.objects.create_user("moderator", "moderator@example.org", PASSWORD, is_staff=True)
-    moderator.groups.add(Group.objects.get(name="Moderators"))
 
     page.goto(live_gallery_server.url + "/admin/login/?next=/admin/gallery/submission/")
-    page.fill("#id_username", "moderator")
+    page.fill("#id_username", moderator.username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     row = page.locator("#result_list tbody tr", has_text="Chinook, awaiting review")

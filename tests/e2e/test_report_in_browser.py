@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from gallery.models import AuditEvent, Report
+from tests.plugins.users import PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_a_reader_reports_a_gallery_through_the_footer_link(
     page: Any, live_gallery_server: Any, published_gallery: Any, shared_data: Path, settings: Any,
-    django_user_model: Any,
+    moderator: Any,
 ) -> None:
     settings.APP_URL = live_gallery_server.url
     gallery = published_gallery(shared_data / "chinook.sqlite", title="Reported in Chromium")
@@ -56,14 +56,12 @@ def test_a_reader_reports_a_gallery_through_the_footer_link(
     assert page.locator("table.rows-and-columns").is_visible()
 
     # The report shows in the moderation queue, linked to the gallery.
-    moderator = django_user_model.objects.create_user("mod", "mod@example.org", "a-long-password-1", is_staff=True)
-    moderator.groups.add(Group.objects.get(name="Moderators"))
     admin = page.context.browser.new_context()
     try:
         queue = admin.new_page()
         queue.goto(live_gallery_server.url + "/admin/login/?next=/admin/gallery/submission/")
-        queue.fill("#id_username", "mod")
-        queue.fill("#id_password", "a-long-password-1")
+        queue.fill("#id_username", moderator.username)
+        queue.fill("#id_password", PASSWORD)
         queue.click("input[type=submit]")
         row = queue.locator("#result_list tbody tr", has_text="Reported in Chromium")
         assert row.locator("td.field-report_count").inner_text() == "1"

@@ -1,5 +1,6 @@
-"""Fixtures for the gallery app: storage in tmp_path, a recorded queue, SQLite files,
-and a chain gallery -> build -> bundle with fake bundle files.
+"""Fixtures for the gallery app: storage in tmp_path, a recorded queue, SQLite files, and fake
+bundle files for the chain's build (``gallery`` -> ``build`` -> ``bundle``; the rows come from
+``tests.plugins.galleries``).
 
 Every test gets a fresh ``LocalStorage`` under ``tmp_path`` and a queue that only
 records build ids (``gallery.services.queue.send_build`` is the boundary to the worker).
@@ -18,7 +19,7 @@ from builder.download import download_key, store_bundle_zip
 from builder.manifest import Manifest, ManifestDatabase, ManifestFile
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import LocalStorage, StorageError
-from gallery.models import Approval, Build, BuildReview, BuildState, Gallery, bundled_settings
+from gallery.models import Build, Gallery
 from gallery.services import queue
 from gallery.storage import get_storage
 
@@ -112,73 +113,6 @@ def upload_data(sqlite_bytes: bytes) -> Callable[..., dict[str, object]]:
         return data
 
     return make
-
-
-@pytest.fixture
-def gallery(db) -> Gallery:
-    """An approved gallery with no build yet."""
-    return Gallery.objects.create(
-        title="Chinook",
-        description="Music store",
-        moderation_state=Gallery.ModerationState.APPROVED,
-        database_name="chinook",
-        plugins=["datasette-pretty-json"],
-    )
-
-
-@pytest.fixture
-def build(gallery: Gallery) -> Build:
-    """A ready build of ``gallery``, approved (as the operator's) and made its live build."""
-    build = Build.objects.create(
-        gallery=gallery,
-        state=BuildState.READY,
-        source_key="uploads/x/source.db",
-        source_sha256="0" * 64,
-        source_bytes=2048,
-        log="Validated.\nBundled.\n",
-        bundle_settings=bundled_settings(gallery),
-        review=BuildReview.APPROVED,
-        approval=Approval.OPERATOR,
-    )
-    gallery.live_build = build
-    gallery.save()
-    return build
-
-
-@pytest.fixture
-def make_build(gallery: Gallery) -> Callable[..., Build]:
-    """``make_build(state=READY, of=gallery, review=PENDING) -> Build``: another build (not live) of ``of``,
-    waiting for review unless ``review`` says otherwise (an approved one as the operator's)."""
-
-    def make(state: str = BuildState.READY, of: Gallery | None = None, review: str = BuildReview.PENDING) -> Build:
-        of = of or gallery
-        return Build.objects.create(
-            gallery=of, state=state, source_key="uploads/y/source.db", source_sha256="1" * 64, source_bytes=1,
-            bundle_settings=bundled_settings(of), review=review,
-            approval=Approval.OPERATOR if review == BuildReview.APPROVED else "",
-        )  # fmt: skip
-
-    return make
-
-
-@pytest.fixture
-def set_bundled() -> Callable[..., None]:
-    """``set_bundled(build, **settings)``: change settings ``build`` bakes in (``Build.bundle_settings``),
-    which public pages and the content origin show (the gallery row holds the publisher's draft)."""
-
-    def change(build: Build, **settings: object) -> None:
-        build.bundle_settings = {**build.bundle_settings, **settings}
-        Build.objects.filter(pk=build.pk).update(bundle_settings=build.bundle_settings)
-
-    return change
-
-
-@pytest.fixture
-def other_gallery(db) -> Gallery:
-    """A second approved gallery, with no build yet."""
-    return Gallery.objects.create(
-        title="Other", moderation_state=Gallery.ModerationState.APPROVED, database_name="other"
-    )
 
 
 def _bundle_url(key: str, build_id: str) -> str:

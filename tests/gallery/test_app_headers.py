@@ -10,14 +10,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.urls import reverse
 
 from gallery.models import Build, BuildState
+from tests.plugins.users import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "a long enough passphrase 1906"
 
 
 def policy(response) -> dict[str, list[str]]:
@@ -115,11 +113,9 @@ def test_gallery_origins_get_none_of_the_apps_headers(content_client, bundle):
     assert "'nonce-" not in response.get("Content-Security-Policy", "")
 
 
-def test_app_cookies_are_host_only_lax_and_the_session_is_out_of_scripts_reach(client, django_user_model):
-    user = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
+def test_app_cookies_are_host_only_lax_and_the_session_is_out_of_scripts_reach(client, publisher):
     client.get(reverse("account_login"))
-    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    response = client.post(reverse("account_login"), {"login": publisher.email, "password": PASSWORD})
     assert response.status_code == 302
     session, csrf = response.cookies["sessionid"], client.cookies["csrftoken"]
     for cookie in (session, csrf):

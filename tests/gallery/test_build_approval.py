@@ -19,8 +19,6 @@ from gallery.services import galleries, moderation, publishing, quotas
 
 pytestmark = pytest.mark.django_db
 
-PASSWORD = "correct horse battery staple"
-
 
 def pinned_host(gallery: Gallery, build: Build) -> str:
     return f"{gallery.id}--{build.id}.localhost:8000"
@@ -161,37 +159,33 @@ def test_a_moderators_rebuild_builds_the_live_builds_source_with_its_approved_se
 
 
 def test_a_publishers_settings_change_on_an_approved_gallery_waits_for_review_unless_trusted(
-    client, gallery, build, bundle, django_user_model, make_bundle
+    client, owned_gallery, build, bundle, make_bundle, publisher
 ):
-    owner = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
-    gallery.refresh_from_db()
     assert galleries.update_gallery(
-        gallery, title="Buy pills", description="", visibility="listed", plugins=[], metadata_text="", by=owner
-    )
-    edited = publishing.rebuild(gallery, by=owner, as_publisher=True)
+        owned_gallery, title="Buy pills", description="", visibility="listed", plugins=[], metadata_text="",
+        by=publisher,
+    )  # fmt: skip
+    edited = publishing.rebuild(owned_gallery, by=publisher, as_publisher=True)
     assert edited.review == BuildReview.PENDING and edited.title == "Buy pills"
     edited.set_state(BuildState.UPLOADING)
     make_bundle(edited)
     assert publishing.finish_build(edited) is False
-    gallery.refresh_from_db()
-    assert gallery.live_build_id == build.id
-    page = client.get(reverse("gallery:detail", args=[gallery.id])).content.decode()
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.live_build_id == build.id
+    page = client.get(reverse("gallery:detail", args=[owned_gallery.id])).content.decode()
     assert "Buy pills" not in page and "<h1>Chinook</h1>" in page
     Build.objects.filter(pk=edited.pk).update(state=BuildState.FAILED)  # let the next build start
 
-    Publisher.objects.create(user=owner, trusted=True)
-    trusted = publishing.rebuild(gallery, by=owner, as_publisher=True)
+    Publisher.objects.create(user=publisher, trusted=True)
+    trusted = publishing.rebuild(owned_gallery, by=publisher, as_publisher=True)
     assert (trusted.review, trusted.approval) == (BuildReview.APPROVED, Approval.TRUSTED)
 
 
-def test_the_edit_page_says_a_change_waits_for_a_moderator(client, gallery, build, django_user_model):
-    owner = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
-    client.force_login(owner)
+def test_the_edit_page_says_a_change_waits_for_a_moderator(client, owned_gallery, publisher):
+    client.force_login(publisher)
     data = {"title": "Chinook 2", "description": "", "plugins": [], "visibility": "listed",
-            "datasette_version": gallery.datasette_version, "metadata": ""}  # fmt: skip
-    page = client.post(reverse("gallery:mine-edit", args=[gallery.id]), data, follow=True).content.decode()
+            "datasette_version": owned_gallery.datasette_version, "metadata": ""}  # fmt: skip
+    page = client.post(reverse("gallery:mine-edit", args=[owned_gallery.id]), data, follow=True).content.decode()
     assert "a moderator approves that build first" in page
 
 
@@ -233,11 +227,9 @@ def test_a_moderator_can_end_a_pending_gallery_and_its_previews(client, gallery,
 
 
 @pytest.fixture
-def owner_client(client, gallery, build, django_user_model):
-    """A client signed in as the owner of ``gallery``."""
-    owner = django_user_model.objects.create_user("ada", "ada@example.org", PASSWORD)
-    Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
-    client.force_login(owner)
+def owner_client(client, owned_gallery, publisher):
+    """A client signed in as ``publisher``, the owner of ``gallery`` (``owned_gallery``)."""
+    client.force_login(publisher)
     return client
 
 
@@ -275,17 +267,16 @@ def test_rebuilds_and_new_versions_are_rate_limited_per_publisher(owner_client, 
 
 
 def test_rebuilds_are_rate_limited_per_address_whatever_the_account(
-    client, gallery, build, other_gallery, django_user_model, settings
+    client, owned_gallery, other_gallery, publisher, make_user, settings
 ):
     settings.BUILD_RATE_LIMIT_PER_ADDRESS = "1/h"
-    for name, owned in (("ada", gallery), ("bob", other_gallery)):
-        user = django_user_model.objects.create_user(name, f"{name}@example.org", PASSWORD)
-        Gallery.objects.filter(pk=owned.pk).update(owner=user)
+    bob = make_user("bob")
+    Gallery.objects.filter(pk=other_gallery.pk).update(owner=bob)
     Build.objects.create(gallery=other_gallery, state=BuildState.READY, source_key="uploads/o/source.db",
                          source_sha256="2" * 64, source_bytes=1)  # fmt: skip
-    client.force_login(django_user_model.objects.get(username="ada"))
-    assert client.post(reverse("gallery:mine-rebuild", args=[gallery.id])).status_code == 302
-    client.force_login(django_user_model.objects.get(username="bob"))
+    client.force_login(publisher)
+    assert client.post(reverse("gallery:mine-rebuild", args=[owned_gallery.id])).status_code == 302
+    client.force_login(bob)
     refused = client.post(reverse("gallery:mine-rebuild", args=[other_gallery.id]), follow=True).content.decode()
     assert "Too many builds started" in refused
     assert other_gallery.builds.count() == 1

@@ -118,26 +118,22 @@ def crashed(gallery: Gallery, build: Build) -> Build:
     )
 
 
-def _as(who: str, client, gallery: Gallery, django_user_model):
+def _as(who: str, client, gallery: Gallery, request: pytest.FixtureRequest):
     """``client`` made into ``who``: anonymous, stranger, owner, link holder, moderator, or staff without build access."""
-    from django.contrib.auth.models import Group
-
     from gallery.services import ownership
 
     if who == "owner":
-        owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw-12345-long")
-        Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
-        client.force_login(owner)
+        request.getfixturevalue("owned_gallery")  # ``gallery``, now the publisher's
+        client.force_login(request.getfixturevalue("publisher"))
     elif who == "link holder":
         token = ownership.new_management_token(gallery)
         assert client.get(reverse("gallery:manage-link", args=[gallery.pk, token])).status_code == 302
     elif who == "stranger":
-        client.force_login(django_user_model.objects.create_user("stranger", "s@example.org", "pw-12345-long"))
-    elif who in ("moderator", "staff without build access"):
-        staff = django_user_model.objects.create_user("staff", "m@example.org", "pw-12345-long", is_staff=True)
-        if who == "moderator":
-            staff.groups.add(Group.objects.get(name="Moderators"))
-        client.force_login(staff)
+        client.force_login(request.getfixturevalue("stranger"))
+    elif who == "moderator":
+        client.force_login(request.getfixturevalue("moderator"))
+    elif who == "staff without build access":
+        client.force_login(request.getfixturevalue("make_user")("staff", staff=True))
     return client
 
 
@@ -153,9 +149,9 @@ def _as(who: str, client, gallery: Gallery, django_user_model):
     ],
 )
 def test_the_log_of_a_build_is_shown_only_to_who_may_manage_the_gallery_and_to_moderators(
-    client, crashed, gallery, django_user_model, who, sees_log
+    client, crashed, gallery, request, who, sees_log
 ):
-    _as(who, client, gallery, django_user_model)
+    _as(who, client, gallery, request)
     page = client.get(crashed.get_absolute_url()).content.decode()
     data = status(client, crashed)
     # Everyone sees the steps, the state, the reason and the warnings.

@@ -63,20 +63,18 @@ def test_the_publish_form_refuses_an_overlong_field_saying_how_long_and_the_limi
 
 @pytest.mark.parametrize(("field", "value", "limit"), TOO_LONG)
 def test_the_edit_form_refuses_an_overlong_field_and_keeps_the_gallery(
-    client, gallery, django_user_model, field, value, limit
+    client, owned_gallery, publisher, field, value, limit
 ):
-    owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw")
-    Gallery.objects.filter(pk=gallery.pk).update(owner=owner)
-    client.force_login(owner)
+    client.force_login(publisher)
     data = {"title": "Chinook", "description": "", "visibility": "listed", "datasette_version": "0.65.5", field: value}
-    response = client.post(reverse("gallery:mine-edit", args=[gallery.pk]), data)
+    response = client.post(reverse("gallery:mine-edit", args=[owned_gallery.pk]), data)
     assert response.status_code == 400
     assert (
         f"The {field} has {limit + 1} characters; shorten it to at most {limit} characters."
         in response.content.decode()
     )
-    gallery.refresh_from_db()
-    assert gallery.title == "Chinook" and gallery.description == "Music store"
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.title == "Chinook" and owned_gallery.description == "Music store"
 
 
 def test_the_pages_tell_the_browser_the_limits(client):
@@ -154,14 +152,13 @@ def test_a_moderators_reason_is_length_limited_on_the_buttons_and_the_bulk_form(
 
 
 @pytest.fixture
-def hostile(gallery: Gallery, build: Build, django_user_model, set_bundled) -> Gallery:
-    """``gallery`` (public, live build) with markup as title and description (its own and its live
-    build's, which public pages show), owned by ``owner``."""
-    owner = django_user_model.objects.create_user("owner", "owner@example.org", "pw")
-    Gallery.objects.filter(pk=gallery.pk).update(title=TITLE, description=DESCRIPTION, owner=owner)
+def hostile(owned_gallery: Gallery, build: Build, set_bundled) -> Gallery:
+    """``owned_gallery`` (public, live build, the publisher's) with markup as title and description
+    (its own and its live build's, which public pages show)."""
+    Gallery.objects.filter(pk=owned_gallery.pk).update(title=TITLE, description=DESCRIPTION)
     set_bundled(build, title=TITLE, description=DESCRIPTION)
-    gallery.refresh_from_db()
-    return gallery
+    owned_gallery.refresh_from_db()
+    return owned_gallery
 
 
 def _pages(gallery: Gallery) -> dict[str, str]:

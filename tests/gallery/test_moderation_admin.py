@@ -160,16 +160,6 @@ QUEUE = reverse("admin:gallery_submission_changelist")
 
 
 @pytest.fixture
-def moderator(django_user_model):
-    """A staff user in the Moderators group (migration 0005), not a superuser."""
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user("mod", "mod@example.org", "pw-12345-long", is_staff=True)
-    user.groups.add(Group.objects.get(name="Moderators"))
-    return user
-
-
-@pytest.fixture
 def moderator_client(client, moderator):
     client.force_login(moderator)
     return client
@@ -269,11 +259,10 @@ def test_a_moderator_cannot_delete_but_an_admin_leaves_a_tombstone(moderator_cli
     assert gallery.moderation_state == "deleted"
 
 
-def test_trusting_the_publisher_from_the_queue(moderator_client, pending, django_user_model):
-    owner = django_user_model.objects.create_user("pub", "pub@example.org", "pw-12345-long")
-    Gallery.objects.filter(pk=pending.pk).update(owner=owner)
+def test_trusting_the_publisher_from_the_queue(moderator_client, pending, publisher):
+    Gallery.objects.filter(pk=pending.pk).update(owner=publisher)
     moderator_client.post(QUEUE, {"action": "trust_publishers", ACTION_CHECKBOX_NAME: [pending.pk]})
-    assert Publisher.objects.get(user=owner).trusted
+    assert Publisher.objects.get(user=publisher).trusted
 
 
 def test_the_audit_log_is_readable_but_not_editable(moderator_client, admin_client, gallery):
@@ -288,16 +277,15 @@ def test_the_audit_log_is_readable_but_not_editable(moderator_client, admin_clie
     assert AuditEvent.objects.get(pk=event.pk).reason == "fine"
 
 
-def test_the_moderator_command_grants_and_removes_the_role(django_user_model, client):
+def test_the_moderator_command_grants_and_removes_the_role(stranger, client):
     from django.core.management import CommandError, call_command
 
-    user = django_user_model.objects.create_user("ann", "ann@example.org", "pw-12345-long")
-    call_command("moderator", "ann@example.org")
-    client.force_login(user)
+    call_command("moderator", stranger.email)
+    client.force_login(stranger)
     assert client.get(QUEUE).status_code == 200
-    call_command("moderator", "ann@example.org", "--remove")
-    user.refresh_from_db()
-    assert not user.is_staff and not user.groups.exists()
+    call_command("moderator", stranger.email, "--remove")
+    stranger.refresh_from_db()
+    assert not stranger.is_staff and not stranger.groups.exists()
     with pytest.raises(CommandError, match="signs up first"):
         call_command("moderator", "nobody@example.org")
 

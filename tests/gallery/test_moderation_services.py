@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import DatabaseError, transaction
 
@@ -28,11 +27,6 @@ ALLOWED = {
     (State.REJECTED, State.APPROVED),
     (State.REJECTED, State.TAKEN_DOWN),
 }
-
-
-@pytest.fixture
-def publisher(django_user_model):
-    return django_user_model.objects.create_user("pub", "pub@example.org", "pw-12345-long")
 
 
 @pytest.mark.parametrize("start", list(State))
@@ -135,11 +129,11 @@ def test_a_new_version_from_an_untrusted_publisher_waits_for_review(gallery, bui
     assert (newer.review, newer.approval) == (BuildReview.APPROVED, Approval.MODERATOR)
 
 
-def test_trusted_publishers_and_staff_skip_review(gallery, publisher):
+def test_trusted_publishers_and_staff_skip_review(gallery, publisher, make_user):
     moderation.trust_publisher(publisher)
     assert is_trusted(publisher)
     assert publishing.approval_for(publisher) == Approval.TRUSTED
-    staff = get_user_model().objects.create_user("staff", "s@example.org", "pw", is_staff=True)
+    staff = make_user("staff", staff=True)
     assert is_trusted(staff)
     assert publishing.approval_for(staff) == Approval.TRUSTED
     assert publishing.approval_for(None, by_operator=True) == Approval.OPERATOR
@@ -169,7 +163,7 @@ def test_the_publisher_is_emailed_the_reason(gallery, publisher, django_capture_
     gallery.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         moderation.reject(gallery, "The licence field is missing.")
-    assert [m.to for m in mail.outbox] == [["pub@example.org"]]
+    assert [m.to for m in mail.outbox] == [[publisher.email]]
     assert "The licence field is missing." in mail.outbox[0].body
 
 

@@ -9,7 +9,6 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.contrib.sessions.models import Session
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -21,43 +20,10 @@ from gallery.models import Approval, AuditEvent, Build, BuildReview, BuildState,
 from gallery.services import galleries, moderation, ownership, publishing, quotas, uploads
 from gallery.view_counts import flush_view_counts
 from gallery.views import mine as publisher_views
+from tests.plugins.users import PASSWORD
 from tests.support.hostile_metadata import PLUGIN, alias_bomb, deep_json
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def make_user(django_user_model) -> Callable[..., object]:
-    def make(name: str, **extra: object) -> object:
-        return django_user_model.objects.create_user(
-            username=name, email=f"{name}@example.org", password=PASSWORD, **extra
-        )
-
-    return make
-
-
-@pytest.fixture
-def publisher(make_user):
-    """A publisher whose email address is verified (allauth lets them log in)."""
-    user = make_user("ada")
-    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
-    return user
-
-
-@pytest.fixture
-def stranger(make_user):
-    return make_user("mallory")
-
-
-@pytest.fixture
-def owned(gallery: Gallery, build: Build, publisher) -> Gallery:
-    """``gallery`` (approved, with a live ready build) owned by ``publisher``."""
-    Gallery.objects.filter(pk=gallery.pk).update(owner=publisher)
-    gallery.refresh_from_db()
-    return gallery
-
 
 @pytest.fixture
 def db_file(sqlite_bytes: bytes) -> Callable[[str], SimpleUploadedFile]:
@@ -79,26 +45,26 @@ def _pages(gallery_id: str) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("index", range(7), ids=[f"{m} {p.split('/')[-2] or 'page'}" for m, p in _pages("g")])
 @pytest.mark.parametrize("who", ["stranger", "anonymous"])
-def test_someone_elses_gallery_is_404_everywhere_and_stays_unchanged(client, owned, stranger, index, who):
+def test_someone_elses_gallery_is_404_everywhere_and_stays_unchanged(client, owned_gallery, stranger, index, who):
     if who == "stranger":
         client.force_login(stranger)
-    method, path = _pages(owned.pk)[index]
+    method, path = _pages(owned_gallery.pk)[index]
     response = getattr(client, method)(path, {"title": "Hijacked", "visibility": "listed"} if method == "post" else {})
     assert response.status_code == 404
-    owned.refresh_from_db()
-    assert owned.title == "Chinook" and owned.moderation_state == "approved"
-    assert owned.builds.count() == 1
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.title == "Chinook" and owned_gallery.moderation_state == "approved"
+    assert owned_gallery.builds.count() == 1
 
 
 def test_my_galleries_lists_only_mine_and_not_deleted_with_state_reason_and_views(
-    client, owned, publisher, stranger, other_gallery
+    client, owned_gallery, publisher, stranger, other_gallery
 ):
     Gallery.objects.filter(pk=other_gallery.pk).update(owner=stranger)
     rejected = Gallery.objects.create(
         title="Rejected one", owner=publisher, moderation_state="rejected", moderation_reason="Remove the emails"
     )
     Gallery.objects.create(title="Gone one", owner=publisher, moderation_state="deleted")
-    Gallery.objects.filter(pk=owned.pk).update(view_count=7)
+    Gallery.objects.filter(pk=owned_gallery.pk).update(view_count=7)
     client.force_login(publisher)
     page = client.get(reverse("gallery:mine")).content.decode()
     assert "Chinook" in page and rejected.title in page
@@ -113,9 +79,9 @@ def test_my_galleries_sends_someone_signed_out_to_log_in(client, db):
     assert response.url.startswith(reverse("account_login"))
 
 
-def test_the_owner_sees_builds_with_links_to_their_logs(client, owned, build, publisher):
+def test_the_owner_sees_builds_with_links_to_their_logs(client, owned_gallery, build, publisher):
     client.force_login(publisher)
-    page = client.get(reverse("gallery:mine-gallery", args=[owned.pk])).content.decode()
+    page = client.get(reverse("gallery:mine-gallery", args=[owned_gallery.pk])).content.decode()
     assert build.get_absolute_url() in page
     assert ">live</strong>" in page  # approved and public: its build is live
 
@@ -166,7 +132,7 @@ def test_the_management_link_lets_another_browser_manage_and_a_wrong_one_does_no
     assert other.get(manage).status_code == 200
 
 
-def test_claiming_needs_the_current_token_and_an_unowned_gallery(owned, gallery, publisher, stranger):
+def test_claiming_needs_the_current_token_and_an_unowned_gallery(owned_gallery, gallery, publisher, stranger):
     Gallery.objects.filter(pk=gallery.pk).update(owner=None)
     gallery.refresh_from_db()
     token = ownership.new_management_token(gallery)
@@ -215,7 +181,7 @@ def test_the_gallery_quota_refuses_one_more_with_a_clear_message(client, setting
 
 
 def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
-    client, settings, publisher, owned, make_build, db_file, upload_data
+    client, settings, publisher, owned_gallery, make_build, db_file, upload_data
 ):
     settings.PUBLISHER_MAX_CONCURRENT_BUILDS = 2
     # Two of the publisher's other galleries are building (each gallery builds one version at a time).
@@ -226,34 +192,34 @@ def test_the_concurrent_build_quota_covers_uploads_new_versions_and_rebuilds(
     with pytest.raises(quotas.QuotaExceeded, match=message):
         galleries.accept_upload(upload=db_file(), filename="x.db", title="Third", plugins=[], owner=publisher)
     with pytest.raises(quotas.QuotaExceeded, match=message):
-        galleries.upload_new_version(owned, upload=db_file(), filename="x.db", by=publisher)
+        galleries.upload_new_version(owned_gallery, upload=db_file(), filename="x.db", by=publisher)
     with pytest.raises(quotas.QuotaExceeded, match=message):
-        publishing.rebuild(owned, by=publisher, as_publisher=True)
+        publishing.rebuild(owned_gallery, by=publisher, as_publisher=True)
     client.force_login(publisher)
-    response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]), follow=True)
+    response = client.post(reverse("gallery:mine-rebuild", args=[owned_gallery.pk]), follow=True)
     assert message in response.content.decode()
-    assert owned.builds.count() == 1
+    assert owned_gallery.builds.count() == 1
     # A moderator's rebuild is not the publisher's: no quota.
-    publishing.rebuild(owned, by=None)
+    publishing.rebuild(owned_gallery, by=None)
 
 
-def test_the_storage_quota_counts_each_upload_once_and_the_bundles(settings, publisher, owned, build, db_file):
+def test_the_storage_quota_counts_each_upload_once_and_the_bundles(settings, publisher, owned_gallery, build, db_file):
     Build.objects.filter(pk=build.pk).update(source_bytes=1000, bundle_bytes=500)
-    publishing.rebuild(owned)  # shares the upload
-    Build.objects.filter(gallery=owned).exclude(pk=build.pk).update(state=BuildState.READY, bundle_bytes=500)
+    publishing.rebuild(owned_gallery)  # shares the upload
+    Build.objects.filter(gallery=owned_gallery).exclude(pk=build.pk).update(state=BuildState.READY, bundle_bytes=500)
     assert quotas.stored_bytes(publisher) == 1000 + 500 + 500
     size = len(db_file().read())
     settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size - 1
     with pytest.raises(quotas.QuotaExceeded, match="over your"):
-        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+        galleries.upload_new_version(owned_gallery, upload=db_file(), filename="v2.db", by=publisher)
     settings.PUBLISHER_MAX_STORED_BYTES = 2000 + size
-    galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+    galleries.upload_new_version(owned_gallery, upload=db_file(), filename="v2.db", by=publisher)
 
 
-def test_a_refused_upload_leaves_nothing_in_storage(settings, publisher, owned, db_file, storage):
+def test_a_refused_upload_leaves_nothing_in_storage(settings, publisher, owned_gallery, db_file, storage):
     settings.PUBLISHER_MAX_STORED_BYTES = 1
     with pytest.raises(quotas.QuotaExceeded):
-        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+        galleries.upload_new_version(owned_gallery, upload=db_file(), filename="v2.db", by=publisher)
     uploads = storage.root / "uploads"
     assert not uploads.exists() or not any(uploads.iterdir())
 
@@ -281,53 +247,55 @@ def test_anonymous_uploads_have_no_publisher_quota(settings, db_file, db):
     ],
 )
 def test_a_new_version_waits_for_review_unless_its_publisher_is_trusted(
-    owned, build, publisher, db_file, sent_builds, django_capture_on_commit_callbacks, state, who, waits
+    owned_gallery, build, publisher, db_file, sent_builds, django_capture_on_commit_callbacks, state, who, waits
 ):
-    Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
-    owned.refresh_from_db()
+    Gallery.objects.filter(pk=owned_gallery.pk).update(moderation_state=state)
+    owned_gallery.refresh_from_db()
     if who == "trusted":
         Publisher.objects.create(user=publisher, trusted=True)
     by = None if who == "link holder" else publisher
     with django_capture_on_commit_callbacks(execute=True):
-        new = galleries.upload_new_version(owned, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by)
+        new = galleries.upload_new_version(
+            owned_gallery, upload=db_file("renamed.sqlite"), filename="renamed.sqlite", by=by
+        )
     assert (new.review == BuildReview.PENDING) is waits
     assert new.approval == ("" if waits else Approval.TRUSTED)
     assert new.state == BuildState.QUEUED and sent_builds == [new.pk]
     assert new.source_key == f"uploads/{new.pk}/source.db"
-    owned.refresh_from_db()
-    assert owned.live_build_id == build.pk  # the live build stays live meanwhile
-    assert owned.database_name == "chinook"  # URLs stay the same
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.live_build_id == build.pk  # the live build stays live meanwhile
+    assert owned_gallery.database_name == "chinook"  # URLs stay the same
     event = AuditEvent.objects.get(action="new_version", build_id=new.pk)
     assert event.actor == by and event.details["approved"] is not waits
 
 
 @pytest.mark.parametrize("state", ["taken_down", "deleted"])
-def test_a_gallery_taken_down_or_deleted_takes_no_new_version_or_edit(owned, publisher, db_file, state):
-    Gallery.objects.filter(pk=owned.pk).update(moderation_state=state)
-    owned.refresh_from_db()
+def test_a_gallery_taken_down_or_deleted_takes_no_new_version_or_edit(owned_gallery, publisher, db_file, state):
+    Gallery.objects.filter(pk=owned_gallery.pk).update(moderation_state=state)
+    owned_gallery.refresh_from_db()
     with pytest.raises(uploads.UploadRejected):
-        galleries.upload_new_version(owned, upload=db_file(), filename="v2.db", by=publisher)
+        galleries.upload_new_version(owned_gallery, upload=db_file(), filename="v2.db", by=publisher)
     with pytest.raises(uploads.UploadRejected):
         galleries.update_gallery(
-            owned, title="New", description="", visibility="listed", plugins=[], metadata_text="", by=publisher
+            owned_gallery, title="New", description="", visibility="listed", plugins=[], metadata_text="", by=publisher
         )
 
 
-def test_uploading_a_new_version_through_the_page(client, owned, publisher, db_file):
+def test_uploading_a_new_version_through_the_page(client, owned_gallery, publisher, db_file):
     client.force_login(publisher)
-    url = reverse("gallery:mine-new-version", args=[owned.pk])
+    url = reverse("gallery:mine-new-version", args=[owned_gallery.pk])
     response = client.post(url, {"file": SimpleUploadedFile("v2.csv", b"a,b\n")})
     assert response.status_code == 400
     assert "upload a SQLite database ending in .db" in response.content.decode()
     response = client.post(url, {"file": db_file()})
-    new = owned.builds.latest("created_at")
+    new = owned_gallery.builds.latest("created_at")
     assert response.url == new.get_absolute_url()
 
 
-def test_a_publisher_rebuild_of_an_approved_gallery_waits_for_review(client, owned, publisher):
+def test_a_publisher_rebuild_of_an_approved_gallery_waits_for_review(client, owned_gallery, publisher):
     client.force_login(publisher)
-    response = client.post(reverse("gallery:mine-rebuild", args=[owned.pk]))
-    new = owned.builds.latest("created_at")
+    response = client.post(reverse("gallery:mine-rebuild", args=[owned_gallery.pk]))
+    new = owned_gallery.builds.latest("created_at")
     assert response.url == new.get_absolute_url()
     assert new.review == BuildReview.PENDING
 
@@ -346,35 +314,35 @@ def test_a_publisher_rebuild_of_an_approved_gallery_waits_for_review(client, own
         ({}, False),
     ],
 )
-def test_editing_says_when_a_rebuild_is_needed(client, owned, publisher, changes, rebuild):
+def test_editing_says_when_a_rebuild_is_needed(client, owned_gallery, publisher, changes, rebuild):
     client.force_login(publisher)
     data = {
         "title": "Chinook",
         "description": "Music store",
         "plugins": ["datasette-pretty-json"],
         "visibility": "listed",
-        "datasette_version": owned.datasette_version,
+        "datasette_version": owned_gallery.datasette_version,
         "metadata": "",
         **changes,
     }
-    response = client.post(reverse("gallery:mine-edit", args=[owned.pk]), data, follow=True)
+    response = client.post(reverse("gallery:mine-edit", args=[owned_gallery.pk]), data, follow=True)
     page = response.content.decode()
     assert ("rebuild it" in page) is rebuild
-    owned.refresh_from_db()
-    assert owned.visibility == data["visibility"] and owned.title == data["title"]
-    assert AuditEvent.objects.filter(action="edit", gallery_id=owned.pk).exists() is bool(changes)
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.visibility == data["visibility"] and owned_gallery.title == data["title"]
+    assert AuditEvent.objects.filter(action="edit", gallery_id=owned_gallery.pk).exists() is bool(changes)
 
 
-def test_editing_refuses_bad_metadata_and_keeps_the_old_settings(client, owned, publisher):
+def test_editing_refuses_bad_metadata_and_keeps_the_old_settings(client, owned_gallery, publisher):
     client.force_login(publisher)
     response = client.post(
-        reverse("gallery:mine-edit", args=[owned.pk]),
-        {"title": "New", "visibility": "listed", "datasette_version": owned.datasette_version,
+        reverse("gallery:mine-edit", args=[owned_gallery.pk]),
+        {"title": "New", "visibility": "listed", "datasette_version": owned_gallery.datasette_version,
          "metadata": "databases:\n  not-this-one: {}\n"},
     )  # fmt: skip
     assert response.status_code == 400
-    owned.refresh_from_db()
-    assert owned.title == "Chinook"
+    owned_gallery.refresh_from_db()
+    assert owned_gallery.title == "Chinook"
 
 
 @pytest.mark.parametrize(
@@ -385,33 +353,34 @@ def test_editing_refuses_bad_metadata_and_keeps_the_old_settings(client, owned, 
     ],
 )
 def test_editing_refuses_metadata_that_would_cost_minutes_with_a_message_and_changes_nothing(
-    client, owned, publisher, metadata, message
+    client, owned_gallery, publisher, metadata, message
 ):
     client.force_login(publisher)
     response = client.post(
-        reverse("gallery:mine-edit", args=[owned.pk]),
-        {"title": "New", "visibility": "listed", "datasette_version": owned.datasette_version,
+        reverse("gallery:mine-edit", args=[owned_gallery.pk]),
+        {"title": "New", "visibility": "listed", "datasette_version": owned_gallery.datasette_version,
          "plugins": [PLUGIN], "metadata": metadata},
     )  # fmt: skip
     assert response.status_code == 400
     assert message in response.context["form"].errors["metadata"][0]
     assert message in response.content.decode()
-    owned.refresh_from_db()
-    assert (owned.title, owned.plugins, owned.metadata) == ("Chinook", ["datasette-pretty-json"], {})
+    owned_gallery.refresh_from_db()
+    kept = ("Chinook", ["datasette-pretty-json"], {})
+    assert (owned_gallery.title, owned_gallery.plugins, owned_gallery.metadata) == kept
     assert not AuditEvent.objects.filter(action=AuditEvent.Action.EDIT).exists()
-    assert Build.objects.filter(gallery=owned).count() == 1
+    assert Build.objects.filter(gallery=owned_gallery).count() == 1
 
 
-def test_deleting_asks_first_then_leaves_a_tombstone(client, owned, publisher):
+def test_deleting_asks_first_then_leaves_a_tombstone(client, owned_gallery, publisher):
     client.force_login(publisher)
-    url = reverse("gallery:mine-delete", args=[owned.pk])
+    url = reverse("gallery:mine-delete", args=[owned_gallery.pk])
     assert "cannot be undone" in client.get(url).content.decode()
-    assert Gallery.objects.get(pk=owned.pk).moderation_state == "approved"
+    assert Gallery.objects.get(pk=owned_gallery.pk).moderation_state == "approved"
     response = client.post(url)
     assert response.url == reverse("gallery:mine")
-    assert Gallery.objects.get(pk=owned.pk).moderation_state == "deleted"
-    assert AuditEvent.objects.filter(action="delete", gallery_id=owned.pk, actor=publisher).exists()
-    assert client.get(reverse("gallery:mine-gallery", args=[owned.pk])).status_code == 404
+    assert Gallery.objects.get(pk=owned_gallery.pk).moderation_state == "deleted"
+    assert AuditEvent.objects.filter(action="delete", gallery_id=owned_gallery.pk, actor=publisher).exists()
+    assert client.get(reverse("gallery:mine-gallery", args=[owned_gallery.pk])).status_code == 404
     assert "Chinook" not in client.get(reverse("gallery:mine")).content.decode()
 
 
@@ -432,10 +401,10 @@ def test_bootstrap_loads_of_the_public_origin_count_views(content_client, bundle
 
 
 def test_versions_awaiting_review_have_preview_links_and_say_where_they_stand(
-    client, owned, build, publisher, make_build
+    client, owned_gallery, build, publisher, make_build
 ):
     client.force_login(publisher)
-    url = reverse("gallery:mine-gallery", args=[owned.pk])
+    url = reverse("gallery:mine-gallery", args=[owned_gallery.pk])
     assert "pv-" not in client.get(url).content.decode()  # approved and live: nothing to preview
     waiting = make_build(state=BuildState.READY)  # a new version waiting for review
     page = client.get(url).content.decode()

@@ -253,11 +253,11 @@ def test_after_a_hold_is_released_only_new_reports_count_toward_another(client, 
 
 
 def test_two_accounts_reporting_from_one_ipv4_address_are_one_reporter(
-    client, gallery, report_url, settings, django_user_model
+    client, gallery, report_url, settings, make_user
 ):
     settings.REPORTS_TAKEDOWN_THRESHOLD = 2
     for name in ("first", "second"):
-        client.force_login(django_user_model.objects.create_user(name, f"{name}@example.com", "pw"))
+        client.force_login(make_user(name))
         assert post(client, report_url, ip="203.0.113.7").status_code == 302
     assert not is_held(gallery)
     assert Report.objects.values("reporter_key").distinct().count() == 1
