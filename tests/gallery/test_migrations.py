@@ -21,7 +21,16 @@ def migrate(targets: list[tuple[str, str]]):
     return executor.loader.project_state(targets).apps
 
 
+@pytest.fixture
+def back_to_latest():
+    """Whatever the test does, leave the database at the newest migrations for the tests after it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("back_to_latest")
 def test_only_builds_that_went_live_under_an_approval_stay_served_after_the_migration() -> None:
     old = migrate(BEFORE)
     Gallery, Build, AuditEvent = (old.get_model("gallery", name) for name in ("Gallery", "Build", "AuditEvent"))
