@@ -59,7 +59,7 @@ __all__ = [
 KILL_GRACE_SECONDS = 5.0
 
 
-def _child_env(temp_dir: Path | None) -> dict[str, str]:
+def child_env(temp_dir: Path | None) -> dict[str, str]:
     """The child's whole environment: no secrets of the worker (no DATABASE_URL, no cloud keys)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
     if temp_dir is not None:
@@ -101,7 +101,7 @@ def check_database(
             capture_output=True,
             text=True,
             cwd=Path(__file__).resolve().parents[2],  # the checkout, so `-m builder.sqlite_check` imports this package
-            env=_child_env(temp_dir),
+            env=child_env(temp_dir),
             timeout=limits.seconds + KILL_GRACE_SECONDS,
             check=False,
         )

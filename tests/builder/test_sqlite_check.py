@@ -250,7 +250,7 @@ def test_a_hardened_connection_is_defensive_without_trusted_schema_and_with_tigh
 def test_the_checker_process_gets_none_of_the_workers_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://secret")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    env = sqlite_check._child_env(tmp_path)
+    env = sqlite_check.child_env(tmp_path)
     assert "secret" not in repr(env)
     assert env["SQLITE_TMPDIR"] == str(tmp_path)
 
