@@ -81,7 +81,9 @@ def user_tables(conn: sqlite3.Connection) -> list[tuple[str, list[str]]]:
 def describe_tables(db_path: Path) -> list[dict[str, object]]:
     """Describe every user table of the SQLite database at ``db_path``, in name order.
 
-    Returns ``[{"name": str, "rows": int, "columns": [str, ...]}, ...]``. Views and
+    Returns ``[{"name": str, "rows": int, "columns": [str, ...], "types": [str, ...]}, ...]``,
+    ``types`` being each column's declared type in lower case (``"integer"``, ``"text"``...;
+    ``""`` where none is declared), in the order of ``columns``. Views and
     SQLite's own tables (``sqlite_*``) are left out, and so are the shadow tables of
     full-text indexes (``<fts>_content``, ``_segments``, ``_segdir``, ``_docsize``,
     ``_stat``, ``_data``, ``_idx``, ``_config``), which Datasette hides too; the FTS
@@ -93,5 +95,6 @@ def describe_tables(db_path: Path) -> list[dict[str, object]]:
         tables: list[dict[str, object]] = []
         for name, columns in user_tables(conn):
             (rows,) = conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()
-            tables.append({"name": name, "rows": int(rows), "columns": columns})
+            types = [str(row[2]).lower() for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")]
+            tables.append({"name": name, "rows": int(rows), "columns": columns, "types": types})
         return tables

@@ -24,9 +24,12 @@ def build_status_data(build: Build, *, with_log: bool) -> dict[str, object]:
     Shape: ``{"state": str, "state_label": str, "log": str | None, "failure_reason": str,
     "gallery_url": str | None (only when the gallery is public), "gallery_page": str | None
     (path of its page on the app origin, only when public), "is_public": bool,
-    "moderation_state": str, "finished": bool, "queue_note": str, "warnings": [str]}``;
-    ``log`` is ``None`` unless ``with_log`` (``mine.may_see_build_log``: a crashed build's
-    log holds a traceback, and anyone may know a build id); ``queue_note`` is empty unless the
+    "moderation_state": str, "finished": bool, "queue_note": str, "warnings": [str],
+    "tables": [{"name": str, "rows": int, "columns": [{"name": str, "type": str}]}] | None}``;
+    ``log`` and ``tables`` (what the build made: ``Build.tables``, with each column's declared
+    type where the build recorded it, else ``""``) are ``None`` unless ``with_log``
+    (``mine.may_see_build_log``: a crashed build's log holds a traceback, an unreviewed build's
+    tables are not public yet, and anyone may know a build id); ``queue_note`` is empty unless the
     build waits for a build queue that could not be reached (``Build.waits_for_queue``);
     ``warnings`` are ``Build.warnings`` (e.g. a WAL-mode upload).
     """
@@ -43,7 +46,25 @@ def build_status_data(build: Build, *, with_log: bool) -> dict[str, object]:
         "finished": build.state in FINAL_STATES,
         "queue_note": QUEUE_NOTE if build.waits_for_queue else "",
         "warnings": list(build.warnings),
+        "tables": made_tables(build) if with_log else None,
     }
+
+
+def made_tables(build: Build) -> list[dict[str, object]]:
+    """``build.tables`` for the build page: ``[{"name", "rows", "columns": [{"name", "type"}]}]``.
+
+    Builds made before column types were recorded (no ``"types"``) show ``""`` for each type.
+    """
+    made = []
+    for table in build.tables:
+        columns = [str(name) for name in table.get("columns", [])]
+        types = [str(kind) for kind in table.get("types", [])]
+        types += [""] * (len(columns) - len(types))
+        made.append({
+            "name": str(table.get("name", "")), "rows": int(table.get("rows", 0)),
+            "columns": [{"name": name, "type": kind} for name, kind in zip(columns, types, strict=False)],
+        })  # fmt: skip
+    return made
 
 
 def _steps(build: Build) -> list[dict[str, str]]:

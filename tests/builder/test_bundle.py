@@ -400,7 +400,9 @@ def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalS
     storage, result, _ = built
     tables = {table["name"]: table for table in result.manifest.tables}
     assert len(tables) == 11
-    assert tables["Album"] == {"name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"]}
+    assert tables["Album"] == {
+        "name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"], "types": ["integer", "nvarchar(160)", "integer"]
+    }  # fmt: skip
     card_key = "builds/b0000000000000001/card.png"
     assert result.manifest.card == StoredImage(key=card_key, url="/_build/b0000000000000001/card.png")
     with storage.open(card_key) as fh:

@@ -1,4 +1,4 @@
-"""``builder.tables.describe_tables``: the tables, row counts and columns a gallery page shows."""
+"""``builder.tables.describe_tables``: the tables, row counts and typed columns the gallery and build pages show."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ def test_it_describes_the_eleven_tables_of_chinook(shared_data: Path) -> None:
     tables = describe_tables(shared_data / "chinook.sqlite")
     assert len(tables) == 11
     album = next(table for table in tables if table["name"] == "Album")
-    assert album == {"name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"]}
+    assert album == {
+        "name": "Album", "rows": 347, "columns": ["AlbumId", "Title", "ArtistId"], "types": ["integer", "nvarchar(160)", "integer"]
+    }  # fmt: skip
 
 
 def test_it_keeps_awkward_table_names_and_skips_views_and_fts_shadow_tables(shared_data: Path) -> None:
@@ -31,13 +33,13 @@ def test_it_keeps_awkward_table_names_and_skips_views_and_fts_shadow_tables(shar
 def test_it_reads_the_file_without_changing_it(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     conn = sqlite3.connect(path)
-    conn.execute('CREATE TABLE "a ""quoted"" name" (x)')
-    conn.executemany('INSERT INTO "a ""quoted"" name" VALUES (?)', [(1,), (2,)])
+    conn.execute('CREATE TABLE "a ""quoted"" name" (x, y REAL)')
+    conn.executemany('INSERT INTO "a ""quoted"" name" VALUES (?, ?)', [(1, 1.5), (2, None)])
     conn.commit()
     conn.close()
     before = path.read_bytes()
     path.chmod(0o444)
-    assert describe_tables(path) == [{"name": 'a "quoted" name', "rows": 2, "columns": ["x"]}]
+    assert describe_tables(path) == [{"name": 'a "quoted" name', "rows": 2, "columns": ["x", "y"], "types": ["", "real"]}]
     assert path.read_bytes() == before
 
 

@@ -44,6 +44,7 @@ def test_the_status_of_a_queued_build_has_its_state_and_log_and_no_gallery_url(a
         "finished": False,
         "queue_note": "",
         "warnings": [],
+        "tables": [],
     }
 
 

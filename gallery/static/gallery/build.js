@@ -35,8 +35,33 @@
     }));
   }
 
+  // What a finished build made: its tables, row counts and typed columns (names from the data: text only).
+  const made = document.getElementById("made");
+  function renderTables(tables) {
+    if (!tables || !tables.length) return;
+    const items = tables.map((table) => {
+      const li = document.createElement("li");
+      const name = document.createElement("strong");
+      name.textContent = table.name;
+      li.append(name, `: ${table.rows.toLocaleString("en")} row${table.rows === 1 ? "" : "s"}; columns: `);
+      table.columns.forEach((column, i) => {
+        li.append((i ? ", " : "") + column.name);
+        if (column.type) {
+          const kind = document.createElement("span");
+          kind.className = "muted";
+          kind.textContent = ` (${column.type})`;
+          li.append(kind);
+        }
+      });
+      return li;
+    });
+    document.getElementById("made-tables").replaceChildren(...items);
+    made.hidden = false;
+  }
+
   function render(s) {
     renderWarnings(s.warnings);
+    renderTables(s.tables);
     const reached = progress.indexOf(s.state);
     for (const [i, li] of document.querySelectorAll("#steps li").entries()) {
       li.className = reached < 0 ? "stopped" : (i < reached || s.state === "ready") ? "done" : i === reached ? "current" : "todo";
