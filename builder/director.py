@@ -65,6 +65,7 @@ from builder.sqlite_check import CheckLimits, DatabaseInfo, InvalidDatabase, che
 from builder.stdlib import compiled_stdlib
 from builder.storage import GZIP_SUFFIX, MissingKey, Storage, StorageError, copy_to_file
 from builder.tables import describe_tables
+from builder.tabular import InvalidTabularFile, convert_file
 from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
 
 #: The reason of a build that failed for a fault nobody foresaw (the log has the traceback).
@@ -135,6 +136,14 @@ class BuildRequest:
     metadata: dict = field(default_factory=dict)
     check_limits: CheckLimits = field(default_factory=CheckLimits)
     source_key: str | None = None
+    #: A CSV, TSV, JSON or Excel upload (``builder.tabular``): its format (``"sqlite"``: a database),
+    #: the table a one-table format becomes, full-text search on it, and the conversion's limits
+    #: (``max_bytes``: the converted database's cap, which then bounds its check too).
+    source_format: str = "sqlite"
+    table_name: str = ""
+    full_text_search: bool = False
+    search_columns: tuple[str, ...] = ()
+    conversion_limits: CheckLimits = field(default_factory=CheckLimits)
     temp_dir: Path | None = None
     node_max_old_space_mb: int | None = None
     storage_retry_budget: float = 60.0
@@ -262,14 +271,18 @@ class BuildDirector:
             except MissingKey as exc:
                 raise BuildError("The uploaded file is no longer in storage. Upload the database again.") from exc
         copy = self.work / f"{request.database_name}.db"
+        database, limits = request.database_path, request.check_limits
+        notes: tuple[str, ...] = ()
+        if request.source_format != "sqlite":
+            database, notes = self.convert()
+            limits = replace(limits, max_bytes=request.conversion_limits.max_bytes)
         # The raw upload is only ever read by the checker's child process; what is published is
         # the copy it writes with the same hardened settings (builder.sqlite_check).
         try:
-            info = check_database(
-                request.database_path, copy_to=copy, limits=request.check_limits, temp_dir=self.work, log=self.log
-            )
+            info = check_database(database, copy_to=copy, limits=limits, temp_dir=self.work, log=self.log)
         except InvalidDatabase as exc:
             raise BuildError(exc.args[0]) from exc
+        info = replace(info, warnings=(*notes, *info.warnings))
         self.log(f"Database is valid SQLite: {len(info.tables)} tables, {len(info.views)} views, {info.size_bytes:,} bytes.")
         for warning in info.warnings:
             self.log(f"Warning: {warning}")
@@ -278,6 +291,28 @@ class BuildDirector:
         # longest step after the check).
         self.background.start(copy, self.work / "gzip" / "database.gz", DATABASE_GZIP_LEVEL)
         return copy, info
+
+    def convert(self) -> tuple[Path, tuple[str, ...]]:
+        """Turn a tabular upload into a SQLite database (``builder.tabular.convert_file``, in a child
+        process with ``request.conversion_limits``); return ``(the database, warnings for the build page)``.
+
+        The log says what was made: the encoding read, each table with its rows and typed columns,
+        full-text search, and the rows left out and why. Raises ``BuildError`` with the reason (the
+        line number where the text does not parse) when the file cannot become tables.
+        """
+        request = self.request
+        converted = self.work / "converted.db"
+        try:
+            conversion = convert_file(
+                request.database_path, request.source_format, output=converted, table_name=request.table_name,
+                full_text_search=request.full_text_search, search_columns=request.search_columns,
+                limits=request.conversion_limits, temp_dir=self.work,
+            )  # fmt: skip
+        except InvalidTabularFile as exc:
+            raise BuildError(exc.args[0]) from exc
+        for line in conversion.log_lines(f"the {request.source_format.upper()} upload"):
+            self.log(line)
+        return converted, tuple(conversion.warnings())
 
     def resolve(self) -> Resolved:
         """Check the plugins against the catalog and make sure every pinned wheel is in the cache."""

@@ -34,6 +34,7 @@ from gallery.models import (
 )
 from gallery.models.limits import TOO_LONG
 from gallery.services import uploads
+from gallery.services.uploads import MAX_COLUMN_NAME_CHARS, MAX_SEARCH_COLUMNS
 
 
 def too_long(what: str) -> dict[str, str]:
@@ -93,6 +94,19 @@ class GallerySettingsForm(forms.Form):
         ),
     )
 
+    full_text_search = forms.BooleanField(
+        label="Make text columns searchable (full-text search)",
+        required=False,
+        help_text="For a CSV, TSV, JSON or Excel file: Datasette then shows a search box on each table.",
+    )
+    search_columns = forms.CharField(
+        label="Only these columns",
+        required=False,
+        max_length=MAX_SEARCH_COLUMNS * (MAX_COLUMN_NAME_CHARS + 2),
+        error_messages=too_long("list of columns"),
+        help_text="Optional, comma-separated column names; empty: every text column.",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         plugins = self.fields["plugins"]
@@ -108,10 +122,18 @@ class GallerySettingsForm(forms.Form):
         except (UnknownPlugin, ValueError) as exc:
             raise forms.ValidationError(exc.args[0], code="unknown_plugin") from exc
 
+    def clean_search_columns(self) -> list[str]:
+        """The comma-separated column names as a list (``uploads.clean_search_columns``)."""
+        try:
+            return uploads.clean_search_columns(self.cleaned_data["search_columns"].split(","))
+        except uploads.UploadRejected as exc:
+            raise forms.ValidationError(exc.args[0], code="invalid_columns") from exc
+
     def settings_arguments(self) -> dict[str, Any]:
         """The cleaned settings as ``galleries.accept_upload``/``update_gallery`` keyword arguments.
 
-        Keys: ``title``, ``description``, ``visibility``, ``plugins``, ``metadata_text``, ``datasette_version``.
+        Keys: ``title``, ``description``, ``visibility``, ``plugins``, ``metadata_text``,
+        ``datasette_version``, ``full_text_search``, ``search_columns``.
         """
         data = self.cleaned_data
         return {
@@ -121,6 +143,8 @@ class GallerySettingsForm(forms.Form):
             "plugins": data["plugins"],
             "metadata_text": data["metadata"],
             "datasette_version": data["datasette_version"],
+            "full_text_search": data["full_text_search"],
+            "search_columns": data["search_columns"],
         }
 
     def database_name(self) -> str | None:
@@ -234,17 +258,18 @@ class ReportForm(forms.Form):
 
 
 class DatabaseFileForm(forms.Form):
-    """One field, ``file``: a SQLite database checked like every upload (``uploads.check_upload``).
+    """One field, ``file``: a SQLite database, or a CSV, TSV, JSON or Excel file the build converts,
+    checked like every upload (``uploads.check_upload``).
 
     On its own it is the publisher's "upload a new version" form.
     """
 
     file = forms.FileField(
-        label="SQLite database",
-        help_text="A .db, .sqlite or .sqlite3 file.",
+        label="Data file",
+        help_text=f"Upload {uploads.ACCEPTED_FILES}. A CSV, TSV or JSON file becomes one table; each sheet of a workbook one table.",
         allow_empty_file=True,  # clean_file says it in our words
-        error_messages={"required": "Choose a SQLite database file to upload."},
-        widget=forms.ClearableFileInput(attrs={"accept": ".db,.sqlite,.sqlite3"}),
+        error_messages={"required": "Choose a data file to upload: a SQLite database, CSV, TSV, JSON or Excel file."},
+        widget=forms.ClearableFileInput(attrs={"accept": ",".join(uploads.ALLOWED_EXTENSIONS)}),
     )
 
     def clean_file(self) -> UploadedFile:
@@ -284,6 +309,8 @@ class EditGalleryForm(GallerySettingsForm):
                 "visibility": gallery.visibility,
                 "datasette_version": gallery.datasette_version,
                 "metadata": json.dumps(gallery.metadata, indent=2, ensure_ascii=False) if gallery.metadata else "",
+                "full_text_search": gallery.full_text_search,
+                "search_columns": ", ".join(gallery.search_columns),
             },
         )
         super().__init__(*args, **kwargs)

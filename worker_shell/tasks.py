@@ -16,7 +16,8 @@ import os
 import signal
 import traceback
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import replace
+from pathlib import Path, PurePath
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
 from billiard.exceptions import WorkerLostError
@@ -30,6 +31,7 @@ from builder.director import CRASH_REASON, BuildCancelled, BuildDirector, BuildE
 from builder.download import store_bundle_zip
 from builder.manifest import Manifest
 from builder.sqlite_check import CheckLimits
+from builder.tabular import format_of
 from builder.wheels import WheelError
 from gallery.models import Build, BuildState
 from gallery.services import publishing, recovery
@@ -86,13 +88,21 @@ def database_check_limits() -> CheckLimits:
 def build_request(build: Build, temp_dir: Path) -> BuildRequest:
     """The director's request for ``build``: its rows, and this worker's settings and files.
 
-    The upload is copied from storage into ``temp_dir / "source.db"`` (the director does it);
-    every other temporary file goes under ``temp_dir`` too.
+    The upload is copied from storage into ``temp_dir / "source<suffix>"`` (the director does it);
+    every other temporary file goes under ``temp_dir`` too. A CSV, TSV, JSON or Excel upload (its
+    key's ending, ``builder.tabular.format_of``) is converted first, into the table
+    ``publishing.table_name_for`` names, within ``CONVERTED_MAX_BYTES``.
     """
+    fmt = format_of(build.source_key) or "sqlite"
     return BuildRequest(
         build_id=build.id,
-        database_path=temp_dir / "source.db",
+        database_path=temp_dir / f"source{PurePath(build.source_key).suffix or '.db'}",
         source_key=build.source_key,
+        source_format=fmt,
+        table_name=publishing.table_name_for(build) if fmt != "sqlite" else "",
+        full_text_search=build.full_text_search,
+        search_columns=build.search_columns,
+        conversion_limits=replace(database_check_limits(), max_bytes=settings.CONVERTED_MAX_BYTES),
         database_name=build.gallery.database_name,
         # The build's own copy of the settings (what a moderator approves with it).
         title=build.title,

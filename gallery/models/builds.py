@@ -15,7 +15,9 @@ from gallery.models.ids import new_build_id
 from gallery.models.states import FINAL_STATES, Approval, BuildReview, BuildState
 
 #: Gallery settings a build bakes into its bundle; each build keeps its own copy (``Build.bundle_settings``).
-BUNDLED_SETTINGS: tuple[str, ...] = ("title", "description", "plugins", "metadata", "datasette_version")
+BUNDLED_SETTINGS: tuple[str, ...] = (
+    "title", "description", "plugins", "metadata", "datasette_version", "full_text_search", "search_columns",
+)  # fmt: skip
 
 
 class BuildQuerySet(models.QuerySet["Build"]):
@@ -139,6 +141,16 @@ class Build(models.Model):
     def datasette_version(self) -> str:
         """The Datasette version this build bundles."""
         return str(self.bundle_settings.get("datasette_version", DEFAULT_DATASETTE_VERSION))
+
+    @property
+    def full_text_search(self) -> bool:
+        """Whether a CSV, TSV, JSON or Excel upload's tables get full-text search (``Gallery.full_text_search``)."""
+        return bool(self.bundle_settings.get("full_text_search", False))
+
+    @property
+    def search_columns(self) -> tuple[str, ...]:
+        """The columns that full-text search covers; empty: every text column."""
+        return tuple(str(name) for name in self.bundle_settings.get("search_columns", []))
 
     @property
     def waits_for_queue(self) -> bool:

@@ -87,6 +87,10 @@ class Gallery(models.Model):
     #: ``builder.metadata.parse_metadata``; handed to Datasette in the bundle.
     metadata = models.JSONField(default=dict, blank=True)
     datasette_version = models.CharField(max_length=20, default=DEFAULT_DATASETTE_VERSION)
+    #: For a CSV, TSV, JSON or Excel upload (``builder.tabular``): give its tables full-text search,
+    #: on ``search_columns`` (column names), or on every text column when that is empty.
+    full_text_search = models.BooleanField(default=False)
+    search_columns = models.JSONField(default=list, blank=True)
     live_build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     #: The publisher's account; ``None`` for an anonymous upload not claimed yet.
     owner = models.ForeignKey(

@@ -33,8 +33,10 @@ from gallery.services.uploads import (
     UploadFile,
     UploadRejected,
     check_upload,
+    clean_search_columns,
     clean_settings,
     forget_upload,
+    source_suffix,
     store_upload,
 )
 
@@ -51,16 +53,20 @@ def accept_upload(
     visibility: str = Gallery.Visibility.LISTED,
     datasette_version: str = DEFAULT_DATASETTE_VERSION,
     metadata_text: str = "",
+    full_text_search: bool = False,
+    search_columns: Iterable[str] = (),
     owner: Actor = None,
     uploader_ip: str = "",
     by_operator: bool = False,
 ) -> Build:
-    """Store an uploaded SQLite database privately and queue its first build.
+    """Store an uploaded SQLite database (or a CSV, TSV, JSON or Excel file) privately and queue its first build.
 
     Validates everything again (the form already did; the command did not):
-    name, size, SQLite header, title, plugins, visibility, Datasette version,
-    and ``metadata_text`` (YAML or JSON, see ``builder.metadata``).
-    Streams ``upload`` to storage key ``uploads/<build-id>/source.db`` while
+    name, size, SQLite header (or the tabular file's first bytes), title, plugins, visibility,
+    Datasette version, ``metadata_text`` (YAML or JSON, see ``builder.metadata``), and
+    ``search_columns`` (``clean_search_columns``: full-text search, for a tabular file, on those
+    columns, or on every text column with ``full_text_search`` and none named).
+    Streams ``upload`` to storage key ``uploads/<build-id>/source<suffix>`` (``source_suffix``) while
     hashing it (sha256), then creates the ``Gallery`` and its queued ``Build`` in
     one transaction and enqueues the build after commit, and writes the audit record.
 
@@ -80,6 +86,7 @@ def accept_upload(
         datasette_version=datasette_version, metadata_text=metadata_text, database_name=database_name_for(filename),
     )  # fmt: skip
     check_upload(upload, filename)
+    columns = clean_search_columns(search_columns)
 
     owner = signed_in(owner)
     ip_hash = hash_ip(uploader_ip)
@@ -92,7 +99,7 @@ def accept_upload(
     approval = approval_for(owner, by_operator=by_operator)
     approved = bool(approval)
     build_id = new_build_id()
-    source_key = f"uploads/{build_id}/source.db"
+    source_key = f"uploads/{build_id}/source{source_suffix(filename)}"
     sha256, size = store_upload(upload, source_key)
     try:
         with transaction.atomic():
@@ -108,6 +115,8 @@ def accept_upload(
                 plugins=plugins,
                 metadata=metadata,
                 datasette_version=datasette_version,
+                full_text_search=full_text_search,
+                search_columns=columns,
             )
             build = queue_build(
                 gallery, build_id, source_key, sha256, size, bundle_settings=bundled_settings(gallery),
@@ -167,7 +176,7 @@ def upload_new_version(gallery: Gallery, *, upload: UploadFile, filename: str, b
     quota = QuotaSubject.of(gallery)
     check_quota(quota, new_bytes=upload.size or 0)
     build_id = new_build_id()
-    source_key = f"uploads/{build_id}/source.db"
+    source_key = f"uploads/{build_id}/source{source_suffix(filename)}"
     sha256, size = store_upload(upload, source_key)
     try:
         with transaction.atomic():
@@ -202,12 +211,14 @@ def update_gallery(
     plugins: Iterable[str],
     metadata_text: str,
     datasette_version: str | None = None,
+    full_text_search: bool = False,
+    search_columns: Iterable[str] = (),
     by: Actor = None,
 ) -> bool:
     """Change ``gallery``'s settings; return whether a rebuild is needed to apply them.
 
     Visibility applies at once. ``BUNDLED_SETTINGS`` (title, description, plugins, metadata,
-    Datasette version) are the publisher's draft: the publisher's pages show them, but public
+    Datasette version, full-text search for a tabular upload) are the publisher's draft: the publisher's pages show them, but public
     pages and the gallery itself keep showing the live build's own copy (``Build.bundle_settings``)
     until a build made with them is approved, so a change to any of those returns ``True`` (the
     publisher should rebuild; that build waits for review unless ``approval_for`` vouches).
@@ -228,6 +239,8 @@ def update_gallery(
         "plugins": plugins_list,
         "metadata": metadata,
         "datasette_version": datasette_version,
+        "full_text_search": full_text_search,
+        "search_columns": clean_search_columns(search_columns),
     }
     changed = sorted(field for field, value in new.items() if getattr(gallery, field) != value)
     if not changed:

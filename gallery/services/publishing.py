@@ -263,3 +263,22 @@ def mark_ready(build: Build, *, went_live: bool) -> None:
     if not build.set_state(BuildState.READY):
         build.refresh_from_db(fields=["state"])
         build.append_log(f"The build was {build.state} meanwhile.")
+
+
+def table_name_for(build: Build) -> str:
+    """The table a one-table upload (CSV, TSV, JSON) of ``build`` becomes, so URLs outlive new versions.
+
+    The table of the gallery's newest earlier build that made exactly one table, if any (a new
+    version of ``birds.csv`` uploaded as ``birds-2025.csv`` keeps the table ``birds``); else the
+    gallery's database name, which comes from the first file's name (``birds``).
+    """
+    earlier = (
+        Build.objects.filter(gallery_id=build.gallery_id, created_at__lt=build.created_at)
+        .exclude(tables=[])
+        .order_by("-created_at")
+        .values_list("tables", flat=True)
+        .first()
+    )
+    if earlier and len(earlier) == 1 and earlier[0].get("name"):
+        return str(earlier[0]["name"])
+    return Gallery.objects.values_list("database_name", flat=True).get(pk=build.gallery_id)

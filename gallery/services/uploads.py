@@ -20,6 +20,8 @@ from builder.catalog import (
 from builder.metadata import InvalidMetadata, parse_metadata
 from builder.sqlite_check import InvalidDatabase, check_header, format_megabytes
 from builder.storage import StorageError
+from builder.tabular import FORMATS as TABULAR_FORMATS
+from builder.tabular import SNIFF_BYTES, format_of, sniff
 from gallery.models import (
     DESCRIPTION_MAX_LENGTH,
     METADATA_TEXT_MAX_LENGTH,
@@ -32,8 +34,15 @@ from gallery.storage import get_storage
 logger = logging.getLogger(__name__)
 
 
-#: File name endings accepted for an upload.
-ALLOWED_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
+#: File name endings of a SQLite database upload.
+DATABASE_EXTENSIONS: tuple[str, ...] = (".db", ".sqlite", ".sqlite3")
+#: File name endings accepted for an upload: a database, or a file the build converts (``builder.tabular``).
+ALLOWED_EXTENSIONS: tuple[str, ...] = (*DATABASE_EXTENSIONS, *TABULAR_FORMATS)
+#: What to upload, in words, for refusals and form help.
+ACCEPTED_FILES = "a SQLite database (.db, .sqlite, .sqlite3), a CSV or TSV file, JSON (.json, .ndjson, .jsonl) or an Excel workbook (.xlsx)"
+#: Most columns full-text search may name, and the longest name (characters).
+MAX_SEARCH_COLUMNS = 50
+MAX_COLUMN_NAME_CHARS = 200
 STORAGE_UNAVAILABLE_MESSAGE = "Storage is unavailable; your file was not saved. Try again in a few minutes."
 _CHUNK = 1024 * 1024
 
@@ -59,17 +68,24 @@ class UploadFile(Protocol):
 
 
 def check_filename(filename: str) -> None:
-    """Raise ``UploadRejected`` unless ``filename`` ends in .db, .sqlite or .sqlite3 (any case)."""
+    """Raise ``UploadRejected`` unless ``filename`` ends in one of ``ALLOWED_EXTENSIONS`` (any case)."""
     suffix = PurePath(filename).suffix.lower()
     if suffix not in ALLOWED_EXTENSIONS:
         shown = f"“{suffix}”" if suffix else "no extension"
-        raise UploadRejected(f"The file has {shown}; upload a SQLite database ending in .db, .sqlite or .sqlite3.")
+        raise UploadRejected(f"The file has {shown}; upload {ACCEPTED_FILES}.")
+
+
+def source_suffix(filename: str) -> str:
+    """The ending of the stored upload's key (``uploads/<build-id>/source<suffix>``), which tells the build what
+    it holds: ``".db"`` for a database, else the tabular format's own ending (``".csv"``, ``".xlsx"``...)."""
+    suffix = PurePath(filename).suffix.lower()
+    return suffix if format_of(filename) else ".db"
 
 
 def check_size(size_bytes: int) -> None:
     """Raise ``UploadRejected`` if ``size_bytes`` is 0 or above ``UPLOAD_MAX_BYTES``."""
     if size_bytes == 0:
-        raise UploadRejected("The file is empty. Choose a SQLite database file (.db, .sqlite, .sqlite3).")
+        raise UploadRejected(f"The file is empty. Choose {ACCEPTED_FILES}.")
     if size_bytes > settings.UPLOAD_MAX_BYTES:
         raise UploadRejected(
             f"The file is {format_megabytes(size_bytes)}, larger than the "
@@ -79,15 +95,25 @@ def check_size(size_bytes: int) -> None:
 
 
 def check_upload(upload: UploadFile, filename: str) -> None:
-    """Check an upload's name, size and SQLite header; raise ``UploadRejected`` with the first problem.
+    """Check an upload's name, size and first bytes; raise ``UploadRejected`` with the first problem.
 
-    The header check is ``builder.sqlite_check.check_header``: magic bytes, page size, journal-mode
-    bytes and file size = page size × page count. Opening the file is left to the build.
+    A database's header goes through ``builder.sqlite_check.check_header``: magic bytes, page size,
+    journal-mode bytes and file size = page size × page count. A CSV, TSV, JSON or Excel file's
+    first bytes through ``builder.tabular.sniff`` (a workbook is a zip; text holds no NUL). Opening
+    the file, and converting it, are left to the build.
     """
     check_filename(filename)
     size = upload.size if upload.size is not None else _measure(upload)
     check_size(size)
     upload.seek(0)
+    fmt = format_of(filename)
+    if fmt is not None:
+        # The build converts it (builder.tabular); here only what plainly is not that kind of file.
+        refusal = sniff(upload.read(SNIFF_BYTES), fmt)
+        upload.seek(0)
+        if refusal is not None:
+            raise UploadRejected(refusal)
+        return
     try:
         # The whole 100-byte header and the size against it (builder.sqlite_check): a truncated,
         # renamed or mangled file is refused here, before anything is stored.
@@ -148,6 +174,24 @@ def clean_settings(
     except InvalidMetadata as exc:
         raise UploadRejected(exc.args[0]) from exc
     return title, plugins, metadata
+
+
+def clean_search_columns(columns: Iterable[str]) -> list[str]:
+    """The columns full-text search should cover, as given (stripped, blanks and repeats dropped, order kept).
+
+    Raises ``UploadRejected`` for more than ``MAX_SEARCH_COLUMNS`` names or one over
+    ``MAX_COLUMN_NAME_CHARS`` characters. Whether each exists is known only once the file is
+    converted: the build log says which it used.
+    """
+    cleaned: list[str] = []
+    for column in columns:
+        name = str(column).strip()
+        if name and name not in cleaned:
+            check_length("column name", name, MAX_COLUMN_NAME_CHARS)
+            cleaned.append(name)
+    if len(cleaned) > MAX_SEARCH_COLUMNS:
+        raise UploadRejected(f"Name at most {MAX_SEARCH_COLUMNS} columns for full-text search, not {len(cleaned)}.")
+    return cleaned
 
 
 def store_upload(upload: UploadFile, key: str) -> tuple[str, int]:

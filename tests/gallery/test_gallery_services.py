@@ -167,7 +167,7 @@ def test_an_upload_while_the_queue_is_down_is_kept_and_sent_by_the_sweeper_once_
         ({"visibility": "secret"}, "Visibility must be one of listed, unlisted."),
         ({"datasette_version": "0.1"}, "Datasette 0.1 is not offered"),
         ({"title": " "}, "Give the gallery a title."),
-        ({"filename": "x.txt"}, "upload a SQLite database ending in .db"),
+        ({"filename": "x.txt"}, "upload a SQLite database \\(.db, .sqlite, .sqlite3\\)"),
     ],
 )
 def test_accept_upload_checks_everything_again(sqlite_bytes, storage, kwargs, message):

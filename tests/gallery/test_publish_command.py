@@ -32,7 +32,8 @@ def publish(*args: str) -> str:
             "This is not a SQLite database",
         ),
         (b"", "empty.db", [], "The file is empty"),
-        ("sqlite", "data.csv", [], "ending in .db, .sqlite or .sqlite3"),
+        ("sqlite", "data.txt", [], r"upload a SQLite database \(.db, .sqlite, .sqlite3\)"),
+        ("sqlite", "data.csv", [], r"The file is not CSV text \(it holds binary data\)"),
         (
             "sqlite",
             "data.db",
@@ -40,7 +41,7 @@ def publish(*args: str) -> str:
             "Unknown plugin datasette-nope: choose from the catalog",
         ),
     ],
-    ids=["bad path", "non-sqlite", "empty", "wrong extension", "unknown plugin"],
+    ids=["bad path", "non-sqlite", "empty", "wrong extension", "database named .csv", "unknown plugin"],
 )
 def test_the_command_refuses_a_bad_upload_with_the_same_clear_message(
     tmp_path, sqlite_bytes, storage, sent_builds, content, name, extra, message
@@ -119,6 +120,18 @@ def test_the_command_publishes_and_prints_the_build_page_and_gallery_url(
     assert gallery.database_name == "fixtures"
     assert storage.open(build.source_key).read() == path.read_bytes()
     assert sent_builds == [build.id]
+
+
+@pytest.mark.django_db
+def test_the_command_publishes_a_csv_with_full_text_search_on_the_columns_named(tmp_path, storage, sent_builds):
+    path = tmp_path / "Bird Counts.csv"
+    path.write_text("name,notes,count\nheron,tall,3\n")
+    publish(str(path), "--title", "Birds", "--full-text-search", "--search-column", "name", "--search-column", "notes")
+    build = Build.objects.select_related("gallery").get()
+    assert build.source_key == f"uploads/{build.id}/source.csv"
+    assert storage.open(build.source_key).read() == path.read_bytes()
+    assert (build.gallery.database_name, build.gallery.full_text_search) == ("bird-counts", True)
+    assert list(build.search_columns) == ["name", "notes"]
 
 
 def fake_worker(

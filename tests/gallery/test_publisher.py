@@ -284,9 +284,9 @@ def test_a_gallery_taken_down_or_deleted_takes_no_new_version_or_edit(owned_gall
 def test_uploading_a_new_version_through_the_page(client, owned_gallery, publisher, db_file):
     client.force_login(publisher)
     url = reverse("gallery:mine-new-version", args=[owned_gallery.pk])
-    response = client.post(url, {"file": SimpleUploadedFile("v2.csv", b"a,b\n")})
+    response = client.post(url, {"file": SimpleUploadedFile("v2.txt", b"a,b\n")})
     assert response.status_code == 400
-    assert "upload a SQLite database ending in .db" in response.content.decode()
+    assert "upload a SQLite database (.db, .sqlite, .sqlite3)" in response.content.decode()
     response = client.post(url, {"file": db_file()})
     new = owned_gallery.builds.latest("created_at")
     assert response.url == new.get_absolute_url()

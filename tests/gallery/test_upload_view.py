@@ -32,10 +32,16 @@ BAD_UPLOADS = [
         id="empty file",
     ),
     pytest.param(
+        lambda: {"file": SimpleUploadedFile("data.txt", b"SQLite format 3\x00" + b"\x00" * 200)},
+        "file",
+        "upload a SQLite database (.db, .sqlite, .sqlite3), a CSV or TSV file",
+        id="wrong extension",
+    ),
+    pytest.param(
         lambda: {"file": SimpleUploadedFile("data.csv", b"SQLite format 3\x00" + b"\x00" * 200)},
         "file",
-        "upload a SQLite database ending in .db, .sqlite or .sqlite3",
-        id="wrong extension",
+        "The file is not CSV text (it holds binary data)",
+        id="database named .csv",
     ),
     pytest.param(lambda: {"title": ""}, "title", "Give the gallery a title.", id="missing title"),
     pytest.param(lambda: {"title": "   "}, "title", "Give the gallery a title.", id="blank title"),
@@ -48,7 +54,7 @@ BAD_UPLOADS = [
     pytest.param(
         lambda: {"file": ""},
         "file",
-        "Choose a SQLite database file to upload.",
+        "Choose a data file to upload: a SQLite database, CSV, TSV, JSON or Excel file.",
         id="no file",
     ),
     pytest.param(

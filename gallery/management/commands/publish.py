@@ -1,4 +1,4 @@
-"""``python manage.py publish PATH``: publish a SQLite file from the command line.
+"""``python manage.py publish PATH``: publish a SQLite database, or a CSV, TSV, JSON or Excel file, from the command line.
 
 The command acts as an operator: the gallery is approved at once (``--pending`` leaves it
 for a moderator); the audit log records the upload as the operator's.
@@ -28,11 +28,14 @@ POLL_INTERVAL = 0.5
 
 
 class Command(BaseCommand):
-    help = "Publish a SQLite database as a gallery: store it, queue its build, and optionally wait for it."
+    help = (
+        "Publish a SQLite database (or a CSV, TSV, JSON or Excel file) as a gallery: store it, queue its build, "
+        "and optionally wait for it."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
-            "path", type=Path, help="SQLite database file (.db, .sqlite, .sqlite3)"
+            "path", type=Path, help=f"the file: {uploads.ACCEPTED_FILES}"
         )
         parser.add_argument("--title", help="gallery title (default: the file name)")
         parser.add_argument("--description", default="", help="gallery description")
@@ -58,6 +61,19 @@ class Command(BaseCommand):
             type=Path,
             metavar="FILE",
             help="Datasette metadata and plugin settings, YAML or JSON",
+        )
+        parser.add_argument(
+            "--full-text-search",
+            action="store_true",
+            help="for a CSV, TSV, JSON or Excel file: make text columns searchable (all, or those of --search-column)",
+        )
+        parser.add_argument(
+            "--search-column",
+            dest="search_columns",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="with --full-text-search, a column to search; repeat for several (default: every text column)",
         )
         moderation = parser.add_mutually_exclusive_group()
         moderation.add_argument(
@@ -104,6 +120,8 @@ class Command(BaseCommand):
                     else Gallery.Visibility.LISTED,
                     datasette_version=options["datasette_version"],
                     metadata_text=metadata_text,
+                    full_text_search=options["full_text_search"],
+                    search_columns=options["search_columns"],
                     by_operator=not options["pending"],
                 )
         except (uploads.UploadRejected, uploads.StorageUnavailable) as exc:

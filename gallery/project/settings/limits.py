@@ -21,6 +21,13 @@ if UPLOAD_MAX_BYTES > UPLOAD_HARD_CAP_BYTES:
         f"UPLOAD_MAX_BYTES ({UPLOAD_MAX_BYTES}) may not exceed the hard cap of {UPLOAD_HARD_CAP_BYTES} bytes "
         "(1 GiB, the largest database measured to open in a reader's browser)"
     )
+#: Largest database a CSV, TSV, JSON or Excel upload may become (builder.tabular): text grows as
+#: SQLite pages and full-text indexes; twice the upload cap by default, never over the hard cap.
+CONVERTED_MAX_BYTES = env_int("CONVERTED_MAX_BYTES", min(2 * UPLOAD_MAX_BYTES, UPLOAD_HARD_CAP_BYTES), minimum=1)
+if CONVERTED_MAX_BYTES > UPLOAD_HARD_CAP_BYTES:
+    raise ImproperlyConfigured(
+        f"CONVERTED_MAX_BYTES ({CONVERTED_MAX_BYTES}) may not exceed the hard cap of {UPLOAD_HARD_CAP_BYTES} bytes"
+    )
 #: Form fields other than files; the file itself is not counted by this limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 #: 0: every uploaded file is spooled to FILE_UPLOAD_TEMP_DIR, never held in memory.
