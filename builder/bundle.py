@@ -10,7 +10,7 @@ Layout written (DESIGN.md, "Bundle"; ``builder.director`` writes it)::
     builds/<build-id>/glasshouse_runtime.py
     builds/<build-id>/plugins/<name>.py    Glasshouse's built-in Datasette plugins (the footer's "Report" link)
     builds/<build-id>/bytecode.zip
-    builds/<build-id>/js/*.mjs             the browser runtime (builder/runtime/js/), served at /_build/<id>/js/
+    builds/<build-id>/js/*.mjs             the browser runtime (builder/runtime/reader/js/), served at /_build/<id>/js/
     builds/<build-id>/config.mjs           generated: this build's values for the runtime
     builds/<build-id>/pyodide.mjs          generated: re-exports this Pyodide version's loader
     builds/<build-id>/-/static/...         Datasette's static files, served at /-/static/...
@@ -34,14 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.compat import BUILTIN_PLUGINS
 from builder.csp import security_headers
+from builder.runtime import BOOTSTRAP_PAGE, BUILTIN_PLUGINS, READER_MODULES
 from builder.stdlib import STDLIB_NAME
 from builder.wheels import sha256_file
 
-RUNTIME_TEMPLATES = Path(__file__).parent / "runtime"
-#: The browser runtime's ES modules, copied into every build (DESIGN.md, "Browser runtime").
-RUNTIME_MODULES = RUNTIME_TEMPLATES / "js"
 #: Files of the Pyodide npm package that a bundle needs, in the order the browser wants them.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 #: Datasette settings of every bundle: SQL runs on Pyodide's event loop, 1 s per query (a runaway
@@ -113,11 +110,11 @@ def _script_json(value: object) -> str:
     )
 
 
-def _render(template: str, replacements: dict[str, str]) -> str:
-    text = (RUNTIME_TEMPLATES / template).read_text()
+def _render(template: Path, replacements: dict[str, str]) -> str:
+    text = template.read_text()
     for placeholder, value in replacements.items():
         if placeholder not in text:
-            raise AssertionError(f"{template} lacks {placeholder}")
+            raise AssertionError(f"{template.name} lacks {placeholder}")
         text = text.replace(placeholder, value)
     return text
 
@@ -150,7 +147,7 @@ def build_files(layout: BundleLayout, *, lock_file: Path, runtime_module: Path, 
             *((f"plugins/{name}.py", source) for name, source in BUILTIN_PLUGINS.items()),
             ("bytecode.zip", bytecode),
             (f"data/{database.name}", database),
-            *((f"js/{module.name}", module) for module in sorted(RUNTIME_MODULES.glob("*.mjs"))),
+            *((f"js/{module.name}", module) for module in sorted(READER_MODULES.glob("*.mjs"))),
         )
     ]
 
@@ -241,5 +238,5 @@ def write_generated_files(
         (folder / name).write_text(text)
         generated.append(layout.page(name, folder / name) if name == "sw.js" else layout.build_file(name, folder / name))
     index = folder / "index.html"
-    index.write_text(_render("index.html", {"__TITLE__": html.escape(title), "__BUILD_ID__": layout.build_id}))
+    index.write_text(_render(BOOTSTRAP_PAGE, {"__TITLE__": html.escape(title), "__BUILD_ID__": layout.build_id}))
     return generated, layout.page("index.html", index)

@@ -2,7 +2,7 @@
 
 Every answer on a gallery's content origin carries these headers, whoever builds it:
 the server (``gallery/content.py``, for its own answers) and the reader's Service Worker
-or worker mode's Worker (``builder/runtime/js/routes.mjs``, ``withSecurityHeaders``, for
+or worker mode's Worker (``builder/runtime/reader/js/routes.mjs``, ``withSecurityHeaders``, for
 the pages Datasette renders in the browser). The builder records the build's policy in
 ``manifest.json`` (``security_headers``) and ``config.mjs`` (``securityHeaders``), so
 the server and the browser send the same bytes for the same build.

@@ -1,11 +1,11 @@
-// Unit tests of the runtime's pure URL logic (builder/runtime/js/routes.mjs). Run: node --test tests/runtime/
+// Unit tests of the runtime's pure URL logic (builder/runtime/reader/js/routes.mjs). Run: node --test tests/runtime/
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
   datasetteTarget, decideMode, downloadName, formRequest, linkNavigation, redirectTarget, requestKind,
   responseDisposition, stripParams, toEmbedURL, withSecurityHeaders,
-} from "../../builder/runtime/js/routes.mjs";
+} from "../../builder/runtime/reader/js/routes.mjs";
 
 const ORIGIN = "http://g1.localhost:8000";
 
