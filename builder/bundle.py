@@ -203,7 +203,7 @@ def runtime_config(
         "settings": DATASETTE_SETTINGS,
         "metadata": metadata,
         "embedClientURL": f"{build}js/embed-client.mjs",
-        # Stamped on every response the Service Worker or the Worker builds (routes.mjs). The
+        # Stamped on every response the Service Worker or the Worker builds (security-headers.mjs). The
         # gallery's visibility may change after a reader's worker is installed, so these
         # answers always take the unlisted gallery's stricter Referrer-Policy (no-referrer).
         "securityHeaders": [list(header) for header in security_headers(policy, unlisted=True)],

@@ -21,7 +21,7 @@ PRIVATE_NO_STORE = "private, no-store"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-#: Datasette's and the plugins' static files (builder/runtime/reader/js/routes.mjs, STATIC_PREFIXES).
+#: Datasette's and the plugins' static files (builder/runtime/reader/js/request-kind.mjs, STATIC_PREFIXES).
 STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
 
 
@@ -29,7 +29,7 @@ STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
 DOWNLOAD_PREFIX = "/_download/"
 
 
-#: Where the footer's "Report" link points (builder/runtime/reader/js/routes.mjs, SERVER_PATHS).
+#: Where the footer's "Report" link points (builder/runtime/reader/js/request-kind.mjs, SERVER_PATHS).
 REPORT_PATH = "/_report"
 
 

@@ -3,7 +3,8 @@
 // (none in this browser, registration refused, storage denied, or no sign of life within a few
 // seconds; a Service Worker that reports progress is never abandoned for being slow).
 import config from "../config.mjs";
-import { EMBED_PREFIX, MODE_PARAM, decideMode, datasetteTarget } from "./routes.mjs";
+import { decideMode } from "./fallback.mjs";
+import { EMBED_PREFIX, MODE_PARAM, datasetteTarget } from "./url-rewrite.mjs";
 import { startShell, workerClient } from "./shell.mjs";
 
 /** Seconds a Service Worker has to show a sign of life (progress, control) before worker mode starts. */

@@ -1,7 +1,8 @@
 // Runs in every embedded page (added by embed.mjs): links and forms stay in embed mode, and the
 // page posts {type: "glasshouse:resize", height} to its parent whenever its content height changes.
 // In worker mode the parent is the page shell, which sizes its frame and passes the message on.
-import { MEASURE_MESSAGE, RESIZE_MESSAGE, toEmbedURL } from "./routes.mjs";
+import { MEASURE_MESSAGE, RESIZE_MESSAGE } from "./messages.mjs";
+import { toEmbedURL } from "./url-rewrite.mjs";
 
 const chrome = new URL(location.href).searchParams.get("_glasshouse_chrome") === "1";
 

@@ -4,7 +4,8 @@ import config from "../config.mjs";
 import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
 import { KEEPALIVE_MESSAGE, withKeepAlive } from "./keepalive.mjs";
-import { MODE_PARAM, requestKind } from "./routes.mjs";
+import { requestKind } from "./request-kind.mjs";
+import { MODE_PARAM } from "./url-rewrite.mjs";
 
 const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
 const KEEPALIVE_URL = new URL("./keepalive.mjs", import.meta.url).pathname;
