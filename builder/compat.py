@@ -50,6 +50,7 @@ from builder.runtime import (
     SANDBOX_PRELOAD,
 )
 from builder.sqlite_check import open_untrusted
+from builder.url_map import URL_MAP
 
 #: Oldest Node of each release line whose permission model has the January 2026 security fixes
 #: (CVE-2025-55130, files outside ``--allow-fs-*`` reached through relative symlinks; CVE-2025-55132,
@@ -63,7 +64,7 @@ NETWORK_NAMESPACE_OPTIONS = ("--user", "--map-root-user", "--net")
 logger = logging.getLogger(__name__)
 
 #: Where every page's "Report" link points (builder/runtime/reader/glasshouse_report.py).
-REPORT_PATH = "/_report"
+REPORT_PATH = URL_MAP.server.report
 RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT "
 #: Longest config passed inline as one argument; Linux caps one argument at 128 KiB.
 MAX_INLINE_CONFIG = 64 * 1024

@@ -446,7 +446,7 @@ class BuildDirector:
             metadata=staged.metadata,
             tables=tuple(staged.tables),
             scan=tuple(staged.scan),
-            card=StoredImage(key=f"{layout.build_prefix}card.png", url=f"/_build/{request.build_id}/card.png")
+            card=StoredImage(key=f"{layout.build_prefix}card.png", url=f"{layout.build_url}card.png")
             if staged.card else None,
             files=tuple(
                 ManifestFile(

@@ -4,6 +4,7 @@
 // seconds; a Service Worker that reports progress is never abandoned for being slow).
 import config from "../config.mjs";
 import { decideMode } from "./fallback.mjs";
+import URL_MAP from "./url-map.mjs";
 import { EMBED_PREFIX, MODE_PARAM, datasetteTarget } from "./url-rewrite.mjs";
 import { startShell, workerClient } from "./shell.mjs";
 
@@ -131,7 +132,7 @@ async function start() {
   navigator.serviceWorker.addEventListener("message", onServiceWorkerMessage);
   let registration;
   try {
-    registration = await navigator.serviceWorker.register("/sw.js", { type: "module", scope: "/" });
+    registration = await navigator.serviceWorker.register(URL_MAP.server.serviceWorker, { type: "module", scope: "/" });
   } catch (error) {
     console.info(`Glasshouse: Service Worker refused (${error.message}).`);
     return startWorkerMode("this browser refused it here");

@@ -1,17 +1,19 @@
 // Which requests of a gallery origin the runtime answers, and from where: the decision the Service
 // Worker's `fetch` handler, the runtime core's `fetch` wrapper and worker mode's shell all make.
-// Pure (URL only), so `node --test tests/runtime/` covers it.
+// Pure (URL only), so `node --test tests/runtime/` covers it. The paths come from url-map.mjs.
+import URL_MAP from "./url-map.mjs";
 
+const isPrefix = (path) => path.endsWith("/");
 /** Paths served from the bundle's stores (runtime, wheels, this build's files): never Datasette. */
-export const STORE_PREFIXES = ["/_runtime/", "/_wheels/", "/_build/"];
+export const STORE_PREFIXES = Object.values(URL_MAP.store);
 /**
  * Paths only the server answers, never Datasette: the Service Worker itself, robots rules, the
  * footer's "Report" link (a redirect to the app's report form; glasshouse_report.py), self-host zips.
  */
-export const SERVER_PATHS = ["/sw.js", "/robots.txt", "/_report"];
-export const SERVER_PREFIXES = ["/_download/"];
+export const SERVER_PATHS = Object.values(URL_MAP.server).filter((path) => !isPrefix(path));
+export const SERVER_PREFIXES = Object.values(URL_MAP.server).filter(isPrefix);
 /** Datasette's and the plugins' static files, written into the bundle at build time. */
-export const STATIC_PREFIXES = ["/-/static/", "/-/static-plugins/"];
+export const STATIC_PREFIXES = URL_MAP.static;
 
 const startsWithAny = (path, prefixes) => prefixes.some((prefix) => path.startsWith(prefix));
 

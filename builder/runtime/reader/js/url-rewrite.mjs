@@ -2,13 +2,16 @@
 // (the embed prefix and our `_glasshouse_*` parameters taken off), embed mode's links, and where
 // Datasette's redirects go. Pure (URL/URLSearchParams only), so `node --test tests/runtime/` covers it.
 import { requestKind } from "./request-kind.mjs";
+import URL_MAP from "./url-map.mjs";
 
 /** Embed mode: `/-/embed/<view path>?<view query>` shows `<view path>` compact (gallery/embed.py). */
-export const EMBED_PREFIX = "/-/embed/";
+export const EMBED_PREFIX = URL_MAP.embed;
 /** Every query parameter with this prefix is ours; Datasette never sees it. */
-export const PARAM_PREFIX = "_glasshouse_";
-export const CHROME_PARAM = "_glasshouse_chrome";
-export const MODE_PARAM = "_glasshouse_mode";
+export const PARAM_PREFIX = URL_MAP.params.prefix;
+/** `=1` keeps Datasette's header and footer in embed mode. */
+export const CHROME_PARAM = URL_MAP.params.chrome;
+/** `=worker` asks for worker mode (fallback.mjs). */
+export const MODE_PARAM = URL_MAP.params.mode;
 
 /** Whether `url` is in embed mode (its path starts with `/-/embed/`). */
 export function isEmbedURL(url) {
