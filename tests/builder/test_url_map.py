@@ -18,6 +18,7 @@ import pytest
 
 from builder.bundle import BundleLayout
 from builder.compat import REPORT_PATH as CHECKED_REPORT_PATH
+from builder.pyodide import PYODIDE_VERSION
 from builder.runtime import BUILTIN_PLUGINS, READER_MODULES
 from builder.url_map import URL_MAP, URL_MAP_MODULE, InvalidUrlMap, parse_url_map
 from gallery.content import paths
@@ -93,10 +94,10 @@ def test_the_content_origin_routes_by_the_map() -> None:
 
 
 def test_the_bundle_is_laid_out_by_the_map(tmp_path: Path) -> None:
-    layout = BundleLayout("b0000000000000001", "314.0.7")
+    layout = BundleLayout("b0000000000000001", PYODIDE_VERSION)
     wheel = tmp_path / ("ab" * 32) / "datasette-0.65.5-py3-none-any.whl"
     assert layout.build_file("data/chinook.db", tmp_path).url == f"{URL_MAP.store.build}b0000000000000001/data/chinook.db"
-    assert layout.runtime_file("pyodide.mjs", tmp_path).url == f"{URL_MAP.store.runtime}pyodide-314.0.7/pyodide.mjs"
+    assert layout.runtime_file("pyodide.mjs", tmp_path).url == f"{URL_MAP.store.runtime}pyodide-{PYODIDE_VERSION}/pyodide.mjs"
     assert layout.wheel(wheel).url == f"{URL_MAP.store.wheels}{'ab' * 32}/{wheel.name}"
     assert layout.service_worker(tmp_path).url == URL_MAP.server.service_worker
 
