@@ -92,7 +92,7 @@ class MemorySampler(threading.Thread):
 
 
 #: True once this origin's Cache Storage holds the runtime's saved memory snapshot (the cache keys
-#: of builder/runtime/js/snapshot.mjs); a runtime without snapshots never saves one.
+#: of builder/runtime/reader/js/snapshot.mjs); a runtime without snapshots never saves one.
 _HAS_SNAPSHOT = """async () => {
   for (const name of await caches.keys()) {
     const keys = await (await caches.open(name)).keys();

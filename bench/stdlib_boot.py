@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from builder.pyodide import PYODIDE_VERSION
-from builder.runtime.glasshouse_bytecode import STDLIB_HOT_MODULES
+from builder.runtime.node.glasshouse_bytecode import STDLIB_HOT_MODULES
 from builder.stdlib import STDLIB_NAME, compiled_stdlib
 from tests.support.chromium import CHROMIUM_ARGS
 

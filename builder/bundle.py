@@ -10,7 +10,7 @@ Layout written (DESIGN.md, "Bundle"; ``builder.director`` writes it)::
     builds/<build-id>/glasshouse_runtime.py
     builds/<build-id>/plugins/<name>.py    Glasshouse's built-in Datasette plugins (the footer's "Report" link)
     builds/<build-id>/bytecode.zip
-    builds/<build-id>/js/*.mjs             the browser runtime (builder/runtime/js/), served at /_build/<id>/js/
+    builds/<build-id>/js/*.mjs             the browser runtime (builder/runtime/reader/js/), served at /_build/<id>/js/
     builds/<build-id>/config.mjs           generated: this build's values for the runtime
     builds/<build-id>/pyodide.mjs          generated: re-exports this Pyodide version's loader
     builds/<build-id>/-/static/...         Datasette's static files, served at /-/static/...
@@ -34,14 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.compat import BUILTIN_PLUGINS
 from builder.csp import security_headers
+from builder.runtime import BOOTSTRAP_PAGE, BUILTIN_PLUGINS, READER_MODULES
 from builder.stdlib import STDLIB_NAME
+from builder.url_map import URL_MAP
 from builder.wheels import sha256_file
 
-RUNTIME_TEMPLATES = Path(__file__).parent / "runtime"
-#: The browser runtime's ES modules, copied into every build (DESIGN.md, "Browser runtime").
-RUNTIME_MODULES = RUNTIME_TEMPLATES / "js"
 #: Files of the Pyodide npm package that a bundle needs, in the order the browser wants them.
 PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip")
 #: Datasette settings of every bundle: SQL runs on Pyodide's event loop, 1 s per query (a runaway
@@ -64,7 +62,11 @@ class BundleEntry:
 
 @dataclass(frozen=True)
 class BundleLayout:
-    """Where the files of build ``build_id`` on Pyodide ``pyodide_version`` are stored and served."""
+    """Where the files of build ``build_id`` on Pyodide ``pyodide_version`` are stored and served.
+
+    The URLs follow the gallery origin's URL map (``builder.url_map``), which the content origin
+    routes by and the browser runtime reads too.
+    """
 
     build_id: str
     pyodide_version: str
@@ -75,13 +77,18 @@ class BundleLayout:
         return f"builds/{self.build_id}/"
 
     @property
+    def build_url(self) -> str:
+        """``/_build/<build-id>/``: where the build's own files are served."""
+        return f"{URL_MAP.store.build}{self.build_id}/"
+
+    @property
     def runtime_url(self) -> str:
         """``/_runtime/pyodide-<version>/``: where the shared runtime files are served."""
-        return f"/_runtime/pyodide-{self.pyodide_version}/"
+        return f"{URL_MAP.store.runtime}pyodide-{self.pyodide_version}/"
 
     def build_file(self, name: str, path: Path) -> BundleEntry:
         """The build's own file ``name`` (e.g. ``data/chinook.db``), served at ``/_build/<build-id>/<name>``."""
-        return BundleEntry(f"{self.build_prefix}{name}", path, f"/_build/{self.build_id}/{name}")
+        return BundleEntry(f"{self.build_prefix}{name}", path, f"{self.build_url}{name}")
 
     def runtime_file(self, name: str, path: Path) -> BundleEntry:
         """A file of the shared Pyodide runtime, stored once under ``runtime/pyodide-<version>/``."""
@@ -89,11 +96,16 @@ class BundleLayout:
 
     def wheel(self, path: Path) -> BundleEntry:
         """A wheel of the cache (``<cache>/<sha256>/<file>.whl``), stored once under ``wheels/<sha256>/``."""
-        return BundleEntry(f"wheels/{path.parent.name}/{path.name}", path, f"/_wheels/{path.parent.name}/{path.name}")
+        wheel = f"{path.parent.name}/{path.name}"
+        return BundleEntry(f"wheels/{wheel}", path, f"{URL_MAP.store.wheels}{wheel}")
 
-    def page(self, name: str, path: Path) -> BundleEntry:
-        """``sw.js`` or ``index.html``: the build's files readers get at the origin's own paths."""
-        return BundleEntry(f"{self.build_prefix}{name}", path, f"/{name}")
+    def service_worker(self, path: Path) -> BundleEntry:
+        """``sw.js``, the Service Worker entry point, served at ``/sw.js``."""
+        return BundleEntry(f"{self.build_prefix}sw.js", path, URL_MAP.server.service_worker)
+
+    def bootstrap_page(self, path: Path) -> BundleEntry:
+        """``index.html``, the bootstrap page the content origin answers every app path with."""
+        return BundleEntry(f"{self.build_prefix}index.html", path, "/index.html")
 
 
 def sri(sha256_hex: str) -> str:
@@ -113,11 +125,11 @@ def _script_json(value: object) -> str:
     )
 
 
-def _render(template: str, replacements: dict[str, str]) -> str:
-    text = (RUNTIME_TEMPLATES / template).read_text()
+def _render(template: Path, replacements: dict[str, str]) -> str:
+    text = template.read_text()
     for placeholder, value in replacements.items():
         if placeholder not in text:
-            raise AssertionError(f"{template} lacks {placeholder}")
+            raise AssertionError(f"{template.name} lacks {placeholder}")
         text = text.replace(placeholder, value)
     return text
 
@@ -150,7 +162,7 @@ def build_files(layout: BundleLayout, *, lock_file: Path, runtime_module: Path, 
             *((f"plugins/{name}.py", source) for name, source in BUILTIN_PLUGINS.items()),
             ("bytecode.zip", bytecode),
             (f"data/{database.name}", database),
-            *((f"js/{module.name}", module) for module in sorted(RUNTIME_MODULES.glob("*.mjs"))),
+            *((f"js/{module.name}", module) for module in sorted(READER_MODULES.glob("*.mjs"))),
         )
     ]
 
@@ -189,12 +201,12 @@ def runtime_config(
     taken from them); ``packages`` are loaded by name (``datasette`` and the plugins);
     ``database`` is the canonical copy; ``policy`` the build's ``builder.csp.gallery_policy``.
     """
-    build = f"/_build/{layout.build_id}/"
+    build = layout.build_url
     return {
         "buildId": layout.build_id,
         "runtimeURL": layout.runtime_url,
         "stdLibURL": next(f.url for f in files if f.url.endswith(f"/{STDLIB_NAME}")),
-        "wheelsURL": "/_wheels/",
+        "wheelsURL": URL_MAP.store.wheels,
         "lockFileURL": f"{build}pyodide-lock.json",
         "runtimeModuleURL": f"{build}glasshouse_runtime.py",
         "pluginModules": [{"name": name, "url": f"{build}plugins/{name}.py"} for name in BUILTIN_PLUGINS],
@@ -206,7 +218,7 @@ def runtime_config(
         "settings": DATASETTE_SETTINGS,
         "metadata": metadata,
         "embedClientURL": f"{build}js/embed-client.mjs",
-        # Stamped on every response the Service Worker or the Worker builds (routes.mjs). The
+        # Stamped on every response the Service Worker or the Worker builds (security-headers.mjs). The
         # gallery's visibility may change after a reader's worker is installed, so these
         # answers always take the unlisted gallery's stricter Referrer-Policy (no-referrer).
         "securityHeaders": [list(header) for header in security_headers(policy, unlisted=True)],
@@ -233,13 +245,14 @@ def write_generated_files(
         ),
         "sw.js": (
             f"// Glasshouse gallery Service Worker of build {layout.build_id}.\n"
-            f'import "/_build/{layout.build_id}/js/sw-main.mjs";\n'
+            f'import "{layout.build_url}js/sw-main.mjs";\n'
         ),
     }
     generated = []
     for name, text in sources.items():
         (folder / name).write_text(text)
-        generated.append(layout.page(name, folder / name) if name == "sw.js" else layout.build_file(name, folder / name))
+        generated.append(layout.service_worker(folder / name) if name == "sw.js" else layout.build_file(name, folder / name))
     index = folder / "index.html"
-    index.write_text(_render("index.html", {"__TITLE__": html.escape(title), "__BUILD_ID__": layout.build_id}))
-    return generated, layout.page("index.html", index)
+    bootstrap = f"{layout.build_url}js/bootstrap.mjs"
+    index.write_text(_render(BOOTSTRAP_PAGE, {"__TITLE__": html.escape(title), "__BOOTSTRAP_URL__": bootstrap}))
+    return generated, layout.bootstrap_page(index)

@@ -1,8 +1,8 @@
 """Build-time compatibility check: does the bundle start in Pyodide and render pages?
 
-``check_bundle(CompatRequest(...))`` runs ``node builder/runtime/compat_check.mjs`` in a subprocess.
+``check_bundle(CompatRequest(...))`` runs ``node builder/runtime/node/compat_check.mjs`` in a subprocess.
 The script does what the reader's browser does, with the same runtime core
-(``builder/runtime/js/core.mjs``): it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
+(``builder/runtime/reader/js/core.mjs``): it boots Pyodide from the npm package with this build's ``pyodide-lock.json``,
 loads Datasette and the plugins from the wheel cache, writes the database,
 imports ``glasshouse_runtime.py`` and calls its ``start`` (which registers the
 built-in plugins, ``BUILTIN_PLUGINS``) and ``handle``. It renders the home page,
@@ -21,7 +21,7 @@ through its ``js`` module, so Node runs in a sandbox (``node_sandbox``): an empt
 environment; Node's permission model reading only the runtime, this build's lock,
 wheels and database, and writing only the check's outputs and scratch folder, with
 no child processes, workers, addons or WASI; a preload
-(``runtime/compat_sandbox.mjs``) that takes the network and signals away before
+(``runtime/node/compat_sandbox.mjs``) that takes the network and signals away before
 any Python runs; and, where Linux lets the worker's user make one, an empty
 network namespace. A Node too old for that raises ``SandboxUnavailable``.
 """
@@ -41,15 +41,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+from builder.runtime import (
+    BUILTIN_PLUGINS,
+    BYTECODE_MODULE,
+    COMPAT_SCRIPT,
+    RUNTIME_DIR,
+    RUNTIME_MODULE,
+    SANDBOX_PRELOAD,
+)
 from builder.sqlite_check import open_untrusted
+from builder.url_map import URL_MAP
 
-RUNTIME_DIR = Path(__file__).parent / "runtime"
-SCRIPT = RUNTIME_DIR / "compat_check.mjs"
-RUNTIME_MODULE = RUNTIME_DIR / "glasshouse_runtime.py"
-#: Compiles bytecode in Pyodide (the site-packages zip here, the standard library in builder/stdlib.py).
-BYTECODE_MODULE = RUNTIME_DIR / "glasshouse_bytecode.py"
-#: Loaded with ``node --import`` before the check: no network, child processes or signals.
-SANDBOX_PRELOAD = RUNTIME_DIR / "compat_sandbox.mjs"
 #: Oldest Node of each release line whose permission model has the January 2026 security fixes
 #: (CVE-2025-55130, files outside ``--allow-fs-*`` reached through relative symlinks; CVE-2025-55132,
 #: timestamps changed without write permission). Later major versions are accepted; the others
@@ -61,10 +63,8 @@ NETWORK_NAMESPACE_OPTIONS = ("--user", "--map-root-user", "--net")
 
 logger = logging.getLogger(__name__)
 
-#: Glasshouse's built-in Datasette plugins, in every bundle: module name -> source file.
-BUILTIN_PLUGINS = {"glasshouse_report": RUNTIME_DIR / "glasshouse_report.py"}
-#: Where every page's "Report" link points (builder/runtime/glasshouse_report.py).
-REPORT_PATH = "/_report"
+#: Where every page's "Report" link points (builder/runtime/reader/glasshouse_report.py).
+REPORT_PATH = URL_MAP.server.report
 RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT "
 #: Longest config passed inline as one argument; Linux caps one argument at 128 KiB.
 MAX_INLINE_CONFIG = 64 * 1024
@@ -453,7 +453,7 @@ def _node_and_files(request: CompatRequest) -> str:
         request.runtime_dir / "pyodide.mjs",
         request.lock_file,
         request.database,
-        SCRIPT,
+        COMPAT_SCRIPT,
         RUNTIME_MODULE,
         *BUILTIN_PLUGINS.values(),
     ):
@@ -511,7 +511,7 @@ def _run_node(request: CompatRequest, node_path: str, tmp: Path) -> tuple[subpro
     )  # fmt: skip
     heap_cap = [f"--max-old-space-size={request.max_old_space_mb}"] if request.max_old_space_mb else []
     proc = subprocess.run(
-        [*sandbox.prefix, node_path, *sandbox.node_options, *heap_cap, str(SCRIPT), argument],
+        [*sandbox.prefix, node_path, *sandbox.node_options, *heap_cap, str(COMPAT_SCRIPT), argument],
         check=False,
         capture_output=True,
         text=True,

@@ -1,8 +1,8 @@
 """The security headers of gallery origins: one Content-Security-Policy, computed here only.
 
 Every answer on a gallery's content origin carries these headers, whoever builds it:
-the server (``gallery/content.py``, for its own answers) and the reader's Service Worker
-or worker mode's Worker (``builder/runtime/js/routes.mjs``, ``withSecurityHeaders``, for
+the server (``gallery.content``, for its own answers) and the reader's Service Worker
+or worker mode's Worker (``builder/runtime/reader/js/security-headers.mjs``, ``withSecurityHeaders``, for
 the pages Datasette renders in the browser). The builder records the build's policy in
 ``manifest.json`` (``security_headers``) and ``config.mjs`` (``securityHeaders``), so
 the server and the browser send the same bytes for the same build.
@@ -31,7 +31,7 @@ map tiles, for instance). The catalog checks what an entry may add when it loads
 - ``img-src data: blob:``: Leaflet, Vega and CodeMirror draw with data: URLs; the
   worker-mode shell downloads through blob: URLs.
 - ``frame-ancestors *``: any site may embed a gallery (previews excepted, which
-  ``gallery/content.py`` narrows to ``'none'``).
+  ``gallery.content`` narrows to ``'none'``).
 """
 
 from __future__ import annotations

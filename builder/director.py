@@ -41,7 +41,6 @@ from typing import Any
 
 from builder.bundle import (
     DATASETTE_SETTINGS,
-    RUNTIME_TEMPLATES,
     BundleEntry,
     BundleLayout,
     build_files,
@@ -60,6 +59,7 @@ from builder.download import DOWNLOAD_NAME, README_NAME, download_key, write_loc
 from builder.gzip_copies import DATABASE_GZIP_LEVEL, BackgroundGzip, GzipFile, gzip_copies
 from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
+from builder.runtime import RUNTIME_MODULE
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, DatabaseInfo, InvalidDatabase, check_database
 from builder.stdlib import compiled_stdlib
@@ -362,7 +362,7 @@ class BuildDirector:
         lock_file = work / "pyodide-lock.json"
         write_pyodide_lock(request.runtime_dir / "pyodide-lock.json", request.cache_dir, list(resolved.wheels), lock_file)
         runtime_module = work / "glasshouse_runtime.py"
-        runtime_module.write_bytes((RUNTIME_TEMPLATES / "glasshouse_runtime.py").read_bytes())
+        runtime_module.write_bytes(RUNTIME_MODULE.read_bytes())
         metadata = {"title": request.title, "description": request.description, **request.metadata}
         # Made once per runtime and cached; without it (logged) readers boot from the source zip.
         stdlib = compiled_stdlib(request.runtime_dir, request.cache_dir, request.pyodide_version, log=self.log)
@@ -481,7 +481,7 @@ class BuildDirector:
             metadata=staged.metadata,
             tables=tuple(staged.tables),
             scan=tuple(staged.scan),
-            card=StoredImage(key=f"{layout.build_prefix}card.png", url=f"/_build/{request.build_id}/card.png")
+            card=StoredImage(key=f"{layout.build_prefix}card.png", url=f"{layout.build_url}card.png")
             if staged.card else None,
             files=tuple(
                 ManifestFile(

@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from builder.manifest import InvalidManifest, Manifest, ManifestFile
 from builder.storage import Storage, check_key, compressible
+from builder.url_map import URL_MAP
 
 #: Name of the README at the root of every download.
 README_NAME = "README.txt"
@@ -119,7 +120,10 @@ def readme_text(manifest: Manifest, files: list[BundleFile]) -> str:
     build_id = manifest.build_id
     pyodide = manifest.pyodide_version
     database = next((f for f in files if f.key == manifest.database.key), None)
-    wheels = sorted(PurePosixPath(f.name).name for f in files if f.name.startswith("_wheels/"))
+    # Names in the zip are URL paths without their leading "/".
+    store = URL_MAP.store
+    runtime, wheel_folder, build = (prefix.removeprefix("/") for prefix in (store.runtime, store.wheels, store.build))
+    wheels = sorted(PurePosixPath(f.name).name for f in files if f.name.startswith(wheel_folder))
     plugins = ", ".join(manifest.plugins) or "none"
     lines = [
         f"{title}",
@@ -138,14 +142,14 @@ def readme_text(manifest: Manifest, files: list[BundleFile]) -> str:
         "Any static file server works the same way; serve the folder at the root of its site.",
         "",
         "What it contains:",
-        "  index.html                 the loading page: starts the Service Worker, shows progress",
-        "  sw.js                      the Service Worker that answers every page with Datasette",
-        f"  _runtime/pyodide-{pyodide}/  Pyodide {pyodide}",
-        f"  _wheels/                   Datasette {manifest.datasette_version} with its dependencies; plugins: {plugins}",
-        f"  _build/{build_id}/pyodide-lock.json  the lock file: every package with its sha256",
+        _listed("index.html", "the loading page: starts the Service Worker, shows progress"),
+        _listed(URL_MAP.server.service_worker.removeprefix("/"), "the Service Worker that answers every page with Datasette"),
+        _listed(f"{runtime}pyodide-{pyodide}/", f"Pyodide {pyodide}"),
+        _listed(wheel_folder, f"Datasette {manifest.datasette_version} with its dependencies; plugins: {plugins}"),
+        _listed(f"{build}{build_id}/pyodide-lock.json", "the lock file: every package with its sha256"),
     ]
     if database is not None:
-        lines.append(f"  {database.name}  the database ({database.size:,} bytes)")
+        lines.append(_listed(database.name, f"the database ({database.size:,} bytes)"))
     lines += ["", "Wheels:", *(f"  {name}" for name in wheels)]
     notes = [
         f"  {label}: {' '.join(str(v) for v in values if v)}"
@@ -159,6 +163,11 @@ def readme_text(manifest: Manifest, files: list[BundleFile]) -> str:
     if notes:
         lines += ["", "Licence and source, as the publisher gave them:", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _listed(name: str, what: str) -> str:
+    """One line of the README's list: ``name`` in a column 25 characters wide (wider names push ``what`` on)."""
+    return f"  {name:<25}  {what}"
 
 
 def _bracket(url: object) -> str:

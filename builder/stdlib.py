@@ -3,8 +3,8 @@
 npm's ``python_stdlib.zip`` holds sources only, so every reader's Pyodide compiled the
 modules it imports on every boot (about half of ``loadPyodide``'s time). The builder
 makes, once per Pyodide runtime, a copy whose modules imported by Pyodide's start-up and
-by Datasette are unchecked-hash ``.pyc`` (``runtime/glasshouse_bytecode.py``,
-``stdlib_zip``), compiled in that same Pyodide in Node (``runtime/compile_stdlib.mjs``,
+by Datasette are unchecked-hash ``.pyc`` (``runtime/node/glasshouse_bytecode.py``,
+``stdlib_zip``), compiled in that same Pyodide in Node (``runtime/node/compile_stdlib.mjs``,
 sandboxed like the build's compatibility check). Bundles pass it to ``loadPyodide`` as
 ``stdLibURL``.
 
@@ -27,11 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.compat import RUNTIME_DIR, CompatError, SandboxUnavailable, node_sandbox
+from builder.compat import CompatError, SandboxUnavailable, node_sandbox
+from builder.runtime import BYTECODE_MODULE, RUNTIME_DIR, STDLIB_SCRIPT
 from builder.wheels import cache_lock, sha256_file
 
-SCRIPT = RUNTIME_DIR / "compile_stdlib.mjs"
-BYTECODE_MODULE = RUNTIME_DIR / "glasshouse_bytecode.py"
 #: Name of the standard-library zip in the npm package, and of the compiled copy.
 STDLIB_NAME = "python_stdlib.zip"
 RESULT_PREFIX = "GLASSHOUSE_STDLIB_RESULT "
@@ -45,7 +44,7 @@ def cache_path(runtime_dir: Path, cache_dir: Path, pyodide_version: str) -> Path
     change in how it is compiled makes a new copy. Raises ``OSError`` if a file is missing.
     """
     key = hashlib.sha256()
-    for path in (runtime_dir / STDLIB_NAME, BYTECODE_MODULE, SCRIPT):
+    for path in (runtime_dir / STDLIB_NAME, BYTECODE_MODULE, STDLIB_SCRIPT):
         key.update(sha256_file(path).encode())
     return cache_dir / "stdlib" / f"pyodide-{pyodide_version}-{key.hexdigest()[:32]}" / STDLIB_NAME
 
@@ -95,7 +94,7 @@ def _compile(
             node_path, read=[RUNTIME_DIR.resolve(), runtime_dir.resolve(), scratch], write=[scratch], scratch=scratch
         )
         proc = subprocess.run(
-            [*sandbox.prefix, node_path, *sandbox.node_options, str(SCRIPT), json.dumps(config)],
+            [*sandbox.prefix, node_path, *sandbox.node_options, str(STDLIB_SCRIPT), json.dumps(config)],
             check=False, capture_output=True, text=True, timeout=timeout, env=sandbox.env,
             stdin=subprocess.DEVNULL, cwd=scratch,
         )  # fmt: skip

@@ -27,12 +27,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from django.conf import settings
 
 from builder.compat import tilde_encode
+from builder.url_map import URL_MAP
 from gallery.origins import content_origin, parse_content_label
 
-#: Path prefix of embed mode on a gallery origin.
-EMBED_PREFIX = "/-/embed/"
+#: Path prefix of embed mode on a gallery origin (``builder.url_map``).
+EMBED_PREFIX = URL_MAP.embed
 #: Query parameter that keeps Datasette's header and footer in embed mode.
-CHROME_PARAM = "_glasshouse_chrome"
+CHROME_PARAM = URL_MAP.params.chrome
 #: ``type`` of the height message an embedded gallery posts to its parent.
 RESIZE_MESSAGE = "glasshouse:resize"
 #: ``type`` of the message ``/embed.js`` sends an embed to ask for its height again.
@@ -61,7 +62,7 @@ MAX_CONTENT_HEIGHT = 20_000
 LIVE_CACHE_AGE = 3600
 PINNED_CACHE_AGE = 7 * 24 * 3600
 #: Prefix of the runtime's own query parameters, stripped before Datasette sees a request.
-RUNTIME_PARAM_PREFIX = "_glasshouse_"
+RUNTIME_PARAM_PREFIX = URL_MAP.params.prefix
 #: Paths of the app origin that name a gallery: its page, ``/g/<gallery-id>/...``.
 APP_GALLERY_PATH_RE = re.compile(r"/g/(?P<gallery>[a-z][a-z0-9]{11})/")
 

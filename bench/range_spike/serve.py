@@ -34,7 +34,7 @@ class RangeHandler(SimpleHTTPRequestHandler):
         if path.startswith("/pyodide/"):
             return str(RUNTIME / path.removeprefix("/pyodide/"))
         if path.startswith("/runtime-js/"):
-            return str(HERE.parent.parent / "builder" / "runtime" / "js" / path.removeprefix("/runtime-js/"))
+            return str(HERE.parent.parent / "builder" / "runtime" / "reader" / "js" / path.removeprefix("/runtime-js/"))
         if path.startswith("/db/"):
             return str(self.db_dir / Path(path).name)
         return str(HERE / path.lstrip("/"))

@@ -33,7 +33,7 @@ its live origin: the self-host zip the build stored (``builder.download``), as a
 attachment, at most ``DOWNLOAD_RATE_LIMIT`` per client address (else 429); the zip is
 never served under ``/_build/``. ``/_report`` is where the "Report" link in
 every page's footer points (the bundle's built-in plugin,
-``builder/runtime/glasshouse_report.py``): the bundle cannot name the app origin, so
+``builder/runtime/reader/glasshouse_report.py``): the bundle cannot name the app origin, so
 this origin sends the reader to ``<APP_URL>/g/<gallery-id>/report/?url=<the page's
 absolute URL on this origin>``.
 

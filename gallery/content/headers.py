@@ -11,7 +11,14 @@ from django.http.response import HttpResponseBase
 
 from builder.csp import gallery_policy, security_headers
 from gallery.content.files import build_policy
-from gallery.content.paths import DOWNLOAD_PREFIX, NO_CACHE, STATIC_PREFIXES
+from gallery.content.paths import (
+    BUILD_PREFIX,
+    DOWNLOAD_PREFIX,
+    NO_CACHE,
+    RUNTIME_PREFIX,
+    STATIC_PREFIXES,
+    WHEELS_PREFIX,
+)
 from gallery.content.resolve import ServedBuild
 
 logger = logging.getLogger(__name__)
@@ -44,7 +51,7 @@ def strict_transport_security(request: HttpRequest, response: HttpResponseBase) 
 
 
 #: Paths of the shared stores and a build's files: many requests per visit, no cookies to clear.
-_NO_CLEAR_SITE_DATA_PREFIXES = ("/_runtime/", "/_wheels/", "/_build/", *STATIC_PREFIXES, DOWNLOAD_PREFIX)
+_NO_CLEAR_SITE_DATA_PREFIXES = (RUNTIME_PREFIX, WHEELS_PREFIX, BUILD_PREFIX, *STATIC_PREFIXES, DOWNLOAD_PREFIX)
 
 
 def clear_cookies(request: HttpRequest, response: HttpResponseBase) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
-from importlib import resources
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
+from builder.runtime import KILLSWITCH
 from builder.storage import StorageError, content_type_for
 from gallery.content.paths import NO_CACHE
 from gallery.origins import content_origin
@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 
 
 def killswitch_source() -> bytes:
-    """Return the kill-switch Service Worker (``builder/runtime/killswitch.js``). Raises ``OSError`` if absent."""
-    return resources.files("builder").joinpath("runtime", "killswitch.js").read_bytes()
+    """Return the kill-switch Service Worker (``builder/runtime/reader/killswitch.js``). Raises ``OSError`` if absent."""
+    return KILLSWITCH.read_bytes()
 
 
 def killswitch(request: HttpRequest) -> HttpResponse:

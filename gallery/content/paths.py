@@ -1,9 +1,15 @@
-"""The content origin's paths and cache policies: what each path prefix serves, and for how long."""
+"""The content origin's paths and cache policies: what each path prefix serves, and for how long.
+
+The paths come from the gallery origin's URL map (``builder.url_map``), which the browser
+runtime reads too, so the server and the reader's Service Worker agree on which paths are theirs.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+
+from builder.url_map import URL_MAP
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +27,36 @@ PRIVATE_NO_STORE = "private, no-store"
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
-#: Datasette's and the plugins' static files (builder/runtime/js/routes.mjs, STATIC_PREFIXES).
-STATIC_PREFIXES = ("/-/static/", "/-/static-plugins/")
+#: The Service Worker script, ``/sw.js``: the build's, or the kill switch where nothing is served.
+SERVICE_WORKER_PATH = URL_MAP.server.service_worker
+
+
+#: Robots rules, ``/robots.txt``.
+ROBOTS_PATH = URL_MAP.server.robots
+
+
+#: The shared Pyodide runtime files: ``/_runtime/<rest>``.
+RUNTIME_PREFIX = URL_MAP.store.runtime
+
+
+#: Wheels, content-addressed: ``/_wheels/<sha256>/<file>``.
+WHEELS_PREFIX = URL_MAP.store.wheels
+
+
+#: A build's own files: ``/_build/<build-id>/<rest>``.
+BUILD_PREFIX = URL_MAP.store.build
+
+
+#: Datasette's and the plugins' static files: ``/-/static/``, ``/-/static-plugins/``.
+STATIC_PREFIXES = URL_MAP.static
 
 
 #: Path prefix of the self-host download: ``/_download/<build-id>.zip``.
-DOWNLOAD_PREFIX = "/_download/"
+DOWNLOAD_PREFIX = URL_MAP.server.download
 
 
-#: Where the footer's "Report" link points (builder/runtime/js/routes.mjs, SERVER_PATHS).
-REPORT_PATH = "/_report"
+#: Where the footer's "Report" link points: ``/_report``.
+REPORT_PATH = URL_MAP.server.report
 
 
 #: Media type of oEmbed discovery links (oEmbed 1.0, section 4).

@@ -14,13 +14,18 @@ from gallery.content.files import serve_key
 from gallery.content.headers import harden
 from gallery.content.pages import killswitch, not_found, notice_page, with_headers
 from gallery.content.paths import (
+    BUILD_PREFIX,
     DOWNLOAD_PREFIX,
     IMMUTABLE,
     NO_CACHE,
     PRIVATE_NO_STORE,
     REPORT_PATH,
+    ROBOTS_PATH,
+    RUNTIME_PREFIX,
+    SERVICE_WORKER_PATH,
     SHA256_RE,
     STATIC_PREFIXES,
+    WHEELS_PREFIX,
 )
 from gallery.content.preview import is_preview_label
 from gallery.content.resolve import ServedBuild, Unserved, resolve, resolve_preview
@@ -51,7 +56,7 @@ def serve_content(request: HttpRequest, label: str) -> HttpResponseBase:
         # switch, which empties its caches and unregisters it. Not on 503: a storage fault is no
         # removal. Not for a forged or malformed preview label either: the kill switch is a 200,
         # and such a label must serve nothing at all (no worker can have been installed there).
-        if request.path_info == "/sw.js" and served.killswitch:
+        if request.path_info == SERVICE_WORKER_PATH and served.killswitch:
             return harden(killswitch(request), None)
         return harden(served.response, None)
     return harden(route(request, served), served)
@@ -61,11 +66,11 @@ def route(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
     """Map ``request``'s path to a file of ``served.build`` (see the module's map)."""
     path = request.path_info
     build = served.build_id
-    if path == "/robots.txt":
+    if path == ROBOTS_PATH:
         rules = "Disallow: /" if served.hidden else "Allow: /"
         response = HttpResponse(f"User-agent: *\n{rules}\n", content_type="text/plain; charset=utf-8")
         return with_headers(response, {"Cache-Control": NO_CACHE})
-    if path == "/sw.js":
+    if path == SERVICE_WORKER_PATH:
         return serve_key(
             request,
             f"builds/{build}/sw.js",
@@ -73,16 +78,16 @@ def route(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
             {"Service-Worker-Allowed": "/"},
             build_id=build,
         )
-    if path.startswith("/_runtime/"):
+    if path.startswith(RUNTIME_PREFIX):
         # Shared by every build: the served build's manifest says whether a gzip copy is stored.
-        return serve_key(request, "runtime/" + path.removeprefix("/_runtime/"), IMMUTABLE, build_id=build)
-    if path.startswith("/_wheels/"):
-        sha256, _, filename = path.removeprefix("/_wheels/").partition("/")
+        return serve_key(request, "runtime/" + path.removeprefix(RUNTIME_PREFIX), IMMUTABLE, build_id=build)
+    if path.startswith(WHEELS_PREFIX):
+        sha256, _, filename = path.removeprefix(WHEELS_PREFIX).partition("/")
         if not SHA256_RE.fullmatch(sha256) or not filename or "/" in filename:
             return not_found()
         return serve_key(request, f"wheels/{sha256}/{filename}", IMMUTABLE, build_id=build)
-    if path.startswith("/_build/"):
-        build_id, _, rest = path.removeprefix("/_build/").partition("/")
+    if path.startswith(BUILD_PREFIX):
+        build_id, _, rest = path.removeprefix(BUILD_PREFIX).partition("/")
         # The stored zip only ever goes out through /_download/ (rate-limited, as an attachment).
         if build_id != build or not rest or rest == DOWNLOAD_NAME:
             return not_found()

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from builder.catalog import DEFAULT_DATASETTE_VERSION
+from builder.url_map import URL_MAP
 from gallery.models.ids import new_build_id
 from gallery.models.states import FINAL_STATES, Approval, BuildReview, BuildState
 
@@ -164,12 +165,12 @@ class Build(models.Model):
     @property
     def card_path(self) -> str:
         """Path of the share card on the gallery origin: ``"/_build/<build-id>/card.png"``."""
-        return f"/_build/{self.id}/card.png"
+        return f"{URL_MAP.store.build}{self.id}/card.png"
 
     @property
     def download_path(self) -> str:
         """Path of the self-host zip on the gallery origin: ``"/_download/<build-id>.zip"``."""
-        return f"/_download/{self.id}.zip"
+        return f"{URL_MAP.server.download}{self.id}.zip"
 
     @property
     def total_rows(self) -> int:

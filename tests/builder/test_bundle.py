@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from builder.bundle import RUNTIME_MODULES
-from builder.compat import BUILTIN_PLUGINS
 from builder.csp import gallery_policy
 from builder.director import BuildDirector, BuildError, BuildPhase, BuildRequest, BuildResult
 from builder.gzip_copies import DATABASE_GZIP_LEVEL, GZIP_MAX_RATIO, BackgroundGzip, gzip_copy
 from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
+from builder.runtime import BUILTIN_PLUGINS, READER_MODULES
 from builder.storage import LocalStorage, compressible, content_type_for
 
 
@@ -77,7 +76,7 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
     # Less the gzip copies (test_compressible_files_get_a_deterministic_gzip_copy).
     build_keys = {key for key in storage.keys("builds/b0000000000000001/") if not key.endswith(".gz")}
     prefix = "builds/b0000000000000001/"
-    modules = {f"js/{path.name}" for path in RUNTIME_MODULES.glob("*.mjs")}
+    modules = {f"js/{path.name}" for path in READER_MODULES.glob("*.mjs")}
     assert {"js/core.mjs", "js/sw-main.mjs", "js/worker-main.mjs", "js/shell.mjs", "js/bootstrap.mjs"} <= modules
     static = {key for key in build_keys if key.startswith(f"{prefix}-/")}
     assert {
@@ -242,7 +241,7 @@ def test_the_service_worker_is_a_static_import_of_the_shared_runtime(
     assert f'export {{ default as createPyodideModule }} from "/_runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs";' in pyodide
     page = storage.open("builds/b0000000000000001/index.html").read().decode()
     assert '<script type="module" src="/_build/b0000000000000001/js/bootstrap.mjs"></script>' in page
-    for path in RUNTIME_MODULES.glob("*.mjs"):
+    for path in READER_MODULES.glob("*.mjs"):
         assert storage.open(f"builds/b0000000000000001/js/{path.name}").read() == path.read_bytes(), path.name
         assert "__" not in re.sub(r"__glasshouseShell", "", path.read_text()), f"{path.name} has a placeholder"
 

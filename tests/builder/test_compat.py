@@ -1,6 +1,6 @@
 """builder.compat: the build-time check boots the bundle's Pyodide in Node for real.
 
-No mocks: every check runs ``node builder/runtime/compat_check.mjs`` against the Pyodide
+No mocks: every check runs ``node builder/runtime/node/compat_check.mjs`` against the Pyodide
 npm package and real wheels. Broken bundles are made for real too: a lock that lacks a
 dependency, a plugin wheel (built here with zipfile) whose module raises at import, a
 runtime module whose ``start`` fails.

@@ -1,4 +1,4 @@
-"""The browser runtime's pure logic (builder/runtime/js/), unit-tested with Node's own runner."""
+"""The browser runtime's pure logic (builder/runtime/reader/js/), unit-tested with Node's own runner."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A reader reports a gallery in Chromium: the footer's Report link, the form on the app origin, the thanks.
 
-The link comes from the bundle's built-in Datasette plugin (builder/runtime/glasshouse_report.py),
+The link comes from the bundle's built-in Datasette plugin (builder/runtime/reader/glasshouse_report.py),
 rendered inside the reader's browser; ``/_report`` on the gallery origin is left to the server by
 the Service Worker and redirected to the app's form (gallery/content.py).
 """

@@ -1,6 +1,6 @@
 """Service Worker restart in Chromium: Python comes back from the memory snapshot saved in Cache Storage.
 
-After the first boot the runtime saves a Pyodide memory snapshot (builder/runtime/js/snapshot.mjs);
+After the first boot the runtime saves a Pyodide memory snapshot (builder/runtime/reader/js/snapshot.mjs);
 a Service Worker the browser stopped restores it instead of booting. The page shows how Python
 started (``<html data-glasshouse-boot>``, set from the keep-alive ping's answer, keepalive.mjs),
 so these tests prove a restore by that status, never by timing. A damaged snapshot is deleted

@@ -2,8 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { embedHTML } from "../../builder/runtime/js/embed.mjs";
-import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, readInto, verifiedResponse } from "../../builder/runtime/js/store.mjs";
+import { embedHTML } from "../../builder/runtime/reader/js/embed.mjs";
+import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, readInto, verifiedResponse } from "../../builder/runtime/reader/js/store.mjs";
 
 const PAGE = '<!DOCTYPE html><html><head><title>Album</title></head><body class="table"><div class="not-footer"><header>h</header></div><footer class="ft">f</footer></body></html>';
 

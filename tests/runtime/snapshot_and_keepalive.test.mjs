@@ -3,11 +3,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { KEEPALIVE_MESSAGE, KEEPALIVE_MS, startKeepAlive, withKeepAlive } from "../../builder/runtime/js/keepalive.mjs";
+import { KEEPALIVE_MESSAGE, KEEPALIVE_MS, startKeepAlive, withKeepAlive } from "../../builder/runtime/reader/js/keepalive.mjs";
 import {
   SNAPSHOT_FORMAT, deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles,
   writeSnapshot,
-} from "../../builder/runtime/js/snapshot.mjs";
+} from "../../builder/runtime/reader/js/snapshot.mjs";
 
 /** A stand-in for Emscripten's FS with the calls snapshot.mjs makes: a Map of path -> {dir} or {bytes, mtime}. */
 function fakeFS(entries = {}) {

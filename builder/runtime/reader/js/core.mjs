@@ -2,11 +2,13 @@
 // download the bundle with progress, boot Pyodide and Datasette, answer one request.
 // The build's Node check (compat_check.mjs) uses `startDatasette` and `callDatasette` too.
 import { embedHTML } from "./embed.mjs";
-import { datasetteTarget, redirectTarget, requestKind, withSecurityHeaders } from "./routes.mjs";
+import { requestKind } from "./request-kind.mjs";
+import { withSecurityHeaders } from "./security-headers.mjs";
 import {
   deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles, writeSnapshot,
 } from "./snapshot.mjs";
 import { downloadAll, hasAll, openStore, readInto, verifiedResponse } from "./store.mjs";
+import { datasetteTarget, redirectTarget } from "./url-rewrite.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
 export const RUNTIME_MODULE_PATH = "/home/pyodide/glasshouse_runtime.py";

@@ -1,11 +1,11 @@
-// Unit tests of the runtime's pure URL logic (builder/runtime/js/routes.mjs). Run: node --test tests/runtime/
+// Unit tests of the runtime's pure URL logic (builder/runtime/reader/js/: request-kind.mjs, url-rewrite.mjs)
+// and of the headers it stamps (security-headers.mjs). Run: node --test tests/runtime/
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import {
-  datasetteTarget, decideMode, downloadName, formRequest, linkNavigation, redirectTarget, requestKind,
-  responseDisposition, stripParams, toEmbedURL, withSecurityHeaders,
-} from "../../builder/runtime/js/routes.mjs";
+import { requestKind } from "../../builder/runtime/reader/js/request-kind.mjs";
+import { withSecurityHeaders } from "../../builder/runtime/reader/js/security-headers.mjs";
+import { datasetteTarget, redirectTarget, stripParams, toEmbedURL } from "../../builder/runtime/reader/js/url-rewrite.mjs";
 
 const ORIGIN = "http://g1.localhost:8000";
 
@@ -76,56 +76,4 @@ test("every built response carries the build's security headers, which replace D
   const upstream = [["content-security-policy", "img-src 'none'"], ["x-content-type-options", "x"], ["referrer-policy", "unsafe-url"]];
   // A policy of Datasette's own stays beside ours (both apply); the other two are ours alone.
   assert.deepEqual(withSecurityHeaders(upstream, ours), [["content-security-policy", "img-src 'none'"], ...ours]);
-});
-
-test("the shell takes over plain same-origin link clicks only", () => {
-  const here = `${ORIGIN}/chinook`;
-  const click = { href: `${ORIGIN}/chinook/Album`, button: 0, target: "", download: null, defaultPrevented: false };
-  assert.equal(linkNavigation(click, here), `${ORIGIN}/chinook/Album`);
-  for (const change of [
-    { ctrlKey: true }, { metaKey: true }, { shiftKey: true }, { altKey: true }, { button: 1 }, { target: "_blank" },
-    { download: "" }, { defaultPrevented: true }, { href: "https://example.com/" }, { href: `${ORIGIN}/-/static/app.css` },
-    { href: `${ORIGIN}/chinook#tables` }, { href: `${ORIGIN}/_report?url=%2Fchinook` },
-  ]) {
-    assert.equal(linkNavigation({ ...click, ...change }, here), null, JSON.stringify(change));
-  }
-  assert.equal(linkNavigation({ ...click, target: "_self" }, here), `${ORIGIN}/chinook/Album`);
-});
-
-test("form submissions become GET URLs or urlencoded POST bodies", () => {
-  const here = `${ORIGIN}/chinook?x=1`;
-  assert.deepEqual(formRequest({ action: `${ORIGIN}/chinook?old=1`, method: "get", entries: [["sql", "select 1 & 2"]] }, here), {
-    method: "GET", url: `${ORIGIN}/chinook?sql=select+1+%26+2`, body: null, contentType: null,
-  });
-  assert.deepEqual(formRequest({ action: "", method: "POST", entries: [["a", "b"], ["a", "c"]] }, here), {
-    method: "POST", url: here, body: "a=b&a=c", contentType: "application/x-www-form-urlencoded",
-  });
-});
-
-test("answers are rendered, shown as text, downloaded or followed", () => {
-  const answer = (url, contentType, extra = {}) => responseDisposition({ url: ORIGIN + url, status: 200, contentType, ...extra });
-  assert.equal(answer("/chinook/Album", "text/html; charset=utf-8"), "render");
-  assert.equal(answer("/chinook/Album.json", "application/json; charset=utf-8"), "text");
-  assert.equal(answer("/chinook/Album.csv", "text/plain; charset=utf-8"), "text");
-  assert.equal(answer("/chinook/Album.csv?_dl=1", "text/csv; charset=utf-8"), "download");
-  assert.equal(answer("/x", "text/csv", { contentDisposition: 'attachment; filename="Album.csv"' }), "download");
-  assert.equal(answer("/chinook.db", "application/octet-stream"), "download");
-  assert.equal(answer("/x", "text/html", { status: 302, location: "/y" }), "redirect");
-  assert.equal(downloadName(`${ORIGIN}/chinook/Album.csv?_dl=1`, 'attachment; filename="Album.csv"'), "Album.csv");
-  assert.equal(downloadName(`${ORIGIN}/chinook/Album.csv?_dl=1`, null), "Album.csv");
-});
-
-test("worker mode starts when no Service Worker can run, but never abandons one that is working", () => {
-  const base = {
-    forced: false, hasServiceWorker: true, registerFailed: false, workerRedundant: false, controlled: false,
-    progressSeen: false, elapsedMs: 0, timeoutMs: 4000,
-  };
-  assert.equal(decideMode(base), "wait");
-  assert.equal(decideMode({ ...base, forced: true }), "worker");
-  assert.equal(decideMode({ ...base, hasServiceWorker: false }), "worker");
-  assert.equal(decideMode({ ...base, registerFailed: true }), "worker");
-  assert.equal(decideMode({ ...base, workerRedundant: true }), "worker");
-  assert.equal(decideMode({ ...base, elapsedMs: 4000 }), "worker");
-  assert.equal(decideMode({ ...base, elapsedMs: 60000, progressSeen: true }), "service-worker");
-  assert.equal(decideMode({ ...base, elapsedMs: 60000, controlled: true }), "service-worker");
 });

@@ -1,13 +1,16 @@
 // The bootstrap page (index.html, served for every app path of the gallery origin): show progress,
 // register the Service Worker, and switch to worker mode by itself where no Service Worker can run
 // (none in this browser, registration refused, storage denied, or no sign of life within a few
-// seconds; a Service Worker that reports progress is never abandoned for being slow).
+// seconds; a Service Worker that reports progress is never abandoned for being slow). The policy
+// is fallback.mjs's; this module gathers its facts and acts on its decisions.
 import config from "../config.mjs";
-import { EMBED_PREFIX, MODE_PARAM, decideMode, datasetteTarget } from "./routes.mjs";
+import {
+  SERVICE_WORKER_TIMEOUT_MS, asksForWorkerMode, decideMode, readyAction, workerModeForced,
+} from "./fallback.mjs";
+import URL_MAP from "./url-map.mjs";
+import { EMBED_PREFIX, datasetteTarget } from "./url-rewrite.mjs";
 import { startShell, workerClient } from "./shell.mjs";
 
-/** Seconds a Service Worker has to show a sign of life (progress, control) before worker mode starts. */
-const SERVICE_WORKER_TIMEOUT_MS = 4000;
 const $ = (id) => document.getElementById(id);
 const mb = (n) => (n / 1048576).toFixed(1) + " MB";
 const embed = location.pathname.startsWith(EMBED_PREFIX);
@@ -84,7 +87,7 @@ function onServiceWorkerMessage(event) {
     $("bar").value = 100;
     // Reload once: the Service Worker now controls this page and answers the same URL.
     const tries = Number(session("glasshouse-reloads") || 0);
-    if (tries >= 3) {
+    if (readyAction(tries) === "give-up") {
       fail("The gallery started, but this browser did not hand the page to it. Open it in a new tab, or reload.");
       session("glasshouse-reloads", "0");
       return;
@@ -113,10 +116,9 @@ async function start() {
   // Shown by default, so a page whose scripts never run still offers the way out.
   $("newtab").hidden = !(embed || framed);
 
-  const params = new URL(location.href).searchParams;
-  if (params.get(MODE_PARAM) === "worker") session("glasshouse-mode", "worker");
+  if (asksForWorkerMode(location.href)) session("glasshouse-mode", "worker");
   const state = {
-    forced: params.get(MODE_PARAM) === "worker" || session("glasshouse-mode") === "worker",
+    forced: workerModeForced(location.href, session("glasshouse-mode")),
     hasServiceWorker: "serviceWorker" in navigator,
     registerFailed: false,
     workerRedundant: false,
@@ -125,15 +127,17 @@ async function start() {
     elapsedMs: 0,
     timeoutMs: SERVICE_WORKER_TIMEOUT_MS,
   };
-  if (decideMode(state) === "worker") return startWorkerMode(state.forced ? "asked for" : "no Service Worker in this browser");
+  const first = decideMode(state);
+  if (first.mode === "worker") return startWorkerMode(first.reason);
 
   navigator.serviceWorker.addEventListener("message", onServiceWorkerMessage);
   let registration;
   try {
-    registration = await navigator.serviceWorker.register("/sw.js", { type: "module", scope: "/" });
+    registration = await navigator.serviceWorker.register(URL_MAP.server.serviceWorker, { type: "module", scope: "/" });
   } catch (error) {
     console.info(`Glasshouse: Service Worker refused (${error.message}).`);
-    return startWorkerMode("this browser refused it here");
+    state.registerFailed = true;
+    return startWorkerMode(decideMode(state).reason);
   }
   setMode("service-worker");
   const worker = registration.installing || registration.waiting || registration.active;
@@ -149,9 +153,9 @@ async function start() {
       elapsedMs: Date.now() - started, progressSeen, controlled: Boolean(navigator.serviceWorker.controller),
     });
     const decision = decideMode(state);
-    if (decision === "wait") return;
+    if (decision.mode === "wait") return;
     clearInterval(check);
-    if (decision === "worker") startWorkerMode(state.workerRedundant ? "its Service Worker failed" : "its Service Worker did not start");
+    if (decision.mode === "worker") startWorkerMode(decision.reason);
   }, 250);
   setTimeout(() => {
     if (mode === "service-worker" && $("problem").hidden && $("bar").value < 100) {

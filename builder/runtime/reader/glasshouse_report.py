@@ -5,9 +5,9 @@ registers it before Datasette starts, in every bundle, whatever plugins the publ
 
 The link goes to ``/_report?url=<path and query of the page>`` on the gallery's own origin:
 the bundle is the same on the live, pinned and preview origins, so it cannot name the app
-origin. The content origin (``gallery/content.py``) answers ``/_report`` with a redirect to
+origin. The content origin (``gallery.content``) answers ``/_report`` with a redirect to
 the app's report form for the gallery; the Service Worker and the page shell leave it to the
-server (``js/routes.mjs``, ``SERVER_PATHS``). The link opens a new tab, so a reader keeps the
+server (``js/request-kind.mjs``, ``SERVER_PATHS``). The link opens a new tab, so a reader keeps the
 gallery open and an embedded page (where the footer is shown with ``_glasshouse_chrome=1``)
 does not try to frame the app origin.
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from datasette.utils.asgi import Request
     from jinja2 import Environment
 
-#: Path of the report redirect on every gallery origin (gallery/content.py, js/routes.mjs).
+#: Path of the report redirect on every gallery origin (gallery/content/route.py, js/request-kind.mjs).
 REPORT_PATH = "/_report"
 #: Prefix under which the footer template that would have been used stays reachable.
 _ORIGINAL = "glasshouse-original"

@@ -1,9 +1,10 @@
 // Runs in every embedded page (added by embed.mjs): links and forms stay in embed mode, and the
 // page posts {type: "glasshouse:resize", height} to its parent whenever its content height changes.
 // In worker mode the parent is the page shell, which sizes its frame and passes the message on.
-import { MEASURE_MESSAGE, RESIZE_MESSAGE, toEmbedURL } from "./routes.mjs";
+import { MEASURE_MESSAGE, RESIZE_MESSAGE } from "./messages.mjs";
+import { CHROME_PARAM, toEmbedURL } from "./url-rewrite.mjs";
 
-const chrome = new URL(location.href).searchParams.get("_glasshouse_chrome") === "1";
+const chrome = new URL(location.href).searchParams.get(CHROME_PARAM) === "1";
 
 function rewrite(root) {
   for (const link of root.querySelectorAll("a[href]:not([data-glasshouse-full-view])")) {
@@ -14,8 +15,8 @@ function rewrite(root) {
   for (const form of root.querySelectorAll("form")) {
     const embedded = toEmbedURL(form.getAttribute("action") || location.href, location.href, { chrome });
     if (embedded) form.action = embedded;
-    if (chrome && (form.method || "get").toLowerCase() === "get" && !form.querySelector("[name=_glasshouse_chrome]")) {
-      form.insertAdjacentHTML("beforeend", '<input type="hidden" name="_glasshouse_chrome" value="1">');
+    if (chrome && (form.method || "get").toLowerCase() === "get" && !form.querySelector(`[name=${CHROME_PARAM}]`)) {
+      form.insertAdjacentHTML("beforeend", `<input type="hidden" name="${CHROME_PARAM}" value="1">`);
     }
   }
 }

@@ -22,7 +22,7 @@
 //                  and the plugins serve (/-/static/..., /-/static-plugins/<plugin>/...), each at its
 //                  URL path, as Datasette answers it
 //
-// It boots the bundle as the reader's browser does, with the same runtime core (js/core.mjs:
+// It boots the bundle as the reader's browser does, with the same runtime core (reader/js/core.mjs:
 // startDatasette, callDatasette) and prints one line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout:
 // {ok, timings, pages, static: [url, ...], reason?, log}. The exit code is 0 when ok, 1 when not;
 // the Python side reads the JSON line either way.
@@ -33,7 +33,7 @@
 // plugins run in this process, so they can print a result line too: compat.py checks what it uses.
 import fs from "node:fs";
 import path from "node:path";
-import { callDatasette, startDatasette } from "./js/core.mjs";
+import { callDatasette, startDatasette } from "../reader/js/core.mjs";
 
 const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
 // Datasette's footer (base.html: <footer class="ft">{% include "_footer.html" %}</footer>).

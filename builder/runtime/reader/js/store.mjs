@@ -1,7 +1,8 @@
 // Download the bundle's files with progress into Cache Storage, or into memory where the browser
 // gives this origin no storage (Cache Storage throws: blocked third-party storage, some private
 // windows). Used by the Service Worker and the Worker alike.
-import { STORE_PREFIXES, withSecurityHeaders } from "./routes.mjs";
+import { STORE_PREFIXES } from "./request-kind.mjs";
+import { withSecurityHeaders } from "./security-headers.mjs";
 
 /** Whether `url`'s bytes never change (versioned or content-addressed), so any build's cached copy will do. */
 const immutable = (url) => STORE_PREFIXES.some((prefix) => new URL(url, "http://x/").pathname.startsWith(prefix));

@@ -4,9 +4,10 @@
 // same-origin frame with document.open/write/close (so scripts run and top-level `let`/`const` of
 // one page never meet the next page's), and answers that frame's fetch and XMLHttpRequest for app
 // paths through the Worker.
-import {
-  EMBED_PREFIX, MEASURE_MESSAGE, RESIZE_MESSAGE, downloadName, formRequest, linkNavigation, requestKind, responseDisposition,
-} from "./routes.mjs";
+import { MEASURE_MESSAGE, RESIZE_MESSAGE } from "./messages.mjs";
+import { downloadName, formRequest, linkNavigation, responseDisposition } from "./navigation.mjs";
+import { requestKind } from "./request-kind.mjs";
+import { EMBED_PREFIX } from "./url-rewrite.mjs";
 
 const MAX_REDIRECTS = 10;
 

@@ -3,8 +3,9 @@
 import config from "../config.mjs";
 import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
 import { createRuntimeCore, progressReporter } from "./core.mjs";
+import { navigationAsksForWorkerMode } from "./fallback.mjs";
 import { KEEPALIVE_MESSAGE, withKeepAlive } from "./keepalive.mjs";
-import { MODE_PARAM, requestKind } from "./routes.mjs";
+import { requestKind } from "./request-kind.mjs";
 
 const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
 const KEEPALIVE_URL = new URL("./keepalive.mjs", import.meta.url).pathname;
@@ -89,7 +90,7 @@ self.addEventListener("fetch", (event) => {
   const kind = requestKind(url, self.location.origin);
   if (kind === "foreign" || kind === "server") return;
   // `?_glasshouse_mode=worker` asks for worker mode: let the server send the bootstrap page.
-  if (event.request.mode === "navigate" && url.searchParams.get(MODE_PARAM) === "worker") return;
+  if (navigationAsksForWorkerMode(url, event.request.mode)) return;
   if (kind === "store") event.respondWith(storeFile(event.request));
   else if (kind === "static") event.respondWith(staticFile(event.request));
   else {
