@@ -34,8 +34,14 @@ def ingest(loopback_server: Callable[..., LoopbackServer]) -> tuple[str, list[tu
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if self.headers.get("Content-Encoding") == "gzip":
+            # sentry-sdk sends Brotli when the brotli package is installed (it is: builder uses it), else gzip.
+            encoding = self.headers.get("Content-Encoding")
+            if encoding == "gzip":
                 body = gzip.decompress(body)
+            elif encoding == "br":
+                import brotli  # only there when sentry-sdk found it
+
+                body = brotli.decompress(body)
             received.append((self.path, body))
             self.send_response(200)
             self.end_headers()
