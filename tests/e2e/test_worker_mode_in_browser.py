@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from builder.catalog import DEFAULT_DATASETTE_VERSION
+from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION
 from tests.support.plugin_data import group_metadata, group_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -147,3 +147,46 @@ def test_a_plugins_script_runs_in_worker_mode(
     frame = open_in_worker_mode(page, base + "plugins/places")
     markers = frame.locator("section.content > .leaflet-container :is(.leaflet-marker-icon, .marker-cluster)")
     markers.first.wait_for(timeout=BOOT_MS)
+
+
+#: A page script's requests that Datasette answers with a redirect, and how a browser's fetch takes them.
+REDIRECTS_PROBE = """async () => {
+  const probe = async (url, init) => {
+    try {
+      const r = await fetch(url, init);
+      return {status: r.status, type: r.type, redirected: r.redirected, url: r.url, body: r.status ? await r.text() : ""};
+    } catch (error) { return {error: error.name}; }
+  };
+  const xhr = (url) => new Promise((resolve) => { const x = new XMLHttpRequest(); x.open('GET', url);
+    x.onload = () => resolve({status: x.status, url: x.responseURL, body: x.responseText}); x.send(); });
+  const sql = '/plugins.json?sql=select+1+as+n&_shape=array';
+  return {
+    sql: await probe(sql), sqlXhr: await xhr(sql), slash: await probe('/plugins/places/?_size=1'),
+    manual: await probe('/plugins/places/', {redirect: 'manual'}), error: await probe('/plugins/places/', {redirect: 'error'}),
+  };
+}"""
+
+
+@pytest.mark.parametrize("version", DATASETTE_VERSIONS)
+def test_page_scripts_fetch_and_xhr_follow_redirects_in_worker_mode_as_in_a_browser(
+    version: str, page: Any, published_gallery: Any, live_gallery_server: Any, plugin_database: Path
+) -> None:
+    # Plain Datasette on the plugin checks' database: the same build as their control gallery.
+    gallery = published_gallery(plugin_database, (), version)
+    base = live_gallery_server.gallery_url(gallery.pk)
+    frame = open_in_worker_mode(page, base + "plugins")
+    got = frame.locator("body").evaluate(REDIRECTS_PROBE)
+
+    # Datasette 1.0 redirects /<db>.json?sql= to /<db>/-/query.json?sql=; 0.65 answers it itself.
+    moved = version.startswith("1.")
+    final = base + ("plugins/-/query.json?sql=select+1+as+n&_shape=array" if moved else "plugins.json?sql=select+1+as+n&_shape=array")
+    assert (got["sql"]["status"], got["sql"]["redirected"], got["sql"]["url"]) == (200, moved, final), got["sql"]
+    assert json.loads(got["sql"]["body"]) == [{"n": 1}]
+    assert (got["sqlXhr"]["status"], got["sqlXhr"]["url"], json.loads(got["sqlXhr"]["body"])) == (200, final, [{"n": 1}])
+
+    # Both redirect a trailing slash away, the query kept.
+    slash = got["slash"]
+    assert (slash["status"], slash["redirected"], slash["url"]) == (200, True, base + "plugins/places?_size=1"), slash
+    assert "<h1" in slash["body"]
+    assert (got["manual"]["type"], got["manual"]["status"], got["manual"]["body"]) == ("opaqueredirect", 0, "")
+    assert got["error"] == {"error": "TypeError"}

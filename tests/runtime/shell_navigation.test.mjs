@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { downloadName, formRequest, linkNavigation, responseDisposition } from "../../builder/runtime/reader/js/navigation.mjs";
+import { downloadName, formRequest, linkNavigation, redirectStep, responseDisposition } from "../../builder/runtime/reader/js/navigation.mjs";
 
 const ORIGIN = "http://g1.localhost:8000";
 
@@ -41,4 +41,27 @@ test("answers are rendered, shown as text, downloaded or followed", () => {
   assert.equal(answer("/x", "text/html", { status: 302, location: "/y" }), "redirect");
   assert.equal(downloadName(`${ORIGIN}/chinook/Album.csv?_dl=1`, 'attachment; filename="Album.csv"'), "Album.csv");
   assert.equal(downloadName(`${ORIGIN}/chinook/Album.csv?_dl=1`, null), "Album.csv");
+});
+
+test("redirects are followed as the Fetch standard says", () => {
+  const post = { url: `${ORIGIN}/data.json?sql=x`, method: "POST", headers: [["Content-Type", "text/plain"], ["accept", "*/*"]], body: "b" };
+  const get = { ...post, method: "GET", body: null };
+  // Datasette 1.0's /<db>.json?sql= answer: a relative Location, resolved against the request's URL.
+  assert.deepEqual(redirectStep(get, { status: 302, location: "/data/-/query.json?sql=x" }), {
+    ...get, url: `${ORIGIN}/data/-/query.json?sql=x`,
+  });
+  for (const status of [301, 302, 303]) {
+    assert.deepEqual(redirectStep(post, { status, location: "/next" }), {
+      url: `${ORIGIN}/next`, method: "GET", headers: [["accept", "*/*"]], body: null,
+    }, `${status} after a POST becomes a GET without the body`);
+  }
+  for (const status of [307, 308]) {
+    assert.deepEqual(redirectStep(post, { status, location: "/next" }), { ...post, url: `${ORIGIN}/next` }, `${status} keeps the POST`);
+  }
+  assert.equal(redirectStep({ ...post, method: "PUT" }, { status: 302, location: "/n" }).method, "PUT", "302 changes only a POST");
+  assert.equal(redirectStep({ ...post, method: "PUT" }, { status: 303, location: "/n" }).method, "GET");
+  assert.equal(redirectStep({ ...get, method: "HEAD" }, { status: 303, location: "/n" }).method, "HEAD");
+  for (const answer of [{ status: 200, location: "/n" }, { status: 304, location: "/n" }, { status: 302, location: null }, { status: 300, location: "/n" }]) {
+    assert.equal(redirectStep(get, answer), null, JSON.stringify(answer));
+  }
 });

@@ -63,3 +63,27 @@ export function downloadName(url, contentDisposition) {
   const last = new URL(url).pathname.split("/").filter(Boolean).pop();
   return last ? decodeURIComponent(last) : "download";
 }
+
+/** Redirects a request may follow before it fails, as the Fetch standard sets. */
+export const MAX_REDIRECTS = 20;
+
+/** Request headers that describe a body: dropped when a redirect turns the request into a GET. */
+const BODY_HEADERS = ["content-encoding", "content-language", "content-location", "content-type"];
+
+/**
+ * The next request of a redirect chain, following the Fetch standard's "HTTP-redirect fetch", or
+ * `null` when `answer` is no redirect (a 301, 302, 303, 307 or 308 with a `Location`).
+ * `request`: `{url, method, headers: [[name, value], ...], body}`; `answer`: `{status, location}`.
+ * A 301 or 302 after a POST, and a 303 after anything but GET or HEAD, become a GET without the
+ * body or its headers; 307 and 308 keep the method and body. The location resolves against the
+ * request's URL.
+ */
+export function redirectStep(request, answer) {
+  if (![301, 302, 303, 307, 308].includes(answer.status) || !answer.location) return null;
+  const url = new URL(answer.location, request.url).href;
+  const method = request.method.toUpperCase();
+  const toGet = ([301, 302].includes(answer.status) && method === "POST") || (answer.status === 303 && !["GET", "HEAD"].includes(method));
+  if (!toGet) return { ...request, url };
+  const headers = request.headers.filter(([name]) => !BODY_HEADERS.includes(name.toLowerCase()));
+  return { url, method: "GET", headers, body: null };
+}

@@ -5,11 +5,9 @@
 // one page never meet the next page's), and answers that frame's fetch and XMLHttpRequest for app
 // paths through the Worker.
 import { MEASURE_MESSAGE, RESIZE_MESSAGE } from "./messages.mjs";
-import { downloadName, formRequest, linkNavigation, responseDisposition } from "./navigation.mjs";
+import { MAX_REDIRECTS, downloadName, formRequest, linkNavigation, redirectStep, responseDisposition } from "./navigation.mjs";
 import { requestKind } from "./request-kind.mjs";
 import { EMBED_PREFIX } from "./url-rewrite.mjs";
-
-const MAX_REDIRECTS = 10;
 
 /** A client for the Worker: `request({method, url, headers, body})` resolves to `{status, headers, body}`. */
 export function workerClient(worker, onEvent) {
@@ -49,18 +47,17 @@ export function startShell(client, { onFirstPage = () => {} } = {}) {
 
   async function navigate(url, { method = "GET", body = null, contentType = null, replace = false, fromHistory = false } = {}) {
     const mine = ++generation;
-    let target = new URL(url, location.href).href;
+    const headers = [["accept", "text/html,application/xhtml+xml,*/*"]];
+    if (contentType) headers.push(["content-type", contentType]);
+    let request = { method, url: new URL(url, location.href).href, headers, body: body === null ? null : new TextEncoder().encode(body) };
     let answer;
     for (let hops = 0; ; hops++) {
-      const headers = [["accept", "text/html,application/xhtml+xml,*/*"]];
-      if (contentType) headers.push(["content-type", contentType]);
-      const bytes = body === null ? null : new TextEncoder().encode(body);
-      answer = await client.request({ method, url: target, headers, body: bytes });
-      const location_ = header(answer.headers, "location");
-      if (!(answer.status >= 300 && answer.status < 400 && location_) || hops >= MAX_REDIRECTS) break;
-      target = new URL(location_, target).href;
-      [method, body, contentType] = ["GET", null, null];
+      answer = await client.request(request);
+      const next = redirectStep(request, { status: answer.status, location: header(answer.headers, "location") });
+      if (!next || hops >= MAX_REDIRECTS) break;
+      request = next;
     }
+    const target = request.url;
     if (mine !== generation) return; // a later navigation won
     const disposition = responseDisposition({
       url: target, status: answer.status, contentType: header(answer.headers, "content-type"),
@@ -114,11 +111,25 @@ export function startShell(client, { onFirstPage = () => {} } = {}) {
     win.fetch = async (input, init = {}) => {
       const url = appURL(input);
       if (!url) return nativeFetch(input, init);
-      const request = new win.Request(input, init);
-      const body = ["GET", "HEAD"].includes(request.method) ? null : new Uint8Array(await request.arrayBuffer());
-      const answer = await client.request({ method: request.method, url, headers: [...request.headers], body });
-      const noBody = request.method === "HEAD" || [204, 304].includes(answer.status);
-      return new win.Response(noBody ? null : answer.body, { status: answer.status, headers: answer.headers });
+      const original = new win.Request(input, init);
+      const body = ["GET", "HEAD"].includes(original.method) ? null : new Uint8Array(await original.arrayBuffer());
+      // Redirects as a browser's fetch takes them (the Fetch standard): followed by default, up to
+      // MAX_REDIRECTS, with `redirected` and the final `url` set; `redirect: "manual"` gets an
+      // opaque redirect and `"error"` a network error. A redirect off the app's paths leaves the Worker.
+      let request = { method: original.method, url, headers: [...original.headers], body };
+      for (let hops = 0; ; hops++) {
+        const answer = await client.request(request);
+        const next = redirectStep(request, { status: answer.status, location: header(answer.headers, "location") });
+        if (!next) return appResponse(win, answer, request, hops > 0);
+        if (original.redirect === "error") throw new win.TypeError(`Failed to fetch: ${request.url} redirects and the request's redirect mode is "error"`);
+        if (original.redirect === "manual") return asResponse(new win.Response(null), { type: "opaqueredirect", status: 0, ok: false, statusText: "", url: request.url });
+        if (hops >= MAX_REDIRECTS) throw new win.TypeError(`Failed to fetch: more than ${MAX_REDIRECTS} redirects from ${url}`);
+        if (!appURL(next.url)) {
+          const outside = await nativeFetch(next.url, { method: next.method, headers: next.headers, body: next.body, redirect: original.redirect });
+          return asResponse(outside, { redirected: true });
+        }
+        request = next;
+      }
     };
     win.XMLHttpRequest = shellXHR(win);
     win.addEventListener("click", (event) => {
@@ -172,6 +183,21 @@ export function startShell(client, { onFirstPage = () => {} } = {}) {
   window.__glasshouseShell = { navigate: (url) => navigate(url) };
   document.documentElement.classList.toggle("glasshouse-embed", embed);
   return navigate(location.href, { replace: true });
+}
+
+/** `response` with read-only properties (`url`, `redirected`, `type`, ...) given as own properties: the
+ * Response constructor cannot set them, and page scripts read them. */
+function asResponse(response, properties) {
+  for (const [name, value] of Object.entries(properties)) Object.defineProperty(response, name, { value, enumerable: true });
+  return response;
+}
+
+/** The Worker's `answer` to `request` (the last of its redirect chain) as a Response of the frame `win`. */
+function appResponse(win, answer, request, redirected) {
+  const noBody = request.method === "HEAD" || [204, 205, 304].includes(answer.status);
+  return asResponse(new win.Response(noBody ? null : answer.body, { status: answer.status, headers: answer.headers }), {
+    url: request.url, redirected,
+  });
 }
 
 function plainTextPage(text, url) {
