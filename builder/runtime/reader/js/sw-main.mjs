@@ -54,9 +54,13 @@ async function storeFile(request) {
 }
 
 self.addEventListener("install", (event) => {
+  const downloading = core.download();
+  // A first visit starts Python now, while the bundle downloads (the runtime core waits for each file
+  // as Pyodide asks for it). A newer build's worker boots once it is activated instead, so a reader's
+  // open pages keep one Python in memory while it installs.
+  if (!self.registration.active) core.boot().catch(() => {}); // a failure is told once activated, or by the download below
   event.waitUntil(
-    core
-      .download()
+    downloading
       .then(() => self.skipWaiting())
       .catch((error) => {
         const problem = error.name === "IntegrityError" ? error.message : `Downloading the gallery failed: ${error.message}`;
