@@ -16,6 +16,7 @@ the bytes of each key, ``_serve_key``):
 request path                       storage key                                 Cache-Control
 =================================  ==========================================  ============
 ``/sw.js``                         ``builds/<build>/sw.js``                    no-cache
+``/manifest.webmanifest``          ``builds/<build>/manifest.webmanifest``     no-cache
 ``/_runtime/<rest>``               ``runtime/<rest>``                          immutable
 ``/_wheels/<sha256>/<file>``       ``wheels/<sha256>/<file>``                  immutable
 ``/_build/<build>/<rest>``         ``builds/<build>/<rest>``                   immutable
