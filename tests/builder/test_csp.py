@@ -88,3 +88,13 @@ def test_an_unlisted_gallery_sends_no_referrer() -> None:
         "Referrer-Policy": "no-referrer",
     }
     assert dict(security_headers(policy, unlisted=False))["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+@pytest.mark.parametrize("plugins", [(), *((name,) for name in sorted(load_catalog()))], ids=lambda p: p[0] if p else "none")
+def test_every_gallery_policy_lets_the_page_load_its_own_web_app_manifest_and_icons(plugins: tuple[str, ...]) -> None:
+    # No manifest-src: it falls back to default-src, 'self', so /manifest.webmanifest loads;
+    # its icons are images of the same origin. A plugin may not add either directive.
+    policy = directives(gallery_policy(plugins))
+    assert "manifest-src" not in policy
+    assert policy["default-src"] == ["'self'"]
+    assert "'self'" in policy["img-src"]
