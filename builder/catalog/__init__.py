@@ -70,8 +70,9 @@ PLUGIN_DIRECTIVES = frozenset({"script-src", "style-src", "img-src", "font-src",
 _SOURCE_RE = re.compile(r"https://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?|'unsafe-eval'")
 #: Directives that may also list the scheme source ``https:`` (any https host): audio and video
 #: named by the publisher's data (datasette-mp3-audio) live on hosts no catalog entry can know.
-#: A media element cannot run script; what a gallery with it loses is that readers' browsers
-#: then fetch from hosts the data names.
+#: A media element cannot run script; what a gallery with it gives up is that readers' browsers
+#: fetch from hosts the data names, and that markup injected there could send data to another
+#: origin through an ``<audio>`` element.
 ANY_HTTPS_DIRECTIVES = frozenset({"media-src"})
 
 
