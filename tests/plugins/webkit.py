@@ -144,4 +144,3 @@ def webkit_session(webkit_webdriver: str) -> Iterator[Callable[[], Any]]:
 def webkit(webkit_session: Callable[[], Any]) -> Any:
     """A WebKitGTK browser (Selenium ``WebDriver``) of this test, started with empty storage (see ``webkit_session``)."""
     return webkit_session()
-
