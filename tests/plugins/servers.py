@@ -179,8 +179,14 @@ class StoppableGalleryServer:
                     (self.host, self.port), Handler, allow_reuse_address=True, connections_override=connections_override
                 )
 
-        self._connections, self._lock = connections, lock
-        self._thread = Thread("127.0.0.1", StaticFilesHandler, port=self.port)
+        from django.db import connections as databases
+
+        # As pytest-django's LiveServer: an in-memory SQLite test database is shared with the thread.
+        shared = {db.alias: db for db in databases.all() if db.vendor == "sqlite" and db.is_in_memory_db()}
+        for db in shared.values():
+            db.inc_thread_sharing()
+        self._connections, self._lock, self._shared = connections, lock, shared
+        self._thread = Thread("127.0.0.1", StaticFilesHandler, connections_override=shared, port=self.port)
         self._thread.daemon = True
         self._thread.start()
         self._thread.is_ready.wait()
@@ -201,6 +207,8 @@ class StoppableGalleryServer:
                 except OSError:
                     pass  # closed by the other side meanwhile
         self._thread.join()
+        for db in self._shared.values():
+            db.dec_thread_sharing()
 
 
 @pytest.fixture
