@@ -3,8 +3,8 @@ partitions storage (as current browsers do), worker mode where it gives the fram
 
 The article is a tiny page on ``http://127.0.0.1:<port>`` (cross-site to ``*.localhost``) served
 by a stub server on loopback (``article_server``, ``tests.plugins.servers``), holding the snippet
-the embed panel and oEmbed give (``gallery.embed.embed_snippet``) and an inline listener that only records ``glasshouse:resize``
-messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
+the embed panel and oEmbed give (``gallery.embed.embed_snippet``) and an inline listener that only
+records ``glasshouse:resize`` messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
 gallery has drawn itself, as a slow script would arrive: it must still size the iframe.
 """
 
