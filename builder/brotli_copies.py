@@ -27,12 +27,15 @@ same bytes.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -42,7 +45,7 @@ import brotli
 from builder.bundle import BundleEntry
 from builder.gzip_copies import GZIP_MAX_RATIO, GzipFile
 from builder.storage import BROTLI_SUFFIX, Storage, compressible, content_type_for
-from builder.wheels import cache_lock, sha256_file
+from builder.wheels import sha256_file
 
 #: Quality of the shared runtime files' copies (made once per machine, cached).
 SHARED_QUALITY = 11
@@ -109,24 +112,44 @@ def cached_brotli_copy(
 
     For the shared runtime files, the same for every build: made once per machine
     (``cached_path``), written atomically; a concurrent build on the same machine waits for
-    the first (a file lock next to it) instead of compressing again. A cached copy that does
-    not decompress to ``source``'s bytes (a damaged cache) is made again. Raises ``OSError``,
-    and ``BrotliCancelled`` once ``stop`` is set.
+    the first (a file lock next to it) instead of compressing again, and stops waiting once
+    ``stop`` is set. A cached copy that does not decompress to ``source``'s bytes (a damaged
+    cache) is made again. Raises ``OSError``, and ``BrotliCancelled`` once ``stop`` is set.
     """
     target = cached_path(cache_dir, sha256, quality)
     if target.is_file() and _decodes_to(target, sha256):
         return target
-    with cache_lock(target.with_name(target.name + ".lock")):  # empty; it stays
+    with _cache_lock(target.with_name(target.name + ".lock"), stop):  # empty; it stays
         if target.is_file() and _decodes_to(target, sha256):
             return target
         handle, scratch = tempfile.mkstemp(prefix=".making-", dir=target.parent)
         os.close(handle)
         try:
             brotli_copy(source, Path(scratch), quality, stop)
+            os.chmod(scratch, 0o644)  # as the rest of the cache (mkstemp made it private)
             os.replace(scratch, target)
         finally:
             Path(scratch).unlink(missing_ok=True)
     return target
+
+
+@contextmanager
+def _cache_lock(path: Path, stop: threading.Event | None) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created with its folder), polling so that a build
+    that ends while another process compresses (quality 11 on the wasm: a minute) need not wait
+    for it: raises ``BrotliCancelled`` once ``stop`` is set."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop is not None and stop.wait(0.1):
+                    raise BrotliCancelled(f"stopped waiting for {path.name}") from None
+                if stop is None:
+                    time.sleep(0.1)
+        yield
 
 
 class BackgroundBrotli:

@@ -6,6 +6,7 @@ What a real build stores is checked in test_bundle.py
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from pathlib import Path
@@ -157,3 +158,32 @@ def test_the_database_copy_started_during_the_build_is_the_one_taken(tmp_path: P
                                tmp_path / "cache")  # fmt: skip
     assert copies[database.key].path == started
     assert brotli.decompress(started.read_bytes()) == database.path.read_bytes()
+
+
+def test_a_build_waiting_for_another_process_to_compress_a_runtime_file_stops_when_it_ends(tmp_path: Path) -> None:
+    source = tmp_path / "pyodide.asm.wasm"
+    source.write_bytes(TEXT)
+    digest = sha256_file(source)
+    cache = tmp_path / "cache"
+    lock = cached_path(cache, digest, SHARED_QUALITY).with_name(f"{digest}-q11.br.lock")
+    lock.parent.mkdir(parents=True)
+    outcome: list[object] = []
+    stop = threading.Event()
+    with lock.open("a") as other:  # another build process compressing the same file
+        fcntl.flock(other, fcntl.LOCK_EX)
+
+        def wait() -> None:
+            try:
+                outcome.append(cached_brotli_copy(source, digest, cache, stop=stop))
+            except BrotliCancelled as exc:
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and outcome == [], "it waits for the other process's copy"
+        stop.set()  # its build ended (failed, cancelled, out of time)
+        waiter.join(5)
+        assert not waiter.is_alive() and isinstance(outcome[0], BrotliCancelled)
+    # Once the other process is done, a waiting build goes on and finds or makes the copy.
+    assert brotli.decompress(cached_brotli_copy(source, digest, cache).read_bytes()) == TEXT
