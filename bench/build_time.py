@@ -11,7 +11,7 @@ Times, on one database file:
   has built before), no plugins, Datasette 0.65.5.
 
 Every build-log line is timestamped, so the table shows each stage (the database check and
-canonical copy, tables, data scan, Node's check, gzip copies, upload) with the seconds
+canonical copy, tables, data scan, Node's check, gzip and Brotli copies, upload) with the seconds
 since the previous line. Prints figures; asserts nothing.
 
     .venv/bin/python bench/make_database.py /tmp/big.db     # 217 MB
@@ -91,7 +91,7 @@ def main() -> int:
             scratch.mkdir()
             backups.append(backup_seconds(args.database, scratch))
             # One store for every run, as on a server: from the second build on, the shared runtime
-            # files and their gzip copies are already stored.
+            # files and their gzip and Brotli copies are already stored.
             seconds, lines = build_once(args.database, scratch, Path(tmp) / "store", f"bench{run:012d}")
             builds.append(seconds)
             print(f"Build {run + 1} of {args.database.name} ({size_mb:.0f} MB): {seconds:.1f} s")

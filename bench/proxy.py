@@ -3,7 +3,9 @@
 The browser reaches every gallery origin (``http://<id>.localhost:<proxy port>/``) through this
 proxy, so every request it sends to the network is counted here, the Service Worker's downloads
 included: each record is ``(seconds since start, host, method, path, status, body bytes as sent,
-Content-Encoding)``, the body counted as it went over the wire (gzip copies count compressed).
+Content-Encoding, the request's Accept-Encoding)``, the body counted as it went over the wire
+(gzip and Brotli copies count compressed). ``replay`` sends recorded GETs again with another
+``Accept-Encoding``, to measure what a browser asking for other codings would download.
 
 The host ``floor.localhost`` is the bench's own page (``FLOOR_LABEL``): ``/`` is a bare page that
 loads Pyodide from the gallery's runtime URLs and imports ``sqlite3``, the "runtime floor" a
@@ -36,6 +38,7 @@ class Record:
     status: int
     bytes: int
     encoding: str
+    accept_encoding: str = ""
 
 
 def floor_page(runtime_url: str, lock_file_url: str, std_lib_url: str | None = None) -> bytes:
@@ -102,8 +105,33 @@ class CountingProxy:
         with self._lock:
             return self.records[mark:]
 
+    def replay(self, records: list[Record], accept_encoding: str) -> list[Record]:
+        """Send each GET of ``records`` that was answered 200 again, one after the other, through this
+        proxy with ``Accept-Encoding: accept_encoding`` (and nothing else of the browser's request);
+        return the new records, counted as the browser's are. The body is read and dropped."""
+        mark = self.mark()
+        for record in records:
+            if record.method != "GET" or record.status != 200:
+                continue
+            before = self.mark()
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+            try:
+                connection.request("GET", record.path, headers={"Host": record.host, "Accept-Encoding": accept_encoding})
+                response = connection.getresponse()
+                while response.read(65536):
+                    pass
+            finally:
+                connection.close()
+            # The proxy records a request just after sending its body: wait for that, so none is missed.
+            deadline = time.monotonic() + 10
+            while self.mark() == before and time.monotonic() < deadline:
+                time.sleep(0.005)
+        # Only the replay's own: a request the browser sent meanwhile carries the browser's header.
+        return [r for r in self.since(mark) if r.accept_encoding == accept_encoding]
+
     def _record(self, handler: BaseHTTPRequestHandler, host: str, status: int, sent: int, encoding: str) -> None:
-        record = Record(time.monotonic() - self.started, host, handler.command, handler.path, status, sent, encoding)
+        record = Record(time.monotonic() - self.started, host, handler.command, handler.path, status, sent, encoding,
+                        handler.headers.get("Accept-Encoding", ""))  # fmt: skip
         with self._lock:
             self.records.append(record)
 

@@ -14,7 +14,9 @@ Per run (``--runs``, default 3; the table shows medians):
     same proxy to the same server) that loads Pyodide from the build's runtime URLs and imports
     ``sqlite3``, fresh profile;
   * a cold first visit to the gallery's home, fresh profile: bytes and requests at the proxy,
-    the browser's peak memory;
+    the browser's peak memory; Chromium asks for Brotli on ``*.localhost`` as over HTTPS, so these
+    are the bytes of a browser that accepts br; then the visit's GETs are sent again through the
+    proxy with ``GZIP_ONLY`` for the bytes of a browser that does not (plain HTTP elsewhere);
   * every warm URL once unmeasured, then once measured, in the gallery and in native Datasette;
   * the Service Worker stopped (CDP ``ServiceWorker.stopAllWorkers``), then the next navigation;
   * the browser closed and started again on the same profile, then a repeat visit.
@@ -51,7 +53,7 @@ from browser import Session, VisitFailed, wait_for_snapshot
 from make_database import generate
 from playwright.sync_api import Playwright, sync_playwright
 from processes import REPO
-from proxy import FLOOR_LABEL, Record, floor_page
+from proxy import FLOOR_LABEL, CountingProxy, Record, floor_page
 from stack import RUNTIME_DIR, RUNTIME_FILES, GlasshouseStack, NativeDatasette, Published, datasette_venv
 
 BENCH_DIR = REPO / "var" / "bench"
@@ -60,6 +62,11 @@ MB = 1e6
 #: How long the network is still watched after a visit rendered (ms), for the requests the page and
 #: the browser make after it, such as the Service Worker's update check.
 SETTLE_MS = 2000
+#: What Chromium sends over plain HTTP to a host that is not local: no br (it asks for br only over
+#: HTTPS and on localhost). The cold visit's GETs are replayed with it for the gzip figure.
+GZIP_ONLY = "gzip, deflate"
+#: What Chromium sends over HTTPS (and on ``*.localhost``), for a visit whose browser did not ask for br.
+WITH_BROTLI = "gzip, deflate, br, zstd"
 
 
 # --- What to measure ---------------------------------------------------------------------------
@@ -126,6 +133,18 @@ def summary(records: list[Record]) -> dict:
         "requests": len(records),
         "list": [asdict(r) for r in records],
     }
+
+
+def first_visit_downloads(proxy: CountingProxy, records: list[Record]) -> dict:
+    """The cold visit's bytes for a browser that accepts Brotli and for one that accepts only gzip.
+
+    ``{"brotli": summary, "gzip": summary}``: the visit itself where the browser asked for br on
+    every request (Chromium does on ``*.localhost``), else its GETs replayed with ``WITH_BROTLI``;
+    and its GETs replayed through the proxy with ``GZIP_ONLY``."""
+    asked_br = bool(records) and all("br" in r.accept_encoding for r in records)
+    brotli = records if asked_br else proxy.replay(records, WITH_BROTLI)
+    return {"brotli": summary(brotli), "brotli_from": "visit" if asked_br else "replay",
+            "gzip": summary(proxy.replay(records, GZIP_ONLY))}  # fmt: skip
 
 
 def compat_check_s(build_log: str) -> float | None:
@@ -222,6 +241,7 @@ class Bench:
             run["cold_phases"] = session.phases
             session.page.wait_for_timeout(SETTLE_MS)  # requests the rendered page still makes
             run["first_visit"] = summary(proxy.since(mark))
+            run["first_visit_by_encoding"] = first_visit_downloads(proxy, proxy.since(mark))
             run["peak_memory_bytes"] = max(session.memory.peak - idle, 0)
             run["peak_memory_by_kind"] = session.memory.peak_by_kind
             run["idle_memory_bytes"] = idle
@@ -326,6 +346,7 @@ class Bench:
                 out["cold_s"] = session.visit(published.url, timeout)
                 session.page.wait_for_timeout(SETTLE_MS)
                 out["first_visit"] = summary(self.stack.proxy.since(mark))
+                out["first_visit_by_encoding"] = first_visit_downloads(self.stack.proxy, self.stack.proxy.since(mark))
                 native_session = Session(self.playwright, self.scratch / f"native-{label}")
                 try:
                     for key, path in (("indexed", f"/{name}/observations?station=ST0042"),
@@ -370,8 +391,11 @@ def table(results: dict) -> list[list[str]]:
         rows.append(_ratio_row("cold first visit", cold, "s", "runtime floor", floor, 1.5))
         first = [r["first_visit"] for r in runs if "first_visit" in r]
         reference = chinook["runtime_bytes"] + chinook["database_bytes"]
-        rows.append(_ratio_row("first-visit download", median([f["bytes"] / MB for f in first]), "MB",
-                               "Pyodide runtime + database", reference / MB, 0.6, fmt="{:.1f}"))  # fmt: skip
+        by_encoding = [r["first_visit_by_encoding"] for r in runs if "first_visit_by_encoding" in r]
+        for encoding, label in (("gzip", "first-visit download, gzip only"),
+                                ("brotli", "first-visit download, browser accepting br")):  # fmt: skip
+            rows.append(_ratio_row(label, median([f[encoding]["bytes"] / MB for f in by_encoding]), "MB",
+                                   "Pyodide runtime + database, raw", reference / MB, 0.6, fmt="{:.2f}"))  # fmt: skip
         rows.append(["first-visit requests", f"{median([f['requests'] for f in first]) or 0:.0f}", "", "", "", "", ""])
         gallery = [ms for r in runs if "warm" in r for ms in r["warm"]["gallery"]]
         native = [ms for r in runs if "warm" in r for ms in r["warm"]["native"]]
@@ -414,9 +438,11 @@ def table(results: dict) -> list[list[str]]:
             rows.append([f"{name}: cold visit", "FAILED", big["failed"][:60], "", "", "", "MISSED"])
         if "cold_s" in big:
             rows.append(_ratio_row(f"{name}: cold first visit", big["cold_s"], "s", "", None, None, fmt="{:.1f}"))
-            rows.append(_ratio_row(f"{name}: first-visit download", big["first_visit"]["bytes"] / MB, "MB",
-                                   "Pyodide runtime + database", (runtime_bytes() + big["database_bytes"]) / MB, 0.6,
-                                   fmt="{:.0f}"))  # fmt: skip
+            for encoding, what in (("gzip", "gzip only"), ("brotli", "browser accepting br")):
+                downloaded = big.get("first_visit_by_encoding", {}).get(encoding, {}).get("bytes")
+                rows.append(_ratio_row(f"{name}: first-visit download, {what}", downloaded and downloaded / MB, "MB",
+                                       "Pyodide runtime + database, raw", (runtime_bytes() + big["database_bytes"]) / MB,
+                                       0.6, fmt="{:.0f}"))  # fmt: skip
         for key, what in (("indexed", "warm indexed query p50"), ("search", "warm full-text search p50")):
             if key in big and big[key]["gallery"]:
                 rows.append(_ratio_row(f"{name}: {what}", median(big[key]["gallery"]), "ms", "native Datasette",
@@ -529,8 +555,11 @@ def print_table(rows: list[list[str]]) -> None:
 DEFINITIONS = """\
 Definitions: times are medians over the runs. Cold first visit: wall clock from goto to Datasette's
 page rendered, empty profile. Runtime floor: the same for a bare page loading the build's Pyodide and
-importing sqlite3. Download: body bytes the proxy sent to the browser (gzip copies count compressed),
-Service Worker included, against npm's Pyodide runtime files + the database, uncompressed. Warm
+importing sqlite3. Download: body bytes the proxy sent to the browser (gzip and Brotli copies count
+compressed), Service Worker included, against npm's Pyodide runtime files + the database, uncompressed;
+"browser accepting br" is the cold visit itself (Chromium asks for br on *.localhost, as every browser
+does over HTTPS), "gzip only" the same GETs sent again through the proxy with "Accept-Encoding: gzip,
+deflate" (what Chromium sends over plain HTTP elsewhere). Warm
 navigation: Navigation Timing loadEventEnd of each URL, gallery (Service Worker) and native Datasette
 (uvicorn) alternating, one unmeasured pass first; p50/p95 over all runs' samples. Browser peak memory:
 the largest summed PSS of every process of that Chromium (browser, renderers, GPU, utility), sampled

@@ -19,6 +19,7 @@ Layout written (DESIGN.md, "Bundle"; ``builder.director`` writes it)::
     builds/<build-id>/icon-<size>.png      the app icons, 192 and 512 px (builder.card.render_icon)
     builds/<build-id>/manifest.webmanifest the web app manifest (builder.web_app_manifest), served at /manifest.webmanifest
     <key>.gz                               gzip copy of a text, wasm or database file above (builder.gzip_copies)
+    <key>.br                               Brotli copy of one, where smaller than the gzip copy (builder.brotli_copies)
     builds/<build-id>/download.zip         the self-host zip of the files above (builder.download)
     builds/<build-id>/manifest.json        builder.manifest
     builds/<build-id>/sw.js                generated, written last but one
@@ -64,7 +65,7 @@ DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_retu
 class BundleEntry:
     """One file of a bundle: storage ``key``, local ``path`` of its bytes, ``url`` on the content origin.
 
-    ``url`` is ``""`` for files no reader fetches by URL (gzip copies, the zip, the manifest).
+    ``url`` is ``""`` for files no reader fetches by URL (gzip and Brotli copies, the zip, the manifest).
     """
 
     key: str

@@ -17,8 +17,8 @@ per phase, plain values in, a ``BuildResult`` out, no Django and no Celery):
     boot the bundle in Node before anything is published (``builder.compat``);
 ``write``
     lay out every file (``builder.bundle``) with the web app manifest (``builder.web_app_manifest``),
-    make the gzip copies (``builder.gzip_copies``), the manifest (``builder.manifest``) and the
-    self-host zip (``builder.download``);
+    make the gzip and Brotli copies (``builder.gzip_copies``, ``builder.brotli_copies``), the
+    manifest (``builder.manifest``) and the self-host zip (``builder.download``);
 ``upload``
     store the files, ``sw.js`` and ``index.html`` last (``builder.storage``).
 
@@ -40,6 +40,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from builder.brotli_copies import (
+    DATABASE_QUALITY,
+    BackgroundBrotli,
+    BrotliFile,
+    brotli_copies,
+    file_maker,
+    start_shared_copies,
+)
 from builder.bundle import (
     DATASETTE_SETTINGS,
     BundleEntry,
@@ -59,13 +67,13 @@ from builder.compat import CompatError, CompatOutOfMemory, CompatReport, CompatR
 from builder.csp import gallery_policy
 from builder.download import DOWNLOAD_NAME, README_NAME, download_key, write_local_zip
 from builder.gzip_copies import DATABASE_GZIP_LEVEL, BackgroundGzip, GzipFile, gzip_copies
-from builder.manifest import DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
+from builder.manifest import BrotliCopy, DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
 from builder.runtime import RUNTIME_MODULE
 from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, DatabaseInfo, InvalidDatabase, check_database
 from builder.stdlib import compiled_stdlib
-from builder.storage import GZIP_SUFFIX, MissingKey, Storage, StorageError, copy_to_file
+from builder.storage import BROTLI_SUFFIX, GZIP_SUFFIX, MissingKey, Storage, StorageError, copy_to_file
 from builder.tables import describe_tables
 from builder.tabular import InvalidTabularFile, convert_file
 from builder.web_app_manifest import ICON_SIZES
@@ -212,7 +220,7 @@ class BuildDirector:
 
     ``on_state`` hears each ``BuildPhase`` as it starts (it may raise ``BuildCancelled`` to stop
     the build); ``log`` gets the build log's lines. The phases share a work folder under
-    ``request.temp_dir`` and a background gzip thread, both alive only while ``run`` runs.
+    ``request.temp_dir`` and background gzip and Brotli threads, alive only while ``run`` runs.
     """
 
     def __init__(self, request: BuildRequest, *, storage: Storage, on_state: StateCallback, log: Log) -> None:
@@ -221,9 +229,10 @@ class BuildDirector:
         self.on_state = on_state
         self.log = log
         self.layout = BundleLayout(request.build_id, request.pyodide_version)
-        # The build in progress's work folder and gzip thread: set by run(), for the phases.
+        # The build in progress's work folder and compression threads: set by run(), for the phases.
         self.work = Path()
         self.background = BackgroundGzip()
+        self.brotli = BackgroundBrotli()
 
     def run(self) -> BuildResult:
         """Validate, resolve, stage, check, write and upload the bundle; return what was stored.
@@ -239,13 +248,16 @@ class BuildDirector:
         stored before ``upload``; every temporary file is removed before returning.
         """
         try:
-            # The gzip thread stops before the folder is removed: nothing writes into it afterwards.
+            # The compression threads stop before the folder is removed: nothing writes into it afterwards.
             with (
                 tempfile.TemporaryDirectory(prefix="glasshouse-bundle-", dir=self.request.temp_dir) as tmp,
                 BackgroundGzip() as self.background,
+                BackgroundBrotli() as self.brotli,
             ):
                 self.work = Path(tmp)
                 (self.work / "gzip").mkdir()
+                (self.work / "brotli").mkdir()
+                self.start_runtime_copies()
                 database, info = self.validate()
                 resolved = self.resolve()
                 staged = self.stage(database, info, resolved)
@@ -260,12 +272,23 @@ class BuildDirector:
             ) from exc
         return BuildResult(written.manifest, written.manifest.first_visit_bytes, written.download_bytes)
 
+    def start_runtime_copies(self) -> None:
+        """Start the shared runtime files' Brotli copies in the background, unless the store or the cache has them.
+
+        Quality 11 on Pyodide's wasm takes about a minute of CPU, once per machine and runtime
+        (``builder.brotli_copies.cached_brotli_copy``): started first, it runs while the
+        database is checked and the bundle booted. A missing runtime file is left to ``resolve``,
+        which says what to do.
+        """
+        present = [entry for entry in runtime_files(self.layout, self.request.runtime_dir, None) if entry.path.is_file()]
+        start_shared_copies(present, self.storage, self.brotli, self.request.cache_dir)
+
     def validate(self) -> tuple[Path, DatabaseInfo]:
         """Check the upload and write its canonical copy; return ``(the copy, what the check found)``.
 
         Runs ``builder.sqlite_check.check_database`` within ``request.check_limits`` (a child
         process with memory, CPU and wall-clock limits). Its warnings go to the log (and to the
-        manifest). The copy's gzip copy starts in the background.
+        manifest). The copy's gzip and Brotli copies start in the background.
         """
         request = self.request
         self.on_state(BuildPhase.VALIDATING)
@@ -294,6 +317,7 @@ class BuildDirector:
         # The copy is final: gzip it while the rest of the build runs (for a big database, the
         # longest step after the check).
         self.background.start(copy, self.work / "gzip" / "database.gz", DATABASE_GZIP_LEVEL)
+        self.brotli.start(copy, file_maker(copy, self.work / "brotli" / "database.br", DATABASE_QUALITY))
         return copy, info
 
     def convert(self) -> tuple[Path, tuple[str, ...]]:
@@ -415,7 +439,7 @@ class BuildDirector:
         return report
 
     def write(self, staged: Staged, resolved: Resolved, report: CompatReport) -> Written:
-        """Lay out every file of the bundle, its gzip copies, the manifest and the self-host zip (nothing stored yet)."""
+        """Lay out every file of the bundle, its gzip and Brotli copies, the manifest and the self-host zip (nothing stored yet)."""
         layout, work = self.layout, self.work
         # What the reader downloads: the shared runtime and wheels, the build's files, the static files.
         files = [
@@ -444,7 +468,11 @@ class BuildDirector:
         # Gzip copies of the compressible files that shrink enough (gallery.content serves them to
         # readers that accept gzip); the precache list keeps the identity bytes' size and integrity.
         copies = gzip_copies(listed, self.storage, self.background, work / "gzip", layout.build_prefix)
-        manifest = self._manifest(staged, resolved, policy, listed, digests, copies, precache)
+        # Brotli copies where they beat the gzip ones (for readers that accept br: every browser over HTTPS).
+        brotlis = brotli_copies(
+            listed, copies, digests, self.storage, self.brotli, work / "brotli", layout.build_prefix, self.request.cache_dir
+        )
+        manifest = self._manifest(staged, resolved, policy, listed, digests, copies, brotlis, precache)
         manifest, download = self._download(manifest, listed)
         manifest_file = work / "manifest.json"
         manifest_file.write_text(manifest.to_json())
@@ -452,13 +480,18 @@ class BuildDirector:
         ordered = [
             *files, *card, *web_app, *generated[:-1],
             *(BundleEntry(key + GZIP_SUFFIX, copy.path, "") for key, copy in copies.items() if copy.path),
+            *(BundleEntry(key + BROTLI_SUFFIX, brotli.path, "") for key, brotli in brotlis.items() if brotli.path),
             download, BundleEntry(f"{layout.build_prefix}manifest.json", manifest_file, ""), generated[-1], index,
         ]  # fmt: skip
         gzip_bytes = sum(copies[f.key].size if f.key in copies else f.path.stat().st_size for f in files)
+        brotli_bytes = sum(
+            brotlis[f.key].size if f.key in brotlis else copies[f.key].size if f.key in copies else f.path.stat().st_size
+            for f in files
+        )
         self.log(
             f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), "
             f"{manifest.first_visit_bytes:,} bytes for a first visit "
-            f"({gzip_bytes:,} with the {len(copies)} gzip copies)."
+            f"({gzip_bytes:,} with the {len(copies)} gzip copies, {brotli_bytes:,} with the {len(brotlis)} Brotli copies)."
         )
         return Written(manifest, download.path.stat().st_size, ordered)
 
@@ -480,6 +513,7 @@ class BuildDirector:
         listed: list[BundleEntry],
         digests: dict[Path, str],
         copies: dict[str, GzipFile],
+        brotlis: dict[str, BrotliFile],
         precache: list[dict[str, Any]],
     ) -> Manifest:
         """The build's manifest, without its self-host zip yet (``builder.manifest``)."""
@@ -504,6 +538,8 @@ class BuildDirector:
                     key=entry.key, url=entry.url, size=entry.path.stat().st_size,
                     sha256=digests.get(entry.path) or sha256_file(entry.path),
                     gzip=GzipCopy(entry.key + GZIP_SUFFIX, copies[entry.key].size) if entry.key in copies else None,
+                    brotli=BrotliCopy(entry.key + BROTLI_SUFFIX, brotlis[entry.key].size)
+                    if entry.key in brotlis else None,
                 )
                 for entry in listed
             ),

@@ -4,8 +4,8 @@ The zip holds every file of the build's manifest ``files`` at its ``url`` path (
 ``sw.js``, ``_runtime/…``, ``_wheels/…``, ``_build/<build-id>/…`` and Datasette's static files),
 in manifest order, then a ``README.txt`` that says how to serve the folder (``python3 -m
 http.server``) and what it holds. Served that way the copy needs nothing from Glasshouse: every
-path in a bundle is absolute from the site root. The stored gzip copies (``<key>.gz``) are not
-part of it, nor is the zip itself (it is no ``files`` entry).
+path in a bundle is absolute from the site root. The stored gzip and Brotli copies (``<key>.gz``,
+``<key>.br``) are not part of it, nor is the zip itself (it is no ``files`` entry).
 
 ``builder.director`` writes it from the bundle's local files once they are all written
 (``write_local_zip``), and stores it at ``builds/<build-id>/download.zip`` (``download_key``) with the rest of

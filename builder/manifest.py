@@ -3,16 +3,16 @@
 Every build stores ``builds/<build-id>/manifest.json`` (``builder.director`` writes it with
 ``Manifest.to_json`` just before ``sw.js`` and ``index.html``). It says what the build holds: its
 versions and plugins, the canonical database, every bundle file with its storage key, URL on the
-content origin, size, sha256 and stored gzip copy, the Content-Security-Policy, the tables, the
+content origin, size, sha256 and stored gzip and Brotli copies, the Content-Security-Policy, the tables, the
 data scan, the share card, the publisher's warnings and the self-host zip.
 
 Readers parse it with ``Manifest.from_json``: ``builder.download`` (the self-host zip),
 ``worker_shell.tasks.build_facts`` (what the app shows about a build), ``gallery.content`` (the
-policy, the gzip copies and the zip's name) and ``gallery.garbage`` (the shared files a build needs).
+policy, the gzip and Brotli copies and the zip's name) and ``gallery.garbage`` (the shared files a build needs).
 
 Fields without a default have been in every manifest since bundle files had URLs; the others
 came later (``content_security_policy``, ``tables``, ``scan``, ``card``, ``warnings``,
-``download``, a file's ``gzip``), so an older manifest reads with their defaults. Anything else
+``download``, a file's ``gzip`` and ``brotli``), so an older manifest reads with their defaults. Anything else
 that is missing or of the wrong type raises ``InvalidManifest``.
 """
 
@@ -67,10 +67,19 @@ class GzipCopy:
 
 
 @dataclass(frozen=True)
+class BrotliCopy:
+    """The stored Brotli copy of a bundle file: storage ``key`` (``<file key>.br``) and ``size`` in bytes."""
+
+    key: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ManifestFile:
     """One bundle file: storage ``key``, ``url`` path on the content origin, ``size`` in bytes, hex ``sha256``.
 
-    ``gzip`` is its stored gzip copy (``builder.gzip_copies``), or ``None``.
+    ``gzip`` is its stored gzip copy (``builder.gzip_copies``), or ``None``; ``brotli`` its
+    stored Brotli copy (``builder.brotli_copies``, only where smaller than the gzip one), or ``None``.
     """
 
     key: str
@@ -78,12 +87,16 @@ class ManifestFile:
     size: int
     sha256: str
     gzip: GzipCopy | None = None
+    brotli: BrotliCopy | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object: ``{"key", "url", "size", "sha256"}``, plus ``"gzip": {"key", "size"}`` for a copy."""
+        """The JSON object: ``{"key", "url", "size", "sha256"}``, plus ``"gzip"`` and ``"brotli"``
+        (each ``{"key", "size"}``) for the copies there are."""
         entry: dict[str, Any] = {"key": self.key, "url": self.url, "size": self.size, "sha256": self.sha256}
         if self.gzip is not None:
             entry["gzip"] = {"key": self.gzip.key, "size": self.gzip.size}
+        if self.brotli is not None:
+            entry["brotli"] = {"key": self.brotli.key, "size": self.brotli.size}
         return entry
 
     @classmethod
@@ -92,12 +105,14 @@ class ManifestFile:
         if not isinstance(data, dict) or any(data.get(name) is None for name in ("key", "url", "size")):
             raise InvalidManifest(f"{where} has a file entry without key, url and size: {data!r}")
         copy = _take(data, "gzip", dict, where, None)
+        brotli = _take(data, "brotli", dict, where, None)
         return cls(
             key=_take(data, "key", str, where),
             url=_take(data, "url", str, where),
             size=_take(data, "size", int, where),
             sha256=_take(data, "sha256", str, where),
             gzip=GzipCopy(_take(copy, "key", str, where), _take(copy, "size", int, where)) if copy else None,
+            brotli=BrotliCopy(_take(brotli, "key", str, where), _take(brotli, "size", int, where)) if brotli else None,
         )
 
 

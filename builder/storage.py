@@ -60,8 +60,8 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
 #: and the app icons (builder.card; builder.web_app_manifest.icon_name).
 BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png", "icon-192.png": "image/png", "icon-512.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-#: Content types worth a gzip copy (``<key>.gz``, builder.gzip_copies): text, wasm and SQLite. Zips,
-#: wheels, images and fonts are compressed already.
+#: Content types worth a gzip copy (``<key>.gz``, builder.gzip_copies) and a Brotli copy (``<key>.br``,
+#: builder.brotli_copies): text, wasm and SQLite. Zips, wheels, images and fonts are compressed already.
 COMPRESSIBLE_TYPES = frozenset(
     {
         "text/html", "text/javascript", "text/css", "text/plain", "text/x-python", "application/json",
@@ -70,6 +70,10 @@ COMPRESSIBLE_TYPES = frozenset(
 )  # fmt: skip
 #: Suffix of a key's gzip copy, stored next to it.
 GZIP_SUFFIX = ".gz"
+#: Suffix of a key's Brotli copy, stored next to it.
+BROTLI_SUFFIX = ".br"
+#: The ``Content-Encoding`` of a copy, by its suffix.
+COPY_ENCODINGS = {GZIP_SUFFIX: "gzip", BROTLI_SUFFIX: "br"}
 
 logger = logging.getLogger(__name__)
 
@@ -115,14 +119,16 @@ def compressible(key: str) -> bool:
 
 
 def _object_headers(key: str) -> dict[str, str]:
-    """S3 metadata of ``key``: its content type; a gzip copy of a compressible key is that key's type, ``gzip``-encoded.
+    """S3 metadata of ``key``: its content type; a gzip (``.gz``) or Brotli (``.br``) copy of a
+    compressible key is that key's type, with ``ContentEncoding`` ``gzip`` or ``br``.
 
     nginx passes the object's ``Content-Encoding`` on (deploy/nginx/content.conf), and with it
     set its own gzip filter leaves the answer alone.
     """
-    original = key.removesuffix(GZIP_SUFFIX)
-    if original != key and compressible(original):
-        return {"ContentType": content_type_for(original), "ContentEncoding": "gzip"}
+    for suffix, encoding in COPY_ENCODINGS.items():
+        original = key.removesuffix(suffix)
+        if original != key and compressible(original):
+            return {"ContentType": content_type_for(original), "ContentEncoding": encoding}
     return {"ContentType": content_type_for(key)}
 
 

@@ -58,8 +58,9 @@ live origin and on every pinned origin. Wherever nothing is published (each of t
 404s and 410s, and an expired preview), ``/sw.js`` is the kill-switch worker, so a reader's installed
 worker empties its caches and unregisters. Only GET and HEAD (else 405). Content types come from
 ``builder.storage.content_type_for(key)``, never from the request. A GET without ``Range``
-whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz`` where the served build's
-manifest lists one (``Content-Encoding: gzip``, the key's own type, an ETag of its own);
+gets the stored ``<key>.br`` or ``<key>.gz`` where the served build's manifest lists one and
+its ``Accept-Encoding`` allows it, Brotli first at equal q-values (``Content-Encoding: br`` or
+``gzip``, the key's own type, an ETag of its own; ``files.choose_encoding``);
 answers for compressible keys carry ``Vary: Accept-Encoding``. Every answer
 carries ``builder.csp.security_headers`` and no cookies: ``X-Content-Type-Options:
 nosniff``; the served build's ``Content-Security-Policy`` as its manifest records it

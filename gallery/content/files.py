@@ -1,11 +1,12 @@
-"""Stored files, streamed or handed to nginx: the fixed content type, the ETag, the gzip copy a build's manifest lists."""
+"""Stored files, streamed or handed to nginx: the fixed content type, the ETag, the Brotli or gzip copy a build's manifest lists."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import quote
@@ -38,10 +39,12 @@ def serve_key(
 ) -> HttpResponseBase:
     """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
 
-    A GET without ``Range`` whose ``Accept-Encoding`` allows gzip gets the stored ``<key>.gz``
-    when the manifest of ``build_id`` (the build being served) lists one for ``key``:
-    ``Content-Encoding: gzip``, ``key``'s content type, and an ETag of its own. Every answer
-    for a compressible key (``builder.storage.compressible``) carries ``Vary: Accept-Encoding``.
+    A GET without ``Range`` gets a stored copy of ``key`` that the manifest of ``build_id``
+    (the build being served) lists, when its ``Accept-Encoding`` allows it (``choose_encoding``:
+    ``<key>.br`` before ``<key>.gz`` at equal q-values): ``Content-Encoding: br`` or ``gzip``,
+    ``key``'s content type, and an ETag of its own (one per stored key). HEAD and Range
+    requests get the identity bytes. Every answer for a compressible key
+    (``builder.storage.compressible``) carries ``Vary: Accept-Encoding``.
 
     With ``CONTENT_ACCEL_REDIRECT`` set (production, behind deploy/nginx/content.conf), a GET is
     answered with no body and ``X-Accel-Redirect: <prefix><key, percent-encoded>``: nginx fetches
@@ -56,14 +59,12 @@ def serve_key(
     content_type = content_type_for(key)
     head = request.method == "HEAD"
     varies = compressible(key)
-    stored = key
-    if (
-        varies
-        and not head
-        and "Range" not in request.headers
-        and accepts_gzip(request.headers.get("Accept-Encoding", ""))
-    ):
-        stored = build_serving(build_id).gzip.get(key, key)
+    stored, encoding = key, IDENTITY
+    if varies and not head and "Range" not in request.headers:
+        serving = build_serving(build_id)
+        copies = {coding: copy for coding, copy in (("br", serving.brotli.get(key)), ("gzip", serving.gzip.get(key))) if copy}
+        encoding = choose_encoding(request.headers.get("Accept-Encoding"), copies)
+        stored = copies.get(encoding, key)
     headers = {
         "Cache-Control": cache_control,
         # Keys under builds/<id>/, runtime/ and wheels/ never change, so the stored key names the bytes.
@@ -73,8 +74,8 @@ def serve_key(
     }
     if headers["ETag"] in parse_etags(request.headers.get("If-None-Match", "")):
         return with_headers(HttpResponse(status=304), headers)
-    if stored != key:
-        headers["Content-Encoding"] = "gzip"
+    if encoding != IDENTITY:
+        headers["Content-Encoding"] = encoding
     key = stored
     if settings.CONTENT_ACCEL_REDIRECT and not head:
         response = HttpResponse(content_type=content_type)
@@ -138,13 +139,15 @@ class BuildServing:
     """What the content origin needs from a build's ``manifest.json``.
 
     ``policy``: its ``Content-Security-Policy``; ``gzip``: storage key -> key of its stored
-    gzip copy, for every ``files`` entry with a ``gzip`` record (``builder.bundle``);
-    ``download_filename``: what a reader's browser saves its zip as
+    gzip copy, for every ``files`` entry with a ``gzip`` record (``builder.gzip_copies``);
+    ``brotli``: the same for the Brotli copies (``builder.brotli_copies``; none in builds made
+    before them); ``download_filename``: what a reader's browser saves its zip as
     (``builder.download.download_filename``).
     """
 
     policy: str
     gzip: dict[str, str]
+    brotli: dict[str, str]
     download_filename: str
 
 
@@ -158,7 +161,7 @@ def build_serving(build_id: str) -> BuildServing:
 
     A build from before the manifest recorded its policy gets ``gallery_policy`` of its
     manifest's ``plugins``. When the manifest cannot be read or names an unknown plugin,
-    the answer gets the stricter policy of a gallery without plugins, no gzip copies and
+    the answer gets the stricter policy of a gallery without plugins, no compressed copies and
     the zip name ``data-<build_id>.zip`` (logged, not remembered): a plugin's map tiles may
     then not load, but nothing is allowed that the build did not ask for.
     """
@@ -170,11 +173,14 @@ def build_serving(build_id: str) -> BuildServing:
             manifest = Manifest.from_json(fh.read(), key)
         policy = manifest.content_security_policy or gallery_policy(manifest.plugins)
         gzipped = {entry.key: entry.gzip.key for entry in manifest.files if entry.gzip}
+        brotli = {entry.key: entry.brotli.key for entry in manifest.files if entry.brotli}
     except (StorageError, MissingKey, ValueError) as exc:  # InvalidManifest and UnknownPlugin are ValueErrors
         logger.error("no policy for build %s (%s): serving the policy of a gallery without plugins", build_id, exc)
-        return BuildServing(policy=gallery_policy(()), gzip={}, download_filename=download_filename("", build_id))
+        return BuildServing(
+            policy=gallery_policy(()), gzip={}, brotli={}, download_filename=download_filename("", build_id)
+        )
     _BUILDS[build_id] = BuildServing(
-        policy=policy, gzip=gzipped, download_filename=download_filename(manifest.database.name, build_id)
+        policy=policy, gzip=gzipped, brotli=brotli, download_filename=download_filename(manifest.database.name, build_id)
     )
     return _BUILDS[build_id]
 
@@ -184,25 +190,74 @@ def build_policy(build_id: str) -> str:
     return build_serving(build_id).policy
 
 
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether an ``Accept-Encoding`` value (RFC 9110, section 12.5.3) allows gzip.
+#: The content coding of the identity bytes (no compression).
+IDENTITY = "identity"
+#: The codings stored copies may have, in the order preferred at equal q-values: the smaller copy first.
+PREFERRED_CODINGS = ("br", "gzip", IDENTITY)
+#: Other names a client may use for a coding (RFC 9110, section 8.4.1.3: "x-gzip" is "gzip").
+_ALIASES = {"x-gzip": "gzip"}
+#: A q-value (RFC 9110, section 12.4.2): 0 to 1, at most three decimals.
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
+#: What a coding that is acceptable only because nothing excludes it weighs: less than any q-value above 0.
+_IMPLICIT = 0.0001
 
-    ``gzip`` (or ``x-gzip``) with a q-value above 0, or else ``*`` with one; an empty value
-    allows nothing but identity. ``"gzip, deflate, br"`` -> True; ``"gzip;q=0, *"`` -> False.
+
+def accept_encoding_qualities(accept_encoding: str) -> dict[str, float]:
+    """The q-values of an ``Accept-Encoding`` value (RFC 9110, section 12.5.3): ``{coding, lower case: q}``.
+
+    A coding without ``q`` weighs 1; an unreadable q-value counts as 0 (not acceptable), so a
+    malformed preference never widens what is sent. Aliases are read as their coding
+    (``x-gzip`` is ``gzip``, unless ``gzip`` is named too); a coding named twice keeps its last
+    q-value. ``"gzip, br;q=0.5, *;q=0"`` -> ``{"gzip": 1.0, "br": 0.5, "*": 0.0}``.
     """
     qualities: dict[str, float] = {}
+    aliases: dict[str, float] = {}
     for item in accept_encoding.split(","):
         coding, *params = (part.strip() for part in item.split(";"))
+        if not coding:
+            continue
         quality = 1.0
         for param in params:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        qualities[coding.lower()] = quality
-    for coding in ("gzip", "x-gzip"):
-        if coding in qualities:
-            return qualities[coding] > 0
-    return qualities.get("*", 0.0) > 0
+                value = value.strip()
+                quality = float(value) if _QVALUE.fullmatch(value) else 0.0
+        coding = coding.lower()
+        if coding in _ALIASES:
+            aliases[_ALIASES[coding]] = quality
+        else:
+            qualities[coding] = quality
+    return {**aliases, **qualities}
+
+
+def choose_encoding(accept_encoding: str | None, stored: Collection[str]) -> str:
+    """The content coding to answer with: one of ``stored`` (codings with a stored copy, e.g. ``{"br", "gzip"}``) or ``"identity"``.
+
+    ``accept_encoding`` is the request's ``Accept-Encoding`` (``None``: the request had none).
+    RFC 9110, section 12.5.3: a coding the value names weighs its q-value, one it does not name
+    weighs ``*``'s (0 without ``*``), and q=0 means "not acceptable"; identity is acceptable
+    unless ``identity;q=0``, or ``*;q=0`` without an ``identity`` entry, excludes it, and
+    without an entry of its own it comes after every coding named with a q-value above 0. The
+    acceptable candidate with the highest q-value wins; at equal q-values the smaller copy
+    (``PREFERRED_CODINGS``: br, gzip, identity). No header, or an empty one, gets identity: a
+    client that names no coding may not decode one. When nothing is acceptable (``*;q=0``
+    with no copy allowed by name) the answer is identity too, as RFC 9110 allows, rather
+    than a 406 no browser would show.
+
+    ``"gzip, deflate, br, zstd"`` (a browser over HTTPS) -> ``"br"``; ``"gzip, deflate"`` (over
+    plain HTTP) -> ``"gzip"``; ``"br;q=0, gzip"`` -> ``"gzip"``; ``"gzip;q=0.5, identity"`` -> ``"identity"``.
+    """
+    if not accept_encoding:
+        return IDENTITY
+    qualities = accept_encoding_qualities(accept_encoding)
+    anything = qualities.get("*")
+    weights: dict[str, float] = {}
+    for coding in PREFERRED_CODINGS:
+        if coding == IDENTITY:
+            weights[coding] = qualities.get(IDENTITY, _IMPLICIT if anything != 0.0 else 0.0)
+        elif coding in stored:
+            weights[coding] = qualities.get(coding, anything or 0.0)
+    best = max(weights.values())
+    if best <= 0:
+        return IDENTITY
+    return next(coding for coding in PREFERRED_CODINGS if weights.get(coding) == best)

@@ -90,7 +90,7 @@ def route(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
             build_id=build,
         )
     if path.startswith(RUNTIME_PREFIX):
-        # Shared by every build: the served build's manifest says whether a gzip copy is stored.
+        # Shared by every build: the served build's manifest says which copies (gzip, Brotli) are stored.
         return serve_key(request, "runtime/" + path.removeprefix(RUNTIME_PREFIX), IMMUTABLE, build_id=build)
     if path.startswith(WHEELS_PREFIX):
         sha256, _, filename = path.removeprefix(WHEELS_PREFIX).partition("/")

@@ -105,3 +105,15 @@ def test_a_dead_upstream_answers_502_and_is_recorded(proxy: CountingProxy) -> No
     proxy.upstream_port = 1  # nothing listens there
     assert get(proxy, "abc.localhost:1", "/gz").status == 502
     assert proxy.since(0)[-1].status == 502
+
+
+def test_a_replay_sends_the_recorded_gets_again_with_another_accept_encoding(proxy: CountingProxy) -> None:
+    get(proxy, "abc.localhost:1", "/gz")
+    get(proxy, "abc.localhost:1", "/cached")  # a 304 is not sent again: it downloaded nothing
+    recorded = proxy.since(0)
+    assert recorded[0].accept_encoding == "gzip"
+    replayed = proxy.replay(recorded, "gzip, deflate, br")
+    assert [(r.host, r.path, r.status, r.accept_encoding) for r in replayed] == [
+        ("abc.localhost:1", "/gz", 200, "gzip, deflate, br")
+    ]
+    assert replayed[0].bytes == recorded[0].bytes

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from builder.manifest import (
+    BrotliCopy,
     DownloadZip,
     GzipCopy,
     InvalidManifest,
@@ -54,7 +55,8 @@ EVERYTHING = Manifest(
     card=StoredImage(key=f"builds/{BUILD}/card.png", url=f"/_build/{BUILD}/card.png"),
     files=(
         ManifestFile(key=f"builds/{BUILD}/index.html", url="/index.html", size=10, sha256="1" * 64,
-                     gzip=GzipCopy(key=f"builds/{BUILD}/index.html.gz", size=8)),
+                     gzip=GzipCopy(key=f"builds/{BUILD}/index.html.gz", size=8),
+                     brotli=BrotliCopy(key=f"builds/{BUILD}/index.html.br", size=6)),
         ManifestFile(key="wheels/ab/x-1-py3-none-any.whl", url="/_wheels/ab/x-1-py3-none-any.whl", size=5,
                      sha256="ab"),
     ),
@@ -72,7 +74,7 @@ def test_a_manifest_reads_back_as_it_was_written() -> None:
     assert Manifest.from_dict(EVERYTHING.to_dict()) == EVERYTHING
 
 
-def test_the_json_keeps_the_field_order_and_lists_a_gzip_copy_only_where_there_is_one() -> None:
+def test_the_json_keeps_the_field_order_and_lists_the_copies_only_where_there_are_some() -> None:
     data = json.loads(EVERYTHING.to_json())
     assert list(data) == [
         "build_id", "pyodide_version", "datasette_version", "plugins", "database", "source_sha256",
@@ -80,7 +82,8 @@ def test_the_json_keeps_the_field_order_and_lists_a_gzip_copy_only_where_there_i
         "first_visit_bytes", "warnings", "download",
     ]  # fmt: skip
     assert data["files"][0]["gzip"] == {"key": f"builds/{BUILD}/index.html.gz", "size": 8}
-    assert "gzip" not in data["files"][1]
+    assert data["files"][0]["brotli"] == {"key": f"builds/{BUILD}/index.html.br", "size": 6}
+    assert "gzip" not in data["files"][1] and "brotli" not in data["files"][1]
     assert data["card"] == {"key": f"builds/{BUILD}/card.png", "url": f"/_build/{BUILD}/card.png"}
 
 
@@ -122,10 +125,13 @@ def with_file(**entry: object) -> dict[str, Any]:
         (json.dumps({**OLDEST, "tables": ["Album"]}), "tables that is not a list of objects"),
         (json.dumps({**OLDEST, "warnings": "WAL"}), "warnings that is not a list"),
         (json.dumps({**OLDEST, "card": "card.png"}), "card that is not an object"),
+        (json.dumps(with_file(key="a.js", url="/a.js", size=1, sha256="0", brotli="a.js.br")), "brotli that is not an object"),
+        (json.dumps(with_file(key="a.js", url="/a.js", size=1, sha256="0", brotli={"key": "a.js.br"})), "has no size"),
     ],
     ids=["not-json", "not-utf8", "not-an-object", "no-files", "no-build-id", "bad-metadata", "bad-plugins",
          "bad-plugin-name", "database-without-key", "file-without-url", "size-as-text", "size-as-boolean",
-         "download-size-as-text", "bad-scan", "bad-tables", "bad-warnings", "bad-card"],
+         "download-size-as-text", "bad-scan", "bad-tables", "bad-warnings", "bad-card", "brotli-as-text",
+         "brotli-without-size"],
 )  # fmt: skip
 def test_a_malformed_manifest_is_refused_with_one_error_saying_what_is_wrong(text: str | bytes, message: str) -> None:
     with pytest.raises(InvalidManifest, match=message):

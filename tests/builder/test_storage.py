@@ -178,14 +178,15 @@ def test_a_bundle_lands_in_s3_with_the_right_keys_and_content_types(
     ).run()
     client = s3_bucket.client()
     listed = {obj["Key"] for obj in client.list_objects_v2(Bucket=s3_bucket.name)["Contents"]}
-    copies = {entry.gzip.key for entry in result.manifest.files if entry.gzip}
+    copies = {copy.key for entry in result.manifest.files for copy in (entry.gzip, entry.brotli) if copy}
     listed_keys = {entry.key for entry in result.manifest.files}
     own = {"builds/s3build000000001/manifest.json", "builds/s3build000000001/download.zip"}
     assert listed_keys | copies | own == listed
-    # A gzip copy is its original's type, gzip-encoded: what nginx passes on (deploy/nginx/content.conf).
-    for key in (f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm.gz", "builds/s3build000000001/data/chinook.db.gz"):
-        head = client.head_object(Bucket=s3_bucket.name, Key=key)
-        assert (head["ContentType"], head["ContentEncoding"]) == (content_type_for(key.removesuffix(".gz")), "gzip")
+    # A copy is its original's type, gzip- or br-encoded: what nginx passes on (deploy/nginx/content.conf).
+    for original in (f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", "builds/s3build000000001/data/chinook.db"):
+        for suffix, encoding in ((".gz", "gzip"), (".br", "br")):
+            head = client.head_object(Bucket=s3_bucket.name, Key=original + suffix)
+            assert (head["ContentType"], head["ContentEncoding"]) == (content_type_for(original), encoding)
     identity = client.head_object(Bucket=s3_bucket.name, Key=f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm")
     assert "ContentEncoding" not in identity
     expected = {

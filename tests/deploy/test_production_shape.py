@@ -13,7 +13,7 @@ its build, approval, then every kind of store file fetched through nginx: the by
 (moto logs nginx's GET), Django's own answer for the path is an X-Accel-Redirect without a
 body, and the headers are Django's (map content type even when the object says otherwise, CSP,
 nosniff, immutable caching of content-addressed paths, no cookies, no x-amz-*); Range, HEAD,
-gzip and a missing key; the self-host zip (the stored object, as an attachment) and its rate
+the gzip and Brotli copies and a missing key; the self-host zip (the stored object, as an attachment) and its rate
 limit per the address nginx saw; then Chromium browses the gallery through nginx.
 ``test_a_burst_of_builds_finishes_when_one_of_two_workers_stops``: six uploads, one worker node
 stopped (SIGTERM, Celery's warm shutdown) while it builds; every build ends ready.
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import brotli
 import pytest
 import requests
 
@@ -318,21 +319,25 @@ def test_a_published_gallery_is_served_by_nginx_from_s3(stack: Stack, make_sqlit
     head = stack.gallery_get(gallery.id, database_url, "HEAD")
     assert head.status_code == 200 and head.headers["Content-Length"] == str(len(whole)) and not _content(head)
     copies = {entry["url"]: entry["gzip"]["key"] for entry in manifest["files"] if "gzip" in entry}
+    brotli_copies = {entry["url"]: entry["brotli"]["key"] for entry in manifest["files"] if "brotli" in entry}
     js = next(url for url in copies if url.endswith(".js") and len(_s3_bytes(stack.bucket, files[url])) > 2048)
-    for url in (js, runtime_wasm, database_url):
-        s3_gets = stack.s3_gets(copies[url])
-        zipped = stack.gallery_get(gallery.id, url, **{"Accept-Encoding": "gzip, deflate, br"})
-        assert zipped.status_code == 200, (url, stack.nginx.error_log)
-        # The stored copy as it is (nginx did not gzip it again), decoding to the identity bytes.
-        assert stack.s3_gets(copies[url]) == s3_gets + 1, f"nginx did not fetch {copies[url]} from S3"
-        assert zipped.raw.headers.getlist("Content-Encoding") == ["gzip"], url
-        body = _content(zipped)
-        assert body == _s3_bytes(stack.bucket, copies[url])
-        assert gzip.decompress(body) == _s3_bytes(stack.bucket, files[url])
-        assert zipped.headers["Content-Type"] == content_type_for(files[url])
-        assert "Accept-Encoding" in zipped.headers["Vary"]
-        assert zipped.headers["Content-Security-Policy"] == policy
-        assert zipped.headers["X-Content-Type-Options"] == "nosniff"
+    # A browser over plain HTTP (gzip), one over HTTPS (br too: the build's Brotli copies).
+    for accept, stored, encoding, decode in (("gzip, deflate", copies, "gzip", gzip.decompress),
+                                             ("gzip, deflate, br, zstd", brotli_copies, "br", brotli.decompress)):  # fmt: skip
+        for url in (js, runtime_wasm, database_url):
+            s3_gets = stack.s3_gets(stored[url])
+            zipped = stack.gallery_get(gallery.id, url, **{"Accept-Encoding": accept})
+            assert zipped.status_code == 200, (url, stack.nginx.error_log)
+            # The stored copy as it is (nginx did not gzip it again), decoding to the identity bytes.
+            assert stack.s3_gets(stored[url]) == s3_gets + 1, f"nginx did not fetch {stored[url]} from S3"
+            assert zipped.raw.headers.getlist("Content-Encoding") == [encoding], url
+            body = _content(zipped)
+            assert body == _s3_bytes(stack.bucket, stored[url])
+            assert decode(body) == _s3_bytes(stack.bucket, files[url])
+            assert zipped.headers["Content-Type"] == content_type_for(files[url])
+            assert "Accept-Encoding" in zipped.headers["Vary"]
+            assert zipped.headers["Content-Security-Policy"] == policy
+            assert zipped.headers["X-Content-Type-Options"] == "nosniff"
     assert "Accept-Encoding" in stack.gallery_get(gallery.id, database_url).headers["Vary"]
     etag = stack.gallery_get(gallery.id, database_url).headers["ETag"]
     assert stack.gallery_get(gallery.id, database_url, **{"If-None-Match": etag}).status_code == 304

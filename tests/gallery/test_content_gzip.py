@@ -2,8 +2,9 @@
 
 The builder stores a gzip copy of compressible files and lists it in the manifest's ``files``
 (``"gzip": {"key", "size"}``); ``gallery.content.files.serve_key`` picks it for a GET without
-``Range`` whose ``Accept-Encoding`` allows gzip, streamed or (``CONTENT_ACCEL_REDIRECT``)
-redirected to nginx. The nginx side is tested in tests/deploy/test_production_shape.py.
+``Range`` whose ``Accept-Encoding`` allows gzip (and no Brotli copy it prefers:
+test_content_brotli.py), streamed or (``CONTENT_ACCEL_REDIRECT``) redirected to nginx. The
+nginx side is tested in tests/deploy/test_production_shape.py.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from builder.download import store_bundle_zip
 from builder.pyodide import PYODIDE_VERSION
-from gallery.content.files import accepts_gzip
+from gallery.content.files import choose_encoding
 from gallery.content.preview import preview_url
 
 pytestmark = pytest.mark.django_db
@@ -139,7 +140,8 @@ def test_a_preview_serves_the_copy_too(client, build, gzipped):
      ("*;q=0", False), ("br, *;q=0.1", True), ("gzip;q=bad", False)],
 )  # fmt: skip
 def test_accept_encoding_is_read_with_its_q_values(header, allowed):
-    assert accepts_gzip(header) is allowed
+    # A build with gzip copies only (the Brotli side: test_content_brotli.py).
+    assert (choose_encoding(header, {"gzip"}) == "gzip") is allowed
 
 
 def test_the_self_host_download_holds_the_identity_files_only(content_client, build, gzipped, storage):

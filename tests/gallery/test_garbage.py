@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from django.db import connection, transaction
 
 from builder.catalog import load_lock
-from builder.manifest import GzipCopy, Manifest, ManifestDatabase, ManifestFile
+from builder.manifest import BrotliCopy, GzipCopy, Manifest, ManifestDatabase, ManifestFile
 from builder.pyodide import PYODIDE_VERSION
 from builder.storage import Storage
 from gallery.models import Build, BuildReview, BuildState, Gallery
@@ -45,7 +45,7 @@ def store_build(
 
     Its upload is ``uploads/<build id>/source.db`` unless ``source_key`` names another (a
     rebuild); ``shared`` are the runtime and wheel keys its manifest lists (stored too). The
-    runtime keys and the build's ``index.html`` have gzip copies (``<key>.gz``), listed too.
+    runtime keys and the build's ``index.html`` have gzip and Brotli copies (``<key>.gz``, ``<key>.br``), listed too.
     """
     build = Build.objects.create(gallery=gallery, state=state, source_key="", source_sha256="0" * 64, source_bytes=16,
                                  review=review)  # fmt: skip
@@ -55,14 +55,17 @@ def store_build(
     storage.put_bytes(build.source_key, b"SQLite format 3\x00")
     storage.put_bytes(f"builds/{build.id}/index.html", b"<!doctype html>")
     storage.put_bytes(f"builds/{build.id}/index.html.gz", b"\x1f\x8b")
+    storage.put_bytes(f"builds/{build.id}/index.html.br", b"\x0b")
     files = tuple(
         ManifestFile(key=key, url="/_" + key, size=1, sha256="0" * 64,
-                     gzip=GzipCopy(key + ".gz", 2) if key.startswith("runtime/") else None)
+                     gzip=GzipCopy(key + ".gz", 2) if key.startswith("runtime/") else None,
+                     brotli=BrotliCopy(key + ".br", 1) if key.startswith("runtime/") else None)
         for key in shared
     )  # fmt: skip
     for key in shared:
         if key.startswith("runtime/"):
             storage.put_bytes(key + ".gz", b"\x1f\x8b")
+            storage.put_bytes(key + ".br", b"\x0b")
     manifest = Manifest(
         build_id=build.id, pyodide_version=PYODIDE_VERSION, datasette_version="0.65.5", plugins=(),
         database=ManifestDatabase(name="data", key=f"builds/{build.id}/data/data.db", tables=("t",), views=()),
@@ -165,10 +168,12 @@ def test_shared_files_go_when_no_stored_build_and_no_current_lock_refers_to_them
 
     assert collected.builds == [] and old.id in Build.objects.filter(files_deleted=True).values_list("pk", flat=True)
     assert collected.shared == [OLD_RUNTIME.rsplit("/", 1)[0] + "/", OLD_WHEEL.rsplit("/", 1)[0] + "/"]
-    for key in (RUNTIME, RUNTIME + ".gz", USED_WHEEL, current_wheel, f"builds/{live.id}/index.html.gz"):
+    for key in (RUNTIME, RUNTIME + ".gz", RUNTIME + ".br", USED_WHEEL, current_wheel, f"builds/{live.id}/index.html.gz",
+                f"builds/{live.id}/index.html.br"):  # fmt: skip
         assert storage.exists(key), key
-    # The gzip copies go with their originals: the shared folder's and the removed build's own.
-    for key in (OLD_RUNTIME, OLD_RUNTIME + ".gz", OLD_WHEEL, f"builds/{old.id}/index.html.gz"):
+    # The gzip and Brotli copies go with their originals: the shared folder's and the removed build's own.
+    for key in (OLD_RUNTIME, OLD_RUNTIME + ".gz", OLD_RUNTIME + ".br", OLD_WHEEL, f"builds/{old.id}/index.html.gz",
+                f"builds/{old.id}/index.html.br"):  # fmt: skip
         assert not storage.exists(key), key
 
 

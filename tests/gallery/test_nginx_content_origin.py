@@ -1,4 +1,5 @@
-"""``deploy/nginx/content.conf`` over TLS: HSTS survives X-Accel-Redirect, oversized cookies are cleared.
+"""``deploy/nginx/content.conf`` over TLS: HSTS survives X-Accel-Redirect, the Brotli and gzip copies go out
+as stored, oversized cookies are cleared.
 
 Debian's nginx runs deploy/nginx/ as written, except for what a test machine must change (TLS files,
 log and data folders into ``tmp_path``, loopback ports, the bucket): the content server answers
@@ -11,6 +12,7 @@ plain HTTP.
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import secrets
@@ -22,9 +24,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+import brotli
 import pytest
 
-from builder.storage import content_type_for
+from builder.pyodide import PYODIDE_VERSION
+from builder.storage import S3Storage, content_type_for
 from tests.support.loopback import free_port
 from tests.support.nginx import Nginx, find_nginx, render_deploy_config, running_nginx
 
@@ -123,6 +127,46 @@ def test_hsts_reaches_the_reader_on_store_files_that_nginx_sends_itself(https_co
     assert page.status == 200 and page.headers["Strict-Transport-Security"] == f"max-age={YEAR}"
     missing, _ = https_content.get(host, f"/_build/{build.id}/data/no-such.db")  # the bucket's 404, nginx's page
     assert missing.status == 404 and missing.headers["Strict-Transport-Security"] == f"max-age={YEAR}"
+
+
+def test_a_browser_over_https_gets_the_stored_brotli_copy_and_one_refusing_br_the_gzip_one(
+    https_content, bundle, build, gallery, storage, moto_s3
+):
+    """What a browser over HTTPS sends ("br" included) reaches S3's ``<key>.br`` object, sent as it is stored."""
+    bucket = S3Storage(https_content.bucket, endpoint_url=moto_s3, region="us-east-1")
+    wasm = f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"
+    database = f"builds/{build.id}/data/chinook.db"
+    originals = {wasm: b"\x00asm\x01\x00\x00\x00" + b"\x01\x60\x00\x00" * 4000,
+                 database: bundle[database] + b"CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT);" * 300}  # fmt: skip
+    # Django reads the manifest (its own storage); nginx reads the objects, stored as a build stores them.
+    manifest_key = f"builds/{build.id}/manifest.json"
+    manifest = json.loads(storage.open(manifest_key).read())
+    for entry in manifest["files"]:
+        if entry["key"] in originals:
+            data = originals[entry["key"]]
+            entry["size"] = len(data)
+            for suffix, field, compress in ((".gz", "gzip", lambda d: gzip.compress(d, mtime=0)), (".br", "brotli", brotli.compress)):
+                bucket.put_bytes(entry["key"] + suffix, copy := compress(data))
+                entry[field] = {"key": entry["key"] + suffix, "size": len(copy)}
+    storage.put_bytes(manifest_key, json.dumps(manifest).encode())
+    for key, data in {**bundle, **originals, manifest_key: json.dumps(manifest).encode()}.items():
+        bucket.put_bytes(key, data)
+    host = f"{gallery.id}.{CONTENT_DOMAIN}"
+    urls = {wasm: f"/_{wasm}", database: f"/_build/{build.id}/data/chinook.db"}
+    for key, url in urls.items():
+        for accept, encoding, decode in (
+            ("gzip, deflate, br, zstd", "br", brotli.decompress),
+            ("br;q=0, gzip", "gzip", gzip.decompress),
+            ("identity", None, lambda data: data),
+        ):
+            response, body = https_content.get(host, url, **{"Accept-Encoding": accept})
+            assert response.status == 200, (body[:300], https_content.nginx.error_log)
+            # One Content-Encoding, the object's: nginx did not compress the stored copy again.
+            assert response.headers.get_all("Content-Encoding") == ([encoding] if encoding else None), (url, accept)
+            assert decode(body) == originals[key], (url, accept)
+            assert response.headers["Content-Type"] == content_type_for(key)
+            assert "Accept-Encoding" in response.headers["Vary"]
+            assert response.headers["Strict-Transport-Security"] == f"max-age={YEAR}"
 
 
 @pytest.fixture
