@@ -207,7 +207,7 @@ def test_compressible_files_get_a_brotli_copy_where_it_beats_the_gzip_one(
         # Only where it wins: smaller than the gzip copy, or than 0.9 of a file without one.
         gzipped = entries[key].gzip
         assert len(copy) < (gzipped.size if gzipped else entries[key].size * GZIP_MAX_RATIO), key
-    # The runtime's wasm at quality 11 (2.74 MB of 9.6 against gzip's 3.53 on Pyodide 314.0.7).
+    # The runtime's wasm at quality 11 (2.74 MB of 9.6 against gzip's 3.53 on the current Pyodide).
     wasm = entries[f"{runtime}pyodide.asm.wasm"]
     assert wasm.brotli and wasm.gzip and wasm.brotli.size < 0.8 * wasm.gzip.size
     line = next(line for line in recorder.lines if line.startswith("Bundle written: "))
