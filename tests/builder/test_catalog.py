@@ -50,6 +50,20 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-geojson": [
         {"path": "/plugins/places.geojson", "contains": ['"FeatureCollection"', '"London"', "-0.1278"]},
     ],
+    "datasette-geojson-map": [
+        {"path": "/plugins/places", "contains": ["/-/static-plugins/datasette-geojson-map/map.js", "window.TILE_LAYER = "]},
+        _static("/-/static-plugins/datasette-geojson-map/map.js", "geojsonURL"),
+    ],
+    "datasette-tiles": [
+        {"path": "/-/tiles", "contains": ['href="/-/tiles/plugins"']},
+        {"path": "/-/tiles/plugins", "contains": ["<h1>Glasshouse tiles</h1>", "/-/tiles/plugins/{z}/{x}/{y}.png"]},
+        # The one tile (TMS row 0 is XYZ row 0 at zoom 0): the PNG's header.
+        {"path": "/-/tiles/plugins/0/0/0.png", "contains": ["PNG", "IHDR"]},
+    ],
+    "datasette-basemap": [
+        {"path": "/basemap", "contains": ["tiles", "metadata"]},
+        {"path": "/basemap/metadata.json", "query": "_shape=array&name=name", "contains": ['"value": "']},
+    ],
     "datasette-haversine": [
         {"path": "{query}", "query": "sql=select+round(haversine(51.5074,-0.1278,48.8566,2.3522))+as+km&_shape=array",
          "contains": ['"km": 344.0']},
@@ -61,6 +75,10 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-plot": [
         {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette-plot/main.min.js"]},
         _static("/-/static-plugins/datasette-plot/main.min.js", "function"),
+    ],
+    "datasette-nteract-data-explorer": [
+        {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette-nteract-data-explorer/index.bfd4b775.js"]},
+        _static("/-/static-plugins/datasette-nteract-data-explorer/index.bfd4b775.js", "DatasetteDataExplorer"),
     ],
     "datasette-statistics": [
         {"path": "{query}", "query": "sql=select+statistics_median(n)+as+median+from+notes&_shape=array",
@@ -93,6 +111,20 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
         {"path": "/plugins/notes.json", "query": "_shape=objects&_search=tomato", "contains": ['"Tomato soup"'],
          "lacks": ['"Bread"']},
     ],
+    "datasette-sqlite-fts4": [
+        {"path": "{query}", "query": "sql=select+title,+round(rank_bm25(matchinfo(recipes_fts4,+'pcnalx')),+4)+as+rank"
+                                      "+from+recipes_fts4+where+recipes_fts4+match+'tomato'+order+by+rank&_shape=array",
+         "contains": ['"title": "Tomato soup", "rank": -1.2253', '"title": "Tomato salad", "rank": -1.0049']},
+    ],
+    "datasette-query-history": [
+        {"path": "/plugins", "query": "sql=select+1", "contains": ["/-/static-plugins/datasette_query_history/datasette-query-history.js"]},
+        _static("/-/static-plugins/datasette_query_history/datasette-query-history.js", "addQueryToHistory"),
+    ],
+    "datasette-graphql": [
+        {"path": "/graphql", "contains": ["graphiql"]},
+        # The schema the GraphQL API answers with: one type per table.
+        {"path": "/graphql/plugins.graphql", "contains": ["type notes {", "title: String"]},
+    ],
     "datasette-copyable": [
         {"path": "/plugins/notes.copyable", "contains": ['class="copyable"', "Tomato soup"]},
         {"path": "/plugins/notes.copyable", "query": "_table_format=github&_raw=1", "contains": ["|------|", "| Tomato soup |"]},
@@ -102,6 +134,10 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     ],
     "datasette-ics": [
         {"path": "/plugins/events.ics", "contains": ["BEGIN:VCALENDAR", "SUMMARY:Launch party", "DTSTART:20300501T180000Z"]},
+    ],
+    "datasette-xlsx": [
+        # A workbook is a zip: its member names are stored as they are.
+        {"path": "/plugins/notes.xlsx", "contains": ["PK", "[Content_Types].xml", "xl/worksheets/sheet1.xml"]},
     ],
     "datasette-dashboards": [
         {"path": "/-/dashboards", "contains": ["Glasshouse overview"]},

@@ -27,9 +27,12 @@ page of every check; a failing check always leaves one in its ``tmp_path``.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +42,15 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from builder.catalog import DATASETTE_VERSIONS, load_catalog
-from tests.support.plugin_data import DATABASE, TIMESTAMP_TEXT, group_metadata, group_of, plugin_groups
+from tests.support.plugin_data import (
+    DATABASE,
+    TILE_RGB,
+    TILE_SIZE,
+    TIMESTAMP_TEXT,
+    group_metadata,
+    group_of,
+    plugin_groups,
+)
 
 #: Milliseconds the first page may take: download, Pyodide and Datasette boot, reload.
 BOOT_TIMEOUT = 120_000
@@ -153,6 +164,21 @@ def _export_link(reader: Reader, label: str) -> Any:
     return link
 
 
+def _fetch_bytes(reader: Reader, path: str) -> tuple[int, str, bytes]:
+    """Fetch ``path`` from the page's own JavaScript: ``(status, content type, body bytes)``."""
+    answer = reader.page.evaluate(
+        """async (path) => {
+            const response = await fetch(path);
+            const bytes = new Uint8Array(await response.arrayBuffer());
+            let binary = '';
+            for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+            return {status: response.status, type: response.headers.get('content-type') || '', body: btoa(binary)};
+        }""",
+        path,
+    )
+    return answer["status"], answer["type"], base64.b64decode(answer["body"])
+
+
 def _sql(reader: Reader, sql: str, column: str) -> str:
     """Run ``sql`` on the database's query page (0.65 URL; 1.0 redirects it) and return ``column``'s first cell."""
     reader.open(f"{DATABASE}?sql={quote_plus(sql)}", f"td.col-{column}")
@@ -205,6 +231,55 @@ def check_geojson(reader: Reader, version: str) -> None:
     assert data["features"][0]["geometry"] == {"type": "Point", "coordinates": [-0.1278, 51.5074]}
 
 
+def check_geojson_map(reader: Reader, version: str) -> None:
+    # The plugin's script fetches the table's .geojson and draws every geometry on one map above the rows.
+    reader.open(f"{DATABASE}/places", ".table-wrapper > #map.leaflet-container .leaflet-marker-icon")
+    the_map = reader.page.locator(".table-wrapper > #map.leaflet-container")
+    reader.page.wait_for_function(
+        "() => document.querySelectorAll('.table-wrapper > #map .leaflet-marker-icon').length === 2"
+    )
+    box = the_map.bounding_box()
+    assert box["width"] > 300 and box["height"] > 200, box
+    # A polygon is drawn as a shape.
+    reader.open(f"{DATABASE}/areas", ".table-wrapper > #map path.leaflet-interactive")
+    assert reader.page.locator(".table-wrapper > #map path.leaflet-interactive").is_visible()
+
+
+def _tile_images(reader: Reader) -> list[list[int]]:
+    """``[naturalWidth, naturalHeight, r, g, b]`` of each loaded Leaflet tile on the page (its centre pixel)."""
+    return reader.page.evaluate(
+        """() => [...document.querySelectorAll('img.leaflet-tile-loaded')].map((img) => {
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(img, 0, 0);
+            const [r, g, b] = context.getImageData(img.naturalWidth / 2, img.naturalHeight / 2, 1, 1).data;
+            return [img.naturalWidth, img.naturalHeight, r, g, b];
+        })"""
+    )
+
+
+def check_tiles(reader: Reader, version: str) -> None:
+    reader.open("-/tiles", "a[href='/-/tiles/plugins']")
+    reader.page.click("a[href='/-/tiles/plugins']")
+    # The explorer draws a Leaflet map whose tiles the plugin serves from the database's tiles table.
+    reader.page.wait_for_selector("#explorer img.leaflet-tile-loaded", timeout=reader.timeout)
+    assert reader.page.inner_text("h1").strip() == "Glasshouse tiles"
+    assert [TILE_SIZE, TILE_SIZE, *TILE_RGB] in _tile_images(reader)
+    status, content_type, body = _fetch_bytes(reader, "/-/tiles/plugins/0/0/0.png")
+    assert status == 200 and content_type == "image/png" and body.startswith(b"\x89PNG")
+
+
+def check_basemap(reader: Reader, version: str) -> None:
+    # The basemap database is attached and holds OpenStreetMap tiles; datasette-tiles (offered with the
+    # same versions) draws them, from the reader's browser alone.
+    reader.open("basemap", "a[href$='/basemap/tiles']")
+    reader.open("-/tiles/basemap", "#explorer img.leaflet-tile-loaded")
+    tiles = _tile_images(reader)
+    assert tiles and all(tile[:2] == [256, 256] for tile in tiles), tiles
+    assert any(tile[2:] != [*TILE_RGB] for tile in tiles), tiles
+
+
 def check_haversine(reader: Reader, version: str) -> None:
     assert _sql(reader, "select round(haversine(51.5074, -0.1278, 48.8566, 2.3522)) as km", "km") == "344.0"
 
@@ -244,6 +319,12 @@ def check_plot(reader: Reader, version: str) -> None:
     dots.first.wait_for(timeout=reader.timeout)
     assert dots.count() == 3
     assert reader.page.locator(".datasette-plot svg").first.is_visible()
+
+
+def check_nteract_data_explorer(reader: Reader, version: str) -> None:
+    # The plugin's script fetches the rows as JSON and mounts nteract's data explorer above the table.
+    reader.open(f"{DATABASE}/notes", ".dx-button-bar")
+    raise AssertionError("TODO")
 
 
 def check_statistics(reader: Reader, version: str) -> None:
@@ -323,6 +404,38 @@ def check_search_all(reader: Reader, version: str) -> None:
     assert results.locator("table").first.is_visible()
 
 
+def check_sqlite_fts4(reader: Reader, version: str) -> None:
+    sql = (
+        "select title, round(rank_bm25(matchinfo(recipes_fts4, 'pcnalx')), 4) as rank"
+        " from recipes_fts4 where recipes_fts4 match 'tomato' order by rank"
+    )
+    reader.open(f"{DATABASE}?sql={quote_plus(sql)}", "td.col-rank")
+    assert [t.strip() for t in reader.page.locator("td.col-title").all_inner_texts()] == ["Tomato soup", "Tomato salad"]
+    assert [t.strip() for t in reader.page.locator("td.col-rank").all_inner_texts()] == ["-1.2253", "-1.0049"]
+
+
+def check_query_history(reader: Reader, version: str) -> None:
+    # The plugin's script keeps each query run on the query page in the reader's localStorage, and lists them.
+    for sql in ("select 1 as one", "select 2 as two"):
+        reader.open(f"{DATABASE}?sql={quote_plus(sql)}", "button:text-is('Query History')")
+    reader.page.click("button:text-is('Query History')")
+    history = reader.page.locator("#query-history-table td.previous-query")
+    history.first.wait_for()
+    assert history.all_inner_texts()[:2] == ["select 2 as two", "select 1 as one"]
+    assert reader.page.locator("#query-history-table").is_visible()
+
+
+def check_graphql(reader: Reader, version: str) -> None:
+    # GraphiQL, served by the plugin, sends the query with POST; the plugin answers it in the browser.
+    query = "{ notes(sort: id) { nodes { title } } }"
+    reader.open(f"graphql/{DATABASE}?query={quote_plus(query)}", ".graphiql-container .execute-button")
+    reader.page.click(".execute-button")
+    result = reader.page.locator(".result-window")
+    result.locator("text=Pesto").wait_for()
+    answer = json.loads(result.inner_text())
+    assert [n["title"] for n in answer["data"]["notes"]["nodes"]] == ["Tomato soup", "Bread", "Pesto"], answer
+
+
 def check_copyable(reader: Reader, version: str) -> None:
     reader.open(f"{DATABASE}/notes", ".export-links")
     _export_link(reader, "copyable").click()
@@ -362,6 +475,17 @@ def check_ics(reader: Reader, version: str) -> None:
         assert line in answer["text"].splitlines(), answer["text"]
 
 
+def check_xlsx(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", ".export-links")
+    status, content_type, body = _fetch_bytes(reader, _export_link(reader, "xlsx").get_attribute("href"))
+    assert status == 200 and content_type == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    with zipfile.ZipFile(io.BytesIO(body)) as workbook:
+        sheet = workbook.read("xl/worksheets/sheet1.xml").decode()
+        strings = workbook.read("xl/sharedStrings.xml").decode() if "xl/sharedStrings.xml" in workbook.namelist() else ""
+    for title in ("Tomato soup", "Bread", "Pesto"):
+        assert title in sheet + strings, (title, sheet[:2000])
+
+
 def check_dashboards(reader: Reader, version: str) -> None:
     reader.open("-/dashboards", "a:text-is('Glasshouse overview')")
     reader.page.click("a:text-is('Glasshouse overview')")
@@ -388,9 +512,13 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-cluster-map": check_cluster_map,
     "datasette-leaflet-geojson": check_leaflet_geojson,
     "datasette-geojson": check_geojson,
+    "datasette-geojson-map": check_geojson_map,
+    "datasette-tiles": check_tiles,
+    "datasette-basemap": check_basemap,
     "datasette-haversine": check_haversine,
     "datasette-vega": check_vega,
     "datasette-plot": check_plot,
+    "datasette-nteract-data-explorer": check_nteract_data_explorer,
     "datasette-statistics": check_statistics,
     "datasette-pretty-json": check_pretty_json,
     "datasette-render-markdown": check_render_markdown,
@@ -400,9 +528,13 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-json-html": check_json_html,
     "datasette-render-timestamps": check_render_timestamps,
     "datasette-search-all": check_search_all,
+    "datasette-sqlite-fts4": check_sqlite_fts4,
+    "datasette-query-history": check_query_history,
+    "datasette-graphql": check_graphql,
     "datasette-copyable": check_copyable,
     "datasette-export-notebook": check_export_notebook,
     "datasette-ics": check_ics,
+    "datasette-xlsx": check_xlsx,
     "datasette-dashboards": check_dashboards,
     "datasette-block-robots": check_block_robots,
 }
