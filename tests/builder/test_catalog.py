@@ -117,7 +117,8 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
          "contains": ['"title": "Tomato soup", "rank": -1.2253', '"title": "Tomato salad", "rank": -1.0049']},
     ],
     "datasette-query-history": [
-        {"path": "/plugins", "query": "sql=select+1", "contains": ["/-/static-plugins/datasette_query_history/datasette-query-history.js"]},
+        {"path": "{query_page}", "query": "sql=select+1",
+         "contains": ["/-/static-plugins/datasette_query_history/datasette-query-history.js"]},
         _static("/-/static-plugins/datasette_query_history/datasette-query-history.js", "addQueryToHistory"),
     ],
     "datasette-graphql": [
@@ -151,11 +152,16 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
 
 #: Where each Datasette version answers arbitrary SQL as JSON (1.0 redirects the 0.65 URL there).
 QUERY_PATHS = {"0.65.5": "/plugins.json", "1.0a41": "/plugins/-/query.json"}
+#: Where each Datasette version shows the SQL query page (the same redirect).
+QUERY_PAGES = {"0.65.5": "/plugins", "1.0a41": "/plugins/-/query"}
 
 
 def pages_for(name: str, version: str) -> list[dict]:
-    """``PLUGIN_CHECKS[name]`` with ``{query}`` replaced by ``version``'s SQL JSON path."""
-    return [{**page, "path": page["path"].replace("{query}", QUERY_PATHS[version])} for page in PLUGIN_CHECKS[name]]
+    """``PLUGIN_CHECKS[name]`` with ``{query}`` and ``{query_page}`` replaced by ``version``'s SQL JSON path and page."""
+    return [
+        {**page, "path": page["path"].replace("{query}", QUERY_PATHS[version]).replace("{query_page}", QUERY_PAGES[version])}
+        for page in PLUGIN_CHECKS[name]
+    ]
 
 
 def offered_pairs() -> list[tuple[str, str]]:
@@ -205,7 +211,7 @@ def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
 
 def test_every_plugin_has_a_browser_check() -> None:
     assert set(PLUGIN_CHECKS) == set(CATALOG)
-    assert set(QUERY_PATHS) == set(DATASETTE_VERSIONS)
+    assert set(QUERY_PATHS) == set(QUERY_PAGES) == set(DATASETTE_VERSIONS)
 
 
 # --- the locks -----------------------------------------------------------------------------
