@@ -46,6 +46,7 @@ from tests.support.plugin_data import (
     DATABASE,
     TILE_RGB,
     TILE_SIZE,
+    TIMESTAMP,
     TIMESTAMP_TEXT,
     group_metadata,
     group_of,
@@ -65,6 +66,15 @@ CONTROL_TIMEOUT = 3_000
 CONTROL_SETTLE = 1_000
 #: A selector only Datasette's pages have (the loading page has no footer).
 DATASETTE_PAGE = "footer"
+#: Uncaught errors a plugin's own page raises in any browser, harmless to what it shows: ``(path
+#: on the page's URL, start of the error, why)``. Every other uncaught error fails the check.
+KNOWN_PAGE_ERRORS: tuple[tuple[str, str, str], ...] = (
+    (
+        "/-/tiles/", "Unexpected token 'export'",
+        "datasette-tiles 0.6.1's explorer also loads datasette-leaflet's ES module with a classic <script>, "
+        "which cannot parse it; the map is drawn by the page's import() of the same module",
+    ),
+)
 
 
 # --- the reader's browser ------------------------------------------------------------------
@@ -322,11 +332,17 @@ def check_plot(reader: Reader, version: str) -> None:
 
 
 def check_nteract_data_explorer(reader: Reader, version: str) -> None:
-    # The plugin's script fetches the rows as JSON and mounts nteract's data explorer above the table.
-    reader.open(f"{DATABASE}/notes", "table.rows-and-columns")
-    reader.page.wait_for_timeout(8000)
-    Path("/tmp/pb-probe/nteract.html").write_text(reader.page.content())
-    raise AssertionError("TODO")
+    # The plugin's script mounts nteract's data explorer above the table; opened, it fetches the rows
+    # as JSON and shows them in its grid (the raw timestamps: the table shows them as dates).
+    button = ".datasette-data-explorer button:text-is('View (3 rows) in Data Explorer')"
+    reader.open(f"{DATABASE}/notes", button)
+    reader.page.click(button)
+    reader.page.locator("button:text-is('Show Data Explorer Settings')").wait_for()
+    explorer = reader.page.locator(".datasette-data-explorer")
+    explorer.get_by_text(str(TIMESTAMP), exact=True).first.wait_for()
+    assert explorer.get_by_text(str(TIMESTAMP), exact=True).count() == 3
+    for title in ("Tomato soup", "Bread", "Pesto"):
+        assert explorer.get_by_text(title, exact=True).first.is_visible(), title
 
 
 def check_statistics(reader: Reader, version: str) -> None:
@@ -631,7 +647,12 @@ def test_the_plugin_works_in_the_readers_browser(
     reader = readers.reader_for(gallery.url)
     try:
         BROWSER_CHECKS[name](reader, version)
-        assert not reader.page_errors, "the page's JavaScript failed"
+        unexpected = [
+            error for error in reader.page_errors
+            if not any(path in error.split(": ", 1)[0] and error.split(": ", 1)[1].startswith(start)
+                       for path, start, _why in KNOWN_PAGE_ERRORS)
+        ]  # fmt: skip
+        assert not unexpected, "the page's JavaScript failed"
         # The gallery's Content-Security-Policy (builder/csp.py) allows what the plugin needs: the
         # catalog lists its extra sources; Chromium reports each refusal on the console.
         refused = [line for line in reader.console if "Content Security Policy" in line]
