@@ -417,8 +417,10 @@ def check_search_all(reader: Reader, version: str) -> None:
     text = results.inner_text()
     assert "Central London" in text and "London" in text
     assert "Paris" not in text and "Tomato" not in text
-    # It searched the third indexed table too, and says it found nothing there.
-    assert reader.page.inner_text("#search-all-no-results").strip() == "No results in plugins: notes"
+    # It searched the third indexed table too, and says it found nothing there. (Under Datasette 1.0a41
+    # it also searches recipes_fts4, an FTS4 index of its own that 0.65.5 hides.)
+    no_results = [line.strip() for line in reader.page.inner_text("#search-all-no-results").splitlines() if line.strip()]
+    assert "No results in plugins: notes" in no_results, no_results
     assert results.locator("table").first.is_visible()
 
 
@@ -441,17 +443,6 @@ def check_query_history(reader: Reader, version: str) -> None:
     history.first.wait_for()
     assert history.all_inner_texts()[:2] == ["select 2 as two", "select 1 as one"]
     assert reader.page.locator("#query-history-table").is_visible()
-
-
-def check_graphql(reader: Reader, version: str) -> None:
-    # GraphiQL, served by the plugin, sends the query with POST; the plugin answers it in the browser.
-    query = "{ notes(sort: id) { nodes { title } } }"
-    reader.open(f"graphql/{DATABASE}?query={quote_plus(query)}", ".graphiql-container .execute-button")
-    reader.page.click(".execute-button")
-    result = reader.page.locator(".result-window")
-    result.locator("text=Pesto").wait_for()
-    answer = json.loads(result.inner_text())
-    assert [n["title"] for n in answer["data"]["notes"]["nodes"]] == ["Tomato soup", "Bread", "Pesto"], answer
 
 
 def check_copyable(reader: Reader, version: str) -> None:
@@ -548,7 +539,6 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-search-all": check_search_all,
     "datasette-sqlite-fts4": check_sqlite_fts4,
     "datasette-query-history": check_query_history,
-    "datasette-graphql": check_graphql,
     "datasette-copyable": check_copyable,
     "datasette-export-notebook": check_export_notebook,
     "datasette-ics": check_ics,
