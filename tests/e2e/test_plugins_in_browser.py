@@ -70,9 +70,12 @@ DATASETTE_PAGE = "footer"
 #: on the page's URL, start of the error, why)``. Every other uncaught error fails the check.
 KNOWN_PAGE_ERRORS: tuple[tuple[str, str, str], ...] = (
     (
-        "/-/tiles/", "Unexpected token 'export'",
-        "datasette-tiles 0.6.1's explorer also loads datasette-leaflet's ES module with a classic <script>, "
-        "which cannot parse it; the map is drawn by the page's import() of the same module",
+        "/-/tiles/",
+        "Unexpected token 'export'",
+        (
+            "datasette-tiles 0.6.1's explorer also loads datasette-leaflet's ES module with a classic <script>, "
+            "which cannot parse it; the map is drawn by the page's import() of the same module"
+        ),
     ),
 )
 
