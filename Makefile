@@ -22,11 +22,11 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx clean
+.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx webkit clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
-	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium)"
+	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium, WebKitGTK)"
 	@echo "make test-fast  the unit tests only (no browser, no Node boots, no workers): under 2 minutes"
 	@echo "make lint    ruff and mypy (the type checker); make test runs it too"
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
@@ -94,6 +94,13 @@ nginx:
 	@bash deploy/apt-install.sh nginx nginx-light
 	@bash deploy/apt-install.sh docker-compose docker-compose
 
+# WebKitGTK (Safari's engine family), for tests/e2e/test_webkit_in_browser.py: Debian's WebKitWebDriver
+# (webkit2gtk-driver, which brings the MiniBrowser it drives) and Xvfb, the display MiniBrowser
+# needs (it has no headless mode). Selenium, which drives it, is in requirements.txt.
+webkit:
+	@bash deploy/apt-install.sh WebKitWebDriver webkit2gtk-driver --no-install-recommends
+	@bash deploy/apt-install.sh Xvfb xvfb --no-install-recommends
+
 services:
 	@bash deploy/services.sh
 
@@ -119,7 +126,7 @@ FAST_MARKERS := not slow and not e2e and not integration and not network
 # and they share the session's prebuilt bundles.
 # --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 TEST_PROCESSES ?= 4
-test: setup lint chromium nginx services
+test: setup lint chromium webkit nginx services
 	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadfile --durations=25)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes.

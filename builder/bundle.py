@@ -15,6 +15,9 @@ Layout written (DESIGN.md, "Bundle"; ``builder.director`` writes it)::
     builds/<build-id>/pyodide.mjs          generated: re-exports this Pyodide version's loader
     builds/<build-id>/-/static/...         Datasette's static files, served at /-/static/...
     builds/<build-id>/-/static-plugins/... the plugins' static files, served at /-/static-plugins/...
+    builds/<build-id>/card.png             the share card (builder.card), for pages about the gallery
+    builds/<build-id>/icon-<size>.png      the app icons, 192 and 512 px (builder.card.render_icon)
+    builds/<build-id>/manifest.webmanifest the web app manifest (builder.web_app_manifest), served at /manifest.webmanifest
     <key>.gz                               gzip copy of a text, wasm or database file above (builder.gzip_copies)
     builds/<build-id>/download.zip         the self-host zip of the files above (builder.download)
     builds/<build-id>/manifest.json        builder.manifest
@@ -34,10 +37,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from builder.card import THEME_COLOR
 from builder.csp import security_headers
 from builder.runtime import BOOTSTRAP_PAGE, BUILTIN_PLUGINS, READER_MODULES
 from builder.stdlib import STDLIB_NAME
 from builder.url_map import URL_MAP
+from builder.web_app_manifest import (
+    WEB_APP_MANIFEST_NAME,
+    WEB_APP_MANIFEST_URL,
+    WebAppIcon,
+    head_tags,
+    icon_name,
+    web_app_manifest,
+)
 from builder.wheels import sha256_file
 
 #: Files of the Pyodide npm package that a bundle needs, in the order the browser wants them.
@@ -102,6 +114,10 @@ class BundleLayout:
     def service_worker(self, path: Path) -> BundleEntry:
         """``sw.js``, the Service Worker entry point, served at ``/sw.js``."""
         return BundleEntry(f"{self.build_prefix}sw.js", path, URL_MAP.server.service_worker)
+
+    def web_app_manifest(self, path: Path) -> BundleEntry:
+        """``manifest.webmanifest``, the web app manifest, served at the origin's ``/manifest.webmanifest``."""
+        return BundleEntry(f"{self.build_prefix}{WEB_APP_MANIFEST_NAME}", path, WEB_APP_MANIFEST_URL)
 
     def bootstrap_page(self, path: Path) -> BundleEntry:
         """``index.html``, the bootstrap page the content origin answers every app path with."""
@@ -176,6 +192,27 @@ def static_files(layout: BundleLayout, urls: Iterable[str], folder: Path) -> lis
     return [BundleEntry(f"{layout.build_prefix}{url.removeprefix('/')}", folder / url.removeprefix("/"), url) for url in urls]
 
 
+def write_web_app_manifest(
+    layout: BundleLayout, folder: Path, *, title: str, description: str, icons: dict[int, Path]
+) -> list[BundleEntry]:
+    """The gallery's app icons and its web app manifest, written into ``folder``: ``[icons..., manifest]``.
+
+    ``icons`` maps a size in px to the icon drawn at it (``builder.card.render_icon``); each is a
+    build file (``/_build/<build-id>/icon-<size>.png``), listed in the manifest with that URL. No
+    icons (they could not be drawn): no manifest either, ``[]``, since a browser installs no app
+    without an icon. ``title`` and ``description`` are bounded by ``builder.web_app_manifest``.
+    """
+    if not icons:
+        return []
+    entries = [layout.build_file(icon_name(size), path) for size, path in sorted(icons.items())]
+    manifest = web_app_manifest(
+        title, description, [WebAppIcon(entry.url, size) for size, entry in zip(sorted(icons), entries, strict=True)]
+    )
+    path = folder / WEB_APP_MANIFEST_NAME
+    path.write_text(manifest.to_json(), encoding="utf-8")
+    return [*entries, layout.web_app_manifest(path)]
+
+
 def precache_list(files: Sequence[BundleEntry], digests: dict[Path, str]) -> list[dict[str, Any]]:
     """What a reader's worker downloads first: ``[{"url", "size" (bytes), "integrity" (SRI)}]``.
 
@@ -194,12 +231,15 @@ def runtime_config(
     database: Path,
     metadata: dict,
     policy: str,
+    installable: bool = False,
 ) -> dict[str, object]:
     """This build's values for the browser runtime (``config.mjs``).
 
     ``files`` are the reader's files (``runtime_files`` first: the standard library's URL is
     taken from them); ``packages`` are loaded by name (``datasette`` and the plugins);
-    ``database`` is the canonical copy; ``policy`` the build's ``builder.csp.gallery_policy``.
+    ``database`` is the canonical copy; ``policy`` the build's ``builder.csp.gallery_policy``;
+    ``installable``: the build has a web app manifest (``write_web_app_manifest``), which every
+    page the Service Worker answers then links (``webAppManifest``: ``{url, themeColor}``, else null).
     """
     build = layout.build_url
     return {
@@ -222,18 +262,19 @@ def runtime_config(
         # gallery's visibility may change after a reader's worker is installed, so these
         # answers always take the unlisted gallery's stricter Referrer-Policy (no-referrer).
         "securityHeaders": [list(header) for header in security_headers(policy, unlisted=True)],
+        "webAppManifest": {"url": WEB_APP_MANIFEST_URL, "themeColor": THEME_COLOR} if installable else None,
     }
 
 
 def write_generated_files(
-    layout: BundleLayout, folder: Path, config: dict[str, object], title: str
+    layout: BundleLayout, folder: Path, config: dict[str, object], title: str, *, installable: bool = False
 ) -> tuple[list[BundleEntry], BundleEntry]:
     """Write the files that carry this build's values into ``folder``: ``(generated, index.html)``.
 
     ``generated`` is ``config.mjs`` (exports ``config``), ``pyodide.mjs`` (re-exports this
     Pyodide version's loader: module Service Workers may only import statically) and ``sw.js``
     (the Service Worker entry point at ``/sw.js``), in that order; ``index.html`` is the
-    bootstrap page, ``title`` escaped.
+    bootstrap page, ``title`` escaped, linking the web app manifest when ``installable``.
     """
     sources = {
         "config.mjs": (
@@ -254,5 +295,14 @@ def write_generated_files(
         generated.append(layout.service_worker(folder / name) if name == "sw.js" else layout.build_file(name, folder / name))
     index = folder / "index.html"
     bootstrap = f"{layout.build_url}js/bootstrap.mjs"
-    index.write_text(_render(BOOTSTRAP_PAGE, {"__TITLE__": html.escape(title), "__BOOTSTRAP_URL__": bootstrap}))
+    index.write_text(
+        _render(
+            BOOTSTRAP_PAGE,
+            {
+                "__TITLE__": html.escape(title),
+                "__BOOTSTRAP_URL__": bootstrap,
+                "__WEB_APP_MANIFEST__": head_tags() if installable else "",
+            },
+        )
+    )
     return generated, layout.bootstrap_page(index)

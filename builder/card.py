@@ -4,10 +4,17 @@ Plain Python with Pillow (no browser, no Django). The build writes it to
 ``builds/<build-id>/card.png``; the gallery origin serves it as
 ``/_build/<build-id>/card.png`` and the app origin uses it for Open Graph and
 Twitter cards, the front page and oEmbed thumbnails.
+
+The gallery's app icons (``render_icon``: the square the web app manifest lists,
+``builder.web_app_manifest``) are the card in small: its paper, its accent band and
+the title's initials in its title font, so an installed gallery looks like its card.
+``THEME_COLOR`` and ``BACKGROUND_COLOR`` are the card's accent and paper, for the
+manifest and the pages' ``<meta name="theme-color">``.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,10 @@ _MUTED = (91, 100, 117)
 _ACCENT = (35, 88, 201)
 _PAPER = (251, 252, 254)
 _LINE = (217, 222, 231)
+
+#: The card's colours as CSS hex (``#rrggbb``): the accent band, and the paper behind everything.
+THEME_COLOR = "#{:02x}{:02x}{:02x}".format(*_ACCENT)
+BACKGROUND_COLOR = "#{:02x}{:02x}{:02x}".format(*_PAPER)
 #: Debian's fonts-dejavu-core; wide Unicode coverage. Pillow's own font is the fallback.
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 
@@ -138,6 +149,62 @@ def render_card(title: str, tables: Sequence[dict[str, Any]], out_path: Path) ->
         fill=_ACCENT,
     )
     draw.text((_MARGIN, CARD_HEIGHT - _MARGIN - 28), footnote, font=_font(26), fill=_MUTED)
+    out_path = Path(out_path)
+    image.save(out_path, format="PNG", optimize=True)
+    return out_path
+
+
+def title_initials(title: str) -> str:
+    """Up to two initials of ``title`` for its icon, upper-cased: "Chinook music store" -> "CM".
+
+    The first letter or digit of each of the first two words that have one; a title that starts
+    with a wide character (Chinese, Japanese) gives that one character; a title with no letter or
+    digit gives its first visible character, and an empty one "G" (for Glasshouse).
+    """
+    initials = ""
+    for word in title.split():
+        first = next((c for c in word if c.isalnum()), "")
+        if not first:
+            continue
+        if unicodedata.east_asian_width(first) in ("W", "F"):
+            return initials or first
+        initials += first.upper()
+        if len(initials) == 2:
+            break
+    return initials or next((c for c in title if c.isprintable() and not c.isspace()), "G")
+
+
+def render_icon(title: str, size: int, out_path: Path) -> Path:
+    """Write the gallery's ``size``×``size`` px app icon (PNG) to ``out_path`` and return it.
+
+    The share card in small: its paper, its accent band along the top (in the card's proportion
+    to the height) and ``title_initials(title)`` in the card's bold title font and ink, centred
+    and sized to the square. Raises ``ValueError`` for a ``size`` under 16 and ``OSError`` if
+    ``out_path`` cannot be written.
+    """
+    if size < 16:
+        raise ValueError(f"an icon needs at least 16 px, not {size}")
+    image = Image.new("RGB", (size, size), _PAPER)
+    draw = ImageDraw.Draw(image)
+    band = max(2, round(size * 14 / CARD_HEIGHT * 3))
+    draw.rectangle((0, 0, size, band), fill=_ACCENT)
+    text = title_initials(title.strip() or "Untitled gallery")
+    # The largest font whose initials fit 70 % of the square's width and half its height.
+    points = int(size * 0.5)
+    font = _font(points, bold=True)
+    while points > 8:
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        if right - left <= size * 0.7 and bottom - top <= size * 0.5:
+            break
+        points -= max(1, points // 16)
+        font = _font(points, bold=True)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    middle = band + (size - band) / 2
+    draw.text(((size - (right - left)) / 2 - left, middle - (bottom - top) / 2 - top), text, font=font, fill=_INK)
+    rule = max(1, size // 64)
+    width = size * 0.25
+    y = middle + size * 0.25 + rule
+    draw.rectangle(((size - width) / 2, y, (size + width) / 2, y + rule), fill=_ACCENT)
     out_path = Path(out_path)
     image.save(out_path, format="PNG", optimize=True)
     return out_path

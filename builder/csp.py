@@ -32,6 +32,10 @@ map tiles, for instance). The catalog checks what an entry may add when it loads
   worker-mode shell downloads through blob: URLs.
 - ``frame-ancestors *``: any site may embed a gallery (previews excepted, which
   ``gallery.content`` narrows to ``'none'``).
+
+A plugin's sources widen only the galleries built with it, and only by the hosts its entry
+names (tiles, a video site's frames), except ``media-src https:`` for datasette-mp3-audio,
+whose audio lives on whatever hosts the publisher's data names (``ANY_HTTPS_DIRECTIVES``).
 """
 
 from __future__ import annotations
@@ -59,13 +63,21 @@ UNLISTED_REFERRER_POLICY = "no-referrer"
 
 
 def policy_directives(plugin_sources: Iterable[Mapping[str, Iterable[str]]]) -> dict[str, tuple[str, ...]]:
-    """``BASE_DIRECTIVES`` with every mapping of ``plugin_sources`` (``{directive: sources}``) added, without repeats."""
+    """``BASE_DIRECTIVES`` with every mapping of ``plugin_sources`` (``{directive: sources}``) added, without repeats.
+
+    A directive not in ``BASE_DIRECTIVES`` starts with ``default-src``'s sources and comes last,
+    in the order the mappings first name it.
+    """
     directives = {name: list(values) for name, values in BASE_DIRECTIVES.items()}
     for sources in plugin_sources:
         for directive, values in sources.items():
+            # A directive the base policy leaves out (frame-src, media-src) falls back to
+            # default-src; once sent it replaces that fallback, so it starts from default-src's
+            # sources and the gallery's own origin stays allowed. It goes after the base ones.
+            current = directives.setdefault(directive, list(BASE_DIRECTIVES["default-src"]))
             for value in values:
-                if value not in directives[directive]:
-                    directives[directive].append(value)
+                if value not in current:
+                    current.append(value)
     return {name: tuple(values) for name, values in directives.items()}
 
 

@@ -11,13 +11,14 @@ per phase, plain values in, a ``BuildResult`` out, no Django and no Celery):
 ``resolve``
     check the plugins against the catalog and fetch the pinned wheels (``builder.wheels``);
 ``stage``
-    describe the tables, scan the data, draw the share card, write the build's lock file and
-    runtime module, compile the standard library;
+    describe the tables, scan the data, draw the share card and the app icons, write the build's
+    lock file and runtime module, compile the standard library;
 ``check``
     boot the bundle in Node before anything is published (``builder.compat``);
 ``write``
-    lay out every file (``builder.bundle``), make the gzip copies (``builder.gzip_copies``),
-    the manifest (``builder.manifest``) and the self-host zip (``builder.download``);
+    lay out every file (``builder.bundle``) with the web app manifest (``builder.web_app_manifest``),
+    make the gzip copies (``builder.gzip_copies``), the manifest (``builder.manifest``) and the
+    self-host zip (``builder.download``);
 ``upload``
     store the files, ``sw.js`` and ``index.html`` last (``builder.storage``).
 
@@ -50,8 +51,9 @@ from builder.bundle import (
     runtime_files,
     static_files,
     write_generated_files,
+    write_web_app_manifest,
 )
-from builder.card import render_card
+from builder.card import render_card, render_icon
 from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import CompatError, CompatOutOfMemory, CompatReport, CompatRequest, check_bundle
 from builder.csp import gallery_policy
@@ -66,6 +68,7 @@ from builder.stdlib import compiled_stdlib
 from builder.storage import GZIP_SUFFIX, MissingKey, Storage, StorageError, copy_to_file
 from builder.tables import describe_tables
 from builder.tabular import InvalidTabularFile, convert_file
+from builder.web_app_manifest import ICON_SIZES
 from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
 
 #: The reason of a build that failed for a fault nobody foresaw (the log has the traceback).
@@ -178,9 +181,9 @@ class Staged:
 
     ``database``: the canonical copy; ``info``: the database check's findings; ``tables`` and
     ``scan``: ``builder.tables.describe_tables`` and ``builder.scan.scan_database``; ``card``: the
-    share card (``None`` if it could not be drawn); ``lock_file``, ``runtime_module``: the
-    build's own files; ``metadata``: Datasette's; ``stdlib``: the compiled standard library, or
-    ``None``.
+    share card (``None`` if it could not be drawn); ``icons``: the app icons by size in px (empty
+    if they could not be drawn); ``lock_file``, ``runtime_module``: the build's own files;
+    ``metadata``: Datasette's; ``stdlib``: the compiled standard library, or ``None``.
     """
 
     database: Path
@@ -192,6 +195,7 @@ class Staged:
     runtime_module: Path
     metadata: dict
     stdlib: Path | None
+    icons: dict[int, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,14 @@ class BuildDirector:
         except (OSError, ValueError) as exc:
             self.log(f"Share card not drawn ({exc}); the gallery page shows none.")
             card = None
+        # The app icons, the card in small: without them the gallery is not installable, nothing else.
+        icons: dict[int, Path] = {}
+        try:
+            for size in ICON_SIZES:
+                icons[size] = render_icon(request.title, size, work / f"icon-{size}.png")
+        except (OSError, ValueError) as exc:
+            self.log(f"App icons not drawn ({exc}); readers cannot install this gallery as an app.")
+            icons = {}
         lock_file = work / "pyodide-lock.json"
         write_pyodide_lock(request.runtime_dir / "pyodide-lock.json", request.cache_dir, list(resolved.wheels), lock_file)
         runtime_module = work / "glasshouse_runtime.py"
@@ -368,7 +380,7 @@ class BuildDirector:
         stdlib = compiled_stdlib(request.runtime_dir, request.cache_dir, request.pyodide_version, log=self.log)
         return Staged(
             database=database, info=info, tables=tables, scan=scan, card=card, lock_file=lock_file,
-            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib,
+            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib, icons=icons,
         )  # fmt: skip
 
     def check(self, staged: Staged, resolved: Resolved) -> CompatReport:
@@ -417,14 +429,18 @@ class BuildDirector:
         digests = {entry.path: sha256_file(entry.path) for entry in files}
         precache = precache_list(files, digests)
         policy = gallery_policy(resolved.plugins)
+        # The web app manifest and its icons: what a browser fetches to install the gallery, not precached.
+        web_app = write_web_app_manifest(
+            layout, work, title=self.request.title, description=self.request.description, icons=staged.icons
+        )
         config = runtime_config(
             layout, files=files, precache=precache, packages=("datasette", *resolved.plugins),
-            database=staged.database, metadata=staged.metadata, policy=policy,
+            database=staged.database, metadata=staged.metadata, policy=policy, installable=bool(web_app),
         )  # fmt: skip
-        generated, index = write_generated_files(layout, work, config, self.request.title)
+        generated, index = write_generated_files(layout, work, config, self.request.title, installable=bool(web_app))
         # Files for pages about the gallery, not for the reader's runtime: not precached.
         card = [layout.build_file("card.png", staged.card)] if staged.card else []
-        listed = [*files, *card, *generated, index]
+        listed = [*files, *card, *web_app, *generated, index]
         # Gzip copies of the compressible files that shrink enough (gallery.content serves them to
         # readers that accept gzip); the precache list keeps the identity bytes' size and integrity.
         copies = gzip_copies(listed, self.storage, self.background, work / "gzip", layout.build_prefix)
@@ -434,7 +450,7 @@ class BuildDirector:
         manifest_file.write_text(manifest.to_json())
         # sw.js and index.html go last: once they are in place, readers may start on this build.
         ordered = [
-            *files, *card, *generated[:-1],
+            *files, *card, *web_app, *generated[:-1],
             *(BundleEntry(key + GZIP_SUFFIX, copy.path, "") for key, copy in copies.items() if copy.path),
             download, BundleEntry(f"{layout.build_prefix}manifest.json", manifest_file, ""), generated[-1], index,
         ]  # fmt: skip

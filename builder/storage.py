@@ -30,6 +30,8 @@ CONTENT_TYPES: dict[str, str] = {
     ".mjs": "text/javascript; charset=utf-8",
     ".py": "text/x-python; charset=utf-8",
     ".json": "application/json",
+    # The gallery's web app manifest (builder.web_app_manifest), the type the spec registers.
+    ".webmanifest": "application/manifest+json",
     ".wasm": "application/wasm",
     ".zip": "application/zip",
     ".whl": "application/zip",
@@ -54,15 +56,16 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
     ".ttf": "font/ttf",
     ".otf": "font/otf",
 }
-#: Files the builder draws itself, by their name directly under ``builds/<id>/``.
-BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png"}
+#: Files the builder draws itself, by their name directly under ``builds/<id>/``: the share card
+#: and the app icons (builder.card; builder.web_app_manifest.icon_name).
+BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png", "icon-192.png": "image/png", "icon-512.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Content types worth a gzip copy (``<key>.gz``, builder.gzip_copies): text, wasm and SQLite. Zips,
 #: wheels, images and fonts are compressed already.
 COMPRESSIBLE_TYPES = frozenset(
     {
         "text/html", "text/javascript", "text/css", "text/plain", "text/x-python", "application/json",
-        "application/wasm", "application/vnd.sqlite3", "image/svg+xml",
+        "application/manifest+json", "application/wasm", "application/vnd.sqlite3", "image/svg+xml",
     }
 )  # fmt: skip
 #: Suffix of a key's gzip copy, stored next to it.

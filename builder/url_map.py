@@ -1,7 +1,7 @@
 """The gallery origin's URL map, read for Python from the one file the browser runtime imports.
 
 ``builder/runtime/reader/js/url-map.mjs`` is the map's home: which paths of a gallery origin
-the server answers (``/sw.js``, ``/robots.txt``, ``/_report``, ``/_download/``), which are the
+the server answers (``/sw.js``, ``/robots.txt``, ``/_report``, ``/_download/``, ``/manifest.webmanifest``), which are the
 bundle's immutable stores (``/_runtime/``, ``/_wheels/``, ``/_build/``), Datasette's static files
 (``/-/static/``, ``/-/static-plugins/``), embed mode (``/-/embed/``) and the runtime's own query
 parameters (``_glasshouse_*``). The browser runtime imports it as an ES module; this module parses
@@ -32,12 +32,14 @@ class InvalidUrlMap(ValueError):
 
 @dataclass(frozen=True)
 class ServerPaths:
-    """Paths only the server answers, never the runtime: ``/sw.js``, ``/robots.txt``, ``/_report``, ``/_download/``."""
+    """Paths only the server answers, never the runtime: ``/sw.js``, ``/robots.txt``, ``/_report``, ``/_download/``,
+    and the web app manifest ``/manifest.webmanifest`` (``builder.web_app_manifest``)."""
 
     service_worker: str
     robots: str
     report: str
     download: str
+    web_app_manifest: str
 
 
 @dataclass(frozen=True)

@@ -62,11 +62,18 @@ class Plugin:
 # --- What an entry's ``csp`` may add to the gallery policy (builder.csp) -----------------------
 
 #: Directives a catalog plugin may add sources to (fetch directives only: never frame-ancestors,
-#: base-uri, form-action or object-src).
-PLUGIN_DIRECTIVES = frozenset({"script-src", "style-src", "img-src", "font-src", "connect-src"})
+#: base-uri, form-action or object-src). ``frame-src`` and ``media-src`` are not in the base
+#: policy: a plugin that adds one starts it from ``default-src`` (``builder.csp.policy_directives``).
+PLUGIN_DIRECTIVES = frozenset({"script-src", "style-src", "img-src", "font-src", "connect-src", "frame-src", "media-src"})
 #: A source expression a plugin may list: an https host source (wildcard subdomain allowed)
 #: or ``'unsafe-eval'`` (Vega compiles its expressions with ``Function``).
 _SOURCE_RE = re.compile(r"https://(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?|'unsafe-eval'")
+#: Directives that may also list the scheme source ``https:`` (any https host): audio and video
+#: named by the publisher's data (datasette-mp3-audio) live on hosts no catalog entry can know.
+#: A media element cannot run script; what a gallery with it gives up is that readers' browsers
+#: fetch from hosts the data names, and that markup injected there could send data to another
+#: origin through an ``<audio>`` element.
+ANY_HTTPS_DIRECTIVES = frozenset({"media-src"})
 
 
 class InvalidPolicySource(ValueError):
@@ -77,8 +84,8 @@ def check_plugin_sources(plugin: str, sources: Mapping[str, Iterable[str]]) -> d
     """Return ``sources`` (``{directive: [source, ...]}``) as tuples, or raise ``InvalidPolicySource``.
 
     Only ``PLUGIN_DIRECTIVES`` may be extended, and only with https host sources or
-    ``'unsafe-eval'``: a catalog typo such as ``*`` or ``'unsafe-hashes'`` fails loudly
-    instead of widening every gallery that uses the plugin.
+    ``'unsafe-eval'`` (and ``https:`` in ``ANY_HTTPS_DIRECTIVES``): a catalog typo such as
+    ``*`` or ``'unsafe-hashes'`` fails loudly instead of widening every gallery that uses the plugin.
     """
     checked: dict[str, tuple[str, ...]] = {}
     for directive, values in sources.items():
@@ -88,9 +95,12 @@ def check_plugin_sources(plugin: str, sources: Mapping[str, Iterable[str]]) -> d
             )
         values = tuple(values)
         for value in values:
+            if value == "https:" and directive in ANY_HTTPS_DIRECTIVES:
+                continue
             if not _SOURCE_RE.fullmatch(value):
                 raise InvalidPolicySource(
                     f"{plugin}: csp source {value!r} for {directive} is not an https host source or 'unsafe-eval'"
+                    + (" (https: alone is allowed only in " + ", ".join(sorted(ANY_HTTPS_DIRECTIVES)) + ")" if value == "https:" else "")
                 )
         checked[directive] = values
     return checked

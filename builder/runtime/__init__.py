@@ -31,7 +31,8 @@ READER_MODULES = READER_DIR / "js"
 RUNTIME_MODULE = READER_DIR / "glasshouse_runtime.py"
 #: Glasshouse's built-in Datasette plugins, in every bundle: module name -> source file.
 BUILTIN_PLUGINS = {"glasshouse_report": READER_DIR / "glasshouse_report.py"}
-#: The bootstrap page, with ``__TITLE__`` and ``__BOOTSTRAP_URL__`` filled in per build (``builder.bundle``).
+#: The bootstrap page, with ``__TITLE__``, ``__BOOTSTRAP_URL__`` and ``__WEB_APP_MANIFEST__`` (the
+#: web app manifest's ``<link>`` and theme colour, or nothing) filled in per build (``builder.bundle``).
 BOOTSTRAP_PAGE = READER_DIR / "index.html"
 #: The kill-switch Service Worker served at ``/sw.js`` of a gallery taken down (``gallery.content.pages``).
 KILLSWITCH = READER_DIR / "killswitch.js"

@@ -16,6 +16,7 @@ the bytes of each key, ``_serve_key``):
 request path                       storage key                                 Cache-Control
 =================================  ==========================================  ============
 ``/sw.js``                         ``builds/<build>/sw.js``                    no-cache
+``/manifest.webmanifest``          ``builds/<build>/manifest.webmanifest``     no-cache
 ``/_runtime/<rest>``               ``runtime/<rest>``                          immutable
 ``/_wheels/<sha256>/<file>``       ``wheels/<sha256>/<file>``                  immutable
 ``/_build/<build>/<rest>``         ``builds/<build>/<rest>``                   immutable
@@ -46,8 +47,8 @@ the gallery was taken down or deleted, or the build was rejected or its files re
 (``Build.review``, ``Build.files_deleted``). Every preview answer carries ``X-Robots-Tag: noindex``,
 ``Referrer-Policy: no-referrer`` (the origin is the secret), ``Content-Security-Policy:
 frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (a preview is not for embedding)
-and a ``private`` ``Cache-Control`` (the bootstrap page and ``/sw.js``: ``private,
-no-store``); its bootstrap page has no oEmbed discovery.
+and a ``private`` ``Cache-Control`` (the bootstrap page, ``/sw.js`` and ``/manifest.webmanifest``:
+``private, no-store``); its bootstrap page has no oEmbed discovery.
 
 Only an approved build (``Build.review``, ``gallery.models.approved_build``) is served on
 a gallery's origin and its pinned origins. Unknown gallery, a pinned build that is unknown,

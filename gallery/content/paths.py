@@ -55,6 +55,11 @@ STATIC_PREFIXES = URL_MAP.static
 DOWNLOAD_PREFIX = URL_MAP.server.download
 
 
+#: The build's web app manifest, ``/manifest.webmanifest`` (``builder.web_app_manifest``): what
+#: makes a gallery installable; served like ``/sw.js``, from the build the origin serves.
+WEB_APP_MANIFEST_PATH = URL_MAP.server.web_app_manifest
+
+
 #: Where the footer's "Report" link points: ``/_report``.
 REPORT_PATH = URL_MAP.server.report
 

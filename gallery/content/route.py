@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
 from builder.download import DOWNLOAD_NAME
+from builder.web_app_manifest import WEB_APP_MANIFEST_NAME
 from gallery.content.bootstrap import report_redirect, serve_bootstrap
 from gallery.content.download import serve_download
 from gallery.content.files import serve_key
@@ -25,6 +26,7 @@ from gallery.content.paths import (
     SERVICE_WORKER_PATH,
     SHA256_RE,
     STATIC_PREFIXES,
+    WEB_APP_MANIFEST_PATH,
     WHEELS_PREFIX,
 )
 from gallery.content.preview import is_preview_label
@@ -76,6 +78,15 @@ def route(request: HttpRequest, served: ServedBuild) -> HttpResponseBase:
             f"builds/{build}/sw.js",
             PRIVATE_NO_STORE if served.preview else NO_CACHE,
             {"Service-Worker-Allowed": "/"},
+            build_id=build,
+        )
+    if path == WEB_APP_MANIFEST_PATH:
+        # At the origin's root, as the pages link it; the build's own (a build from before web app
+        # manifests has none: 404). Revalidated like /sw.js, since the live build changes under it.
+        return serve_key(
+            request,
+            f"builds/{build}/{WEB_APP_MANIFEST_NAME}",
+            PRIVATE_NO_STORE if served.preview else NO_CACHE,
             build_id=build,
         )
     if path.startswith(RUNTIME_PREFIX):

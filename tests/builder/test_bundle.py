@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from builder.csp import gallery_policy
 from builder.director import BuildDirector, BuildError, BuildPhase, BuildRequest, BuildResult
@@ -93,6 +94,9 @@ def test_it_writes_the_bundle_layout(built: tuple[LocalStorage, BuildResult, Rec
             "bytecode.zip",
             "data/chinook.db",
             "card.png",
+            "icon-192.png",
+            "icon-512.png",
+            "manifest.webmanifest",
             "download.zip",
             *modules,
         )
@@ -409,6 +413,35 @@ def test_the_build_records_the_tables_and_draws_a_share_card(built: tuple[LocalS
     # Drawn for pages about the gallery: the reader's first visit does not download it.
     config = storage.open("builds/b0000000000000001/config.mjs").read().decode()
     assert "card.png" not in config
+
+
+def test_the_build_writes_a_web_app_manifest_with_icons_as_bundle_files(
+    built: tuple[LocalStorage, BuildResult, Recorder],
+) -> None:
+    storage, result, _ = built
+    prefix = "builds/b0000000000000001/"
+    entries = {entry.key: entry for entry in result.manifest.files}
+    # Listed in the build manifest like every bundle file: URL, size, sha256 (and a gzip copy for the JSON).
+    manifest_entry = entries[f"{prefix}manifest.webmanifest"]
+    assert manifest_entry.url == "/manifest.webmanifest"
+    assert manifest_entry.gzip is not None
+    assert [entries[f"{prefix}icon-{size}.png"].url for size in (192, 512)] == [
+        "/_build/b0000000000000001/icon-192.png", "/_build/b0000000000000001/icon-512.png",
+    ]  # fmt: skip
+    web_app = json.loads(storage.open(manifest_entry.key).read())
+    # The session build's title is markup: JSON keeps it as text (whatever a page does with it).
+    assert web_app["name"] == 'Chinook </script><b> <script>alert(1)</script> "><img src=x onerror=alert(1)>'
+    assert (web_app["start_url"], web_app["scope"], web_app["display"]) == ("/", "/", "standalone")
+    assert [icon["src"] for icon in web_app["icons"]] == [entries[f"{prefix}icon-{size}.png"].url for size in (192, 512)]
+    for size in (192, 512):
+        with Image.open(storage.local_path(f"{prefix}icon-{size}.png")) as icon:
+            assert icon.size == (size, size)
+    # Every page links it: the bootstrap page from the build, the Service Worker's pages from config.mjs.
+    page = storage.open(f"{prefix}index.html").read().decode()
+    assert '<link rel="manifest" href="/manifest.webmanifest">' in page[: page.index("</head>")]
+    assert build_config(storage)["webAppManifest"] == {"url": "/manifest.webmanifest", "themeColor": web_app["theme_color"]}
+    # Not part of what a reader's first visit downloads.
+    assert not [item for item in build_config(storage)["precache"] if "icon-" in item["url"] or "webmanifest" in item["url"]]
 
 
 def test_the_build_scans_the_data_for_moderators(built: tuple[LocalStorage, BuildResult, Recorder]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -28,13 +29,18 @@ from builder.catalog import (
     plugins_for_version,
 )
 from builder.compat import CompatError, CompatRequest, PageResult, check_bundle
-from tests.support.plugin_data import TIMESTAMP_TEXT, group_metadata
+from tests.support.plugin_data import TIMESTAMP_TEXT, YOUTUBE_VIDEO, group_metadata
 
 CATALOG = load_catalog()
 
 
 def _static(path: str, marker: str) -> dict:
     return {"path": path, "contains": [marker]}
+
+
+def _sql(sql: str) -> str:
+    """The query string of ``sql`` run as JSON rows (``_shape=array``)."""
+    return urlencode({"sql": sql, "_shape": "array"})
 
 
 #: For each plugin: the pages where it acts and what its output must contain (plugins.db).
@@ -105,6 +111,41 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-render-timestamps": [
         {"path": "/plugins/notes", "contains": [TIMESTAMP_TEXT]},
     ],
+    "datasette-youtube-embed": [
+        {"path": "/plugins/media", "contains": [
+            f'<lite-youtube videoid="{YOUTUBE_VIDEO}" params="start=30"', "/-/static-plugins/datasette_youtube_embed/lite-yt-embed.js",
+        ]},
+        _static("/-/static-plugins/datasette_youtube_embed/lite-yt-embed.js", "customElements.define('lite-youtube'"),
+    ],
+    "datasette-mp3-audio": [
+        {"path": "/plugins/media", "contains": [
+            '<audio controls src="https://example.com/audio/birdsong.mp3">', "/-/static-plugins/datasette-mp3-audio/datasette-mp3-audio.js",
+        ]},
+        _static("/-/static-plugins/datasette-mp3-audio/datasette-mp3-audio.js", "MP3s on this page"),
+    ],
+    "datasette-dateutil": [
+        {"path": "{query}", "query": _sql("select dateutil_parse('10 october 2020 3pm') as parsed, dateutil_easter(2026) as easter"),
+         "contains": ['"parsed": "2020-10-10T15:00:00"', '"easter": "2026-04-05"']},
+    ],
+    "datasette-simple-html": [
+        {"path": "{query}", "query": _sql("select html_strip_tags('<b>Bold</b> text') as stripped, html_escape('a < b') as escaped"),
+         "contains": ['"stripped": "Bold text"', '"escaped": "a &lt; b"']},
+    ],
+    "datasette-sqlite-url-lite": [
+        {"path": "{query}", "query": _sql("select url_host('https://datasette.io/plugins?q=x') as host, url_path('https://datasette.io/plugins?q=x') as path"),
+         "contains": ['"host": "datasette.io"', '"path": "/plugins"']},
+    ],
+    "datasette-explain": [
+        # The SQL editor's page carries the script that asks for the plan as the query changes.
+        {"path": "/plugins", "contains": ["fetch('/plugins/-/explain?' + params)"]},
+        {"path": "/plugins/-/explain", "query": urlencode({"sql": "select title from notes where n > 3"}),
+         "contains": ['"ok": true', '"detail": "SCAN notes"', '"name": "notes"']},
+    ],
+    "datasette-query-links": [
+        {"path": "/plugins/media", "contains": [
+            '<a href="/plugins?sql=select+title+from+notes+where+n+%3E+3">select title from notes where n &gt; 3</a>',
+        ], "lacks": ['<a href="/plugins?sql=not+sql">']},
+    ],
     "datasette-search-all": [
         {"path": "/-/search", "query": "q=tomato", "contains": ['data-searchable-url="/plugins/notes"']},
         # What the search page's script fetches for each searchable table:
@@ -127,6 +168,9 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     ],
     "datasette-export-notebook": [
         {"path": "/plugins/notes.Notebook", "contains": ["Export 3 rows to a notebook", "pandas.read_json("]},
+    ],
+    "datasette-yaml": [
+        {"path": "/plugins/notes.yaml", "contains": ["- id: 1\n  title: Tomato soup\n", "- id: 3\n  title: Pesto\n"]},
     ],
     "datasette-ics": [
         {"path": "/plugins/events.ics", "contains": ["BEGIN:VCALENDAR", "SUMMARY:Launch party", "DTSTART:20300501T180000Z"]},
@@ -198,7 +242,10 @@ def test_the_catalog_covers_the_kinds_of_plugin_publishers_ask_for() -> None:
 def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
     text = (Path(__file__).resolve().parents[2] / "builder" / "catalog" / "plugins.toml").read_text()
     left_out = text.split("# --- Left out ---", 1)[1]
-    for name in ("datasette-atom", "datasette-graphql", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs"):
+    for name in (
+        "datasette-atom", "datasette-graphql", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs",
+        "datasette-multiline-links",
+    ):
         line = next(line for line in left_out.splitlines() if line.startswith(f"# {name}"))
         assert len(line.split(":", 1)[1].strip()) > 20
         assert name not in CATALOG

@@ -38,13 +38,27 @@ def test_a_gallery_without_plugins_gets_only_its_own_origin_plus_what_pyodide_an
         (("datasette-leaflet-geojson",), "img-src", "https://*.tile.openstreetmap.org"),
         (("datasette-vega",), "script-src", "'unsafe-eval'"),
         (("datasette-dashboards",), "script-src", "'unsafe-eval'"),
+        (("datasette-youtube-embed",), "img-src", "https://i.ytimg.com"),
+        (("datasette-youtube-embed",), "frame-src", "https://www.youtube-nocookie.com"),
+        (("datasette-youtube-embed",), "script-src", "https://www.youtube.com"),
+        (("datasette-mp3-audio",), "media-src", "https:"),
     ],
 )
 def test_a_plugin_adds_the_sources_the_catalog_lists_for_it(
     plugins: tuple[str, ...], directive: str, source: str
 ) -> None:
     assert source in directives(gallery_policy(plugins))[directive]
-    assert source not in directives(gallery_policy(()))[directive]
+    assert source not in directives(gallery_policy(())).get(directive, [])
+
+
+def test_a_directive_the_base_policy_leaves_out_starts_from_default_src_and_comes_last() -> None:
+    """frame-src and media-src fall back to default-src; once sent they replace it, so 'self' stays."""
+    assert not {"frame-src", "media-src"} & set(directives(gallery_policy(())))
+    policy = directives(gallery_policy(("datasette-youtube-embed", "datasette-mp3-audio")))
+    assert policy["frame-src"] == ["'self'", "https://www.youtube-nocookie.com", "https://www.youtube.com"]
+    assert policy["media-src"] == ["'self'", "https:"]
+    assert list(policy)[: len(BASE_DIRECTIVES)] == list(BASE_DIRECTIVES)
+    assert set(list(policy)[len(BASE_DIRECTIVES) :]) == {"frame-src", "media-src"}
 
 
 def test_sources_of_several_plugins_are_merged_once_in_a_stable_order() -> None:
@@ -73,9 +87,15 @@ def test_every_catalog_entrys_sources_pass_the_check() -> None:
         {"script-src": ["https://cdn.example.com; object-src *"]},
         {"frame-ancestors": ["https://example.com"]},
         {"default-src": ["https://example.com"]},
+        {"img-src": ["https:"]},
+        {"script-src": ["https:"]},
+        {"frame-src": ["https:"]},
+        {"media-src": ["http:"]},
+        {"media-src": ["*"]},
     ],
 )
 def test_a_catalog_entry_cannot_widen_the_policy_beyond_https_hosts_and_unsafe_eval(sources: dict) -> None:
+    """Nor beyond any https host, which only media-src may take (audio the publisher's data names)."""
     with pytest.raises(InvalidPolicySource, match="datasette-x"):
         check_plugin_sources("datasette-x", sources)
 
@@ -88,3 +108,13 @@ def test_an_unlisted_gallery_sends_no_referrer() -> None:
         "Referrer-Policy": "no-referrer",
     }
     assert dict(security_headers(policy, unlisted=False))["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+@pytest.mark.parametrize("plugins", [(), *((name,) for name in sorted(load_catalog()))], ids=lambda p: p[0] if p else "none")
+def test_every_gallery_policy_lets_the_page_load_its_own_web_app_manifest_and_icons(plugins: tuple[str, ...]) -> None:
+    # No manifest-src: it falls back to default-src, 'self', so /manifest.webmanifest loads;
+    # its icons are images of the same origin. A plugin may not add either directive.
+    policy = directives(gallery_policy(plugins))
+    assert "manifest-src" not in policy
+    assert policy["default-src"] == ["'self'"]
+    assert "'self'" in policy["img-src"]

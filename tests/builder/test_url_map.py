@@ -82,9 +82,9 @@ def test_the_runtime_sorts_requests_by_the_maps_paths(runtime_exports: dict) -> 
 
 
 def test_the_content_origin_routes_by_the_map() -> None:
-    assert (paths.SERVICE_WORKER_PATH, paths.ROBOTS_PATH, paths.REPORT_PATH, paths.DOWNLOAD_PREFIX) == tuple(
-        asdict(URL_MAP.server).values()
-    )
+    assert (
+        paths.SERVICE_WORKER_PATH, paths.ROBOTS_PATH, paths.REPORT_PATH, paths.DOWNLOAD_PREFIX, paths.WEB_APP_MANIFEST_PATH
+    ) == tuple(asdict(URL_MAP.server).values())  # fmt: skip
     assert (paths.RUNTIME_PREFIX, paths.WHEELS_PREFIX, paths.BUILD_PREFIX) == tuple(asdict(URL_MAP.store).values())
     assert paths.STATIC_PREFIXES == URL_MAP.static
     assert (EMBED_PREFIX, CHROME_PARAM, RUNTIME_PARAM_PREFIX) == (URL_MAP.embed, URL_MAP.params.chrome, URL_MAP.params.prefix)
@@ -100,6 +100,7 @@ def test_the_bundle_is_laid_out_by_the_map(tmp_path: Path) -> None:
     assert layout.runtime_file("pyodide.mjs", tmp_path).url == f"{URL_MAP.store.runtime}pyodide-{PYODIDE_VERSION}/pyodide.mjs"
     assert layout.wheel(wheel).url == f"{URL_MAP.store.wheels}{'ab' * 32}/{wheel.name}"
     assert layout.service_worker(tmp_path).url == URL_MAP.server.service_worker
+    assert layout.web_app_manifest(tmp_path).url == URL_MAP.server.web_app_manifest
 
 
 def test_the_report_link_the_check_expects_and_the_bundles_plugin_writes_is_the_maps() -> None:

@@ -2,65 +2,26 @@
 partitions storage (as current browsers do), worker mode where it gives the frame no storage.
 
 The article is a tiny page on ``http://127.0.0.1:<port>`` (cross-site to ``*.localhost``) served
-by a stub server on loopback (``loopback_server``), holding the snippet the embed panel and oEmbed
-give (``gallery.embed.embed_snippet``) and an inline listener that only records ``glasshouse:resize``
-messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
+by a stub server on loopback (``article_server``, ``tests.plugins.servers``), holding the snippet
+the embed panel and oEmbed give (``gallery.embed.embed_snippet``) and an inline listener that only
+records ``glasshouse:resize`` messages. The snippet's ``/embed.js`` from the app origin is added to the article after the
 gallery has drawn itself, as a slow script would arrive: it must still size the iframe.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gallery.embed import RESIZE_MESSAGE, embed_snippet, parse_gallery_url
-from tests.support.loopback import LoopbackServer
+from gallery.embed import embed_snippet, parse_gallery_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 BOOT_MS = 120_000
 EMBED = "iframe[data-glasshouse-embed]"
-
-
-def article_html(snippet: str) -> str:
-    """The article page: some text, the embed ``snippet``, and a listener recording height messages."""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>An article</title></head>
-<body><h1>Albums in the Chinook store</h1><p>The table below is a live gallery.</p>
-{snippet}
-<script>
-window.resizes = [];
-window.addEventListener("message", (event) => {{
-  const frame = document.querySelector("iframe[data-glasshouse-embed]");
-  if (event.source !== frame.contentWindow || !event.data || event.data.type !== "{RESIZE_MESSAGE}") return;
-  window.resizes.push({{origin: event.origin, height: event.data.height}});
-}});
-</script></body></html>"""
-
-
-@pytest.fixture
-def article_server(loopback_server: Callable[..., LoopbackServer]) -> Callable[[str], str]:
-    """``publish(snippet) -> article URL`` on ``http://127.0.0.1:<free port>/article.html``."""
-    pages: dict[str, bytes] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = pages.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(body or b"not found")
-
-    server = loopback_server(Handler)
-
-    def publish(snippet: str) -> str:
-        pages["/article.html"] = article_html(snippet).encode()
-        return f"{server.url}/article.html"
-
-    return publish
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 - A gallery published twice: its pinned URL keeps showing the first build's data while
   its own URL shows the second, and a takedown stops both (kill switch on each origin).
+- A reader with the first build open is told when the second one's worker takes over, and the
+  reload the notice offers shows the second build.
 - The self-host zip the build stored (its size on the gallery page), downloaded over HTTP,
   unzipped and served by ``python3 -m http.server``: Datasette runs from it with no request
   to anywhere but that server.
@@ -74,6 +76,28 @@ def test_a_new_version_waiting_for_review_is_not_served_on_its_pinned_origin_unt
 
     moderation.approve(gallery, build=waiting)
     assert open_table(page, gallery.pinned_url(waiting) + "chinook/Album").startswith("3 rows")
+
+
+def test_a_reader_of_the_old_version_is_told_of_the_newer_one_and_its_reload_serves_it(
+    page: Any, live_gallery_server: Any, published_gallery: Any, shared_data: Path, small_chinook: Path
+) -> None:
+    gallery = published_gallery(shared_data / "chinook.sqlite", title="A newer version")
+    assert open_table(page, gallery.url + "chinook/Album").startswith("347 rows")
+    assert page.locator("#glasshouse-newer-version").count() == 0
+    gallery = published_gallery(small_chinook, gallery=gallery)
+    # Another tab's navigation makes the browser check /sw.js: the new build's worker installs,
+    # downloads its bundle and takes over every open page of the gallery, the first tab's too,
+    # whose table came from the old build.
+    other = page.context.new_page()
+    other.goto(gallery.url + "chinook")
+    notice = page.locator("#glasshouse-newer-version")
+    notice.wait_for(timeout=60_000)
+    assert notice.inner_text().startswith("A newer version of this gallery is available.")
+    assert page.inner_text("h3").strip().startswith("347 rows")
+    notice.locator("a").click()
+    page.wait_for_selector("table.rows-and-columns >> text=Third pressing", timeout=120_000)
+    assert page.inner_text("h3").strip().startswith("3 rows")
+    assert page.locator("#glasshouse-newer-version").count() == 0
 
 
 def test_a_pinned_version_keeps_its_data_while_the_gallery_follows_the_live_build_until_a_takedown(

@@ -44,10 +44,12 @@ from playwright.sync_api import Error as PlaywrightError
 from builder.catalog import DATASETTE_VERSIONS, load_catalog
 from tests.support.plugin_data import (
     DATABASE,
+    MEDIA_ROWS,
     TILE_RGB,
     TILE_SIZE,
     TIMESTAMP,
     TIMESTAMP_TEXT,
+    YOUTUBE_VIDEO,
     group_metadata,
     group_of,
     plugin_groups,
@@ -405,6 +407,94 @@ def check_render_timestamps(reader: Reader, version: str) -> None:
     assert [c.strip() for c in reader.page.locator("td.col-created").all_inner_texts()] == [TIMESTAMP_TEXT] * 3
 
 
+def check_youtube_embed(reader: Reader, version: str) -> None:
+    # The cell becomes a lite-youtube player: its script adds a play button and YouTube's thumbnail.
+    reader.open(f"{DATABASE}/media", "td.col-video lite-youtube button.lyt-playbtn")
+    player = _cell(reader, "video").locator("lite-youtube")
+    assert player.get_attribute("videoid") == YOUTUBE_VIDEO
+    assert f"https://i.ytimg.com/vi/{YOUTUBE_VIDEO}/hqdefault.jpg" in player.evaluate("el => el.style.backgroundImage")
+    assert player.is_visible()
+    # A click puts YouTube's own player in a frame (it cannot load here: no internet).
+    player.locator("button.lyt-playbtn").click()
+    frame = player.locator("iframe")
+    frame.wait_for(state="attached")
+    assert frame.get_attribute("src").startswith(
+        f"https://www.youtube-nocookie.com/embed/{YOUTUBE_VIDEO}?start=30&autoplay=1"
+    ), frame.get_attribute("src")
+    # Safari and mobile browsers take the player API path: its script comes from www.youtube.com.
+    api_script = reader.page.evaluate(
+        """async () => {
+            const player = document.createElement('lite-youtube');
+            player.setAttribute('videoid', 'M7lc1UVf-VE');
+            player.setAttribute('js-api', '');
+            document.querySelector('section.content').append(player);
+            await player.getYTPlayer().catch(() => null);  // the script cannot load here: no internet
+            return player.querySelector('script').src;
+        }"""
+    )
+    assert api_script == "https://www.youtube.com/iframe_api"
+
+
+def check_mp3_audio(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/media", "td.col-audio audio")
+    audios = reader.page.locator("td.col-audio audio")
+    assert [a.get_attribute("src") for a in audios.all()] == [row[3] for row in MEDIA_ROWS]
+    assert audios.first.get_attribute("controls") is not None and audios.first.is_visible()
+    # Its script adds a button that plays every MP3 of the page in turn.
+    button = reader.page.locator("button", has_text="MP3s on this page")
+    assert button.inner_text() == "Play 2 MP3s on this page" and button.is_visible()
+    # The browser has tried to load each file (they fail here: no internet), so a refusal by the
+    # gallery's Content-Security-Policy would be on the console by now.
+    reader.page.wait_for_function(
+        "() => [...document.querySelectorAll('td.col-audio audio')].every(a => a.error || a.readyState > 0)",
+        timeout=reader.timeout,
+    )
+
+
+def check_dateutil(reader: Reader, version: str) -> None:
+    assert _sql(reader, "select dateutil_parse('10 october 2020 3pm') as parsed", "parsed") == "2020-10-10T15:00:00"
+    assert _sql(reader, "select dateutil_easter(2026) as easter", "easter") == "2026-04-05"
+
+
+def check_simple_html(reader: Reader, version: str) -> None:
+    assert _sql(reader, "select html_strip_tags('<b>Bold</b> text') as stripped", "stripped") == "Bold text"
+    assert _sql(reader, "select html_unescape('a &lt; b') as unescaped", "unescaped") == "a < b"
+
+
+def check_sqlite_url_lite(reader: Reader, version: str) -> None:
+    assert _sql(reader, "select url_host('https://datasette.io/plugins?q=x') as host", "host") == "datasette.io"
+    assert _sql(reader, "select url_valid('not a url') as valid", "valid") == "0"
+
+
+def check_explain(reader: Reader, version: str) -> None:
+    # Below the SQL editor, the plugin's script fetches the query's plan and draws it.
+    sql = "select title from notes where n > 3"
+    reader.open(f"{DATABASE}?sql={quote_plus(sql)}", "h3:text-is('Explain query plan')")
+    plan = reader.page.locator("form.sql li").all_inner_texts()
+    assert [line.strip() for line in plan] == ["SCAN notes"], plan
+    assert reader.page.locator("form.sql h3:text-is('Tables used by this query')").is_visible()
+    assert reader.page.locator("form.sql h4").all_inner_texts() == ["notes"]
+
+
+def check_query_links(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/media", "td.col-query a")
+    link = _cell(reader, "query").locator("a")
+    assert link.inner_text() == MEDIA_ROWS[0][4]
+    assert _cell(reader, "query", 2).locator("a").count() == 0  # "not sql" stays text
+    link.click()
+    # The link runs the query: the notes with n > 3.
+    reader.page.wait_for_selector("td.col-title")
+    assert [t.strip() for t in reader.page.locator("td.col-title").all_inner_texts()] == ["Bread", "Pesto"]
+
+
+def check_yaml(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", ".export-links")
+    answer = reader.fetch(_export_link(reader, "yaml").get_attribute("href"))
+    assert answer["status"] == 200, answer
+    assert answer["text"].startswith("- id: 1\n  title: Tomato soup\n"), answer["text"]
+    assert "- id: 3\n  title: Pesto\n" in answer["text"]
+
+
 def check_search_all(reader: Reader, version: str) -> None:
     reader.open("-/search", "#search-all-q")
     reader.page.fill("#search-all-q", "london")
@@ -539,11 +629,19 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-render-html": check_render_html,
     "datasette-json-html": check_json_html,
     "datasette-render-timestamps": check_render_timestamps,
+    "datasette-youtube-embed": check_youtube_embed,
+    "datasette-mp3-audio": check_mp3_audio,
+    "datasette-dateutil": check_dateutil,
+    "datasette-simple-html": check_simple_html,
+    "datasette-sqlite-url-lite": check_sqlite_url_lite,
+    "datasette-explain": check_explain,
+    "datasette-query-links": check_query_links,
     "datasette-search-all": check_search_all,
     "datasette-sqlite-fts4": check_sqlite_fts4,
     "datasette-query-history": check_query_history,
     "datasette-copyable": check_copyable,
     "datasette-export-notebook": check_export_notebook,
+    "datasette-yaml": check_yaml,
     "datasette-ics": check_ics,
     "datasette-xlsx": check_xlsx,
     "datasette-dashboards": check_dashboards,

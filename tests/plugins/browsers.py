@@ -98,6 +98,24 @@ def partitioned_browser(chromium_path: str, playwright_driver: Any) -> Iterator[
 
 
 @pytest.fixture
+def profile_page(chromium_path: str, playwright_driver: Any, tmp_path: Path) -> Iterator[Any]:
+    """A Playwright ``Page`` of a headless Chromium with a profile on disk (under ``tmp_path``), closed after the test.
+
+    Every ``browser.new_context()`` is off the record (an incognito profile), where Chromium refuses
+    what a reader's normal window allows: installing a web app (``Page.getInstallabilityErrors``
+    says ``in-incognito``). A browser of its own, launched with ``CHROMIUM_ARGS``; default timeout 30 s.
+    """
+    context = playwright_driver.chromium.launch_persistent_context(
+        str(tmp_path / "profile"), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+    )
+    context.set_default_timeout(30_000)
+    try:
+        yield context.pages[0] if context.pages else context.new_page()
+    finally:
+        context.close()
+
+
+@pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     """A Playwright ``Page`` in a fresh browser context (own cookies, storage, Service Workers).
 

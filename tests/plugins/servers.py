@@ -1,6 +1,7 @@
-"""Servers the tests talk to over loopback: the live server as the app and content origins,
-moto's S3 server (shared, or a test's own), a private Redis a test may stop and restart, and
-stub HTTP servers playing a third party (``loopback_server``).
+"""Servers the tests talk to over loopback: the live server as the app and content origins (the
+session's, or a test's own that it may stop: ``stoppable_gallery_server``), moto's S3 server
+(shared, or a test's own), a private Redis a test may stop and restart, and stub HTTP servers
+playing a third party (``loopback_server``; ``article_server``, an article that embeds a gallery).
 
 Each is a real process or thread on 127.0.0.1 (DESIGN.md: real components wherever a user would
 meet them); a server that does not answer in time fails the test with its log.
@@ -12,8 +13,10 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,6 +51,50 @@ def loopback_server() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], Loopb
     yield start
     for server in servers:
         server.close()
+
+
+def article_html(snippet: str) -> str:
+    """A third-party article page: some text, the embed ``snippet``, and a listener that records the
+    gallery's height messages in ``window.resizes`` (``[{origin, height}]``, ``glasshouse:resize`` only)."""
+    from gallery.embed import RESIZE_MESSAGE
+
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>An article</title></head>
+<body><h1>Albums in the Chinook store</h1><p>The table below is a live gallery.</p>
+{snippet}
+<script>
+window.resizes = [];
+window.addEventListener("message", (event) => {{
+  const frame = document.querySelector("iframe[data-glasshouse-embed]");
+  if (event.source !== frame.contentWindow || !event.data || event.data.type !== "{RESIZE_MESSAGE}") return;
+  window.resizes.push({{origin: event.origin, height: event.data.height}});
+}});
+</script></body></html>"""
+
+
+@pytest.fixture
+def article_server(loopback_server: Callable[..., LoopbackServer]) -> Callable[[str], str]:
+    """``publish(snippet) -> article URL``: ``article_html(snippet)`` at ``http://127.0.0.1:<free port>/article.html``.
+
+    A stub server on loopback (``loopback_server``), cross-site to the galleries on ``*.localhost``:
+    the article that embeds a gallery. Publishing again replaces the page.
+    """
+    pages: dict[str, bytes] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(body or b"not found")
+
+    server = loopback_server(Handler)
+
+    def publish(snippet: str) -> str:
+        pages["/article.html"] = article_html(snippet).encode()
+        return f"{server.url}/article.html"
+
+    return publish
 
 
 # --- Live server -----------------------------------------------------------------------------
@@ -86,6 +133,103 @@ def live_gallery_server(live_server: Any, settings: Any) -> LiveGalleryServer:
 
     settings.SECURE_CSP = app_csp(content_origins_source("http", "localhost", str(port)))
     return LiveGalleryServer(url=live_server.url, port=port)
+
+
+class StoppableGalleryServer:
+    """A live server of one test as the app and content origins (``url``, ``port``, ``gallery_url``
+    as ``LiveGalleryServer``), which the test stops and starts again: while it is stopped nothing
+    listens on its port and no connection to it is left open, as when the reader goes offline.
+
+    Django's ``LiveServerThread`` (the static files handler as pytest-django's), whose request
+    handler records its connections so that ``stop`` cuts the kept-alive ones too (a stopped
+    Django server otherwise keeps answering on them), and which may bind its port again at once.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def gallery_url(self, gallery_id: str, path: str = "/") -> str:
+        """``http://<gallery_id>.localhost:<port><path>``."""
+        return LiveGalleryServer(self.url, self.port).gallery_url(gallery_id, path)
+
+    def start(self) -> None:
+        """Serve (again, on the same port after ``stop``): the reader is back online."""
+        from django.contrib.staticfiles.handlers import StaticFilesHandler
+        from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler
+
+        connections: set[socket.socket] = set()
+        lock = threading.Lock()
+
+        class Handler(QuietWSGIRequestHandler):
+            def setup(self) -> None:
+                super().setup()
+                with lock:
+                    connections.add(self.connection)
+
+            def finish(self) -> None:
+                with lock:
+                    connections.discard(self.connection)
+                super().finish()
+
+        class Thread(LiveServerThread):
+            def _create_server(self, connections_override: Any = None) -> Any:
+                return self.server_class(
+                    (self.host, self.port), Handler, allow_reuse_address=True, connections_override=connections_override
+                )
+
+        from django.db import connections as databases
+
+        # As pytest-django's LiveServer: an in-memory SQLite test database is shared with the thread.
+        shared = {db.alias: db for db in databases.all() if db.vendor == "sqlite" and db.is_in_memory_db()}
+        for db in shared.values():
+            db.inc_thread_sharing()
+        self._connections, self._lock, self._shared = connections, lock, shared
+        self._thread = Thread("127.0.0.1", StaticFilesHandler, connections_override=shared, port=self.port)
+        self._thread.daemon = True
+        self._thread.start()
+        self._thread.is_ready.wait()
+        if self._thread.error:
+            raise self._thread.error
+        self.port = self._thread.port
+
+    def stop(self) -> None:
+        """Close the listening socket and every open connection: the browser's next request fails."""
+        if not self._thread.is_alive():
+            return
+        self._thread.httpd.shutdown()
+        self._thread.httpd.server_close()
+        with self._lock:
+            for connection in self._connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # closed by the other side meanwhile
+        self._thread.join()
+        for db in self._shared.values():
+            db.dec_thread_sharing()
+
+
+@pytest.fixture
+def stoppable_gallery_server(live_gallery_server: LiveGalleryServer, settings: Any) -> Iterator[StoppableGalleryServer]:
+    """A second live server (on a free port of 127.0.0.1) that the test may stop and start again
+    (``StoppableGalleryServer``).
+
+    The session's ``live_server`` must keep serving other tests, so a test that takes the network
+    away from a reader uses this one. Gallery URLs (``CONTENT_PORT``, the app's ``SECURE_CSP``)
+    point at it for the test, as ``live_gallery_server`` does for the shared one; the content
+    origin ignores the port, so ``http://<id>.localhost:<port>/`` reaches it. Stopped after the test.
+    """
+    server = StoppableGalleryServer()
+    settings.CONTENT_PORT = str(server.port)
+    from gallery.project.settings.web import app_csp, content_origins_source
+
+    settings.SECURE_CSP = app_csp(content_origins_source("http", "localhost", str(server.port)))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # --- S3 (moto server) --------------------------------------------------------------------------

@@ -55,7 +55,7 @@ _own_redis_database_per_xdist_worker()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: drives Debian's Chromium against a live server")
+    config.addinivalue_line("markers", "e2e: drives a real browser (Chromium, WebKitGTK) against a live server")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
 
 
@@ -77,10 +77,10 @@ def did_test_fail(request: pytest.FixtureRequest) -> bool:
 
 # --- Heavy tests (`make test-fast` leaves them out) ----------------------------------------------
 
-#: Fixtures that make a test heavy, whoever writes it: Chromium (``e2e`` and ``slow``), or a
+#: Fixtures that make a test heavy, whoever writes it: a browser, Chromium or WebKitGTK (``e2e`` and ``slow``), or a
 #: Pyodide boot in Node, a full build or a Celery worker process (``slow``). ``make test-fast``
 #: leaves out ``slow``, ``e2e``, ``integration`` and ``network``.
-BROWSER_FIXTURES = frozenset({"chromium_path", "browser", "page"})
+BROWSER_FIXTURES = frozenset({"chromium_path", "browser", "page", "xvfb_display", "webkit_webdriver"})
 NODE_OR_WORKER_FIXTURES = frozenset(
     {"pyodide_runtime", "prebuilt_bundle", "published_gallery", "celery_worker_factory", "celery_worker"}
 )

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { embedHTML } from "../../builder/runtime/reader/js/embed.mjs";
-import { IntegrityError, downloadAll, hasAll, memoryStore, openStore, readInto, verifiedResponse } from "../../builder/runtime/reader/js/store.mjs";
+import {
+  IntegrityError, downloadAll, hasAll, memoryStore, openStore, readInto, verifiedResponse, waitForFile,
+} from "../../builder/runtime/reader/js/store.mjs";
 
 const PAGE = '<!DOCTYPE html><html><head><title>Album</title></head><body class="table"><div class="not-footer"><header>h</header></div><footer class="ft">f</footer></body></html>';
 
@@ -151,4 +153,34 @@ test("readInto reads a stored file into one buffer of the recorded size, and ref
   assert.equal(bytes.buffer.byteLength, 4, "no second buffer");
   assert.equal(new TextDecoder().decode(await readInto(chunked(["ab"]), 4)), "ab");
   await assert.rejects(readInto(chunked(["abc", "de"]), 4), RangeError);
+});
+
+test("with `inflight` a file can be waited for alone while later files still download", async () => {
+  const inflight = new Map();
+  let releaseDatabase;
+  const databaseHeld = new Promise((resolve) => (releaseDatabase = resolve));
+  const slowDatabase = async (url) => (url.endsWith(".db") ? (await databaseHeld, fakeFetch(url)) : fakeFetch(url));
+  const store = memoryStore();
+  const all = downloadAll(store, files, { fetchFn: slowDatabase, inflight });
+  assert.deepEqual([...inflight.keys()], ["/_runtime/a.wasm", "/_build/b/data/d.db"], "every file is listed before any download ends");
+  await waitForFile(inflight, "http://g.localhost/_runtime/a.wasm");
+  assert.equal(await (await store.match("/_runtime/a.wasm")).text(), "abc", "the waited-for file is stored");
+  assert.equal(await store.match("/_build/b/data/d.db"), undefined, "the database is still on its way");
+  let databaseWaited = false;
+  const databaseWait = waitForFile(inflight, "/_build/b/data/d.db").then(() => (databaseWaited = true));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(databaseWaited, false);
+  releaseDatabase();
+  await databaseWait;
+  assert.equal(await (await store.match("/_build/b/data/d.db")).text(), "de");
+  await all;
+  await waitForFile(inflight, "/not/in/the/bundle.js"); // resolves at once
+});
+
+test("a file whose download failed, or that the stopped queue never reached, is never waited for in vain", async () => {
+  const inflight = new Map();
+  const failing = async (url) => (url.endsWith(".wasm") ? new Response("", { status: 500 }) : fakeFetch(url));
+  await assert.rejects(downloadAll(memoryStore(), files, { fetchFn: failing, concurrency: 1, inflight }), /answered HTTP 500/);
+  await assert.rejects(waitForFile(inflight, "/_runtime/a.wasm"), /\/_runtime\/a\.wasm could not be downloaded/);
+  await assert.rejects(waitForFile(inflight, "/_build/b/data/d.db"), /could not be downloaded/, "never reached: one worker, stopped by the first failure");
 });

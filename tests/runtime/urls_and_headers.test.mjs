@@ -18,6 +18,7 @@ test("requests are sorted into store files, static files, the worker script, app
     "/-/static-plugins/datasette-cluster-map/datasette-cluster-map.js": "static",
     "/sw.js": "server",
     "/robots.txt": "server",
+    "/manifest.webmanifest": "server",
     "/_download/0123456789abcdef.zip": "server",
     "/_report?url=%2Fchinook%2FAlbum": "server",
     "/_report/elsewhere": "app",

@@ -106,11 +106,26 @@ TIMESTAMP = int(time.time()) - 86400
 TIMESTAMP_TEXT = datetime.datetime.fromtimestamp(TIMESTAMP, datetime.UTC).strftime("%B %d, %Y - %H:%M:%S UTC")
 
 
+#: The video id of ``media`` row 1 (YouTube's own sample clip).
+YOUTUBE_VIDEO = "aqz-KE-bpKQ"
+
+
 #: The GeoJSON geometry of ``areas`` row 1: a rectangle over central London.
 AREA_POLYGON = {
     "type": "Polygon",
     "coordinates": [[[-0.2, 51.45], [0.0, 51.45], [0.0, 51.55], [-0.2, 51.55], [-0.2, 51.45]]],
 }
+
+
+#: Rows of ``media``: (id, title, video, audio, query): YouTube watch URLs, MP3 URLs, and SQL a
+#: reader may run. No host here is reached: these machines have no internet.
+MEDIA_ROWS = [
+    (
+        1, "Garden tour", f"https://www.youtube.com/watch?v={YOUTUBE_VIDEO}&start=30",
+        "https://example.com/audio/birdsong.mp3", "select title from notes where n > 3",
+    ),
+    (2, "Rain", "https://www.youtube.com/watch?v=M7lc1UVf-VE", "https://example.com/audio/rain.mp3", "not sql"),
+]
 
 
 #: The size in pixels of the one map tile in the database's MBTiles tables (``tiles``), and its colour.
@@ -139,8 +154,9 @@ def make_plugin_database(path: Path) -> Path:
     Tables: ``places`` (latitude/longitude and GeoJSON points, full-text indexed),
     ``areas`` (a GeoJSON polygon, full-text indexed), ``notes`` (Markdown, JSON, HTML,
     Unix timestamps, numbers; full-text indexed), ``events`` (iCalendar columns),
-    ``images`` (a PNG), ``blobs`` (gzip bytes), ``recipes_fts4`` (an FTS4 index of
-    its own) and MBTiles tables (``metadata``, ``tiles``: one ``TILE_SIZE`` tile of ``TILE_RGB``). Views for the security checks
+    ``images`` (a PNG), ``blobs`` (gzip bytes), ``media`` (``MEDIA_ROWS``: YouTube and
+    MP3 URLs, SQL), ``recipes_fts4`` (an FTS4 index of its own) and MBTiles tables (``metadata``,
+    ``tiles``: one ``TILE_SIZE`` tile of ``TILE_RGB``). Views for the security checks
     (``tests/e2e/test_gallery_security_in_browser.py``): ``runaway`` (a recursive CTE
     that never ends: valid SQL, stopped by Datasette's time limit) and ``place_names``
     (reads a full-text table, which ``trusted_schema=OFF`` refuses inside a view). Last,
@@ -161,6 +177,7 @@ def make_plugin_database(path: Path) -> Path:
         create table events (id integer primary key, event_name text, event_dtstart text, event_dtend text);
         create table images (id integer primary key, image blob);
         create table blobs (id integer primary key, data blob);
+        create table media (id integer primary key, title text, video text, audio text, query text);
         create view runaway as
             with recursive c(x) as (select 1 union all select x + 1 from c) select count(*) from c;
         create view place_names as select name from places_fts;
@@ -194,7 +211,8 @@ def make_plugin_database(path: Path) -> Path:
     conn.execute("insert into events values (1, 'Launch party', '2030-05-01T18:00:00', '2030-05-01T21:00:00')")
     conn.execute("insert into images values (1, ?)", (_png(),))
     conn.execute("insert into blobs values (1, ?)", (gzip.compress(b"hello glasshouse", mtime=0),))
-    # An FTS4 index of its own (Datasette hides it, so datasette-search-all does not search it).
+    conn.executemany("insert into media values (?, ?, ?, ?, ?)", MEDIA_ROWS)
+    # An FTS4 index of its own (Datasette 0.65 hides it from datasette-search-all; 1.0a41 searches it too).
     conn.execute("create virtual table recipes_fts4 using fts4(title, body)")
     conn.executemany(
         "insert into recipes_fts4 (title, body) values (?, ?)",

@@ -7,7 +7,7 @@ import { withSecurityHeaders } from "./security-headers.mjs";
 import {
   deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles, writeSnapshot,
 } from "./snapshot.mjs";
-import { downloadAll, hasAll, openStore, readInto, verifiedResponse } from "./store.mjs";
+import { downloadAll, hasAll, openStore, readInto, verifiedResponse, waitForFile } from "./store.mjs";
 import { datasetteTarget, redirectTarget } from "./url-rewrite.mjs";
 
 /** Where the Python half of the runtime (glasshouse_runtime.py) is written in Pyodide's file system. */
@@ -117,10 +117,14 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
   const networkFetch = scope.fetch.bind(scope);
   let storePromise = null;
   const store = () => (storePromise ||= openStore(`glasshouse-${config.buildId}`, scope.caches));
+  // URL path -> promise of the end of its download, while `download()` runs (store.mjs `downloadAll`).
+  const downloadsInFlight = new Map();
   scope.fetch = async (input, init) => {
     // Pyodide passes strings, URL objects or Requests.
     const url = new URL(input instanceof Request ? input.url : String(input), scope.location.href);
     if (requestKind(url, scope.location.origin) === "store") {
+      // Python starts while the bundle downloads: a file still on its way is waited for, not fetched twice.
+      await waitForFile(downloadsInFlight, url.href);
       const hit = await (await store()).match(url.href);
       // Pyodide asks for each wheel with its lock's sha256 as `integrity`: checked here too, since
       // a stored copy never meets the browser's own check.
@@ -134,11 +138,20 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
   // Snapshots live in Cache Storage only: one kept in memory would not outlive the worker.
   const snapshotCache = async () => (keys && (await store()).kind === "cache" ? scope.caches.open(`glasshouse-${config.buildId}`) : null);
 
-  async function download() {
-    report({ phase: "Downloading the runtime and the database", loaded: 0, total: config.totalBytes }, true);
-    const onProgress = (loaded) => report({ loaded });
-    await downloadAll(await store(), config.precache, { fetchFn: networkFetch, onProgress, securityHeaders: config.securityHeaders });
-    report({ loaded: config.totalBytes }, true);
+  let downloading = null;
+  /** Download the bundle into the store; calls while one runs share it (boot may start during the install's). */
+  function download() {
+    downloading ||= (async () => {
+      report({ phase: "Downloading the runtime and the database", loaded: 0, total: config.totalBytes }, true);
+      const onProgress = (loaded) => report({ loaded });
+      await downloadAll(await store(), config.precache, {
+        fetchFn: networkFetch, onProgress, securityHeaders: config.securityHeaders, inflight: downloadsInFlight,
+      });
+      report({ loaded: config.totalBytes }, true);
+    })().finally(() => {
+      downloading = null;
+    });
+    return downloading;
   }
 
   const pyodideOptions = (extra) => ({
@@ -209,8 +222,23 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
 
   async function doBoot() {
     const started = performance.now();
-    // A restarted Service Worker whose caches were evicted (or a memory store) downloads again.
-    if (!(await hasAll(await store(), config.precache))) await download();
+    // Python starts while the bundle downloads (a first visit, a restarted Service Worker whose caches
+    // were evicted, a memory store): each file is waited for when it is first needed, in the order
+    // they download (runtime, wheels, the build's files, the database last). If the download fails,
+    // its error (an integrity failure, an HTTP status) is the one the reader sees.
+    const fetching = downloading || ((await hasAll(await store(), config.precache)) ? null : download());
+    if (fetching) fetching.catch(() => {}); // awaited below, on success or failure
+    try {
+      const runtime = await startRuntime(started);
+      if (fetching) await fetching; // every file stored, so the next visit or restart downloads nothing
+      return runtime;
+    } catch (error) {
+      if (fetching) await fetching;
+      throw error;
+    }
+  }
+
+  async function startRuntime(started) {
     const restored = restoreAllowed && (await restore(started));
     if (restored) return restored;
     report({ phase: "Starting Python" }, true);

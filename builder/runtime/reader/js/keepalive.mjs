@@ -4,7 +4,9 @@
 // stopped one must restore Python before it answers again; each ping is an event that restarts
 // that clock. The answer carries the runtime's status (core.mjs `status()`), shown on the page as
 // `<html data-glasshouse-boot="snapshot|fresh" data-glasshouse-snapshot="none|due|saved|off">`.
+// It also says when a newer build's worker has taken over the page (newer-version.mjs).
 import { insertAfterTag } from "./embed.mjs";
+import { showNewerVersionNotice, watchForNewerVersion } from "./newer-version.mjs";
 
 /** Milliseconds between pings: under the ~30 s after which Chromium and Firefox stop an idle Service Worker. */
 export const KEEPALIVE_MS = 20_000;
@@ -40,4 +42,5 @@ if (typeof document !== "undefined" && typeof navigator !== "undefined" && navig
       if (snapshot) document.documentElement.dataset.glasshouseSnapshot = snapshot;
     },
   });
+  watchForNewerVersion({ container: navigator.serviceWorker, onNewer: () => showNewerVersionNotice(document) });
 }

@@ -103,12 +103,46 @@ export async function verifiedResponse(response, integrity, url) {
  * whole in this worker's memory), the browser's fetch checking its `integrity`.
  * `onProgress(loadedBytes)` is called as bytes arrive (files found in the store count at once);
  * `securityHeaders` (`[[name, value]]`, the build's) go on every stored response.
+ * `inflight` (a `Map`, optional) gets, before any download starts, each file's URL path mapped to a
+ * promise that resolves when that file's turn has ended: `true` once it is in the store, `false`
+ * if its download failed or never ran (another file's failure stopped the queue); it never rejects.
+ * Whoever needs one file can wait for it alone (`waitForFile`) while the rest still download.
  * Throws `Error("<url> answered HTTP <status>")` for a failed download, `IntegrityError` for bytes
  * that do not match their `integrity`.
  */
 export async function downloadAll(
-  store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4, securityHeaders = [] } = {},
+  store, files, { fetchFn = globalThis.fetch, onProgress = () => {}, concurrency = 4, securityHeaders = [], inflight = null } = {},
 ) {
+  const ended = new Map(); // URL path -> resolve(stored) of its `inflight` promise
+  for (const file of files) {
+    const path = urlPath(file.url);
+    if (inflight) inflight.set(path, new Promise((resolve) => ended.set(path, resolve)));
+  }
+  const end = (file, stored) => {
+    const resolve = ended.get(urlPath(file.url));
+    if (resolve) resolve(stored);
+  };
+  try {
+    return await downloadQueue(store, files, { fetchFn, onProgress, concurrency, securityHeaders, end });
+  } finally {
+    for (const resolve of ended.values()) resolve(false); // files the queue never reached (a no-op for the others)
+  }
+}
+
+const urlPath = (url) => new URL(url, "http://x/").pathname;
+
+/**
+ * Wait until the file at `url` (a URL or path) is no longer being downloaded by a `downloadAll`
+ * that was given `inflight`. Resolves at once for a file not in `inflight`; throws `Error` if its
+ * download failed, so a caller never falls back to bytes nobody checked.
+ */
+export async function waitForFile(inflight, url) {
+  const path = urlPath(url);
+  const pending = inflight.get(path);
+  if (pending && !(await pending)) throw new Error(`${path} could not be downloaded`);
+}
+
+async function downloadQueue(store, files, { fetchFn, onProgress, concurrency, securityHeaders, end }) {
   let loaded = 0;
   const advance = (bytes) => {
     loaded += bytes;
@@ -120,6 +154,7 @@ export async function downloadAll(
     if (existing) {
       advance(file.size);
       await store.put(file.url, existing, () => store.match(file.url));
+      end(file, true);
       return;
     }
     let counted = 0; // this file's bytes so far: a second attempt starts its progress again
@@ -143,10 +178,12 @@ export async function downloadAll(
     try {
       await store.put(file.url, await download(), download);
     } catch (error) {
+      end(file, false);
       // A rejected fetch, or a body that fails mid-stream (a browser may check `integrity` as the
       // bytes arrive), is a bare TypeError whether the network failed or the bytes were wrong.
       throw error instanceof TypeError ? await fetchFailure(file.url, fetchFn, error) : error;
     }
+    end(file, true);
   };
   await Promise.all(
     Array.from({ length: concurrency }, async () => {

@@ -6,6 +6,7 @@ import { createRuntimeCore, progressReporter } from "./core.mjs";
 import { navigationAsksForWorkerMode } from "./fallback.mjs";
 import { KEEPALIVE_MESSAGE, withKeepAlive } from "./keepalive.mjs";
 import { requestKind } from "./request-kind.mjs";
+import { withWebAppManifest } from "./web-app-manifest.mjs";
 
 const CACHE = `glasshouse-${config.buildId}`; // the store's cache (core.mjs)
 const KEEPALIVE_URL = new URL("./keepalive.mjs", import.meta.url).pathname;
@@ -32,8 +33,10 @@ async function answer(request) {
   const noBody = request.method === "HEAD" || [204, 304].includes(result.status);
   let page = result.body;
   if (!noBody && (headers.get("content-type") || "").startsWith("text/html")) {
-    // Every page keeps this Service Worker awake while it is open (keepalive.mjs).
-    page = new TextEncoder().encode(withKeepAlive(new TextDecoder().decode(page), KEEPALIVE_URL));
+    // Every page keeps this Service Worker awake while it is open (keepalive.mjs), and links the
+    // gallery's web app manifest, so it can be installed from any page (web-app-manifest.mjs).
+    const html = withKeepAlive(new TextDecoder().decode(page), KEEPALIVE_URL);
+    page = new TextEncoder().encode(withWebAppManifest(html, config.webAppManifest));
     headers.delete("content-length");
   }
   return new Response(noBody ? null : page, { status: result.status, headers });
@@ -54,9 +57,13 @@ async function storeFile(request) {
 }
 
 self.addEventListener("install", (event) => {
+  const downloading = core.download();
+  // A first visit starts Python now, while the bundle downloads (the runtime core waits for each file
+  // as Pyodide asks for it). A newer build's worker boots once it is activated instead, so a reader's
+  // open pages keep one Python in memory while it installs.
+  if (!self.registration.active) core.boot().catch(() => {}); // a failure is told once activated, or by the download below
   event.waitUntil(
-    core
-      .download()
+    downloading
       .then(() => self.skipWaiting())
       .catch((error) => {
         const problem = error.name === "IntegrityError" ? error.message : `Downloading the gallery failed: ${error.message}`;

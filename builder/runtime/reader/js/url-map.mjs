@@ -6,7 +6,7 @@
 //
 // A path ending in "/" is a prefix, any other an exact path. `server`: answered by the server,
 // never by the runtime (the Service Worker script, robots rules, the "Report" link's redirect, the
-// self-host zip). `store`: immutable bundle files (the shared Pyodide runtime, wheels, a build's own
+// self-host zip, the web app manifest that makes a gallery installable). `store`: immutable bundle files (the shared Pyodide runtime, wheels, a build's own
 // files). `static`: Datasette's and the plugins' static files, real files of the build. `embed`:
 // embed mode, `/-/embed/<view path>` (gallery/embed.py). `params`: every query parameter starting
 // with `prefix` is the runtime's and never reaches Datasette; `chrome=1` keeps Datasette's header
@@ -15,7 +15,7 @@
 // Keep the object strict JSON (double quotes, no comments or trailing commas inside it): Python
 // parses it with json.loads.
 export default {
-  "server": { "serviceWorker": "/sw.js", "robots": "/robots.txt", "report": "/_report", "download": "/_download/" },
+  "server": { "serviceWorker": "/sw.js", "robots": "/robots.txt", "report": "/_report", "download": "/_download/", "webAppManifest": "/manifest.webmanifest" },
   "store": { "runtime": "/_runtime/", "wheels": "/_wheels/", "build": "/_build/" },
   "static": ["/-/static/", "/-/static-plugins/"],
   "embed": "/-/embed/",
