@@ -56,6 +56,20 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-geojson": [
         {"path": "/plugins/places.geojson", "contains": ['"FeatureCollection"', '"London"', "-0.1278"]},
     ],
+    "datasette-geojson-map": [
+        {"path": "/plugins/places", "contains": ["/-/static-plugins/datasette-geojson-map/map.js", "window.TILE_LAYER = "]},
+        _static("/-/static-plugins/datasette-geojson-map/map.js", "geojsonURL"),
+    ],
+    "datasette-tiles": [
+        {"path": "/-/tiles", "contains": ['href="/-/tiles/plugins"']},
+        {"path": "/-/tiles/plugins", "contains": ["<h1>Glasshouse tiles</h1>", "/-/tiles/plugins/{z}/{x}/{y}.png"]},
+        # The one tile (TMS row 0 is XYZ row 0 at zoom 0): the PNG's header.
+        {"path": "/-/tiles/plugins/0/0/0.png", "contains": ["PNG", "IHDR"]},
+    ],
+    "datasette-basemap": [
+        {"path": "/basemap", "contains": ["tiles", "metadata"]},
+        {"path": "/basemap/metadata.json", "query": "_shape=array&name=name", "contains": ['"value": "']},
+    ],
     "datasette-haversine": [
         {"path": "{query}", "query": "sql=select+round(haversine(51.5074,-0.1278,48.8566,2.3522))+as+km&_shape=array",
          "contains": ['"km": 344.0']},
@@ -67,6 +81,10 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-plot": [
         {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette-plot/main.min.js"]},
         _static("/-/static-plugins/datasette-plot/main.min.js", "function"),
+    ],
+    "datasette-nteract-data-explorer": [
+        {"path": "/plugins/notes", "contains": ["/-/static-plugins/datasette-nteract-data-explorer/index.bfd4b775.js"]},
+        _static("/-/static-plugins/datasette-nteract-data-explorer/index.bfd4b775.js", "DatasetteDataExplorer"),
     ],
     "datasette-statistics": [
         {"path": "{query}", "query": "sql=select+statistics_median(n)+as+median+from+notes&_shape=array",
@@ -134,6 +152,16 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
         {"path": "/plugins/notes.json", "query": "_shape=objects&_search=tomato", "contains": ['"Tomato soup"'],
          "lacks": ['"Bread"']},
     ],
+    "datasette-sqlite-fts4": [
+        {"path": "{query}", "query": "sql=select+title,+round(rank_bm25(matchinfo(recipes_fts4,+'pcnalx')),+4)+as+rank"
+                                      "+from+recipes_fts4+where+recipes_fts4+match+'tomato'+order+by+rank&_shape=array",
+         "contains": ['"title": "Tomato soup", "rank": -1.2253', '"title": "Tomato salad", "rank": -1.0049']},
+    ],
+    "datasette-query-history": [
+        {"path": "{query_page}", "query": "sql=select+1",
+         "contains": ["/-/static-plugins/datasette_query_history/datasette-query-history.js"]},
+        _static("/-/static-plugins/datasette_query_history/datasette-query-history.js", "addQueryToHistory"),
+    ],
     "datasette-copyable": [
         {"path": "/plugins/notes.copyable", "contains": ['class="copyable"', "Tomato soup"]},
         {"path": "/plugins/notes.copyable", "query": "_table_format=github&_raw=1", "contains": ["|------|", "| Tomato soup |"]},
@@ -147,6 +175,10 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
     "datasette-ics": [
         {"path": "/plugins/events.ics", "contains": ["BEGIN:VCALENDAR", "SUMMARY:Launch party", "DTSTART:20300501T180000Z"]},
     ],
+    "datasette-xlsx": [
+        # A workbook is a zip: its member names are stored as they are.
+        {"path": "/plugins/notes.xlsx", "contains": ["PK", "[Content_Types].xml", "xl/worksheets/sheet1.xml"]},
+    ],
     "datasette-dashboards": [
         {"path": "/-/dashboards", "contains": ["Glasshouse overview"]},
         {"path": "/-/dashboards/overview", "contains": ["<h2>Dashboard notes</h2>", "Notes"]},
@@ -159,11 +191,16 @@ PLUGIN_CHECKS: dict[str, list[dict]] = {
 
 #: Where each Datasette version answers arbitrary SQL as JSON (1.0 redirects the 0.65 URL there).
 QUERY_PATHS = {"0.65.5": "/plugins.json", "1.0a41": "/plugins/-/query.json"}
+#: Where each Datasette version shows the SQL query page (the same redirect).
+QUERY_PAGES = {"0.65.5": "/plugins", "1.0a41": "/plugins/-/query"}
 
 
 def pages_for(name: str, version: str) -> list[dict]:
-    """``PLUGIN_CHECKS[name]`` with ``{query}`` replaced by ``version``'s SQL JSON path."""
-    return [{**page, "path": page["path"].replace("{query}", QUERY_PATHS[version])} for page in PLUGIN_CHECKS[name]]
+    """``PLUGIN_CHECKS[name]`` with ``{query}`` and ``{query_page}`` replaced by ``version``'s SQL JSON path and page."""
+    return [
+        {**page, "path": page["path"].replace("{query}", QUERY_PATHS[version]).replace("{query_page}", QUERY_PAGES[version])}
+        for page in PLUGIN_CHECKS[name]
+    ]
 
 
 def offered_pairs() -> list[tuple[str, str]]:
@@ -205,7 +242,10 @@ def test_the_catalog_covers_the_kinds_of_plugin_publishers_ask_for() -> None:
 def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
     text = (Path(__file__).resolve().parents[2] / "builder" / "catalog" / "plugins.toml").read_text()
     left_out = text.split("# --- Left out ---", 1)[1]
-    for name in ("datasette-atom", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs", "datasette-multiline-links"):
+    for name in (
+        "datasette-atom", "datasette-graphql", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs",
+        "datasette-multiline-links",
+    ):
         line = next(line for line in left_out.splitlines() if line.startswith(f"# {name}"))
         assert len(line.split(":", 1)[1].strip()) > 20
         assert name not in CATALOG
@@ -213,7 +253,7 @@ def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
 
 def test_every_plugin_has_a_browser_check() -> None:
     assert set(PLUGIN_CHECKS) == set(CATALOG)
-    assert set(QUERY_PATHS) == set(DATASETTE_VERSIONS)
+    assert set(QUERY_PATHS) == set(QUERY_PAGES) == set(DATASETTE_VERSIONS)
 
 
 # --- the locks -----------------------------------------------------------------------------

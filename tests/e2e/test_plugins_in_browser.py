@@ -27,9 +27,12 @@ page of every check; a failing check always leaves one in its ``tmp_path``.
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import re
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,9 @@ from builder.catalog import DATASETTE_VERSIONS, load_catalog
 from tests.support.plugin_data import (
     DATABASE,
     MEDIA_ROWS,
+    TILE_RGB,
+    TILE_SIZE,
+    TIMESTAMP,
     TIMESTAMP_TEXT,
     YOUTUBE_VIDEO,
     group_metadata,
@@ -62,6 +68,18 @@ CONTROL_TIMEOUT = 3_000
 CONTROL_SETTLE = 1_000
 #: A selector only Datasette's pages have (the loading page has no footer).
 DATASETTE_PAGE = "footer"
+#: Uncaught errors a plugin's own page raises in any browser, harmless to what it shows: ``(path
+#: on the page's URL, start of the error, why)``. Every other uncaught error fails the check.
+KNOWN_PAGE_ERRORS: tuple[tuple[str, str, str], ...] = (
+    (
+        "/-/tiles/",
+        "Unexpected token 'export'",
+        (
+            "datasette-tiles 0.6.1's explorer also loads datasette-leaflet's ES module with a classic <script>, "
+            "which cannot parse it; the map is drawn by the page's import() of the same module"
+        ),
+    ),
+)
 
 
 # --- the reader's browser ------------------------------------------------------------------
@@ -161,6 +179,21 @@ def _export_link(reader: Reader, label: str) -> Any:
     return link
 
 
+def _fetch_bytes(reader: Reader, path: str) -> tuple[int, str, bytes]:
+    """Fetch ``path`` from the page's own JavaScript: ``(status, content type, body bytes)``."""
+    answer = reader.page.evaluate(
+        """async (path) => {
+            const response = await fetch(path);
+            const bytes = new Uint8Array(await response.arrayBuffer());
+            let binary = '';
+            for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+            return {status: response.status, type: response.headers.get('content-type') || '', body: btoa(binary)};
+        }""",
+        path,
+    )
+    return answer["status"], answer["type"], base64.b64decode(answer["body"])
+
+
 def _sql(reader: Reader, sql: str, column: str) -> str:
     """Run ``sql`` on the database's query page (0.65 URL; 1.0 redirects it) and return ``column``'s first cell."""
     reader.open(f"{DATABASE}?sql={quote_plus(sql)}", f"td.col-{column}")
@@ -213,6 +246,55 @@ def check_geojson(reader: Reader, version: str) -> None:
     assert data["features"][0]["geometry"] == {"type": "Point", "coordinates": [-0.1278, 51.5074]}
 
 
+def check_geojson_map(reader: Reader, version: str) -> None:
+    # The plugin's script fetches the table's .geojson and draws every geometry on one map above the rows.
+    reader.open(f"{DATABASE}/places", ".table-wrapper > #map.leaflet-container .leaflet-marker-icon")
+    the_map = reader.page.locator(".table-wrapper > #map.leaflet-container")
+    reader.page.wait_for_function(
+        "() => document.querySelectorAll('.table-wrapper > #map .leaflet-marker-icon').length === 2"
+    )
+    box = the_map.bounding_box()
+    assert box["width"] > 300 and box["height"] > 200, box
+    # A polygon is drawn as a shape.
+    reader.open(f"{DATABASE}/areas", ".table-wrapper > #map path.leaflet-interactive")
+    assert reader.page.locator(".table-wrapper > #map path.leaflet-interactive").is_visible()
+
+
+def _tile_images(reader: Reader) -> list[list[int]]:
+    """``[naturalWidth, naturalHeight, r, g, b]`` of each loaded Leaflet tile on the page (its centre pixel)."""
+    return reader.page.evaluate(
+        """() => [...document.querySelectorAll('img.leaflet-tile-loaded')].map((img) => {
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(img, 0, 0);
+            const [r, g, b] = context.getImageData(img.naturalWidth / 2, img.naturalHeight / 2, 1, 1).data;
+            return [img.naturalWidth, img.naturalHeight, r, g, b];
+        })"""
+    )
+
+
+def check_tiles(reader: Reader, version: str) -> None:
+    reader.open("-/tiles", "a[href='/-/tiles/plugins']")
+    reader.page.click("a[href='/-/tiles/plugins']")
+    # The explorer draws a Leaflet map whose tiles the plugin serves from the database's tiles table.
+    reader.page.wait_for_selector("#explorer img.leaflet-tile-loaded", timeout=reader.timeout)
+    assert reader.page.inner_text("h1").strip() == "Glasshouse tiles"
+    assert [TILE_SIZE, TILE_SIZE, *TILE_RGB] in _tile_images(reader)
+    status, content_type, body = _fetch_bytes(reader, "/-/tiles/plugins/0/0/0.png")
+    assert status == 200 and content_type == "image/png" and body.startswith(b"\x89PNG")
+
+
+def check_basemap(reader: Reader, version: str) -> None:
+    # The basemap database is attached and holds OpenStreetMap tiles; datasette-tiles (offered with the
+    # same versions) draws them, from the reader's browser alone.
+    reader.open("basemap", "a[href$='/basemap/tiles']")
+    reader.open("-/tiles/basemap", "#explorer img.leaflet-tile-loaded")
+    tiles = _tile_images(reader)
+    assert tiles and all(tile[:2] == [256, 256] for tile in tiles), tiles
+    assert any(tile[2:] != [*TILE_RGB] for tile in tiles), tiles
+
+
 def check_haversine(reader: Reader, version: str) -> None:
     assert _sql(reader, "select round(haversine(51.5074, -0.1278, 48.8566, 2.3522)) as km", "km") == "344.0"
 
@@ -252,6 +334,20 @@ def check_plot(reader: Reader, version: str) -> None:
     dots.first.wait_for(timeout=reader.timeout)
     assert dots.count() == 3
     assert reader.page.locator(".datasette-plot svg").first.is_visible()
+
+
+def check_nteract_data_explorer(reader: Reader, version: str) -> None:
+    # The plugin's script mounts nteract's data explorer above the table; opened, it fetches the rows
+    # as JSON and shows them in its grid (the raw timestamps: the table shows them as dates).
+    button = ".datasette-data-explorer button:text-is('View (3 rows) in Data Explorer')"
+    reader.open(f"{DATABASE}/notes", button)
+    reader.page.click(button)
+    reader.page.locator("button:text-is('Show Data Explorer Settings')").wait_for()
+    explorer = reader.page.locator(".datasette-data-explorer")
+    explorer.get_by_text(str(TIMESTAMP), exact=True).first.wait_for()
+    assert explorer.get_by_text(str(TIMESTAMP), exact=True).count() == 3
+    for title in ("Tomato soup", "Bread", "Pesto"):
+        assert explorer.get_by_text(title, exact=True).first.is_visible(), title
 
 
 def check_statistics(reader: Reader, version: str) -> None:
@@ -414,9 +510,32 @@ def check_search_all(reader: Reader, version: str) -> None:
     text = results.inner_text()
     assert "Central London" in text and "London" in text
     assert "Paris" not in text and "Tomato" not in text
-    # It searched the third indexed table too, and says it found nothing there.
-    assert reader.page.inner_text("#search-all-no-results").strip() == "No results in plugins: notes"
+    # It searched the third indexed table too, and says it found nothing there. (Under Datasette 1.0a41
+    # it also searches recipes_fts4, an FTS4 index of its own that 0.65.5 hides.)
+    no_results = [line.strip() for line in reader.page.inner_text("#search-all-no-results").splitlines() if line.strip()]
+    assert "No results in plugins: notes" in no_results, no_results
     assert results.locator("table").first.is_visible()
+
+
+def check_sqlite_fts4(reader: Reader, version: str) -> None:
+    sql = (
+        "select title, round(rank_bm25(matchinfo(recipes_fts4, 'pcnalx')), 4) as rank"
+        " from recipes_fts4 where recipes_fts4 match 'tomato' order by rank"
+    )
+    reader.open(f"{DATABASE}?sql={quote_plus(sql)}", "td.col-rank")
+    assert [t.strip() for t in reader.page.locator("td.col-title").all_inner_texts()] == ["Tomato soup", "Tomato salad"]
+    assert [t.strip() for t in reader.page.locator("td.col-rank").all_inner_texts()] == ["-1.2253", "-1.0049"]
+
+
+def check_query_history(reader: Reader, version: str) -> None:
+    # The plugin's script keeps each query run on the query page in the reader's localStorage, and lists them.
+    for sql in ("select 1 as one", "select 2 as two"):
+        reader.open(f"{DATABASE}?sql={quote_plus(sql)}", "button:text-is('Query History')")
+    reader.page.click("button:text-is('Query History')")
+    history = reader.page.locator("#query-history-table td.previous-query")
+    history.first.wait_for()
+    assert history.all_inner_texts()[:2] == ["select 2 as two", "select 1 as one"]
+    assert reader.page.locator("#query-history-table").is_visible()
 
 
 def check_copyable(reader: Reader, version: str) -> None:
@@ -458,6 +577,17 @@ def check_ics(reader: Reader, version: str) -> None:
         assert line in answer["text"].splitlines(), answer["text"]
 
 
+def check_xlsx(reader: Reader, version: str) -> None:
+    reader.open(f"{DATABASE}/notes", ".export-links")
+    status, content_type, body = _fetch_bytes(reader, _export_link(reader, "xlsx").get_attribute("href"))
+    assert status == 200 and content_type == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    with zipfile.ZipFile(io.BytesIO(body)) as workbook:
+        sheet = workbook.read("xl/worksheets/sheet1.xml").decode()
+        strings = workbook.read("xl/sharedStrings.xml").decode() if "xl/sharedStrings.xml" in workbook.namelist() else ""
+    for title in ("Tomato soup", "Bread", "Pesto"):
+        assert title in sheet + strings, (title, sheet[:2000])
+
+
 def check_dashboards(reader: Reader, version: str) -> None:
     reader.open("-/dashboards", "a:text-is('Glasshouse overview')")
     reader.page.click("a:text-is('Glasshouse overview')")
@@ -484,9 +614,13 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-cluster-map": check_cluster_map,
     "datasette-leaflet-geojson": check_leaflet_geojson,
     "datasette-geojson": check_geojson,
+    "datasette-geojson-map": check_geojson_map,
+    "datasette-tiles": check_tiles,
+    "datasette-basemap": check_basemap,
     "datasette-haversine": check_haversine,
     "datasette-vega": check_vega,
     "datasette-plot": check_plot,
+    "datasette-nteract-data-explorer": check_nteract_data_explorer,
     "datasette-statistics": check_statistics,
     "datasette-pretty-json": check_pretty_json,
     "datasette-render-markdown": check_render_markdown,
@@ -503,10 +637,13 @@ BROWSER_CHECKS: dict[str, Callable[[Reader, str], None]] = {
     "datasette-explain": check_explain,
     "datasette-query-links": check_query_links,
     "datasette-search-all": check_search_all,
+    "datasette-sqlite-fts4": check_sqlite_fts4,
+    "datasette-query-history": check_query_history,
     "datasette-copyable": check_copyable,
     "datasette-export-notebook": check_export_notebook,
     "datasette-yaml": check_yaml,
     "datasette-ics": check_ics,
+    "datasette-xlsx": check_xlsx,
     "datasette-dashboards": check_dashboards,
     "datasette-block-robots": check_block_robots,
 }
@@ -601,7 +738,12 @@ def test_the_plugin_works_in_the_readers_browser(
     reader = readers.reader_for(gallery.url)
     try:
         BROWSER_CHECKS[name](reader, version)
-        assert not reader.page_errors, "the page's JavaScript failed"
+        unexpected = [
+            error for error in reader.page_errors
+            if not any(path in error.split(": ", 1)[0] and error.split(": ", 1)[1].startswith(start)
+                       for path, start, _why in KNOWN_PAGE_ERRORS)
+        ]  # fmt: skip
+        assert not unexpected, "the page's JavaScript failed"
         # The gallery's Content-Security-Policy (builder/csp.py) allows what the plugin needs: the
         # catalog lists its extra sources; Chromium reports each refusal on the console.
         refused = [line for line in reader.console if "Content Security Policy" in line]

@@ -128,16 +128,21 @@ MEDIA_ROWS = [
 ]
 
 
-def _png() -> bytes:
-    """A real 2x2 red PNG."""
+#: The size in pixels of the one map tile in the database's MBTiles tables (``tiles``), and its colour.
+TILE_SIZE = 256
+TILE_RGB = (46, 139, 87)
+
+
+def _png(size: int = 2, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
+    """A real ``size`` x ``size`` PNG of one colour (by default 2x2 red)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    raw = b"".join(b"\x00" + bytes(rgb) * size for _ in range(size))
     return (
         b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
         + chunk(b"IDAT", zlib.compress(raw))
         + chunk(b"IEND", b"")
     )
@@ -149,8 +154,9 @@ def make_plugin_database(path: Path) -> Path:
     Tables: ``places`` (latitude/longitude and GeoJSON points, full-text indexed),
     ``areas`` (a GeoJSON polygon, full-text indexed), ``notes`` (Markdown, JSON, HTML,
     Unix timestamps, numbers; full-text indexed), ``events`` (iCalendar columns),
-    ``images`` (a PNG), ``blobs`` (gzip bytes) and ``media`` (``MEDIA_ROWS``: YouTube and
-    MP3 URLs, SQL). Views for the security checks
+    ``images`` (a PNG), ``blobs`` (gzip bytes), ``media`` (``MEDIA_ROWS``: YouTube and
+    MP3 URLs, SQL), ``recipes_fts4`` (an FTS4 index of its own) and MBTiles tables (``metadata``,
+    ``tiles``: one ``TILE_SIZE`` tile of ``TILE_RGB``). Views for the security checks
     (``tests/e2e/test_gallery_security_in_browser.py``): ``runaway`` (a recursive CTE
     that never ends: valid SQL, stopped by Datasette's time limit) and ``place_names``
     (reads a full-text table, which ``trusted_schema=OFF`` refuses inside a view). Last,
@@ -206,6 +212,25 @@ def make_plugin_database(path: Path) -> Path:
     conn.execute("insert into images values (1, ?)", (_png(),))
     conn.execute("insert into blobs values (1, ?)", (gzip.compress(b"hello glasshouse", mtime=0),))
     conn.executemany("insert into media values (?, ?, ?, ?, ?)", MEDIA_ROWS)
+    # An FTS4 index of its own (Datasette 0.65 hides it from datasette-search-all; 1.0a41 searches it too).
+    conn.execute("create virtual table recipes_fts4 using fts4(title, body)")
+    conn.executemany(
+        "insert into recipes_fts4 (title, body) values (?, ?)",
+        [("Tomato soup", "tomato tomato basil"), ("Tomato salad", "tomato and onion"), ("Bread", "flour"),
+         ("Pesto", "basil and pine nuts"), ("Porridge", "oats"), ("Pancakes", "flour and eggs")],
+    )
+    # MBTiles (https://github.com/mapbox/mbtiles-spec): one tile covering the world at zoom 0.
+    conn.executescript(
+        """
+        create table metadata (name text, value text);
+        create table tiles (zoom_level integer, tile_column integer, tile_row integer, tile_data blob);
+        """
+    )
+    conn.executemany(
+        "insert into metadata values (?, ?)",
+        [("name", "Glasshouse tiles"), ("format", "png"), ("minzoom", "0"), ("maxzoom", "0"), ("center", "0,0,0")],
+    )
+    conn.execute("insert into tiles values (0, 0, 0, ?)", (_png(TILE_SIZE, TILE_RGB),))
     table, column = (name.replace('"', '""') for name in (HOSTILE_TABLE, HOSTILE_COLUMN))
     conn.execute(f'create table "{table}" ("{column}" text)')
     conn.execute(f'insert into "{table}" values (?)', (HOSTILE_VALUE,))
