@@ -211,7 +211,7 @@ def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
 
 
 def test_a_plugin_both_offered_and_left_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import builder.catalog as catalog
+    from builder import catalog
 
     (tmp_path / "plugins.toml").write_bytes((catalog.CATALOG_DIR / "plugins.toml").read_bytes())
     (tmp_path / "left_out.toml").write_text('[datasette-vega]\nreason = "a reason long enough to be one"\n')
