@@ -130,6 +130,23 @@ def load_catalog() -> dict[str, Plugin]:
     }
 
 
+@cache
+def load_left_out() -> dict[str, str]:
+    """Plugins considered and not offered, ``{name: reason}`` in ``left_out.toml``'s order (shown on /plugins/).
+
+    Raises ``ValueError`` if a name is also in the catalog, or an entry has no ``reason``.
+    """
+    with (CATALOG_DIR / "left_out.toml").open("rb") as fh:
+        raw = tomllib.load(fh)
+    offered = set(load_catalog()) & set(raw)
+    if offered:
+        raise ValueError(f"left_out.toml names plugins the catalog offers: {', '.join(sorted(offered))}")
+    missing = [name for name, entry in raw.items() if not str(entry.get("reason", "")).strip()]
+    if missing:
+        raise ValueError(f"left_out.toml entries without a reason: {', '.join(missing)}")
+    return {name: entry["reason"].strip() for name, entry in raw.items()}
+
+
 def plugins_for_version(datasette_version: str) -> list[str]:
     """Names of the catalog plugins offered with ``datasette_version``, in the catalog's order."""
     return [p.name for p in load_catalog().values() if p.offered_with(datasette_version)]

@@ -14,7 +14,7 @@ from django.utils.text import Truncator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_lock
+from builder.catalog import DATASETTE_VERSIONS, DEFAULT_DATASETTE_VERSION, load_catalog, load_left_out, load_lock
 from gallery import embed, health
 from gallery.models import Build, Gallery, asks_not_to_be_indexed
 
@@ -162,7 +162,8 @@ def gallery_detail(request: HttpRequest, gallery_id: str) -> HttpResponse:
 
 @require_GET
 def plugins(request: HttpRequest) -> HttpResponse:
-    """The plugin catalog: what each plugin does, its pinned version per Datasette version, what it needs."""
+    """The plugin catalog: what each plugin does, its pinned version per Datasette version, what it needs;
+    then the plugins left out, each with the reason (``builder/catalog/left_out.toml``)."""
     rows = []
     for plugin in load_catalog().values():
         versions = []
@@ -185,7 +186,12 @@ def plugins(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "gallery/plugins.html",
-        {"rows": rows, "datasette_versions": DATASETTE_VERSIONS, "default_version": DEFAULT_DATASETTE_VERSION},
+        {
+            "rows": rows,
+            "left_out": load_left_out().items(),
+            "datasette_versions": DATASETTE_VERSIONS,
+            "default_version": DEFAULT_DATASETTE_VERSION,
+        },
     )
 
 

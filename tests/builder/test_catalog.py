@@ -25,6 +25,7 @@ from builder.catalog import (
     UnknownPlugin,
     check_plugins,
     load_catalog,
+    load_left_out,
     load_lock,
     plugins_for_version,
 )
@@ -240,15 +241,34 @@ def test_the_catalog_covers_the_kinds_of_plugin_publishers_ask_for() -> None:
 
 
 def test_the_left_out_plugins_are_listed_with_a_reason() -> None:
-    text = (Path(__file__).resolve().parents[2] / "builder" / "catalog" / "plugins.toml").read_text()
-    left_out = text.split("# --- Left out ---", 1)[1]
+    left_out = load_left_out()
     for name in (
         "datasette-atom", "datasette-graphql", "datasette-jq", "datasette-auth-passwords", "datasette-upload-csvs",
         "datasette-multiline-links",
     ):
-        line = next(line for line in left_out.splitlines() if line.startswith(f"# {name}"))
-        assert len(line.split(":", 1)[1].strip()) > 20
+        assert len(left_out[name]) > 20
         assert name not in CATALOG
+
+
+def test_a_plugin_both_offered_and_left_out_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from builder import catalog
+
+    (tmp_path / "plugins.toml").write_bytes((catalog.CATALOG_DIR / "plugins.toml").read_bytes())
+    (tmp_path / "left_out.toml").write_text('[datasette-vega]\nreason = "a reason long enough to be one"\n')
+    monkeypatch.setattr(catalog, "CATALOG_DIR", tmp_path)
+    catalog.load_catalog.cache_clear()
+    catalog.load_left_out.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="names plugins the catalog offers: datasette-vega"):
+            catalog.load_left_out()
+        (tmp_path / "left_out.toml").write_text('[datasette-nothing]\nreason = " "\n')
+        catalog.load_left_out.cache_clear()
+        with pytest.raises(ValueError, match="without a reason: datasette-nothing"):
+            catalog.load_left_out()
+    finally:
+        monkeypatch.undo()
+        catalog.load_catalog.cache_clear()
+        catalog.load_left_out.cache_clear()
 
 
 def test_every_plugin_has_a_browser_check() -> None:

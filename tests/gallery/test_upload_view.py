@@ -324,6 +324,23 @@ def test_the_plugins_page_lists_the_catalog_with_pinned_versions(client):
 
 
 @pytest.mark.django_db
+def test_the_plugins_page_lists_the_plugins_left_out_each_with_its_reason(client):
+    import re
+
+    from django.utils.html import escape
+
+    from builder.catalog import load_left_out
+
+    page = client.get(reverse("gallery:plugins")).content.decode()
+    left_out = page.split('<h2 id="left-out">', 1)[1]
+    for name, reason in load_left_out().items():
+        row = re.search(rf'<tr id="left-out-{re.escape(name)}"><td>(.*?)</td><td>(.*?)</td></tr>', left_out)
+        assert row, f"{name} is not listed as left out"
+        assert row.group(1) == name
+        assert row.group(2) == escape(reason)
+
+
+@pytest.mark.django_db
 def test_a_plugin_not_offered_with_the_chosen_datasette_is_refused(client, upload_data, storage, sent_builds):
     from builder.catalog import DATASETTE_VERSIONS, load_catalog
 
