@@ -119,7 +119,7 @@ endef
 # or moto (integration), PyPI (network). tests/plugins/suite.py marks tests by the fixtures they use.
 FAST_MARKERS := not slow and not e2e and not integration and not network
 
-# -n 4 --dist loadgroup: four pytest processes (pytest-xdist), a work unit at a time each (a file, or part of a long one: tests/plugins/suite.py work_unit). The suite
+# -n 4 --dist loadfile: four pytest processes (pytest-xdist), a test file at a time each. The suite
 # waits on browsers, workers and builds, so several keep two cores busy (pytest 18.6 min in one
 # process, 12.1 in two, 10.1 in three, 9.6 in four here; the cores are then the limit). Each process
 # has its own test database (_gwN), Redis database (15 down to 12: tests/plugins/suite.py) and servers,
@@ -127,13 +127,13 @@ FAST_MARKERS := not slow and not e2e and not integration and not network
 # --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 TEST_PROCESSES ?= 4
 test: setup lint chromium webkit nginx services
-	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadgroup --durations=25)
+	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadfile --durations=25)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes. Two pytest processes, one
 # per core (1,452 tests: 128 s in one process, 76 s in two, here with one core busy elsewhere).
 FAST_PROCESSES ?= 2
 test-fast: setup services
-	$(call run_pytest,-n $(FAST_PROCESSES) --dist loadgroup -m "$(FAST_MARKERS)")
+	$(call run_pytest,-n $(FAST_PROCESSES) --dist loadfile -m "$(FAST_MARKERS)")
 
 # ruff, then mypy with django-stubs over gallery/, builder/ and worker_shell/ (mypy.ini). make test runs it
 # first, so CI does too; mypy's cache lives in .mypy_cache (about 10 s from cold, 2 s warm).

@@ -100,31 +100,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 HEAVY_MARKERS = ("e2e", "slow", "integration")
 
 
-#: The catalog's long files, whose tests are many runs of a few functions over (plugin, Datasette
-#: version) pairs: under xdist each function's tests for one version are a work unit of their own,
-#: so four processes share them instead of one finishing a whole file alone (that file's tail alone
-#: was 8 of the 18 minutes of `make test` with 35 plugins). Their builds are shared across processes
-#: (``prebuilt_bundle``); each process opens its own browser tabs on them.
-SPLIT_FILES = ("tests/e2e/test_plugins_in_browser.py", "tests/builder/test_catalog.py")
-
-
-def work_unit(item: pytest.Item) -> str:
-    """The xdist group of ``item`` (``make test`` runs ``--dist loadgroup``): its file, or, in
-    ``SPLIT_FILES``, its file, function and Datasette version (the ``version`` parameter)."""
-    path = item.path.relative_to(item.config.rootpath).as_posix()
-    callspec = getattr(item, "callspec", None)
-    if path in SPLIT_FILES and callspec is not None and "version" in callspec.params:
-        return f"{path}::{getattr(item, 'originalname', item.name)}::{callspec.params['version']}"
-    return path
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The split files' work units run first, then the other files with heavy tests, each file's
-    # tests in their order: under xdist (make test runs -n 4 --dist loadgroup, a work unit per
-    # process at a time: a file, or part of a split file) the light files then fill the end of the
-    # run, instead of one process finishing a long browser file alone.
+    # Files with heavy tests run first, each file's tests in their order: under xdist (make test
+    # runs -n 4 --dist loadfile, a file per process at a time) the light files then fill the
+    # end of the run, instead of one process finishing a long browser file alone.
     heavy_files = {item.path for item in items if any(item.get_closest_marker(name) for name in HEAVY_MARKERS)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(work_unit(item)))
-    split = {item.path for item in items if item.path.relative_to(item.config.rootpath).as_posix() in SPLIT_FILES}
-    items.sort(key=lambda item: (item.path not in split, item.path not in heavy_files))
+    items.sort(key=lambda item: item.path not in heavy_files)
