@@ -24,28 +24,37 @@ const config = {
   runtimeModuleURL: "/_build/b/glasshouse_runtime.py", pluginModules: [], settings: {}, metadata: {}, securityHeaders: [],
 };
 
-/** A network whose database answer waits for `release()`; `fetched` lists every path asked of it. */
-function network({ failDatabase = false } = {}) {
+/**
+ * A network whose answer for paths ending in `held` waits for `release()`, and which answers HTTP 503
+ * for paths ending in `failing`; `fetched` lists every path asked of it.
+ */
+function network({ held = ".db", failing = null } = {}) {
   let release;
-  const held = new Promise((resolve) => (release = resolve));
+  const holding = new Promise((resolve) => (release = resolve));
   const fetched = [];
   const fetch = async (input) => {
     const path = new URL(String(input), ORIGIN).pathname;
     fetched.push(path);
-    if (path.endsWith(".db")) {
-      await held;
-      if (failDatabase) return new Response("", { status: 503 });
-    }
+    if (path.endsWith(held)) await holding;
+    if (failing && path.endsWith(failing)) return new Response("", { status: 503 });
     return new Response(FILES[path], { status: 200, headers: { "Content-Type": "application/octet-stream" } });
   };
   return { fetch, fetched, release };
 }
 
-/** A stand-in Pyodide that fetches its wasm and wheel through the scope, as the real one does. */
+/**
+ * A stand-in Pyodide that fetches its wasm and wheel through the scope, as the real one does. Like the
+ * real one, it never settles when its wasm cannot be fetched (it warns "wasm instantiation failed!").
+ */
 function fakePyodide(scope, events) {
   return async () => {
     events.push("Pyodide started");
-    await (await scope.fetch(`${ORIGIN}/_runtime/pyodide.asm.wasm`)).text();
+    try {
+      await (await scope.fetch(`${ORIGIN}/_runtime/pyodide.asm.wasm`)).text();
+    } catch {
+      events.push("wasm instantiation failed");
+      await new Promise(() => {});
+    }
     const written = {};
     return {
       FS: { mkdirTree() {}, writeFile: (path, bytes) => (written[path] = bytes) },
@@ -88,11 +97,27 @@ test("Python starts and installs its packages while the database is still downlo
 });
 
 test("a download that fails stops the boot with the download's own error", async () => {
-  const net = network({ failDatabase: true });
+  const net = network({ failing: ".db" });
   const events = [];
   const runtime = core(net, events);
   const booted = runtime.boot();
   net.release();
   await assert.rejects(booted, /\/_build\/b\/data\/d\.db answered HTTP 503/);
   assert.ok(!events.some((event) => event.startsWith("Datasette started")), "Datasette never got a database");
+});
+
+test("a file that fails while Python waits for another still stops the boot with the failure's own error", async () => {
+  // The wasm is still downloading when the wheel fails: the queue stops, so the wasm never arrives
+  // and Pyodide hangs (as the real one does); the reader must still get the wheel's error.
+  const net = network({ held: ".wasm", failing: ".whl" });
+  const events = [];
+  const runtime = core(net, events);
+  const booted = runtime.boot();
+  const failed = assert.rejects(booted, /\/_wheels\/datasette\.whl answered HTTP 503/);
+  for (let tries = 0; !net.fetched.includes("/_wheels/datasette.whl"); tries++) {
+    if (tries === 400) assert.fail("the wheel was never asked for");
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await failed;
+  net.release();
 });

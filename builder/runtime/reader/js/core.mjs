@@ -228,8 +228,11 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     // its error (an integrity failure, an HTTP status) is the one the reader sees.
     const fetching = downloading || ((await hasAll(await store(), config.precache)) ? null : download());
     if (fetching) fetching.catch(() => {}); // awaited below, on success or failure
+    // A failed download ends the boot at once: Pyodide never settles when a file it waits for (its
+    // wasm) can no longer arrive, so its own promise cannot be the one that reports the failure.
+    const downloadFailed = fetching ? fetching.then(() => new Promise(() => {})) : null;
     try {
-      const runtime = await startRuntime(started);
+      const runtime = await (downloadFailed ? Promise.race([startRuntime(started), downloadFailed]) : startRuntime(started));
       if (fetching) await fetching; // every file stored, so the next visit or restart downloads nothing
       return runtime;
     } catch (error) {
