@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+from builder import check_snapshots
 from builder.runtime import (
     BUILTIN_PLUGINS,
     BYTECODE_MODULE,
@@ -68,6 +69,8 @@ REPORT_PATH = URL_MAP.server.report
 RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT "
 #: Longest config passed inline as one argument; Linux caps one argument at 128 KiB.
 MAX_INLINE_CONFIG = 64 * 1024
+#: The folder in the check's scratch folder where the script writes an import snapshot.
+SNAPSHOT_OUT = "import-snapshot"
 #: What V8 prints on stderr when the heap cap (``--max-old-space-size``) is reached.
 OUT_OF_MEMORY_MARKERS = ("JavaScript heap out of memory", "Reached heap limit")
 #: Settings used when the caller passes none: the bundle's (builder.bundle.DATASETTE_SETTINGS).
@@ -137,12 +140,16 @@ class CompatReport:
     static_files: list[str] = field(default_factory=list)
     #: How Node was confined (``NodeSandbox.description``).
     sandbox: str = ""
+    #: The import snapshot (``builder.check_snapshots``): ``"restored"`` (Pyodide's time is then the
+    #: restore, and no packages were loaded), ``"made"``, ``"refused"`` (why is in the log) or ``""`` (none asked for).
+    snapshot: str = ""
 
     def summary(self) -> str:
         """One build-log line, e.g. ``booted Pyodide in Node, rendered /, /db, /db/t in 9123 ms; sandbox: ...``."""
         paths = ", ".join(p.path + (f"?{p.query}" if p.query else "") for p in self.pages)
         sandbox = f"; sandbox: {self.sandbox}" if self.sandbox else ""
-        return f"booted Pyodide in Node, rendered {paths} in {self.total_ms} ms{sandbox}"
+        booted = "restored Pyodide with Datasette imported from the import snapshot" if self.snapshot == "restored" else "booted Pyodide"
+        return f"{booted} in Node, rendered {paths} in {self.total_ms} ms{sandbox}"
 
     def stages(self) -> str:
         """One build-log line of where the check's time went, e.g. ``Pyodide 4,100 ms, packages 900 ms, ...``.
@@ -152,8 +159,14 @@ class CompatReport:
         """
         pages = ", ".join(f"{p.path}{f'?{p.query}' if p.query else ''} {p.ms:,} ms" for p in self.pages)
         rest = self.total_ms - self.pyodide_ms - self.packages_ms - self.start_ms - sum(p.ms for p in self.pages)
+        python = (
+            f"import snapshot restored {self.pyodide_ms:,} ms"
+            if self.snapshot == "restored"
+            else f"Pyodide {self.pyodide_ms:,} ms, packages {self.packages_ms:,} ms"
+            + (f" (import snapshot {self.snapshot})" if self.snapshot else "")
+        )
         return (
-            f"Pyodide {self.pyodide_ms:,} ms, packages {self.packages_ms:,} ms, "
+            f"{python}, "
             f"Datasette start {self.start_ms:,} ms, pages: {pages}; the rest (bytecode, static files) {rest:,} ms"
         )
 
@@ -394,6 +407,12 @@ class CompatRequest:
     are ArrayBuffers outside that heap, so the cap bounds the JavaScript objects of Pyodide and
     Datasette's pages, not the database's size. ``temp_dir`` is where the check's scratch folder
     goes (default: the system's); Node gets it as ``TMPDIR`` too.
+
+    With ``import_snapshots`` (a folder; builds use ``cache_dir / check_snapshots.FOLDER``), the
+    check restores Python with Datasette and the plugins imported from an import snapshot there
+    when an earlier check of the same runtime, lock and modules left one, and otherwise leaves one
+    there (``builder.check_snapshots``). If a check that restored one fails, it runs again without:
+    when that passes, the snapshot is deleted and that report returned.
     """
 
     runtime_dir: Path
@@ -412,6 +431,7 @@ class CompatRequest:
     max_old_space_mb: int | None = None
     temp_dir: Path | None = None
     stdlib: Path | None = None
+    import_snapshots: Path | None = None
 
 
 def check_bundle(request: CompatRequest) -> CompatReport:
@@ -429,9 +449,35 @@ def check_bundle(request: CompatRequest) -> CompatReport:
     ``SandboxUnavailable`` if ``node`` is too old for that (``NODE_MINIMUM``).
     """
     node_path = _node_and_files(request)
+    folder = request.import_snapshots
+    if folder is None:
+        return _check(request, node_path)
+    key = check_snapshots.snapshot_key(
+        runtime_dir=request.runtime_dir, lock_file=request.lock_file, packages=request.packages,
+        stdlib=request.stdlib, runtime_module=RUNTIME_MODULE, node_version=node_version(node_path),
+    )  # fmt: skip
+    restore = check_snapshots.find(folder, key)
+    if restore is None:
+        return _check(request, node_path, key=key)
+    try:
+        return _check(request, node_path, restore=restore)
+    except CompatError as failure:
+        # The snapshot may be at fault: the normal boot decides. If it passes, the snapshot goes.
+        report = _check(request, node_path)
+        check_snapshots.discard(folder, key)
+        logger.warning("The check's import snapshot %s failed where a normal boot passed (%s); deleted it.", key, failure.args[0])
+        return report
+
+
+def _check(request: CompatRequest, node_path: str, *, key: str | None = None, restore: Path | None = None) -> CompatReport:
+    """One run of the check: from the import snapshot in ``restore``, or a normal boot that, with
+    ``key``, stores the import snapshot it made (``builder.check_snapshots``) once the check passed."""
     try:
         with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=request.temp_dir) as tmp:
-            proc, sandbox = _run_node(request, node_path, Path(tmp).resolve())
+            proc, sandbox = _run_node(request, node_path, Path(tmp).resolve(), restore=restore, make=key is not None)
+            report = _report(request, proc, sandbox)
+            if key is not None and request.import_snapshots and report.snapshot == "made":
+                check_snapshots.store(request.import_snapshots, key, Path(tmp).resolve() / "scratch" / SNAPSHOT_OUT)
     except subprocess.TimeoutExpired as exc:
         output = "\n".join(
             part.decode(errors="replace") if isinstance(part, bytes) else part
@@ -439,7 +485,7 @@ def check_bundle(request: CompatRequest) -> CompatReport:
             if part
         )
         raise CompatError(f"Pyodide did not start and render the pages within {request.timeout:g} s", output) from exc
-    return _report(request, proc, sandbox)
+    return report
 
 
 def _node_and_files(request: CompatRequest) -> str:
@@ -483,8 +529,13 @@ def _config(request: CompatRequest, wheels: Path) -> dict[str, object]:
     }
 
 
-def _run_node(request: CompatRequest, node_path: str, tmp: Path) -> tuple[subprocess.CompletedProcess[str], NodeSandbox]:
+def _run_node(
+    request: CompatRequest, node_path: str, tmp: Path, *, restore: Path | None = None, make: bool = False
+) -> tuple[subprocess.CompletedProcess[str], NodeSandbox]:
     """Run the check script in its sandbox with scratch files under ``tmp``; return Node's process and the sandbox.
+
+    With ``restore`` (a snapshot's folder, which Node may then read), Python comes from that import
+    snapshot; with ``make``, the script writes one to ``tmp/scratch/SNAPSHOT_OUT``.
 
     Raises ``subprocess.TimeoutExpired`` after ``request.timeout`` seconds.
     """
@@ -493,7 +544,10 @@ def _run_node(request: CompatRequest, node_path: str, tmp: Path) -> tuple[subpro
     scratch.mkdir()
     wheels.mkdir()
     stage_wheels(request.lock_file, request.cache_dir, wheels)
-    argument = config_text = json.dumps(_config(request, wheels))
+    config = _config(request, wheels)
+    config["snapshotIn"] = str(restore) if restore else ""
+    config["snapshotOut"] = str(scratch / SNAPSHOT_OUT) if make and not restore else ""
+    argument = config_text = json.dumps(config)
     if len(config_text.encode()) > MAX_INLINE_CONFIG:
         (scratch / "config.json").write_text(config_text)
         argument = "@" + str(scratch / "config.json")
@@ -504,7 +558,7 @@ def _run_node(request: CompatRequest, node_path: str, tmp: Path) -> tuple[subpro
         read=[
             RUNTIME_DIR.resolve(), RUNTIME_MODULE.resolve(), *(p.resolve() for p in BUILTIN_PLUGINS.values()),
             request.runtime_dir.resolve(), request.lock_file.resolve(), wheels, request.database.resolve(), scratch,
-            *([request.stdlib.resolve()] if request.stdlib else []),
+            *([request.stdlib.resolve()] if request.stdlib else []), *([restore.resolve()] if restore else []),
         ],
         write=[scratch, *(path.resolve() for path in (request.bytecode_out, request.static_out) if path)],
         scratch=scratch,
@@ -566,4 +620,5 @@ def _report(request: CompatRequest, proc: subprocess.CompletedProcess[str], sand
         log=log,
         static_files=checked_static_files(result.get("static", []), request.static_out) if request.static_out else [],
         sandbox=sandbox.description,
+        snapshot=timings.get("snapshot", ""),
     )

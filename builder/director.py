@@ -40,6 +40,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from builder import check_snapshots
 from builder.brotli_copies import (
     DATABASE_QUALITY,
     BackgroundBrotli,
@@ -423,6 +424,7 @@ class BuildDirector:
                     database_name=request.database_name, settings=DATASETTE_SETTINGS, metadata=staged.metadata,
                     bytecode_out=self.work / "bytecode.zip", static_out=self.work / "static",
                     max_old_space_mb=request.node_max_old_space_mb, temp_dir=self.work, stdlib=staged.stdlib,
+                    import_snapshots=request.cache_dir / check_snapshots.FOLDER,
                 )
             )  # fmt: skip
         except CompatOutOfMemory as exc:

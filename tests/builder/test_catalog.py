@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from builder import check_snapshots
 from builder.catalog import (
     DATASETTE_VERSIONS,
     DEFAULT_DATASETTE_VERSION,
@@ -30,6 +31,7 @@ from builder.catalog import (
     plugins_for_version,
 )
 from builder.compat import CompatError, CompatRequest, PageResult, check_bundle
+from builder.stdlib import compiled_stdlib
 from tests.support.plugin_data import TIMESTAMP_TEXT, YOUTUBE_VIDEO, group_metadata
 
 CATALOG = load_catalog()
@@ -405,10 +407,13 @@ def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_da
             return boots[version, plugins]
         manifest = prebuilt_bundle(plugin_database, plugins, version, group_metadata(plugins)).manifest
         lock_key = next(f["key"] for f in manifest["files"] if f["url"].endswith("/pyodide-lock.json"))
+        runtime_dir, cache_dir = Path(settings.PYODIDE_RUNTIME_DIR), Path(settings.WHEEL_CACHE_DIR)
+        # As the build's own check: the same standard library, and the import snapshot that check left.
+        stdlib = compiled_stdlib(runtime_dir, cache_dir, settings.PYODIDE_VERSION, log=lambda line: None)
         try:
             report = check_bundle(
                 CompatRequest(
-                    runtime_dir=Path(settings.PYODIDE_RUNTIME_DIR), cache_dir=Path(settings.WHEEL_CACHE_DIR),
+                    runtime_dir=runtime_dir, cache_dir=cache_dir, stdlib=stdlib, import_snapshots=cache_dir / check_snapshots.FOLDER,
                     lock_file=shared_store / lock_key, packages=("datasette", *manifest["plugins"]),
                     database=shared_store / manifest["database"]["key"], database_name=manifest["database"]["name"],
                     settings=manifest["datasette_settings"], metadata=manifest["metadata"],

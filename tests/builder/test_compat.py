@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 import builder.compat
+from builder import check_snapshots
 from builder.catalog import load_lock
 from builder.compat import (
     CompatError,
@@ -44,6 +45,8 @@ from builder.compat import (
     tilde_encode,
 )
 from builder.director import BuildDirector, BuildError, BuildRequest
+from builder.pyodide import PYODIDE_VERSION
+from builder.stdlib import compiled_stdlib
 from builder.storage import LocalStorage
 from builder.wheels import closure, fetch_wheels, sha256_file, write_pyodide_lock
 from tests.support.loopback import LoopbackServer
@@ -191,6 +194,44 @@ def test_datasette_alone_boots_and_renders_chinook(
         report.sandbox.startswith("Node ")
         and "permission model, empty environment, no-network preload" in report.sandbox
     )
+
+
+@pytest.mark.slow
+def test_a_check_restores_the_import_snapshot_an_earlier_check_left_and_it_holds_nothing_of_the_publishers(
+    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
+) -> None:
+    lock_file = tmp_path / "pyodide-lock.json"
+    write_pyodide_lock(
+        pyodide_runtime / "pyodide-lock.json", wheel_cache, list(datasette_wheels(wheel_cache).values()), lock_file
+    )
+    snapshots = tmp_path / "snapshots"
+    marker = "Snapshot marker 6f1c, the title of the publisher"
+    request = CompatRequest(
+        runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=lock_file, packages=("datasette",),
+        database=chinook, database_name="chinook", metadata={"title": marker}, import_snapshots=snapshots,
+        extra_pages=({"path": "/", "contains": [marker]}, {"path": "/chinook/Artist", "contains": ["AC/DC"]}),
+    )  # fmt: skip
+
+    made = check_bundle(request)
+    assert made.snapshot == "made", made.log[-2000:]
+    [folder] = snapshots.iterdir()
+    heap, files = (folder / "heap").read_bytes(), (folder / "files").read_bytes()
+    assert len(heap) > 10_000_000 and b"datasette/app.py" in files
+    # Taken before the database and the metadata reached Python: neither is in it.
+    for publishers in (marker.encode(), b"AC/DC", b"Antonio Carlos Jobim"):
+        assert publishers not in heap and publishers not in files
+
+    restored = check_bundle(request)
+    assert restored.snapshot == "restored", restored.log[-2000:]
+    assert "import snapshot restored" in restored.stages() and "from the import snapshot" in restored.summary()
+    assert [(p.path, p.status, p.problems) for p in restored.pages] == [(p.path, p.status, p.problems) for p in made.pages]
+    assert all(page.status == 200 and not page.problems for page in restored.pages)
+
+    # A damaged snapshot: the check boots normally, passes, and the snapshot is deleted.
+    (folder / "heap").write_bytes(heap[: len(heap) // 2])
+    fallback = check_bundle(request)
+    assert fallback.snapshot == "" and all(page.status == 200 and not page.problems for page in fallback.pages)
+    assert not folder.exists()
 
 
 @pytest.mark.slow
@@ -437,9 +478,12 @@ def test_canned_queries_license_and_table_options_work_with_each_datasette(
         ),
         storage=storage, on_state=lambda state: None, log=lambda line: None,
     ).run()  # fmt: skip
+    # As the build's own check: the same standard library, and the import snapshot that check left.
+    stdlib = compiled_stdlib(pyodide_runtime, wheel_cache, PYODIDE_VERSION, log=lambda line: None)
     check_bundle(
         CompatRequest(
-            runtime_dir=pyodide_runtime, cache_dir=wheel_cache,
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, stdlib=stdlib,
+            import_snapshots=wheel_cache / check_snapshots.FOLDER,
             lock_file=tmp_path / "store" / "builds" / "meta" / "pyodide-lock.json",
             packages=("datasette",), database=tmp_path / "store" / "builds" / "meta" / "data" / "chinook.db",
             database_name="chinook", metadata={"title": "T", **METADATA},

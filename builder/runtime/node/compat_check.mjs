@@ -21,6 +21,12 @@
 //   staticOut      optional folder: when every page passed, write there every static file Datasette
 //                  and the plugins serve (/-/static/..., /-/static-plugins/<plugin>/...), each at its
 //                  URL path, as Datasette answers it
+//   snapshotIn     optional folder holding "heap" and "files": an import snapshot an earlier check of the
+//                  same runtime, standard library, wheels and modules made (compat.py keys it so). Python
+//                  is restored from it instead of loading the packages and importing Datasette
+//   snapshotOut    optional folder (without snapshotIn): after the packages are loaded and Datasette, the
+//                  plugins and the runtime modules imported, before the database or anything of the
+//                  publisher's reaches Python, write the import snapshot there ("heap", "files")
 //
 // It boots the bundle as the reader's browser does, with the same runtime core (reader/js/core.mjs:
 // startDatasette, callDatasette) and prints one line "GLASSHOUSE_COMPAT_RESULT <json>" on stdout:
@@ -33,7 +39,8 @@
 // plugins run in this process, so they can print a result line too: compat.py checks what it uses.
 import fs from "node:fs";
 import path from "node:path";
-import { callDatasette, startDatasette } from "../reader/js/core.mjs";
+import { PLUGIN_DIR, RUNTIME_MODULE_PATH, callDatasette, startDatasette } from "../reader/js/core.mjs";
+import { growingModuleFactory, packFiles, takeMemorySnapshot, unpackFiles } from "../reader/js/snapshot.mjs";
 
 const RESULT_PREFIX = "GLASSHOUSE_COMPAT_RESULT ";
 // Datasette's footer (base.html: <footer class="ft">{% include "_footer.html" %}</footer>).
@@ -105,16 +112,35 @@ async function dumpStaticFiles(get, pyodide) {
   }
 }
 
-async function main() {
+const pluginSources = () =>
+  Object.fromEntries(config.pluginModules.map(({ name, path: file }) => [name, fs.readFileSync(file, "utf8")]));
+
+// Python with the packages loaded, from the import snapshot (config.snapshotIn) or booted and loaded
+// (then, with config.snapshotOut, leaving an import snapshot there).
+async function startPython() {
   const { loadPyodide } = await import(path.join(config.runtimeDir, "pyodide.mjs"));
-  const pyodide = await loadPyodide({
+  const options = {
     indexURL: config.runtimeDir.endsWith("/") ? config.runtimeDir : config.runtimeDir + "/",
     lockFileURL: config.lockFile,
     packageBaseUrl: config.packageBaseUrl,
     stdLibURL: config.stdlib || undefined,
     stdout: (line) => log.push(line),
     stderr: (line) => log.push(line),
-  });
+  };
+  if (config.snapshotIn) {
+    const heap = new Uint8Array(fs.readFileSync(path.join(config.snapshotIn, "heap")));
+    const files = fs.readFileSync(path.join(config.snapshotIn, "files"));
+    const { default: createPyodideModule } = await import(path.join(config.runtimeDir, "pyodide.asm.mjs"));
+    const pyodide = await loadPyodide({
+      ...options, _loadSnapshot: heap, createPyodideModule: growingModuleFactory(createPyodideModule, heap.byteLength),
+    });
+    unpackFiles(pyodide.FS, files.buffer.slice(files.byteOffset, files.byteOffset + files.byteLength));
+    timings.snapshot = "restored";
+    timings.pyodide_ms = since();
+    timings.packages_ms = 0;
+    return pyodide;
+  }
+  const pyodide = await loadPyodide({ ...options, _makeSnapshot: Boolean(config.snapshotOut) });
   timings.pyodide_ms = since();
 
   const loadErrors = [];
@@ -130,13 +156,44 @@ async function main() {
     throw new Error(`loading packages failed${missing.length ? ` (not loaded: ${missing.join(", ")})` : ""}: ${loadErrors.join("; ")}`);
   }
   timings.packages_ms = since() - timings.pyodide_ms;
+  if (config.snapshotOut) await makeImportSnapshot(pyodide);
+  return pyodide;
+}
 
+// Import what startDatasette would, then write the import snapshot to config.snapshotOut. Any
+// failure is logged and leaves no snapshot, never fails the check: an import that fails here fails
+// again in startDatasette, whose error is the check's verdict as without snapshots.
+async function makeImportSnapshot(pyodide) {
+  const at = since();
+  try {
+    pyodide.FS.writeFile(RUNTIME_MODULE_PATH, fs.readFileSync(config.runtimeModule, "utf8"));
+    for (const [name, source] of Object.entries(pluginSources())) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
+    const runtime = pyodide.pyimport("glasshouse_runtime");
+    const reason = runtime.prepare_import_snapshot(pyodide.toPy(config.pluginModules.map(({ name }) => name)));
+    runtime.destroy();
+    if (reason) throw new Error(reason);
+    const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
+    const heap = takeMemorySnapshot(pyodide);
+    const files = Buffer.from(await packFiles(pyodide.FS, [sitePackages, PLUGIN_DIR]).arrayBuffer());
+    fs.mkdirSync(config.snapshotOut, { recursive: true });
+    fs.writeFileSync(path.join(config.snapshotOut, "files"), files);
+    fs.writeFileSync(path.join(config.snapshotOut, "heap"), heap);
+    timings.snapshot = "made";
+  } catch (error) {
+    log.push(`No import snapshot: ${shortReason(error)}`);
+    timings.snapshot = "refused";
+  }
+  timings.snapshot_ms = since() - at;
+}
+
+async function main() {
+  const pyodide = await startPython();
   const startAt = since();
   const runtime = await startDatasette(pyodide, {
     databasePath: config.databasePath,
     databaseBytes: fs.readFileSync(config.database),
     runtimeSource: fs.readFileSync(config.runtimeModule, "utf8"),
-    pluginSources: Object.fromEntries(config.pluginModules.map(({ name, path: file }) => [name, fs.readFileSync(file, "utf8")])),
+    pluginSources: pluginSources(),
     settings: config.settings,
     metadata: config.metadata,
   });

@@ -134,14 +134,9 @@ def prepare_snapshot(modules: dict | None = None) -> str:
     """
     import asyncio
     import gc
-    import sys
 
-    native = sorted(
-        name for name, module in list((sys.modules if modules is None else modules).items())
-        if str(vars(module).get("__file__") if hasattr(module, "__dict__") else "").endswith(".so")
-    )  # fmt: skip
-    if native:
-        return f"native extension modules are loaded ({', '.join(native[:3])})"
+    if native := _native_extensions(modules):
+        return native
     # Called from JavaScript between requests: no loop is running, so name Pyodide's WebLoop.
     try:
         loop = asyncio.get_event_loop()
@@ -163,6 +158,36 @@ def prepare_snapshot(modules: dict | None = None) -> str:
         getattr(database, "_all_file_connections", []).clear()
     gc.collect()
     return ""
+
+
+def _native_extensions(modules: dict | None = None) -> str:
+    """``""``, or why a snapshot cannot hold these ``modules`` (default ``sys.modules``): some are ``.so`` files."""
+    import sys
+
+    native = sorted(
+        name for name, module in list((sys.modules if modules is None else modules).items())
+        if str(vars(module).get("__file__") if hasattr(module, "__dict__") else "").endswith(".so")
+    )  # fmt: skip
+    return f"native extension modules are loaded ({', '.join(native[:3])})" if native else ""
+
+
+def prepare_import_snapshot(plugins: list) -> str:
+    """Import Datasette, the installed plugins and ``plugins`` (built-in plugin module names), for a
+    snapshot taken before any database is opened; return ``""`` if one can be taken, else why not.
+
+    Used by the build's Node check (``builder/runtime/node/compat_check.mjs``): a later check of the
+    same runtime, wheels and modules restores that snapshot instead of loading and importing them.
+    Nothing of a publisher's (database, metadata, settings) has reached Python at this point.
+    """
+    import gc
+    import importlib
+
+    import datasette.app  # noqa: F401 (importing it loads the installed plugins' entry points)
+
+    for name in plugins:
+        importlib.import_module(name)
+    gc.collect()
+    return _native_extensions()
 
 
 def resume() -> None:
