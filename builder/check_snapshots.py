@@ -7,6 +7,8 @@ Chinook, here). The first check of such a set takes a Pyodide memory snapshot at
 before the database, the metadata or anything else of the publisher's reaches Python
 (``compat_check.mjs`` ``snapshotOut``); later checks of the same set restore it
 (``snapshotIn``) and go on from there: write the database, start Datasette, render the pages.
+The bytecode zip and static files that first check wrote are kept with it (``Outputs``), so a
+restored check need not make them again.
 
 A snapshot is keyed by everything that decides what is imported (``snapshot_key``): the Pyodide
 runtime, the standard library zip, this build's ``pyodide-lock.json`` (so its wheels, by
@@ -28,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from builder.runtime import BUILTIN_PLUGINS, COMPAT_SCRIPT, READER_MODULES, SANDBOX_PRELOAD
@@ -44,6 +47,31 @@ KEPT = 12
 FOLDER = "check-snapshots"
 #: The files of one snapshot.
 FILES = ("heap", "files")
+#: The check's outputs kept beside a snapshot whose check wrote them (``Outputs``).
+BYTECODE, STATIC, STATIC_LIST = "bytecode.zip", "static", "static.json"
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What the check that made a snapshot wrote that is the same for every check of its set: the
+    bytecode zip, the static files (a folder, each at its URL path) and their URL paths.
+
+    The static files are the packages' own. The bytecode is of the site-packages modules that
+    check's pages imported; a restored check's pages may import a few more, which readers then
+    compile as they import them.
+    """
+
+    bytecode: Path
+    static: Path
+    static_urls: list[str]
+
+
+def outputs(folder: Path) -> Outputs | None:
+    """The ``Outputs`` kept in a snapshot's ``folder``, or ``None`` if its check wrote none."""
+    listing = folder / STATIC_LIST
+    if not ((folder / BYTECODE).is_file() and (folder / STATIC).is_dir() and listing.is_file()):
+        return None
+    return Outputs(folder / BYTECODE, folder / STATIC, json.loads(listing.read_text()))
 
 
 @functools.lru_cache(maxsize=64)
@@ -100,8 +128,9 @@ def find(root: Path, key: str) -> Path | None:
     return folder
 
 
-def store(root: Path, key: str, made: Path) -> None:
-    """Move the snapshot files in ``made`` (written by the check) under ``root`` as ``key``; keep the newest ``KEPT``.
+def store(root: Path, key: str, made: Path, kept: Outputs | None = None) -> None:
+    """Move the snapshot files in ``made`` (written by the check) under ``root`` as ``key``, with a copy
+    of the check's ``kept`` outputs if given; keep the newest ``KEPT``.
 
     Another build that stored the same key first wins; the move is a rename, so a reader
     never sees half a snapshot. Missing files in ``made`` store nothing.
@@ -112,6 +141,10 @@ def store(root: Path, key: str, made: Path) -> None:
     staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
     for name in FILES:
         shutil.move(made / name, staging / name)
+    if kept is not None:
+        shutil.copyfile(kept.bytecode, staging / BYTECODE)
+        shutil.copytree(kept.static, staging / STATIC)
+        (staging / STATIC_LIST).write_text(json.dumps(kept.static_urls))
     try:
         staging.rename(root / key)
     except OSError:  # stored meanwhile by another build

@@ -37,7 +37,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -470,14 +470,28 @@ def check_bundle(request: CompatRequest) -> CompatReport:
 
 
 def _check(request: CompatRequest, node_path: str, *, key: str | None = None, restore: Path | None = None) -> CompatReport:
-    """One run of the check: from the import snapshot in ``restore``, or a normal boot that, with
-    ``key``, stores the import snapshot it made (``builder.check_snapshots``) once the check passed."""
+    """One run of the check: from the import snapshot in ``restore`` (whose kept bytecode and static
+    files, if any, are copied to ``bytecode_out`` and ``static_out`` instead of being made again), or
+    a normal boot that, with ``key``, stores the import snapshot it made, with those outputs
+    (``builder.check_snapshots``), once the check passed."""
     try:
         with tempfile.TemporaryDirectory(prefix="glasshouse-compat-", dir=request.temp_dir) as tmp:
-            proc, sandbox = _run_node(request, node_path, Path(tmp).resolve(), restore=restore, make=key is not None)
+            kept = check_snapshots.outputs(restore) if restore and request.bytecode_out and request.static_out else None
+            proc, sandbox = _run_node(
+                request, node_path, Path(tmp).resolve(), restore=restore, make=key is not None, outputs=kept is None
+            )
             report = _report(request, proc, sandbox)
+            if kept is not None and request.bytecode_out and request.static_out:
+                shutil.copyfile(kept.bytecode, request.bytecode_out)
+                shutil.copytree(kept.static, request.static_out, dirs_exist_ok=True)
+                report = replace(report, static_files=checked_static_files(kept.static_urls, request.static_out))
             if key is not None and request.import_snapshots and report.snapshot == "made":
-                check_snapshots.store(request.import_snapshots, key, Path(tmp).resolve() / "scratch" / SNAPSHOT_OUT)
+                made = (
+                    check_snapshots.Outputs(request.bytecode_out, request.static_out, report.static_files)
+                    if request.bytecode_out and request.static_out
+                    else None
+                )
+                check_snapshots.store(request.import_snapshots, key, Path(tmp).resolve() / "scratch" / SNAPSHOT_OUT, made)
     except subprocess.TimeoutExpired as exc:
         output = "\n".join(
             part.decode(errors="replace") if isinstance(part, bytes) else part
@@ -530,12 +544,13 @@ def _config(request: CompatRequest, wheels: Path) -> dict[str, object]:
 
 
 def _run_node(
-    request: CompatRequest, node_path: str, tmp: Path, *, restore: Path | None = None, make: bool = False
+    request: CompatRequest, node_path: str, tmp: Path, *, restore: Path | None = None, make: bool = False, outputs: bool = True
 ) -> tuple[subprocess.CompletedProcess[str], NodeSandbox]:
     """Run the check script in its sandbox with scratch files under ``tmp``; return Node's process and the sandbox.
 
     With ``restore`` (a snapshot's folder, which Node may then read), Python comes from that import
-    snapshot; with ``make``, the script writes one to ``tmp/scratch/SNAPSHOT_OUT``.
+    snapshot; with ``make``, the script writes one to ``tmp/scratch/SNAPSHOT_OUT``. Without ``outputs``,
+    it writes no bytecode or static files (the caller has them).
 
     Raises ``subprocess.TimeoutExpired`` after ``request.timeout`` seconds.
     """
@@ -547,6 +562,8 @@ def _run_node(
     config = _config(request, wheels)
     config["snapshotIn"] = str(restore) if restore else ""
     config["snapshotOut"] = str(scratch / SNAPSHOT_OUT) if make and not restore else ""
+    if not outputs:
+        config["bytecodeOut"] = config["staticOut"] = ""
     argument = config_text = json.dumps(config)
     if len(config_text.encode()) > MAX_INLINE_CONFIG:
         (scratch / "config.json").write_text(config_text)

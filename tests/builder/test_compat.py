@@ -209,11 +209,14 @@ def test_a_check_restores_the_import_snapshot_an_earlier_check_left_and_it_holds
     request = CompatRequest(
         runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=lock_file, packages=("datasette",),
         database=chinook, database_name="chinook", metadata={"title": marker}, import_snapshots=snapshots,
+        bytecode_out=tmp_path / "bytecode.zip", static_out=tmp_path / "static",
         extra_pages=({"path": "/", "contains": [marker]}, {"path": "/chinook/Artist", "contains": ["AC/DC"]}),
     )  # fmt: skip
 
     made = check_bundle(request)
     assert made.snapshot == "made", made.log[-2000:]
+    bytecode = (tmp_path / "bytecode.zip").read_bytes()
+    assert len(bytecode) > 100_000 and "/-/static/app.css" in made.static_files
     [folder] = snapshots.iterdir()
     heap, files = (folder / "heap").read_bytes(), (folder / "files").read_bytes()
     assert len(heap) > 10_000_000 and b"datasette/app.py" in files
@@ -221,8 +224,13 @@ def test_a_check_restores_the_import_snapshot_an_earlier_check_left_and_it_holds
     for publishers in (marker.encode(), b"AC/DC", b"Antonio Carlos Jobim"):
         assert publishers not in heap and publishers not in files
 
+    shutil.rmtree(tmp_path / "static")
+    (tmp_path / "bytecode.zip").unlink()
     restored = check_bundle(request)
     assert restored.snapshot == "restored", restored.log[-2000:]
+    # The bytecode and static files the first check made come with the snapshot.
+    assert (tmp_path / "bytecode.zip").read_bytes() == bytecode and restored.static_files == made.static_files
+    assert (tmp_path / "static" / "-" / "static" / "app.css").is_file()
     assert "import snapshot restored" in restored.stages() and "from the import snapshot" in restored.summary()
     assert [(p.path, p.status, p.problems) for p in restored.pages] == [(p.path, p.status, p.problems) for p in made.pages]
     assert all(page.status == 200 and not page.problems for page in restored.pages)
