@@ -123,12 +123,11 @@ FAST_MARKERS := not slow and not e2e and not integration and not network
 # waits on browsers, workers and builds, so several keep two cores busy (pytest 18.6 min in one
 # process, 12.1 in two, 10.1 in three, 9.6 in four here; the cores are then the limit). Each process
 # has its own test database (_gwN), Redis database (15 down to 12: tests/plugins/suite.py) and servers,
-# and they share the session's prebuilt bundles. --no-loadscope-reorder: files start in the suite's
-# order (longest first, tests/plugins/suite.py), not xdist's default of most tests first.
+# and they share the session's prebuilt bundles.
 # --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 TEST_PROCESSES ?= 4
 test: setup lint chromium webkit nginx services
-	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder --durations=25)
+	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadfile --durations=25)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes. Two pytest processes, one
 # per core (1,452 tests: 128 s in one process, 76 s in two, here with one core busy elsewhere).
