@@ -511,7 +511,13 @@ def check_search_all(reader: Reader, version: str) -> None:
     assert "Central London" in text and "London" in text
     assert "Paris" not in text and "Tomato" not in text
     # It searched the third indexed table too, and says it found nothing there. (Under Datasette 1.0a41
-    # it also searches recipes_fts4, an FTS4 index of its own that 0.65.5 hides.)
+    # it also searches recipes_fts4, an FTS4 index of its own that 0.65.5 hides.) Each table's answer
+    # arrives on its own: the line may come after the hits.
+    reader.page.wait_for_function(
+        "() => (document.querySelector('#search-all-no-results') || {innerText: ''}).innerText"
+        ".includes('No results in plugins: notes')",
+        timeout=reader.timeout,
+    )
     no_results = [line.strip() for line in reader.page.inner_text("#search-all-no-results").splitlines() if line.strip()]
     assert "No results in plugins: notes" in no_results, no_results
     assert results.locator("table").first.is_visible()
