@@ -57,6 +57,15 @@ def datasette_wheels(cache: Path) -> dict[str, Path]:
     return fetch_wheels(closure(load_lock("0.65.5"), ["datasette"]), cache, log=lambda line: None)
 
 
+def datasette_lock(tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path) -> Path:
+    """``tmp_path / "pyodide-lock.json"``: the lock of Datasette 0.65.5 alone, its wheels in ``wheel_cache``."""
+    lock_file = tmp_path / "pyodide-lock.json"
+    write_pyodide_lock(
+        pyodide_runtime / "pyodide-lock.json", wheel_cache, list(datasette_wheels(wheel_cache).values()), lock_file
+    )
+    return lock_file
+
+
 def make_wheel(
     out_dir: Path, name: str, version: str, modules: dict[str, str], requires: list[str], entry_points: str
 ) -> Path:
@@ -157,10 +166,7 @@ def test_a_missing_node_is_a_clear_file_not_found_error(tmp_path: Path, pyodide_
 def test_datasette_alone_boots_and_renders_chinook(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(
-        pyodide_runtime / "pyodide-lock.json", wheel_cache, list(datasette_wheels(wheel_cache).values()), lock_file
-    )
+    lock_file = datasette_lock(tmp_path, pyodide_runtime, wheel_cache)
 
     # A description longer than one command-line argument may be: the config goes through a file.
     description = "A music store. " * 15_000
@@ -200,10 +206,7 @@ def test_datasette_alone_boots_and_renders_chinook(
 def test_a_check_restores_the_import_snapshot_an_earlier_check_left_and_it_holds_nothing_of_the_publishers(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(
-        pyodide_runtime / "pyodide-lock.json", wheel_cache, list(datasette_wheels(wheel_cache).values()), lock_file
-    )
+    lock_file = datasette_lock(tmp_path, pyodide_runtime, wheel_cache)
     snapshots = tmp_path / "snapshots"
     marker = "Snapshot marker 6f1c, the title of the publisher"
     request = CompatRequest(
@@ -310,10 +313,7 @@ def test_a_page_without_its_marker_fails_and_names_are_encoded(
         "create table [my table/1] (id integer primary key, name text); insert into [my table/1] values (1, 'only row');"
     )
     conn.close()
-    lock_file = tmp_path / "pyodide-lock.json"
-    write_pyodide_lock(
-        pyodide_runtime / "pyodide-lock.json", wheel_cache, list(datasette_wheels(wheel_cache).values()), lock_file
-    )
+    lock_file = datasette_lock(tmp_path, pyodide_runtime, wheel_cache)
 
     with pytest.raises(CompatError) as info:
         check_bundle(
