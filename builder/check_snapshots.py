@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.runtime import BUILTIN_PLUGINS, COMPAT_SCRIPT, READER_MODULES, SANDBOX_PRELOAD
+from builder.wheels import sha256_file
 
 #: The files besides the runtime module whose code runs before the snapshot is taken or decides what
 #: it holds and how it is read.
@@ -41,7 +42,7 @@ SNAPSHOT_CODE = (COMPAT_SCRIPT, SANDBOX_PRELOAD, READER_MODULES / "snapshot.mjs"
 
 #: Bumped when what a snapshot holds or where it is taken changes: older ones are then never found.
 FORMAT = 1
-#: Snapshots kept per cache folder (each about 50 MB).
+#: Snapshots kept per cache folder (each 50-100 MB here: Datasette alone, or with the catalog's plugins).
 KEPT = 12
 #: The folder under the build cache (``cache_dir``) that holds them.
 FOLDER = "check-snapshots"
@@ -76,11 +77,7 @@ def outputs(folder: Path) -> Outputs | None:
 
 @functools.lru_cache(maxsize=64)
 def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(Path(path))
 
 
 def _sha256(path: Path) -> str:
