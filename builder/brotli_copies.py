@@ -27,15 +27,10 @@ same bytes.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -43,6 +38,7 @@ from typing import Self
 import brotli
 
 from builder.bundle import BundleEntry
+from builder.copy_cache import cached_copy, is_shared
 from builder.gzip_copies import GZIP_MAX_RATIO, GzipFile
 from builder.storage import BROTLI_SUFFIX, Storage, compressible, content_type_for
 from builder.wheels import sha256_file
@@ -55,10 +51,6 @@ BUILD_FILE_QUALITY = 11
 DATABASE_QUALITY = 5
 #: The database's content type (``builder.storage.CONTENT_TYPES``): its copy is made at ``DATABASE_QUALITY``, never cached.
 DATABASE_TYPE = "application/vnd.sqlite3"
-#: Where a build's Datasette and plugin static files are, under its prefix: the same files in every
-#: build with that Datasette and those plugins, so their copies are cached like the runtime's
-#: (CodeMirror's 256 KB took 0.57 s of CPU at quality 11, about half of a build's own files' time).
-STATIC_FOLDER = "-/"
 _CHUNK = 1024 * 1024
 
 
@@ -112,44 +104,17 @@ def cached_brotli_copy(
 
     For the shared runtime files, the same for every build: made once per machine
     (``cached_path``), written atomically; a concurrent build on the same machine waits for
-    the first (a file lock next to it) instead of compressing again, and stops waiting once
-    ``stop`` is set. A cached copy that does not decompress to ``source``'s bytes (a damaged
+    the first (``builder.copy_cache.cached_copy``) instead of compressing again, and stops waiting
+    once ``stop`` is set. A cached copy that does not decompress to ``source``'s bytes (a damaged
     cache) is made again. Raises ``OSError``, and ``BrotliCancelled`` once ``stop`` is set.
     """
-    target = cached_path(cache_dir, sha256, quality)
-    if target.is_file() and _decodes_to(target, sha256):
-        return target
-    with _cache_lock(target.with_name(target.name + ".lock"), stop):  # empty; it stays
-        if target.is_file() and _decodes_to(target, sha256):
-            return target
-        handle, scratch = tempfile.mkstemp(prefix=".making-", dir=target.parent)
-        os.close(handle)
-        try:
-            brotli_copy(source, Path(scratch), quality, stop)
-            os.chmod(scratch, 0o644)  # as the rest of the cache (mkstemp made it private)
-            os.replace(scratch, target)
-        finally:
-            Path(scratch).unlink(missing_ok=True)
-    return target
-
-
-@contextmanager
-def _cache_lock(path: Path, stop: threading.Event | None) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created with its folder), polling so that a build
-    that ends while another process compresses (quality 11 on the wasm: a minute) need not wait
-    for it: raises ``BrotliCancelled`` once ``stop`` is set."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if stop is not None and stop.wait(0.1):
-                    raise BrotliCancelled(f"stopped waiting for {path.name}") from None
-                if stop is None:
-                    time.sleep(0.1)
-        yield
+    return cached_copy(
+        cached_path(cache_dir, sha256, quality),
+        lambda scratch, stop: brotli_copy(source, scratch, quality, stop),
+        lambda copy: _decodes_to(copy, sha256),
+        stop,
+        BrotliCancelled,
+    )
 
 
 class BackgroundBrotli:
@@ -237,7 +202,7 @@ def brotli_copies(
     - a shared file (outside ``build_prefix``) whose copy the store holds: that copy (its key
       names its content), not made again;
     - a database: ``DATABASE_QUALITY`` into ``folder``, or the copy ``background`` started;
-    - the other shared files and the build's static files (under ``STATIC_FOLDER``), the same
+    - the other shared files and the build's static files (``builder.copy_cache.is_shared``), the same
       in many builds: the cache in ``cache_dir`` (``cached_brotli_copy`` at ``SHARED_QUALITY``;
       ``digests``: hex sha256 by local path, else computed);
     - the rest, the build's own files (its pages, config, lock file, runtime modules):
@@ -256,7 +221,7 @@ def brotli_copies(
             continue
         if content_type_for(entry.key) == DATABASE_TYPE:
             make = file_maker(entry.path, folder / f"{number}.br", DATABASE_QUALITY)
-        elif not entry.key.startswith(build_prefix) or entry.key.startswith(build_prefix + STATIC_FOLDER):
+        elif is_shared(entry.key, build_prefix):
             make = cached_maker(entry.path, digests.get(entry.path) or sha256_file(entry.path), cache_dir)
         else:
             make = file_maker(entry.path, folder / f"{number}.br", BUILD_FILE_QUALITY)

@@ -469,7 +469,9 @@ class BuildDirector:
         listed = [*files, *card, *web_app, *generated, index]
         # Gzip copies of the compressible files that shrink enough (gallery.content serves them to
         # readers that accept gzip); the precache list keeps the identity bytes' size and integrity.
-        copies = gzip_copies(listed, self.storage, self.background, work / "gzip", layout.build_prefix)
+        copies = gzip_copies(
+            listed, self.storage, self.background, work / "gzip", layout.build_prefix, self.request.cache_dir, digests
+        )
         # Brotli copies where they beat the gzip ones (for readers that accept br: every browser over HTTPS).
         brotlis = brotli_copies(
             listed, copies, digests, self.storage, self.brotli, work / "brotli", layout.build_prefix, self.request.cache_dir
