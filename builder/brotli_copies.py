@@ -40,13 +40,16 @@ import brotli
 from builder.bundle import BundleEntry
 from builder.copy_cache import cached_copy, is_shared
 from builder.gzip_copies import GZIP_MAX_RATIO, GzipFile
-from builder.storage import BROTLI_SUFFIX, Storage, compressible, content_type_for
+from builder.storage import BROTLI_SUFFIX, STORED_ZIP_SUFFIX, Storage, compressible, content_type_for
 from builder.wheels import sha256_file
 
 #: Quality of the shared runtime files' copies (made once per machine, cached).
 SHARED_QUALITY = 11
 #: Quality of the build's own files other than the database.
 BUILD_FILE_QUALITY = 11
+#: Quality of a build's own zips (its site-packages bytecode, stored entries): measured on a 7.8 MB
+#: one, 2.40 MB in 0.25 s of CPU, against 2.01 MB in 16 s at quality 11 and 3.20 MB deflated entry by entry.
+ZIP_QUALITY = 5
 #: Quality of the database's copy.
 DATABASE_QUALITY = 5
 #: The database's content type (``builder.storage.CONTENT_TYPES``): its copy is made at ``DATABASE_QUALITY``, never cached.
@@ -205,6 +208,7 @@ def brotli_copies(
     - the other shared files and the build's static files (``builder.copy_cache.is_shared``), the same
       in many builds: the cache in ``cache_dir`` (``cached_brotli_copy`` at ``SHARED_QUALITY``;
       ``digests``: hex sha256 by local path, else computed);
+    - the build's own zips (its site-packages bytecode): ``ZIP_QUALITY`` into ``folder``;
     - the rest, the build's own files (its pages, config, lock file, runtime modules):
       ``BUILD_FILE_QUALITY`` into ``folder``.
 
@@ -223,6 +227,8 @@ def brotli_copies(
             make = file_maker(entry.path, folder / f"{number}.br", DATABASE_QUALITY)
         elif is_shared(entry.key, build_prefix):
             make = cached_maker(entry.path, digests.get(entry.path) or sha256_file(entry.path), cache_dir)
+        elif entry.key.endswith(STORED_ZIP_SUFFIX):
+            make = file_maker(entry.path, folder / f"{number}.br", ZIP_QUALITY)
         else:
             make = file_maker(entry.path, folder / f"{number}.br", BUILD_FILE_QUALITY)
         background.start(entry.path, make)

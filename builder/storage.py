@@ -61,13 +61,18 @@ STATIC_CONTENT_TYPES: dict[str, str] = {
 BUILD_FILE_TYPES: dict[str, str] = {"card.png": "image/png", "icon-192.png": "image/png", "icon-512.png": "image/png"}
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 #: Content types worth a gzip copy (``<key>.gz``, builder.gzip_copies) and a Brotli copy (``<key>.br``,
-#: builder.brotli_copies): text, wasm and SQLite. Zips, wheels, images and fonts are compressed already.
+#: builder.brotli_copies): text, wasm and SQLite. Wheels, images and fonts are compressed already; so
+#: are zips in general, but see ``STORED_ZIP_SUFFIX``.
 COMPRESSIBLE_TYPES = frozenset(
     {
         "text/html", "text/javascript", "text/css", "text/plain", "text/x-python", "application/json",
         "application/manifest+json", "application/wasm", "application/vnd.sqlite3", "image/svg+xml",
     }
 )  # fmt: skip
+#: The zips a bundle holds (the compiled standard library and the site-packages bytecode, written by
+#: ``builder/runtime/node/glasshouse_bytecode.py``) have stored entries, so a copy of the whole zip
+#: compresses across them: they are compressible. Wheels (``.whl``) are deflated entry by entry.
+STORED_ZIP_SUFFIX = ".zip"
 #: Suffix of a key's gzip copy, stored next to it.
 GZIP_SUFFIX = ".gz"
 #: Suffix of a key's Brotli copy, stored next to it.
@@ -114,8 +119,9 @@ def content_type_for(key: str) -> str:
 
 
 def compressible(key: str) -> bool:
-    """Whether ``key``'s content type (``content_type_for``) is in ``COMPRESSIBLE_TYPES``."""
-    return content_type_for(key).partition(";")[0] in COMPRESSIBLE_TYPES
+    """Whether ``key`` is worth compressed copies: its content type (``content_type_for``) is in
+    ``COMPRESSIBLE_TYPES``, or it is a ``.zip`` (``STORED_ZIP_SUFFIX``; wheels, ``.whl``, are not)."""
+    return content_type_for(key).partition(";")[0] in COMPRESSIBLE_TYPES or key.endswith(STORED_ZIP_SUFFIX)
 
 
 def _object_headers(key: str) -> dict[str, str]:

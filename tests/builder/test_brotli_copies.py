@@ -47,26 +47,6 @@ def test_a_copy_decodes_to_the_file_and_is_the_same_every_time(tmp_path: Path) -
     assert (tmp_path / "one.br").read_bytes() == (tmp_path / "two.br").read_bytes()
 
 
-def test_a_runtime_file_is_compressed_once_per_cache_and_a_damaged_copy_is_made_again(tmp_path: Path) -> None:
-    source = tmp_path / "pyodide.asm.mjs"
-    source.write_bytes(TEXT)
-    digest = sha256_file(source)
-    cache = tmp_path / "cache"
-    copy = cached_brotli_copy(source, digest, cache)
-    assert copy == cached_path(cache, digest, SHARED_QUALITY) == cache / "brotli" / f"{digest}-q11.br"
-    assert brotli.decompress(copy.read_bytes()) == TEXT
-    made = copy.stat().st_mtime_ns
-    os.utime(copy, ns=(made - 10**9, made - 10**9))  # so a rewrite would show
-    assert cached_brotli_copy(source, digest, cache) == copy
-    assert copy.stat().st_mtime_ns == made - 10**9, "taken from the cache, not made again"
-    # A copy that no longer decodes to the file (a damaged disk, a copy cut short) is replaced.
-    copy.write_bytes(copy.read_bytes()[:-5])
-    assert brotli.decompress(cached_brotli_copy(source, digest, cache).read_bytes()) == TEXT
-    copy.write_bytes(brotli.compress(b"other bytes"))
-    assert brotli.decompress(cached_brotli_copy(source, digest, cache).read_bytes()) == TEXT
-    assert [path.name for path in (cache / "brotli").iterdir() if path.name.startswith(".making-")] == []
-
-
 def test_leaving_the_background_stops_unfinished_copies_and_their_threads(tmp_path: Path) -> None:
     source = tmp_path / "big.db"
     source.write_bytes(os.urandom(32 * 1024 * 1024))  # seconds of work at quality 11

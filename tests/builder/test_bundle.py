@@ -3,6 +3,7 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import io
 import json
 import os
 import re
@@ -156,12 +157,14 @@ def test_compressible_files_get_a_deterministic_gzip_copy(
     entries = {entry.key: entry for entry in result.manifest.files}
     gzipped = {key for key, entry in entries.items() if entry.gzip}
     prefix = "builds/b0000000000000001/"
-    # Text, wasm and the database get one; wheels, zips and images never.
+    # Text, wasm, the database and the zips of stored entries get one; wheels and images never.
+    stdlib = next(key for key in entries if key.endswith("/python_stdlib.zip"))
     assert {
         f"{prefix}data/chinook.db", f"{prefix}index.html", f"{prefix}config.mjs", f"{prefix}js/core.mjs",
         f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm", f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.mjs",
+        f"{prefix}bytecode.zip", stdlib,
     } <= gzipped  # fmt: skip
-    assert not {key for key in gzipped if key.endswith((".whl", ".zip", ".png", ".woff", ".woff2"))}
+    assert not {key for key in gzipped if key.endswith((".whl", ".png", ".woff", ".woff2"))}
     # Only the build's own copies and the shared runtime's are stored, each listed.
     stored = {key for key in [*storage.keys("builds/"), *storage.keys("runtime/"), *storage.keys("wheels/")]
               if key.endswith(".gz") and key.startswith((prefix, "runtime/", "wheels/"))}  # fmt: skip
@@ -191,10 +194,19 @@ def test_compressible_files_get_a_brotli_copy_where_it_beats_the_gzip_one(
     compressed = {key for key, entry in entries.items() if entry.brotli}
     prefix = "builds/b0000000000000001/"
     runtime = f"runtime/pyodide-{PYODIDE_VERSION}/"
+    stdlib = next(key for key in entries if key.endswith("/python_stdlib.zip"))
     assert {
         f"{prefix}data/chinook.db", f"{prefix}index.html", f"{prefix}config.mjs", f"{prefix}js/core.mjs",
         f"{prefix}-/static/app.css", f"{runtime}pyodide.asm.wasm", f"{runtime}pyodide.asm.mjs", f"{runtime}pyodide.mjs",
+        f"{prefix}bytecode.zip", stdlib,
     } <= compressed  # fmt: skip
+    # The zips hold stored entries, so their copies compress across entries: the standard library's
+    # Brotli copy (quality 11) is at most 0.7 of the zip its entries deflated one by one would make.
+    for key in (stdlib, f"{prefix}bytecode.zip"):
+        with zipfile.ZipFile(storage.local_path(key)) as archive:
+            assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}, key
+    stdlib_entry = entries[stdlib]
+    assert stdlib_entry.brotli and stdlib_entry.brotli.size < 0.7 * _deflated_size(storage.local_path(stdlib))
     assert not {key for key in compressed if not compressible(key)}
     # Only the copies the manifest lists are stored, each the file's bytes once decoded (integrity).
     stored = {key for key in [*storage.keys("builds/"), *storage.keys("runtime/"), *storage.keys("wheels/")]
@@ -212,6 +224,15 @@ def test_compressible_files_get_a_brotli_copy_where_it_beats_the_gzip_one(
     assert wasm.brotli and wasm.gzip and wasm.brotli.size < 0.8 * wasm.gzip.size
     line = next(line for line in recorder.lines if line.startswith("Bundle written: "))
     assert f"with the {len(compressed)} Brotli copies" in line
+
+
+def _deflated_size(path: Path) -> int:
+    """The size of the zip ``path``'s entries would make deflated one by one (level 9), as builds wrote them before."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for info in source.infolist():
+            archive.writestr(info.filename, source.read(info))
+    return len(out.getvalue())
 
 
 def test_the_build_stores_the_self_host_zip_once_laid_out_as_a_static_site(

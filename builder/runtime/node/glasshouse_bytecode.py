@@ -8,7 +8,10 @@ site-packages, ``compile_stdlib.mjs`` for the standard library.
 Every ``.pyc`` is unchecked-hash (PEP 552): valid whatever the source files'
 timestamps in the reader's browser, and the same source always gives the same
 bytes. Archives are zips with fixed timestamps, entries in a fixed order, so the
-same input always gives the same archive (its sha256 can name it).
+same input always gives the same archive (its sha256 can name it). Their entries are
+stored, not deflated: the content origin's Brotli and gzip copies of the whole zip
+(``builder.brotli_copies``) then compress across entries, where deflate compressed each
+alone (the compiled standard library: 2.29 MB with Brotli 11 against 3.44 MB deflated).
 """
 
 from __future__ import annotations
@@ -55,9 +58,9 @@ def pyc(source: bytes, filename: str) -> bytes:
 
 def _add(archive: zipfile.ZipFile, name: str, data: bytes, external_attr: int = 0o644 << 16) -> None:
     entry = zipfile.ZipInfo(name, date_time=FIXED_DATE_TIME)
-    entry.compress_type = zipfile.ZIP_DEFLATED
+    entry.compress_type = zipfile.ZIP_STORED
     entry.external_attr = external_attr
-    archive.writestr(entry, data, compresslevel=9)
+    archive.writestr(entry, data)
 
 
 def _loaded_files() -> list[str]:

@@ -1,4 +1,4 @@
-"""Gzip copies of bundle files (``builder.gzip_copies``): which come from the build cache, and the cache itself.
+"""The build cache's compressed copies (``builder.copy_cache``): Brotli's and gzip's, and which gzip copies come from it.
 
 What a real build stores is checked in test_bundle.py (``test_compressible_files_get_a_deterministic_gzip_copy``).
 """
@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import brotli
+import pytest
+
+from builder.brotli_copies import SHARED_QUALITY, cached_brotli_copy, cached_path
 from builder.bundle import BundleEntry
 from builder.gzip_copies import BackgroundGzip, cached_gzip_copy, cached_gzip_path, gzip_copies
 from builder.storage import GZIP_SUFFIX, LocalStorage
@@ -19,22 +24,37 @@ RUNTIME = "runtime/pyodide-0.0.0/"
 SCRIPT = b"const rows = await datasette.query('select * from notes');\n" * 400
 
 
-def test_a_shared_file_is_gzipped_once_per_cache_and_a_damaged_copy_is_made_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("make", "where", "decode", "encode"),
+    [
+        (cached_brotli_copy, lambda cache, digest: cached_path(cache, digest, SHARED_QUALITY), brotli.decompress, brotli.compress),
+        (cached_gzip_copy, cached_gzip_path, gzip.decompress, gzip.compress),
+    ],
+    ids=["brotli", "gzip"],
+)
+def test_a_shared_file_is_compressed_once_per_cache_and_a_damaged_copy_is_made_again(
+    tmp_path: Path,
+    make: Callable[[Path, str, Path], Path],
+    where: Callable[[Path, str], Path],
+    decode: Callable[[bytes], bytes],
+    encode: Callable[[bytes], bytes],
+) -> None:
     source = tmp_path / "pyodide.asm.js"
     source.write_bytes(SCRIPT)
     digest = sha256_file(source)
     cache = tmp_path / "cache"
-    copy = cached_gzip_copy(source, digest, cache)
-    assert copy == cached_gzip_path(cache, digest) == cache / "gzip" / f"{digest}-9.gz"
-    assert gzip.decompress(copy.read_bytes()) == SCRIPT
+    copy = make(source, digest, cache)
+    assert copy == where(cache, digest) and copy.parent.parent == cache and digest in copy.name
+    assert decode(copy.read_bytes()) == SCRIPT
     made = copy.stat().st_mtime_ns
     os.utime(copy, ns=(made - 10**9, made - 10**9))  # so a rewrite would show
-    assert cached_gzip_copy(source, digest, cache) == copy
+    assert make(source, digest, cache) == copy
     assert copy.stat().st_mtime_ns == made - 10**9, "taken from the cache, not made again"
-    for damage in (copy.read_bytes()[:-9], gzip.compress(b"other bytes"), b"not gzip at all"):
+    # A copy that no longer decodes to the file (a damaged disk, a copy cut short) is replaced.
+    for damage in (copy.read_bytes()[:-9], encode(b"other bytes"), b"not compressed at all"):
         copy.write_bytes(damage)
-        assert gzip.decompress(cached_gzip_copy(source, digest, cache).read_bytes()) == SCRIPT
-    assert sorted(path.name for path in (cache / "gzip").iterdir()) == [copy.name, copy.name + ".lock"]
+        assert decode(make(source, digest, cache).read_bytes()) == SCRIPT
+    assert sorted(path.name for path in copy.parent.iterdir()) == [copy.name, copy.name + ".lock"]
 
 
 def test_shared_and_static_files_come_from_the_cache_and_the_builds_own_from_its_folder(tmp_path: Path) -> None:
