@@ -3,7 +3,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { KEEPALIVE_MESSAGE, KEEPALIVE_MS, startKeepAlive, withKeepAlive } from "../../builder/runtime/reader/js/keepalive.mjs";
+import { RELOADS_KEY, readyAction } from "../../builder/runtime/reader/js/fallback.mjs";
+import {
+  KEEPALIVE_MESSAGE, KEEPALIVE_MS, forgetReloads, startKeepAlive, withKeepAlive,
+} from "../../builder/runtime/reader/js/keepalive.mjs";
 import {
   SNAPSHOT_FORMAT, deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles,
   writeSnapshot,
@@ -161,4 +164,16 @@ test("the page pings its Service Worker at once and every 20 s, and hands each a
   tick[0]();
   assert.equal(posted.length, 3);
   stop();
+});
+
+test("a page the Service Worker answered forgets the bootstrap page's reloads, so a later fallback reloads again", () => {
+  const stored = new Map([[RELOADS_KEY, "3"]]);
+  const sessionStorage = { removeItem: (key) => stored.delete(key) };
+  assert.equal(readyAction(Number(stored.get(RELOADS_KEY))), "give-up"); // three handovers in this tab so far
+  forgetReloads({ sessionStorage });
+  assert.equal(stored.has(RELOADS_KEY), false);
+  assert.equal(readyAction(Number(stored.get(RELOADS_KEY) || 0)), "reload");
+  // A frame denied storage: reading sessionStorage throws there, and nothing is thrown here.
+  const denied = Object.defineProperty({}, "sessionStorage", { get() { throw new DOMException("denied", "SecurityError"); } });
+  assert.doesNotThrow(() => forgetReloads(denied));
 });

@@ -5,7 +5,7 @@
 // is fallback.mjs's; this module gathers its facts and acts on its decisions.
 import config from "../config.mjs";
 import {
-  SERVICE_WORKER_TIMEOUT_MS, asksForWorkerMode, decideMode, readyAction, workerModeForced,
+  RELOADS_KEY, SERVICE_WORKER_TIMEOUT_MS, asksForWorkerMode, decideMode, readyAction, workerModeForced,
 } from "./fallback.mjs";
 import URL_MAP from "./url-map.mjs";
 import { EMBED_PREFIX, datasetteTarget } from "./url-rewrite.mjs";
@@ -86,13 +86,13 @@ function onServiceWorkerMessage(event) {
     $("phase").textContent = "Ready. Opening…";
     $("bar").value = 100;
     // Reload once: the Service Worker now controls this page and answers the same URL.
-    const tries = Number(session("glasshouse-reloads") || 0);
+    const tries = Number(session(RELOADS_KEY) || 0);
     if (readyAction(tries) === "give-up") {
       fail("The gallery started, but this browser did not hand the page to it. Open it in a new tab, or reload.");
-      session("glasshouse-reloads", "0");
+      session(RELOADS_KEY, "0");
       return;
     }
-    session("glasshouse-reloads", String(tries + 1));
+    session(RELOADS_KEY, String(tries + 1));
     location.reload();
   } else if (data.type === "error") {
     fail(data.message + " Reload the page to try again. If it keeps failing, tell the publisher.");
