@@ -3,10 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { RELOADS_KEY, readyAction } from "../../builder/runtime/reader/js/fallback.mjs";
-import {
-  KEEPALIVE_MESSAGE, KEEPALIVE_MS, forgetReloads, startKeepAlive, withKeepAlive,
-} from "../../builder/runtime/reader/js/keepalive.mjs";
+import { readyAction } from "../../builder/runtime/reader/js/fallback.mjs";
+import { KEEPALIVE_MESSAGE, KEEPALIVE_MS, startKeepAlive, withKeepAlive } from "../../builder/runtime/reader/js/keepalive.mjs";
+import { RELOADS_KEY, forgetReloads } from "../../builder/runtime/reader/js/reload-count.mjs";
 import {
   SNAPSHOT_FORMAT, deleteSnapshot, growingModuleFactory, packFiles, readSnapshot, snapshotKeys, takeMemorySnapshot, unpackFiles,
   writeSnapshot,

@@ -5,8 +5,9 @@
 // is fallback.mjs's; this module gathers its facts and acts on its decisions.
 import config from "../config.mjs";
 import {
-  RELOADS_KEY, SERVICE_WORKER_TIMEOUT_MS, asksForWorkerMode, decideMode, readyAction, workerModeForced,
+  SERVICE_WORKER_TIMEOUT_MS, asksForWorkerMode, decideMode, readyAction, workerModeForced,
 } from "./fallback.mjs";
+import { RELOADS_KEY } from "./reload-count.mjs";
 import URL_MAP from "./url-map.mjs";
 import { EMBED_PREFIX, datasetteTarget } from "./url-rewrite.mjs";
 import { startShell, workerClient } from "./shell.mjs";

@@ -7,15 +7,8 @@ import { MODE_PARAM } from "./url-rewrite.mjs";
 
 /** Milliseconds a Service Worker has to show a sign of life (progress, installed, control) before worker mode starts. */
 export const SERVICE_WORKER_TIMEOUT_MS = 4000;
-/** Reloads the bootstrap page makes in one tab for a ready Service Worker to take the page over. */
+/** Reloads the bootstrap page makes in a row in one tab for a ready Service Worker to take the page over (reload-count.mjs). */
 export const MAX_RELOADS = 3;
-/**
- * The tab's `sessionStorage` key counting those reloads in a row. A page the Service Worker answered
- * removes it (keepalive.mjs `forgetReloads`): the handover worked, so a later fallback to the server
- * (a worker that failed to start for a navigation under load) gets its own reloads, and a tab kept open
- * for hours is not told the gallery could not start after its fourth such fallback.
- */
-export const RELOADS_KEY = "glasshouse-reloads";
 
 /** Why worker mode started, as the page says it: "Running without a Service Worker (<reason>)". */
 export const WorkerModeReason = Object.freeze({

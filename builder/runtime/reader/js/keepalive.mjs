@@ -5,10 +5,10 @@
 // that clock. The answer carries the runtime's status (core.mjs `status()`), shown on the page as
 // `<html data-glasshouse-boot="snapshot|fresh" data-glasshouse-snapshot="none|due|saved|off">`.
 // It also says when a newer build's worker has taken over the page (newer-version.mjs), and clears
-// the bootstrap page's count of reloads (fallback.mjs `RELOADS_KEY`): this page is the handover.
+// the bootstrap page's count of reloads (reload-count.mjs): this page is the handover.
 import { insertAfterTag } from "./embed.mjs";
-import { RELOADS_KEY } from "./fallback.mjs";
 import { showNewerVersionNotice, watchForNewerVersion } from "./newer-version.mjs";
+import { forgetReloads } from "./reload-count.mjs";
 
 /** Milliseconds between pings: under the ~30 s after which Chromium and Firefox stop an idle Service Worker. */
 export const KEEPALIVE_MS = 20_000;
@@ -34,19 +34,6 @@ export function startKeepAlive({ container, onStatus = () => {}, intervalMs = KE
   ping();
   const timer = timers.setInterval(ping, intervalMs);
   return () => timers.clearInterval(timer);
-}
-
-/**
- * Forget the bootstrap page's reloads in this tab (`scope.sessionStorage`), called on every page the
- * Service Worker answered. A frame denied storage (reading `sessionStorage` throws there) has none to
- * forget: nothing is thrown.
- */
-export function forgetReloads(scope) {
-  try {
-    scope.sessionStorage.removeItem(RELOADS_KEY);
-  } catch {
-    // no storage in this frame: the bootstrap page could not count either
-  }
 }
 
 if (typeof document !== "undefined" && typeof navigator !== "undefined" && navigator.serviceWorker) {
