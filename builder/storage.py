@@ -164,6 +164,15 @@ class Storage(Protocol):
     def open(self, key: str) -> BinaryIO:
         """Open ``key`` for reading; raise ``MissingKey`` if absent."""
 
+    def open_range(self, key: str, start: int, stop: int) -> BinaryIO:
+        """Open bytes ``start`` to ``stop`` of ``key`` for reading, as the slice ``[start:stop]``.
+
+        Offsets in bytes, ``stop`` exclusive: the body reads at most ``stop - start`` bytes, fewer
+        if ``key`` ends sooner. Only those bytes are read from the store (S3: one ranged GET).
+        Raises ``ValueError`` unless ``0 <= start < stop`` and ``start`` is inside ``key``
+        (before its size); ``MissingKey`` if absent; ``StorageError``.
+        """
+
     def local_path(self, key: str) -> Path | None:
         """Return a filesystem path for ``key`` if the store is local, else ``None``."""
 
@@ -231,6 +240,26 @@ class LocalStorage:
             return self._path(key).open("rb")
         except FileNotFoundError as exc:
             raise MissingKey(key) from exc
+
+    def open_range(self, key: str, start: int, stop: int) -> BinaryIO:
+        _check_span(key, start, stop)
+        try:
+            fh = self._path(key).open("rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            raise MissingKey(key) from exc
+        except OSError as exc:
+            raise StorageError(f"could not read {key}: {exc}") from exc
+        try:
+            if start >= os.fstat(fh.fileno()).st_size:
+                raise ValueError(f"{key}: byte {start} is past its end")
+            fh.seek(start)
+        except ValueError:
+            fh.close()
+            raise
+        except OSError as exc:
+            fh.close()
+            raise StorageError(f"could not read {key}: {exc}") from exc
+        return cast(BinaryIO, _FileSlice(fh, stop - start, key))
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -378,6 +407,25 @@ class S3Storage:
         obj = self._call(key, self.client.get_object, Bucket=self.bucket, Key=check_key(key))
         return cast(BinaryIO, _S3Body(obj["Body"], key))
 
+    def open_range(self, key: str, start: int, stop: int) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        _check_span(key, start, stop)
+        try:
+            obj = self._call(
+                key, self.client.get_object, Bucket=self.bucket, Key=check_key(key), Range=f"bytes={start}-{stop - 1}"
+            )
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "InvalidRange":
+                raise ValueError(f"{key}: byte {start} is past its end") from exc
+            raise
+        # A store that ignored the Range would send the whole object: never stream that as the slice.
+        if not str(obj.get("ContentRange", "")).startswith(f"bytes {start}-"):
+            obj["Body"].close()
+            raise StorageError(f"S3 {key}: the store answered bytes={start}-{stop - 1} without that range")
+        return cast(BinaryIO, _S3Body(obj["Body"], key))
+
     def local_path(self, key: str) -> Path | None:
         return None
 
@@ -398,6 +446,39 @@ class S3Storage:
             batch = [{"Key": k} for k in keys[start : start + 1000]]
             self._call(prefix, self.client.delete_objects, Bucket=self.bucket, Delete={"Objects": batch})
         return len(keys)
+
+
+def _check_span(key: str, start: int, stop: int) -> None:
+    """Raise ``ValueError`` unless ``0 <= start < stop`` (``Storage.open_range``'s offsets)."""
+    if not 0 <= start < stop:
+        raise ValueError(f"{key}: no bytes from {start} to {stop}")
+
+
+class _FileSlice:
+    """The next ``length`` bytes of an open file (a file-like ``BinaryIO``); read faults raise ``StorageError``."""
+
+    def __init__(self, fh: BinaryIO, length: int, key: str) -> None:
+        self._fh = fh
+        self._left = length
+        self._key = key
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = self._left if size is None or size < 0 else min(size, self._left)
+        try:
+            data = self._fh.read(wanted)
+        except OSError as exc:
+            raise StorageError(f"could not read {self._key}: {exc}") from exc
+        self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class _S3Body:

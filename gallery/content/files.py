@@ -15,11 +15,13 @@ from django.conf import settings
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import parse_etags
+from werkzeug.datastructures import Range
+from werkzeug.http import parse_range_header
 
 from builder.csp import gallery_policy
 from builder.download import download_filename
 from builder.manifest import Manifest
-from builder.storage import MissingKey, StorageError, check_key, compressible, content_type_for
+from builder.storage import MissingKey, Storage, StorageError, check_key, compressible, content_type_for
 from gallery.content.pages import not_found, storage_unavailable, with_headers
 from gallery.storage import get_storage
 
@@ -37,20 +39,30 @@ def serve_key(
     *,
     build_id: str,
 ) -> HttpResponseBase:
-    """Stream storage ``key`` with its fixed content type, or answer 304/404/503.
+    """Stream storage ``key`` with its fixed content type, or answer 206/304/404/416/503.
 
     A GET without ``Range`` gets a stored copy of ``key`` that the manifest of ``build_id``
     (the build being served) lists, when its ``Accept-Encoding`` allows it (``choose_encoding``:
     ``<key>.br`` before ``<key>.gz`` at equal q-values): ``Content-Encoding: br`` or ``gzip``,
-    ``key``'s content type, and an ETag of its own (one per stored key). HEAD and Range
-    requests get the identity bytes. Every answer for a compressible key
-    (``builder.storage.compressible``) carries ``Vary: Accept-Encoding``.
+    ``key``'s content type, and an ETag of its own (one per stored key). HEAD and requests with
+    a ``Range`` get the identity bytes. Every answer for a compressible key
+    (``builder.storage.compressible``) carries ``Vary: Accept-Encoding``; every answer about the
+    file (200, 206, 416, HEAD, the redirect; not 304) carries ``Accept-Ranges: bytes``.
+
+    Ranges (RFC 9110, section 14; ``requested_range``): a GET asking for one byte range, with no
+    ``If-Range`` or one naming this answer's ETag, gets ``206 Partial Content`` with those bytes
+    only (``Storage.open_range``: the store reads only them), ``Content-Range: bytes
+    <first>-<last>/<size>`` and their ``Content-Length``; a range that starts at or past the end
+    gets ``416`` with ``Content-Range: bytes */<size>`` and no body. Several ranges, a malformed
+    header, another unit or an ``If-Range`` that does not match get the whole file (200). Other
+    headers (ETag, Cache-Control, Vary, ``extra_headers``) are those of a 200.
 
     With ``CONTENT_ACCEL_REDIRECT`` set (production, behind deploy/nginx/content.conf), a GET is
     answered with no body and ``X-Accel-Redirect: <prefix><key, percent-encoded>``: nginx fetches
-    the bytes from S3 (Range included) and keeps this answer's content type and headers. Storage
-    is not touched then; a missing key is S3's 404, which nginx turns into its own. HEAD is still
-    answered here, with the size from storage.
+    the bytes from S3, forwarding the request's ``Range`` (S3 answers 206 or 416 itself), and
+    keeps this answer's content type and headers. Storage is not touched then; a missing key is
+    S3's 404, which nginx turns into its own. HEAD is still answered here, with the size from
+    storage.
     """
     try:
         check_key(key)
@@ -74,6 +86,7 @@ def serve_key(
     }
     if headers["ETag"] in parse_etags(request.headers.get("If-None-Match", "")):
         return with_headers(HttpResponse(status=304), headers)
+    headers["Accept-Ranges"] = "bytes"
     if encoding != IDENTITY:
         headers["Content-Encoding"] = encoding
     key = stored
@@ -81,9 +94,14 @@ def serve_key(
         response = HttpResponse(content_type=content_type)
         response["X-Accel-Redirect"] = settings.CONTENT_ACCEL_REDIRECT + quote(key)
         return with_headers(response, headers)
+    wanted = None
+    if not head:
+        wanted = requested_range(request.headers.get("Range"), request.headers.get("If-Range"), headers["ETag"])
     storage = get_storage()
     answer: HttpResponseBase | FileResponse | StreamingHttpResponse
     try:
+        if wanted is not None:
+            return with_headers(_partial(storage, key, wanted, content_type), headers)
         local = storage.local_path(key)
         if local is not None:
             fh = _open_local(key, local)
@@ -109,6 +127,58 @@ def serve_key(
         return storage_unavailable(key, exc)
     answer["Content-Length"] = str(size)
     return with_headers(answer, headers)
+
+
+def requested_range(range_header: str | None, if_range: str | None, current_etag: str) -> Range | None:
+    """The one byte range a GET asks for (RFC 9110, section 14.2), or ``None``: answer with the whole file.
+
+    ``range_header`` and ``if_range`` are the request's ``Range`` and ``If-Range`` (``None``:
+    absent); ``current_etag`` is the ETag the answer would carry. Parsed by werkzeug
+    (``parse_range_header``): ``None`` for no header, a malformed one (``bytes=5-3`` included),
+    another unit than ``bytes``, or several ranges, all of which a server may ignore. An
+    ``If-Range`` must name ``current_etag`` exactly (section 13.1.5: strong comparison, so a
+    weak tag never matches); a date never matches, since no ``Last-Modified`` is sent.
+    ``"bytes=0-15"`` -> ``Range("bytes", [(0, 16)])`` (werkzeug's ranges end exclusive);
+    ``"bytes=-100"`` -> ``Range("bytes", [(-100, None)])``.
+    """
+    if if_range is not None and if_range.strip() != current_etag:
+        return None
+    wanted = parse_range_header(range_header)
+    if wanted is None or wanted.units != "bytes" or len(wanted.ranges) != 1:
+        return None
+    return wanted
+
+
+def byte_span(wanted: Range, size: int) -> tuple[int, int] | None:
+    """The bytes of a ``size``-byte file that ``wanted`` selects: ``(start, stop)``, stop exclusive.
+
+    ``wanted`` comes from ``requested_range``. ``None`` when the range is not satisfiable (416):
+    it starts at or past the end, or the file is empty. An end past the file's is cut at it, and
+    a suffix range (``bytes=-N``) longer than the file selects all of it (RFC 9110, section
+    14.1.3), which werkzeug's ``range_for_length`` alone would call unsatisfiable.
+    """
+    ((start, stop),) = wanted.ranges
+    if start < 0:
+        start = max(start, -size)
+    return Range("bytes", [(start, stop)]).range_for_length(size)
+
+
+def _partial(storage: Storage, key: str, wanted: Range, content_type: str) -> HttpResponseBase:
+    """The 206 answer with the bytes of ``key`` that ``wanted`` selects, or the 416 one.
+
+    Raises ``MissingKey`` and ``StorageError``.
+    """
+    size = storage.size(key)
+    span = byte_span(wanted, size)
+    if span is None:
+        refusal = HttpResponse(status=416, content_type=content_type)
+        refusal["Content-Range"] = f"bytes */{size}"
+        return refusal
+    start, stop = span
+    answer = StreamingHttpResponse(_stream(storage.open_range(key, start, stop)), status=206, content_type=content_type)
+    answer["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    answer["Content-Length"] = str(stop - start)
+    return answer
 
 
 def _open_local(key: str, path: os.PathLike[str]) -> BinaryIO:

@@ -87,6 +87,38 @@ def test_s3_storage_round_trip_over_http(s3_bucket) -> None:
     assert list(storage.keys("builds/")) == []
 
 
+@pytest.fixture(params=["local", "s3"])
+def either_store(request: pytest.FixtureRequest, tmp_path: Path) -> LocalStorage | S3Storage:
+    """A local folder, or a bucket on moto's S3 server."""
+    if request.param == "s3":
+        bucket = request.getfixturevalue("s3_bucket")
+        return S3Storage(bucket.name, endpoint_url=bucket.endpoint_url, region=bucket.region)
+    return LocalStorage(tmp_path / "store")
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "expected"),
+    [(0, 16, b"SQLite format 3\x00"), (16, 19, b"abc"), (997, 1000, b"xyz"), (998, 5000, b"yz")],
+    ids=["head", "middle", "tail", "stop-past-the-end"],
+)
+def test_open_range_reads_that_slice_only(
+    either_store: LocalStorage | S3Storage, start: int, stop: int, expected: bytes
+) -> None:
+    either_store.put_bytes("builds/x/data/a.db", b"SQLite format 3\x00abc" + b"." * 978 + b"xyz")
+    with either_store.open_range("builds/x/data/a.db", start, stop) as body:
+        assert body.read(2) + body.read() == expected
+        assert body.read() == b""
+
+
+def test_open_range_refuses_spans_outside_the_key(either_store: LocalStorage | S3Storage) -> None:
+    either_store.put_bytes("builds/x/a.json", b"{}")
+    for start, stop in ((2, 3), (5, 10), (1, 1), (-1, 1)):
+        with pytest.raises(ValueError):
+            either_store.open_range("builds/x/a.json", start, stop)
+    with pytest.raises(MissingKey):
+        either_store.open_range("builds/x/missing.json", 0, 1)
+
+
 def test_s3_storage_outage_is_retried_with_backoff_then_raises_a_storage_error(moto_s3: str) -> None:
     port = free_port()  # a port on loopback where nothing listens
     pauses: list[float] = []

@@ -88,9 +88,9 @@ def test_a_reader_that_accepts_gzip_gets_the_stored_copy_with_the_originals_type
 def test_identity_without_gzip_in_accept_encoding_or_with_a_range(content_client, gzipped, paths, headers):
     for path, key in paths.items():
         response = content_client.get(path, **headers)
-        assert response.status_code in (200, 206), path
+        assert response.status_code == (206 if "HTTP_RANGE" in headers else 200), path
         assert "Content-Encoding" not in response
-        assert body(response) == gzipped[key] or headers.get("HTTP_RANGE")
+        assert body(response) == (gzipped[key][:16] if "HTTP_RANGE" in headers else gzipped[key])
         assert not body(response).startswith(b"\x1f\x8b")
         assert response["Vary"] == "Accept-Encoding"
 
