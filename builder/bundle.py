@@ -6,6 +6,7 @@ Layout written (DESIGN.md, "Bundle"; ``builder.director`` writes it)::
     runtime/pyodide-<version>/stdlib/<sha256>/python_stdlib.zip   compiled standard library (builder.stdlib), shared
     wheels/<sha256>/<file>.whl             shared, written once
     builds/<build-id>/data/<name>.db       canonical copy of the upload
+    builds/<build-id>/data/<name>.blocks.sha256   a lazy database's block hashes (builder.lazy_database)
     builds/<build-id>/pyodide-lock.json    this build's wheels with sha256
     builds/<build-id>/glasshouse_runtime.py
     builds/<build-id>/plugins/<name>.py    Glasshouse's built-in Datasette plugins (the footer's "Report" link)
@@ -40,6 +41,7 @@ from typing import Any
 
 from builder.card import THEME_COLOR
 from builder.csp import security_headers
+from builder.lazy_database import BLOCK_BYTES, block_hashes_name
 from builder.runtime import BOOTSTRAP_PAGE, BUILTIN_PLUGINS, READER_MODULES
 from builder.stdlib import STDLIB_NAME
 from builder.url_map import URL_MAP
@@ -168,9 +170,13 @@ def runtime_files(layout: BundleLayout, runtime_dir: Path, stdlib: Path | None) 
     return [*entries, layout.runtime_file(f"stdlib/{sha256_file(stdlib)}/{STDLIB_NAME}", stdlib)]
 
 
-def build_files(layout: BundleLayout, *, lock_file: Path, runtime_module: Path, bytecode: Path, database: Path) -> list[BundleEntry]:
+def build_files(
+    layout: BundleLayout, *, lock_file: Path, runtime_module: Path, bytecode: Path, database: Path, block_hashes: Path | None = None
+) -> list[BundleEntry]:
     """The build's own files a reader downloads: its lock, the runtime module, the built-in plugins,
-    the bytecode, the database (``data/<name>.db``) and the browser runtime's modules."""
+    the bytecode, the database (``data/<name>.db``), for a lazy database its block hash list
+    (``data/<stem>.blocks.sha256``, ``builder.lazy_database``) and the browser runtime's modules."""
+    hashes = [(f"data/{block_hashes_name(database)}", block_hashes)] if block_hashes else []
     return [
         layout.build_file(name, path)
         for name, path in (
@@ -179,6 +185,7 @@ def build_files(layout: BundleLayout, *, lock_file: Path, runtime_module: Path, 
             *((f"plugins/{name}.py", source) for name, source in BUILTIN_PLUGINS.items()),
             ("bytecode.zip", bytecode),
             (f"data/{database.name}", database),
+            *hashes,
             *((f"js/{module.name}", module) for module in sorted(READER_MODULES.glob("*.mjs"))),
         )
     ]
@@ -230,15 +237,21 @@ def runtime_config(
     precache: list[dict[str, Any]],
     packages: Sequence[str],
     database: Path,
+    database_sha256: str,
     metadata: dict,
     policy: str,
     installable: bool = False,
+    lazy_blocks: int | None = None,
 ) -> dict[str, object]:
     """This build's values for the browser runtime (``config.mjs``).
 
     ``files`` are the reader's files (``runtime_files`` first: the standard library's URL is
     taken from them); ``packages`` are loaded by name (``datasette`` and the plugins);
-    ``database`` is the canonical copy; ``policy`` the build's ``builder.csp.gallery_policy``;
+    ``database`` is the canonical copy, ``database_sha256`` its hex digest; ``lazy_blocks``, for a
+    lazy database (``builder.lazy_database``), the number of blocks in its hash list: ``config.database``
+    is then ``{url, path, size, integrity, lazy: {blockBytes, blocks, hashesURL}}`` (``lazy`` null
+    for a database read whole) and the caller leaves the database out of ``precache``;
+    ``policy`` the build's ``builder.csp.gallery_policy``;
     ``installable``: the build has a web app manifest (``write_web_app_manifest``), which every
     page the Service Worker answers then links (``webAppManifest``: ``{url, themeColor}``, else null).
     """
@@ -253,7 +266,15 @@ def runtime_config(
         "pluginModules": [{"name": name, "url": f"{build}plugins/{name}.py"} for name in BUILTIN_PLUGINS],
         "bytecodeURL": f"{build}bytecode.zip",
         "packages": list(packages),
-        "database": {"url": f"{build}data/{database.name}", "path": f"/data/{database.name}"},
+        "database": {
+            "url": f"{build}data/{database.name}",
+            "path": f"/data/{database.name}",
+            "size": database.stat().st_size,
+            "integrity": sri(database_sha256),
+            "lazy": None
+            if lazy_blocks is None
+            else {"blockBytes": BLOCK_BYTES, "blocks": lazy_blocks, "hashesURL": f"{build}data/{block_hashes_name(database)}"},
+        },
         "precache": precache,
         "totalBytes": sum(item["size"] for item in precache),
         "settings": DATASETTE_SETTINGS,

@@ -68,6 +68,7 @@ from builder.compat import CompatError, CompatOutOfMemory, CompatReport, CompatR
 from builder.csp import gallery_policy
 from builder.download import DOWNLOAD_NAME, README_NAME, download_key, write_local_zip
 from builder.gzip_copies import DATABASE_GZIP_LEVEL, BackgroundGzip, GzipFile, gzip_copies
+from builder.lazy_database import BLOCK_BYTES, block_hashes_name, is_lazy, write_block_hashes
 from builder.manifest import BrotliCopy, DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
 from builder.runtime import RUNTIME_MODULE
@@ -157,6 +158,8 @@ class BuildRequest:
     search_columns: tuple[str, ...] = ()
     conversion_limits: CheckLimits = field(default_factory=CheckLimits)
     temp_dir: Path | None = None
+    #: Databases at least this long (bytes) are read lazily in readers' browsers (``builder.lazy_database``); ``None``: never.
+    lazy_database_min_bytes: int | None = None
     node_max_old_space_mb: int | None = None
     storage_retry_budget: float = 60.0
 
@@ -444,16 +447,18 @@ class BuildDirector:
         """Lay out every file of the bundle, its gzip and Brotli copies, the manifest and the self-host zip (nothing stored yet)."""
         layout, work = self.layout, self.work
         # What the reader downloads: the shared runtime and wheels, the build's files, the static files.
+        block_hashes, blocks = self._block_hashes(staged.database)
         files = [
             *runtime_files(layout, self.request.runtime_dir, staged.stdlib),
             *(layout.wheel(path) for path in resolved.wheels),
             *build_files(layout, lock_file=staged.lock_file, runtime_module=staged.runtime_module,
-                         bytecode=work / "bytecode.zip", database=staged.database),
+                         bytecode=work / "bytecode.zip", database=staged.database, block_hashes=block_hashes),
             *static_files(layout, report.static_files, work / "static"),
         ]  # fmt: skip
         # Hash each file once: the precache list wants SRI, the manifest hex (the database may be 1 GB).
         digests = {entry.path: sha256_file(entry.path) for entry in files}
-        precache = precache_list(files, digests)
+        # A lazy database is not downloaded first: readers fetch its blocks as queries need them.
+        precache = precache_list([f for f in files if not (block_hashes and f.path == staged.database)], digests)
         policy = gallery_policy(resolved.plugins)
         # The web app manifest and its icons: what a browser fetches to install the gallery, not precached.
         web_app = write_web_app_manifest(
@@ -461,7 +466,8 @@ class BuildDirector:
         )
         config = runtime_config(
             layout, files=files, precache=precache, packages=("datasette", *resolved.plugins),
-            database=staged.database, metadata=staged.metadata, policy=policy, installable=bool(web_app),
+            database=staged.database, database_sha256=digests[staged.database], metadata=staged.metadata,
+            policy=policy, installable=bool(web_app), lazy_blocks=blocks,
         )  # fmt: skip
         generated, index = write_generated_files(layout, work, config, self.request.title, installable=bool(web_app))
         # Files for pages about the gallery, not for the reader's runtime: not precached.
@@ -498,6 +504,21 @@ class BuildDirector:
             f"({gzip_bytes:,} with the {len(copies)} gzip copies, {brotli_bytes:,} with the {len(brotlis)} Brotli copies)."
         )
         return Written(manifest, download.path.stat().st_size, ordered)
+
+    def _block_hashes(self, database: Path) -> tuple[Path | None, int | None]:
+        """For a lazy database (``builder.lazy_database.is_lazy``), its block hash list and block
+        count, written into the work folder and logged; ``(None, None)`` for one read whole."""
+        size, threshold = database.stat().st_size, self.request.lazy_database_min_bytes
+        if not is_lazy(size, threshold):
+            return None, None
+        out = self.work / block_hashes_name(database)
+        blocks = write_block_hashes(database, out)
+        self.log(
+            f"The database ({size:,} bytes) is at least {threshold:,} bytes: readers' browsers that can "
+            f"(Chromium 137 and later) read it in {blocks:,} blocks of {BLOCK_BYTES // 1024} KiB as pages need them, "
+            "each checked against its sha256; other browsers download it whole."
+        )
+        return out, blocks
 
     def upload(self, written: Written) -> None:
         """Store ``written``'s files in order; shared runtime files and wheels only if not stored yet (immutable)."""

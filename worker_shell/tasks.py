@@ -117,6 +117,7 @@ def build_request(build: Build, temp_dir: Path) -> BuildRequest:
         cache_dir=Path(settings.WHEEL_CACHE_DIR),
         temp_dir=temp_dir,
         node_max_old_space_mb=settings.BUILD_NODE_MAX_OLD_SPACE_MB,
+        lazy_database_min_bytes=settings.LAZY_DATABASE_MIN_BYTES,
         storage_retry_budget=settings.STORAGE_RETRY_BUDGET,
     )
 

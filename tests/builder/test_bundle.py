@@ -33,6 +33,7 @@ def request_for(
     build_id: str = "b0000000000000001",
     plugins: tuple[str, ...] = (),
     temp_dir: Path | None = None,
+    lazy_database_min_bytes: int | None = None,
 ) -> BuildRequest:
     return BuildRequest(
         build_id=build_id,
@@ -46,6 +47,7 @@ def request_for(
         runtime_dir=runtime_dir,
         cache_dir=cache_dir,
         temp_dir=temp_dir,
+        lazy_database_min_bytes=lazy_database_min_bytes,
     )
 
 
@@ -267,9 +269,9 @@ def test_the_build_stores_the_self_host_zip_once_laid_out_as_a_static_site(
     assert "_build/b0000000000000001/data/chinook.db  the database (" in readme
 
 
-def build_config(storage: LocalStorage) -> dict:
+def build_config(storage: LocalStorage, build_id: str = "b0000000000000001") -> dict:
     """The build's generated config.mjs (``export default {...};``) as a dict."""
-    source = storage.open("builds/b0000000000000001/config.mjs").read().decode()
+    source = storage.open(f"builds/{build_id}/config.mjs").read().decode()
     return json.loads(re.search(r"^export default (\{.*\});$", source, re.MULTILINE).group(1))
 
 
@@ -366,17 +368,28 @@ def test_the_database_copy_is_canonical_and_complete(built: tuple[LocalStorage, 
     conn.close()
 
 
-def test_a_second_build_stores_shared_files_once(
+@pytest.fixture(scope="module")
+def lazy_second_build(
     built: tuple[LocalStorage, BuildResult, Recorder], chinook: Path, pyodide_runtime: Path, wheel_cache: Path
-) -> None:
-    storage, first, _ = built
+) -> tuple[BuildResult, list[str]]:
+    """A second build of Chinook into ``built``'s store, whose database is read lazily (threshold 0): ``(result, log)``."""
+    storage, _, _ = built
     lines: list[str] = []
     second = BuildDirector(
-        request_for(chinook, pyodide_runtime, wheel_cache, build_id="b0000000000000002", plugins=("datasette-pretty-json",)),
+        request_for(chinook, pyodide_runtime, wheel_cache, build_id="b0000000000000002", plugins=("datasette-pretty-json",),
+                    lazy_database_min_bytes=0),
         storage=storage,
         on_state=lambda state: None,
         log=lines.append,
-    ).run()
+    ).run()  # fmt: skip
+    return second, lines
+
+
+def test_a_second_build_stores_shared_files_once(
+    built: tuple[LocalStorage, BuildResult, Recorder], lazy_second_build: tuple[BuildResult, list[str]]
+) -> None:
+    storage, first, _ = built
+    second, lines = lazy_second_build
     # Only the second build's own files were stored: the runtime and the wheels were there already.
     own = list(storage.keys("builds/b0000000000000002/"))
     assert f"Stored {len(own)} files (" in lines[-1], lines[-1]
@@ -386,6 +399,35 @@ def test_a_second_build_stores_shared_files_once(
 
     assert shared(second) == shared(first)
     assert {entry.key for entry in shared(second) if entry.gzip} >= {f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm"}
+
+
+def test_a_lazy_database_is_stored_with_its_block_hashes_and_left_out_of_the_first_download(
+    built: tuple[LocalStorage, BuildResult, Recorder], lazy_second_build: tuple[BuildResult, list[str]]
+) -> None:
+    storage, whole, _ = built
+    lazy, lines = lazy_second_build
+    config = build_config(storage, "b0000000000000002")
+    database = storage.open("builds/b0000000000000002/data/chinook.db").read()
+    hashes = storage.open("builds/b0000000000000002/data/chinook.blocks.sha256").read()
+    # One sha256 per 64 KiB block, the last one shorter.
+    blocks = [database[i : i + 65536] for i in range(0, len(database), 65536)]
+    assert hashes == b"".join(hashlib.sha256(block).digest() for block in blocks)
+    assert config["database"] == {
+        "url": "/_build/b0000000000000002/data/chinook.db",
+        "path": "/data/chinook.db",
+        "size": len(database),
+        "integrity": "sha256-" + base64.b64encode(hashlib.sha256(database).digest()).decode(),
+        "lazy": {"blockBytes": 65536, "blocks": len(blocks), "hashesURL": "/_build/b0000000000000002/data/chinook.blocks.sha256"},
+    }
+    # A reader downloads the hash list first, not the database; the build page's figure says so.
+    precached = {entry["url"] for entry in config["precache"]}
+    assert config["database"]["lazy"]["hashesURL"] in precached and config["database"]["url"] not in precached
+    assert lazy.bundle_bytes == config["totalBytes"] == whole.bundle_bytes - len(database) + len(hashes)
+    # The database is still a bundle file, served and in the self-host zip (other browsers read it whole).
+    assert "builds/b0000000000000002/data/chinook.db" in {entry.key for entry in lazy.manifest.files}
+    assert any(f"read it in {len(blocks)} blocks of 64 KiB" in line for line in lines), lines
+    # A build below its threshold (the first, no threshold at all) reads the database whole.
+    assert build_config(storage)["database"]["lazy"] is None
 
 
 @pytest.mark.parametrize(

@@ -65,9 +65,10 @@ def _link_missing(source: Path, target: Path) -> None:
 
 
 def _build_once(
-    database: Path, sha256: str, plugins: tuple[str, ...], version: str, metadata: dict, root: Path
+    database: Path, sha256: str, plugins: tuple[str, ...], version: str, metadata: dict, root: Path, lazy_min: int | None
 ) -> dict[str, Any]:
-    """Run the real builder on one combination into the ``LocalStorage`` at ``root``; return the
+    """Run the real builder on one combination into the ``LocalStorage`` at ``root`` (``lazy_min``:
+    ``BuildRequest.lazy_database_min_bytes``); return the
     build's facts for ``Prebuilt`` (``build_id``, ``database_name``, ``source_key``,
     ``bundle_bytes``, ``manifest`` as a dict, ``log``). The upload is stored at ``source_key`` first."""
     from django.conf import settings as django_settings
@@ -96,6 +97,7 @@ def _build_once(
             metadata=metadata,
             runtime_dir=Path(django_settings.PYODIDE_RUNTIME_DIR),
             cache_dir=Path(django_settings.WHEEL_CACHE_DIR),
+            lazy_database_min_bytes=lazy_min,
         ),
         storage=store,
         on_state=lambda state: None,
@@ -109,12 +111,13 @@ def _build_once(
 
 @pytest.fixture(scope="session")
 def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Prebuilt]:
-    """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None) -> Prebuilt``.
+    """``prebuilt_bundle(database, plugins=(), datasette_version=default, metadata=None, lazy_database_min_bytes=None) -> Prebuilt``.
 
     Runs ``builder.director.BuildDirector`` (with its Node check) the first time a combination is
     asked for in this pytest run, and returns the same ``Prebuilt`` after that, so browser tests
     share builds instead of repeating them. A combination is the database's bytes and file name,
-    the plugins, the Datasette version and the metadata.
+    the plugins, the Datasette version, the metadata and the lazy database threshold (``None``:
+    the database is read whole, as every build below the default threshold is).
 
     Under pytest-xdist the processes share the builds too: the first to ask builds into a store
     under the run's common folder (``_run_common_dir``), holding that combination's file lock so
@@ -147,9 +150,13 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         plugins: tuple[str, ...] = (),
         datasette_version: str = DEFAULT_DATASETTE_VERSION,
         metadata: dict[str, Any] | None = None,
+        lazy_database_min_bytes: int | None = None,
     ) -> Prebuilt:
         sha256 = hashlib.sha256(database.read_bytes()).hexdigest()
-        key = json.dumps([sha256, database.name, list(plugins), datasette_version, metadata or {}], sort_keys=True)
+        combination: list[Any] = [sha256, database.name, list(plugins), datasette_version, metadata or {}]
+        if lazy_database_min_bytes is not None:
+            combination.append(lazy_database_min_bytes)
+        key = json.dumps(combination, sort_keys=True)
         digest = hashlib.sha256(key.encode()).hexdigest()[:24]
         if key in built:
             restore(built[key])
@@ -157,7 +164,9 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
         with cache_lock(common / f"{digest}.lock"):
             facts_file = common / f"{digest}.json"
             if not facts_file.exists():
-                facts = _build_once(database, sha256, tuple(plugins), datasette_version, metadata or {}, pristine)
+                facts = _build_once(
+                    database, sha256, tuple(plugins), datasette_version, metadata or {}, pristine, lazy_database_min_bytes
+                )
                 facts_file.write_text(json.dumps(facts))
             facts = json.loads(facts_file.read_text())
         _link_missing(pristine, shared_store)
@@ -174,7 +183,7 @@ def prebuilt_bundle(shared_store: Path, tmp_path_factory: pytest.TempPathFactory
 def published_gallery(
     prebuilt_bundle: Callable[..., Prebuilt], shared_store: Path, settings: Any, transactional_db: None
 ) -> Callable[..., Any]:
-    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=..., gallery=None, gallery_id=None) -> Gallery``.
+    """``published_gallery(database, plugins=(), datasette_version=..., metadata=None, title=..., gallery=None, gallery_id=None, lazy_database_min_bytes=None) -> Gallery``.
 
     An approved, public ``Gallery`` whose live build is the session's shared
     bundle of that combination (``prebuilt_bundle``): the rows are made for this
@@ -208,8 +217,11 @@ def published_gallery(
         title: str | None = None,
         gallery: Gallery | None = None,
         gallery_id: str | None = None,
+        lazy_database_min_bytes: int | None = None,
     ) -> Gallery:
-        options = {"datasette_version": datasette_version} if datasette_version else {}
+        options: dict[str, Any] = {"datasette_version": datasette_version} if datasette_version else {}
+        if lazy_database_min_bytes is not None:
+            options["lazy_database_min_bytes"] = lazy_database_min_bytes
         bundle = prebuilt_bundle(database, tuple(plugins), metadata=metadata, **options)
         described = {
             "database_name": bundle.database_name,

@@ -67,10 +67,12 @@ async def start(config: dict) -> None:
     """Create and start Datasette for the database file at ``config["database_path"]``.
 
     ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict,
-    "plugins": [module name, ...]}``; ``plugins`` (optional) names Glasshouse's built-in
+    "plugins": [module name, ...], "lazy": {"read_pointer": int, "size": int, "sha256": str} | None}``;
+    ``plugins`` (optional) names Glasshouse's built-in
     Datasette plugins (``glasshouse_report``), modules beside this one, registered before
     Datasette starts. Raises ``ImportError`` if one is missing. Every connection gets
-    ``trusted_schema=OFF`` (``prepare_connection``).
+    ``trusted_schema=OFF`` (``prepare_connection``). With ``lazy`` (optional), the database is
+    read through the lazy VFS (``read_lazily``) and the file at ``database_path`` is only a placeholder.
     """
     global _app, _datasette
     import importlib
@@ -93,9 +95,157 @@ async def start(config: dict) -> None:
     if not datasette.__version__.startswith("0."):
         options["config"], options["metadata"] = split_for_datasette_1(config["metadata"])
     ds = Datasette(immutables=[config["database_path"]], settings=config["settings"], **options)
+    if config.get("lazy"):
+        read_lazily(ds, config["database_path"], config["lazy"])
     await ds.invoke_startup()
     _datasette = ds
     _app = ds.app()
+
+
+#: The SQLite VFS of a lazy database (lazy-database.mjs's ``LAZY_VFS``).
+LAZY_VFS = "glasshouse-lazy"
+
+
+def read_lazily(ds: Any, path: str, lazy: dict) -> None:
+    """Make Datasette ``ds`` read the database at ``path`` through the lazy VFS.
+
+    ``lazy`` is ``{"read_pointer": int, "size": int (bytes), "sha256": str (hex)}``: the xRead
+    function lazy-database.mjs put in the function table, the file's size and digest. Registers
+    the VFS (``register_lazy_vfs``), gives the database its size and hash (Datasette would
+    otherwise stat and read the placeholder file), connects it through the VFS, and runs its
+    queries one at a time: a read that waits for the network suspends SQLite mid-query, and
+    another query on the same connection must not enter it then. Raises ``KeyError`` if no
+    database of ``ds`` is at ``path``, ``OSError`` if SQLite refuses the VFS.
+    """
+    import asyncio
+    import functools
+
+    register_lazy_vfs(int(lazy["read_pointer"]), int(lazy["size"]))
+    database = next((db for db in ds.databases.values() if getattr(db, "path", None) == path), None)
+    if database is None:
+        raise KeyError(path)
+    database.cached_size = int(lazy["size"])
+    database.cached_hash = str(lazy["sha256"])
+    database.connect = functools.partial(_lazy_connect, database)
+    lock = asyncio.Lock()
+    execute_fn = database.execute_fn
+
+    async def one_at_a_time(fn: Any) -> Any:
+        async with lock:
+            return await execute_fn(fn)
+
+    database.execute_fn = one_at_a_time
+
+
+def _lazy_connect(database: Any, write: bool = False) -> sqlite3.Connection:
+    """Datasette's ``Database.connect`` for a lazy database: read-only, immutable, through ``LAZY_VFS``."""
+    if write:
+        raise sqlite3.OperationalError("a lazy database is read-only")
+    conn = sqlite3.connect(f"file:{quote(database.path)}?vfs={LAZY_VFS}&immutable=1", uri=True, check_same_thread=False)
+    getattr(database, "_all_file_connections", []).append(conn)
+    return conn
+
+
+def register_lazy_vfs(read_pointer: int, size: int) -> None:
+    """Register ``LAZY_VFS``, a read-only SQLite VFS over one file of ``size`` bytes whose xRead is
+    the C function at ``read_pointer`` (a function table index in Pyodide; lazy-database.mjs's
+    ``suspendingXRead``). Its other methods are ctypes callbacks that never wait: every file it
+    opens has that size, no journal exists, locks always succeed, writes fail with SQLITE_READONLY.
+    Registering again keeps the first registration. Raises ``OSError`` if SQLite refuses it.
+    """
+    import ctypes
+
+    global _lazy_vfs
+    if _lazy_vfs is not None:
+        return
+    c_int, c_int64, c_void_p = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p
+    ok, readonly, notfound = 0, 8, 12  # SQLITE_OK, SQLITE_READONLY, SQLITE_NOTFOUND
+
+    class File(ctypes.Structure):  # sqlite3_file, with room for nothing else
+        _fields_ = [("pMethods", c_void_p)]
+
+    file_p = ctypes.POINTER(File)
+    method = ctypes.CFUNCTYPE
+    x_close = method(c_int, file_p)
+    x_read = method(c_int, file_p, c_void_p, c_int, c_int64)
+    x_write = method(c_int, file_p, c_void_p, c_int, c_int64)
+    x_truncate = method(c_int, file_p, c_int64)
+    x_sync = method(c_int, file_p, c_int)
+    x_file_size = method(c_int, file_p, ctypes.POINTER(c_int64))
+    x_lock = method(c_int, file_p, c_int)
+    x_reserved = method(c_int, file_p, ctypes.POINTER(c_int))
+    x_control = method(c_int, file_p, c_int, c_void_p)
+    x_sector = method(c_int, file_p)
+
+    class IoMethods(ctypes.Structure):  # sqlite3_io_methods, version 1
+        _fields_ = [
+            ("iVersion", c_int), ("xClose", x_close), ("xRead", x_read), ("xWrite", x_write),
+            ("xTruncate", x_truncate), ("xSync", x_sync), ("xFileSize", x_file_size), ("xLock", x_lock),
+            ("xUnlock", x_lock), ("xCheckReservedLock", x_reserved), ("xFileControl", x_control),
+            ("xSectorSize", x_sector), ("xDeviceCharacteristics", x_sector),
+        ]  # fmt: skip
+
+    class Vfs(ctypes.Structure):  # sqlite3_vfs, version 1
+        pass
+
+    vfs_p = ctypes.POINTER(Vfs)
+    x_open = method(c_int, vfs_p, ctypes.c_char_p, file_p, c_int, ctypes.POINTER(c_int))
+    x_delete = method(c_int, vfs_p, ctypes.c_char_p, c_int)
+    x_access = method(c_int, vfs_p, ctypes.c_char_p, c_int, ctypes.POINTER(c_int))
+    x_full_pathname = method(c_int, vfs_p, ctypes.c_char_p, c_int, c_void_p)
+    Vfs._fields_ = [
+        ("iVersion", c_int), ("szOsFile", c_int), ("mxPathname", c_int), ("pNext", c_void_p),
+        ("zName", ctypes.c_char_p), ("pAppData", c_void_p), ("xOpen", x_open), ("xDelete", x_delete),
+        ("xAccess", x_access), ("xFullPathname", x_full_pathname), ("xDlOpen", c_void_p),
+        ("xDlError", c_void_p), ("xDlSym", c_void_p), ("xDlClose", c_void_p), ("xRandomness", c_void_p),
+        ("xSleep", c_void_p), ("xCurrentTime", c_void_p), ("xGetLastError", c_void_p),
+    ]  # fmt: skip
+
+    def file_size(_file: Any, out: Any) -> int:
+        out[0] = size
+        return ok
+
+    def reserved(_file: Any, out: Any) -> int:
+        out[0] = 0
+        return ok
+
+    methods = IoMethods(
+        1, x_close(lambda _f: ok), x_read(read_pointer), x_write(lambda *_: readonly), x_truncate(lambda *_: readonly),
+        x_sync(lambda *_: ok), x_file_size(file_size), x_lock(lambda *_: ok), x_lock(lambda *_: ok),
+        x_reserved(reserved), x_control(lambda *_: notfound), x_sector(lambda _f: 4096), x_sector(lambda _f: 0),
+    )  # fmt: skip
+
+    def open_file(_vfs: Any, _name: Any, file: Any, _flags: int, out_flags: Any) -> int:
+        file.contents.pMethods = ctypes.addressof(methods)
+        if out_flags:
+            out_flags[0] = 1  # SQLITE_OPEN_READONLY
+        return ok
+
+    def access(_vfs: Any, _name: Any, _flags: int, out: Any) -> int:
+        out[0] = 0  # no journal, no WAL file
+        return ok
+
+    def full_pathname(_vfs: Any, name: bytes, size_out: int, out: Any) -> int:
+        ctypes.memmove(out, name + b"\0", min(len(name) + 1, size_out))
+        return ok
+
+    lib = ctypes.CDLL(None)  # Pyodide links SQLite into its main module
+    lib.sqlite3_vfs_find.restype = vfs_p
+    vfs = Vfs()
+    ctypes.pointer(vfs)[0] = lib.sqlite3_vfs_find(None).contents  # keep the default's randomness, sleep and time
+    vfs.iVersion, vfs.szOsFile, vfs.mxPathname, vfs.pNext = 1, ctypes.sizeof(File), 1024, None
+    vfs.zName = LAZY_VFS.encode()
+    vfs.xOpen, vfs.xDelete, vfs.xAccess = x_open(open_file), x_delete(lambda *_: ok), x_access(access)
+    vfs.xFullPathname = x_full_pathname(full_pathname)
+    rc = lib.sqlite3_vfs_register(ctypes.byref(vfs), 0)
+    if rc != ok:
+        raise OSError(f"SQLite refused the lazy database's VFS (sqlite3_vfs_register returned {rc})")
+    # SQLite keeps pointers to the structure, its methods and the callbacks: they must live as long.
+    _lazy_vfs = (vfs, methods)
+
+
+#: The registered lazy VFS and its methods, kept alive for SQLite (``register_lazy_vfs``).
+_lazy_vfs: Any = None
 
 
 async def warm_up() -> None:

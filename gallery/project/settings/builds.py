@@ -39,6 +39,10 @@ PYODIDE_VERSION = pyodide.PYODIDE_VERSION
 PYODIDE_RUNTIME_DIR = env_path("PYODIDE_RUNTIME_DIR", DATA_DIR / "runtime" / f"pyodide-{PYODIDE_VERSION}")
 WHEEL_CACHE_DIR = env_path("WHEEL_CACHE_DIR", DATA_DIR / "cache" / "wheels")
 GALLERY_AUTO_APPROVE = env_bool("GALLERY_AUTO_APPROVE", False)
+#: Databases at least this long (bytes) are read lazily in readers' browsers: blocks fetched with
+#: HTTP range requests as queries need them, where the browser can (builder.lazy_database); smaller
+#: ones are downloaded whole, so the gallery then works offline entirely. 0: every database lazily.
+LAZY_DATABASE_MIN_BYTES = env_int("LAZY_DATABASE_MIN_BYTES", 32 * 1024 * 1024, minimum=0)
 
 # --- Build upkeep: temporary files, Node's heap, old builds (worker_shell.tempfiles, gallery.services.garbage) ---
 

@@ -2,6 +2,7 @@
 // download the bundle with progress, boot Pyodide and Datasette, answer one request.
 // The build's Node check (compat_check.mjs) uses `startDatasette` and `callDatasette` too.
 import { embedHTML } from "./embed.mjs";
+import { canSuspend, createLazyReader, sriToHex, suspendingXRead } from "./lazy-database.mjs";
 import { requestKind } from "./request-kind.mjs";
 import { withSecurityHeaders } from "./security-headers.mjs";
 import {
@@ -38,21 +39,23 @@ export function writeDatabase(pyodide, path, bytes) {
  * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
  * system, import the runtime and start Datasette with those plugins registered. `options`:
  * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
- * settings, metadata}` (`name` a Python module name). The file system takes `databaseBytes` over
+ * settings, metadata, lazy}` (`name` a Python module name). The file system takes `databaseBytes` over
  * as the file's contents, not copied (a database may be hundreds of MB): the caller must not
- * change or reuse it. Returns the Python module (a PyProxy with `handle`); Python errors throw.
+ * change or reuse it. With `lazy` (`{read_pointer, size, sha256}`, see glasshouse_runtime.py's
+ * `start`), Datasette reads the database through the lazy VFS and `databaseBytes` is empty.
+ * Returns the Python module (a PyProxy with `handle`); Python errors throw.
  */
-export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata }) {
+export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata, lazy = null }) {
   writeDatabase(pyodide, databasePath, databaseBytes);
   pyodide.FS.writeFile(RUNTIME_MODULE_PATH, runtimeSource);
   for (const [name, source] of Object.entries(pluginSources)) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
   const runtime = pyodide.pyimport("glasshouse_runtime");
-  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources) }));
+  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources), lazy }));
   return runtime;
 }
 
-/** The database's size in bytes, as the build recorded it in `config.precache`. */
-const databaseSize = (config) => config.precache.find((file) => file.url === config.database.url).size;
+/** The database's size in bytes, as the build recorded it (`config.database.size`; in `config.precache` for builds before lazy databases). */
+const databaseSize = (config) => config.database.size ?? config.precache.find((file) => file.url === config.database.url).size;
 
 /** The sources of the build's built-in plugins (`modules`: `[{name, url}]`), fetched with `fetchFn`: `{name: source}`. */
 async function fetchPluginSources(modules, fetchFn) {
@@ -87,16 +90,19 @@ export async function callDatasette(runtime, request, { clientURL, securityHeade
   return { status: result.status, headers: withSecurityHeaders(headers, securityHeaders), body };
 }
 
-/** A self-contained HTML error answer (same shape as `callDatasette`'s, with `securityHeaders`) saying what to do. */
-export function errorAnswer(problem, securityHeaders) {
-  const escaped = String(problem).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
-  const html = `<!doctype html><meta charset="utf-8"><title>This gallery could not start</title>
+/**
+ * A self-contained HTML error answer (same shape as `callDatasette`'s, with `securityHeaders`) saying
+ * what to do; `heading` and `status` (default: the gallery could not start, 500) say what failed.
+ */
+export function errorAnswer(problem, securityHeaders, { heading = "This gallery could not start in your browser", status = 500 } = {}) {
+  const escape = (text) => String(text).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  const html = `<!doctype html><meta charset="utf-8"><title>${escape(heading)}</title>
 <body style="font-family:system-ui,sans-serif;max-width:40em;margin:3em auto;padding:0 1em">
-<h1>This gallery could not start in your browser</h1><p>${escaped}</p>
+<h1>${escape(heading)}</h1><p>${escape(problem)}</p>
 <p>Reload the page to try again. If it keeps failing, open the gallery in a new tab in a current
 version of Chrome, Edge, Firefox or Safari, or tell the publisher.</p></body>`;
   return {
-    status: 500,
+    status,
     headers: withSecurityHeaders([["Content-Type", "text/html; charset=utf-8"]], securityHeaders),
     body: new TextEncoder().encode(html),
   };
@@ -111,9 +117,14 @@ version of Chrome, Edge, Firefox or Safari, or tell the publisher.</p></body>`;
  * `settle()` finds the runtime idle. Returns `{download, boot, handle, settle, status, store, networkFetch}`:
  * `handle(request)` boots on first use and answers like `callDatasette`, or with `errorAnswer`;
  * `settle()` resolves when a due snapshot is made (keep the worker alive for it); `status()` is
- * `{boot: "snapshot" | "fresh" | null, bootMs, snapshot: "none" | "due" | "saved" | "off"}`.
+ * `{boot: "snapshot" | "fresh" | null, bootMs, snapshot: "none" | "due" | "saved" | "off",
+ * database: "lazy" | "whole" | null, blocks: {requests, bytes, cacheHits} | null}` (`blocks`: a lazy
+ * database's reads so far, lazy-database.mjs). A lazy database (`config.database.lazy`) is read in
+ * blocks where the browser has JSPI and the server answers range requests, else downloaded whole
+ * at boot; such a build makes no snapshot (the VFS's read function lives outside Python's memory).
  */
 export function createRuntimeCore({ config, loadPyodide, createPyodideModule, scope = globalThis, report = () => {}, snapshotMode = null }) {
+  if (config.database.lazy) snapshotMode = null;
   const networkFetch = scope.fetch.bind(scope);
   let storePromise = null;
   const store = () => (storePromise ||= openStore(`glasshouse-${config.buildId}`, scope.caches));
@@ -133,7 +144,10 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     }
     return networkFetch(input, init);
   };
-  const state = { boot: null, bootMs: null, snapshot: snapshotMode ? "none" : "off" };
+  const state = { boot: null, bootMs: null, snapshot: snapshotMode ? "none" : "off", database: null };
+  let lazyReader = null; // the lazy database's reader, once Datasette reads it in blocks
+  let lazyFailures = 0; // block reads that failed, and the last one's error, for the reader's error page
+  let lazyFailure = null;
   const keys = snapshotMode && snapshotKeys(config, snapshotMode, scope.location.origin);
   // Snapshots live in Cache Storage only: one kept in memory would not outlive the worker.
   const snapshotCache = async () => (keys && (await store()).kind === "cache" ? scope.caches.open(`glasshouse-${config.buildId}`) : null);
@@ -171,6 +185,52 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     Object.assign(state, { boot: source, bootMs: Math.round(performance.now() - started) });
   }
 
+  /** The lazy database's block hash list (a precached file, checked against its integrity). */
+  async function blockHashes() {
+    const { hashesURL } = config.database.lazy;
+    const entry = config.precache.find((file) => file.url === hashesURL);
+    return new Uint8Array(await (await scope.fetch(hashesURL, entry && { integrity: entry.integrity })).arrayBuffer());
+  }
+
+  /**
+   * The database for `startDatasette`: `{databaseBytes, lazy}`. A lazy database is read in blocks
+   * when this browser has JSPI and its first block arrives as a range (`lazy`: what Python's VFS
+   * needs); otherwise, or for a database read whole, its bytes (downloaded now for a lazy build).
+   * Bytes that are not the build's throw `IntegrityError`.
+   */
+  async function openDatabase(pyodide) {
+    const { database } = config;
+    if (database.lazy && canSuspend()) {
+      try {
+        const cache = (await store()).kind === "cache" ? await scope.caches.open(`glasshouse-${config.buildId}`) : null;
+        const reader = createLazyReader({ database, hashes: await blockHashes(), fetchFn: networkFetch, cache });
+        await reader.block(0); // the header, and proof that the server answers ranges
+        const readPointer = suspendingXRead(pyodide._module, reader, (error) => {
+          lazyFailures += 1;
+          lazyFailure = error;
+          console.warn(`Glasshouse: a block of the database could not be read: ${message(error)}`);
+        });
+        lazyReader = reader;
+        state.database = "lazy";
+        console.info(`Glasshouse: reading the database (${database.size} bytes) in blocks as pages need them.`);
+        const lazy = { read_pointer: readPointer, size: database.size, sha256: sriToHex(database.integrity) };
+        return { databaseBytes: new Uint8Array(0), lazy };
+      } catch (error) {
+        if (error.name === "IntegrityError") throw error;
+        console.info(`Glasshouse: downloading the whole database instead of reading it in blocks (${message(error)}).`);
+      }
+    }
+    if (database.lazy) {
+      report({ phase: "Downloading the database", loaded: 0, total: database.size }, true);
+      const entry = { url: database.url, size: database.size, integrity: database.integrity };
+      await downloadAll(await store(), [entry], {
+        fetchFn: networkFetch, onProgress: (loaded) => report({ loaded }), securityHeaders: config.securityHeaders,
+      });
+    }
+    state.database = "whole";
+    return { databaseBytes: await databaseBytes(), lazy: null };
+  }
+
   /** Python and Datasette from this build's snapshot, or `null` (none, or it failed: then it is deleted). */
   async function restore(started) {
     const cache = await snapshotCache();
@@ -192,6 +252,7 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
       since = performance.now();
       const files = unpackFiles(pyodide.FS, saved.files);
       writeDatabase(pyodide, config.database.path, await databaseBytes());
+      state.database = "whole";
       step("files", since);
       since = performance.now();
       const runtime = pyodide.pyimport("glasshouse_runtime");
@@ -253,10 +314,12 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
     const bytecode = await (await scope.fetch(config.bytecodeURL)).arrayBuffer();
     const sitePackages = pyodide.runPython("import site; site.getsitepackages()[0]");
     pyodide.unpackArchive(bytecode, "zip", { extractDir: sitePackages });
+    const { databaseBytes: bytes, lazy } = await openDatabase(pyodide);
     report({ phase: "Starting Datasette" }, true);
     const runtime = await startDatasette(pyodide, {
       databasePath: config.database.path,
-      databaseBytes: await databaseBytes(),
+      databaseBytes: bytes,
+      lazy,
       runtimeSource: await (await scope.fetch(config.runtimeModuleURL)).text(),
       pluginSources: await fetchPluginSources(config.pluginModules, scope.fetch),
       settings: config.settings,
@@ -294,7 +357,17 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
       return errorAnswer(problem, config.securityHeaders);
     }
     try {
-      return await callDatasette(runtime, request, { clientURL: config.embedClientURL, securityHeaders: config.securityHeaders });
+      const failures = lazyFailures;
+      const result = await callDatasette(runtime, request, { clientURL: config.embedClientURL, securityHeaders: config.securityHeaders });
+      if (lazyFailures === failures) return result;
+      // SQLite says only "disk I/O error", on a page Datasette may answer with 200: say which part
+      // of the database could not be fetched, and what to do.
+      return errorAnswer(
+        `This gallery reads its database as you browse, and a part this page needs could not be fetched ` +
+          `(${message(lazyFailure)}). Check your connection and reload the page.`,
+        config.securityHeaders,
+        { heading: "Part of this gallery's data could not be loaded", status: 503 },
+      );
     } catch (error) {
       if (state.boot === "snapshot") {
         // A restored Python that fails is not trusted again: boot normally and answer from that.
@@ -354,7 +427,8 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
   let settling = null;
   const settle = () => (due ? (settling ||= makeSnapshot().finally(() => (settling = null))) : settling || Promise.resolve());
 
-  return { download, boot, handle, settle, status: () => ({ ...state }), store, networkFetch };
+  const status = () => ({ ...state, blocks: lazyReader ? { ...lazyReader.stats } : null });
+  return { download, boot, handle, settle, status, store, networkFetch };
 }
 
 /** A throttled progress reporter: `report(update, force)` merges `update` and calls `post(status)` at most every 100 ms. */

@@ -3,7 +3,8 @@
 // open, as JupyterLite does. Browsers stop a Service Worker after about 30 s without events, and a
 // stopped one must restore Python before it answers again; each ping is an event that restarts
 // that clock. The answer carries the runtime's status (core.mjs `status()`), shown on the page as
-// `<html data-glasshouse-boot="snapshot|fresh" data-glasshouse-snapshot="none|due|saved|off">`.
+// `<html data-glasshouse-boot="snapshot|fresh" data-glasshouse-snapshot="none|due|saved|off"
+// data-glasshouse-database="lazy|whole">`.
 // It also says when a newer build's worker has taken over the page (newer-version.mjs), and clears
 // the bootstrap page's count of reloads (reload-count.mjs): this page is the handover.
 import { insertAfterTag } from "./embed.mjs";
@@ -40,9 +41,10 @@ if (typeof document !== "undefined" && typeof navigator !== "undefined" && navig
   forgetReloads(globalThis);
   startKeepAlive({
     container: navigator.serviceWorker,
-    onStatus: ({ boot, snapshot }) => {
+    onStatus: ({ boot, snapshot, database }) => {
       if (boot) document.documentElement.dataset.glasshouseBoot = boot;
       if (snapshot) document.documentElement.dataset.glasshouseSnapshot = snapshot;
+      if (database) document.documentElement.dataset.glasshouseDatabase = database;
     },
   });
   watchForNewerVersion({ container: navigator.serviceWorker, onNewer: () => showNewerVersionNotice(document) });
