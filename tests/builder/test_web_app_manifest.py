@@ -140,8 +140,8 @@ def test_the_bootstrap_page_and_the_runtime_config_link_the_manifest(tmp_path: P
     stdlib = layout.runtime_file("python_stdlib.zip", tmp_path / "python_stdlib.zip")
     precache = [{"url": f"{layout.build_url}data/chinook.db", "size": 1, "integrity": "sha256-x"}]
     config = runtime_config(
-        layout, files=[stdlib], precache=precache, packages=("datasette",), database=database, metadata={},
-        policy="default-src 'self'", installable=True,
+        layout, files=[stdlib], precache=precache, packages=("datasette",), database=database, database_sha256="00" * 32,
+        metadata={}, policy="default-src 'self'", installable=True,
     )  # fmt: skip
     assert config["webAppManifest"] == {"url": "/manifest.webmanifest", "themeColor": THEME_COLOR}
     _, index = write_generated_files(layout, tmp_path, config, "Chinook", installable=True)
@@ -151,5 +151,6 @@ def test_the_bootstrap_page_and_the_runtime_config_link_the_manifest(tmp_path: P
     assert f'<meta name="theme-color" content="{THEME_COLOR}">' in head
     assert "__WEB_APP_MANIFEST__" not in page
     assert runtime_config(
-        layout, files=[stdlib], precache=precache, packages=("datasette",), database=database, metadata={}, policy="",
+        layout, files=[stdlib], precache=precache, packages=("datasette",), database=database, database_sha256="00" * 32,
+        metadata={}, policy="",
     )["webAppManifest"] is None  # fmt: skip

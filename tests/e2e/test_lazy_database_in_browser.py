@@ -3,8 +3,9 @@
 The build publishes a sha256 per 64 KiB block (builder/lazy_database.py); the reader's Service Worker
 opens the database through a SQLite VFS whose reads fetch those blocks with range requests, checks
 each, and keeps it in Cache Storage (builder/runtime/reader/js/lazy-database.mjs). Chinook (1 MB,
-16 blocks) is built with a threshold of 0 so that it is read lazily; what the worker fetched comes
-from its own status (core.mjs ``status()``, the keep-alive ping's answer) and the server's log.
+15 blocks as built) is built with a threshold of 0 so that it is read lazily; what the worker fetched
+comes from its own status (core.mjs ``status()``, the keep-alive ping's answer). WebKit, which lacks
+JSPI, reads the same build whole (test_webkit_in_browser.py).
 """
 
 from __future__ import annotations
@@ -84,5 +85,10 @@ def test_a_lazy_database_is_read_in_checked_blocks_and_an_unread_part_offline_sa
     assert page.inner_text("td.col-n").strip() == str(expected)
     after = page.evaluate(WORKER_STATUS)["blocks"]
     assert read["requests"] < after["requests"] <= -(-size // (64 * 1024)), after  # never more than the file's blocks
-    page.goto(base + "chinook?sql=select+count(*)+as+n+from+Track+where+GenreId+%3D+1")
-    assert page.inner_text("td.col-n").strip() == "1297"
+
+    # Worker mode (no Service Worker) reads lazily too, from the blocks this origin's cache holds.
+    page.goto(base + "chinook?sql=select+count(*)+as+n+from+Track+where+GenreId+%3D+1&_glasshouse_mode=worker")
+    page.wait_for_selector("html[data-glasshouse-database]", state="attached", timeout=BOOT_MS)
+    assert page.get_attribute("html", "data-glasshouse-mode") == "worker"
+    assert page.get_attribute("html", "data-glasshouse-database") == "lazy"
+    assert page.frame_locator("iframe.glasshouse-page").last.locator("td.col-n").inner_text().strip() == "1297"

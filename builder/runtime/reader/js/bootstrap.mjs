@@ -71,6 +71,7 @@ function startWorkerMode(reason) {
   );
   const client = workerClient(worker, (data) => {
     if (data.type === "progress") showProgress(data);
+    else if (data.type === "ready" && data.database) document.documentElement.dataset.glasshouseDatabase = data.database;
     else if (data.type === "error") fail(`${data.message} Reload the page to try again. If it keeps failing, tell the publisher.`);
   });
   startShell(client, { onFirstPage: () => ($("loading").hidden = true) });

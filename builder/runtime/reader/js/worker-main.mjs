@@ -2,7 +2,7 @@
 // Started by the bootstrap page as `new Worker(<this build>/js/worker-main.mjs, {type: "module"})`.
 //
 // Messages in:  {type: "request", id, request: {method, url, headers: [[name, value]], body: Uint8Array | null}}
-// Messages out: {type: "progress", phase, loaded, total}, {type: "ready"}, {type: "error", message},
+// Messages out: {type: "progress", phase, loaded, total}, {type: "ready", database: "lazy" | "whole"}, {type: "error", message},
 //               {type: "response", id, response: {status, headers, body: Uint8Array}}
 import config from "../config.mjs";
 import { createPyodideModule, loadPyodide } from "../pyodide.mjs";
@@ -24,6 +24,6 @@ self.addEventListener("message", async (event) => {
 });
 
 core.boot().then(
-  () => self.postMessage({ type: "ready" }),
+  () => self.postMessage({ type: "ready", database: core.status().database }),
   (error) => self.postMessage({ type: "error", message: String(error && error.message ? error.message : error) }),
 );
