@@ -39,6 +39,8 @@ class Record:
     bytes: int
     encoding: str
     accept_encoding: str = ""
+    #: The request's ``Range`` header ("" for none): a lazy database's blocks are ranged GETs.
+    range: str = ""
 
 
 def floor_page(runtime_url: str, lock_file_url: str, std_lib_url: str | None = None) -> bytes:
@@ -106,17 +108,19 @@ class CountingProxy:
             return self.records[mark:]
 
     def replay(self, records: list[Record], accept_encoding: str) -> list[Record]:
-        """Send each GET of ``records`` that was answered 200 again, one after the other, through this
-        proxy with ``Accept-Encoding: accept_encoding`` (and nothing else of the browser's request);
-        return the new records, counted as the browser's are. The body is read and dropped."""
+        """Send each GET of ``records`` that was answered 200 or 206 again, one after the other, through
+        this proxy with ``Accept-Encoding: accept_encoding`` and the recorded ``Range`` (and nothing
+        else of the browser's request); return the new records, counted as the browser's are. The
+        body is read and dropped."""
         mark = self.mark()
         for record in records:
-            if record.method != "GET" or record.status != 200:
+            if record.method != "GET" or record.status not in (200, 206):
                 continue
             before = self.mark()
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
+            headers = {"Host": record.host, "Accept-Encoding": accept_encoding, **({"Range": record.range} if record.range else {})}
             try:
-                connection.request("GET", record.path, headers={"Host": record.host, "Accept-Encoding": accept_encoding})
+                connection.request("GET", record.path, headers=headers)
                 response = connection.getresponse()
                 while response.read(65536):
                     pass
@@ -131,7 +135,7 @@ class CountingProxy:
 
     def _record(self, handler: BaseHTTPRequestHandler, host: str, status: int, sent: int, encoding: str) -> None:
         record = Record(time.monotonic() - self.started, host, handler.command, handler.path, status, sent, encoding,
-                        handler.headers.get("Accept-Encoding", ""))  # fmt: skip
+                        handler.headers.get("Accept-Encoding", ""), handler.headers.get("Range", ""))  # fmt: skip
         with self._lock:
             self.records.append(record)
 

@@ -167,8 +167,10 @@ class BuildRequest:
 @dataclass(frozen=True)
 class BuildResult:
     """``manifest``: what the build's ``manifest.json`` says (``manifest.warnings``: sentences the
-    publisher should read although the build succeeded); ``bundle_bytes``: what a reader downloads
-    on a first visit; ``download_bytes``: the size of the self-host zip."""
+    publisher should read although the build succeeded); ``bundle_bytes``: what a reader's browser
+    may download, the first visit's files (``manifest.first_visit_bytes``) plus a lazy database,
+    whose blocks come later (publishers' storage quotas count it); ``download_bytes``: the size of
+    the self-host zip."""
 
     manifest: Manifest
     bundle_bytes: int
@@ -212,11 +214,13 @@ class Staged:
 
 @dataclass(frozen=True)
 class Written:
-    """What ``write`` laid out: the ``manifest`` (with the zip), the zip's size in bytes, every file to store in order."""
+    """What ``write`` laid out: the ``manifest`` (with the zip), the zip's size in bytes, every file
+    to store in order, and the size of a lazy database (bytes; 0 when it is downloaded first)."""
 
     manifest: Manifest
     download_bytes: int
     ordered: list[BundleEntry]
+    lazy_database_bytes: int = 0
 
 
 class BuildDirector:
@@ -274,7 +278,9 @@ class BuildDirector:
                 "seconds). Nothing was published; start the build again later (Rebuild).",
                 log_line=f"Storage fault: {exc}",
             ) from exc
-        return BuildResult(written.manifest, written.manifest.first_visit_bytes, written.download_bytes)
+        return BuildResult(
+            written.manifest, written.manifest.first_visit_bytes + written.lazy_database_bytes, written.download_bytes
+        )
 
     def start_runtime_copies(self) -> None:
         """Start the shared runtime files' Brotli copies in the background, unless the store or the cache has them.
@@ -503,7 +509,8 @@ class BuildDirector:
             f"{manifest.first_visit_bytes:,} bytes for a first visit "
             f"({gzip_bytes:,} with the {len(copies)} gzip copies, {brotli_bytes:,} with the {len(brotlis)} Brotli copies)."
         )
-        return Written(manifest, download.path.stat().st_size, ordered)
+        lazy_bytes = staged.database.stat().st_size if block_hashes else 0
+        return Written(manifest, download.path.stat().st_size, ordered, lazy_bytes)
 
     def _block_hashes(self, database: Path) -> tuple[Path | None, int | None]:
         """For a lazy database (``builder.lazy_database.is_lazy``), its block hash list and block
