@@ -242,6 +242,7 @@ def runtime_config(
     policy: str,
     installable: bool = False,
     lazy_blocks: int | None = None,
+    table_counts: dict[str, int | None] | None = None,
 ) -> dict[str, object]:
     """This build's values for the browser runtime (``config.mjs``).
 
@@ -249,8 +250,10 @@ def runtime_config(
     taken from them); ``packages`` are loaded by name (``datasette`` and the plugins);
     ``database`` is the canonical copy, ``database_sha256`` its hex digest; ``lazy_blocks``, for a
     lazy database (``builder.lazy_database``), the number of blocks in its hash list: ``config.database``
-    is then ``{url, path, size, integrity, lazy: {blockBytes, blocks, hashesURL}}`` (``lazy`` null
-    for a database read whole) and the caller leaves the database out of ``precache``;
+    is then ``{url, path, size, integrity, lazy: {blockBytes, blocks, hashesURL}, tableCounts}`` (``lazy``
+    null for a database read whole) and the caller leaves the database out of ``precache``;
+    ``table_counts`` (``builder.tables.table_counts``, ``{}`` if not given) is every table's row
+    count, which the reader's Datasette takes as its inspect data;
     ``policy`` the build's ``builder.csp.gallery_policy``;
     ``installable``: the build has a web app manifest (``write_web_app_manifest``), which every
     page the Service Worker answers then links (``webAppManifest``: ``{url, themeColor}``, else null).
@@ -274,6 +277,7 @@ def runtime_config(
             "lazy": None
             if lazy_blocks is None
             else {"blockBytes": BLOCK_BYTES, "blocks": lazy_blocks, "hashesURL": f"{build}data/{block_hashes_name(database)}"},
+            "tableCounts": table_counts or {},
         },
         "precache": precache,
         "totalBytes": sum(item["size"] for item in precache),

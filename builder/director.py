@@ -76,7 +76,7 @@ from builder.scan import scan_database
 from builder.sqlite_check import CheckLimits, DatabaseInfo, InvalidDatabase, check_database
 from builder.stdlib import compiled_stdlib
 from builder.storage import BROTLI_SUFFIX, GZIP_SUFFIX, MissingKey, Storage, StorageError, copy_to_file
-from builder.tables import describe_tables
+from builder.tables import describe_tables, table_counts
 from builder.tabular import InvalidTabularFile, convert_file
 from builder.web_app_manifest import ICON_SIZES
 from builder.wheels import TamperedWheel, closure, fetch_wheels, sha256_file, write_pyodide_lock
@@ -196,7 +196,7 @@ class Staged:
     ``database``: the canonical copy; ``info``: the database check's findings; ``tables`` and
     ``scan``: ``builder.tables.describe_tables`` and ``builder.scan.scan_database``; ``card``: the
     share card (``None`` if it could not be drawn); ``icons``: the app icons by size in px (empty
-    if they could not be drawn); ``lock_file``, ``runtime_module``: the build's own files;
+    if they could not be drawn); ``counts``: every table's row count (``builder.tables.table_counts``); ``lock_file``, ``runtime_module``: the build's own files;
     ``metadata``: Datasette's; ``stdlib``: the compiled standard library, or ``None``.
     """
 
@@ -210,6 +210,7 @@ class Staged:
     metadata: dict
     stdlib: Path | None
     icons: dict[int, Path] = field(default_factory=dict)
+    counts: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -386,6 +387,7 @@ class BuildDirector:
         request, work = self.request, self.work
         self.on_state(BuildPhase.BUNDLING)
         tables = describe_tables(database)
+        counts = table_counts(database)
         self.log(f"Tables: {', '.join(f'{t['name']} ({t['rows']:,} rows)' for t in tables) or 'none'}.")
         scan = scan_database(database)
         flagged = ", ".join(f"{flag['kind']}: {flag['table']}.{flag['column']}" for flag in scan)
@@ -414,7 +416,7 @@ class BuildDirector:
         stdlib = compiled_stdlib(request.runtime_dir, request.cache_dir, request.pyodide_version, log=self.log)
         return Staged(
             database=database, info=info, tables=tables, scan=scan, card=card, lock_file=lock_file,
-            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib, icons=icons,
+            runtime_module=runtime_module, metadata=metadata, stdlib=stdlib, icons=icons, counts=counts,
         )  # fmt: skip
 
     def check(self, staged: Staged, resolved: Resolved) -> CompatReport:
@@ -473,7 +475,7 @@ class BuildDirector:
         config = runtime_config(
             layout, files=files, precache=precache, packages=("datasette", *resolved.plugins),
             database=staged.database, database_sha256=digests[staged.database], metadata=staged.metadata,
-            policy=policy, installable=bool(web_app), lazy_blocks=blocks,
+            policy=policy, installable=bool(web_app), lazy_blocks=blocks, table_counts=staged.counts,
         )  # fmt: skip
         generated, index = write_generated_files(layout, work, config, self.request.title, installable=bool(web_app))
         # Files for pages about the gallery, not for the reader's runtime: not precached.

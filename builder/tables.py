@@ -98,3 +98,24 @@ def describe_tables(db_path: Path) -> list[dict[str, object]]:
             types = [str(row[2]).lower() for row in conn.execute(f"PRAGMA table_info({quote_identifier(name)})")]
             tables.append({"name": name, "rows": int(rows), "columns": columns, "types": types})
         return tables
+
+
+def table_counts(db_path: Path) -> dict[str, int | None]:
+    """The row count of every table Datasette lists (``sqlite_master`` entries of type ``table``:
+    full-text shadow tables and SQLite's own included), by name: what ``datasette inspect`` records.
+
+    The reader's Datasette takes these as its inspect data, so it counts no table itself when it
+    starts (it counts every table of an immutable database then, which for a database read lazily
+    would fetch most of the file). A table whose count fails (a virtual table of a module this
+    Python lacks) maps to ``None``. Raises ``DescribeError`` if the database cannot be read.
+    """
+    with reading(db_path, DescribeError) as conn:
+        names = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        counts: dict[str, int | None] = {}
+        for name in names:
+            try:
+                (rows,) = conn.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchone()
+                counts[name] = int(rows)
+            except sqlite3.Error:
+                counts[name] = None
+        return counts

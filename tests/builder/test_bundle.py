@@ -418,6 +418,7 @@ def test_a_lazy_database_is_stored_with_its_block_hashes_and_left_out_of_the_fir
         "size": len(database),
         "integrity": "sha256-" + base64.b64encode(hashlib.sha256(database).digest()).decode(),
         "lazy": {"blockBytes": 65536, "blocks": len(blocks), "hashesURL": "/_build/b0000000000000002/data/chinook.blocks.sha256"},
+        "tableCounts": build_config(storage)["database"]["tableCounts"],
     }
     # A reader downloads the hash list first, not the database; the build page's figure says so.
     precached = {entry["url"] for entry in config["precache"]}

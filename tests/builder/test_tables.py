@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.tables import DescribeError, describe_tables, reading
+from builder.tables import DescribeError, describe_tables, reading, table_counts
 
 
 def test_it_describes_the_eleven_tables_of_chinook(shared_data: Path) -> None:
@@ -28,6 +28,29 @@ def test_it_keeps_awkward_table_names_and_skips_views_and_fts_shadow_tables(shar
     assert "searchable_fts" in names  # the full-text table itself is listed...
     assert not {"searchable_fts_data", "searchable_fts_idx", "searchable_fts_docsize", "searchable_fts_config"} & set(names)
     assert not {"simple_view", "paginated_view"} & set(names)  # ...views are not
+
+
+def test_table_counts_cover_every_table_datasette_lists_shadow_tables_included(shared_data: Path) -> None:
+    database = shared_data / "datasette-fixtures.db"
+    counts = table_counts(database)
+    with sqlite3.connect(database) as conn:
+        listed = [name for (name,) in conn.execute("select name from sqlite_master where type = 'table' order by name")]
+    assert list(counts) == listed  # Datasette's table_names(), hidden ones included
+    assert counts["searchable_fts_data"] is not None and counts["searchable_fts_config"] is not None
+    described = {table["name"]: table["rows"] for table in describe_tables(database)}
+    assert all(counts[name] == rows for name, rows in described.items())
+    assert table_counts(shared_data / "chinook.sqlite")["PlaylistTrack"] == 8715
+
+
+def test_a_table_whose_module_is_missing_counts_as_none(tmp_path: Path) -> None:
+    path = tmp_path / "vt.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table t (x)")
+        conn.execute("insert into t values (1)")
+        conn.execute("pragma writable_schema = on")
+        # A virtual table of a module no SQLite here has, as a database made elsewhere may hold.
+        conn.execute("insert into sqlite_master values ('table', 'v', 'v', 0, 'CREATE VIRTUAL TABLE v USING nosuchmodule(a)')")
+    assert table_counts(path) == {"t": 1, "v": None}
 
 
 def test_it_reads_the_file_without_changing_it(tmp_path: Path) -> None:

@@ -67,12 +67,16 @@ async def start(config: dict) -> None:
     """Create and start Datasette for the database file at ``config["database_path"]``.
 
     ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict,
-    "plugins": [module name, ...], "lazy": {"read_pointer": int, "size": int, "sha256": str} | None}``;
+    "plugins": [module name, ...], "lazy": {"read_pointer": int, "size": int, "sha256": str} | None,
+    "inspect": {"size": int, "sha256": str, "table_counts": {table: int | None}} | None}``;
     ``plugins`` (optional) names Glasshouse's built-in
     Datasette plugins (``glasshouse_report``), modules beside this one, registered before
     Datasette starts. Raises ``ImportError`` if one is missing. Every connection gets
     ``trusted_schema=OFF`` (``prepare_connection``). With ``lazy`` (optional), the database is
     read through the lazy VFS (``read_lazily``) and the file at ``database_path`` is only a placeholder.
+    With ``inspect`` (optional; the build's ``builder.tables.table_counts``), Datasette gets it as its
+    inspect data, as ``datasette inspect`` makes it: it counts no table when it starts (it counts
+    every table of an immutable database then, and a lazy database would be fetched for that).
     """
     global _app, _datasette
     import importlib
@@ -92,6 +96,8 @@ async def start(config: dict) -> None:
             pm.register(importlib.import_module(name), name=name)
 
     options: dict = {"metadata": config["metadata"]}
+    if inspect := config.get("inspect"):
+        options["inspect_data"] = inspect_data(config["database_path"], inspect)
     if not datasette.__version__.startswith("0."):
         options["config"], options["metadata"] = split_for_datasette_1(config["metadata"])
     ds = Datasette(immutables=[config["database_path"]], settings=config["settings"], **options)
@@ -100,6 +106,18 @@ async def start(config: dict) -> None:
     await ds.invoke_startup()
     _datasette = ds
     _app = ds.app()
+
+
+def inspect_data(path: str, inspect: dict) -> dict:
+    """Datasette's inspect data (the shape ``datasette inspect`` writes) for the one database at ``path``.
+
+    ``inspect`` is ``{"size": int (bytes), "sha256": str (hex), "table_counts": {table: int | None}}``.
+    Returns ``{<file stem>: {"hash", "size", "file", "tables": {table: {"count": int | None}}}}``.
+    """
+    from pathlib import PurePosixPath
+
+    tables = {name: {"count": count} for name, count in inspect["table_counts"].items()}
+    return {PurePosixPath(path).stem: {"hash": str(inspect["sha256"]), "size": int(inspect["size"]), "file": path, "tables": tables}}
 
 
 #: The SQLite VFS of a lazy database (lazy-database.mjs's ``LAZY_VFS``).

@@ -39,23 +39,35 @@ export function writeDatabase(pyodide, path, bytes) {
  * Write the database, glasshouse_runtime.py and the built-in plugins into `pyodide`'s file
  * system, import the runtime and start Datasette with those plugins registered. `options`:
  * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
- * settings, metadata, lazy}` (`name` a Python module name). The file system takes `databaseBytes` over
+ * settings, metadata, lazy, inspect}` (`name` a Python module name). The file system takes `databaseBytes` over
  * as the file's contents, not copied (a database may be hundreds of MB): the caller must not
  * change or reuse it. With `lazy` (`{read_pointer, size, sha256}`, see glasshouse_runtime.py's
- * `start`), Datasette reads the database through the lazy VFS and `databaseBytes` is empty.
+ * `start`), Datasette reads the database through the lazy VFS and `databaseBytes` is empty; with
+ * `inspect` (`{size, sha256, table_counts}`), Datasette counts no table itself.
  * Returns the Python module (a PyProxy with `handle`); Python errors throw.
  */
-export async function startDatasette(pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata, lazy = null }) {
+export async function startDatasette(
+  pyodide, { databasePath, databaseBytes, runtimeSource, pluginSources = {}, settings, metadata, lazy = null, inspect = null },
+) {
   writeDatabase(pyodide, databasePath, databaseBytes);
   pyodide.FS.writeFile(RUNTIME_MODULE_PATH, runtimeSource);
   for (const [name, source] of Object.entries(pluginSources)) pyodide.FS.writeFile(`${PLUGIN_DIR}${name}.py`, source);
   const runtime = pyodide.pyimport("glasshouse_runtime");
-  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources), lazy }));
+  await runtime.start(pyodide.toPy({ database_path: databasePath, settings, metadata, plugins: Object.keys(pluginSources), lazy, inspect }));
   return runtime;
 }
 
 /** The database's size in bytes, as the build recorded it (`config.database.size`; in `config.precache` for builds before lazy databases). */
 const databaseSize = (config) => config.database.size ?? config.precache.find((file) => file.url === config.database.url).size;
+
+/**
+ * What the build recorded of the database for Datasette's inspect data (`{size, sha256,
+ * table_counts}`), or `null` for builds made before it (their Datasette counts the tables itself).
+ */
+const inspectData = (config) =>
+  config.database.tableCounts && config.database.integrity
+    ? { size: databaseSize(config), sha256: sriToHex(config.database.integrity), table_counts: config.database.tableCounts }
+    : null;
 
 /** The sources of the build's built-in plugins (`modules`: `[{name, url}]`), fetched with `fetchFn`: `{name: source}`. */
 async function fetchPluginSources(modules, fetchFn) {
@@ -320,6 +332,7 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
       databasePath: config.database.path,
       databaseBytes: bytes,
       lazy,
+      inspect: inspectData(config),
       runtimeSource: await (await scope.fetch(config.runtimeModuleURL)).text(),
       pluginSources: await fetchPluginSources(config.pluginModules, scope.fetch),
       settings: config.settings,
