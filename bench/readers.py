@@ -207,12 +207,16 @@ class Bench:
     def compare(self, session: Session, native: Session, gallery_url: str, native_url: str, paths: list[str],
                 rounds: int) -> dict:  # fmt: skip
         """Navigate each of ``paths`` once unmeasured, then ``rounds`` times measured, alternating
-        gallery and native; ``{"gallery": [ms], "native": [ms], "status_differs": ["<path> (gallery <status>, native <status>)"]}``."""
-        out: dict = {"gallery": [], "native": [], "status_differs": []}
+        gallery and native; ``{"gallery": [ms], "native": [ms], "gallery_network": [[requests, bytes]],
+        "status_differs": ["<path> (gallery <status>, native <status>)"]}`` (``gallery_network``: what the
+        proxy saw during each measured gallery navigation: a lazy database's blocks, say)."""
+        out: dict = {"gallery": [], "native": [], "gallery_network": [], "status_differs": []}
         for round_ in range(rounds + 1):
             for path in paths:
                 try:
+                    mark = self.stack.proxy.mark()
                     gallery_ms, gallery_status = session.navigation(gallery_url.rstrip("/") + path)
+                    network = self.stack.proxy.since(mark)
                     native_ms, native_status = native.navigation(native_url.rstrip("/") + path)
                 except VisitFailed as error:
                     self.note_error("warm navigation", error)
@@ -223,6 +227,7 @@ class Bench:
                 if round_:
                     out["gallery"].append(gallery_ms)
                     out["native"].append(native_ms)
+                    out["gallery_network"].append([len(network), sum(r.bytes for r in network)])
         return out
 
     def gallery_run(self, published: Published, native_url: str, paths: list[str], timeout: float) -> dict:
@@ -454,7 +459,9 @@ def table(results: dict) -> list[list[str]]:
                                        0.6, fmt="{:.0f}"))  # fmt: skip
         for key, what in (("indexed", "warm indexed query p50"), ("search", "warm full-text search p50")):
             if key in big and big[key]["gallery"]:
-                rows.append(_ratio_row(f"{name}: {what}", median(big[key]["gallery"]), "ms", "native Datasette",
+                network = big[key].get("gallery_network") or []
+                fetched = f" ({median([n[0] for n in network]):.0f} requests, {median([n[1] for n in network]) / MB:.1f} MB)" if network else ""
+                rows.append(_ratio_row(f"{name}: {what}{fetched}", median(big[key]["gallery"]), "ms", "native Datasette",
                                        median(big[key]["native"]), None, fmt="{:.0f}"))  # fmt: skip
         if "peak_memory_bytes" in big:
             rows.append(_ratio_row(f"{name}: browser peak memory", big["peak_memory_bytes"] / MB, "MB", "database size", size,

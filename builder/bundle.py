@@ -61,6 +61,10 @@ PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_s
 #: query ends with Datasette's time-limit error), at most 1,000 rows per page or query answer.
 #: ``trusted_schema=OFF`` on every connection comes from glasshouse_runtime.py.
 DATASETTE_SETTINGS = {"num_sql_threads": 0, "sql_time_limit_ms": 1000, "max_returned_rows": 1000}
+#: What a lazy database's readers get on top (``builder.lazy_database``): no suggested facets, whose
+#: queries read every row a table page's filter matches, scattered through the file, on every view
+#: of the page (Datasette's documentation suggests turning them off for large tables).
+LAZY_DATASETTE_SETTINGS = {**DATASETTE_SETTINGS, "suggest_facets": False}
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,7 @@ def runtime_config(
         },
         "precache": precache,
         "totalBytes": sum(item["size"] for item in precache),
-        "settings": DATASETTE_SETTINGS,
+        "settings": DATASETTE_SETTINGS if lazy_blocks is None else LAZY_DATASETTE_SETTINGS,
         "metadata": metadata,
         "embedClientURL": f"{build}js/embed-client.mjs",
         # Stamped on every response the Service Worker or the Worker builds (security-headers.mjs). The

@@ -402,6 +402,9 @@ class CompatRequest:
     Pyodide boots from that standard library, as the bundle's readers do; without it, from the
     runtime's own.
 
+    ``inspect`` (``{"size", "sha256", "table_counts"}``, as the reader's runtime gets it;
+    ``None``: Datasette counts the tables itself) becomes Datasette's inspect data.
+
     ``max_old_space_mb`` caps Node's V8 heap (``--max-old-space-size``, MB; ``None``: Node's
     default, about a quarter of the machine's memory). The database and Pyodide's wasm memory
     are ArrayBuffers outside that heap, so the cap bounds the JavaScript objects of Pyodide and
@@ -432,6 +435,7 @@ class CompatRequest:
     temp_dir: Path | None = None
     stdlib: Path | None = None
     import_snapshots: Path | None = None
+    inspect: dict | None = None
 
 
 def check_bundle(request: CompatRequest) -> CompatReport:
@@ -534,6 +538,7 @@ def _config(request: CompatRequest, wheels: Path) -> dict[str, object]:
         "pluginModules": [{"name": name, "path": str(path)} for name, path in BUILTIN_PLUGINS.items()],
         "settings": DEFAULT_SETTINGS if request.settings is None else request.settings,
         "metadata": request.metadata or {},
+        "inspect": request.inspect,
         "pages": default_pages(request.database, request.database_name) + list(request.extra_pages),
         "stdlib": str(request.stdlib.resolve()) if request.stdlib else "",
         "bytecodeModule": str(BYTECODE_MODULE),

@@ -196,7 +196,8 @@ class Staged:
     ``database``: the canonical copy; ``info``: the database check's findings; ``tables`` and
     ``scan``: ``builder.tables.describe_tables`` and ``builder.scan.scan_database``; ``card``: the
     share card (``None`` if it could not be drawn); ``icons``: the app icons by size in px (empty
-    if they could not be drawn); ``counts``: every table's row count (``builder.tables.table_counts``); ``lock_file``, ``runtime_module``: the build's own files;
+    if they could not be drawn); ``counts``: every table's row count (``builder.tables.table_counts``);
+    ``database_sha256``: the canonical copy's hex digest; ``lock_file``, ``runtime_module``: the build's own files;
     ``metadata``: Datasette's; ``stdlib``: the compiled standard library, or ``None``.
     """
 
@@ -209,6 +210,7 @@ class Staged:
     runtime_module: Path
     metadata: dict
     stdlib: Path | None
+    database_sha256: str
     icons: dict[int, Path] = field(default_factory=dict)
     counts: dict[str, int | None] = field(default_factory=dict)
 
@@ -388,6 +390,7 @@ class BuildDirector:
         self.on_state(BuildPhase.BUNDLING)
         tables = describe_tables(database)
         counts = table_counts(database)
+        database_sha256 = sha256_file(database)  # once: the check's inspect data and the bundle's digests
         self.log(f"Tables: {', '.join(f'{t['name']} ({t['rows']:,} rows)' for t in tables) or 'none'}.")
         scan = scan_database(database)
         flagged = ", ".join(f"{flag['kind']}: {flag['table']}.{flag['column']}" for flag in scan)
@@ -417,6 +420,7 @@ class BuildDirector:
         return Staged(
             database=database, info=info, tables=tables, scan=scan, card=card, lock_file=lock_file,
             runtime_module=runtime_module, metadata=metadata, stdlib=stdlib, icons=icons, counts=counts,
+            database_sha256=database_sha256,
         )  # fmt: skip
 
     def check(self, staged: Staged, resolved: Resolved) -> CompatReport:
@@ -436,6 +440,8 @@ class BuildDirector:
                     bytecode_out=self.work / "bytecode.zip", static_out=self.work / "static",
                     max_old_space_mb=request.node_max_old_space_mb, temp_dir=self.work, stdlib=staged.stdlib,
                     import_snapshots=request.cache_dir / check_snapshots.FOLDER,
+                    inspect={"size": staged.database.stat().st_size, "sha256": staged.database_sha256,
+                             "table_counts": staged.counts},
                 )
             )  # fmt: skip
         except CompatOutOfMemory as exc:
@@ -464,7 +470,7 @@ class BuildDirector:
             *static_files(layout, report.static_files, work / "static"),
         ]  # fmt: skip
         # Hash each file once: the precache list wants SRI, the manifest hex (the database may be 1 GB).
-        digests = {entry.path: sha256_file(entry.path) for entry in files}
+        digests = {entry.path: staged.database_sha256 if entry.path == staged.database else sha256_file(entry.path) for entry in files}
         # A lazy database is not downloaded first: readers fetch its blocks as queries need them.
         precache = precache_list([f for f in files if not (block_hashes and f.path == staged.database)], digests)
         policy = gallery_policy(resolved.plugins)

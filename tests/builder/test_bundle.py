@@ -420,6 +420,8 @@ def test_a_lazy_database_is_stored_with_its_block_hashes_and_left_out_of_the_fir
         "lazy": {"blockBytes": 65536, "blocks": len(blocks), "hashesURL": "/_build/b0000000000000002/data/chinook.blocks.sha256"},
         "tableCounts": build_config(storage)["database"]["tableCounts"],
     }
+    # Datasette suggests no facets to readers of a lazy database (their queries read whole tables).
+    assert config["settings"] == {**build_config(storage)["settings"], "suggest_facets": False}
     # A reader downloads the hash list first, not the database; the build page's figure says so.
     precached = {entry["url"] for entry in config["precache"]}
     assert config["database"]["lazy"]["hashesURL"] in precached and config["database"]["url"] not in precached

@@ -203,6 +203,25 @@ def test_datasette_alone_boots_and_renders_chinook(
 
 
 @pytest.mark.slow
+def test_the_check_gives_datasette_the_builds_table_counts_as_its_inspect_data(
+    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
+) -> None:
+    from builder.tables import table_counts
+
+    # A count no table of Chinook has: Datasette shows it only if it took the counts instead of counting.
+    counts = {**table_counts(chinook), "Album": 4242}
+    inspect = {"size": chinook.stat().st_size, "sha256": "ab" * 32, "table_counts": counts}
+    report = check_bundle(
+        CompatRequest(
+            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=datasette_lock(tmp_path, pyodide_runtime, wheel_cache),
+            packages=("datasette",), database=chinook, database_name="chinook", inspect=inspect,
+            extra_pages=({"path": "/chinook", "contains": ["4,242 rows", "8,715 rows"]},),
+        )
+    )  # fmt: skip
+    assert all(page.status == 200 and not page.problems for page in report.pages), report.log[-2000:]
+
+
+@pytest.mark.slow
 def test_a_check_restores_the_import_snapshot_an_earlier_check_left_and_it_holds_nothing_of_the_publishers(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:

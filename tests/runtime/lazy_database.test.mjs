@@ -178,3 +178,15 @@ test("with JSPI but a server that answers no range, a lazy build downloads the w
     [WebAssembly.Suspending, WebAssembly.promising] = saved;
   }
 });
+
+test("a read of blocks in memory is answered at once; one that needs the network is not", async () => {
+  const server = rangeServer(FILE);
+  const reader = createLazyReader({ database, hashes: hashesOf(FILE), fetchFn: server.fetch, memoryBlocks: 2 });
+  assert.equal(reader.readNow(0, 4), null);
+  await reader.read(0, 20); // blocks 0 and 1
+  assert.deepEqual([...reader.readNow(14, 4)], [14, 15, 16, 17]);
+  await reader.read(32, 4); // block 2: block 0, the least recently used, leaves memory
+  assert.equal(reader.readNow(0, 4), null);
+  assert.deepEqual([...reader.readNow(16, 4)], [16, 17, 18, 19]);
+  assert.equal(server.asked.length, 3);
+});

@@ -10,6 +10,7 @@
 //   runtimeModule  local path of glasshouse_runtime.py
 //   pluginModules  [{name, path}]: Glasshouse's built-in Datasette plugins (module name, local path)
 //   settings, metadata   passed to glasshouse_runtime.start() as the Service Worker does
+//   inspect        optional {size, sha256, table_counts}: Datasette's inspect data, as the reader's runtime passes it
 //   pages          [{path, query, contains: [marker, ...], lacks: [marker, ...], footer: [marker, ...]}]:
 //                  each must answer HTTP 200, contain no "Traceback", contain every "contains" marker and
 //                  none of "lacks", and hold every "footer" marker inside Datasette's <footer class="ft">
@@ -196,6 +197,7 @@ async function main() {
     pluginSources: pluginSources(),
     settings: config.settings,
     metadata: config.metadata,
+    inspect: config.inspect || null,
   });
   timings.start_ms = since() - startAt;
   const get = (pathAndQuery) =>

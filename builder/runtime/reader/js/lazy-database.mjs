@@ -10,8 +10,8 @@ export const LAZY_VFS = "glasshouse-lazy";
 export const SQLITE_OK = 0;
 export const SQLITE_IOERR = 10;
 export const SQLITE_IOERR_SHORT_READ = 522;
-/** Blocks kept in this worker's memory (most recently used), on top of Cache Storage: 16 MB of 64 KiB blocks. */
-export const MEMORY_BLOCKS = 256;
+/** Blocks kept in this worker's memory (most recently used), on top of Cache Storage: 32 MB of 64 KiB blocks. */
+export const MEMORY_BLOCKS = 512;
 
 /** Whether this browser can suspend WebAssembly on a promise (JSPI), which a lazy database's reads need. */
 export const canSuspend = () => typeof WebAssembly.Suspending === "function" && typeof WebAssembly.promising === "function";
@@ -33,10 +33,11 @@ export const sriToHex = (integrity) => hex(Uint8Array.from(atob(integrity.slice(
  * A reader of the lazy database `database` (config.database: `{url, size, lazy: {blockBytes, blocks}}`).
  * `hashes` is the build's block hash list (Uint8Array, 32 bytes per block); `fetchFn` fetches
  * from the network (ranged GETs); `cache` is a Cache Storage cache for verified blocks, or null
- * (no storage: memory only). Returns `{block(index), read(offset, length), stats}`:
+ * (no storage: memory only). Returns `{block(index), read(offset, length), readNow(offset, length), stats}`:
  * `block` resolves to the block's bytes (Uint8Array) once checked, or throws `IntegrityError`
  * (bytes that are not the build's), `RangeUnsupported` (no 206 answer) or the network's error;
- * `read` resolves to `length` bytes from byte `offset` (fewer at the end of the file);
+ * `read` resolves to `length` bytes from byte `offset` (fewer at the end of the file); `readNow`
+ * returns them at once when every block they lie in is in memory, else `null`;
  * `stats` counts `{requests, bytes, cacheHits}` (network requests, bytes fetched, Cache Storage hits).
  */
 export function createLazyReader({ database, hashes, fetchFn, cache = null, memoryBlocks = MEMORY_BLOCKS }) {
@@ -77,14 +78,20 @@ export function createLazyReader({ database, hashes, fetchFn, cache = null, memo
     return bytes;
   }
 
-  async function block(index) {
-    if (!(index >= 0 && index < blocks)) throw new RangeError(`block ${index} is outside the database's ${blocks} blocks`);
+  /** Block `index` from memory (now the most recently used), or undefined. */
+  function remembered(index) {
     const hit = memory.get(index);
     if (hit) {
       memory.delete(index); // most recently used goes last
       memory.set(index, hit);
-      return hit;
     }
+    return hit;
+  }
+
+  async function block(index) {
+    if (!(index >= 0 && index < blocks)) throw new RangeError(`block ${index} is outside the database's ${blocks} blocks`);
+    const hit = remembered(index);
+    if (hit) return hit;
     if (!pending.has(index)) {
       pending.set(index, load(index).finally(() => pending.delete(index)));
     }
@@ -92,6 +99,22 @@ export function createLazyReader({ database, hashes, fetchFn, cache = null, memo
     memory.set(index, bytes);
     while (memory.size > memoryBlocks) memory.delete(memory.keys().next().value);
     return bytes;
+  }
+
+  /** The bytes `read` would give, copied from blocks in memory, or `null` if one is not there. */
+  function readNow(offset, length) {
+    const out = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+    let done = 0;
+    while (done < out.byteLength) {
+      const position = offset + done;
+      const bytes = remembered(Math.floor(position / blockBytes));
+      if (!bytes) return null;
+      const from = position % blockBytes;
+      const piece = bytes.subarray(from, Math.min(bytes.byteLength, from + out.byteLength - done));
+      out.set(piece, done);
+      done += piece.byteLength;
+    }
+    return out;
   }
 
   async function read(offset, length) {
@@ -108,7 +131,7 @@ export function createLazyReader({ database, hashes, fetchFn, cache = null, memo
     return out;
   }
 
-  return { block, read, stats };
+  return { block, read, readNow, stats };
 }
 
 /**
@@ -116,24 +139,31 @@ export function createLazyReader({ database, hashes, fetchFn, cache = null, memo
  * `pyodide._module`): `(file: i32, buf: i32, amount: i32, offset: i64) -> i32`, which waits for
  * `reader.read` through a `WebAssembly.Suspending` import. A tiny wasm module forwards the call, so
  * only WebAssembly frames lie between Python's promising entry and the suspension (JSPI cannot
- * suspend through JavaScript frames). Never throws into SQLite: a failed read returns
- * `SQLITE_IOERR` and `onError(error)` hears why. Returns the table index (a C function pointer).
+ * suspend through JavaScript frames). A read whose blocks are in memory returns at once, without
+ * suspending (JSPI suspends only on a returned promise). Never throws into SQLite: a failed read
+ * returns `SQLITE_IOERR` and `onError(error)` hears why. Returns the table index (a C function pointer).
  */
 export function suspendingXRead(module, reader, onError = () => {}) {
-  const read = async (_file, buf, amount, offset) => {
+  const copy = (bytes, buf, amount) => {
+    const heap = module.HEAPU8; // looked up each time: the memory may have grown
+    heap.set(bytes, buf);
+    if (bytes.byteLength < amount) {
+      heap.fill(0, buf + bytes.byteLength, buf + amount);
+      return SQLITE_IOERR_SHORT_READ;
+    }
+    return SQLITE_OK;
+  };
+  const fetched = async (buf, amount, offset) => {
     try {
-      const bytes = await reader.read(Number(offset), amount);
-      const heap = module.HEAPU8; // after the await: the memory may have grown
-      heap.set(bytes, buf);
-      if (bytes.byteLength < amount) {
-        heap.fill(0, buf + bytes.byteLength, buf + amount);
-        return SQLITE_IOERR_SHORT_READ;
-      }
-      return SQLITE_OK;
+      return copy(await reader.read(offset, amount), buf, amount);
     } catch (error) {
       onError(error);
       return SQLITE_IOERR;
     }
+  };
+  const read = (_file, buf, amount, offset) => {
+    const now = reader.readNow(Number(offset), amount);
+    return now ? copy(now, buf, amount) : fetched(buf, amount, Number(offset));
   };
   const instance = new WebAssembly.Instance(new WebAssembly.Module(FORWARDER), { env: { read: new WebAssembly.Suspending(read) } });
   return module.addFunction(instance.exports.xRead, "iiiij");
