@@ -1,4 +1,4 @@
-"""Benchmark: a build's time against a plain copy of the same database (issue 10: ratio <= 3).
+"""Benchmark: a build's time against a plain copy of the same database (issue 20: ratio <= 10).
 
 Times, on one database file:
 
@@ -52,7 +52,9 @@ def backup_seconds(database: Path, scratch: Path) -> float:
     return seconds
 
 
-def build_once(database: Path, scratch: Path, store: Path, build_id: str) -> tuple[float, list[tuple[float, str]]]:
+def build_once(
+    database: Path, scratch: Path, store: Path, build_id: str, lazy_min: int | None
+) -> tuple[float, list[tuple[float, str]]]:
     """``(seconds, [(seconds since the previous line, line)])`` of build ``build_id`` of ``database`` into ``store``."""
     runtime = Path(os.environ.get("PYODIDE_RUNTIME_DIR", REPO / "var" / "runtime" / f"pyodide-{PYODIDE_VERSION}"))
     cache = Path(os.environ.get("WHEEL_CACHE_DIR", REPO / "var" / "cache" / "wheels"))
@@ -68,7 +70,7 @@ def build_once(database: Path, scratch: Path, store: Path, build_id: str) -> tup
     request = BuildRequest(
         build_id=build_id, database_path=database, database_name="big", title="Benchmark",
         description="", plugins=(), datasette_version="0.65.5", source_sha256=sha256_file(database),
-        runtime_dir=runtime, cache_dir=cache, temp_dir=scratch,
+        runtime_dir=runtime, cache_dir=cache, temp_dir=scratch, lazy_database_min_bytes=lazy_min,
     )  # fmt: skip
     BuildDirector(
         request, storage=LocalStorage(store), on_state=lambda state: log(f"[state: {state}]"), log=log
@@ -82,6 +84,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("database", type=Path)
     parser.add_argument("--runs", type=int, default=1, help="builds (and backup copies) to take the median of")
+    parser.add_argument("--lazy-min-bytes", type=int, default=32 * 1024 * 1024,
+                        help="LAZY_DATABASE_MIN_BYTES of the builds (default: the setting's default, 32 MiB)")  # fmt: skip
     args = parser.parse_args()
     size_mb = args.database.stat().st_size / 1e6
     backups, builds = [], []
@@ -92,14 +96,14 @@ def main() -> int:
             backups.append(backup_seconds(args.database, scratch))
             # One store for every run, as on a server: from the second build on, the shared runtime
             # files and their gzip and Brotli copies are already stored.
-            seconds, lines = build_once(args.database, scratch, Path(tmp) / "store", f"bench{run:012d}")
+            seconds, lines = build_once(args.database, scratch, Path(tmp) / "store", f"bench{run:012d}", args.lazy_min_bytes)
             builds.append(seconds)
             print(f"Build {run + 1} of {args.database.name} ({size_mb:.0f} MB): {seconds:.1f} s")
             for delta, line in lines:
                 print(f"  {delta:7.1f} s before: {line}")
     backup, build = statistics.median(backups), statistics.median(builds)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"{'database MB':>12} {'backup s':>9} {'build s':>8} {'build/backup':>13}  (target <= 3)")
+    print(f"{'database MB':>12} {'backup s':>9} {'build s':>8} {'build/backup':>13}  (target <= 10)")
     print(f"{size_mb:>12.0f} {backup:>9.1f} {build:>8.1f} {build / backup:>13.2f}")
     return 0
 

@@ -43,6 +43,7 @@ from typing import Any
 from builder import check_snapshots
 from builder.brotli_copies import (
     DATABASE_QUALITY,
+    LAZY_DATABASE_QUALITY,
     BackgroundBrotli,
     BrotliFile,
     brotli_copies,
@@ -67,7 +68,7 @@ from builder.catalog import UnknownPlugin, check_plugins, load_lock
 from builder.compat import CompatError, CompatOutOfMemory, CompatReport, CompatRequest, check_bundle
 from builder.csp import gallery_policy
 from builder.download import DOWNLOAD_NAME, README_NAME, download_key, write_local_zip
-from builder.gzip_copies import DATABASE_GZIP_LEVEL, BackgroundGzip, GzipFile, gzip_copies
+from builder.gzip_copies import DATABASE_GZIP_LEVEL, LAZY_DATABASE_GZIP_LEVEL, BackgroundGzip, GzipFile, gzip_copies
 from builder.lazy_database import BLOCK_BYTES, block_hashes_name, is_lazy, write_block_hashes
 from builder.manifest import BrotliCopy, DownloadZip, GzipCopy, Manifest, ManifestDatabase, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
@@ -329,8 +330,11 @@ class BuildDirector:
         self.log(f"Wrote the canonical database copy (rollback journal): {copy.stat().st_size:,} bytes.")
         # The copy is final: gzip it while the rest of the build runs (for a big database, the
         # longest step after the check).
-        self.background.start(copy, self.work / "gzip" / "database.gz", DATABASE_GZIP_LEVEL)
-        self.brotli.start(copy, file_maker(copy, self.work / "brotli" / "database.br", DATABASE_QUALITY))
+        lazy = is_lazy(copy.stat().st_size, request.lazy_database_min_bytes)
+        level = LAZY_DATABASE_GZIP_LEVEL if lazy else DATABASE_GZIP_LEVEL
+        self.background.start(copy, self.work / "gzip" / "database.gz", level)
+        quality = LAZY_DATABASE_QUALITY if lazy else DATABASE_QUALITY
+        self.brotli.start(copy, file_maker(copy, self.work / "brotli" / "database.br", quality))
         return copy, info
 
     def convert(self) -> tuple[Path, tuple[str, ...]]:
@@ -472,7 +476,8 @@ class BuildDirector:
         # Hash each file once: the precache list wants SRI, the manifest hex (the database may be 1 GB).
         digests = {entry.path: staged.database_sha256 if entry.path == staged.database else sha256_file(entry.path) for entry in files}
         # A lazy database is not downloaded first: readers fetch its blocks as queries need them.
-        precache = precache_list([f for f in files if not (block_hashes and f.path == staged.database)], digests)
+        first = [f for f in files if not (block_hashes and f.path == staged.database)]
+        precache = precache_list(first, digests)
         policy = gallery_policy(resolved.plugins)
         # The web app manifest and its icons: what a browser fetches to install the gallery, not precached.
         web_app = write_web_app_manifest(
@@ -507,10 +512,10 @@ class BuildDirector:
             *(BundleEntry(key + BROTLI_SUFFIX, brotli.path, "") for key, brotli in brotlis.items() if brotli.path),
             download, BundleEntry(f"{layout.build_prefix}manifest.json", manifest_file, ""), generated[-1], index,
         ]  # fmt: skip
-        gzip_bytes = sum(copies[f.key].size if f.key in copies else f.path.stat().st_size for f in files)
+        gzip_bytes = sum(copies[f.key].size if f.key in copies else f.path.stat().st_size for f in first)
         brotli_bytes = sum(
             brotlis[f.key].size if f.key in brotlis else copies[f.key].size if f.key in copies else f.path.stat().st_size
-            for f in files
+            for f in first
         )
         self.log(
             f"Bundle written: {len(ordered)} files ({len(report.static_files)} static), "

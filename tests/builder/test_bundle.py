@@ -17,9 +17,10 @@ import brotli
 import pytest
 from PIL import Image
 
+from builder.brotli_copies import LAZY_DATABASE_QUALITY, brotli_copy
 from builder.csp import gallery_policy
 from builder.director import BuildDirector, BuildError, BuildPhase, BuildRequest, BuildResult
-from builder.gzip_copies import DATABASE_GZIP_LEVEL, GZIP_MAX_RATIO, BackgroundGzip, gzip_copy
+from builder.gzip_copies import DATABASE_GZIP_LEVEL, GZIP_MAX_RATIO, LAZY_DATABASE_GZIP_LEVEL, BackgroundGzip, gzip_copy
 from builder.manifest import BrotliCopy, DownloadZip, GzipCopy, Manifest, ManifestFile, StoredImage
 from builder.pyodide import PYODIDE_VERSION
 from builder.runtime import BUILTIN_PLUGINS, READER_MODULES
@@ -402,7 +403,7 @@ def test_a_second_build_stores_shared_files_once(
 
 
 def test_a_lazy_database_is_stored_with_its_block_hashes_and_left_out_of_the_first_download(
-    built: tuple[LocalStorage, BuildResult, Recorder], lazy_second_build: tuple[BuildResult, list[str]]
+    built: tuple[LocalStorage, BuildResult, Recorder], lazy_second_build: tuple[BuildResult, list[str]], tmp_path: Path
 ) -> None:
     storage, whole, _ = built
     lazy, lines = lazy_second_build
@@ -431,6 +432,14 @@ def test_a_lazy_database_is_stored_with_its_block_hashes_and_left_out_of_the_fir
     # The database is still a bundle file, served and in the self-host zip (other browsers read it whole).
     assert "builds/b0000000000000002/data/chinook.db" in {entry.key for entry in lazy.manifest.files}
     assert any(f"read it in {len(blocks)} blocks of 64 KiB" in line for line in lines), lines
+    # Its compressed copies serve only browsers without JSPI: made at the fast levels.
+    source = tmp_path / "chinook.db"
+    source.write_bytes(database)
+    fast_gzip, fast_brotli = source.with_suffix(".gz"), source.with_suffix(".br")
+    gzip_copy(source, fast_gzip, LAZY_DATABASE_GZIP_LEVEL)
+    brotli_copy(source, fast_brotli, LAZY_DATABASE_QUALITY)
+    assert storage.open("builds/b0000000000000002/data/chinook.db.gz").read() == fast_gzip.read_bytes()
+    assert storage.open("builds/b0000000000000002/data/chinook.db.br").read() == fast_brotli.read_bytes()
     # A build below its threshold (the first, no threshold at all) reads the database whole.
     assert build_config(storage)["database"]["lazy"] is None
 

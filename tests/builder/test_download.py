@@ -9,6 +9,7 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from builder.download import (
+    BIG_FILE_BYTES,
+    BIG_FILE_LEVEL,
     bundle_listing,
     download_filename,
     download_key,
@@ -134,6 +137,20 @@ def test_a_large_file_is_copied_in_pieces_and_deflated_only_if_compressible(tmp_
         assert archive.getinfo(WHEEL.replace("wheels/", "_wheels/")).compress_type == zipfile.ZIP_STORED
         assert archive.getinfo("README.txt").date_time == (2025, 11, 22, 10, 30, 0)
         assert "Birds" in archive.read("README.txt").decode()
+
+
+@pytest.mark.parametrize(("size", "level"), [(BIG_FILE_BYTES - 1, 6), (BIG_FILE_BYTES, BIG_FILE_LEVEL)])
+def test_a_big_file_is_deflated_at_the_fast_level(tmp_path: Path, size: int, level: int) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    # Text-like bytes, which each zlib level compresses to a different size.
+    database = (b"".join(b"row %d, station ST%04d, a note\n" % (i, i % 500) for i in range(size // 20)) * 2)[:size]
+    target = io.BytesIO()
+    write_bundle_zip(bundle_listing(stored_bundle(storage, database), BUILD), storage.open, target, WHEN)
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    expected = len(deflate.compress(database) + deflate.flush())
+    with zipfile.ZipFile(target) as archive:
+        assert archive.getinfo(f"_build/{BUILD}/data/birds.db").compress_size == expected
+        assert archive.read(f"_build/{BUILD}/data/birds.db") == database
 
 
 def test_a_file_whose_size_differs_from_the_manifest_is_refused(tmp_path: Path) -> None:
