@@ -1,4 +1,4 @@
-"""Reader benchmark (issue 10): what a reader waits for, downloads and holds in memory, side by side
+"""Reader benchmark (issues 10 and 20): what a reader waits for, downloads and holds in memory, side by side
 with what it is compared with, in one table.
 
 Starts the real stack on loopback with the embedded defaults in a fresh folder under var/bench/:
@@ -414,9 +414,8 @@ def table(results: dict) -> list[list[str]]:
                                    f"native Datasette {chinook['datasette']}", native and percentile(native, fraction), target,
                                    fmt="{:.0f}"))  # fmt: skip
         restart = median(pick("sw_restart_s"))
-        rows.append(_ratio_row("Service Worker restart, next navigation", restart, "s", "cold first visit", cold, 0.2,
-                               extra_ok=restart is None or restart < 1.0))  # fmt: skip
-        rows.append(["  (target also < 1 s)", "", "", "", "", "< 1 s", "MISSED" if restart and restart >= 1 else ""])
+        rows.append(_ratio_row("Service Worker restart, next navigation", restart, "s", "runtime floor", floor, 0.6))
+        rows.append(_ratio_row("  the same against the cold first visit", restart, "s", "cold first visit", cold, None))
         for key, label in (("sw_restart_network", "network, next navigation after SW restart"),
                            ("browser_restart_network", "network, repeat visit after browser restart")):  # fmt: skip
             summaries = [r[key] for r in runs if key in r]
