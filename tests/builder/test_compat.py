@@ -163,13 +163,18 @@ def test_a_missing_node_is_a_clear_file_not_found_error(tmp_path: Path, pyodide_
 
 
 @pytest.mark.slow
-def test_datasette_alone_boots_and_renders_chinook(
+def test_datasette_alone_boots_and_renders_chinook_with_the_builds_table_counts(
     tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
 ) -> None:
+    from builder.tables import table_counts
+
     lock_file = datasette_lock(tmp_path, pyodide_runtime, wheel_cache)
 
     # A description longer than one command-line argument may be: the config goes through a file.
     description = "A music store. " * 15_000
+    # The build's table counts become Datasette's inspect data: a count no table of Chinook has
+    # shows only if Datasette took them instead of counting.
+    inspect = {"size": chinook.stat().st_size, "sha256": "ab" * 32, "table_counts": {**table_counts(chinook), "Album": 4242}}
     report = check_bundle(
         CompatRequest(
             runtime_dir=pyodide_runtime,
@@ -179,46 +184,29 @@ def test_datasette_alone_boots_and_renders_chinook(
             database=chinook,
             database_name="chinook",
             metadata={"title": "Chinook", "description": description},
+            inspect=inspect,
+            extra_pages=({"path": "/chinook", "contains": ["4,242 rows", "8,715 rows"]},),
         )
     )
 
-    assert [page.path for page in report.pages] == ["/", "/chinook", "/chinook/Album"]
+    assert [page.path for page in report.pages] == ["/", "/chinook", "/chinook/Album", "/chinook"]
     assert report.pages[0].bytes > len(description)
     assert all(page.status == 200 and not page.problems for page in report.pages)
     assert all(page.content_type.startswith("text/html") and page.bytes > 1000 for page in report.pages)
     assert 0 < report.pyodide_ms < report.total_ms and report.start_ms > 0
     assert report.summary() == (
-        f"booted Pyodide in Node, rendered /, /chinook, /chinook/Album in {report.total_ms} ms; sandbox: {report.sandbox}"
+        f"booted Pyodide in Node, rendered /, /chinook, /chinook/Album, /chinook in {report.total_ms} ms; sandbox: {report.sandbox}"
     )
     assert report.stages() == (
         f"Pyodide {report.pyodide_ms:,} ms, packages {report.packages_ms:,} ms, Datasette start {report.start_ms:,} ms, "
-        f"pages: / {report.pages[0].ms:,} ms, /chinook {report.pages[1].ms:,} ms, /chinook/Album {report.pages[2].ms:,} ms; "
-        f"the rest (bytecode, static files) "
+        f"pages: / {report.pages[0].ms:,} ms, /chinook {report.pages[1].ms:,} ms, /chinook/Album {report.pages[2].ms:,} ms, "
+        f"/chinook {report.pages[3].ms:,} ms; the rest (bytecode, static files) "
         f"{report.total_ms - report.pyodide_ms - report.packages_ms - report.start_ms - sum(p.ms for p in report.pages):,} ms"
     )
     assert (
         report.sandbox.startswith("Node ")
         and "permission model, empty environment, no-network preload" in report.sandbox
     )
-
-
-@pytest.mark.slow
-def test_the_check_gives_datasette_the_builds_table_counts_as_its_inspect_data(
-    tmp_path: Path, pyodide_runtime: Path, wheel_cache: Path, chinook: Path
-) -> None:
-    from builder.tables import table_counts
-
-    # A count no table of Chinook has: Datasette shows it only if it took the counts instead of counting.
-    counts = {**table_counts(chinook), "Album": 4242}
-    inspect = {"size": chinook.stat().st_size, "sha256": "ab" * 32, "table_counts": counts}
-    report = check_bundle(
-        CompatRequest(
-            runtime_dir=pyodide_runtime, cache_dir=wheel_cache, lock_file=datasette_lock(tmp_path, pyodide_runtime, wheel_cache),
-            packages=("datasette",), database=chinook, database_name="chinook", inspect=inspect,
-            extra_pages=({"path": "/chinook", "contains": ["4,242 rows", "8,715 rows"]},),
-        )
-    )  # fmt: skip
-    assert all(page.status == 200 and not page.problems for page in report.pages), report.log[-2000:]
 
 
 @pytest.mark.slow
