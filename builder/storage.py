@@ -454,7 +454,20 @@ def _check_span(key: str, start: int, stop: int) -> None:
         raise ValueError(f"{key}: no bytes from {start} to {stop}")
 
 
-class _FileSlice:
+class _Closing:
+    """A reader usable in ``with``: leaving the block calls its ``close``."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class _FileSlice(_Closing):
     """The next ``length`` bytes of an open file (a file-like ``BinaryIO``); read faults raise ``StorageError``."""
 
     def __init__(self, fh: BinaryIO, length: int, key: str) -> None:
@@ -474,14 +487,8 @@ class _FileSlice:
     def close(self) -> None:
         self._fh.close()
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-class _S3Body:
+class _S3Body(_Closing):
     """An S3 object's streaming body whose read faults raise ``StorageError`` (a file-like ``BinaryIO``)."""
 
     def __init__(self, body: Any, key: str) -> None:
@@ -498,12 +505,6 @@ class _S3Body:
 
     def close(self) -> None:
         self._body.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._body, name)
