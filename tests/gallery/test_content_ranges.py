@@ -20,6 +20,7 @@ import pytest
 from builder.storage import S3Storage, Storage
 from gallery.content.files import etag
 from gallery.content.paths import IMMUTABLE
+from gallery.models import Gallery
 from gallery.storage import get_storage
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +170,15 @@ def test_with_accel_redirect_the_range_is_left_to_nginx_and_s3(content_client, d
     assert response["X-Accel-Redirect"] == f"/_s3/{key}"
     assert response["Accept-Ranges"] == "bytes"
     assert "Content-Range" not in response and response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("state", "status"), [(Gallery.ModerationState.PENDING, 404), (Gallery.ModerationState.TAKEN_DOWN, 410)]
+)
+def test_a_range_of_a_gallery_moderation_has_not_allowed_is_not_served(content_client, database, gallery, state, status):
+    # Ranges go through the same build checks as whole files: a lazy database's blocks too.
+    Gallery.objects.filter(pk=gallery.pk).update(moderation_state=state)
+    url, _key = database
+    response = content_client.get(url, HTTP_RANGE="bytes=0-15")
+    assert response.status_code == status
+    assert b"SQLite format 3" not in body(response)
