@@ -67,13 +67,15 @@ async def start(config: dict) -> None:
     """Create and start Datasette for the database file at ``config["database_path"]``.
 
     ``config`` shape: ``{"database_path": str, "settings": dict, "metadata": dict,
-    "plugins": [module name, ...], "lazy": {"read_pointer": int, "size": int, "sha256": str} | None,
+    "plugins": [module name, ...], "lazy": {"read_pointer": int, "size": int} | None,
     "inspect": {"size": int, "sha256": str, "table_counts": {table: int | None}} | None}``;
     ``plugins`` (optional) names Glasshouse's built-in
     Datasette plugins (``glasshouse_report``), modules beside this one, registered before
     Datasette starts. Raises ``ImportError`` if one is missing. Every connection gets
     ``trusted_schema=OFF`` (``prepare_connection``). With ``lazy`` (optional), the database is
-    read through the lazy VFS (``read_lazily``) and the file at ``database_path`` is only a placeholder.
+    read through the lazy VFS (``read_lazily``) and the file at ``database_path`` is only a
+    placeholder: Datasette then takes the file's size and hash from ``inspect``, which builds
+    with a lazy database always carry.
     With ``inspect`` (optional; the build's ``builder.tables.table_counts``), Datasette gets it as its
     inspect data, as ``datasette inspect`` makes it: it counts no table when it starts (it counts
     every table of an immutable database then, and a lazy database would be fetched for that).
@@ -127,10 +129,9 @@ LAZY_VFS = "glasshouse-lazy"
 def read_lazily(ds: Any, path: str, lazy: dict) -> None:
     """Make Datasette ``ds`` read the database at ``path`` through the lazy VFS.
 
-    ``lazy`` is ``{"read_pointer": int, "size": int (bytes), "sha256": str (hex)}``: the xRead
-    function lazy-database.mjs put in the function table, the file's size and digest. Registers
-    the VFS (``register_lazy_vfs``), gives the database its size and hash (Datasette would
-    otherwise stat and read the placeholder file), connects it through the VFS, and runs its
+    ``lazy`` is ``{"read_pointer": int, "size": int (bytes)}``: the xRead function
+    lazy-database.mjs put in the function table and the file's size. Registers the VFS
+    (``register_lazy_vfs``), connects the database through it, and runs its
     queries one at a time: a read that waits for the network suspends SQLite mid-query, and
     another query on the same connection must not enter it then. Raises ``KeyError`` if no
     database of ``ds`` is at ``path``, ``OSError`` if SQLite refuses the VFS.
@@ -142,8 +143,6 @@ def read_lazily(ds: Any, path: str, lazy: dict) -> None:
     database = next((db for db in ds.databases.values() if getattr(db, "path", None) == path), None)
     if database is None:
         raise KeyError(path)
-    database.cached_size = int(lazy["size"])
-    database.cached_hash = str(lazy["sha256"])
     database.connect = functools.partial(_lazy_connect, database)
     lock = asyncio.Lock()
     execute_fn = database.execute_fn

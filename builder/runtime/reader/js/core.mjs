@@ -41,7 +41,7 @@ export function writeDatabase(pyodide, path, bytes) {
  * `{databasePath, databaseBytes: Uint8Array, runtimeSource: string, pluginSources: {name: source},
  * settings, metadata, lazy, inspect}` (`name` a Python module name). The file system takes `databaseBytes` over
  * as the file's contents, not copied (a database may be hundreds of MB): the caller must not
- * change or reuse it. With `lazy` (`{read_pointer, size, sha256}`, see glasshouse_runtime.py's
+ * change or reuse it. With `lazy` (`{read_pointer, size}`, see glasshouse_runtime.py's
  * `start`), Datasette reads the database through the lazy VFS and `databaseBytes` is empty; with
  * `inspect` (`{size, sha256, table_counts}`), Datasette counts no table itself.
  * Returns the Python module (a PyProxy with `handle`); Python errors throw.
@@ -225,7 +225,7 @@ export function createRuntimeCore({ config, loadPyodide, createPyodideModule, sc
         lazyReader = reader;
         state.database = "lazy";
         console.info(`Glasshouse: reading the database (${database.size} bytes) in blocks as pages need them.`);
-        const lazy = { read_pointer: readPointer, size: database.size, sha256: sriToHex(database.integrity) };
+        const lazy = { read_pointer: readPointer, size: database.size };
         return { databaseBytes: new Uint8Array(0), lazy };
       } catch (error) {
         if (error.name === "IntegrityError") throw error;
