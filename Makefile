@@ -22,11 +22,11 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx webkit clean
+.PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx webkit firefox clean
 
 help:
 	@echo "make run     set up and start Glasshouse on http://127.0.0.1:$(PORT)/"
-	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium, WebKitGTK)"
+	@echo "make test    set up and run the test suite (PostgreSQL, Redis, Chromium, WebKitGTK, Firefox ESR)"
 	@echo "make test-fast  the unit tests only (no browser, no Node boots, no workers): under 2 minutes"
 	@echo "make lint    ruff and mypy (the type checker); make test runs it too"
 	@echo "make lock    regenerate the plugin catalog lock files (python -m builder.lock)"
@@ -101,6 +101,12 @@ webkit:
 	@bash deploy/apt-install.sh WebKitWebDriver webkit2gtk-driver --no-install-recommends
 	@bash deploy/apt-install.sh Xvfb xvfb --no-install-recommends
 
+# Firefox ESR (Gecko), for tests/e2e/test_firefox_in_browser.py: Debian's firefox-esr, driven over
+# WebDriver BiDi by puppeteer-core (pinned in tests/firefox/package-lock.json; no browser download).
+firefox:
+	@bash deploy/apt-install.sh firefox-esr firefox-esr
+	@cd tests/firefox && { [ -d node_modules/puppeteer-core ] || npm ci --no-audit --no-fund --loglevel=error; }
+
 services:
 	@bash deploy/services.sh
 
@@ -126,7 +132,7 @@ FAST_MARKERS := not slow and not e2e and not integration and not network
 # and they share the session's prebuilt bundles.
 # --durations: the 25 slowest phases (set-up, call, tear-down) close the report, to watch the suite's time.
 TEST_PROCESSES ?= 4
-test: setup lint chromium webkit nginx services
+test: setup lint chromium webkit firefox nginx services
 	$(call run_pytest,-n $(TEST_PROCESSES) --dist loadfile --durations=25)
 
 # Units only: no browser, no Node boot, no worker process; under 2 minutes. Two pytest processes, one

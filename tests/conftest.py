@@ -15,6 +15,7 @@ fixtures and hooks live in pytest plugins, one module per concern, registered he
   ``browser``, ``partitioned_browser``, ``page``);
 - ``tests.plugins.webkit``: WebKitGTK (Safari's engine family) under Xvfb, driven by Selenium
   through Debian's WebKitWebDriver (``xvfb_display``, ``webkit_webdriver``, ``webkit_session``, ``webkit``);
+- ``tests.plugins.firefox``: Debian's Firefox ESR, driven over WebDriver BiDi by puppeteer-core (``firefox``);
 - ``tests.plugins.servers``: pytest-django's ``live_server`` as the app origin and, through
   ``<id>.localhost``, every gallery's content origin (``live_gallery_server``); moto's S3 server
   as a separate process, reached by boto3 over HTTP (``moto_s3``, ``s3_bucket``, ``private_s3``);
@@ -26,7 +27,7 @@ fixtures and hooks live in pytest plugins, one module per concern, registered he
   public galleries made of them (``published_gallery``, ``lasting_gallery``).
 
 Helpers that are not fixtures live in ``tests/support/`` (``from tests.support.nginx import ...``).
-``make test`` installs Chromium, WebKitGTK's driver and Xvfb, starts PostgreSQL and Redis, and sets the variables.
+``make test`` installs Chromium, WebKitGTK's driver and Xvfb, Firefox ESR and puppeteer-core, starts PostgreSQL and Redis, and sets the variables.
 Fixtures that need something missing fail with a message saying what to run; none skip.
 """
 
@@ -38,6 +39,7 @@ pytest_plugins = [
     "tests.plugins.galleries",
     "tests.plugins.browsers",
     "tests.plugins.webkit",
+    "tests.plugins.firefox",
     "tests.plugins.servers",
     "tests.plugins.workers",
     "tests.plugins.builds",

@@ -80,7 +80,7 @@ def did_test_fail(request: pytest.FixtureRequest) -> bool:
 #: Fixtures that make a test heavy, whoever writes it: a browser, Chromium or WebKitGTK (``e2e`` and ``slow``), or a
 #: Pyodide boot in Node, a full build or a Celery worker process (``slow``). ``make test-fast``
 #: leaves out ``slow``, ``e2e``, ``integration`` and ``network``.
-BROWSER_FIXTURES = frozenset({"chromium_path", "browser", "page", "xvfb_display", "webkit_webdriver"})
+BROWSER_FIXTURES = frozenset({"chromium_path", "browser", "page", "xvfb_display", "webkit_webdriver", "firefox"})
 NODE_OR_WORKER_FIXTURES = frozenset(
     {"pyodide_runtime", "prebuilt_bundle", "published_gallery", "celery_worker_factory", "celery_worker"}
 )
