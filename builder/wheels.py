@@ -151,7 +151,8 @@ def cache_lock(path: Path) -> Iterator[None]:
 def fetch_wheels(
     wheels: list[LockedWheel], cache_dir: Path, log: Log = print, *, temp_dir: Path | None = None
 ) -> dict[str, Path]:
-    """Make sure every wheel in ``wheels`` is in ``cache_dir``; return ``{name: path}``.
+    """Make sure every wheel in ``wheels`` is in ``cache_dir``; return ``{name: path}``, in the order of
+    ``wheels`` whatever was cached before (the bundle lists them in that order).
 
     A cached wheel is hashed again on every call and must match the lock's sha256: a
     wheel changed in the cache after it was stored raises ``TamperedWheel`` (the build
@@ -175,7 +176,7 @@ def fetch_wheels(
             _download(missing, cache_dir, result, log, temp_dir)
         else:
             log(f"All {len(wheels)} wheels are in the cache (another build fetched them meanwhile).")
-    return result
+    return {wheel.name: result[wheel.name] for wheel in wheels}
 
 
 def _cached(wheels: list[LockedWheel], cache_dir: Path, result: dict[str, Path]) -> list[LockedWheel]:

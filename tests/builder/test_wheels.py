@@ -61,6 +61,37 @@ def test_a_build_that_waited_for_another_builds_download_takes_the_wheels_it_cac
     assert lines == ["All 1 wheels are in the cache (another build fetched them meanwhile)."]
 
 
+def test_the_wheels_come_back_in_the_locks_order_whichever_were_cached_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundle lists the wheels in this order: a build on a cold cache must list them as one on a warm cache."""
+    pinned = {name: f"PK\x03\x04 {name}".encode() for name in ("alpha", "beta")}
+    wheels = [
+        LockedWheel(name=name, version="1.0", filename=f"{name}-1.0-py3-none-any.whl",
+                    sha256=hashlib.sha256(data).hexdigest(), source="wheel")
+        for name, data in pinned.items()
+    ]  # fmt: skip
+    alpha, beta = wheels
+    (tmp_path / beta.sha256).mkdir()
+    (tmp_path / beta.sha256 / beta.filename).write_bytes(pinned["beta"])
+    first_look = threading.Event()
+    look = wheels_module._cached
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        missing = look(*args)
+        first_look.set()
+        return missing
+
+    monkeypatch.setattr(wheels_module, "_cached", watched)
+    with ThreadPoolExecutor(1) as pool:
+        with cache_lock(tmp_path / ".fetch.lock"):  # another build, downloading alpha
+            waiting = pool.submit(fetch_wheels, wheels, tmp_path, lambda line: None)
+            assert first_look.wait(10), "the build never looked in the cache"
+            (tmp_path / alpha.sha256).mkdir()
+            (tmp_path / alpha.sha256 / alpha.filename).write_bytes(pinned["alpha"])
+        assert list(waiting.result(timeout=10)) == ["alpha", "beta"]
+
+
 def test_a_cached_wheel_changed_after_its_download_is_refused(tmp_path: Path) -> None:
     wheel = cached_wheel(tmp_path, b"PK\x03\x04 tampered", pinned=b"PK\x03\x04 intact")
     with pytest.raises(TamperedWheel) as refused:
