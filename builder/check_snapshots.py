@@ -3,12 +3,15 @@
 Every build boots its bundle once in Node (``builder.compat``). Most of that boot is the same for
 every build with the same runtime and wheels: Pyodide starts, loads the packages and imports
 Datasette, the plugins and the runtime modules (about 6 of a check's 9 s for Datasette alone on
-Chinook, here). The first check of such a set takes a Pyodide memory snapshot at that point,
-before the database, the metadata or anything else of the publisher's reaches Python
-(``compat_check.mjs`` ``snapshotOut``); later checks of the same set restore it
-(``snapshotIn``) and go on from there: write the database, start Datasette, render the pages.
-The bytecode zip and static files that first check wrote are kept with it (``Outputs``), so a
-restored check need not make them again.
+Chinook, here). When a build's check finds no snapshot of its set, a check of its own runs first,
+on a neutral database of the build's (``builder.compat.NEUTRAL_TABLE``) with no metadata: it takes
+a Pyodide memory snapshot at that point (``compat_check.mjs`` ``snapshotOut``), then renders its
+pages. Every publisher's check, the first included, restores it (``snapshotIn``) and goes on from
+there: write the database, start Datasette, render the pages. The bytecode zip and static files
+that run wrote are kept with it (``Outputs``), so a restored check need not make them again. They
+go into every later bundle of the set, so they come from a run that saw nothing of any
+publisher's: a check that a publisher's database subverted could otherwise leave them for other
+galleries.
 
 A snapshot is keyed by everything that decides what is imported (``snapshot_key``): the Pyodide
 runtime, the standard library zip, this build's ``pyodide-lock.json`` (so its wheels, by
@@ -40,8 +43,9 @@ from builder.wheels import sha256_file
 #: it holds and how it is read.
 SNAPSHOT_CODE = (COMPAT_SCRIPT, SANDBOX_PRELOAD, READER_MODULES / "snapshot.mjs", *BUILTIN_PLUGINS.values())
 
-#: Bumped when what a snapshot holds or where it is taken changes: older ones are then never found.
-FORMAT = 1
+#: Bumped when what a snapshot holds or where it is taken changes: older ones are then never found (2: made
+#: in a run of its own, no longer during a publisher's check).
+FORMAT = 2
 #: Snapshots kept per cache folder (each 50-100 MB here: Datasette alone, or with the catalog's plugins).
 KEPT = 12
 #: The folder under the build cache (``cache_dir``) that holds them.

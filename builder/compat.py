@@ -35,6 +35,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from dataclasses import dataclass, field, replace
@@ -412,10 +413,13 @@ class CompatRequest:
     goes (default: the system's); Node gets it as ``TMPDIR`` too.
 
     With ``import_snapshots`` (a folder; builds use ``cache_dir / check_snapshots.FOLDER``), the
-    check restores Python with Datasette and the plugins imported from an import snapshot there
-    when an earlier check of the same runtime, lock and modules left one, and otherwise leaves one
-    there (``builder.check_snapshots``). If a check that restored one fails, it runs again without:
-    when that passes, the snapshot is deleted and that report returned.
+    check restores Python with Datasette and the plugins imported from an import snapshot there.
+    When no earlier check of the same runtime, lock and modules left one, a run of its own makes it
+    first, with the snapshot's bytecode and static files: on ``NEUTRAL_TABLE`` in a database of
+    the build's, with Datasette's default settings and no metadata, so nothing of this publisher's
+    reaches the process whose outputs later builds reuse (``builder.check_snapshots``). If that
+    run fails, the check boots normally. If a check that restored a snapshot fails, it runs again
+    without: when that passes, the snapshot is deleted and that report returned.
     """
 
     runtime_dir: Path
@@ -460,9 +464,9 @@ def check_bundle(request: CompatRequest) -> CompatReport:
         runtime_dir=request.runtime_dir, lock_file=request.lock_file, packages=request.packages,
         stdlib=request.stdlib, runtime_module=RUNTIME_MODULE, node_version=node_version(node_path),
     )  # fmt: skip
-    restore = check_snapshots.find(folder, key)
+    restore = check_snapshots.find(folder, key) or _make_import_snapshot(request, node_path, key)
     if restore is None:
-        return _check(request, node_path, key=key)
+        return _check(request, node_path)
     try:
         return _check(request, node_path, restore=restore)
     except CompatError as failure:
@@ -471,6 +475,44 @@ def check_bundle(request: CompatRequest) -> CompatReport:
         check_snapshots.discard(folder, key)
         logger.warning("The check's import snapshot %s failed where a normal boot passed (%s); deleted it.", key, failure.args[0])
         return report
+
+
+#: The one table of the database the import snapshot's own run renders: ``(name, rows)``.
+NEUTRAL_TABLE = ("places", (("Lisbon", 38.72, 545_796), ("Nairobi", -1.29, 4_397_073), ("Quito", -0.18, 2_011_388)))
+#: That database's name (and file name, with ``.db``).
+NEUTRAL_DATABASE = "glasshouse"
+
+
+def _make_import_snapshot(request: CompatRequest, node_path: str, key: str) -> Path | None:
+    """Make import snapshot ``key`` (with its bytecode and static files) in a check of its own that
+    sees nothing of the publisher's: ``request``'s runtime, lock, packages and standard library, on
+    ``NEUTRAL_TABLE``, default settings, no metadata, no extra pages. Returns the stored snapshot's
+    folder, or ``None`` (the run failed, or made none; why is logged at INFO). Raises what
+    ``_check`` raises but ``CompatError``.
+
+    Later checks of the same set restore it and copy its bytecode and static files into their
+    bundles: made during a publisher's own check, a check that the publisher's database subverted
+    could have left them for every other gallery with the same plugins.
+    """
+    assert request.import_snapshots is not None
+    with tempfile.TemporaryDirectory(prefix="glasshouse-snapshot-run-", dir=request.temp_dir) as tmp:
+        scratch = Path(tmp).resolve()
+        database = scratch / f"{NEUTRAL_DATABASE}.db"
+        name, rows = NEUTRAL_TABLE
+        with sqlite3.connect(database) as connection:
+            connection.execute(f"create table {name} (id integer primary key, name text not null, latitude real, population integer)")
+            connection.executemany(f"insert into {name} (name, latitude, population) values (?, ?, ?)", rows)
+        connection.close()
+        neutral = replace(
+            request, database=database, database_name=NEUTRAL_DATABASE, settings=None, metadata=None, extra_pages=(),
+            inspect=None, bytecode_out=scratch / "bytecode.zip", static_out=scratch / "static",
+        )  # fmt: skip
+        try:
+            _check(neutral, node_path, key=key)
+        except CompatError as exc:
+            logger.info("The import snapshot's own check failed (%s); this check boots normally.", exc.args[0])
+            return None
+    return check_snapshots.find(request.import_snapshots, key)
 
 
 def _check(request: CompatRequest, node_path: str, *, key: str | None = None, restore: Path | None = None) -> CompatReport:
