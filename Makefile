@@ -22,6 +22,12 @@ ALLOW_NO_TESTS    ?=
 
 STAMP := $(VENV)/.requirements-installed
 
+# Python caches the bytecode of what it imports (the venv is installed --no-compile, below), unless
+# PYTHONDONTWRITEBYTECODE is set, as some shells and CI images do: then every process the suite
+# starts (pytest's four, each Celery worker, each manage.py) compiles Django, Celery and the rest
+# from source again (a quarter of the CPU of the worker tests here). Not passed on to recipes.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: help venv runtime setup run test test-fast lint lock lock-check bench bench-load services chromium nginx webkit firefox clean
 
 help:
