@@ -4,8 +4,8 @@
 //   stdin   {"id": 1, "op": "goto", "url": "http://…"}
 //   stdout  {"id": 1, "result": …}   or   {"id": 1, "error": "…"}
 //
-// Ops: launch {executablePath, prefs, hosts}, goto {url, timeoutMs}, evaluate {expression} (a
-// JavaScript expression, awaited if it is a promise; its value must be JSON), url, close.
+// Ops: launch {executablePath, prefs, hosts}, goto {url, timeoutMs}, evaluate {expression, timeoutMs}
+// (a JavaScript expression, awaited if it is a promise; its value must be JSON), url, close.
 // `hosts` (the *.localhost names of the galleries the test opens) go into Firefox's
 // `network.dns.localDomains` and `dom.securecontext.allowlist`, so they resolve to loopback and
 // count as secure contexts (Service Workers need one), as they do in Chromium (DESIGN.md).
@@ -35,8 +35,16 @@ const ops = {
     const response = await page.goto(url, { waitUntil: "load", timeout: timeoutMs });
     return response ? response.status() : null;
   },
-  async evaluate({ expression }) {
-    return await page.evaluate(`(async () => (${expression}))()`);
+  async evaluate({ expression, timeoutMs = 30_000 }) {
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms: ${expression}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([page.evaluate(`(async () => (${expression}))()`), late]);
+    } finally {
+      clearTimeout(timer);
+    }
   },
   async url() {
     return page.url();

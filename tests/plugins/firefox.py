@@ -10,6 +10,7 @@ with what to run (never skips).
 from __future__ import annotations
 
 import json
+import select
 import shutil
 import subprocess
 import time
@@ -43,6 +44,9 @@ class Firefox:
         self._next += 1
         self.process.stdin.write(json.dumps({"id": self._next, "op": op, **args}) + "\n")
         self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], REQUEST_S)
+        if not ready:
+            raise FirefoxError(f"Firefox's driver did not answer {op} within {REQUEST_S} s")
         line = self.process.stdout.readline()
         if not line:
             raise FirefoxError(f"Firefox's driver exited (code {self.process.poll()}) during {op}")
