@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +27,30 @@ def cached_wheel(cache: Path, data: bytes, pinned: bytes | None = None) -> Locke
     return wheel
 
 
+def fetch_while_another_build_downloads(
+    monkeypatch: pytest.MonkeyPatch, cache: Path, wheels: list[LockedWheel], stored: dict[LockedWheel, bytes], log: Callable[[str], None]
+) -> dict[str, Path]:
+    """``fetch_wheels(wheels, cache, log)`` started while another build holds the download lock; once it
+    has looked in the cache, that build stores ``stored`` (wheel -> bytes) and lets go. Returns its result."""
+    first_look = threading.Event()
+    look = wheels_module._cached
+
+    def watched(*args):  # type: ignore[no-untyped-def]
+        missing = look(*args)
+        first_look.set()
+        return missing
+
+    monkeypatch.setattr(wheels_module, "_cached", watched)
+    with ThreadPoolExecutor(1) as pool:
+        with cache_lock(cache / ".fetch.lock"):  # the other build, downloading
+            waiting = pool.submit(fetch_wheels, wheels, cache, log)
+            assert first_look.wait(10), "the build never looked in the cache"
+            for wheel, data in stored.items():
+                (cache / wheel.sha256).mkdir()
+                (cache / wheel.sha256 / wheel.filename).write_bytes(data)
+        return waiting.result(timeout=10)
+
+
 def test_a_cached_wheel_that_matches_the_lock_is_used_without_a_download(tmp_path: Path) -> None:
     wheel = cached_wheel(tmp_path, b"PK\x03\x04 intact")
     lines: list[str] = []
@@ -41,23 +66,9 @@ def test_a_build_that_waited_for_another_builds_download_takes_the_wheels_it_cac
     data = b"PK\x03\x04 stored by the other build"
     wheel = LockedWheel(name="demo", version="1.0", filename="demo-1.0-py3-none-any.whl",
                         sha256=hashlib.sha256(data).hexdigest(), source="wheel")  # fmt: skip
-    first_look = threading.Event()
-    look = wheels_module._cached
-
-    def watched(*args):  # type: ignore[no-untyped-def]
-        missing = look(*args)
-        first_look.set()
-        return missing
-
-    monkeypatch.setattr(wheels_module, "_cached", watched)
     lines: list[str] = []
-    with ThreadPoolExecutor(1) as pool:
-        with cache_lock(tmp_path / ".fetch.lock"):  # the other build, downloading
-            waiting = pool.submit(fetch_wheels, [wheel], tmp_path, lines.append)
-            assert first_look.wait(10), "the build never looked in the cache"
-            (tmp_path / wheel.sha256).mkdir()
-            (tmp_path / wheel.sha256 / wheel.filename).write_bytes(data)
-        assert waiting.result(timeout=10) == {"demo": tmp_path / wheel.sha256 / wheel.filename}
+    fetched = fetch_while_another_build_downloads(monkeypatch, tmp_path, [wheel], {wheel: data}, lines.append)
+    assert fetched == {"demo": tmp_path / wheel.sha256 / wheel.filename}
     assert lines == ["All 1 wheels are in the cache (another build fetched them meanwhile)."]
 
 
@@ -74,22 +85,8 @@ def test_the_wheels_come_back_in_the_locks_order_whichever_were_cached_before(
     alpha, beta = wheels
     (tmp_path / beta.sha256).mkdir()
     (tmp_path / beta.sha256 / beta.filename).write_bytes(pinned["beta"])
-    first_look = threading.Event()
-    look = wheels_module._cached
-
-    def watched(*args):  # type: ignore[no-untyped-def]
-        missing = look(*args)
-        first_look.set()
-        return missing
-
-    monkeypatch.setattr(wheels_module, "_cached", watched)
-    with ThreadPoolExecutor(1) as pool:
-        with cache_lock(tmp_path / ".fetch.lock"):  # another build, downloading alpha
-            waiting = pool.submit(fetch_wheels, wheels, tmp_path, lambda line: None)
-            assert first_look.wait(10), "the build never looked in the cache"
-            (tmp_path / alpha.sha256).mkdir()
-            (tmp_path / alpha.sha256 / alpha.filename).write_bytes(pinned["alpha"])
-        assert list(waiting.result(timeout=10)) == ["alpha", "beta"]
+    fetched = fetch_while_another_build_downloads(monkeypatch, tmp_path, wheels, {alpha: pinned["alpha"]}, lambda line: None)
+    assert list(fetched) == ["alpha", "beta"]
 
 
 def test_a_cached_wheel_changed_after_its_download_is_refused(tmp_path: Path) -> None:
