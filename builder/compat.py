@@ -508,10 +508,11 @@ def _make_import_snapshot(request: CompatRequest, node_path: str, key: str) -> P
             inspect=None, bytecode_out=scratch / "bytecode.zip", static_out=scratch / "static",
         )  # fmt: skip
         try:
-            _check(neutral, node_path, key=key)
+            made = _check(neutral, node_path, key=key)
         except CompatError as exc:
             logger.info("The import snapshot's own check failed (%s); this check boots normally.", exc.args[0])
             return None
+    logger.info("Import snapshot %s: %s in its own check (%s).", key, made.snapshot or "none", made.stages())
     return check_snapshots.find(request.import_snapshots, key)
 
 
