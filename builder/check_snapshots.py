@@ -52,6 +52,8 @@ KEPT = 12
 FOLDER = "check-snapshots"
 #: The files of one snapshot.
 FILES = ("heap", "files")
+#: The file that stands for a snapshot when its set takes none (``refuse``): why, on one line.
+REFUSED = "refused"
 #: The check's outputs kept beside a snapshot whose check wrote them (``Outputs``).
 BYTECODE, STATIC, STATIC_LIST = "bytecode.zip", "static", "static.json"
 
@@ -151,6 +153,28 @@ def store(root: Path, key: str, made: Path, kept: Outputs | None = None) -> None
     except OSError:  # stored meanwhile by another build
         shutil.rmtree(staging, ignore_errors=True)
     _prune(root)
+
+
+def refuse(root: Path, key: str, reason: str) -> None:
+    """Record under ``root`` that the set of ``key`` takes no import snapshot (``REFUSED``: one line,
+    ``reason``), so later checks of the set boot normally without running the snapshot's check
+    again. It ages out with the snapshots (``KEPT``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".incoming-", dir=root))
+    (staging / REFUSED).write_text(reason.replace("\n", " ")[:500] + "\n")
+    try:
+        staging.rename(root / key)
+    except OSError:  # recorded meanwhile by another build
+        shutil.rmtree(staging, ignore_errors=True)
+    _prune(root)
+
+
+def refused(root: Path, key: str) -> str | None:
+    """Why the set of ``key`` takes no import snapshot (``refuse``), or ``None`` if that was not recorded."""
+    try:
+        return (root / key / REFUSED).read_text().strip()
+    except OSError:
+        return None
 
 
 def discard(root: Path, key: str) -> None:

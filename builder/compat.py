@@ -418,7 +418,8 @@ class CompatRequest:
     first, with the snapshot's bytecode and static files: on ``NEUTRAL_TABLE`` in a database of
     the build's, with Datasette's default settings and no metadata, so nothing of this publisher's
     reaches the process whose outputs later builds reuse (``builder.check_snapshots``). If that
-    run fails, the check boots normally. If a check that restored a snapshot fails, it runs again
+    run fails, the check boots normally; if Python refused the snapshot there, that is recorded and
+    later checks of the set boot normally at once. If a check that restored a snapshot fails, it runs again
     without: when that passes, the snapshot is deleted and that report returned.
     """
 
@@ -495,6 +496,8 @@ def _make_import_snapshot(request: CompatRequest, node_path: str, key: str) -> P
     could have left them for every other gallery with the same plugins.
     """
     assert request.import_snapshots is not None
+    if check_snapshots.refused(request.import_snapshots, key) is not None:
+        return None
     with tempfile.TemporaryDirectory(prefix="glasshouse-snapshot-run-", dir=request.temp_dir) as tmp:
         scratch = Path(tmp).resolve()
         database = scratch / f"{NEUTRAL_DATABASE}.db"
@@ -513,6 +516,11 @@ def _make_import_snapshot(request: CompatRequest, node_path: str, key: str) -> P
             logger.info("The import snapshot's own check failed (%s); this check boots normally.", exc.args[0])
             return None
     logger.info("Import snapshot %s: %s in its own check (%s).", key, made.snapshot or "none", made.stages())
+    if made.snapshot == "refused":
+        # Python refused it (prepare_import_snapshot: a native module, a pending task, ...): it would
+        # every time, so later checks of the set boot normally at once.
+        reason = next((line for line in reversed(made.log.splitlines()) if line.startswith("No import snapshot")), "")
+        check_snapshots.refuse(request.import_snapshots, key, reason or "refused")
     return check_snapshots.find(request.import_snapshots, key)
 
 

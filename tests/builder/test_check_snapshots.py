@@ -77,6 +77,18 @@ def test_a_stored_snapshot_is_found_and_a_partial_one_never_is(tmp_path: Path) -
     assert check_snapshots.find(root, "k1") is None
 
 
+def test_a_refusal_is_recorded_once_found_by_key_and_never_taken_for_a_snapshot(tmp_path: Path) -> None:
+    root = tmp_path / "snapshots"
+    assert check_snapshots.refused(root, "k1") is None
+    check_snapshots.refuse(root, "k1", "No import snapshot: native extension modules are loaded (x)\nmore")
+    assert check_snapshots.refused(root, "k1") == "No import snapshot: native extension modules are loaded (x) more"
+    assert check_snapshots.find(root, "k1") is None and check_snapshots.refused(root, "k2") is None
+    # A snapshot of the same key stored later (another build's) does not replace the record.
+    check_snapshots.store(root, "k1", _made(tmp_path / "made", "heap", "files"))
+    assert check_snapshots.find(root, "k1") is None and check_snapshots.refused(root, "k1")
+    assert sorted(path.name for path in root.iterdir()) == ["k1"]
+
+
 def test_only_the_most_recently_used_snapshots_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(check_snapshots, "KEPT", 2)
     root = tmp_path / "snapshots"
