@@ -605,7 +605,8 @@ def _run_node(
     """Run the check script in its sandbox with scratch files under ``tmp``; return Node's process and the sandbox.
 
     With ``restore`` (a snapshot's folder, which Node may then read), Python comes from that import
-    snapshot; with ``make``, the script writes one to ``tmp/scratch/SNAPSHOT_OUT``. Without ``outputs``,
+    snapshot; with ``make``, the script writes one to ``tmp/scratch/SNAPSHOT_OUT`` (if Python refuses
+    it, the script stops there and passes, with no pages). Without ``outputs``,
     it writes no bytecode or static files (the caller has them).
 
     Raises ``subprocess.TimeoutExpired`` after ``request.timeout`` seconds.
