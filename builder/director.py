@@ -535,7 +535,7 @@ class BuildDirector:
         blocks = write_block_hashes(database, out)
         self.log(
             f"The database ({size:,} bytes) is at least {threshold:,} bytes: readers' browsers that can "
-            f"(Chromium 137 and later) read it in {blocks:,} blocks of {BLOCK_BYTES // 1024} KiB as pages need them, "
+            f"(those with JSPI: Chromium 137 and later, Firefox ESR 153) read it in {blocks:,} blocks of {BLOCK_BYTES // 1024} KiB as pages need them, "
             "each checked against its sha256; other browsers download it whole."
         )
         return out, blocks

@@ -3,7 +3,7 @@
 A build whose database is at least ``BuildRequest.lazy_database_min_bytes`` long publishes a
 list of the sha256 of every ``BLOCK_BYTES`` block of it (``write_block_hashes``) beside the
 database, and leaves the database out of what a reader downloads first. Where the browser can
-suspend WebAssembly on a promise (JSPI: ``WebAssembly.Suspending``, Chromium 137+), the runtime
+suspend WebAssembly on a promise (JSPI: ``WebAssembly.Suspending``; Chromium 137+ and Firefox ESR 153 here), the runtime
 opens the database through a SQLite VFS whose reads fetch the blocks they touch with HTTP range
 requests and check each against this list (builder/runtime/reader/js/lazy-database.mjs). Where it
 cannot, or the server answers no range, the runtime downloads the whole database as before,
