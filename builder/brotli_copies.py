@@ -8,7 +8,8 @@ where it wins: smaller than its gzip copy, or, for a file without one, at most
 
 Qualities, measured with ``bench/compression.py`` (README, Performance):
 
-- ``SHARED_QUALITY`` (11, the best) for the shared runtime files (``runtime/...``: Pyodide's
+- ``SHARED_QUALITY`` (11, the best, unless ``SHARED_BROTLI_QUALITY`` in the environment says
+  otherwise: ``shared_quality``) for the shared runtime files (``runtime/...``: Pyodide's
   wasm and JavaScript) and Datasette's static files. Quality 11 made ``pyodide.asm.wasm``
   2.74 MB against gzip's 3.53 MB, but took about 50 s of CPU; quality 9 made 3.10 MB in about
   3 s. These files are the same for every build (the static files for every build with the
@@ -28,8 +29,9 @@ same bytes.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +45,25 @@ from builder.gzip_copies import GZIP_MAX_RATIO, GzipFile
 from builder.storage import BROTLI_SUFFIX, STORED_ZIP_SUFFIX, Storage, compressible, content_type_for
 from builder.wheels import sha256_file
 
-#: Quality of the shared runtime files' copies (made once per machine, cached).
-SHARED_QUALITY = 11
+
+def shared_quality(environ: Mapping[str, str] = os.environ) -> int:
+    """The quality (0-11) of the shared files' copies: ``SHARED_BROTLI_QUALITY`` in ``environ``, else 11.
+
+    Every process that builds reads it, whichever way it was started (a Celery worker, a test, a
+    benchmark). ``make test`` sets 9 (README, "Configuration"): for the 37 MB a test run compresses, a new
+    test machine then spends 3.4 s of CPU instead of 64 (6 December), and the copies still decode to the same
+    bytes. Raises ``ValueError`` naming the variable if it is not an integer from 0 to 11.
+    """
+    value = environ.get("SHARED_BROTLI_QUALITY", "").strip()
+    if not value:
+        return 11
+    if not (value.isdigit() and 0 <= int(value) <= 11):
+        raise ValueError(f"SHARED_BROTLI_QUALITY must be an integer from 0 to 11 (Brotli's qualities), not {value!r}")
+    return int(value)
+
+
+#: Quality of the shared runtime files' copies (made once per machine, cached): ``shared_quality()``.
+SHARED_QUALITY = shared_quality()
 #: Quality of the build's own files other than the database.
 BUILD_FILE_QUALITY = 11
 #: Quality of a build's own zips (its site-packages bytecode, stored entries): measured on a 7.8 MB
@@ -162,7 +181,7 @@ class BrotliFile:
 
 
 def cached_maker(source: Path, sha256: str, cache_dir: Path) -> Callable[[threading.Event], Path]:
-    """``BackgroundBrotli``'s ``make`` for a file whose copy is cached: ``cached_brotli_copy`` at quality 11."""
+    """``BackgroundBrotli``'s ``make`` for a file whose copy is cached: ``cached_brotli_copy`` at ``SHARED_QUALITY``."""
     return lambda stop: cached_brotli_copy(source, sha256, cache_dir, SHARED_QUALITY, stop)
 
 

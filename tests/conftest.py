@@ -31,6 +31,14 @@ Helpers that are not fixtures live in ``tests/support/`` (``from tests.support.n
 Fixtures that need something missing fail with a message saying what to run; none skip.
 """
 
+import os
+
+# Brotli quality 9 for the runtime's shared copies, not production's 11 (builder.brotli_copies.
+# shared_quality): a fresh test machine compresses them in about 3 s of CPU instead of about 60.
+# Set before any builder module is imported; Celery workers and other processes the tests start
+# inherit it. The copies decode to the same bytes; only their size differs (make bench measures 11).
+os.environ.setdefault("SHARED_BROTLI_QUALITY", "9")
+
 # suite first: under xdist it moves the settings read from REDIS_URL before anything connects.
 pytest_plugins = [
     "tests.plugins.suite",

@@ -26,6 +26,7 @@ from builder.brotli_copies import (
     cached_brotli_copy,
     cached_path,
     file_maker,
+    shared_quality,
 )
 from builder.bundle import BundleEntry
 from builder.gzip_copies import GzipFile
@@ -35,6 +36,22 @@ from builder.wheels import sha256_file
 BUILD = "builds/b0000000000000001/"
 RUNTIME = "runtime/pyodide-0.0.0/"
 TEXT = b"export function answer(request) { return datasette.handle(request); }\n" * 300
+
+
+def test_the_shared_quality_is_11_unless_the_environment_says_otherwise() -> None:
+    assert shared_quality({}) == 11
+    assert shared_quality({"SHARED_BROTLI_QUALITY": ""}) == 11
+    assert shared_quality({"SHARED_BROTLI_QUALITY": " 9 "}) == 9
+    assert shared_quality({"SHARED_BROTLI_QUALITY": "0"}) == 0
+    for bad in ("12", "-1", "nine", "9.5"):
+        with pytest.raises(ValueError, match="SHARED_BROTLI_QUALITY must be an integer from 0 to 11"):
+            shared_quality({"SHARED_BROTLI_QUALITY": bad})
+
+
+def test_the_suite_runs_at_the_quality_it_sets() -> None:
+    # tests/conftest.py sets 9 before any builder module is imported (none of the suite's builds
+    # then spend a minute on quality 11); a builder imported first would have read 11.
+    assert SHARED_QUALITY == int(os.environ["SHARED_BROTLI_QUALITY"])
 
 
 def test_a_copy_decodes_to_the_file_and_is_the_same_every_time(tmp_path: Path) -> None:
@@ -145,7 +162,7 @@ def test_a_build_waiting_for_another_process_to_compress_a_runtime_file_stops_wh
     source.write_bytes(TEXT)
     digest = sha256_file(source)
     cache = tmp_path / "cache"
-    lock = cached_path(cache, digest, SHARED_QUALITY).with_name(f"{digest}-q11.br.lock")
+    lock = cached_path(cache, digest, SHARED_QUALITY).with_name(f"{digest}-q{SHARED_QUALITY}.br.lock")
     lock.parent.mkdir(parents=True)
     outcome: list[object] = []
     stop = threading.Event()
