@@ -50,7 +50,7 @@ def shared_quality(environ: Mapping[str, str] = os.environ) -> int:
     """The quality (0-11) of the shared files' copies: ``SHARED_BROTLI_QUALITY`` in ``environ``, else 11.
 
     Every process that builds reads it, whichever way it was started (a Celery worker, a test, a
-    benchmark). ``make test`` sets 9 (README, "Configuration"): for the 37 MB a test run compresses, a new
+    benchmark). The test suite sets 9 (``tests/conftest.py``; README, "Configuration"): for the 37 MB a test run compresses, a new
     test machine then spends 3.4 s of CPU instead of 64 (6 December), and the copies still decode to the same
     bytes. Raises ``ValueError`` naming the variable if it is not an integer from 0 to 11.
     """
