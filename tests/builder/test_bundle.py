@@ -204,12 +204,13 @@ def test_compressible_files_get_a_brotli_copy_where_it_beats_the_gzip_one(
         f"{prefix}bytecode.zip", stdlib,
     } <= compressed  # fmt: skip
     # The zips hold stored entries, so their copies compress across entries: the standard library's
-    # Brotli copy (quality 11) is at most 0.7 of the zip its entries deflated one by one would make.
+    # Brotli copy is under 0.8 of the zip its entries deflated one by one would make (0.74 at the
+    # suite's quality 9, tests/conftest.py; 0.70 at production's 11, which make bench measures).
     for key in (stdlib, f"{prefix}bytecode.zip"):
         with zipfile.ZipFile(storage.local_path(key)) as archive:
             assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}, key
     stdlib_entry = entries[stdlib]
-    assert stdlib_entry.brotli and stdlib_entry.brotli.size < 0.7 * _deflated_size(storage.local_path(stdlib))
+    assert stdlib_entry.brotli and stdlib_entry.brotli.size < 0.8 * _deflated_size(storage.local_path(stdlib))
     assert not {key for key in compressed if not compressible(key)}
     # Only the copies the manifest lists are stored, each the file's bytes once decoded (integrity).
     stored = {key for key in [*storage.keys("builds/"), *storage.keys("runtime/"), *storage.keys("wheels/")]
@@ -222,9 +223,9 @@ def test_compressible_files_get_a_brotli_copy_where_it_beats_the_gzip_one(
         # Only where it wins: smaller than the gzip copy, or than 0.9 of a file without one.
         gzipped = entries[key].gzip
         assert len(copy) < (gzipped.size if gzipped else entries[key].size * GZIP_MAX_RATIO), key
-    # The runtime's wasm at quality 11 (2.74 MB of 9.6 against gzip's 3.53 on the current Pyodide).
+    # The runtime's wasm: 3.10 MB of 9.6 at the suite's quality 9, 2.74 MB at 11, against gzip's 3.53.
     wasm = entries[f"{runtime}pyodide.asm.wasm"]
-    assert wasm.brotli and wasm.gzip and wasm.brotli.size < 0.8 * wasm.gzip.size
+    assert wasm.brotli and wasm.gzip and wasm.brotli.size < 0.9 * wasm.gzip.size
     line = next(line for line in recorder.lines if line.startswith("Bundle written: "))
     assert f"with the {len(compressed)} Brotli copies" in line
 
