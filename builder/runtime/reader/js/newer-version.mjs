@@ -13,20 +13,53 @@ export const NEWER_VERSION_ID = "glasshouse-newer-version";
  * worker taking over is no new version). `container` is `navigator.serviceWorker` (or a
  * stand-in with `controller`, `addEventListener` and `getRegistration`). Also asks the browser
  * to check for a newer worker now (`registration.update()`), as a page may stay open long after
- * the navigation that last checked. Returns nothing; errors of the check are ignored (offline).
+ * the navigation that last checked.
+ *
+ * Calls `onGone()` once when the page's worker was unregistered: the registration is gone when
+ * the page asks for it, or no worker controls the page after a controllerchange. That is the kill
+ * switch of a gallery taken down (killswitch.js), which reloads the pages it finds; a page whose
+ * navigation was still being answered by the old worker when the kill switch ran is not among
+ * them, and would keep showing the gallery without this. Returns nothing; errors of the check are
+ * ignored (offline).
  */
-export function watchForNewerVersion({ container, onNewer }) {
+export function watchForNewerVersion({ container, onNewer, onGone = () => {} }) {
   const first = container.controller;
   if (!first) return;
   let told = false;
+  let gone = false;
+  const goneOnce = () => {
+    if (gone) return;
+    gone = true;
+    onGone();
+  };
   container.addEventListener("controllerchange", () => {
-    if (told || !container.controller || container.controller === first) return;
+    if (!container.controller) return goneOnce();
+    if (told || container.controller === first) return;
     told = true;
     onNewer();
   });
   Promise.resolve(container.getRegistration())
-    .then((registration) => registration && registration.update())
+    .then((registration) => (registration ? registration.update() : goneOnce()))
     .catch(() => {});
+}
+
+/**
+ * Reload `win`'s page once its worker is gone (`watchForNewerVersion`'s `onGone`): the server then
+ * answers, with its notice if the gallery was taken down. At most once in `intervalMs` per tab
+ * (`win.sessionStorage`, where it may be used), so a browser that lost the registration some other
+ * way cannot make the page reload without end. Returns whether it reloaded.
+ */
+export function reloadOnceGone(win, intervalMs = 30_000, now = Date.now()) {
+  const key = "glasshouse-gone-reload";
+  try {
+    const last = Number(win.sessionStorage.getItem(key) || 0);
+    if (now - last < intervalMs) return false;
+    win.sessionStorage.setItem(key, String(now));
+  } catch {
+    // No session storage: reload anyway; the server's answer then has no worker to lose.
+  }
+  win.location.reload();
+  return true;
 }
 
 /** Show the notice at the top of `doc` (once), with a link that reloads the page. */
