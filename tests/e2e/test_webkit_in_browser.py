@@ -21,6 +21,7 @@ from selenium.common.exceptions import (
     NoSuchFrameException,
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -49,7 +50,7 @@ def until(driver: Any, script: str, *args: Any, timeout: float = STEP_S) -> Any:
     """Run ``script`` (a function body, as ``execute_script`` takes it) until it returns something
     truthy; return that. A script that fails while a page is being replaced counts as "not yet".
 
-    Fails the test, quoting the script, after ``timeout`` seconds.
+    Fails the test after ``timeout`` seconds, quoting the script and what the tab then showed.
     """
     ignored = (JavascriptException, StaleElementReferenceException, NoSuchFrameException)
     try:
@@ -57,7 +58,21 @@ def until(driver: Any, script: str, *args: Any, timeout: float = STEP_S) -> Any:
             lambda d: d.execute_script(script, *args)
         )
     except TimeoutException:
-        pytest.fail(f"WebKit: still false after {timeout} s: {script} {args}")
+        pytest.fail(f"WebKit: still false after {timeout} s: {script} {args}\n{tab_state(driver)}")
+
+
+def tab_state(driver: Any) -> str:
+    """The tab's URL, its Service Worker registrations and controller, and the start of its text, for a failure's message."""
+    try:
+        state = driver.execute_script(
+            "const sw = navigator.serviceWorker;"
+            "return Promise.resolve(sw ? sw.getRegistrations() : []).then(r => [location.href, r.length,"
+            " Boolean(sw && sw.controller), document.body ? document.body.innerText.slice(0, 400) : ''])"
+        )
+    except WebDriverException as exc:
+        return f"(the tab's state could not be read: {exc.msg})"
+    url, registrations, controlled, text = state
+    return f"The tab shows {url} (registrations: {registrations}, controlled: {controlled}):\n{text}"
 
 
 def text_of(driver: Any, selector: str, starts_with: str, timeout: float = STEP_S) -> str:
