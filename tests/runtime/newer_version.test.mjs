@@ -51,7 +51,7 @@ test("a controllerchange that leaves no controller (the kill switch unregisterin
 });
 
 test("a page the old worker answered after the kill switch unregistered it finds no registration: the worker is gone", async () => {
-  // The kill switch reloads the pages it finds; a navigation still being answered is not one of them.
+  // The kill switch reloads the pages it finds; a page whose document did not exist yet is not one of them.
   const container = standIn({ id: "old" }, false);
   let gone = 0;
   watchForNewerVersion({ container, onNewer: () => assert.fail("no new version"), onGone: () => gone++ });

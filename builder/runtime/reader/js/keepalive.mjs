@@ -5,9 +5,9 @@
 // that clock. The answer carries the runtime's status (core.mjs `status()`), shown on the page as
 // `<html data-glasshouse-boot="snapshot|fresh" data-glasshouse-snapshot="none|due|saved|off"
 // data-glasshouse-database="lazy|whole">`.
-// It also says when a newer build's worker has taken over the page, reloads the page when its worker
-// was unregistered (a takedown's kill switch; newer-version.mjs), and clears
-// the bootstrap page's count of reloads (reload-count.mjs): this page is the handover.
+// It also says when a newer build's worker has taken over the page, reloads the page when its
+// worker was unregistered (a takedown's kill switch; newer-version.mjs), and clears the bootstrap
+// page's count of reloads (reload-count.mjs): this page is the handover.
 import { insertAfterTag } from "./embed.mjs";
 import { reloadOnceGone, showNewerVersionNotice, watchForNewerVersion } from "./newer-version.mjs";
 import { forgetReloads } from "./reload-count.mjs";

@@ -17,9 +17,11 @@ export const NEWER_VERSION_ID = "glasshouse-newer-version";
  *
  * Calls `onGone()` once when the page's worker was unregistered: the registration is gone when
  * the page asks for it, or no worker controls the page after a controllerchange. That is the kill
- * switch of a gallery taken down (killswitch.js), which reloads the pages it finds; a page whose
- * navigation was still being answered by the old worker when the kill switch ran is not among
- * them, and would keep showing the gallery without this. Returns nothing; errors of the check are
+ * switch of a gallery taken down (killswitch.js), which reloads the pages it finds
+ * (`clients.matchAll`); a page the old worker answered while the kill switch ran may not be among
+ * them yet (a window client exists only once its document does). Not reproduced: WebKit once kept
+ * a taken-down gallery's page past the 30 s a test allowed, and Chromium, tried three times with
+ * a navigation in flight, reloaded it without this. Returns nothing; errors of the check are
  * ignored (offline).
  */
 export function watchForNewerVersion({ container, onNewer, onGone = () => {} }) {
