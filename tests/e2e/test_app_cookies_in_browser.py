@@ -105,12 +105,12 @@ SAME_SITE_CONTENT = "g.glasshouse.test"
 @pytest.fixture
 def same_site_browser(chromium_path: str, playwright_driver: Any) -> Iterator[Any]:
     """A headless Chromium that resolves ``*.glasshouse.test`` to 127.0.0.1."""
-    from tests.support.chromium import CHROMIUM_ARGS
+    from tests.support.chromium import launch_args
 
     chromium = playwright_driver.chromium.launch(
         executable_path=chromium_path,
         headless=True,
-        args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP *.glasshouse.test 127.0.0.1"],
+        args=[*launch_args(), "--host-resolver-rules=MAP *.glasshouse.test 127.0.0.1"],
     )
     try:
         yield chromium

@@ -25,3 +25,20 @@ def test_chromium_reaches_a_content_origin_on_localhost(page: Any, live_gallery_
     assert response is not None and response.status == 404
     assert "No gallery" in page.inner_text("body")
     assert response.headers.get("x-content-type-options") == "nosniff"
+
+
+@pytest.mark.parametrize("fixture", ["browser", "partitioned_browser"])
+def test_the_test_browsers_start_no_window_furniture(request: pytest.FixtureRequest, fixture: str) -> None:
+    # tests.support.chromium.UNSHOWN_BROWSER_UI: no address-bar popup rendered per window. Chromium
+    # 156 lists it as two "browser_ui" targets (chrome://omnibox-popup.top-chrome/) of every window.
+    browser = request.getfixturevalue(fixture)
+    context = browser.new_context()
+    try:
+        context.new_page().set_content("<p>A window</p>")
+        session = browser.new_browser_cdp_session()
+        targets = session.send("Target.getTargets")["targetInfos"]
+        session.detach()
+    finally:
+        context.close()
+    assert any(t["type"] == "page" and t["url"] == "about:blank" for t in targets), targets
+    assert [t["url"] for t in targets if t["type"] == "browser_ui" or t["url"].startswith("chrome://")] == []

@@ -7,7 +7,6 @@ one fails the test with what to run (never skips).
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.chromium import CHROMIUM_ARGS
+from tests.support.chromium import launch_args
 
 
 @pytest.fixture(scope="session")
@@ -34,12 +33,12 @@ def chromium_path() -> str:
 def browser(chromium_path: str, playwright_driver: Any) -> Iterator[Any]:
     """A headless Chromium (Playwright sync API ``Browser``), shared by the whole session.
 
-    Launched from ``chromium_path`` with ``CHROMIUM_ARGS``. While it runs,
+    Launched from ``chromium_path`` with ``launch_args()``. While it runs,
     ``DJANGO_ALLOW_ASYNC_UNSAFE`` is set: Playwright's sync API keeps an asyncio
     loop on the test thread, and Django would otherwise refuse ORM calls made by
     the test itself (the live server runs in its own thread and is unaffected).
     """
-    yield from _launch_chromium(playwright_driver, chromium_path, CHROMIUM_ARGS)
+    yield from _launch_chromium(playwright_driver, chromium_path, launch_args())
 
 
 @pytest.fixture(scope="session")
@@ -65,23 +64,6 @@ def _launch_chromium(playwright: Any, chromium_path: str, args: list[str]) -> It
         chromium.close()
 
 
-def playwright_disabled_features() -> list[str]:
-    """The ``--disable-features`` list Playwright passes to Chromium, read from the installed driver.
-
-    Parsed from ``chromiumSwitches`` in the driver package (``disabledFeatures = [...]``), so
-    a Playwright upgrade changes it here too. Fails if the list cannot be found.
-    """
-    import playwright
-
-    lib = Path(playwright.__file__).parent / "driver" / "package" / "lib"
-    for source in (lib / "coreBundle.js", lib / "server" / "chromium" / "chromiumSwitches.js"):
-        if source.is_file():
-            match = re.search(r"disabledFeatures = \[(.*?)\]", source.read_text(), re.DOTALL)
-            if match:
-                return re.findall(r'^\s*"([^"]+)"', match.group(1), re.MULTILINE)
-    pytest.fail(f"Playwright's disabledFeatures list was not found under {lib}: update playwright_disabled_features()")
-
-
 @pytest.fixture(scope="session")
 def partitioned_browser(chromium_path: str, playwright_driver: Any) -> Iterator[Any]:
     """A headless Chromium that treats cross-site iframes as current browsers do (storage partitioned).
@@ -91,10 +73,7 @@ def partitioned_browser(chromium_path: str, playwright_driver: Any) -> Iterator[
     with Playwright's own list minus that feature wins over Playwright's (the last flag counts).
     Otherwise as ``browser``.
     """
-    features = playwright_disabled_features()
-    assert "ThirdPartyStoragePartitioning" in features, features
-    kept = ",".join(name for name in features if name != "ThirdPartyStoragePartitioning")
-    yield from _launch_chromium(playwright_driver, chromium_path, [*CHROMIUM_ARGS, f"--disable-features={kept}"])
+    yield from _launch_chromium(playwright_driver, chromium_path, launch_args(storage_partitioned=True))
 
 
 @pytest.fixture
@@ -103,10 +82,10 @@ def profile_page(chromium_path: str, playwright_driver: Any, tmp_path: Path) -> 
 
     Every ``browser.new_context()`` is off the record (an incognito profile), where Chromium refuses
     what a reader's normal window allows: installing a web app (``Page.getInstallabilityErrors``
-    says ``in-incognito``). A browser of its own, launched with ``CHROMIUM_ARGS``; default timeout 30 s.
+    says ``in-incognito``). A browser of its own, launched with ``launch_args()``; default timeout 30 s.
     """
     context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "profile"), executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
+        str(tmp_path / "profile"), executable_path=chromium_path, headless=True, args=launch_args()
     )
     context.set_default_timeout(30_000)
     try:
