@@ -55,13 +55,19 @@ def _link_missing(source: Path, target: Path) -> None:
 
     Safe for stores: ``LocalStorage`` writes a new file and renames it over the old one, so a
     write never goes through a link, and the files it shares between builds are content-addressed.
+    Another process may be building into ``source`` meanwhile: a file that is gone by the time it
+    is linked (a temporary file, renamed) is skipped; the build that wrote it links its files
+    itself once done, as does any process that asks for that build later.
     """
     for folder, _dirs, names in os.walk(source):
         relative = Path(folder).relative_to(source)
         (target / relative).mkdir(parents=True, exist_ok=True)
         for name in names:
             if not (target / relative / name).exists():
-                os.link(Path(folder) / name, target / relative / name)
+                try:
+                    os.link(Path(folder) / name, target / relative / name)
+                except FileNotFoundError:
+                    continue
 
 
 def _build_once(
