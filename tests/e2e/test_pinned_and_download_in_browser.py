@@ -29,6 +29,7 @@ from django.template.defaultfilters import filesizeformat
 
 from gallery.models import Build, BuildReview, Gallery
 from gallery.services import moderation
+from tests.support.service_worker import wait_until_taken_down
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -127,7 +128,7 @@ def test_a_pinned_version_keeps_its_data_while_the_gallery_follows_the_live_buil
         # while the old worker is busy (it saves its memory snapshot a few seconds after the first
         # pages): 60 s, as four test processes on two cores have made it take over 30.
         reader.goto(origin + "chinook/Album")
-        reader.wait_for_function("() => document.body.innerText.includes('taken down')", timeout=60_000)
+        wait_until_taken_down(reader, 60_000)
         assert reader.evaluate("caches.keys()") == []
         assert reader.evaluate("navigator.serviceWorker.getRegistrations().then(r => r.length)") == 0
 

@@ -19,7 +19,7 @@ from django.core.signals import request_started
 
 from gallery.models import Build, Gallery
 from gallery.services import moderation
-from tests.support.service_worker import stop_service_worker
+from tests.support.service_worker import stop_service_worker, wait_until_taken_down
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -253,7 +253,7 @@ def test_a_taken_down_gallery_stops_being_served(page: Any, live_gallery_server:
     # The next navigation may still be answered by the installed worker; its update check
     # fetches the kill switch, which wipes the caches and reloads the page.
     reader.goto(gallery.url + "chinook/Album")
-    reader.wait_for_function("() => document.body.innerText.includes('taken down')", timeout=30_000)
+    wait_until_taken_down(reader, 30_000)
     assert reader.evaluate("caches.keys()") == []
 
 
