@@ -791,7 +791,7 @@ def test_the_check_fails_without_its_plugin(
     The controls of a gallery run one after another in its tab, each ending on a page Datasette
     answered a moment ago: a navigation is an event that keeps the Service Worker running (a
     browser stops one after about 30 s without any), so a later control finds Datasette warm
-    without opening the home page first (about 0.6 CPU-seconds of Chromium's a navigation here).
+    without opening the home page first (a navigation costs Chromium about 0.6 CPU-seconds here).
     """
     gallery = lasting_gallery(plugin_database, (), version)
     assert gallery.plugins == [] and gallery.datasette_version == version

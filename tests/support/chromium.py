@@ -23,8 +23,9 @@ CHROMIUM_ARGS = [
 #: Chromium's own window furniture, which a headless browser never shows: Chromium 156 renders each
 #: window's address-bar popup as a WebUI page (``chrome://omnibox-popup.top-chrome``) in a renderer
 #: process of its own, started with every window. Measured here: about 0.6 CPU-seconds in that
-#: renderer and 0.15 more in the browser process per window, whatever the page shows, and the
-#: suite opens hundreds of windows. Disabling it changes nothing a page or gallery can see.
+#: renderer and 0.15 more in the browser process per window, whatever the page shows; every
+#: browser context a test opens has at least one window. Disabling it changes nothing a page or
+#: gallery can see.
 UNSHOWN_BROWSER_UI = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "WebUIOmniboxFullPopup")
 
 #: The feature Playwright disables that real browsers keep: without it a cross-site iframe gets no storage.
