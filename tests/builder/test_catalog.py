@@ -369,10 +369,14 @@ class NodeBoot:
 
     plugins: tuple[str, ...]
     version: str
-    rendered: tuple[str, ...]
     pages: list[PageResult]
     reason: str
     log: str
+
+    @property
+    def rendered(self) -> tuple[str, ...]:
+        """The plugins whose pages the boot renders, in order (``rendered_plugins``)."""
+        return rendered_plugins(self.plugins)
 
     @property
     def defaults(self) -> list[PageResult]:
@@ -400,6 +404,11 @@ class NodeBoot:
 CATALOG_ORDER = list(CATALOG)
 
 
+def rendered_plugins(plugins: tuple[str, ...]) -> tuple[str, ...]:
+    """The plugins whose pages a boot of ``plugins`` renders: those, in catalog order, or with none (the control) every catalog plugin."""
+    return tuple(name for name in CATALOG_ORDER if name in plugins) if plugins else tuple(CATALOG_ORDER)
+
+
 @pytest.fixture(scope="module")
 def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_database: Path) -> Callable[..., NodeBoot]:
     """``node_boot(version, plugins) -> NodeBoot``: the session's bundle of ``plugins`` booted in Node, once per module.
@@ -420,7 +429,6 @@ def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_da
         runtime_dir, cache_dir = Path(settings.PYODIDE_RUNTIME_DIR), Path(settings.WHEEL_CACHE_DIR)
         # As the build's own check: the same standard library, and the import snapshot that check left.
         stdlib = compiled_stdlib(runtime_dir, cache_dir, settings.PYODIDE_VERSION, log=lambda line: None)
-        rendered = tuple(name for name in CATALOG_ORDER if name in plugins) if plugins else tuple(CATALOG_ORDER)
         snapshots = cache_dir / check_snapshots.FOLDER if plugins else None
         try:
             report = check_bundle(
@@ -429,12 +437,12 @@ def node_boot(prebuilt_bundle: Callable[..., Any], shared_store: Path, plugin_da
                     lock_file=shared_store / lock_key, packages=("datasette", *manifest["plugins"]),
                     database=shared_store / manifest["database"]["key"], database_name=manifest["database"]["name"],
                     settings=manifest["datasette_settings"], metadata=manifest["metadata"],
-                    extra_pages=tuple(page for name in rendered for page in pages_for(name, version)), timeout=240,
+                    extra_pages=tuple(page for name in rendered_plugins(plugins) for page in pages_for(name, version)), timeout=240,
                 )
             )  # fmt: skip
-            boots[version, plugins] = NodeBoot(plugins, version, rendered, report.pages, "", report.log)
+            boots[version, plugins] = NodeBoot(plugins, version, report.pages, "", report.log)
         except CompatError as exc:
-            boots[version, plugins] = NodeBoot(plugins, version, rendered, exc.pages, exc.args[0], exc.log)
+            boots[version, plugins] = NodeBoot(plugins, version, exc.pages, exc.args[0], exc.log)
         return boots[version, plugins]
 
     return get

@@ -28,6 +28,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from gallery.embed import embed_snippet, parse_gallery_url
 from gallery.services import moderation
+from tests.support.service_worker import TAB_STATE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -62,17 +63,12 @@ def until(driver: Any, script: str, *args: Any, timeout: float = STEP_S) -> Any:
 
 
 def tab_state(driver: Any) -> str:
-    """The tab's URL, its Service Worker registrations and controller, and the start of its text, for a failure's message."""
+    """What the tab holds (``tests.support.service_worker.TAB_STATE``), for a failure's message."""
     try:
-        state = driver.execute_script(
-            "const sw = navigator.serviceWorker;"
-            "return Promise.resolve(sw ? sw.getRegistrations() : []).then(r => [location.href, r.length,"
-            " Boolean(sw && sw.controller), document.body ? document.body.innerText.slice(0, 400) : ''])"
-        )
+        state = driver.execute_script(f"return ({TAB_STATE})()")
     except WebDriverException as exc:
         return f"(the tab's state could not be read: {exc.msg})"
-    url, registrations, controlled, text = state
-    return f"The tab shows {url} (registrations: {registrations}, controlled: {controlled}):\n{text}"
+    return f"The tab shows {state['url']} (registrations: {state['registrations']}, controlled: {state['controlled']}):\n{state['text']}"
 
 
 def text_of(driver: Any, selector: str, starts_with: str, timeout: float = STEP_S) -> str:

@@ -27,13 +27,24 @@ def stop_service_worker(page: Any) -> None:
 #: What the page shows once a takedown reached it (``gallery.content.resolve``'s notice).
 TAKEN_DOWN_TEXT = "This gallery was taken down."
 
+#: A JavaScript async function that returns what a tab holds, for a failure's message: ``{url,
+#: registrations (its origin's Service Worker registrations, counted), controlled, guard (the kill
+#: switch's reload guard, newer-version.mjs), text (the start of the page's text)}``. Playwright
+#: evaluates it; WebDriver runs ``return (TAB_STATE)()``.
+TAB_STATE = """async () => {
+    const sw = navigator.serviceWorker;
+    const registrations = sw ? await sw.getRegistrations() : [];
+    let guard = null;
+    try { guard = sessionStorage.getItem('glasshouse-gone-reload'); } catch {}
+    return {url: location.href, registrations: registrations.length, controlled: Boolean(sw && sw.controller),
+            guard, text: document.body ? document.body.innerText.slice(0, 400) : ''};
+}"""
+
 
 def wait_until_taken_down(page: Any, timeout_ms: int) -> None:
     """Wait until ``page`` shows the takedown notice (``TAKEN_DOWN_TEXT``), at most ``timeout_ms``.
 
-    Fails (``AssertionError``) with what the tab held then: its URL, its origin's Service Worker
-    registrations, whether a worker controls it, the kill switch's reload guard
-    (``newer-version.mjs``) and the start of its text.
+    Fails (``AssertionError``) with what the tab held then (``TAB_STATE``).
     """
     from playwright.sync_api import Error as PlaywrightError
 
@@ -41,16 +52,7 @@ def wait_until_taken_down(page: Any, timeout_ms: int) -> None:
         page.wait_for_function(f"() => document.body && document.body.innerText.includes({TAKEN_DOWN_TEXT!r})", timeout=timeout_ms)
     except PlaywrightError as exc:
         try:
-            state = page.evaluate(
-                """async () => {
-                    const sw = navigator.serviceWorker;
-                    const registrations = sw ? await sw.getRegistrations() : [];
-                    let guard = null;
-                    try { guard = sessionStorage.getItem('glasshouse-gone-reload'); } catch {}
-                    return {url: location.href, registrations: registrations.length, controlled: Boolean(sw && sw.controller),
-                            guard, text: document.body ? document.body.innerText.slice(0, 400) : ''};
-                }"""
-            )
+            state = page.evaluate(TAB_STATE)
         except PlaywrightError as unreadable:
             state = f"(unreadable: {str(unreadable).splitlines()[0]})"
         raise AssertionError(f"no takedown notice within {timeout_ms} ms ({str(exc).splitlines()[0]}); the tab: {state}") from exc
