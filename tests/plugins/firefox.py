@@ -129,6 +129,13 @@ def firefox() -> Iterator[Callable[..., Firefox]]:
             browser.call("close")
         except (FirefoxError, OSError, ValueError):
             pass
+        # The driver reads its standard input until it ends: without this, it outlived the browser
+        # it had closed, and each teardown waited here the full 20 s, then killed it.
+        if browser.process.stdin:
+            try:
+                browser.process.stdin.close()
+            except OSError:
+                pass
         try:
             browser.process.wait(20)
         except subprocess.TimeoutExpired:
