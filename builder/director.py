@@ -600,7 +600,9 @@ class BuildDirector:
         """
         started = time.monotonic()
         target = self.work / DOWNLOAD_NAME
-        count = write_local_zip(manifest, {entry.key: entry.path for entry in listed}, target, datetime.now(UTC))
+        count = write_local_zip(
+            manifest, {entry.key: entry.path for entry in listed}, target, datetime.now(UTC), self.request.cache_dir
+        )
         size = target.stat().st_size
         self.log(
             f"Self-host zip written in {time.monotonic() - started:.1f} s: {size:,} bytes "

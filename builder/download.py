@@ -15,19 +15,29 @@ store by ``store_bundle_zip`` (``worker_shell.tasks.store_download``).
 
 Compressible files (``builder.storage.compressible``: text, wasm, SQLite) are deflated; the rest
 (wheels, zips, images, fonts) are stored as they are, since deflating them again gains nothing.
+The shared runtime's files, which lead every manifest (Pyodide's wasm and JavaScript, the compiled
+standard library), are deflated once per machine: a build's zip starts as a copy of the build
+cache's zip of them (``cached_runtime_zip``) and the build appends its other files. Deflating them
+took 0.73 s of CPU in every build here (the wasm 0.42 s, the standard library 0.28 s).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import shutil
 import tempfile
+import threading
 import zipfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from builder.copy_cache import cached_copy
 from builder.manifest import InvalidManifest, Manifest, ManifestFile
 from builder.storage import Storage, check_key, compressible
 from builder.url_map import URL_MAP
@@ -44,6 +54,10 @@ _CHUNK = 1024 * 1024
 #: zip is written during the build.
 BIG_FILE_BYTES = 16 * 1024 * 1024
 BIG_FILE_LEVEL = 1
+#: Storage prefix of the shared runtime's files, which lead every manifest.
+RUNTIME_PREFIX = "runtime/"
+#: Folder of the build cache that holds the zips of the runtime's files (``cached_runtime_zip``).
+RUNTIME_ZIP_FOLDER = "download-runtime"
 
 
 def download_key(build_id: str) -> str:
@@ -180,7 +194,12 @@ def _bracket(url: object) -> str:
 
 
 def write_bundle_zip(
-    listing: BundleListing, open_file: Callable[[str], BinaryIO], target: BinaryIO, date_time: datetime
+    listing: BundleListing,
+    open_file: Callable[[str], BinaryIO],
+    target: BinaryIO,
+    date_time: datetime,
+    *,
+    append: bool = False,
 ) -> None:
     """Write the zip of ``listing`` to ``target`` (a seekable file opened for writing).
 
@@ -188,48 +207,125 @@ def write_bundle_zip(
     for an older build); each is copied in 1 MiB pieces, never held whole (a database may be
     1 GB). Every entry is dated ``date_time`` (its local fields; zip has no time zone).
     Compressible files are deflated (zlib's default level, 6; ``BIG_FILE_LEVEL`` from
-    ``BIG_FILE_BYTES``), the rest stored. Raises
+    ``BIG_FILE_BYTES``), the rest stored. With ``append``, ``target`` (opened for reading and
+    writing) already holds a zip, whose entries come first. Raises
     ``InvalidManifest`` when a file's size differs from the listing's (the copy would not match
     its lock), and whatever ``open_file`` raises (``OSError``, ``builder.storage.MissingKey``,
     ``StorageError``); ``target`` then holds no usable zip.
     """
     stamp = date_time.timetuple()[:6]
-    with zipfile.ZipFile(target, mode="w") as archive:
-        for bundle_file in listing.files:
-            info = zipfile.ZipInfo(bundle_file.name, date_time=stamp)
-            info.file_size = bundle_file.size  # lets zipfile pick ZIP64 before it writes the header
-            info.compress_type = zipfile.ZIP_DEFLATED if compressible(bundle_file.key) else zipfile.ZIP_STORED
-            if bundle_file.size >= BIG_FILE_BYTES:
-                # ZipInfo's own level, which open(info, "w") honours: "_compresslevel" in 3.12, a
-                # property for "compress_level" in 3.13; typeshed declares neither.
-                setattr(info, "_compresslevel", BIG_FILE_LEVEL)  # noqa: B010
-            info.external_attr = 0o644 << 16
-            written = 0
-            with open_file(bundle_file.key) as source, archive.open(info, mode="w") as entry:
-                while chunk := source.read(_CHUNK):
-                    entry.write(chunk)
-                    written += len(chunk)
-            if written != bundle_file.size:
-                raise InvalidManifest(
-                    f"{bundle_file.key} has {written} bytes, builds/{listing.build_id}/manifest.json says {bundle_file.size}"
-                )
+    with zipfile.ZipFile(target, mode="a" if append else "w") as archive:
+        _add_files(archive, listing.files, open_file, date_time, listing.build_id)
         readme = zipfile.ZipInfo(README_NAME, date_time=stamp)
         readme.compress_type = zipfile.ZIP_DEFLATED
         readme.external_attr = 0o644 << 16
         archive.writestr(readme, listing.readme)
 
 
-def write_local_zip(manifest: Manifest, local_files: Mapping[str, Path], target: Path, date_time: datetime) -> int:
+def _add_files(
+    archive: zipfile.ZipFile,
+    files: Sequence[BundleFile],
+    open_file: Callable[[str], BinaryIO],
+    date_time: datetime,
+    build_id: str,
+) -> None:
+    """Add ``files`` to ``archive`` as ``write_bundle_zip`` says, each dated ``date_time``."""
+    stamp = date_time.timetuple()[:6]
+    for bundle_file in files:
+        info = zipfile.ZipInfo(bundle_file.name, date_time=stamp)
+        info.file_size = bundle_file.size  # lets zipfile pick ZIP64 before it writes the header
+        info.compress_type = zipfile.ZIP_DEFLATED if compressible(bundle_file.key) else zipfile.ZIP_STORED
+        if bundle_file.size >= BIG_FILE_BYTES:
+            # ZipInfo's own level, which open(info, "w") honours: "_compresslevel" in 3.12, a
+            # property for "compress_level" in 3.13; typeshed declares neither.
+            setattr(info, "_compresslevel", BIG_FILE_LEVEL)  # noqa: B010
+        info.external_attr = 0o644 << 16
+        written = 0
+        with open_file(bundle_file.key) as source, archive.open(info, mode="w") as entry:
+            while chunk := source.read(_CHUNK):
+                entry.write(chunk)
+                written += len(chunk)
+        if written != bundle_file.size:
+            raise InvalidManifest(
+                f"{bundle_file.key} has {written} bytes, builds/{build_id}/manifest.json says {bundle_file.size}"
+            )
+
+
+def runtime_head(listing: BundleListing) -> tuple[BundleFile, ...]:
+    """The files that lead ``listing`` and come from the shared runtime (``RUNTIME_PREFIX`` keys):
+    the same bytes in every build of that runtime, in manifest order."""
+    head: list[BundleFile] = []
+    for bundle_file in listing.files:
+        if not bundle_file.key.startswith(RUNTIME_PREFIX):
+            break
+        head.append(bundle_file)
+    return tuple(head)
+
+
+def cached_runtime_zip(
+    head: Sequence[BundleFile],
+    sha256s: Mapping[str, str],
+    open_file: Callable[[str], BinaryIO],
+    cache_dir: Path,
+    date_time: datetime,
+    build_id: str,
+) -> Path:
+    """The build cache's zip of the ``head`` files alone (entries as ``write_bundle_zip`` writes them, no README).
+
+    Kept at ``cache_dir/RUNTIME_ZIP_FOLDER/<sha256>.zip``, named by the hex sha256 of the files'
+    names, keys, sizes and ``sha256s`` (hex sha256 by storage key, from the manifest). Made once per
+    machine with ``builder.copy_cache.cached_copy`` (under its lock; other processes wait for it),
+    its entries dated ``date_time``, the time of the build that made it; a zip that no longer opens,
+    lists other entries or fails its CRC checks is made again. Raises ``OSError`` and
+    ``InvalidManifest`` (a file's size differs from ``head``'s, which build ``build_id``'s manifest gave).
+    """
+    facts = [[f.name, f.key, f.size, sha256s[f.key]] for f in head]
+    digest = hashlib.sha256(json.dumps(facts).encode()).hexdigest()
+    expected = [(f.name, f.size) for f in head]
+
+    def make(scratch: Path, stop: threading.Event | None) -> None:
+        with scratch.open("wb") as out, zipfile.ZipFile(out, mode="w") as archive:
+            _add_files(archive, head, open_file, date_time, build_id)
+
+    def decodes(path: Path) -> bool:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                listed = [(info.filename, info.file_size) for info in archive.infolist()]
+                return listed == expected and archive.testzip() is None
+        except (OSError, zipfile.BadZipFile, EOFError, zlib.error):
+            return False
+
+    return cached_copy(cache_dir / RUNTIME_ZIP_FOLDER / f"{digest}.zip", make, decodes)
+
+
+def write_local_zip(
+    manifest: Manifest, local_files: Mapping[str, Path], target: Path, date_time: datetime, cache_dir: Path | None = None
+) -> int:
     """Write the zip of ``manifest``'s files to ``target`` from their local copies; return how many it holds.
 
     At build time (``builder.director``), before anything is stored: ``local_files`` maps each
-    listed storage key to its local file. The README comes on top of the count. Raises
-    ``InvalidManifest`` (``bundle_listing``, ``write_bundle_zip``) and ``OSError``.
+    listed storage key to its local file. With ``cache_dir`` (the build cache), the runtime's
+    files that lead the manifest come from ``cached_runtime_zip`` (dated when that zip was made)
+    and the rest are appended to a copy of it: the same names, order and bytes. The README comes on
+    top of the count. Raises ``InvalidManifest`` (``bundle_listing``, ``write_bundle_zip``) and ``OSError``.
     """
     listing = bundle_listing(manifest, manifest.build_id)
+    count = len(listing.files)
+
+    def open_file(key: str) -> BinaryIO:
+        return local_files[key].open("rb")
+
+    head = runtime_head(listing) if cache_dir is not None else ()
+    if cache_dir is not None and head:
+        sha256s = {entry.key: entry.sha256 for entry in manifest.files}
+        shutil.copyfile(cached_runtime_zip(head, sha256s, open_file, cache_dir, date_time, manifest.build_id), target)
+        with target.open("r+b") as zip_so_far:
+            rest = replace(listing, files=listing.files[len(head) :])
+            write_bundle_zip(rest, open_file, zip_so_far, date_time, append=True)
+        return count
     with target.open("wb") as out:
-        write_bundle_zip(listing, lambda key: local_files[key].open("rb"), out, date_time)
-    return len(listing.files)
+        write_bundle_zip(listing, open_file, out, date_time)
+    return count
 
 
 def store_bundle_zip(storage: Storage, build_id: str, date_time: datetime, temp_dir: Path | None = None) -> int:

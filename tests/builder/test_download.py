@@ -19,11 +19,13 @@ import pytest
 from builder.download import (
     BIG_FILE_BYTES,
     BIG_FILE_LEVEL,
+    RUNTIME_ZIP_FOLDER,
     bundle_listing,
     download_filename,
     download_key,
     store_bundle_zip,
     write_bundle_zip,
+    write_local_zip,
 )
 from builder.manifest import InvalidManifest, Manifest, ManifestDatabase, ManifestFile
 from builder.pyodide import PYODIDE_VERSION
@@ -159,6 +161,57 @@ def test_a_file_whose_size_differs_from_the_manifest_is_refused(tmp_path: Path) 
     storage.put_bytes(f"builds/{BUILD}/sw.js", b"// another worker, longer\n")
     with pytest.raises(InvalidManifest, match=f"builds/{BUILD}/sw.js has 26 bytes, .* says 10"):
         write_bundle_zip(listing, storage.open, io.BytesIO(), WHEN)
+
+
+def with_runtime(storage: LocalStorage, manifest: Manifest) -> Manifest:
+    """``manifest`` with two files of the shared runtime stored in ``storage`` and listed first, as builds list them."""
+    runtime = {
+        f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.mjs": b"export const loadPyodide = () => {};\n" * 50,
+        f"runtime/pyodide-{PYODIDE_VERSION}/pyodide.asm.wasm": b"\x00asm\x01\x00\x00\x00" + os.urandom(64) * 300,
+    }
+    for key, data in runtime.items():
+        storage.put_bytes(key, data)
+    files = tuple(
+        ManifestFile(key=key, url="/_" + key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        for key, data in runtime.items()
+    )
+    return replace(manifest, files=(*files, *manifest.files))
+
+
+def entries(path: Path) -> list[tuple[str, int, bytes, tuple[int, ...]]]:
+    """``(name, compress_type, bytes, date_time)`` of each entry of the zip at ``path``, in order."""
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        return [(i.filename, i.compress_type, archive.read(i), i.date_time) for i in archive.infolist()]
+
+
+def test_the_runtimes_files_are_deflated_once_per_machine_and_each_build_appends_its_own(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    manifest = with_runtime(storage, stored_bundle(storage))
+    local = {entry.key: storage.root / entry.key for entry in manifest.files}
+    cache = tmp_path / "cache"
+    plain, first, second, again = (tmp_path / f"{name}.zip" for name in ("plain", "first", "second", "again"))
+    later, latest = datetime(2025, 12, 1, 8, 0, tzinfo=UTC), datetime(2026, 1, 2, 9, 0, tzinfo=UTC)
+
+    assert write_local_zip(manifest, local, plain, WHEN) == len(manifest.files)
+    assert write_local_zip(manifest, local, first, WHEN, cache) == len(manifest.files)
+    assert write_local_zip(manifest, local, second, later, cache) == len(manifest.files)
+    # The same names, order, compression and bytes as a zip written without the cache.
+    undated = [entry[:3] for entry in entries(plain)]
+    assert [entry[:3] for entry in entries(first)] == undated
+    assert [entry[:3] for entry in entries(second)] == undated
+    assert [entry[0] for entry in entries(plain)] == [e.url.removeprefix("/") for e in manifest.files] + ["README.txt"]
+    # The later build took the runtime's entries from the zip the first one left (dated then).
+    dates = [entry[3] for entry in entries(second)]
+    assert dates[:2] == [WHEN.timetuple()[:6]] * 2 and set(dates[2:]) == {later.timetuple()[:6]}
+    [cached] = (cache / RUNTIME_ZIP_FOLDER).glob("*.zip")
+    assert [entry[0] for entry in entries(cached)] == [e.url.removeprefix("/") for e in manifest.files[:2]]
+
+    # A damaged cached zip is made again.
+    cached.write_bytes(cached.read_bytes()[:200])
+    write_local_zip(manifest, local, again, latest, cache)
+    assert [entry[:3] for entry in entries(again)] == undated
+    assert {entry[3] for entry in entries(again)} == {latest.timetuple()[:6]}
 
 
 def test_an_older_build_gets_its_zip_from_the_store_once_and_nothing_when_a_file_is_missing(tmp_path: Path) -> None:
